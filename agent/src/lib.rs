@@ -1,0 +1,1 @@
+//! vmig-agent (placeholder, filled in by its issue).

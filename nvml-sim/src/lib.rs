@@ -1,0 +1,1 @@
+//! nvml-sim (placeholder, filled in by its issue).

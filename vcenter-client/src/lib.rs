@@ -1,0 +1,1 @@
+//! vcenter-client (placeholder, filled in by its issue).

@@ -1,0 +1,1 @@
+//! vib-packaging (placeholder, filled in by its issue).
