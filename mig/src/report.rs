@@ -1,0 +1,148 @@
+//! The document a `vmig-agent` publishes about its host (`vmig.mig/v1`), and that `vmig`
+//! reads back. It lives in the pure model crate because both ends must agree on it byte for
+//! byte, and neither end should depend on the other's I/O stack. Schema: docs/reported-data.md.
+//!
+//! Compatibility rule: within `vmig.mig/v1` fields are only ever *added* (readers ignore unknown
+//! keys and treat missing optional keys as absent); a breaking change gets a new schema name.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
+
+/// The schema name this module writes and reads.
+pub const SCHEMA_V1: &str = "vmig.mig/v1";
+
+/// Name of the vCenter custom attribute holding the JSON document.
+pub const FIELD_DOCUMENT: &str = "vmig.mig";
+/// Name of the vCenter custom attribute holding the one-line summary.
+pub const FIELD_SUMMARY: &str = "vmig.mig.summary";
+/// Name of the VM custom attribute holding an admin's slice reservation (written by `vmig assign`).
+pub const FIELD_RESERVATION: &str = "vmig.reservation";
+
+/// The whole published document for one ESXi host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostReport {
+    /// Always [`SCHEMA_V1`].
+    pub schema: String,
+    pub agent_version: String,
+    /// BIOS UUID of the host (`hardware.systemInfo.uuid`).
+    pub host_uuid: String,
+    /// Monotonic per agent state file; a reader keeps the highest generation it has seen.
+    pub generation: u64,
+    /// RFC 3339 UTC time of the NVML observation.
+    pub observed_at: String,
+    /// How often the agent republishes even without change, so readers can flag stale reports
+    /// (stale = older than 3 heartbeats).
+    pub heartbeat_interval_s: u64,
+    pub gpus: Vec<GpuReport>,
+}
+
+/// MIG mode as NVML reports it: a change is pending until the GPU is reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigModeReport {
+    pub current: bool,
+    pub pending: bool,
+}
+
+/// One physical GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuReport {
+    /// NVML index at observation time (an alias only: indices move between reboots).
+    pub index: u32,
+    pub uuid: String,
+    /// Name as NVML reports it, e.g. `NVIDIA A100-PCIE-40GB`.
+    pub name: String,
+    pub pci_bus_id: String,
+    /// Catalog key of the model (`a100-pcie-40gb`), when the GPU is in vmig's catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mig_mode: Option<MigModeReport>,
+    #[serde(default)]
+    pub gpu_instances: Vec<GiReport>,
+    /// Remaining capacity per GI profile name (only profiles with count > 0).
+    #[serde(default)]
+    pub free: BTreeMap<String, u32>,
+    /// Largest GI profile that can still be created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub largest_placeable: Option<String>,
+    /// Fragmentation in [0, 1] (see docs/mig-model.md).
+    #[serde(default)]
+    pub fragmentation: f64,
+    /// MIG-backed vGPU types that could be started on this GPU now.
+    #[serde(default)]
+    pub placeable_vgpu_types: Vec<String>,
+    /// Set when NVML failed for this GPU; the other fields are then partial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One GPU instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GiReport {
+    pub gi_id: GpuInstanceId,
+    pub profile_id: GiProfileId,
+    /// Profile name, e.g. `3g.20gb`.
+    pub profile: String,
+    pub placement: Placement,
+    #[serde(default)]
+    pub compute_instances: Vec<CiReport>,
+    pub in_use: bool,
+    /// The VM whose vGPU this GI backs, when NVML tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<String>,
+    /// The vGPU type of that VM's vGPU, when NVML tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vgpu_type: Option<String>,
+    /// Processes running on this GI (pid, name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessReport>,
+}
+
+/// One compute instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CiReport {
+    pub ci_id: ComputeInstanceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_id: Option<CiProfileId>,
+    pub profile: String,
+    /// The MIG device UUID (`MIG-…`).
+    pub uuid: String,
+}
+
+/// A process on a MIG device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessReport {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci_id: Option<ComputeInstanceId>,
+}
+
+/// Why a published document could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("not a vmig report: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("unsupported report schema `{found}` (this vmig reads `{SCHEMA_V1}`); upgrade vmig")]
+    UnsupportedSchema { found: String },
+}
+
+impl HostReport {
+    /// Parse a published document, checking its schema name.
+    pub fn from_json(text: &str) -> Result<HostReport, ReportError> {
+        let report: HostReport = serde_json::from_str(text)?;
+        if report.schema != SCHEMA_V1 {
+            return Err(ReportError::UnsupportedSchema { found: report.schema });
+        }
+        Ok(report)
+    }
+
+    /// Compact JSON, as published (vCenter custom values are size-sensitive).
+    pub fn to_json(&self) -> String {
+        // Serialising plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
