@@ -1,1 +1,25 @@
-//! vmig-agent (placeholder, filled in by its issue).
+//! vmig-agent: the per-host side of vmig. It drives NVIDIA MIG through NVML (never by running
+//! nvidia-smi) and reads the full MIG state of the host for the daemon to publish.
+//!
+//! Module map:
+//! - [`nvml`] — safe MIG API over `nvml-wrapper`; `nvml::ffi` (private) is the only place
+//!   with `unsafe` in this crate.
+//! - [`operations`] — checked create/destroy/mode operations with admin-facing errors.
+//! - [`observe`] — one serde snapshot of every GPU's MIG state.
+//! - [`render`] — nvidia-smi-shaped tables and the stable `--json` rows.
+//! - [`cli`] — the `vmig-agent` command line; [`error`] — errors and exit codes.
+//! - [`gpu_selector`], [`profile_spec`] — parsing of `-i` and PROFILES arguments.
+//! - [`layout`] — declarative MIG layouts (`plan`, `apply`, `assert`, `export`; docs/layouts.md).
+pub mod cli;
+pub mod daemon;
+pub mod error;
+pub mod gpu_selector;
+pub mod layout;
+pub mod nvml;
+pub mod observe;
+pub mod operations;
+pub mod profile_spec;
+pub mod render;
+
+pub use error::AgentError;
+pub use observe::{HostMigState, observe};

@@ -32,3 +32,100 @@ pub struct Placement {
     pub start: u32,
     pub size: u32,
 }
+
+impl Placement {
+    /// A placement of `size` slices starting at `start`.
+    pub const fn new(start: u32, size: u32) -> Self {
+        Placement { start, size }
+    }
+
+    /// One past the last occupied slice.
+    pub const fn end(self) -> u32 {
+        self.start + self.size
+    }
+
+    /// Whether the two slice ranges share at least one slice.
+    pub const fn overlaps(self, other: Placement) -> bool {
+        self.start < other.end() && other.start < self.end()
+    }
+
+    /// Whether `other` lies entirely inside this range.
+    pub const fn contains(self, other: Placement) -> bool {
+        self.start <= other.start && other.end() <= self.end()
+    }
+
+    /// The occupied slices as a bit mask (bit `i` = slice `i`). Slices past 63 are not
+    /// representable; no MIG GPU has more than 12.
+    pub const fn mask(self) -> u64 {
+        if self.size == 0 || self.start >= 64 {
+            return 0;
+        }
+        let ones = if self.size >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.size) - 1
+        };
+        ones << self.start
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.start, self.size)
+    }
+}
+
+/// Why a `start:size` text is not a placement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a placement; write it as START:SIZE, e.g. 4:4")]
+pub struct ParsePlacementError(pub String);
+
+impl std::str::FromStr for Placement {
+    type Err = ParsePlacementError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParsePlacementError(s.to_string());
+        let (start, size) = s.trim().split_once(':').ok_or_else(err)?;
+        let start = start.trim().parse().map_err(|_| err())?;
+        let size: u32 = size.trim().parse().map_err(|_| err())?;
+        if size == 0 {
+            return Err(err());
+        }
+        Ok(Placement { start, size })
+    }
+}
+
+macro_rules! display_as_number {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+    )*};
+}
+display_as_number!(GiProfileId, CiProfileId, GpuInstanceId, ComputeInstanceId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_is_symmetric_and_half_open() {
+        let a = Placement::new(0, 4);
+        assert!(a.overlaps(Placement::new(3, 1)));
+        assert!(!a.overlaps(Placement::new(4, 4)));
+        assert!(Placement::new(4, 4).contains(Placement::new(6, 2)));
+        assert_eq!(Placement::new(4, 2).mask(), 0b0011_0000);
+    }
+
+    #[test]
+    fn placement_text_round_trips() {
+        let p: Placement = "4:4".parse().unwrap();
+        assert_eq!(p, Placement::new(4, 4));
+        assert_eq!(p.to_string(), "4:4");
+        assert!("4".parse::<Placement>().is_err());
+        assert!("4:0".parse::<Placement>().is_err());
+        assert!("a:1".parse::<Placement>().is_err());
+    }
+}

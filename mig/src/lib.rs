@@ -9,16 +9,25 @@
 //! - state: `MigState`, `GpuInstance`, `ComputeInstance`, `MigError`
 //! - planner: `DesiredLayout`, `DesiredGi`, `Plan`, `Step`, `plan()`, `PlanError`
 //! - vgpu: `VgpuType`, vGPU type name mapping
+//!
+//! Additions beyond the contract: `MigMode`, `Engines` (media-engine pool), `InvalidStateError`
+//! with `MigState::validate`, `ParsePlacementError` (`Placement: FromStr + Display`), the NVML
+//! constants `catalog::gi_index` / `catalog::ci_index`, and query helpers on `MigState`
+//! (`gpu_instance`, `gi_at`, `gi_profile_of`, `set_gi_in_use`, `set_ci_in_use`,
+//! `free_ci_placements`, ...). Facts, sources and the driver behaviour modelled: docs/mig-model.md.
 #![forbid(unsafe_code)]
 
 pub mod catalog;
 pub mod ids;
 pub mod planner;
+pub mod report;
 pub mod state;
 pub mod vgpu;
 
-pub use catalog::{CiProfile, GiProfile, GpuModel, catalog};
-pub use ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
+pub use catalog::{CiProfile, Engines, GiProfile, GpuModel, catalog};
+pub use ids::{
+    CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, ParsePlacementError, Placement,
+};
 pub use planner::{DesiredGi, DesiredLayout, Plan, PlanError, Step, plan};
-pub use state::{ComputeInstance, GpuInstance, MigError, MigState};
+pub use state::{ComputeInstance, GpuInstance, InvalidStateError, MigError, MigMode, MigState};
 pub use vgpu::VgpuType;

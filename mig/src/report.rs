@@ -135,7 +135,9 @@ impl HostReport {
     pub fn from_json(text: &str) -> Result<HostReport, ReportError> {
         let report: HostReport = serde_json::from_str(text)?;
         if report.schema != SCHEMA_V1 {
-            return Err(ReportError::UnsupportedSchema { found: report.schema });
+            return Err(ReportError::UnsupportedSchema {
+                found: report.schema,
+            });
         }
         Ok(report)
     }

@@ -1,5 +1,13 @@
 //! MIG-backed vGPU type names as vSphere uses them (`grid_a100-3-20c`, `nvidia_h100xm-1-10c`)
 //! and their mapping to GI profiles of a GPU model.
+//!
+//! Grammar (NVIDIA vGPU type tables; docs/mig-model.md §vGPU): after the vendor prefix,
+//! a MIG-backed type is `<board>-<slices>-<GB><series>[<attr>]` (three dash-separated fields),
+//! a time-sliced type is `<board>-<GB><series>` (two fields). `series` is one letter
+//! (`a`, `b`, `c`, `q`; MIG-backed types are always `c`); `attr` is `me`, `nome`, `meall` or
+//! `gfx` and maps to the profile suffix `+me`, `-me`, `+me.all`, `+gfx`. The host driver shows
+//! the type as `GRID A100X-3-20C` or `NVIDIA H100XM-1-10C`; vSphere lower-cases it and joins
+//! prefix and name with `_`. Parsing accepts all of these spellings.
 use crate::catalog::{GiProfile, GpuModel};
 
 /// A parsed vGPU type name.
@@ -17,25 +25,288 @@ pub struct VgpuType {
     pub suffix: String,
 }
 
-impl VgpuType {
-    /// Parse a name such as `grid_a100-3-20c` or `nvidia_h100xm-1-10cme`.
-    pub fn parse(name: &str) -> Option<VgpuType> {
-        let _ = name;
-        todo!()
+/// Vendor prefixes vSphere puts in front of the type name.
+const PREFIXES: [&str; 2] = ["grid", "nvidia"];
+
+/// Attribute suffixes of MIG-backed types and the GI profile suffix each one stands for.
+const ATTRS: [(&str, &str); 5] = [
+    ("", ""),
+    ("me", "+me"),
+    ("nome", "-me"),
+    ("meall", "+me.all"),
+    ("gfx", "+gfx"),
+];
+
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
+    s.parse().ok()
+}
+
+impl VgpuType {
+    /// Parse a name such as `grid_a100-3-20c` or `nvidia_h100xm-1-10cme`. Also accepts the
+    /// driver's display form (`GRID A100X-3-20C`), any case, and a bare name without prefix
+    /// (then `prefix` is empty). Returns `None` for anything that is not a vGPU type name.
+    pub fn parse(name: &str) -> Option<VgpuType> {
+        let lower = name.trim().to_ascii_lowercase();
+        let (prefix, rest) = PREFIXES
+            .iter()
+            .find_map(|p| {
+                let tail = lower.strip_prefix(p)?;
+                let tail = tail.strip_prefix('_').or_else(|| tail.strip_prefix(' '))?;
+                Some((p.to_string(), tail.trim_start().to_string()))
+            })
+            .unwrap_or_else(|| (String::new(), lower.clone()));
+        let fields: Vec<&str> = rest.split('-').collect();
+        let (board, slices, tail) = match fields.as_slice() {
+            [board, tail] => (*board, None, *tail),
+            [board, slices, tail] => (*board, Some(digits(slices)?), *tail),
+            _ => return None,
+        };
+        let board_ok = board
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && board.chars().all(|c| c.is_ascii_alphanumeric());
+        if !board_ok || slices == Some(0) {
+            return None;
+        }
+        let split = tail.find(|c: char| !c.is_ascii_digit())?;
+        let (fb, suffix) = tail.split_at(split);
+        let fb_gb = digits(fb)?;
+        let series = suffix.chars().next()?;
+        if !matches!(series, 'a' | 'b' | 'c' | 'q') {
+            return None;
+        }
+        let attr = &suffix[1..];
+        let attr_ok = match slices {
+            Some(_) => ATTRS.iter().any(|(a, _)| *a == attr),
+            None => attr.is_empty(),
+        };
+        if !attr_ok {
+            return None;
+        }
+        Some(VgpuType {
+            prefix,
+            board: board.to_string(),
+            mig_slices: slices,
+            fb_gb,
+            suffix: suffix.to_string(),
+        })
+    }
+
     /// Whether this is a MIG-backed type (`<board>-<slices>-<fb><suffix>`).
     pub fn is_mig_backed(&self) -> bool {
         self.mig_slices.is_some()
     }
-    /// The GI profile of `model` that backs this type, if any.
+
+    /// The GI profile name this type stands for (`3g.20gb`, `1g.5gb+me`), board not checked;
+    /// `None` for time-sliced types.
+    pub fn mig_profile_name(&self) -> Option<String> {
+        let slices = self.mig_slices?;
+        let attr = self.suffix.get(1..)?;
+        let (_, profile_suffix) = ATTRS.iter().find(|(a, _)| *a == attr)?;
+        Some(format!("{slices}g.{}gb{profile_suffix}", self.fb_gb))
+    }
+
+    /// The GI profile of `model` that backs this type, if any (the board must be the model's).
     pub fn gi_profile<'m>(&self, model: &'m GpuModel) -> Option<&'m GiProfile> {
-        let _ = model;
-        todo!()
+        if !self.board.eq_ignore_ascii_case(model.vgpu_board) {
+            return None;
+        }
+        let profile = model
+            .gi_profiles
+            .iter()
+            .find(|p| Some(p.name.to_string()) == self.mig_profile_name())?;
+        (Some(profile.compute_slices) == self.mig_slices).then_some(profile)
+    }
+
+    /// The catalog model whose vGPU board this type names.
+    pub fn gpu_models(&self) -> impl Iterator<Item = &'static GpuModel> + '_ {
+        crate::catalog()
+            .iter()
+            .filter(|m| m.vgpu_board.eq_ignore_ascii_case(&self.board))
+    }
+
+    /// The type name without vendor prefix, lower case (`a100-3-20c`); equal for the `grid_`
+    /// and `nvidia_` spellings of one type.
+    pub fn base_name(&self) -> String {
+        match self.mig_slices {
+            Some(s) => format!("{}-{s}-{}{}", self.board, self.fb_gb, self.suffix),
+            None => format!("{}-{}{}", self.board, self.fb_gb, self.suffix),
+        }
+    }
+
+    /// The MIG-backed C-series type for `profile` on `model`, with the given prefix.
+    /// `None` if the profile's name has no GB figure the type grammar can carry.
+    pub fn for_profile(model: &GpuModel, profile: &GiProfile, prefix: &str) -> Option<VgpuType> {
+        let (gb, suffix) = profile.name.split_once('.')?.1.split_once("gb")?;
+        let attr = ATTRS.iter().find(|(_, s)| *s == suffix)?.0;
+        Some(VgpuType {
+            prefix: prefix.to_string(),
+            board: model.vgpu_board.to_string(),
+            mig_slices: Some(profile.compute_slices),
+            fb_gb: digits(gb)?,
+            suffix: format!("c{attr}"),
+        })
+    }
+}
+
+impl std::fmt::Display for VgpuType {
+    /// The vSphere spelling: `grid_a100-3-20c` (no `_` when the prefix is empty).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "{}", self.base_name())
+        } else {
+            write!(f, "{}_{}", self.prefix, self.base_name())
+        }
     }
 }
 
 /// The MIG-backed vGPU type names (with `grid_` prefix) backed by `profile` on `model`.
+/// vSphere may show the same type with the `nvidia_` prefix (Hopper and newer vGPU releases);
+/// compare with `VgpuType::base_name` to accept both.
 pub fn vgpu_types_for(model: &GpuModel, profile: &GiProfile) -> Vec<String> {
-    let _ = (model, profile);
-    todo!()
+    VgpuType::for_profile(model, profile, "grid")
+        .map(|t| t.to_string())
+        .into_iter()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(key: &str) -> &'static GpuModel {
+        GpuModel::by_key(key).unwrap()
+    }
+
+    #[test]
+    fn parses_mig_backed_and_time_sliced_types() {
+        let t = VgpuType::parse("grid_a100-3-20c").unwrap();
+        assert_eq!(
+            (
+                t.prefix.as_str(),
+                t.board.as_str(),
+                t.mig_slices,
+                t.fb_gb,
+                t.suffix.as_str()
+            ),
+            ("grid", "a100", Some(3), 20, "c")
+        );
+        assert!(t.is_mig_backed());
+        let t = VgpuType::parse("nvidia_h100xm-1-10cme").unwrap();
+        assert_eq!(
+            (t.board.as_str(), t.mig_slices, t.suffix.as_str()),
+            ("h100xm", Some(1), "cme")
+        );
+        for timesliced in [
+            "grid_a100-4c",
+            "grid_a100-40c",
+            "grid_a100d-80c",
+            "nvidia_l40s-48q",
+            "grid_m10-8q",
+        ] {
+            let t = VgpuType::parse(timesliced).unwrap();
+            assert!(!t.is_mig_backed(), "{timesliced}");
+            assert_eq!(t.mig_profile_name(), None);
+        }
+        assert_eq!(
+            VgpuType::parse("GRID A100X-2-10C").unwrap().to_string(),
+            "grid_a100x-2-10c"
+        );
+        assert_eq!(VgpuType::parse("a100-3-20c").unwrap().prefix, "");
+        for bad in [
+            "",
+            "grid_",
+            "grid_a100",
+            "grid_a100-3-20",
+            "grid_a100-x-20c",
+            "grid_a100-3-20z",
+            "grid_a100-0-20c",
+            "grid_a100-1-2-3c",
+            "grid_a100-4cme",
+            "grid_-3-20c",
+            "grid_a100-3-20cxx",
+        ] {
+            assert_eq!(VgpuType::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn maps_types_to_profiles_per_board() {
+        let a100 = model("a100-pcie-40gb");
+        let p = |name: &str, m: &'static GpuModel| {
+            VgpuType::parse(name)
+                .and_then(|t| t.gi_profile(m))
+                .map(|p| p.name)
+        };
+        assert_eq!(p("grid_a100-3-20c", a100), Some("3g.20gb"));
+        assert_eq!(p("grid_a100-1-5cme", a100), Some("1g.5gb+me"));
+        assert_eq!(p("grid_a100-1-10c", a100), Some("1g.10gb"));
+        assert_eq!(p("nvidia_a100-7-40c", a100), Some("7g.40gb"));
+        assert_eq!(p("grid_a100-40c", a100), None, "time-sliced");
+        assert_eq!(p("grid_a100d-3-40c", a100), None, "other board");
+        assert_eq!(
+            p("grid_a100x-3-20c", model("a100-sxm4-40gb")),
+            Some("3g.20gb")
+        );
+        assert_eq!(
+            p("grid_a100d-1-10cme", model("a100-pcie-80gb")),
+            Some("1g.10gb+me")
+        );
+        assert_eq!(
+            p("grid_a100dx-1-20c", model("a100-sxm4-80gb")),
+            Some("1g.20gb")
+        );
+        assert_eq!(p("grid_a30-2-12cme", model("a30-24gb")), Some("2g.12gb+me"));
+        assert_eq!(
+            p("nvidia_h100xm-3-40c", model("h100-sxm5-80gb")),
+            Some("3g.40gb")
+        );
+        assert_eq!(
+            p("nvidia_h100-1-10c", model("h100-pcie-80gb")),
+            Some("1g.10gb")
+        );
+        assert_eq!(
+            p("nvidia_h100l-7-94c", model("h100-nvl-94gb")),
+            Some("7g.94gb")
+        );
+        assert_eq!(
+            p("nvidia_h200x-3-71c", model("h200-sxm-141gb")),
+            Some("3g.71gb")
+        );
+        assert_eq!(
+            p("nvidia_h200-1-18cme", model("h200-nvl-141gb")),
+            Some("1g.18gb+me")
+        );
+        let t = VgpuType::parse("grid_a100d-2-20c").unwrap();
+        assert_eq!(
+            t.gpu_models().map(|m| m.key).collect::<Vec<_>>(),
+            ["a100-pcie-80gb"]
+        );
+    }
+
+    #[test]
+    fn every_catalog_profile_has_a_round_tripping_type_name() {
+        for m in crate::catalog() {
+            for p in m.gi_profiles {
+                let names = vgpu_types_for(m, p);
+                assert_eq!(names.len(), 1, "{} {}", m.key, p.name);
+                let t = VgpuType::parse(&names[0]).unwrap();
+                assert_eq!(t.gi_profile(m).map(|q| q.id), Some(p.id), "{}", names[0]);
+                assert_eq!(t.base_name(), names[0].trim_start_matches("grid_"));
+            }
+        }
+        let a100 = model("a100-pcie-40gb");
+        assert_eq!(
+            vgpu_types_for(a100, a100.gi_profile_by_name("3g.20gb").unwrap()),
+            ["grid_a100-3-20c"]
+        );
+        assert_eq!(
+            vgpu_types_for(a100, a100.gi_profile_by_name("1g.5gb+me").unwrap()),
+            ["grid_a100-1-5cme"]
+        );
+    }
 }

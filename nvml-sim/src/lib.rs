@@ -1,1 +1,22 @@
-//! nvml-sim (placeholder, filled in by its issue).
+//! nvml-sim: a simulated `libnvidia-ml.so` so vmig runs and is tested without a GPU.
+//!
+//! Built as a `cdylib`, this crate exports NVML's C ABI (`nvmlInit_v2`, the MIG calls, ...)
+//! for clients such as `nvml-wrapper` loading it with `Nvml::builder().lib_path(..)`. Behind
+//! the ABI is a simulated machine kept in a JSON state file named by `NVML_SIM_STATE`, shared
+//! by every process that loads the library and by the `nvml-sim` control binary, as a real
+//! driver's state is shared. MIG geometry and rules come from the pure `mig` crate.
+//!
+//! Map: [`code`] return codes and texts, [`handle`] opaque handle encoding, [`state`] the
+//! machine and the driver rules, [`store`] the locked state file, `ffi` the exported C functions
+//! (the only `unsafe` code). Documentation: docs/nvml-sim.md.
+
+pub mod code;
+mod ffi;
+pub mod handle;
+pub mod state;
+pub mod store;
+
+pub use code::{NvmlCode, NvmlResult};
+pub use ffi::types;
+pub use state::{MigActivation, SimError, SimState};
+pub use store::{STATE_ENV, Store, StoreError};

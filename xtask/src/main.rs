@@ -7,13 +7,18 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod footprint;
+mod vib;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = args.first().map(String::as_str).unwrap_or("help");
     match task {
         "test" => test(),
+        "vib" => vib::run(&args[1..]),
+        "footprint" => footprint::run(&args[1..]),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <task>\n\ntasks:\n  test   install dependencies, then fmt, clippy and all tests");
+            println!("usage: cargo xtask <task>\n\ntasks:\n  test   install dependencies, then fmt, clippy and all tests\n  vib    build vmig-agent for ESXi, then its VIB and offline bundle\n  footprint  measure vmig-agent run (RSS, CPU, document size) against vcsim");
             Ok(())
         }
         other => bail!("unknown task `{other}`; run `cargo xtask help`"),

@@ -1,0 +1,146 @@
+//! `vmig-agent check-config`: everything `run` would need, checked once, one line per check,
+//! without publishing or changing anything (attribute definitions are looked up, not created).
+//!
+//! Exit status: 0 all checks passed, 1 a check failed, 2 the file itself is unusable.
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use mig::report::{FIELD_DOCUMENT, FIELD_SUMMARY, HostReport};
+use vcenter_client::Client;
+
+use super::cli::{CheckConfigArgs, EXIT_CONFIG};
+use super::config::{self, Config};
+use super::nvml_observer::NvmlObserver;
+use super::observe::Observer;
+use super::vcenter::{self, HostIdentity};
+
+/// Check a configuration; prints the report on stdout.
+pub fn check_config(args: &CheckConfigArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
+    let mut report = Report::default();
+    let cfg = match Config::load(&args.config) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            report.fail("config", &e.to_string());
+            print!("{}", report.out);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    report.ok("config", &format!("{} (vCenter {}, TLS: {:?})", args.config.display(), cfg.vcenter.url, cfg.vcenter.tls));
+    match config::read_password(&cfg.vcenter.password_file) {
+        Ok(_) => report.ok("password file", &format!("{} is private", cfg.vcenter.password_file.display())),
+        Err(e) => {
+            report.fail("password file", &e.to_string());
+            print!("{}", report.out);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    }
+    if let Some(layout) = &cfg.layout {
+        report.warn(
+            "layout",
+            &format!(
+                "{} in {}: layout enforcement is not built into this vmig-agent; the daemon will log an error and report the GPUs as they are",
+                layout.name,
+                layout.file.display()
+            ),
+        );
+    }
+    if !args.offline {
+        let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or(nvml_lib));
+        match observer.observe() {
+            Ok(gpus) => {
+                let errors = gpus.iter().filter(|g| g.error.is_some()).count();
+                let text = format!("{} GPU(s): {}", gpus.len(), super::document::summary(&gpus));
+                if errors == 0 { report.ok("NVML", &text) } else { report.fail("NVML", &text) }
+            }
+            Err(e) => report.fail("NVML", &format!("{e:#}")),
+        }
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(check_vcenter(&cfg, args, &mut report)),
+            Err(e) => report.fail("vCenter", &format!("cannot start the async runtime: {e}")),
+        }
+    }
+    print!("{}", report.out);
+    if report.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+async fn check_vcenter(cfg: &Config, args: &CheckConfigArgs, report: &mut Report) {
+    let client = match vcenter::connect(&cfg.vcenter).await {
+        Ok(c) => c,
+        Err(e) => return report.fail("vCenter", &e.to_string()),
+    };
+    let about = &client.service_content().about;
+    report.ok(
+        "vCenter",
+        &format!("{} (API {}), logged in as {}", about.full_name, client.api_version(), cfg.vcenter.username),
+    );
+    check_host(&client, cfg, args, report).await;
+    if let Err(e) = client.logout().await {
+        report.warn("logout", &e.to_string());
+    }
+}
+
+async fn check_host(client: &Client, cfg: &Config, args: &CheckConfigArgs, report: &mut Report) {
+    let identity = HostIdentity { uuid_override: cfg.host_uuid.clone(), bios_uuid_file: args.bios_uuid_file.clone() };
+    let (host, uuid, label) = match vcenter::find_host(client, &cfg.vcenter, &identity).await {
+        Ok(found) => found,
+        Err(e) => return report.fail("host", &e.to_string()),
+    };
+    report.ok("host", &format!("{label}, BIOS UUID {uuid}"));
+    let defs = match client.custom_field_defs().await {
+        Ok(d) => d,
+        Err(e) => return report.fail("custom attributes", &vcenter::map_error(&cfg.vcenter, e).to_string()),
+    };
+    let mut keys = Vec::new();
+    for name in [FIELD_DOCUMENT, FIELD_SUMMARY] {
+        match defs.iter().find(|d| d.name == name) {
+            Some(d) => keys.push((name, Some(d.key))),
+            None => keys.push((name, None)),
+        }
+    }
+    let missing: Vec<&str> = keys.iter().filter(|(_, k)| k.is_none()).map(|(n, _)| *n).collect();
+    if missing.is_empty() {
+        report.ok("custom attributes", &format!("{FIELD_DOCUMENT} and {FIELD_SUMMARY} are defined"));
+    } else {
+        report.ok(
+            "custom attributes",
+            &format!(
+                "{} not defined yet; `run` creates them for HostSystem (needs privilege Global.ManageCustomFields once)",
+                missing.join(", ")
+            ),
+        );
+    }
+    if let Some((_, Some(key))) = keys.first() {
+        match client.custom_values(host.as_moref()).await.map(|v| v.get(*key).map(HostReport::from_json)) {
+            Ok(Some(Ok(r))) => report.ok(
+                "published",
+                &format!("generation {} observed at {} by vmig-agent {}", r.generation, r.observed_at, r.agent_version),
+            ),
+            Ok(Some(Err(e))) => report.warn("published", &format!("the current {FIELD_DOCUMENT} value is unreadable: {e}")),
+            Ok(None) => report.ok("published", "nothing yet"),
+            Err(e) => report.fail("published", &vcenter::map_error(&cfg.vcenter, e).to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Report {
+    out: String,
+    failed: bool,
+}
+
+impl Report {
+    fn line(&mut self, status: &str, what: &str, text: &str) {
+        let _ = writeln!(self.out, "{status:<5} {what}: {text}");
+    }
+    fn ok(&mut self, what: &str, text: &str) {
+        self.line("ok", what, text);
+    }
+    fn warn(&mut self, what: &str, text: &str) {
+        self.line("warn", what, text);
+    }
+    fn fail(&mut self, what: &str, text: &str) {
+        self.failed = true;
+        self.line("FAIL", what, text);
+    }
+}

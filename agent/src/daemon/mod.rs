@@ -1,0 +1,26 @@
+//! `vmig-agent run`: the resident daemon that keeps vCenter's view of this host's MIG slices
+//! true, and `vmig-agent check-config`, which validates its configuration and connection.
+//!
+//! Flow: [`config`] → NVML observation ([`observe`]) → `mig::report::HostReport`
+//! ([`document`]) → custom attributes `vmig.mig` / `vmig.mig.summary` on the host's
+//! HostSystem ([`publish`]), paced by [`backoff`] and ordered by [`generation`], driven by the
+//! loops in [`run`].
+//!
+//! ESXi constraints this module must keep (research vib-esxi.md §5): no child processes (no
+//! `std::process::Command`), only glibc calls (no io_uring, pidfd, statx), one small
+//! current-thread tokio runtime. The only `unsafe` is in [`sys`], for glibc's syslog and
+//! gethostname.
+pub mod backoff;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod document;
+pub mod generation;
+pub mod logging;
+pub mod nvml_observer;
+pub mod observe;
+pub mod publish;
+pub mod run;
+pub mod service;
+pub mod sys;
+pub mod vcenter;

@@ -1,0 +1,20 @@
+//! The daemon's view of the GPUs: a seam between the loop in `run.rs` and NVML.
+//!
+//! The loop only needs "the state of every GPU now" and "enforce this layout"; keeping that
+//! behind a trait lets the loop be tested with a scripted observer and paused time, and lets
+//! the NVML-backed implementation (`nvml_observer.rs`) evolve with the agent's NVML module.
+use mig::report::GpuReport;
+
+use super::config::LayoutRef;
+
+/// Something that can read the MIG state of all GPUs of this host.
+pub trait Observer {
+    /// The state of every GPU. A failing GPU is reported in its own `error` field; `Err` means
+    /// NVML as a whole is unusable right now (library missing, driver not loaded), and the
+    /// loop tries again at the next poll.
+    fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>>;
+
+    /// Bring the GPUs to the named layout (the declarative `apply`), returning a one-line
+    /// account of what was done for the log.
+    fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String>;
+}

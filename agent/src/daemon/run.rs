@@ -1,0 +1,449 @@
+//! The daemon's two loops, run side by side on one thread:
+//!
+//! - **observe**: every `poll_interval` read the GPUs ([`Observer`]), give the state a new
+//!   generation when it changed, and wake the publisher. Enforce the configured layout at
+//!   start and whenever a pending MIG mode became current.
+//! - **publish**: whenever there is a newer generation than the last one published, or a
+//!   heartbeat is due, publish the *latest* state ([`Sink`]); on failure wait with
+//!   [`Backoff`] and try again with whatever is latest by then. Observation never waits for
+//!   vCenter, so a long outage only delays publication.
+//!
+//! Both loops share [`Shared`] through a `RefCell` that is never borrowed across an `.await`,
+//! and stop when the session's `CancellationToken` fires (SIGTERM, SIGHUP reload).
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use mig::report::{GpuReport, MigModeReport};
+use tokio::sync::Notify;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::{Backoff, BackoffPolicy};
+use super::config::{Config, LayoutRef};
+use super::document;
+use super::generation::GenerationStore;
+use super::observe::Observer;
+use super::publish::{PublishError, Sink};
+
+/// How long `close` (logout) may take at shutdown: SIGTERM must end the process within 2 s.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// The latest observation, with its generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latest {
+    pub gpus: Vec<GpuReport>,
+    pub observed_at: String,
+    pub generation: u64,
+}
+
+/// State shared by the two loops, and kept across configuration reloads.
+#[derive(Debug)]
+pub struct Shared {
+    pub store: GenerationStore,
+    pub latest: Option<Latest>,
+    /// The generation last written to vCenter, if any in this process.
+    pub published: Option<u64>,
+}
+
+impl Shared {
+    pub fn new(store: GenerationStore) -> Self {
+        Shared { store, latest: None, published: None }
+    }
+}
+
+/// Run both loops until `cancel` fires, then close the sink.
+pub async fn serve<O: Observer, S: Sink>(
+    cfg: &Config,
+    observer: &mut O,
+    sink: &mut S,
+    shared: &RefCell<Shared>,
+    policy: BackoffPolicy,
+    cancel: &CancellationToken,
+) {
+    let changed = Notify::new();
+    tokio::join!(
+        observe_loop(cfg, observer, shared, &changed, cancel),
+        publish_loop(cfg, sink, shared, &changed, policy, cancel),
+    );
+}
+
+async fn observe_loop<O: Observer>(
+    cfg: &Config,
+    observer: &mut O,
+    shared: &RefCell<Shared>,
+    changed: &Notify,
+    cancel: &CancellationToken,
+) {
+    if let Some(layout) = &cfg.layout {
+        enforce(observer, layout, "at start");
+    }
+    let mut ticks = tokio::time::interval(cfg.poll_interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut modes: HashMap<String, MigModeReport> = HashMap::new();
+    let mut last_error: Option<String> = None;
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let mut gpus = match observer.observe() {
+            Ok(gpus) => gpus,
+            Err(e) => {
+                let message = format!("{e:#}");
+                // One line per distinct problem, not one per poll.
+                if last_error.as_deref() != Some(message.as_str()) {
+                    tracing::error!(error = %message, "cannot read the GPUs through NVML; retrying every poll");
+                }
+                last_error = Some(message);
+                continue;
+            }
+        };
+        if last_error.take().is_some() {
+            tracing::info!(gpus = gpus.len(), "NVML readable again");
+        }
+        if let Some(layout) = &cfg.layout {
+            let applied: Vec<u32> = gpus
+                .iter()
+                .filter(|g| became_current(modes.get(&g.uuid).copied(), g.mig_mode))
+                .map(|g| g.index)
+                .collect();
+            if !applied.is_empty() {
+                enforce(observer, layout, &format!("after the pending MIG mode of GPU {applied:?} was applied"));
+                // Publish the state the layout produced, not the one before it.
+                if let Ok(after) = observer.observe() {
+                    gpus = after;
+                }
+            }
+        }
+        modes = gpus.iter().filter_map(|g| Some((g.uuid.clone(), g.mig_mode?))).collect();
+        let fingerprint = document::fingerprint(&gpus);
+        let is_new = {
+            let mut sh = shared.borrow_mut();
+            let generation = sh.store.record(&fingerprint);
+            let is_new = sh.latest.as_ref().map(|l| l.generation) != Some(generation);
+            let observed_at = document::rfc3339(SystemTime::now());
+            sh.latest = Some(Latest { gpus, observed_at, generation });
+            if is_new {
+                tracing::info!(generation, "MIG state changed");
+            }
+            is_new
+        };
+        if is_new {
+            changed.notify_one();
+        }
+    }
+}
+
+/// A pending MIG mode change has just been applied (GPU reset or host reboot).
+fn became_current(before: Option<MigModeReport>, now: Option<MigModeReport>) -> bool {
+    matches!((before, now), (Some(b), Some(n)) if b.current != b.pending && n.current == n.pending)
+}
+
+fn enforce<O: Observer>(observer: &mut O, layout: &LayoutRef, when: &str) {
+    match observer.enforce_layout(layout) {
+        Ok(done) => tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}"),
+        Err(e) => tracing::error!(
+            layout = %layout.name, file = %layout.file.display(), error = %format!("{e:#}"),
+            "cannot enforce the layout {when}; reporting the GPUs as they are"
+        ),
+    }
+}
+
+async fn publish_loop<S: Sink>(
+    cfg: &Config,
+    sink: &mut S,
+    shared: &RefCell<Shared>,
+    changed: &Notify,
+    policy: BackoffPolicy,
+    cancel: &CancellationToken,
+) {
+    let mut backoff = Backoff::seeded(policy);
+    let mut last_ok: Option<Instant> = None;
+    let mut retry = false;
+    loop {
+        let due = {
+            let sh = shared.borrow();
+            match (&sh.latest, sh.published, last_ok) {
+                (None, _, _) => None,
+                (Some(_), _, _) if retry => Some(Instant::now()),
+                (Some(_), _, None) => Some(Instant::now()),
+                (Some(l), Some(p), Some(_)) if l.generation > p => Some(Instant::now()),
+                (Some(_), _, Some(t)) => Some(t + cfg.heartbeat_interval),
+            }
+        };
+        let wait = async {
+            match due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            () = changed.notified() => continue,
+            () = wait => {}
+        }
+        let outcome = tokio::select! {
+            biased;
+            () = cancel.cancelled() => break,
+            outcome = publish_once(cfg, sink, shared) => outcome,
+        };
+        match outcome {
+            Ok((generation, host)) => {
+                if backoff.attempts() > 0 {
+                    tracing::info!(host = %host, generation, "published again after {} failed attempts", backoff.attempts());
+                } else {
+                    tracing::info!(host = %host, generation, "published");
+                }
+                backoff.reset();
+                shared.borrow_mut().published = Some(generation);
+                last_ok = Some(Instant::now());
+                retry = false;
+            }
+            Err(e) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    error = %e, attempt = backoff.attempts(), retry_in_s = delay.as_secs_f32(),
+                    "cannot publish to vCenter; still observing, will retry"
+                );
+                retry = true;
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    if tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await.is_err() {
+        tracing::warn!("vCenter logout did not finish within {CLOSE_TIMEOUT:?}; exiting anyway");
+    }
+}
+
+/// One publication of the latest state; returns the generation written and the host's label.
+async fn publish_once<S: Sink>(cfg: &Config, sink: &mut S, shared: &RefCell<Shared>) -> Result<(u64, String), PublishError> {
+    let target = sink.target().await?;
+    // No await between reading the latest state and building the document: what is written
+    // is exactly the latest observation with its own generation.
+    let (document, summary, generation) = {
+        let mut sh = shared.borrow_mut();
+        let Shared { store, latest, .. } = &mut *sh;
+        let Some(latest) = latest.as_mut() else {
+            return Err(PublishError::Vcenter { url: cfg.vcenter.url.clone(), detail: "nothing observed yet".into() });
+        };
+        if let Some(published) = &target.published {
+            if published.host_uuid != target.host_uuid {
+                tracing::warn!(
+                    host = %target.host_label, found = %published.host_uuid, ours = %target.host_uuid,
+                    "the document on this host names another host UUID; replacing it (is another agent configured with this host?)"
+                );
+            } else if published.generation > latest.generation
+                || (published.generation == latest.generation
+                    && document::fingerprint(&published.gpus) != document::fingerprint(&latest.gpus))
+            {
+                // vCenter holds a generation this process did not write (state file lost, or an
+                // earlier run): never go below it.
+                latest.generation = store.raise_above(published.generation);
+                tracing::info!(found = published.generation, now = latest.generation, "continuing above the generation found in vCenter");
+            }
+        }
+        let report = document::host_report(
+            &target.host_uuid,
+            latest.generation,
+            &latest.observed_at,
+            cfg.heartbeat_interval.as_secs(),
+            &latest.gpus,
+        );
+        (report.to_json(), document::summary(&latest.gpus), latest.generation)
+    };
+    sink.write(&document, &summary).await?;
+    Ok((generation, target.host_label))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::publish::Target;
+    use mig::report::HostReport;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    /// GPUs whose state the test changes through a shared cell.
+    struct FakeObserver {
+        state: Rc<RefCell<Vec<GpuReport>>>,
+        layouts: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl Observer for FakeObserver {
+        fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>> {
+            Ok(self.state.borrow().clone())
+        }
+        fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
+            self.layouts.borrow_mut().push(layout.name.clone());
+            Ok("nothing to do".into())
+        }
+    }
+
+    /// A vCenter that can be switched down, and records every write.
+    #[derive(Default)]
+    struct FakeVc {
+        down: bool,
+        writes: Vec<HostReport>,
+        summaries: Vec<String>,
+        attempts: u32,
+        closed: bool,
+    }
+
+    struct FakeSink(Rc<RefCell<FakeVc>>);
+
+    impl Sink for FakeSink {
+        async fn target(&mut self) -> Result<Target, PublishError> {
+            let mut vc = self.0.borrow_mut();
+            vc.attempts += 1;
+            if vc.down {
+                return Err(PublishError::Vcenter { url: "fake".into(), detail: "connection refused".into() });
+            }
+            Ok(Target { host_uuid: "u-1".into(), host_label: "host-1".into(), published: vc.writes.last().cloned() })
+        }
+        async fn write(&mut self, document: &str, summary: &str) -> Result<(), PublishError> {
+            let mut vc = self.0.borrow_mut();
+            vc.writes.push(HostReport::from_json(document).expect("valid document"));
+            vc.summaries.push(summary.to_string());
+            Ok(())
+        }
+        async fn close(&mut self) {
+            self.0.borrow_mut().closed = true;
+        }
+    }
+
+    fn gpu(free: u32, mode: (bool, bool)) -> GpuReport {
+        GpuReport {
+            index: 0,
+            uuid: "GPU-0".into(),
+            name: "NVIDIA A100-PCIE-40GB".into(),
+            pci_bus_id: "00000000:3B:00.0".into(),
+            model: None,
+            mig_mode: Some(MigModeReport { current: mode.0, pending: mode.1 }),
+            gpu_instances: vec![],
+            free: [("1g.5gb".to_string(), free)].into_iter().collect(),
+            largest_placeable: None,
+            fragmentation: 0.0,
+            placeable_vgpu_types: vec![],
+            error: None,
+        }
+    }
+
+    fn config(layout: bool) -> Config {
+        let mut text = String::from(
+            "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n\
+             [agent]\npoll_interval_s = 5\nheartbeat_interval_s = 300\n",
+        );
+        if layout {
+            text.push_str("layout_file = \"/l.yaml\"\nlayout_name = \"all-1g\"\n");
+        }
+        Config::parse(Path::new("/etc/vmig/agent.toml"), &text).expect("valid")
+    }
+
+    struct Rig {
+        gpus: Rc<RefCell<Vec<GpuReport>>>,
+        layouts: Rc<RefCell<Vec<String>>>,
+        vc: Rc<RefCell<FakeVc>>,
+        cancel: CancellationToken,
+    }
+
+    /// Run the daemon's loops on a paused clock while `script` drives the world.
+    async fn with_daemon<F: std::future::Future<Output = ()>>(
+        layout: bool,
+        initial_published: Option<HostReport>,
+        script: impl FnOnce(Rc<Rig>) -> F,
+    ) -> Rc<Rig> {
+        let rig = Rc::new(Rig {
+            gpus: Rc::new(RefCell::new(vec![gpu(7, (true, true))])),
+            layouts: Rc::default(),
+            vc: Rc::default(),
+            cancel: CancellationToken::new(),
+        });
+        if let Some(p) = initial_published {
+            rig.vc.borrow_mut().writes.push(p);
+        }
+        let cfg = config(layout);
+        let shared = RefCell::new(Shared::new(GenerationStore::open(None)));
+        let mut observer = FakeObserver { state: rig.gpus.clone(), layouts: rig.layouts.clone() };
+        let mut sink = FakeSink(rig.vc.clone());
+        tokio::join!(serve(&cfg, &mut observer, &mut sink, &shared, BackoffPolicy::default(), &rig.cancel), async {
+            script(rig.clone()).await;
+            rig.cancel.cancel();
+        });
+        rig
+    }
+
+    async fn sleep_s(s: u64) {
+        tokio::time::sleep(Duration::from_secs(s)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn publishes_on_change_and_on_heartbeat_only() {
+        let rig = with_daemon(false, None, |rig| async move {
+            sleep_s(1).await;
+            assert_eq!(rig.vc.borrow().writes.len(), 1, "first observation is published at once");
+            sleep_s(60).await;
+            assert_eq!(rig.vc.borrow().writes.len(), 1, "no change, no heartbeat yet: nothing published");
+            rig.gpus.borrow_mut()[0].free.insert("1g.5gb".into(), 6);
+            sleep_s(6).await;
+            assert_eq!(rig.vc.borrow().writes.len(), 2, "a change is published within one poll");
+            sleep_s(300).await;
+            assert_eq!(rig.vc.borrow().writes.len(), 3, "heartbeat republishes the unchanged state");
+        })
+        .await;
+        let vc = rig.vc.borrow();
+        let gens: Vec<u64> = vc.writes.iter().map(|w| w.generation).collect();
+        assert_eq!(gens, [1, 2, 2]);
+        assert_ne!(vc.writes[1].observed_at, "", "observed_at is set");
+        assert_eq!(vc.summaries[0], "1×A100-PCIE-40GB MIG on | free: 1g.5gb×7");
+        assert!(vc.closed, "the session is closed at shutdown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn outage_backs_off_then_publishes_latest() {
+        let rig = with_daemon(false, None, |rig| async move {
+            rig.vc.borrow_mut().down = true;
+            rig.gpus.borrow_mut()[0].free.insert("1g.5gb".into(), 3);
+            sleep_s(600).await;
+            let attempts = rig.vc.borrow().attempts;
+            // 1+2+4+8+16+32+60+60… with jitter ≥ half: between 10 and 30 attempts in 10 min.
+            assert!((8..=40).contains(&attempts), "backoff should pace retries, got {attempts}");
+            rig.gpus.borrow_mut()[0].free.insert("1g.5gb".into(), 1);
+            rig.vc.borrow_mut().down = false;
+            sleep_s(61).await;
+        })
+        .await;
+        let vc = rig.vc.borrow();
+        assert_eq!(vc.writes.len(), 1, "only the latest state is published after the outage");
+        assert_eq!(vc.writes[0].gpus[0].free["1g.5gb"], 1);
+        assert_eq!(vc.writes[0].generation, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_publishes_below_a_newer_generation() {
+        let mut newer = document::host_report("u-1", 41, "2026-01-01T00:00:00Z", 300, &[gpu(1, (true, true))]);
+        newer.agent_version = "0.0.9".into();
+        let rig = with_daemon(false, Some(newer), |_| async { sleep_s(1).await }).await;
+        let vc = rig.vc.borrow();
+        assert_eq!(vc.writes.last().map(|w| w.generation), Some(42));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn layout_enforced_at_start_and_after_pending_mode_applies() {
+        let rig = with_daemon(true, None, |rig| async move {
+            rig.gpus.borrow_mut()[0].mig_mode = Some(MigModeReport { current: false, pending: true });
+            sleep_s(6).await;
+            assert_eq!(rig.layouts.borrow().len(), 1, "only at start so far");
+            rig.gpus.borrow_mut()[0].mig_mode = Some(MigModeReport { current: true, pending: true });
+            sleep_s(6).await;
+        })
+        .await;
+        assert_eq!(*rig.layouts.borrow(), ["all-1g", "all-1g"]);
+    }
+}

@@ -1,0 +1,144 @@
+//! The `run` process: configuration, logging, a current-thread tokio runtime, signals.
+//!
+//! - SIGTERM / SIGINT: cancel the loops, log out of vCenter (at most [`CLOSE_TIMEOUT`]) and
+//!   exit 0, all within 2 s.
+//! - SIGHUP: read the configuration again. A valid one replaces the running one (new
+//!   vCenter session, NVML reloaded, immediate republication); an invalid one is logged and
+//!   the running configuration stays.
+//!
+//! One thread is enough: the daemon waits almost all the time, NVML reads of a full 8-GPU host
+//! take milliseconds, and ESXi counts every thread of a user world (docs/performance.md).
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use super::backoff::BackoffPolicy;
+use super::cli::{EXIT_CONFIG, RunArgs};
+use super::config::{self, Config, TlsMode};
+use super::generation::{GenerationStore, state_path_for};
+use super::logging;
+use super::nvml_observer::NvmlObserver;
+use super::run::{CLOSE_TIMEOUT, Shared, serve};
+use super::vcenter::{HostIdentity, VcenterSink};
+
+/// How long the loops get to stop after SIGTERM before the process exits regardless.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1800);
+
+/// `vmig-agent run`; `nvml_lib` is the global `--nvml-lib` / `VMIG_NVML_LIB`, used when the
+/// configuration sets no `[agent] nvml_lib`.
+pub fn run(args: &RunArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
+    logging::init(if args.syslog { logging::Target::Syslog } else { logging::Target::Stderr }, &args.log_level);
+    let cfg = match load(args) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            tracing::error!("refusing to start: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve_process(args, cfg, nvml_lib)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Load and check the configuration, including that the password file is private.
+fn load(args: &RunArgs) -> Result<Config, config::ConfigError> {
+    let cfg = Config::load(&args.config)?;
+    config::read_password(&cfg.vcenter.password_file)?;
+    Ok(cfg)
+}
+
+enum Next {
+    Exit,
+    Reload(Box<Config>),
+}
+
+async fn serve_process(args: &RunArgs, mut cfg: Config, nvml_lib: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let shared = RefCell::new(Shared::new(GenerationStore::open(Some(state_path_for(&args.config)))));
+    loop {
+        announce(&cfg);
+        let cancel = CancellationToken::new();
+        let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| nvml_lib.clone()));
+        let identity =
+            HostIdentity { uuid_override: cfg.host_uuid.clone(), bios_uuid_file: args.bios_uuid_file.clone() };
+        let mut sink = VcenterSink::new(cfg.vcenter.clone(), identity);
+        let next = {
+            let work = serve(&cfg, &mut observer, &mut sink, &shared, BackoffPolicy::default(), &cancel);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    () = &mut work => break Next::Exit,
+                    _ = sigterm.recv() => {
+                        tracing::info!("SIGTERM: logging out of vCenter and exiting");
+                        stop(&cancel, work.as_mut()).await;
+                        break Next::Exit;
+                    }
+                    _ = sigint.recv() => {
+                        tracing::info!("SIGINT: logging out of vCenter and exiting");
+                        stop(&cancel, work.as_mut()).await;
+                        break Next::Exit;
+                    }
+                    _ = sighup.recv() => match load(args) {
+                        Ok(new) => {
+                            tracing::info!(config = %args.config.display(), "SIGHUP: configuration reloaded");
+                            stop(&cancel, work.as_mut()).await;
+                            break Next::Reload(Box::new(new));
+                        }
+                        Err(e) => tracing::error!("SIGHUP: keeping the running configuration: {e}"),
+                    },
+                }
+            }
+        };
+        match next {
+            Next::Exit => return Ok(()),
+            Next::Reload(new) => cfg = *new,
+        }
+    }
+}
+
+/// Cancel the loops and give them [`SHUTDOWN_GRACE`] to finish (logout included).
+async fn stop(cancel: &CancellationToken, work: std::pin::Pin<&mut impl Future<Output = ()>>) {
+    cancel.cancel();
+    if tokio::time::timeout(SHUTDOWN_GRACE, work).await.is_err() {
+        tracing::warn!("the loops did not stop within {SHUTDOWN_GRACE:?}");
+    }
+}
+
+fn announce(cfg: &Config) {
+    let identity = match &cfg.host_uuid {
+        Some(u) => format!("[host] uuid {u}"),
+        None => "discovered (BIOS UUID, then DNS name, then IP)".into(),
+    };
+    if cfg.vcenter.tls == TlsMode::Insecure {
+        tracing::warn!("[vcenter] insecure = true: vCenter's certificate is NOT verified");
+    }
+    tracing::info!(
+        version = super::document::AGENT_VERSION,
+        config = %cfg.path.display(),
+        vcenter = %cfg.vcenter.url,
+        user = %cfg.vcenter.username,
+        tls = ?cfg.vcenter.tls,
+        host = %identity,
+        poll_s = cfg.poll_interval.as_secs(),
+        heartbeat_s = cfg.heartbeat_interval.as_secs(),
+        close_timeout = ?CLOSE_TIMEOUT,
+        "vmig-agent running"
+    );
+}

@@ -1,0 +1,378 @@
+//! GPU-instance profiles, placements, capacity and GI lifecycle.
+use std::ffi::c_uint;
+
+use mig::{GiProfile, GiProfileId, GpuInstanceId, Placement};
+
+use super::types::{
+    GI_CAPS_P2P, GI_PROFILE_INFO_V2, GI_PROFILE_INFO_V3, GpuInstanceInfo, GpuInstanceProfileInfo,
+    GpuInstanceProfileInfoV2, GpuInstanceProfileInfoV3, InstancePlacement, NvmlReturn, RawHandle,
+    fill_name,
+};
+use super::{
+    get, gpu_of, guard, non_null, put, put_slice, raw, resolve_gi, resolve_gpu, with_state,
+};
+use crate::code::{NvmlCode, NvmlResult};
+use crate::handle::Handle;
+use crate::state::{SimGpu, SimState};
+
+/// `NVML_GPU_INSTANCE_PROFILE_COUNT` of the newest header (13.2+, 0x12): profile indices at or
+/// past it are INVALID_ARGUMENT, indices below it that the model lacks are NOT_SUPPORTED.
+pub const GI_PROFILE_COUNT: u32 = 0x12;
+
+/// The profile at NVML profile *index* `index` (the `NVML_GPU_INSTANCE_PROFILE_*` constant).
+fn profile_at_index(g: &SimGpu, index: u32) -> NvmlResult<&'static GiProfile> {
+    g.require_mig()?;
+    if index >= GI_PROFILE_COUNT {
+        return Err(NvmlCode::INVALID_ARGUMENT);
+    }
+    g.model()
+        .gi_profile_by_index(index)
+        .ok_or(NvmlCode::NOT_SUPPORTED)
+}
+
+fn profile_name(p: &GiProfile) -> String {
+    format!("MIG {}", p.name)
+}
+
+fn info_v1(p: &GiProfile) -> GpuInstanceProfileInfo {
+    GpuInstanceProfileInfo {
+        id: p.id.0,
+        isP2pSupported: c_uint::from(p.p2p),
+        sliceCount: p.compute_slices,
+        instanceCount: p.instance_count,
+        multiprocessorCount: p.sm_count,
+        copyEngineCount: p.copy_engines,
+        decoderCount: p.decoders,
+        encoderCount: p.encoders,
+        jpegCount: p.jpegs,
+        ofaCount: p.ofas,
+        memorySizeMB: p.memory_mib,
+    }
+}
+
+/// Fill a versioned profile struct; the layout depends on `info->version`.
+unsafe fn put_versioned(info: *mut GpuInstanceProfileInfoV2, p: &GiProfile) -> NvmlResult<()> {
+    // SAFETY: the version word is the first field of both layouts; the caller set it.
+    let version = unsafe { get(info.cast::<c_uint>())? };
+    match version {
+        GI_PROFILE_INFO_V2 => {
+            let v1 = info_v1(p);
+            let v2 = GpuInstanceProfileInfoV2 {
+                version,
+                id: v1.id,
+                isP2pSupported: v1.isP2pSupported,
+                sliceCount: v1.sliceCount,
+                instanceCount: v1.instanceCount,
+                multiprocessorCount: v1.multiprocessorCount,
+                copyEngineCount: v1.copyEngineCount,
+                decoderCount: v1.decoderCount,
+                encoderCount: v1.encoderCount,
+                jpegCount: v1.jpegCount,
+                ofaCount: v1.ofaCount,
+                memorySizeMB: v1.memorySizeMB,
+                name: fill_name(&profile_name(p)),
+            };
+            unsafe { put(info, v2) }
+        }
+        GI_PROFILE_INFO_V3 => {
+            let v3 = GpuInstanceProfileInfoV3 {
+                version,
+                id: p.id.0,
+                sliceCount: p.compute_slices,
+                instanceCount: p.instance_count,
+                multiprocessorCount: p.sm_count,
+                copyEngineCount: p.copy_engines,
+                decoderCount: p.decoders,
+                encoderCount: p.encoders,
+                jpegCount: p.jpegs,
+                ofaCount: p.ofas,
+                memorySizeMB: p.memory_mib,
+                name: fill_name(&profile_name(p)),
+                capabilities: if p.p2p { GI_CAPS_P2P } else { 0 },
+            };
+            // SAFETY: v2 and v3 have the same size (152 bytes); the version says v3.
+            unsafe { put(info.cast::<GpuInstanceProfileInfoV3>(), v3) }
+        }
+        // nvml.h documents INVALID_ARGUMENT for a bad version on these two calls.
+        _ => Err(NvmlCode::INVALID_ARGUMENT),
+    }
+}
+
+/// `nvmlDeviceGetGpuInstanceProfileInfo` (v1 struct; `profile` is the index constant).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfo(
+    device: RawHandle,
+    profile: c_uint,
+    info: *mut GpuInstanceProfileInfo,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(info)?;
+        with_state(|s| {
+            let p = profile_at_index(gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
+            unsafe { put(info, info_v1(p)) }
+        })
+    })
+}
+
+/// `nvmlDeviceGetGpuInstanceProfileInfoV` (v2 or v3 by `info->version`; index argument).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoV(
+    device: RawHandle,
+    profile: c_uint,
+    info: *mut GpuInstanceProfileInfoV2,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(info)?;
+        with_state(|s| {
+            let p = profile_at_index(gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
+            unsafe { put_versioned(info, p) }
+        })
+    })
+}
+
+/// `nvmlDeviceGetGpuInstanceProfileInfoByIdV` (v2 or v3; profile *id* argument).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoByIdV(
+    device: RawHandle,
+    profile_id: c_uint,
+    info: *mut GpuInstanceProfileInfoV2,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(info)?;
+        with_state(|s| {
+            let g = gpu_of(s, resolve_gpu(s, device)?)?;
+            g.require_mig()?;
+            let p = g
+                .model()
+                .gi_profile(GiProfileId(profile_id))
+                .ok_or(NvmlCode::INVALID_ARGUMENT)?;
+            unsafe { put_versioned(info, p) }
+        })
+    })
+}
+
+fn placements_of(p: &GiProfile) -> Vec<InstancePlacement> {
+    p.placements
+        .iter()
+        .map(|pl| InstancePlacement {
+            start: pl.start,
+            size: pl.size,
+        })
+        .collect()
+}
+
+/// `nvmlDeviceGetGpuInstancePossiblePlacements_v2`: every legal placement, MIG on or off;
+/// `placements == NULL` asks for the count. `*count` is output only (nvml.h).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements_v2(
+    device: RawHandle,
+    profile_id: c_uint,
+    placements: *mut InstancePlacement,
+    count: *mut c_uint,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(count)?;
+        with_state(|s| {
+            let g = gpu_of(s, resolve_gpu(s, device)?)?;
+            let p = g
+                .model()
+                .gi_profile(GiProfileId(profile_id))
+                .ok_or(NvmlCode::NOT_SUPPORTED)?;
+            let list = placements_of(p);
+            unsafe {
+                put(count, list.len() as c_uint)?;
+                if placements.is_null() {
+                    Ok(())
+                } else {
+                    put_slice(placements, &list)
+                }
+            }
+        })
+    })
+}
+
+/// Deprecated `nvmlDeviceGetGpuInstancePossiblePlacements` (v1): needs MIG on and a buffer
+/// sized for `instanceCount`, so at most `instanceCount` placements are written.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements(
+    device: RawHandle,
+    profile_id: c_uint,
+    placements: *mut InstancePlacement,
+    count: *mut c_uint,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(count)?;
+        non_null(placements)?;
+        with_state(|s| {
+            let g = gpu_of(s, resolve_gpu(s, device)?)?;
+            g.require_mig()?;
+            let p = g
+                .model()
+                .gi_profile(GiProfileId(profile_id))
+                .ok_or(NvmlCode::NOT_SUPPORTED)?;
+            let mut list = placements_of(p);
+            list.truncate(p.instance_count as usize);
+            unsafe {
+                put(count, list.len() as c_uint)?;
+                put_slice(placements, &list)
+            }
+        })
+    })
+}
+
+/// `nvmlDeviceGetGpuInstanceRemainingCapacity`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceRemainingCapacity(
+    device: RawHandle,
+    profile_id: c_uint,
+    count: *mut c_uint,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(count)?;
+        with_state(|s| {
+            let g = gpu_of(s, resolve_gpu(s, device)?)?;
+            g.require_mig()?;
+            let n = g.mig.remaining_gi_capacity(GiProfileId(profile_id))?;
+            unsafe { put(count, n) }
+        })
+    })
+}
+
+fn create(
+    s: &mut SimState,
+    device: RawHandle,
+    profile_id: u32,
+    placement: Option<Placement>,
+) -> NvmlResult<RawHandle> {
+    let gpu = resolve_gpu(s, device)?;
+    let gi = s.gpu_mut(gpu)?.create_gi(profile_id, placement)?;
+    Ok(raw(Handle::GpuInstance { gpu, gi }))
+}
+
+/// `nvmlDeviceCreateGpuInstance`: the modelled driver picks the placement.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceCreateGpuInstance(
+    device: RawHandle,
+    profile_id: c_uint,
+    gpu_instance: *mut RawHandle,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(gpu_instance)?;
+        with_state(|s| unsafe { put(gpu_instance, create(s, device, profile_id, None)?) })
+    })
+}
+
+/// `nvmlDeviceCreateGpuInstanceWithPlacement`: illegal start → INVALID_ARGUMENT, overlap or
+/// no capacity → INSUFFICIENT_RESOURCES.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
+    device: RawHandle,
+    profile_id: c_uint,
+    placement: *const InstancePlacement,
+    gpu_instance: *mut RawHandle,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(gpu_instance)?;
+        let pl = unsafe { get(placement)? };
+        let pl = Placement {
+            start: pl.start,
+            size: pl.size,
+        };
+        with_state(|s| unsafe { put(gpu_instance, create(s, device, profile_id, Some(pl))?) })
+    })
+}
+
+/// `nvmlGpuInstanceDestroy`: IN_USE while it has CIs, processes or an active vGPU.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlGpuInstanceDestroy(gpu_instance: RawHandle) -> NvmlReturn {
+    guard(|| {
+        with_state(|s| {
+            let (gpu, gi) = resolve_gi(s, gpu_instance)?;
+            s.gpu_mut(gpu)?.destroy_gi(gi)
+        })
+    })
+}
+
+/// `nvmlDeviceGetGpuInstances`: the GIs of one profile id. The buffer must hold the profile's
+/// `instanceCount` handles; `*count` is output only (nvml.h).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
+    device: RawHandle,
+    profile_id: c_uint,
+    gpu_instances: *mut RawHandle,
+    count: *mut c_uint,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(count)?;
+        non_null(gpu_instances)?;
+        with_state(|s| {
+            let gpu = resolve_gpu(s, device)?;
+            let g = gpu_of(s, gpu)?;
+            g.require_mig()?;
+            let p = g
+                .model()
+                .gi_profile(GiProfileId(profile_id))
+                .ok_or(NvmlCode::INVALID_ARGUMENT)?;
+            let list: Vec<RawHandle> = g
+                .mig
+                .gpu_instances
+                .values()
+                .filter(|gi| gi.profile == p.id)
+                .take(p.instance_count as usize)
+                .map(|gi| raw(Handle::GpuInstance { gpu, gi: gi.id.0 }))
+                .collect();
+            unsafe {
+                put(count, list.len() as c_uint)?;
+                put_slice(gpu_instances, &list)
+            }
+        })
+    })
+}
+
+/// `nvmlDeviceGetGpuInstanceById`: NOT_FOUND if no GI has that id.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceById(
+    device: RawHandle,
+    id: c_uint,
+    gpu_instance: *mut RawHandle,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(gpu_instance)?;
+        with_state(|s| {
+            let gpu = resolve_gpu(s, device)?;
+            let g = gpu_of(s, gpu)?;
+            g.require_mig()?;
+            if !g.mig.gpu_instances.contains_key(&GpuInstanceId(id)) {
+                return Err(NvmlCode::NOT_FOUND);
+            }
+            unsafe { put(gpu_instance, raw(Handle::GpuInstance { gpu, gi: id })) }
+        })
+    })
+}
+
+/// `nvmlGpuInstanceGetInfo`: parent device, id, profile id, placement.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlGpuInstanceGetInfo(
+    gpu_instance: RawHandle,
+    info: *mut GpuInstanceInfo,
+) -> NvmlReturn {
+    guard(|| {
+        non_null(info)?;
+        with_state(|s| {
+            let (gpu, gi) = resolve_gi(s, gpu_instance)?;
+            let inst = gpu_of(s, gpu)?
+                .gpu_instance(gi)
+                .ok_or(NvmlCode::INVALID_ARGUMENT)?;
+            let out = GpuInstanceInfo {
+                device: raw(Handle::Device { gpu }),
+                id: gi,
+                profileId: inst.profile.0,
+                placement: InstancePlacement {
+                    start: inst.placement.start,
+                    size: inst.placement.size,
+                },
+            };
+            unsafe { put(info, out) }
+        })
+    })
+}

@@ -1,0 +1,234 @@
+//! The exported NVML C ABI. This is the only module with `unsafe`.
+//!
+//! Every exported function follows one pattern: [`guard`] runs the body under `catch_unwind`
+//! (a panic must never cross the FFI boundary) and turns the body's `NvmlResult` into an
+//! `nvmlReturn_t`; output pointers are checked for NULL *before* anything changes (the real
+//! library rejects a create with a NULL out-pointer without creating anything); the machine is
+//! read, changed and written back through [`with_state`], which holds the state file lock.
+//!
+//! # Safety (all exported functions)
+//! Callers follow nvml.h: pointers are NULL or valid for the documented element count, strings
+//! are NUL-terminated, buffers are at least `length` bytes. Handles need no trust: they are
+//! decoded and checked against the current state (see [`crate::handle`]).
+#![allow(non_snake_case, clippy::missing_safety_doc)]
+
+mod compute_instance;
+mod device;
+mod gpu_instance;
+mod system;
+pub mod types;
+mod vgpu;
+
+use std::ffi::{CStr, c_char, c_uint};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::code::{NvmlCode, NvmlResult};
+use crate::handle::Handle;
+use crate::state::{SimGpu, SimState};
+use crate::store::{STATE_ENV, Store, StoreError};
+use types::{NvmlReturn, RawHandle};
+
+/// Library-wide init state: nvmlInit is reference counted (nvml.h) and the state file path is
+/// fixed at the first successful init, so later env changes do not move a running client.
+struct Runtime {
+    refcount: u32,
+    store: Option<Store>,
+}
+
+static RUNTIME: Mutex<Runtime> = Mutex::new(Runtime {
+    refcount: 0,
+    store: None,
+});
+
+fn runtime() -> MutexGuard<'static, Runtime> {
+    // A panic while holding the lock cannot leave Runtime inconsistent (two plain fields).
+    RUNTIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `nvmlInit_v2`: the first init reads `NVML_SIM_STATE` and checks the file.
+fn init() -> NvmlResult<()> {
+    let mut rt = runtime();
+    if rt.refcount > 0 {
+        rt.refcount += 1;
+        return Ok(());
+    }
+    // Without a state file there is no (simulated) driver: the real library answers
+    // DRIVER_NOT_LOADED when the kernel module is absent.
+    let path = std::env::var_os(STATE_ENV)
+        .filter(|p| !p.is_empty())
+        .ok_or(NvmlCode::DRIVER_NOT_LOADED)?;
+    let store = Store::new(path);
+    match store.load() {
+        Ok(_) => {}
+        Err(StoreError::Missing { .. }) => return Err(NvmlCode::DRIVER_NOT_LOADED),
+        Err(_) => return Err(NvmlCode::UNKNOWN),
+    }
+    rt.store = Some(store);
+    rt.refcount = 1;
+    Ok(())
+}
+
+/// `nvmlShutdown`: the last shutdown forgets the state file.
+fn shutdown() -> NvmlResult<()> {
+    let mut rt = runtime();
+    if rt.refcount == 0 {
+        return Err(NvmlCode::UNINITIALIZED);
+    }
+    rt.refcount -= 1;
+    if rt.refcount == 0 {
+        rt.store = None;
+    }
+    Ok(())
+}
+
+/// Run `f` on the current machine state under the file lock; changes are saved.
+fn with_state<R>(f: impl FnOnce(&mut SimState) -> NvmlResult<R>) -> NvmlResult<R> {
+    let store = runtime().store.clone().ok_or(NvmlCode::UNINITIALIZED)?;
+    match store.update(f) {
+        Ok(r) => r,
+        // The file vanished or broke under a running client: the "driver" is gone.
+        Err(StoreError::Missing { .. }) => Err(NvmlCode::DRIVER_NOT_LOADED),
+        Err(_) => Err(NvmlCode::UNKNOWN),
+    }
+}
+
+/// Run an exported function's body: panics become `NVML_ERROR_UNKNOWN`.
+fn guard(f: impl FnOnce() -> NvmlResult<()>) -> NvmlReturn {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => NvmlCode::SUCCESS,
+        Ok(Err(code)) => code.raw(),
+        Err(_) => NvmlCode::UNKNOWN.raw(),
+    }
+}
+
+/// Decode a handle and check that what it names still exists.
+fn resolve(state: &SimState, raw: RawHandle) -> NvmlResult<Handle> {
+    let h = Handle::decode(raw as u64).ok_or(NvmlCode::INVALID_ARGUMENT)?;
+    let gpu = state.gpu(h.gpu())?;
+    let live = match h {
+        Handle::Device { .. } => true,
+        Handle::GpuInstance { gi, .. } => gpu.mig_mode.current && gpu.gpu_instance(gi).is_some(),
+        Handle::ComputeInstance { gi, ci, .. } | Handle::MigDevice { gi, ci, .. } => {
+            gpu.mig_mode.current && gpu.compute_instance(gi, ci).is_some()
+        }
+    };
+    if live {
+        Ok(h)
+    } else {
+        Err(NvmlCode::INVALID_ARGUMENT)
+    }
+}
+
+/// A device handle (GPU or MIG device): the GPU index and, for MIG, (gi, ci).
+fn resolve_device(state: &SimState, raw: RawHandle) -> NvmlResult<(u32, Option<(u32, u32)>)> {
+    match resolve(state, raw)? {
+        Handle::Device { gpu } => Ok((gpu, None)),
+        Handle::MigDevice { gpu, gi, ci } => Ok((gpu, Some((gi, ci)))),
+        _ => Err(NvmlCode::INVALID_ARGUMENT),
+    }
+}
+
+/// A physical GPU handle only; MIG device handles get `NOT_SUPPORTED` (parent-only queries).
+fn resolve_gpu(state: &SimState, raw: RawHandle) -> NvmlResult<u32> {
+    match resolve_device(state, raw)? {
+        (gpu, None) => Ok(gpu),
+        (_, Some(_)) => Err(NvmlCode::NOT_SUPPORTED),
+    }
+}
+
+/// A GPU instance handle: (GPU index, GI id).
+fn resolve_gi(state: &SimState, raw: RawHandle) -> NvmlResult<(u32, u32)> {
+    match resolve(state, raw)? {
+        Handle::GpuInstance { gpu, gi } => Ok((gpu, gi)),
+        _ => Err(NvmlCode::INVALID_ARGUMENT),
+    }
+}
+
+/// A compute instance handle: (GPU index, GI id, CI id).
+fn resolve_ci(state: &SimState, raw: RawHandle) -> NvmlResult<(u32, u32, u32)> {
+    match resolve(state, raw)? {
+        Handle::ComputeInstance { gpu, gi, ci } => Ok((gpu, gi, ci)),
+        _ => Err(NvmlCode::INVALID_ARGUMENT),
+    }
+}
+
+fn raw(h: Handle) -> RawHandle {
+    h.encode() as RawHandle
+}
+
+fn gpu_of(state: &SimState, gpu: u32) -> NvmlResult<&SimGpu> {
+    state.gpu(gpu)
+}
+
+/// NULL → `INVALID_ARGUMENT`, checked before any change is made.
+fn non_null<T>(p: *const T) -> NvmlResult<()> {
+    if p.is_null() {
+        Err(NvmlCode::INVALID_ARGUMENT)
+    } else {
+        Ok(())
+    }
+}
+
+/// Write `v` through an out-pointer.
+unsafe fn put<T>(p: *mut T, v: T) -> NvmlResult<()> {
+    non_null(p)?;
+    // SAFETY: non-null, and the caller guarantees it points to a writable T (nvml.h contract).
+    unsafe { p.write(v) };
+    Ok(())
+}
+
+/// Read a value the caller passed by pointer.
+unsafe fn get<T: Copy>(p: *const T) -> NvmlResult<T> {
+    non_null(p)?;
+    // SAFETY: non-null, and the caller guarantees it points to an initialised T.
+    Ok(unsafe { p.read() })
+}
+
+/// Copy `items` into a caller buffer known to hold at least `items.len()` elements.
+unsafe fn put_slice<T: Copy>(buf: *mut T, items: &[T]) -> NvmlResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    non_null(buf)?;
+    // SAFETY: the caller sized the buffer (checked against its count or the documented
+    // maximum by the callers of this helper); source and destination cannot overlap.
+    unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), buf, items.len()) };
+    Ok(())
+}
+
+/// Copy `s` plus NUL into `buf` of `len` bytes; `INSUFFICIENT_SIZE` if it does not fit.
+unsafe fn put_str(buf: *mut c_char, len: c_uint, s: &str) -> NvmlResult<()> {
+    non_null(buf)?;
+    if (len as usize) < s.len() + 1 {
+        return Err(NvmlCode::INSUFFICIENT_SIZE);
+    }
+    // SAFETY: buf holds `len` >= s.len() + 1 bytes (caller contract + check above).
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr().cast::<c_char>(), buf, s.len());
+        buf.add(s.len()).write(0);
+    }
+    Ok(())
+}
+
+/// Read a NUL-terminated input string.
+unsafe fn read_str(p: *const c_char) -> NvmlResult<String> {
+    non_null(p)?;
+    // SAFETY: non-null and NUL-terminated (caller contract).
+    let s = unsafe { CStr::from_ptr(p) };
+    Ok(s.to_string_lossy().into_owned())
+}
+
+/// The `(count, buffer)` protocol shared by list queries: `*count` is the capacity on input;
+/// too small (including the `*count == 0` size query) → `INSUFFICIENT_SIZE` with the needed
+/// count written back, or SUCCESS when nothing needs reporting.
+unsafe fn put_counted<T: Copy>(count: *mut c_uint, buf: *mut T, items: &[T]) -> NvmlResult<()> {
+    // SAFETY: forwarded caller contract.
+    let capacity = unsafe { get(count)? };
+    unsafe { put(count, items.len() as c_uint)? };
+    if (capacity as usize) < items.len() {
+        return Err(NvmlCode::INSUFFICIENT_SIZE);
+    }
+    // SAFETY: capacity >= items.len() elements (caller contract).
+    unsafe { put_slice(buf, items) }
+}

@@ -1,0 +1,239 @@
+//! `nvml-sim`: create and drive the simulated machine behind the nvml-sim library.
+//!
+//! The library plays the driver's API; this binary plays everything around it that NVML
+//! cannot do: installing GPUs (`init`), resetting them (`reset`, which applies a pending MIG
+//! mode), and starting or stopping the workloads (`occupy`/`release`) that make instances busy.
+//! It changes the same state file, under the same lock, as the library.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use nvml_sim::state::DEFAULT_PROCESS_MEMORY_MIB;
+use nvml_sim::{MigActivation, STATE_ENV, SimState, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nvml-sim",
+    version,
+    about = "Control the simulated NVML machine (state file shared with libnvml_sim.so)"
+)]
+struct Cli {
+    /// State file (the library reads the same path from NVML_SIM_STATE). Required by every
+    /// command except `models`.
+    #[arg(long, env = STATE_ENV, value_name = "FILE")]
+    state: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Activation {
+    /// MIG mode changes stay pending until `reset`; activationStatus RESET_REQUIRED.
+    ResetRequired,
+    /// Pending until `reset`; activationStatus NOT_SUPPORTED (as seen on ESXi, driver 510).
+    NotSupported,
+    /// Effective at once when the GPU is idle (bare-metal driver).
+    Immediate,
+}
+
+impl From<Activation> for MigActivation {
+    fn from(a: Activation) -> Self {
+        match a {
+            Activation::ResetRequired => MigActivation::ResetRequired,
+            Activation::NotSupported => MigActivation::NotSupported,
+            Activation::Immediate => MigActivation::Immediate,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the machine: one GPU per --gpu, MIG disabled unless --mig.
+    Init {
+        /// Catalog model key (repeat for more GPUs), e.g. a100-pcie-40gb, h100-sxm5-80gb.
+        #[arg(long = "gpu", value_name = "MODEL", required = true)]
+        gpus: Vec<String>,
+        /// Replace an existing state file.
+        #[arg(long)]
+        force: bool,
+        /// Start with MIG mode enabled (current and pending) on every GPU.
+        #[arg(long)]
+        mig: bool,
+        /// How nvmlDeviceSetMigMode activates a change.
+        #[arg(long, value_enum, default_value = "reset-required")]
+        mig_activation: Activation,
+        /// Driver version reported by nvmlSystemGetDriverVersion.
+        #[arg(long)]
+        driver_version: Option<String>,
+    },
+    /// Reset GPUs: apply pending MIG mode, drop all GPU/compute instances. Refused while busy.
+    Reset {
+        /// Only this GPU (default: all).
+        #[arg(short = 'i', long = "id")]
+        index: Option<u32>,
+    },
+    /// Start a compute process on a GPU / MIG device, or a VM's vGPU on a GPU instance.
+    Occupy {
+        /// GPU index.
+        #[arg(short = 'i', long = "id")]
+        index: u32,
+        /// GPU instance id (MIG mode).
+        #[arg(long)]
+        gi: Option<u32>,
+        /// Compute instance id (MIG mode, with --pid).
+        #[arg(long, requires = "gi")]
+        ci: Option<u32>,
+        /// Process id.
+        #[arg(long, required_unless_present = "vgpu", conflicts_with = "vgpu")]
+        pid: Option<u32>,
+        /// Process name.
+        #[arg(long, default_value = "cuda-app")]
+        name: String,
+        /// Framebuffer the process uses, MiB.
+        #[arg(long, default_value_t = DEFAULT_PROCESS_MEMORY_MIB)]
+        memory_mib: u64,
+        /// vGPU type name, e.g. grid_a100-3-20c (marks GI --gi as backing an active vGPU).
+        #[arg(long, requires_all = ["vm", "gi"])]
+        vgpu: Option<String>,
+        /// VM owning the vGPU.
+        #[arg(long, requires = "vgpu")]
+        vm: Option<String>,
+    },
+    /// End a process (--pid) or power off a VM's vGPU (--vm).
+    Release {
+        #[arg(long, required_unless_present = "vm", conflicts_with = "vm")]
+        pid: Option<u32>,
+        #[arg(long)]
+        vm: Option<String>,
+    },
+    /// Print the state as JSON.
+    Show,
+    /// List the GPU model keys `init --gpu` accepts.
+    Models,
+}
+
+/// Append a line to the command's output (written once at the end, see [`emit`]).
+macro_rules! say {
+    ($out:ident, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// Write the output; a closed pipe (`nvml-sim show | head`) is not an error.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut out = String::new();
+    run(cli, &mut out)?;
+    emit(&out)
+}
+
+fn run(cli: Cli, out: &mut String) -> Result<()> {
+    if let Command::Models = cli.command {
+        for m in mig::catalog() {
+            say!(out, "{:<20} {}", m.key, m.nvml_name);
+        }
+        return Ok(());
+    }
+    let state_path = cli
+        .state
+        .with_context(|| format!("no state file: pass --state FILE or set {STATE_ENV}"))?;
+    let store = Store::new(&state_path);
+    let path = state_path.display().to_string();
+    match cli.command {
+        Command::Init {
+            gpus,
+            force,
+            mig,
+            mig_activation,
+            driver_version,
+        } => {
+            let mut state = SimState::new(&gpus)?;
+            state.mig_activation = mig_activation.into();
+            if let Some(v) = driver_version {
+                state.driver_version = v;
+            }
+            for g in &mut state.gpus {
+                g.mig_mode.current = mig;
+                g.mig_mode.pending = mig;
+            }
+            store.create(&state, force)?;
+            for (i, g) in state.gpus.iter().enumerate() {
+                say!(out, "GPU {i}: {} (UUID: {})", g.model().nvml_name, g.uuid);
+            }
+        }
+        Command::Reset { index } => {
+            store
+                .update(|s| s.reset(index))?
+                .with_context(|| format!("cannot reset ({path})"))?;
+            say!(
+                out,
+                "reset {}",
+                index.map_or_else(|| "all GPUs".to_string(), |i| format!("GPU {i}"))
+            );
+        }
+        Command::Occupy {
+            index,
+            gi,
+            ci,
+            pid,
+            name,
+            memory_mib,
+            vgpu,
+            vm,
+        } => {
+            if let (Some(vgpu), Some(vm), Some(gi)) = (vgpu, vm, gi) {
+                let inst = store
+                    .update(|s| s.start_vgpu(index, gi, &vgpu, &vm))?
+                    .with_context(|| format!("cannot start vGPU {vgpu} for VM {vm} ({path})"))?;
+                say!(
+                    out,
+                    "vGPU instance {inst} ({vgpu}) of VM {vm} active on GPU {index} GI {gi}"
+                );
+            } else if let Some(pid) = pid {
+                let mig_device = match (gi, ci) {
+                    (None, None) => None,
+                    (Some(gi), Some(ci)) => Some((gi, ci)),
+                    _ => anyhow::bail!("name the MIG device with both --gi and --ci"),
+                };
+                store
+                    .update(|s| s.occupy(index, mig_device, pid, &name, memory_mib))?
+                    .with_context(|| format!("cannot start pid {pid} ({path})"))?;
+                say!(out, "pid {pid} ({name}) running on GPU {index}");
+            }
+        }
+        Command::Release { pid, vm } => {
+            if let Some(pid) = pid {
+                store
+                    .update(|s| s.release_pid(pid))?
+                    .with_context(|| format!("cannot release ({path})"))?;
+                say!(out, "pid {pid} released");
+            } else if let Some(vm) = vm {
+                store
+                    .update(|s| s.stop_vgpu(&vm))?
+                    .with_context(|| format!("cannot release ({path})"))?;
+                say!(out, "vGPU of VM {vm} released");
+            }
+        }
+        Command::Show => {
+            let state = store.load()?;
+            say!(out, "{}", serde_json::to_string_pretty(&state)?);
+        }
+        Command::Models => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Library lifetime and device queries through nvml-wrapper's real FFI path.
+mod common;
+
+use std::ffi::{CStr, CString, c_char, c_uint};
+
+use common::{Sim, c_str, env_lock, lib_path};
+use nvml_wrapper::Nvml;
+use nvml_wrapper::enum_wrappers::device::*;
+use nvml_wrapper::error::NvmlError;
+use nvml_wrapper_sys::bindings::*;
+
+#[test]
+fn init_shutdown_and_drop_do_not_panic() {
+    let sim = Sim::new(&["a100-pcie-40gb"], &[]);
+    {
+        let nvml = sim.nvml();
+        let second = sim.nvml(); // nvmlInit is reference counted
+        assert_eq!(nvml.device_count().unwrap(), 1);
+        drop(second);
+        assert_eq!(
+            nvml.device_count().unwrap(),
+            1,
+            "one shutdown of two inits keeps the library up"
+        );
+        nvml.shutdown().expect("explicit shutdown");
+    }
+    // A fresh init after everything was shut down works again.
+    let nvml = sim.nvml();
+    assert_eq!(nvml.sys_driver_version().unwrap(), "550.54.15");
+    assert_eq!(nvml.sys_nvml_version().unwrap(), "12.550.54.15");
+    assert_eq!(nvml.sys_cuda_driver_version().unwrap(), 12040);
+}
+
+#[test]
+fn missing_state_is_driver_not_loaded() {
+    let _env = env_lock();
+    // SAFETY: env_lock serialises environment access within this test binary.
+    unsafe { std::env::remove_var("NVML_SIM_STATE") };
+    let err = Nvml::builder()
+        .lib_path(lib_path().as_os_str())
+        .init()
+        .unwrap_err();
+    assert!(matches!(err, NvmlError::DriverNotLoaded), "{err:?}");
+    let dir = tempfile::tempdir().unwrap();
+    unsafe { std::env::set_var("NVML_SIM_STATE", dir.path().join("absent.json")) };
+    let err = Nvml::builder()
+        .lib_path(lib_path().as_os_str())
+        .init()
+        .unwrap_err();
+    assert!(matches!(err, NvmlError::DriverNotLoaded), "{err:?}");
+    std::fs::write(dir.path().join("bad.json"), "{").unwrap();
+    unsafe { std::env::set_var("NVML_SIM_STATE", dir.path().join("bad.json")) };
+    let err = Nvml::builder()
+        .lib_path(lib_path().as_os_str())
+        .init()
+        .unwrap_err();
+    assert!(matches!(err, NvmlError::Unknown), "{err:?}");
+}
+
+#[test]
+fn device_identity_pci_and_memory() {
+    let sim = Sim::new(&["a100-pcie-40gb", "h100-sxm5-80gb"], &[]);
+    let nvml = sim.nvml();
+    assert_eq!(nvml.device_count().unwrap(), 2);
+    let state = sim.show();
+
+    let d0 = nvml.device_by_index(0).unwrap();
+    assert_eq!(d0.name().unwrap(), "NVIDIA A100-PCIE-40GB");
+    assert_eq!(d0.index().unwrap(), 0);
+    let uuid = d0.uuid().unwrap();
+    assert_eq!(uuid, state["gpus"][0]["uuid"].as_str().unwrap());
+    assert!(uuid.starts_with("GPU-") && uuid.len() == 40, "{uuid}");
+    // Stable per state file: a second library load reports the same UUID.
+    assert_eq!(sim.nvml().device_by_index(0).unwrap().uuid().unwrap(), uuid);
+
+    let pci = d0.pci_info().unwrap();
+    assert_eq!(pci.pci_device_id, 0x20F1_10DE);
+    assert_eq!(pci.bus_id, format!("00000000:{:02X}:00.0", pci.bus));
+    assert_eq!(pci.domain, 0);
+
+    let mem = d0.memory_info().unwrap(); // nvmlDeviceGetMemoryInfo_v2
+    assert_eq!(mem.total, 40960 * 1024 * 1024);
+    assert_eq!(mem.used, 0);
+    assert_eq!(mem.free, mem.total);
+    let mut v1 = nvmlMemory_t {
+        total: 0,
+        free: 0,
+        used: 0,
+    };
+    let rc = unsafe { nvml.lib().nvmlDeviceGetMemoryInfo(d0.handle(), &mut v1) };
+    assert_eq!(rc, nvmlReturn_enum_NVML_SUCCESS);
+    assert_eq!(
+        (v1.total, v1.free, v1.used),
+        (mem.total, mem.free, mem.used)
+    );
+    // A v2 struct with the wrong version word is refused.
+    let mut bad = nvmlMemory_v2_t {
+        version: 0x0100_0028,
+        total: 0,
+        reserved: 0,
+        free: 0,
+        used: 0,
+    };
+    let rc = unsafe { nvml.lib().nvmlDeviceGetMemoryInfo_v2(d0.handle(), &mut bad) };
+    assert_eq!(rc, nvmlReturn_enum_NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+
+    let d1 = nvml.device_by_index(1).unwrap();
+    assert_eq!(d1.name().unwrap(), "NVIDIA H100 80GB HBM3");
+    assert_ne!(d1.uuid().unwrap(), uuid);
+    assert_eq!(
+        nvml.device_by_uuid(d1.uuid().unwrap())
+            .unwrap()
+            .index()
+            .unwrap(),
+        1
+    );
+    let bus = d1.pci_info().unwrap().bus_id;
+    assert_eq!(
+        nvml.device_by_pci_bus_id(bus.as_str())
+            .unwrap()
+            .index()
+            .unwrap(),
+        1
+    );
+    let legacy = format!("0000:{}", &bus[9..]);
+    assert_eq!(
+        nvml.device_by_pci_bus_id(legacy.as_str())
+            .unwrap()
+            .index()
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        nvml.device_by_uuid("GPU-00000000-0000-0000-0000-000000000000"),
+        Err(NvmlError::NotFound)
+    ));
+    assert!(matches!(
+        nvml.device_by_index(2),
+        Err(NvmlError::InvalidArg)
+    ));
+    assert!(!d1.mig_is_mig_device_handle().unwrap());
+    assert_eq!(d1.attributes().unwrap().multiprocessor_count, 132);
+    assert!(d0.serial().unwrap().len() > 4);
+}
+
+#[test]
+fn buffers_too_small_and_null_pointers_are_reported() {
+    let sim = Sim::new(&["a100-pcie-40gb"], &[]);
+    let nvml = sim.nvml();
+    let dev = unsafe { nvml.device_by_index(0).unwrap().handle() };
+    let lib = nvml.lib();
+    let mut buf = [0 as c_char; 8];
+    assert_eq!(
+        unsafe { lib.nvmlDeviceGetUUID(dev, buf.as_mut_ptr(), buf.len() as c_uint) },
+        nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_SIZE
+    );
+    assert_eq!(
+        unsafe { lib.nvmlDeviceGetName(dev, std::ptr::null_mut(), 96) },
+        nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
+    );
+    assert_eq!(
+        unsafe { lib.nvmlDeviceGetCount_v2(std::ptr::null_mut()) },
+        nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
+    );
+    // Handles that are not ours are refused, never dereferenced.
+    let mut name = [0 as c_char; 96];
+    for bogus in [
+        std::ptr::null_mut(),
+        0x1000 as nvmlDevice_t,
+        usize::MAX as nvmlDevice_t,
+    ] {
+        assert_eq!(
+            unsafe { lib.nvmlDeviceGetName(bogus, name.as_mut_ptr(), 96) },
+            nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
+        );
+    }
+    assert_eq!(
+        unsafe { lib.nvmlDeviceGetName(dev, name.as_mut_ptr(), 96) },
+        nvmlReturn_enum_NVML_SUCCESS
+    );
+    assert_eq!(c_str(&name), "NVIDIA A100-PCIE-40GB");
+}
+
+#[test]
+fn error_strings_are_the_real_texts() {
+    let sim = Sim::new(&["a100-pcie-40gb"], &[]);
+    let nvml = sim.nvml();
+    let text = |code| {
+        unsafe { CStr::from_ptr(nvml.lib().nvmlErrorString(code)) }
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(text(nvmlReturn_enum_NVML_SUCCESS), "Success");
+    assert_eq!(
+        text(nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT),
+        "Invalid Argument"
+    );
+    assert_eq!(text(nvmlReturn_enum_NVML_ERROR_NOT_FOUND), "Not Found");
+    assert_eq!(
+        text(nvmlReturn_enum_NVML_ERROR_IN_USE),
+        "In use by another client"
+    );
+    assert_eq!(
+        text(nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_RESOURCES),
+        "Insufficient Resources"
+    );
+    assert_eq!(
+        text(nvmlReturn_enum_NVML_ERROR_RESET_REQUIRED),
+        "GPU requires reset"
+    );
+    assert_eq!(text(nvmlReturn_enum_NVML_ERROR_UNKNOWN), "Unknown Error");
+    assert_eq!(text(123_456), "Unknown Error");
+}
+
+#[test]
+fn calls_before_init_are_uninitialized_and_unknown_symbols_are_absent() {
+    let _env = env_lock();
+    // Load the library directly: no nvmlInit has run in this handle's view of the world
+    // (every other test of this binary has shut down its Nvml before releasing the lock).
+    let path = CString::new(lib_path().to_str().unwrap()).unwrap();
+    // SAFETY: plain dlopen/dlsym of our own test library.
+    unsafe {
+        let h = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        assert!(!h.is_null());
+        let sym = |name: &str| libc::dlsym(h, CString::new(name).unwrap().as_ptr());
+        let get_count: extern "C" fn(*mut c_uint) -> c_uint =
+            std::mem::transmute(sym("nvmlDeviceGetCount_v2"));
+        let mut n = 7;
+        assert_eq!(get_count(&mut n), nvmlReturn_enum_NVML_ERROR_UNINITIALIZED);
+        let shutdown: extern "C" fn() -> c_uint = std::mem::transmute(sym("nvmlShutdown"));
+        assert_eq!(shutdown(), nvmlReturn_enum_NVML_ERROR_UNINITIALIZED);
+        // Legacy names exist alongside the versioned ones.
+        for legacy in [
+            "nvmlInit",
+            "nvmlDeviceGetCount",
+            "nvmlDeviceGetHandleByIndex",
+            "nvmlComputeInstanceGetInfo",
+            "nvmlDeviceGetComputeRunningProcesses",
+            "nvmlDeviceGetComputeRunningProcesses_v2",
+            "nvmlDeviceGetGpuInstancePossiblePlacements",
+        ] {
+            assert!(!sym(legacy).is_null(), "{legacy} missing");
+        }
+        // Functions the simulator does not implement are absent, so clients get the same
+        // "symbol not found" they would get from an older real driver.
+        assert!(sym("nvmlDeviceGetPowerUsage").is_null());
+        assert!(sym("nvmlGpmMigSampleGet").is_null());
+        libc::dlclose(h);
+    }
+    // nvml-wrapper turns an absent symbol into FailedToLoadSymbol, not a panic.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nvml-sim"))
+        .args([
+            "--state",
+            state.to_str().unwrap(),
+            "init",
+            "--gpu",
+            "a100-pcie-40gb",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // SAFETY: env_lock held.
+    unsafe { std::env::set_var("NVML_SIM_STATE", &state) };
+    let nvml = Nvml::builder()
+        .lib_path(lib_path().as_os_str())
+        .init()
+        .unwrap();
+    let dev = nvml.device_by_index(0).unwrap();
+    assert!(matches!(
+        dev.power_usage(),
+        Err(NvmlError::FailedToLoadSymbol(_))
+    ));
+    assert!(matches!(
+        dev.temperature(TemperatureSensor::Gpu),
+        Err(NvmlError::FailedToLoadSymbol(_))
+    ));
+}

@@ -1,0 +1,130 @@
+//! CSV output for spreadsheets: one row per GPU, and one row (with empty GPU columns) for
+//! every host whose agent status is not `not_applicable` but that has no GPU rows. Fields
+//! follow RFC 4180 (quoted when they contain `,`, `"` or a line break). Lists inside a field
+//! are `;`-separated, counts as `name=count`.
+
+use std::io::Write;
+
+use crate::admin::model::{AgentStatus, GpuView, Report};
+
+/// The header row.
+pub const COLUMNS: [&str; 19] = [
+    "vcenter",
+    "datacenter",
+    "cluster",
+    "host",
+    "agent_status",
+    "agent_observed_at",
+    "gpu_index",
+    "gpu_uuid",
+    "gpu_name",
+    "gpu_model",
+    "mig_current",
+    "mig_pending",
+    "gpu_instances",
+    "in_use_by",
+    "reservations",
+    "free_profiles",
+    "free_vgpu_types",
+    "largest_placeable",
+    "fragmentation",
+];
+
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn status(s: AgentStatus) -> &'static str {
+    match s {
+        AgentStatus::Ok => "ok",
+        AgentStatus::Stale => "stale",
+        AgentStatus::Missing => "missing",
+        AgentStatus::Invalid => "invalid",
+        AgentStatus::NotApplicable => "not_applicable",
+    }
+}
+
+fn gpu_columns(g: &GpuView) -> Vec<String> {
+    let gis: Vec<String> = g
+        .instances
+        .iter()
+        .map(|gi| format!("{}:{}@{}", gi.gi_id, gi.profile, gi.placement))
+        .collect();
+    let users: Vec<String> = g.instances.iter().filter_map(|gi| gi.vm.clone()).collect();
+    let res: Vec<String> = g
+        .reservations
+        .iter()
+        .map(|r| format!("{}:{}@{}", r.vm, r.profile, r.placement.map_or_else(|| "-".into(), |p| p.to_string())))
+        .collect();
+    let free: Vec<String> = g.free_profiles.iter().map(|p| format!("{}={}", p.profile, p.count)).collect();
+    let types: Vec<String> = g
+        .free_vgpu_types
+        .iter()
+        .filter(|t| t.offered)
+        .map(|t| format!("{}={}", t.vgpu_type, t.count))
+        .collect();
+    vec![
+        g.index.to_string(),
+        g.uuid.clone(),
+        g.name.clone(),
+        g.model.clone().unwrap_or_default(),
+        g.mig_mode.map(|m| m.current.to_string()).unwrap_or_default(),
+        g.mig_mode.map(|m| m.pending.to_string()).unwrap_or_default(),
+        gis.join(";"),
+        users.join(";"),
+        res.join(";"),
+        free.join(";"),
+        types.join(";"),
+        g.largest_placeable.clone().unwrap_or_default(),
+        format!("{:.3}", g.fragmentation),
+    ]
+}
+
+/// Writes the CSV.
+pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{}", COLUMNS.join(","))?;
+    for vc in &r.vcenters {
+        for dc in &vc.datacenters {
+            for cl in &dc.clusters {
+                for h in &cl.hosts {
+                    let lead = [
+                        vc.name.clone(),
+                        dc.name.clone(),
+                        cl.name.clone(),
+                        h.name.clone(),
+                        status(h.agent.status).to_string(),
+                        h.agent.observed_at.clone().unwrap_or_default(),
+                    ];
+                    let mut rows: Vec<Vec<String>> = h.gpus.iter().map(gpu_columns).collect();
+                    if rows.is_empty() {
+                        if h.agent.status == AgentStatus::NotApplicable {
+                            continue;
+                        }
+                        rows.push(vec![String::new(); COLUMNS.len() - lead.len()]);
+                    }
+                    for row in rows {
+                        let all: Vec<String> = lead.iter().chain(row.iter()).map(|c| field(c)).collect();
+                        writeln!(out, "{}", all.join(","))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_follows_rfc_4180() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+}

@@ -1,0 +1,11 @@
+//! JSON output: the report model itself, pretty-printed (schema `vmig.report/v1`).
+
+use std::io::Write;
+
+use crate::admin::model::Report;
+
+/// Writes the report as pretty JSON with a final newline.
+pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, report)?;
+    writeln!(out)
+}

@@ -1,0 +1,246 @@
+//! The terminal view: an indented tree vCenter → datacenter → cluster → host → GPU with a
+//! one-line slice map per GPU, then the vGPU VMs and the hosts that need attention. Hosts
+//! without GPUs are only counted, so a 2,500-host report stays readable.
+
+use std::io::Write;
+
+use crate::admin::model::{AgentStatus, GpuView, HostView, Report};
+
+use super::capacity_sentence;
+
+/// Writes the report as text.
+pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    for vc in &r.vcenters {
+        writeln!(out, "vCenter {} ({})", vc.name, vc.product)?;
+        for dc in &vc.datacenters {
+            writeln!(out, "  Datacenter {}", dc.name)?;
+            for cl in &dc.clusters {
+                let shown: Vec<&HostView> = cl
+                    .hosts
+                    .iter()
+                    .filter(|h| !h.gpus.is_empty() || h.agent.status != AgentStatus::NotApplicable)
+                    .collect();
+                let label = if cl.kind == "cluster" { "Cluster" } else { "Standalone" };
+                writeln!(out, "    {label} {}: can still place {}", cl.name, capacity_sentence(&cl.capacity))?;
+                for h in &shown {
+                    host(h, out)?;
+                }
+                let hidden = cl.hosts.len() - shown.len();
+                if hidden > 0 {
+                    writeln!(out, "      ({hidden} host{} without GPUs)", if hidden == 1 { "" } else { "s" })?;
+                }
+            }
+        }
+        if r.vcenters.len() > 1 {
+            writeln!(out, "  vCenter {} can still place {}", vc.name, capacity_sentence(&vc.capacity))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "Total: can still place {}", capacity_sentence(&r.capacity))?;
+
+    writeln!(out)?;
+    if r.vgpu_vms.is_empty() {
+        writeln!(out, "VMs with MIG-backed vGPUs: none")?;
+    } else {
+        writeln!(out, "VMs with MIG-backed vGPUs")?;
+        let rows: Vec<[String; 7]> = r
+            .vgpu_vms
+            .iter()
+            .map(|v| {
+                [
+                    v.vm.clone(),
+                    if v.vgpu_types.is_empty() { "(reserved)".into() } else { v.vgpu_types.join(",") },
+                    v.profiles.join(","),
+                    v.power_state.clone().unwrap_or_default(),
+                    v.host.clone().unwrap_or_default(),
+                    v.cluster.clone(),
+                    v.reservation.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            ["VM", "vGPU", "profile", "power", "host", "cluster", "reservation"],
+            &rows,
+        )?;
+    }
+    if !r.flagged_hosts.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Hosts needing attention")?;
+        for f in &r.flagged_hosts {
+            writeln!(
+                out,
+                "  {} ({}/{}): {} — {}",
+                f.host,
+                f.datacenter,
+                f.cluster,
+                status_word(f.status),
+                f.reason
+            )?;
+        }
+    }
+    if !r.warnings.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Warnings")?;
+        for w in &r.warnings {
+            writeln!(out, "  {w}")?;
+        }
+    }
+    Ok(())
+}
+
+fn status_word(s: AgentStatus) -> &'static str {
+    match s {
+        AgentStatus::Ok => "ok",
+        AgentStatus::Stale => "STALE",
+        AgentStatus::Missing => "MISSING",
+        AgentStatus::Invalid => "INVALID",
+        AgentStatus::NotApplicable => "-",
+    }
+}
+
+fn host(h: &HostView, out: &mut dyn Write) -> std::io::Result<()> {
+    let agent = match h.agent.status {
+        AgentStatus::Ok => format!(
+            "agent ok (generation {}, {} old)",
+            h.agent.generation.unwrap_or(0),
+            crate::admin::model::human_age(h.agent.age_s.unwrap_or(0))
+        ),
+        s => format!("agent {}: {}", status_word(s), h.agent.detail.clone().unwrap_or_default()),
+    };
+    let conn = match h.connection_state.as_deref() {
+        Some("connected") | None => String::new(),
+        Some(c) => format!(" [{c}]"),
+    };
+    writeln!(out, "      Host {}{conn}  {agent}", h.name)?;
+    for g in &h.gpus {
+        gpu(g, out)?;
+    }
+    Ok(())
+}
+
+/// Letter of the n-th GI in the slice map.
+fn letter(i: usize) -> char {
+    char::from(b'A' + (i % 26) as u8)
+}
+
+fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
+    let mig = match g.mig_mode {
+        Some(m) if m.current != m.pending => {
+            format!("MIG {} (pending {})", on_off(m.current), on_off(m.pending))
+        }
+        Some(m) => format!("MIG {}", on_off(m.current)),
+        None => "no MIG".into(),
+    };
+    writeln!(
+        out,
+        "        GPU {}  {}  {}  {}  {}",
+        g.index,
+        g.name,
+        mig,
+        g.pci_bus_id,
+        g.uuid
+    )?;
+    if let Some(e) = &g.error {
+        writeln!(out, "          problem: {e}")?;
+    }
+    // Slice map: one cell per memory slice; a letter per GI (upper case = in use), r for a
+    // reservation, . for free.
+    let mut cells = vec!['.'; g.memory_slices as usize];
+    for (i, gi) in g.instances.iter().enumerate() {
+        let c = if gi.in_use { letter(i) } else { letter(i).to_ascii_lowercase() };
+        for s in gi.placement.start..gi.placement.end() {
+            if let Some(cell) = cells.get_mut(s as usize) {
+                *cell = c;
+            }
+        }
+    }
+    for r in &g.reservations {
+        if let Some(p) = r.placement {
+            for s in p.start..p.end() {
+                if let Some(cell) = cells.get_mut(s as usize).filter(|c| **c == '.') {
+                    *cell = 'r';
+                }
+            }
+        }
+    }
+    let map: String = cells.iter().map(|c| format!("{c} ")).collect();
+    writeln!(out, "          slices [ {}]", map)?;
+    for (i, gi) in g.instances.iter().enumerate() {
+        let who = match (&gi.vm, gi.in_use) {
+            (Some(vm), _) => format!(
+                "in use by {vm}{}",
+                gi.vgpu_type.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
+            ),
+            (None, true) => "in use".into(),
+            (None, false) => "idle".into(),
+        };
+        let cis: Vec<String> = gi.compute_instances.iter().map(|c| format!("CI {} {}", c.ci_id, c.profile)).collect();
+        writeln!(
+            out,
+            "          {} GI {} {} @{}  {}{}",
+            letter(i),
+            gi.gi_id,
+            gi.profile,
+            gi.placement,
+            who,
+            if cis.is_empty() { String::new() } else { format!("  [{}]", cis.join(", ")) }
+        )?;
+    }
+    for r in &g.reservations {
+        let at = r.placement.map_or_else(|| "-".to_string(), |p| format!("@{p}"));
+        writeln!(
+            out,
+            "          r reserved by {} {} {} {}  ({:?}, since {})",
+            r.vm, r.vgpu_type, r.profile, at, r.status, r.reserved_at
+        )?;
+    }
+    if g.mig_mode.is_some_and(|m| m.current) {
+        let free: Vec<String> = g.free_profiles.iter().map(|p| format!("{}\u{d7}{}", p.profile, p.count)).collect();
+        writeln!(
+            out,
+            "          free: {}  largest placeable: {}  fragmentation {:.2}",
+            if free.is_empty() { "none".into() } else { free.join(", ") },
+            g.largest_placeable.as_deref().unwrap_or("none"),
+            g.fragmentation
+        )?;
+        let types: Vec<String> = g
+            .free_vgpu_types
+            .iter()
+            .filter(|t| t.offered)
+            .map(|t| format!("{}\u{d7} {}", t.count, t.vgpu_type))
+            .collect();
+        if !types.is_empty() {
+            writeln!(out, "          vGPU: {}", types.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b { "on" } else { "off" }
+}
+
+/// A left-aligned table with a header row.
+pub fn table<const N: usize>(out: &mut dyn Write, header: [&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
+    let mut widths = header.map(|h| h.chars().count());
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::from(" ");
+        for (c, w) in cells.iter().zip(widths) {
+            s.push(' ');
+            s.push_str(c);
+            s.extend(std::iter::repeat_n(' ', w - c.chars().count() + 1));
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(header.to_vec()))?;
+    for r in rows {
+        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+    }
+    Ok(())
+}

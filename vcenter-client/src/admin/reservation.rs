@@ -1,0 +1,285 @@
+//! Slice reservations: what `vmig assign` records on a VM (custom attribute
+//! `vmig.reservation`) so that a MIG slice promised to a powered-off VM is not promised again
+//! before the VM runs and the host's agent reports the slice in use.
+//!
+//! vSphere creates a MIG-backed vGPU's GPU instance only at power-on, on a GPU and placement
+//! of its own choosing, so a reservation names the host, GPU and placement vmig planned, and
+//! it counts as occupying that placement **whenever the host's agent does not report a GI in
+//! use by that VM** (before the first power-on, and again after a power-off). If the planned
+//! placement has been taken meanwhile, the reservation is moved to the best free placement of
+//! the same profile on that host; if none is left it is reported as unplaceable.
+//! `vmig unassign` clears it (the value becomes empty; vCenter has no "unset").
+
+use serde::{Deserialize, Serialize};
+
+use mig::report::HostReport;
+use mig::{GiProfileId, GpuModel, MigState, Placement};
+
+/// Schema name of the reservation document.
+pub const RESERVATION_SCHEMA: &str = "vmig.reservation/v1";
+
+/// The `vmig.reservation` value on a VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// Always [`RESERVATION_SCHEMA`].
+    pub schema: String,
+    /// Managed object id of the host (`host-21`).
+    pub host: String,
+    /// The host's name when the reservation was made.
+    pub host_name: String,
+    /// `GPU-…` UUID of the planned GPU.
+    pub gpu_uuid: String,
+    /// The vGPU type assigned, as the host spells it.
+    pub vgpu_type: String,
+    /// GI profile name backing it, e.g. `3g.20gb`.
+    pub profile: String,
+    /// GI profile id on that GPU model.
+    pub profile_id: GiProfileId,
+    /// Planned placement in memory slices.
+    pub placement: Placement,
+    /// RFC 3339 UTC time the reservation was written.
+    pub reserved_at: String,
+    /// Who made it (`user@vcenter`).
+    pub by: String,
+    /// `config.memoryReservationLockedToMax` before `assign` set it, restored by `unassign`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_locked_before: Option<bool>,
+}
+
+impl Reservation {
+    /// Parses a custom-attribute value.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let r: Reservation = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if r.schema != RESERVATION_SCHEMA {
+            return Err(format!("unsupported reservation schema `{}`", r.schema));
+        }
+        Ok(r)
+    }
+
+    /// Compact JSON, as stored.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A reservation and the VM that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldReservation {
+    /// The VM's name.
+    pub vm: String,
+    /// The VM's managed object id (tie-breaker for ordering).
+    pub vm_moref: String,
+    /// The reservation.
+    pub reservation: Reservation,
+}
+
+/// What became of a reservation when it was applied to the reported layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    /// Counted at its planned placement.
+    Held,
+    /// The planned placement was taken; counted at another free placement.
+    Moved,
+    /// The host's agent reports the VM's vGPU running: the reported layout already counts it.
+    Running,
+    /// No free placement of its profile is left on the host: overbooked.
+    Unplaceable,
+}
+
+/// One reservation applied to one GPU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedReservation {
+    /// The holder and what it asked for.
+    pub held: HeldReservation,
+    /// The outcome.
+    pub status: ReservationStatus,
+    /// Where it is counted (`None` when running or unplaceable).
+    pub placement: Option<Placement>,
+}
+
+/// Applies a host's reservations (any order; they are sorted by time, then VM) to the
+/// per-GPU states built from its report. `states[i]` belongs to `report.gpus[i]` (`None` for
+/// GPUs without a usable state). Returns, per GPU, the reservations counted on it; running
+/// and unplaceable ones are attached to their planned GPU.
+pub fn apply(
+    report: &HostReport,
+    states: &mut [Option<MigState>],
+    mut held: Vec<HeldReservation>,
+) -> Vec<Vec<AppliedReservation>> {
+    held.sort_by(|a, b| {
+        (a.reservation.reserved_at.as_str(), a.vm_moref.as_str())
+            .cmp(&(b.reservation.reserved_at.as_str(), b.vm_moref.as_str()))
+    });
+    let mut out: Vec<Vec<AppliedReservation>> = vec![Vec::new(); states.len()];
+    for h in held {
+        let planned = report.gpus.iter().position(|g| g.uuid == h.reservation.gpu_uuid);
+        let running = report
+            .gpus
+            .iter()
+            .flat_map(|g| &g.gpu_instances)
+            .any(|gi| gi.in_use && gi.vm.as_deref() == Some(h.vm.as_str()));
+        let attach = planned.unwrap_or(0);
+        if running {
+            if let Some(slot) = out.get_mut(attach) {
+                slot.push(AppliedReservation {
+                    held: h,
+                    status: ReservationStatus::Running,
+                    placement: None,
+                });
+            }
+            continue;
+        }
+        // Planned GPU first, then the host's other GPUs.
+        let mut order: Vec<usize> = planned.into_iter().collect();
+        order.extend((0..states.len()).filter(|i| Some(*i) != planned));
+        let mut placed = None;
+        for i in order {
+            let Some(state) = states[i].as_mut() else { continue };
+            let Some(model) = state.try_gpu_model() else { continue };
+            let Some(profile) = profile_for(model, &h.reservation) else { continue };
+            if Some(i) == planned && state.create_gi(profile, Some(h.reservation.placement)).is_ok() {
+                placed = Some((i, h.reservation.placement, ReservationStatus::Held));
+                break;
+            }
+            if let Some(p) = mig::planner::best_fit_placement(state, profile)
+                && state.create_gi(profile, Some(p)).is_ok()
+            {
+                placed = Some((i, p, ReservationStatus::Moved));
+                break;
+            }
+        }
+        match placed {
+            Some((i, p, status)) => out[i].push(AppliedReservation {
+                held: h,
+                status,
+                placement: Some(p),
+            }),
+            None => {
+                if let Some(slot) = out.get_mut(attach) {
+                    slot.push(AppliedReservation {
+                        held: h,
+                        status: ReservationStatus::Unplaceable,
+                        placement: None,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The reservation's GI profile on `model`: by name, since profile ids are per model.
+fn profile_for(model: &GpuModel, r: &Reservation) -> Option<GiProfileId> {
+    model.gi_profile_by_name(&r.profile).map(|p| p.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use mig::report::{GiReport, GpuReport};
+    use mig::{GpuInstanceId, GpuModel};
+
+    use super::*;
+
+    fn res(vm: &str, at: &str, placement: Placement) -> HeldReservation {
+        HeldReservation {
+            vm: vm.into(),
+            vm_moref: format!("vm-{vm}"),
+            reservation: Reservation {
+                schema: RESERVATION_SCHEMA.into(),
+                host: "host-1".into(),
+                host_name: "h".into(),
+                gpu_uuid: "GPU-0".into(),
+                vgpu_type: "grid_a100-3-20c".into(),
+                profile: "3g.20gb".into(),
+                profile_id: GiProfileId(9),
+                placement,
+                reserved_at: at.into(),
+                by: "u@vc".into(),
+                memory_locked_before: None,
+            },
+        }
+    }
+
+    fn report(gis: Vec<GiReport>) -> HostReport {
+        HostReport {
+            schema: mig::report::SCHEMA_V1.into(),
+            agent_version: "t".into(),
+            host_uuid: "u".into(),
+            generation: 1,
+            observed_at: "2026-01-01T00:00:00Z".into(),
+            heartbeat_interval_s: 60,
+            gpus: vec![GpuReport {
+                index: 0,
+                uuid: "GPU-0".into(),
+                name: "NVIDIA A100-PCIE-40GB".into(),
+                pci_bus_id: "0".into(),
+                model: Some("a100-pcie-40gb".into()),
+                mig_mode: None,
+                gpu_instances: gis,
+                free: Default::default(),
+                largest_placeable: None,
+                fragmentation: 0.0,
+                placeable_vgpu_types: vec![],
+                error: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn earlier_reservation_wins_the_placement_later_one_moves_then_overbooks() {
+        let model = GpuModel::by_key("a100-pcie-40gb").unwrap();
+        let rep = report(vec![]);
+        let mut states = vec![Some(MigState::new(model))];
+        let applied = apply(
+            &rep,
+            &mut states,
+            vec![
+                res("c", "2026-01-01T00:00:03Z", Placement::new(4, 4)),
+                res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4)),
+                res("b", "2026-01-01T00:00:02Z", Placement::new(4, 4)),
+            ],
+        );
+        let got: Vec<_> = applied[0].iter().map(|a| (a.held.vm.as_str(), a.status, a.placement)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a", ReservationStatus::Held, Some(Placement::new(4, 4))),
+                ("b", ReservationStatus::Moved, Some(Placement::new(0, 4))),
+                ("c", ReservationStatus::Unplaceable, None),
+            ]
+        );
+        assert_eq!(states[0].as_ref().unwrap().gpu_instances.len(), 2);
+    }
+
+    #[test]
+    fn running_vm_is_not_counted_twice() {
+        let model = GpuModel::by_key("a100-pcie-40gb").unwrap();
+        let gi = GiReport {
+            gi_id: GpuInstanceId(1),
+            profile_id: GiProfileId(9),
+            profile: "3g.20gb".into(),
+            placement: Placement::new(4, 4),
+            compute_instances: vec![],
+            in_use: true,
+            vm: Some("a".into()),
+            vgpu_type: None,
+            processes: vec![],
+        };
+        let rep = report(vec![gi]);
+        let mut state = MigState::new(model);
+        state.create_gi(GiProfileId(9), Some(Placement::new(4, 4))).unwrap();
+        let mut states = vec![Some(state)];
+        let applied = apply(&rep, &mut states, vec![res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4))]);
+        assert_eq!(applied[0][0].status, ReservationStatus::Running);
+        assert_eq!(states[0].as_ref().unwrap().gpu_instances.len(), 1);
+    }
+
+    #[test]
+    fn json_round_trip_and_schema_check() {
+        let r = res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4)).reservation;
+        assert_eq!(Reservation::from_json(&r.to_json()).unwrap(), r);
+        let other = r.to_json().replace(RESERVATION_SCHEMA, "x/v9");
+        assert!(Reservation::from_json(&other).unwrap_err().contains("x/v9"));
+    }
+}

@@ -1,0 +1,494 @@
+//! Reading vim25 response envelopes with a namespace-aware streaming reader.
+//!
+//! quick-xml events are turned into a small owned tree ([`Node`]), one
+//! element at a time. For ordinary calls the whole (small) response becomes a
+//! tree. For the property collector the builder runs in *streaming* mode:
+//! every child of `<returnval>` (each `<objects>` and the `<token>`) is handed
+//! to a callback as soon as its end tag is read and then dropped, so a
+//! 250 MB `RetrievePropertiesEx` answer never sits in memory at once.
+//!
+//! `xsi:type` is recognised by namespace URI, never by prefix: vcsim 0.24
+//! writes `XMLSchema-instance:type` with a local declaration while vCenter
+//! writes `xsi:type`. The value's own prefix (`xsd:`, `vim25:`) is dropped.
+//! Unknown elements are kept in the tree and ignored by the typed readers,
+//! because newer servers add fields.
+
+use std::io::BufRead;
+use std::ops::ControlFlow;
+use std::str::FromStr;
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+
+use super::encode::{SOAPENV_NS, XSI_NS};
+use crate::Error;
+use crate::moref::MoRef;
+
+/// Deeper nesting than this is refused: real vim25 data is < 20 levels, and a
+/// bound keeps hostile input from exhausting the stack when trees are dropped.
+const MAX_DEPTH: usize = 100;
+
+/// One XML element of a response: its local name, `xsi:type`, the plain
+/// `type` attribute (set on managed object references), its text (leaves
+/// only) and its child elements in document order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Node {
+    pub(crate) name: String,
+    pub(crate) xsi_type: Option<String>,
+    pub(crate) type_attr: Option<String>,
+    pub(crate) text: String,
+    pub(crate) children: Vec<Node>,
+}
+
+impl Node {
+    /// The element's local name (namespace prefix removed).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `xsi:type` value without its prefix, e.g. `ArrayOfString`.
+    pub fn xsi_type(&self) -> Option<&str> {
+        self.xsi_type.as_deref()
+    }
+
+    /// The unqualified `type` attribute (the managed object type of a MoRef).
+    pub fn type_attr(&self) -> Option<&str> {
+        self.type_attr.as_deref()
+    }
+
+    /// The element's text content (empty for elements with children).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Child elements in document order.
+    pub fn children(&self) -> &[Node] {
+        &self.children
+    }
+
+    /// Consumes the node and returns its children.
+    pub fn into_children(self) -> Vec<Node> {
+        self.children
+    }
+
+    /// The first child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// All children with this local name.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Text of the first child with this local name.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(Node::text)
+    }
+
+    /// Reads this element as a managed object reference (`<x type="T">id</x>`).
+    pub fn to_moref(&self) -> Result<MoRef, Error> {
+        match self.type_attr.as_deref() {
+            Some(kind) if !kind.is_empty() && !self.text.is_empty() => {
+                Ok(MoRef::new(kind, self.text.clone()))
+            }
+            _ => Err(self.bad("a managed object reference with a type attribute and an id")),
+        }
+    }
+
+    /// Parses the text as `T` (numbers, enums with `FromStr`).
+    pub fn parse<T: FromStr>(&self) -> Result<T, Error> {
+        self.text
+            .trim()
+            .parse()
+            .map_err(|_| self.bad(std::any::type_name::<T>()))
+    }
+
+    /// Parses an `xsd:boolean` (`true`, `false`, `1`, `0`).
+    pub fn parse_bool(&self) -> Result<bool, Error> {
+        match self.text.trim() {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(self.bad("xsd:boolean")),
+        }
+    }
+
+    /// Parses the named child as `T` if present.
+    pub fn child_parse<T: FromStr>(&self, name: &str) -> Result<Option<T>, Error> {
+        self.child(name).map(Node::parse).transpose()
+    }
+
+    /// Parses the named child as an `xsd:boolean` if present.
+    pub fn child_bool(&self, name: &str) -> Result<Option<bool>, Error> {
+        self.child(name).map(Node::parse_bool).transpose()
+    }
+
+    /// Text of the named child as an owned string, if present.
+    pub fn child_string(&self, name: &str) -> Option<String> {
+        self.child_text(name).map(str::to_string)
+    }
+
+    pub(crate) fn bad(&self, expected: &str) -> Error {
+        let mut shown: String = self.text.chars().take(80).collect();
+        if shown.len() < self.text.len() {
+            shown.push('…');
+        }
+        Error::Decode {
+            context: format!("<{}>", self.name),
+            detail: format!("expected {expected}, found {shown:?}"),
+        }
+    }
+}
+
+/// Whether the builder hands `returnval` children out as they complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Keep the whole document.
+    Whole,
+    /// Emit each child of `Envelope/Body/*Response/returnval` when it closes.
+    Stream,
+    /// Keep the whole document and accept any root element (for the plain
+    /// XML `vimServiceVersions.xml`).
+    Plain,
+}
+
+/// Builds [`Node`] trees from a flat event sequence.
+#[derive(Debug)]
+struct TreeBuilder {
+    stack: Vec<Node>,
+    root: Option<Node>,
+    mode: Mode,
+}
+
+impl TreeBuilder {
+    fn new(mode: Mode) -> Self {
+        Self {
+            stack: Vec::new(),
+            root: None,
+            mode,
+        }
+    }
+
+    fn start(&mut self, node: Node, soap_ns: bool) -> Result<(), Error> {
+        if self.root.is_some() {
+            return Err(xml_err("a second root element after the envelope"));
+        }
+        if self.stack.is_empty() && self.mode != Mode::Plain && !(node.name == "Envelope" && soap_ns) {
+            return Err(Error::Decode {
+                context: "response".into(),
+                detail: format!(
+                    "expected a SOAP Envelope in {SOAPENV_NS}, found <{}>; is the URL a vCenter /sdk endpoint?",
+                    node.name
+                ),
+            });
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(xml_err(format!("elements nested deeper than {MAX_DEPTH} levels")));
+        }
+        if let Some(parent) = self.stack.last_mut() {
+            // Whitespace between child elements is formatting, not content.
+            parent.text.clear();
+        }
+        self.stack.push(node);
+        Ok(())
+    }
+
+    fn text(&mut self, s: &str) {
+        if let Some(top) = self.stack.last_mut()
+            && top.children.is_empty()
+        {
+            top.text.push_str(s);
+        }
+    }
+
+    fn end(&mut self) -> Result<Option<Node>, Error> {
+        let node = self.stack.pop().ok_or_else(|| xml_err("an end tag without a start tag"))?;
+        if self.mode == Mode::Stream
+            && self.stack.len() == 4
+            && self.stack[1].name == "Body"
+            && self.stack[2].name != "Fault"
+            && self.stack[3].name == "returnval"
+        {
+            return Ok(Some(node));
+        }
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(node),
+            None => self.root = Some(node),
+        }
+        Ok(None)
+    }
+
+    fn finish(self) -> Result<Node, Error> {
+        if let Some(open) = self.stack.last() {
+            return Err(xml_err(format!(
+                "the document ended inside <{}> (truncated response?)",
+                open.name
+            )));
+        }
+        self.root.ok_or_else(|| xml_err("an empty document"))
+    }
+}
+
+fn xml_err(detail: impl Into<String>) -> Error {
+    Error::Xml {
+        context: "response".into(),
+        detail: detail.into(),
+    }
+}
+
+fn qx(e: impl std::fmt::Display) -> Error {
+    xml_err(e.to_string())
+}
+
+/// One converted reader event.
+enum Step {
+    Start(Node, bool),
+    Empty(Node, bool),
+    Text(String),
+    End,
+    Eof,
+    Skip,
+}
+
+fn local(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+fn element<R>(reader: &NsReader<R>, e: &BytesStart<'_>) -> Result<(Node, bool), Error> {
+    let (ns, local_name) = reader.resolve_element(e.name());
+    let soap_ns = matches!(ns, ResolveResult::Bound(n) if n.as_ref() == SOAPENV_NS.as_bytes());
+    let mut node = Node {
+        name: local(local_name.as_ref()),
+        ..Node::default()
+    };
+    for attr in e.attributes() {
+        let attr = attr.map_err(qx)?;
+        let (ans, aname) = reader.resolve_attribute(attr.key);
+        match ans {
+            ResolveResult::Bound(n) if n.as_ref() == XSI_NS.as_bytes() && aname.as_ref() == b"type" => {
+                let v = attr.decode_and_unescape_value(reader.decoder()).map_err(qx)?;
+                let v = v.rsplit(':').next().unwrap_or_default();
+                node.xsi_type = Some(v.to_string());
+            }
+            ResolveResult::Unbound if aname.as_ref() == b"type" => {
+                let v = attr.decode_and_unescape_value(reader.decoder()).map_err(qx)?;
+                node.type_attr = Some(v.into_owned());
+            }
+            _ => {}
+        }
+    }
+    Ok((node, soap_ns))
+}
+
+fn convert<R>(reader: &NsReader<R>, ev: Event<'_>) -> Result<Step, Error> {
+    Ok(match ev {
+        Event::Start(e) => {
+            let (n, s) = element(reader, &e)?;
+            Step::Start(n, s)
+        }
+        Event::Empty(e) => {
+            let (n, s) = element(reader, &e)?;
+            Step::Empty(n, s)
+        }
+        Event::End(_) => Step::End,
+        Event::Text(t) => Step::Text(t.decode().map_err(qx)?.into_owned()),
+        Event::CData(c) => Step::Text(c.decode().map_err(qx)?.into_owned()),
+        Event::GeneralRef(r) => {
+            if let Some(ch) = r.resolve_char_ref().map_err(qx)? {
+                Step::Text(ch.to_string())
+            } else {
+                let name = r.decode().map_err(qx)?;
+                let s = match name.as_ref() {
+                    "amp" => "&",
+                    "lt" => "<",
+                    "gt" => ">",
+                    "quot" => "\"",
+                    "apos" => "'",
+                    other => return Err(xml_err(format!("unknown entity &{other};"))),
+                };
+                Step::Text(s.to_string())
+            }
+        }
+        Event::Eof => Step::Eof,
+        Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => Step::Skip,
+    })
+}
+
+/// Feeds one step into the builder; `Some(node)` is an emitted stream node.
+fn apply(b: &mut TreeBuilder, step: Step) -> Result<(Option<Node>, bool), Error> {
+    match step {
+        Step::Start(n, s) => b.start(n, s).map(|()| (None, false)),
+        Step::Empty(n, s) => {
+            b.start(n, s)?;
+            b.end().map(|n| (n, false))
+        }
+        Step::Text(t) => {
+            b.text(&t);
+            Ok((None, false))
+        }
+        Step::End => b.end().map(|n| (n, false)),
+        Step::Eof => Ok((None, true)),
+        Step::Skip => Ok((None, false)),
+    }
+}
+
+/// Callback for streamed `returnval` children; `Break` stops reading.
+pub type Emit<'a> = dyn FnMut(Node) -> Result<ControlFlow<()>, Error> + 'a;
+
+/// Parses a whole document from a synchronous reader. In [`Mode::Stream`],
+/// `returnval` children go to `emit`; returns `None` if `emit` stopped early.
+pub fn parse_sync<R: BufRead>(input: R, mode: Mode, emit: &mut Emit<'_>) -> Result<Option<Node>, Error> {
+    let mut reader = NsReader::from_reader(input);
+    let mut b = TreeBuilder::new(mode);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let ev = reader.read_event_into(&mut buf).map_err(qx)?;
+        let step = convert(&reader, ev)?;
+        let (out, eof) = apply(&mut b, step)?;
+        if let Some(node) = out
+            && emit(node)?.is_break()
+        {
+            return Ok(None);
+        }
+        if eof {
+            return b.finish().map(Some);
+        }
+    }
+}
+
+/// The asynchronous twin of [`parse_sync`], reading from an HTTP body.
+pub async fn parse_async<R: tokio::io::AsyncBufRead + Unpin>(
+    input: R,
+    mode: Mode,
+    emit: &mut Emit<'_>,
+) -> Result<Option<Node>, Error> {
+    let mut reader = NsReader::from_reader(input);
+    let mut b = TreeBuilder::new(mode);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let ev = reader.read_event_into_async(&mut buf).await.map_err(qx)?;
+        let step = convert(&reader, ev)?;
+        let (out, eof) = apply(&mut b, step)?;
+        if let Some(node) = out
+            && emit(node)?.is_break()
+        {
+            return Ok(None);
+        }
+        if eof {
+            return b.finish().map(Some);
+        }
+    }
+}
+
+/// Splits a parsed envelope into the method's response element, turning a
+/// `soapenv:Fault` into [`Error::Fault`].
+pub fn into_response(envelope: Node, method: &str) -> Result<Node, Error> {
+    let body = envelope
+        .children
+        .into_iter()
+        .find(|c| c.name == "Body")
+        .ok_or_else(|| Error::Decode {
+            context: format!("{method} response"),
+            detail: "the envelope has no Body".into(),
+        })?;
+    let first = body.children.into_iter().next().ok_or_else(|| Error::Decode {
+        context: format!("{method} response"),
+        detail: "the Body is empty".into(),
+    })?;
+    if first.name == "Fault" {
+        return Err(Error::Fault {
+            method: method.to_string(),
+            fault: Box::new(super::fault::Fault::from_soap_fault(&first)),
+        });
+    }
+    Ok(first)
+}
+
+/// Parses a complete in-memory response document (used by tests and fuzzing).
+pub fn parse_whole(bytes: &[u8], method: &str) -> Result<Node, Error> {
+    let root = parse_sync(bytes, Mode::Whole, &mut |_| Ok(ControlFlow::Continue(())))?
+        .ok_or_else(|| xml_err("stopped early"))?;
+    into_response(root, method)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VCSIM_PROPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>
+ <objects><obj type="VirtualMachine">vm-57</obj>
+  <propSet><name>name</name><val xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="xsd:string">DC0_H0_VM0 &amp; co</val></propSet>
+ </objects>
+ <objects><obj type="VirtualMachine">vm-58</obj></objects>
+</returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"#;
+
+    #[test]
+    fn xsi_type_is_resolved_by_uri_not_prefix() {
+        let resp = parse_whole(VCSIM_PROPS.as_bytes(), "RetrievePropertiesEx").unwrap();
+        let rv = resp.child("returnval").unwrap();
+        let val = rv.children()[0].child("propSet").unwrap().child("val").unwrap();
+        assert_eq!(val.xsi_type(), Some("string"));
+        assert_eq!(val.text(), "DC0_H0_VM0 & co");
+        let obj = rv.children()[0].child("obj").unwrap().to_moref().unwrap();
+        assert_eq!(obj, MoRef::new("VirtualMachine", "vm-57"));
+    }
+
+    #[test]
+    fn a_foreign_prefix_bound_elsewhere_is_not_xsi() {
+        let doc = r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="urn:not-xsi"><e:Body><R xmlns="urn:vim25"><returnval xsi:type="Fake">1</returnval></R></e:Body></e:Envelope>"#;
+        let resp = parse_whole(doc.as_bytes(), "R").unwrap();
+        assert_eq!(resp.child("returnval").unwrap().xsi_type(), None);
+    }
+
+    #[test]
+    fn streaming_emits_returnval_children_one_by_one() {
+        let mut seen = Vec::new();
+        let root = parse_sync(VCSIM_PROPS.as_bytes(), Mode::Stream, &mut |n: Node| {
+            seen.push(n.child("obj").unwrap().text().to_string());
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(seen, ["vm-57", "vm-58"]);
+        // Nothing was retained under returnval.
+        let resp = into_response(root, "RetrievePropertiesEx").unwrap();
+        assert!(resp.child("returnval").unwrap().children().is_empty());
+    }
+
+    #[test]
+    fn streaming_can_stop_early() {
+        let mut n = 0;
+        let out = parse_sync(VCSIM_PROPS.as_bytes(), Mode::Stream, &mut |_| {
+            n += 1;
+            Ok(ControlFlow::Break(()))
+        })
+        .unwrap();
+        assert!(out.is_none());
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn non_soap_documents_are_refused_clearly() {
+        let err = parse_whole(b"<html><body>404</body></html>", "X").unwrap_err();
+        assert!(err.to_string().contains("SOAP Envelope"), "{err}");
+    }
+
+    #[test]
+    fn truncated_documents_are_refused() {
+        let err = parse_whole(&VCSIM_PROPS.as_bytes()[..300], "X").unwrap_err();
+        assert!(matches!(err, Error::Xml { .. }), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let mut doc = String::from(r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/">"#);
+        doc.push_str(&"<a>".repeat(500));
+        let err = parse_whole(doc.as_bytes(), "X").unwrap_err();
+        assert!(err.to_string().contains("deeper"), "{err}");
+    }
+}
