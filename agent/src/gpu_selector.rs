@@ -23,10 +23,11 @@ impl FromStr for GpuSelector {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        if t.len() > 4 && t[..4].eq_ignore_ascii_case("GPU-") {
+        let prefix = |p: &str| t.len() > p.len() && t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+        if prefix("GPU-") {
             return Ok(GpuSelector::Uuid(t.to_string()));
         }
-        if t.len() > 4 && t[..4].eq_ignore_ascii_case("MIG-") {
+        if prefix("MIG-") {
             return Err(format!(
                 "'{t}' is a MIG device UUID; -i takes the parent GPU (index, GPU-… UUID or PCI bus id)"
             ));

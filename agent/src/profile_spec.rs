@@ -35,7 +35,10 @@ impl fmt::Display for ProfileSpec {
 
 fn normalise(name: &str) -> String {
     let t = name.trim();
-    let t = if t.len() > 4 && t[..4].eq_ignore_ascii_case("MIG ") { &t[4..] } else { t };
+    let t = match (t.get(..4), t.get(4..)) {
+        (Some(head), Some(rest)) if head.eq_ignore_ascii_case("MIG ") && !rest.is_empty() => rest,
+        _ => t,
+    };
     t.trim().to_ascii_lowercase()
 }
 

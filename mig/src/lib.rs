@@ -28,6 +28,9 @@ pub use catalog::{CiProfile, Engines, GiProfile, GpuModel, catalog};
 pub use ids::{
     CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, ParsePlacementError, Placement,
 };
-pub use planner::{DesiredGi, DesiredLayout, Plan, PlanError, Step, plan};
+pub use planner::{
+    ApplyError, DesiredGi, DesiredLayout, Plan, PlanError, PlanOptions, PlanOutcome, Step,
+    apply_plan, best_fit_placement, plan, plan_with_options,
+};
 pub use state::{ComputeInstance, GpuInstance, InvalidStateError, MigError, MigMode, MigState};
 pub use vgpu::VgpuType;

@@ -152,9 +152,9 @@ fn matching_gis_are_kept_and_only_cis_change() {
 }
 
 #[test]
-fn in_use_ci_is_kept_and_the_split_is_built_around_it() {
-    // 4g.20gb with an idle 1c at 0 and an in-use 1c at 2. Wanted: 2c + 1c + 1c. The 2c needs
-    // 0:2 or 2:2; 2:2 is blocked by the in-use CI, so the idle 1c at 0 must go.
+fn gi_with_an_in_use_ci_is_frozen() {
+    // 4g.20gb with an idle 1c at 0 and an in-use 1c at 2. Rebuilding the split around the busy
+    // CI would destroy the idle one, but a GI that runs processes is never touched at all.
     let model = a100();
     let mut state = MigState::new(model);
     let four = state
@@ -162,7 +162,7 @@ fn in_use_ci_is_kept_and_the_split_is_built_around_it() {
         .expect("4g");
     let one_c = ci(model, "4g.20gb", "1c.4g.20gb");
     let two_c = ci(model, "4g.20gb", "2c.4g.20gb");
-    let idle = state.create_ci(four, one_c, Some(pl(0, 1))).expect("1c");
+    state.create_ci(four, one_c, Some(pl(0, 1))).expect("1c");
     let busy = state.create_ci(four, one_c, Some(pl(2, 1))).expect("1c");
     state.set_ci_in_use(four, busy, true).expect("in use");
     let desired = DesiredLayout {
@@ -170,9 +170,16 @@ fn in_use_ci_is_kept_and_the_split_is_built_around_it() {
             DesiredGi::new(gi(model, "4g.20gb")).with_compute([one_c, two_c, one_c]),
         ],
     };
-    let (p, reached) = plan_and_replay(&state, &desired);
-    assert_eq!(p.steps[0], Step::DestroyCi { gi: four, ci: idle });
-    assert_eq!(p.steps.len(), 3, "{:#?}", p.describe(&state));
+    match plan(&state, &desired) {
+        Err(PlanError::BlockedByInUse { gis, .. }) => assert_eq!(gis, vec![four]),
+        other => panic!("expected BlockedByInUse, got {other:?}"),
+    }
+    // The same GI with its current split is kept as it is.
+    let same = DesiredLayout {
+        gpu_instances: vec![DesiredGi::new(gi(model, "4g.20gb")).with_compute([one_c, one_c])],
+    };
+    let (p, reached) = plan_and_replay(&state, &same);
+    assert!(p.is_noop());
     assert!(reached.gpu_instances[&four].compute_instances[&busy].in_use);
 }
 
@@ -210,6 +217,18 @@ fn infeasible_layouts_are_explained_precisely() {
         PlanError::Infeasible(
             "4g.20gb + 2g.10gb ×2 needs 8 compute slices; the A100-40GB has 7".into()
         )
+    );
+    let both_pinned = DesiredLayout {
+        gpu_instances: vec![
+            DesiredGi::new(gi(model, "3g.20gb")).at(pl(0, 4)),
+            DesiredGi::new(gi(model, "4g.20gb")).at(pl(0, 4)),
+        ],
+    };
+    assert_eq!(
+        plan(&empty, &both_pinned),
+        Err(PlanError::Infeasible(
+            "3g.20gb pinned at 0:4 overlaps 4g.20gb pinned at 0:4".into()
+        ))
     );
     let pinned = DesiredLayout {
         gpu_instances: vec![
@@ -411,10 +430,11 @@ fn apply_reports_the_failing_step() {
 fn best_fit_keeps_the_big_windows_open() {
     let model = a100();
     let mut state = MigState::new(model);
-    // Empty: a 1g.5gb goes where the driver would put it, which keeps 4g.20gb (0:4) possible.
+    // Empty: 4:1, 5:1 and 6:1 all keep a 4g.20gb possible (0:4); 6:1 also keeps a 2g.10gb at
+    // 4:2, so it leaves the most placements open.
     assert_eq!(
         best_fit_placement(&state, gi(model, "1g.5gb")),
-        Some(pl(4, 1))
+        Some(pl(6, 1))
     );
     add(&mut state, "4g.20gb", pl(0, 4), false);
     add(&mut state, "1g.5gb", pl(4, 1), false);

@@ -151,7 +151,7 @@ fn raw_gi(model: &GpuModel, (p, x, y): (u32, u32, u32)) -> DesiredGi {
 
 /// One or two random CI profiles of `prof` one time in three, else the default CI.
 fn random_split(prof: &GiProfile, y: u32) -> Vec<CiProfileId> {
-    if y % 3 != 0 {
+    if !y.is_multiple_of(3) {
         return Vec::new();
     }
     (0..1 + (y >> 2) % 2)
@@ -259,10 +259,23 @@ fn assert_safe(current: &MigState, plan: &Plan) -> Result<(), TestCaseError> {
                 prop_assert!(!g.is_in_use(), "destroys in-use GI {gi:?}");
             }
             Step::DestroyCi { gi, ci } => {
-                let c = &current.gpu_instances[gi].compute_instances[ci];
-                prop_assert!(!c.in_use, "destroys in-use CI {ci:?} of GI {gi:?}");
+                let g = &current.gpu_instances[gi];
+                prop_assert!(!g.is_in_use(), "touches CI {ci:?} of in-use GI {gi:?}");
+                prop_assert!(
+                    !g.compute_instances[ci].in_use,
+                    "destroys in-use CI {ci:?} of GI {gi:?}"
+                );
             }
-            Step::CreateGi { .. } | Step::CreateCi { .. } => {}
+            Step::CreateCi { gi_placement, .. } => {
+                if let Some(g) = current
+                    .gpu_instances
+                    .values()
+                    .find(|g| g.placement == *gi_placement)
+                {
+                    prop_assert!(!g.is_in_use(), "adds a CI to in-use GI {:?}", g.id);
+                }
+            }
+            Step::CreateGi { .. } => {}
         }
     }
     Ok(())
@@ -309,6 +322,14 @@ fn cis_fit(state: &MigState, gi: mig::GpuInstanceId, cis: &[CiProfileId]) -> boo
 /// the rest in any order), by brute force.
 fn keep_cost(current: &MigState, gi: &GpuInstance, want: &[CiProfileId]) -> Option<usize> {
     let cis: Vec<_> = gi.compute_instances.values().collect();
+    if gi.is_in_use() {
+        // In-use GIs are frozen: kept only when they already have exactly the wanted split.
+        let mut have: Vec<CiProfileId> = cis.iter().map(|c| c.profile).collect();
+        let mut want = want.to_vec();
+        have.sort_unstable();
+        want.sort_unstable();
+        return (have == want).then_some(0);
+    }
     let mut best: Option<usize> = None;
     for mask in 0u32..(1 << cis.len()) {
         let destroy: Vec<_> = (0..cis.len()).filter(|i| mask & (1 << i) != 0).collect();
@@ -393,10 +414,11 @@ fn oracle(current: &MigState, desired: &DesiredLayout) -> Option<usize> {
             o.push((None, g.compute_instances.len() + 1));
         }
         for (d, (prof, pin, s)) in want.iter().enumerate() {
-            if prof.id == g.profile && pin.is_none_or(|p| p == g.placement) {
-                if let Some(c) = keep_cost(current, g, s) {
-                    o.push((Some(d), c));
-                }
+            if prof.id == g.profile
+                && pin.is_none_or(|p| p == g.placement)
+                && let Some(c) = keep_cost(current, g, s)
+            {
+                o.push((Some(d), c));
             }
         }
         options.push(o);

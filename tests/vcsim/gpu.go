@@ -38,27 +38,30 @@ func vgpuTypes(prefix, board string, mig, timeSliced string) []string {
 }
 
 const (
-	mig40 = "1-5c 1-5cme 1-10c 2-10c 3-20c 4-20c 7-40c"
-	mig80 = "1-10c 1-10cme 1-20c 2-20c 3-40c 4-40c 7-80c"
-	ts40  = "4c 5c 8c 10c 20c 40c"
-	ts80  = "4c 5c 8c 10c 16c 20c 40c 80c"
-	gib   = 1024 // MiB per GiB
+	mig40  = "1-5c 1-5cme 1-10c 2-10c 3-20c 4-20c 7-40c"
+	mig80  = "1-10c 1-10cme 1-20c 2-20c 3-40c 4-40c 7-80c"
+	ts40   = "4c 5c 8c 10c 20c 40c"
+	ts80   = "4c 5c 8c 10c 16c 20c 40c 80c"
+	mig94  = "1-12c 1-12cme 1-24c 2-24c 3-47c 4-47c 7-94c"
+	mig141 = "1-18c 1-18cme 1-35c 2-35c 3-71c 4-71c 7-141c"
 )
 
-// builtinModels: device ids from the PCI id lists quoted in research mig-profiles.md §2;
-// sub-device ids are plausible non-zero values (only A100-PCIE-40GB's 0x145F and
-// H100-SXM5's 0x16C1 were seen in sources). Time-sliced lists for the 94 and 141 GB boards
-// name only the full-board type: the smaller ones were not verified.
+// builtinModels: keys, names, device ids and framebuffer sizes as in mig's catalog
+// (docs/mig-model.md §1). Sub-device ids are plausible non-zero values; only
+// A100-PCIE-40GB's 0x145F and H100-SXM5's 0x16C1 were seen in sources. Time-sliced lists for
+// the 94 and 141 GB boards name only the full-board type: the smaller ones were not verified.
 var builtinModels = map[string]gpuModel{
-	"a100-pcie-40gb":  {"NVIDIA A100-PCIE-40GB", 0x20F1, 0x145F, 40 * gib, vgpuTypes("grid", "a100", mig40, ts40)},
-	"a100-sxm4-40gb":  {"NVIDIA A100-SXM4-40GB", 0x20B0, 0x134F, 40 * gib, vgpuTypes("grid", "a100x", mig40, ts40)},
-	"a100-pcie-80gb":  {"NVIDIA A100 80GB PCIe", 0x20B5, 0x1533, 80 * gib, vgpuTypes("grid", "a100d", mig80, ts80)},
-	"a100-sxm4-80gb":  {"NVIDIA A100-SXM4-80GB", 0x20B2, 0x1463, 80 * gib, vgpuTypes("grid", "a100dx", mig80, ts80)},
-	"a30-24gb":        {"NVIDIA A30", 0x20B7, 0x1532, 24 * gib, vgpuTypes("grid", "a30", "1-6c 1-6cme 2-12c 2-12cme 4-24c", "4c 6c 8c 12c 24c")},
-	"h100-sxm5-80gb":  {"NVIDIA H100 80GB HBM3", 0x2330, 0x16C1, 80 * gib, vgpuTypes("nvidia", "h100xm", mig80, ts80)},
-	"h100-pcie-80gb":  {"NVIDIA H100 PCIe", 0x2331, 0x1626, 80 * gib, vgpuTypes("nvidia", "h100", mig80, ts80)},
-	"h100-nvl-94gb":   {"NVIDIA H100 NVL", 0x2321, 0x1839, 94 * gib, vgpuTypes("nvidia", "h100l", "1-12c 1-12cme 1-24c 2-24c 3-47c 4-47c 7-94c", "94c")},
-	"h200-sxm5-141gb": {"NVIDIA H200", 0x2335, 0x18BE, 141 * gib, vgpuTypes("nvidia", "h200x", "1-18c 1-18cme 1-35c 2-35c 3-71c 4-71c 7-141c", "141c")},
+	"a100-pcie-40gb":  {"NVIDIA A100-PCIE-40GB", 0x20F1, 0x145F, 40960, vgpuTypes("grid", "a100", mig40, ts40)},
+	"a100-sxm4-40gb":  {"NVIDIA A100-SXM4-40GB", 0x20B0, 0x134F, 40960, vgpuTypes("grid", "a100x", mig40, ts40)},
+	"a100-pcie-80gb":  {"NVIDIA A100 80GB PCIe", 0x20B5, 0x1533, 81920, vgpuTypes("grid", "a100d", mig80, ts80)},
+	"a100-sxm4-80gb":  {"NVIDIA A100-SXM4-80GB", 0x20B2, 0x1463, 81920, vgpuTypes("grid", "a100dx", mig80, ts80)},
+	"a30-24gb":        {"NVIDIA A30", 0x20B7, 0x1532, 24576, vgpuTypes("grid", "a30", "1-6c 1-6cme 2-12c 2-12cme 4-24c", "4c 6c 8c 12c 24c")},
+	"h100-sxm5-80gb":  {"NVIDIA H100 80GB HBM3", 0x2330, 0x16C1, 81559, vgpuTypes("nvidia", "h100xm", mig80, ts80)},
+	"h100-pcie-80gb":  {"NVIDIA H100 PCIe", 0x2331, 0x1626, 81559, vgpuTypes("nvidia", "h100", mig80, ts80)},
+	"h100-nvl-94gb":   {"NVIDIA H100 NVL", 0x2321, 0x1839, 95830, vgpuTypes("nvidia", "h100l", mig94, "94c")},
+	"h200-sxm-141gb":  {"NVIDIA H200", 0x2335, 0x18BE, 143771, vgpuTypes("nvidia", "h200x", mig141, "141c")},
+	"h200-sxm5-141gb": {"NVIDIA H200", 0x2335, 0x18BE, 143771, vgpuTypes("nvidia", "h200x", mig141, "141c")}, // alias
+	"h200-nvl-141gb":  {"NVIDIA H200 NVL", 0x233B, 0x1992, 143771, vgpuTypes("nvidia", "h200", mig141, "141c")},
 }
 
 // gpuConfig is the -gpu-config file. Models extend or override builtinModels; rules say

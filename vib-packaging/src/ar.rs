@@ -27,10 +27,14 @@ pub struct ArMember {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ArError {
     /// The file does not start with `!<arch>\n`.
-    #[error("not an ar archive (a VIB starts with `!<arch>\\n`): the file is not a VIB or is damaged")]
+    #[error(
+        "not an ar archive (a VIB starts with `!<arch>\\n`): the file is not a VIB or is damaged"
+    )]
     BadMagic,
     /// A member header is cut short.
-    #[error("ar archive truncated: member header at byte {offset} needs 60 bytes, only {available} left")]
+    #[error(
+        "ar archive truncated: member header at byte {offset} needs 60 bytes, only {available} left"
+    )]
     TruncatedHeader {
         /// Offset of the header.
         offset: usize,
@@ -52,7 +56,9 @@ pub enum ArError {
         field: String,
     },
     /// A member's data runs past the end of the file.
-    #[error("ar archive truncated: member `{name}` declares {declared} bytes, only {available} left")]
+    #[error(
+        "ar archive truncated: member `{name}` declares {declared} bytes, only {available} left"
+    )]
     TruncatedMember {
         /// Member name.
         name: String,
@@ -81,7 +87,15 @@ pub fn write(members: &[ArMember]) -> Result<Vec<u8>, ArError> {
         if !valid {
             return Err(ArError::BadName(m.name.clone()));
         }
-        let header = format!("{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", m.name, 0, 0, 0, 0, m.data.len());
+        let header = format!(
+            "{:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n",
+            m.name,
+            0,
+            0,
+            0,
+            0,
+            m.data.len()
+        );
         debug_assert_eq!(header.len(), HEADER_LEN);
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(&m.data);
@@ -108,7 +122,10 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ArMember>, ArError> {
             break;
         }
         let Some(header) = bytes.get(off..off + HEADER_LEN) else {
-            return Err(ArError::TruncatedHeader { offset: off, available: bytes.len() - off });
+            return Err(ArError::TruncatedHeader {
+                offset: off,
+                available: bytes.len() - off,
+            });
         };
         if &header[58..60] != b"`\n" {
             return Err(ArError::BadHeaderEnd { offset: off });
@@ -116,14 +133,23 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ArMember>, ArError> {
         let raw_name = String::from_utf8_lossy(&header[0..16]);
         let name = raw_name.trim_end().trim_end_matches('/').to_string();
         let size_field = String::from_utf8_lossy(&header[48..58]).trim().to_string();
-        let size: usize =
-            size_field.parse().map_err(|_| ArError::BadSize { name: name.clone(), field: size_field.clone() })?;
+        let size: usize = size_field.parse().map_err(|_| ArError::BadSize {
+            name: name.clone(),
+            field: size_field.clone(),
+        })?;
         let start = off + HEADER_LEN;
         let available = bytes.len() - start;
         if size > available {
-            return Err(ArError::TruncatedMember { name, declared: size, available });
+            return Err(ArError::TruncatedMember {
+                name,
+                declared: size,
+                available,
+            });
         }
-        members.push(ArMember { name, data: bytes[start..start + size].to_vec() });
+        members.push(ArMember {
+            name,
+            data: bytes[start..start + size].to_vec(),
+        });
         off = start + size + size % 2;
     }
     Ok(members)
@@ -135,15 +161,28 @@ mod tests {
 
     #[test]
     fn header_matches_vib_author_layout() {
-        let out = write(&[ArMember { name: "sig.pkcs7".into(), data: vec![] }]).unwrap();
-        assert_eq!(&out[8..], b"sig.pkcs7       0           0     0     0       0         `\n");
+        let out = write(&[ArMember {
+            name: "sig.pkcs7".into(),
+            data: vec![],
+        }])
+        .unwrap();
+        assert_eq!(
+            &out[8..],
+            b"sig.pkcs7       0           0     0     0       0         `\n"
+        );
     }
 
     #[test]
     fn odd_members_are_padded_and_round_trip() {
         let members = vec![
-            ArMember { name: "a".into(), data: b"abc".to_vec() },
-            ArMember { name: "b".into(), data: b"de".to_vec() },
+            ArMember {
+                name: "a".into(),
+                data: b"abc".to_vec(),
+            },
+            ArMember {
+                name: "b".into(),
+                data: b"de".to_vec(),
+            },
         ];
         let out = write(&members).unwrap();
         assert_eq!(out.len(), 8 + 60 + 4 + 60 + 2);
@@ -160,15 +199,35 @@ mod tests {
     #[test]
     fn rejects_bad_names() {
         for n in ["", "a/b", "seventeen-chars-x", "a b"] {
-            assert!(matches!(write(&[ArMember { name: n.into(), data: vec![] }]), Err(ArError::BadName(_))));
+            assert!(matches!(
+                write(&[ArMember {
+                    name: n.into(),
+                    data: vec![]
+                }]),
+                Err(ArError::BadName(_))
+            ));
         }
     }
 
     #[test]
     fn reports_truncation() {
-        let out = write(&[ArMember { name: "a".into(), data: vec![1; 10] }]).unwrap();
-        assert!(matches!(read(&out[..50]), Err(ArError::TruncatedHeader { offset: 8, .. })));
-        assert!(matches!(read(&out[..70]), Err(ArError::TruncatedMember { declared: 10, available: 2, .. })));
+        let out = write(&[ArMember {
+            name: "a".into(),
+            data: vec![1; 10],
+        }])
+        .unwrap();
+        assert!(matches!(
+            read(&out[..50]),
+            Err(ArError::TruncatedHeader { offset: 8, .. })
+        ));
+        assert!(matches!(
+            read(&out[..70]),
+            Err(ArError::TruncatedMember {
+                declared: 10,
+                available: 2,
+                ..
+            })
+        ));
         assert_eq!(read(b"junk"), Err(ArError::BadMagic));
     }
 }

@@ -60,7 +60,9 @@ pub enum BuildError {
     #[error(transparent)]
     Ar(#[from] ar::ArError),
     /// A derived version needs an upstream version.
-    #[error("spec has version = \"auto\" but no upstream_version: set [vib] upstream_version or pass --upstream-version")]
+    #[error(
+        "spec has version = \"auto\" but no upstream_version: set [vib] upstream_version or pass --upstream-version"
+    )]
     NoUpstreamVersion,
     /// Signature rules.
     #[error("{0}")]
@@ -81,7 +83,11 @@ pub enum BuildError {
 }
 
 fn read(what: &str, path: &Path) -> Result<Vec<u8>, BuildError> {
-    std::fs::read(path).map_err(|source| BuildError::Io { what: what.into(), path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| BuildError::Io {
+        what: what.into(),
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Reads the spec's files (with `overrides`: destination path → source path) and signature.
@@ -97,13 +103,19 @@ pub fn load_inputs(
     epoch: Option<u64>,
     upstream_version: Option<String>,
 ) -> Result<BuildInputs, BuildError> {
-    if let Some(k) = overrides.keys().find(|k| !spec.files.iter().any(|f| &f.path == *k)) {
+    if let Some(k) = overrides
+        .keys()
+        .find(|k| !spec.files.iter().any(|f| &f.path == *k))
+    {
         return Err(BuildError::UnknownOverride(k.clone()));
     }
     let mut files = Vec::new();
     let mut newest = 0u64;
     for f in &spec.files {
-        let src = overrides.get(&f.path).cloned().unwrap_or_else(|| spec.base_dir.join(&f.source));
+        let src = overrides
+            .get(&f.path)
+            .cloned()
+            .unwrap_or_else(|| spec.base_dir.join(&f.source));
         let data = read(&format!("file for {}", f.path), &src)?;
         if let Ok(m) = std::fs::metadata(&src).and_then(|m| m.modified())
             && let Ok(d) = m.duration_since(std::time::UNIX_EPOCH)
@@ -112,18 +124,35 @@ pub fn load_inputs(
         }
         // Modes were validated when the spec was parsed.
         let mode = parse_mode(&f.mode).unwrap_or(0o644);
-        files.push(TarEntry { path: f.path.clone(), kind: EntryKind::File, mode, data });
+        files.push(TarEntry {
+            path: f.path.clone(),
+            kind: EntryKind::File,
+            mode,
+            data,
+        });
     }
     for d in &spec.dirs {
         let mode = parse_mode(&d.mode).unwrap_or(0o755);
-        files.push(TarEntry { path: d.path.clone(), kind: EntryKind::Dir, mode, data: Vec::new() });
+        files.push(TarEntry {
+            path: d.path.clone(),
+            kind: EntryKind::Dir,
+            mode,
+            data: Vec::new(),
+        });
     }
-    let sig_path = signature.map(Path::to_path_buf).or_else(|| spec.vib.signature.as_ref().map(|s| spec.base_dir.join(s)));
+    let sig_path = signature
+        .map(Path::to_path_buf)
+        .or_else(|| spec.vib.signature.as_ref().map(|s| spec.base_dir.join(s)));
     let signature = match sig_path {
         Some(p) => read("signature", &p)?,
         None => Vec::new(),
     };
-    Ok(BuildInputs { files, signature, epoch: epoch.unwrap_or(newest), upstream_version })
+    Ok(BuildInputs {
+        files,
+        signature,
+        epoch: epoch.unwrap_or(newest),
+        upstream_version,
+    })
 }
 
 fn hex_sha256(b: &[u8]) -> String {
@@ -139,7 +168,11 @@ pub fn build(spec: &Spec, inputs: &BuildInputs) -> Result<Built, BuildError> {
     version::check_name("VIB name", &v.name)?;
     version::check_name("vendor", &v.vendor)?;
     let vib_version = if v.version == "auto" {
-        let upstream = inputs.upstream_version.as_deref().or(v.upstream_version.as_deref()).ok_or(BuildError::NoUpstreamVersion)?;
+        let upstream = inputs
+            .upstream_version
+            .as_deref()
+            .or(v.upstream_version.as_deref())
+            .ok_or(BuildError::NoUpstreamVersion)?;
         version::derive(upstream, inputs.epoch)?
     } else {
         VibVersion::parse(&v.version)?
@@ -163,8 +196,12 @@ pub fn build(spec: &Spec, inputs: &BuildInputs) -> Result<Built, BuildError> {
     };
     let tar = tarball::write(&inputs.files, format, inputs.epoch)?;
     let packed = gz::compress(&tar);
-    let mut files: Vec<String> =
-        inputs.files.iter().filter(|f| f.kind == EntryKind::File).map(|f| f.path.clone()).collect();
+    let mut files: Vec<String> = inputs
+        .files
+        .iter()
+        .filter(|f| f.kind == EntryKind::File)
+        .map(|f| f.path.clone())
+        .collect();
     files.sort();
 
     let rels = |c: &[crate::spec::SpecConstraint]| c.iter().map(Into::into).collect();
@@ -176,7 +213,14 @@ pub fn build(spec: &Spec, inputs: &BuildInputs) -> Result<Built, BuildError> {
         summary: v.summary.clone(),
         description: v.description.clone(),
         release_date: time::release_date(inputs.epoch),
-        urls: v.urls.iter().map(|(key, url)| Url { key: key.clone(), url: url.clone() }).collect(),
+        urls: v
+            .urls
+            .iter()
+            .map(|(key, url)| Url {
+                key: key.clone(),
+                url: url.clone(),
+            })
+            .collect(),
         relationships: Relationships {
             depends: rels(&v.depends),
             conflicts: rels(&v.conflicts),
@@ -199,7 +243,11 @@ pub fn build(spec: &Spec, inputs: &BuildInputs) -> Result<Built, BuildError> {
             payload_type: v.payload_type.as_str().into(),
             size: packed.len() as u64,
             checksums: vec![
-                Checksum { checksum_type: "sha-256".into(), verify_process: None, value: hex_sha256(&packed) },
+                Checksum {
+                    checksum_type: "sha-256".into(),
+                    verify_process: None,
+                    value: hex_sha256(&packed),
+                },
                 Checksum {
                     checksum_type: "sha-256".into(),
                     verify_process: Some("gunzip".into()),
@@ -216,9 +264,18 @@ pub fn build(spec: &Spec, inputs: &BuildInputs) -> Result<Built, BuildError> {
         unknown_elements: vec![],
     };
     let vib = ar::write(&[
-        ArMember { name: "descriptor.xml".into(), data: descriptor.to_xml().into_bytes() },
-        ArMember { name: "sig.pkcs7".into(), data: inputs.signature.clone() },
-        ArMember { name: v.payload_name.clone(), data: packed },
+        ArMember {
+            name: "descriptor.xml".into(),
+            data: descriptor.to_xml().into_bytes(),
+        },
+        ArMember {
+            name: "sig.pkcs7".into(),
+            data: inputs.signature.clone(),
+        },
+        ArMember {
+            name: v.payload_name.clone(),
+            data: packed,
+        },
     ])?;
     let component = Component {
         name: spec.component_name().to_string(),

@@ -86,7 +86,10 @@ pub fn vendor_index_xml(platforms: &[String]) -> String {
 }
 
 fn platform(p: &str) -> String {
-    format!("<softwarePlatform locale=\"\" version=\"{}\" productLineID=\"embeddedEsx\"/>", attr(p))
+    format!(
+        "<softwarePlatform locale=\"\" version=\"{}\" productLineID=\"embeddedEsx\"/>",
+        attr(p)
+    )
 }
 
 /// The bulletin's leading fields, shared by `vmware.xml` (indented) and `bulletins/*.xml`.
@@ -104,14 +107,21 @@ fn bulletin_head(d: &Descriptor, m: &BundleMeta) -> Vec<String> {
         format!("<contact>{}</contact>", text(&m.contact)),
     ];
     if let Some(c) = &m.component {
-        v.push(format!("<componentNameSpec name=\"{}\" uiString=\"{}\"/>", attr(&c.name), attr(&c.ui_name)));
+        v.push(format!(
+            "<componentNameSpec name=\"{}\" uiString=\"{}\"/>",
+            attr(&c.name),
+            attr(&c.ui_name)
+        ));
         v.push(format!(
             "<componentVersionSpec version=\"{}\" uiString=\"{}\"/>",
             attr(&c.version),
             attr(&c.ui_version)
         ));
     }
-    v.push(format!("<releaseDate>{}</releaseDate>", text(&d.release_date)));
+    v.push(format!(
+        "<releaseDate>{}</releaseDate>",
+        text(&d.release_date)
+    ));
     v
 }
 
@@ -139,9 +149,15 @@ pub fn vmware_xml(d: &Descriptor, m: &BundleMeta, depot: &DepotInfo, epoch: u64)
     line(format!("<vibType>{}</vibType>", text(&d.vib_type)));
     line(format!("<summary>{}</summary>", text(&d.summary)));
     line("<systemReqs>".into());
-    line(format!("  <maintenanceMode>{}</maintenanceMode>", text(&d.maintenance_mode)));
+    line(format!(
+        "  <maintenanceMode>{}</maintenanceMode>",
+        text(&d.maintenance_mode)
+    ));
     for p in &m.platforms {
-        line(format!("  <swPlatform locale=\"\" version=\"{}\" productLineID=\"embeddedEsx\"/>", attr(p)));
+        line(format!(
+            "  <swPlatform locale=\"\" version=\"{}\" productLineID=\"embeddedEsx\"/>",
+            attr(p)
+        ));
     }
     line("</systemReqs>".into());
     line("<relationships>".into());
@@ -178,7 +194,10 @@ pub fn vmware_xml(d: &Descriptor, m: &BundleMeta, depot: &DepotInfo, epoch: u64)
     line("</postInstall>".into());
     line("<vibFile>".into());
     line("  <sourceUrl></sourceUrl>".into());
-    line(format!("  <relativePath>{}</relativePath>", text(&depot.relative_path)));
+    line(format!(
+        "  <relativePath>{}</relativePath>",
+        text(&depot.relative_path)
+    ));
     line(format!("  <packedSize>{}</packedSize>", depot.packed_size));
     line("  <checksum>".into());
     line("    <checksumType>sha-256</checksumType>".into());
@@ -199,7 +218,10 @@ pub fn bulletin_xml(d: &Descriptor, m: &BundleMeta) -> String {
     for p in &m.platforms {
         s.push_str(&platform(p));
     }
-    s.push_str(&format!("</platforms><vibList><vibID>{}</vibID></vibList></bulletin>", text(&d.vib_id())));
+    s.push_str(&format!(
+        "</platforms><vibList><vibID>{}</vibID></vibList></bulletin>",
+        text(&d.vib_id())
+    ));
     s
 }
 
@@ -214,15 +236,28 @@ pub fn vibs_xml_name(d: &Descriptor, vib_sha256: &[u8]) -> String {
 /// Writes the offline bundle for one VIB (`vib` = its bytes, `d` = its descriptor).
 pub fn write(d: &Descriptor, vib: &[u8], meta: &BundleMeta, epoch: u64) -> Vec<u8> {
     let sha = Sha256::digest(vib);
-    let depot = DepotInfo { relative_path: vib_relative_path(d), packed_size: vib.len() as u64, sha256: hex::encode(sha) };
+    let depot = DepotInfo {
+        relative_path: vib_relative_path(d),
+        packed_size: vib.len() as u64,
+        sha256: hex::encode(sha),
+    };
     let vendor_index = vendor_index_xml(&meta.platforms);
     let mut with_depot = d.clone();
     with_depot.depot = Some(depot.clone());
     let metadata = zip::write(
         &[
-            ZipEntry { name: "vmware.xml".into(), data: vmware_xml(d, meta, &depot, epoch).into_bytes() },
-            ZipEntry { name: "vendor-index.xml".into(), data: vendor_index.clone().into_bytes() },
-            ZipEntry { name: vibs_xml_name(d, &sha), data: with_depot.to_xml().into_bytes() },
+            ZipEntry {
+                name: "vmware.xml".into(),
+                data: vmware_xml(d, meta, &depot, epoch).into_bytes(),
+            },
+            ZipEntry {
+                name: "vendor-index.xml".into(),
+                data: vendor_index.clone().into_bytes(),
+            },
+            ZipEntry {
+                name: vibs_xml_name(d, &sha),
+                data: with_depot.to_xml().into_bytes(),
+            },
             ZipEntry {
                 name: format!("bulletins/{}.xml", meta.bulletin_id),
                 data: bulletin_xml(d, meta).into_bytes(),
@@ -232,10 +267,22 @@ pub fn write(d: &Descriptor, vib: &[u8], meta: &BundleMeta, epoch: u64) -> Vec<u
     );
     zip::write(
         &[
-            ZipEntry { name: "metadata.zip".into(), data: metadata },
-            ZipEntry { name: "vendor-index.xml".into(), data: vendor_index.into_bytes() },
-            ZipEntry { name: "index.xml".into(), data: index_xml(&d.vendor, &meta.vendor_code).into_bytes() },
-            ZipEntry { name: depot.relative_path.clone(), data: vib.to_vec() },
+            ZipEntry {
+                name: "metadata.zip".into(),
+                data: metadata,
+            },
+            ZipEntry {
+                name: "vendor-index.xml".into(),
+                data: vendor_index.into_bytes(),
+            },
+            ZipEntry {
+                name: "index.xml".into(),
+                data: index_xml(&d.vendor, &meta.vendor_code).into_bytes(),
+            },
+            ZipEntry {
+                name: depot.relative_path.clone(),
+                data: vib.to_vec(),
+            },
         ],
         epoch,
     )

@@ -39,7 +39,15 @@ pub const ELEMENT_ORDER: [&str; 20] = [
 ];
 
 const DEPOT_ELEMENTS: [&str; 3] = ["relative-path", "packed-size", "checksum"];
-const REQUIRED: [&str; 7] = ["type", "name", "version", "vendor", "summary", "acceptance-level", "payloads"];
+const REQUIRED: [&str; 7] = [
+    "type",
+    "name",
+    "version",
+    "vendor",
+    "summary",
+    "acceptance-level",
+    "payloads",
+];
 
 /// A `<url key="…">…</url>` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -243,7 +251,9 @@ pub enum DescriptorError {
         value: String,
     },
     /// Unknown acceptance level.
-    #[error("descriptor.xml <acceptance-level> {0:?} is not one of certified, accepted, partner, community")]
+    #[error(
+        "descriptor.xml <acceptance-level> {0:?} is not one of certified, accepted, partner, community"
+    )]
     BadAcceptance(String),
     /// A payload attribute is missing or malformed.
     #[error("descriptor.xml payload {payload:?}: {problem}")]
@@ -259,7 +269,11 @@ pub enum DescriptorError {
 }
 
 fn empty_or(name: &str, inner: String) -> String {
-    if inner.is_empty() { format!("<{name}/>") } else { format!("<{name}>{inner}</{name}>") }
+    if inner.is_empty() {
+        format!("<{name}/>")
+    } else {
+        format!("<{name}>{inner}</{name}>")
+    }
 }
 
 fn constraints(tag: &str, items: &[Constraint]) -> String {
@@ -289,7 +303,10 @@ fn platform(tag: &str, p: &SoftwarePlatform) -> String {
 impl Descriptor {
     /// The VIB ID ESXi and bundles use: `<vendor>_<type>_<name>_<version>`.
     pub fn vib_id(&self) -> String {
-        format!("{}_{}_{}_{}", self.vendor, self.vib_type, self.name, self.version)
+        format!(
+            "{}_{}_{}_{}",
+            self.vendor, self.vib_type, self.name, self.version
+        )
     }
 
     /// Serialises as VIB Author does: one line, no declaration, no trailing newline; with
@@ -297,7 +314,8 @@ impl Descriptor {
     pub fn to_xml(&self) -> String {
         let t = xml::text;
         let mut s = String::from("<vib version=\"5.0\">");
-        let mut leaf = |name: &str, value: &str| s.push_str(&format!("<{name}>{}</{name}>", t(value)));
+        let mut leaf =
+            |name: &str, value: &str| s.push_str(&format!("<{name}>{}</{name}>", t(value)));
         leaf("type", &self.vib_type);
         leaf("name", &self.name);
         leaf("version", &self.version);
@@ -305,18 +323,34 @@ impl Descriptor {
         leaf("summary", &self.summary);
         leaf("description", &self.description);
         leaf("release-date", &self.release_date);
-        let urls: String =
-            self.urls.iter().map(|u| format!("<url key=\"{}\">{}</url>", xml::attr(&u.key), t(&u.url))).collect();
+        let urls: String = self
+            .urls
+            .iter()
+            .map(|u| format!("<url key=\"{}\">{}</url>", xml::attr(&u.key), t(&u.url)))
+            .collect();
         s.push_str(&empty_or("urls", urls));
         let r = &self.relationships;
         s.push_str("<relationships>");
         s.push_str(&empty_or("depends", constraints("constraint", &r.depends)));
-        s.push_str(&empty_or("conflicts", constraints("constraint", &r.conflicts)));
-        s.push_str(&empty_or("replaces", constraints("constraint", &r.replaces)));
+        s.push_str(&empty_or(
+            "conflicts",
+            constraints("constraint", &r.conflicts),
+        ));
+        s.push_str(&empty_or(
+            "replaces",
+            constraints("constraint", &r.replaces),
+        ));
         s.push_str(&empty_or("provides", constraints("provide", &r.provides)));
-        s.push_str(&empty_or("compatibleWith", constraints("constraint", &r.compatible_with)));
+        s.push_str(&empty_or(
+            "compatibleWith",
+            constraints("constraint", &r.compatible_with),
+        ));
         s.push_str("</relationships>");
-        let tags: String = self.software_tags.iter().map(|g| format!("<tag>{}</tag>", t(g))).collect();
+        let tags: String = self
+            .software_tags
+            .iter()
+            .map(|g| format!("<tag>{}</tag>", t(g)))
+            .collect();
         s.push_str(&empty_or("software-tags", tags));
         if let Some(d) = &self.depot {
             s.push_str(&format!(
@@ -328,19 +362,41 @@ impl Descriptor {
             ));
         }
         s.push_str("<system-requires>");
-        s.push_str(&format!("<maintenance-mode>{}</maintenance-mode>", t(&self.maintenance_mode)));
+        s.push_str(&format!(
+            "<maintenance-mode>{}</maintenance-mode>",
+            t(&self.maintenance_mode)
+        ));
         for p in &self.software_platforms {
             s.push_str(&platform("softwarePlatform", p));
         }
         s.push_str("</system-requires>");
-        let files: String = self.files.iter().map(|f| format!("<file>{}</file>", t(f))).collect();
+        let files: String = self
+            .files
+            .iter()
+            .map(|f| format!("<file>{}</file>", t(f)))
+            .collect();
         s.push_str(&empty_or("file-list", files));
         let b = |v: bool| if v { "true" } else { "false" };
-        s.push_str(&format!("<acceptance-level>{}</acceptance-level>", self.acceptance_level.as_str()));
-        s.push_str(&format!("<live-install-allowed>{}</live-install-allowed>", b(self.live_install_allowed)));
-        s.push_str(&format!("<live-remove-allowed>{}</live-remove-allowed>", b(self.live_remove_allowed)));
-        s.push_str(&format!("<cimom-restart>{}</cimom-restart>", b(self.cimom_restart)));
-        s.push_str(&format!("<stateless-ready>{}</stateless-ready>", b(self.stateless_ready)));
+        s.push_str(&format!(
+            "<acceptance-level>{}</acceptance-level>",
+            self.acceptance_level.as_str()
+        ));
+        s.push_str(&format!(
+            "<live-install-allowed>{}</live-install-allowed>",
+            b(self.live_install_allowed)
+        ));
+        s.push_str(&format!(
+            "<live-remove-allowed>{}</live-remove-allowed>",
+            b(self.live_remove_allowed)
+        ));
+        s.push_str(&format!(
+            "<cimom-restart>{}</cimom-restart>",
+            b(self.cimom_restart)
+        ));
+        s.push_str(&format!(
+            "<stateless-ready>{}</stateless-ready>",
+            b(self.stateless_ready)
+        ));
         s.push_str(&format!("<overlay>{}</overlay>", b(self.overlay)));
         s.push_str("<payloads>");
         for p in &self.payloads {
@@ -351,7 +407,10 @@ impl Descriptor {
                 p.size
             ));
             for c in &p.checksums {
-                s.push_str(&format!("<checksum checksum-type=\"{}\"", xml::attr(&c.checksum_type)));
+                s.push_str(&format!(
+                    "<checksum checksum-type=\"{}\"",
+                    xml::attr(&c.checksum_type)
+                ));
                 if let Some(v) = &c.verify_process {
                     s.push_str(&format!(" verify-process=\"{}\"", xml::attr(v)));
                 }
@@ -390,7 +449,10 @@ impl Descriptor {
             if let Some((lp, ln)) = last
                 && pos < lp
             {
-                return Err(DescriptorError::OutOfOrder { element: c.name.clone(), after: ln.to_string() });
+                return Err(DescriptorError::OutOfOrder {
+                    element: c.name.clone(),
+                    after: ln.to_string(),
+                });
             }
             last = Some((pos, &c.name));
         }
@@ -405,7 +467,10 @@ impl Descriptor {
                 None => Ok(default),
                 Some("true") => Ok(true),
                 Some("false") => Ok(false),
-                Some(v) => Err(DescriptorError::BadBool { element: n, value: v.to_string() }),
+                Some(v) => Err(DescriptorError::BadBool {
+                    element: n,
+                    value: v.to_string(),
+                }),
             }
         };
         let constraints_of = |parent: Option<&Element>, tag: &str| -> Vec<Constraint> {
@@ -435,13 +500,23 @@ impl Descriptor {
         let acceptance_level = AcceptanceLevel::parse(acceptance.trim())
             .ok_or_else(|| DescriptorError::BadAcceptance(acceptance.clone()))?;
         let mut payloads = Vec::new();
-        for p in root.child("payloads").into_iter().flat_map(|p| p.children_named("payload")) {
+        for p in root
+            .child("payloads")
+            .into_iter()
+            .flat_map(|p| p.children_named("payload"))
+        {
             let name = p.attr("name").unwrap_or_default().to_string();
-            let bad = |problem: &str| DescriptorError::BadPayload { payload: name.clone(), problem: problem.into() };
+            let bad = |problem: &str| DescriptorError::BadPayload {
+                payload: name.clone(),
+                problem: problem.into(),
+            };
             if name.is_empty() {
                 return Err(bad("no name attribute"));
             }
-            let payload_type = p.attr("type").ok_or_else(|| bad("no type attribute"))?.to_string();
+            let payload_type = p
+                .attr("type")
+                .ok_or_else(|| bad("no type attribute"))?
+                .to_string();
             let size = p
                 .attr("size")
                 .and_then(|s| s.parse().ok())
@@ -454,20 +529,29 @@ impl Descriptor {
                     value: c.text.trim().to_string(),
                 })
                 .collect();
-            payloads.push(Payload { name, payload_type, size, checksums });
+            payloads.push(Payload {
+                name,
+                payload_type,
+                size,
+                checksums,
+            });
         }
         let depot = match DEPOT_ELEMENTS.map(|n| root.child(n)) {
             [None, None, None] => None,
             [Some(rp), Some(ps), Some(ck)] => {
-                let packed_size = ps
-                    .text
-                    .trim()
-                    .parse()
-                    .map_err(|_| DescriptorError::BadDepotInfo(format!("packed-size {:?}", ps.text)))?;
+                let packed_size = ps.text.trim().parse().map_err(|_| {
+                    DescriptorError::BadDepotInfo(format!("packed-size {:?}", ps.text))
+                })?;
                 if ck.attr("checksum-type") != Some("sha-256") {
-                    return Err(DescriptorError::BadDepotInfo("checksum must be checksum-type=\"sha-256\"".into()));
+                    return Err(DescriptorError::BadDepotInfo(
+                        "checksum must be checksum-type=\"sha-256\"".into(),
+                    ));
                 }
-                Some(DepotInfo { relative_path: rp.text.clone(), packed_size, sha256: ck.text.trim().to_string() })
+                Some(DepotInfo {
+                    relative_path: rp.text.clone(),
+                    packed_size,
+                    sha256: ck.text.trim().to_string(),
+                })
             }
             _ => {
                 return Err(DescriptorError::BadDepotInfo(
@@ -487,7 +571,10 @@ impl Descriptor {
                 .child("urls")
                 .into_iter()
                 .flat_map(|u| u.children_named("url"))
-                .map(|u| Url { key: u.attr("key").unwrap_or_default().to_string(), url: u.text.clone() })
+                .map(|u| Url {
+                    key: u.attr("key").unwrap_or_default().to_string(),
+                    url: u.text.clone(),
+                })
                 .collect(),
             relationships,
             software_tags: root
@@ -496,7 +583,10 @@ impl Descriptor {
                 .flat_map(|t| t.children_named("tag"))
                 .map(|t| t.text.clone())
                 .collect(),
-            maintenance_mode: sysreq.and_then(|s| s.child_text("maintenance-mode")).unwrap_or("false").to_string(),
+            maintenance_mode: sysreq
+                .and_then(|s| s.child_text("maintenance-mode"))
+                .unwrap_or("false")
+                .to_string(),
             software_platforms: sysreq
                 .into_iter()
                 .flat_map(|s| s.children_named("softwarePlatform"))
@@ -579,7 +669,11 @@ mod tests {
         assert!(x.contains("<depends><constraint name=\"esx-base\" relation=\"&gt;=\" version=\"7.0.0\"/></depends>"));
         assert!(x.contains("<summary>s &amp; t</summary>"));
         assert_eq!(Descriptor::parse(x.as_bytes()).unwrap(), d);
-        d.depot = Some(DepotInfo { relative_path: "vib20/n/x.vib".into(), packed_size: 9, sha256: "cd".into() });
+        d.depot = Some(DepotInfo {
+            relative_path: "vib20/n/x.vib".into(),
+            packed_size: 9,
+            sha256: "cd".into(),
+        });
         let x = d.to_xml();
         assert!(x.contains("<software-tags/><relative-path>vib20/n/x.vib</relative-path>"));
         assert_eq!(Descriptor::parse(x.as_bytes()).unwrap(), d);
@@ -588,14 +682,32 @@ mod tests {
     #[test]
     fn reports_structure_errors() {
         let x = sample().to_xml();
-        let swapped = x.replace("<type>bootbank</type><name>n</name>", "<name>n</name><type>bootbank</type>");
-        assert!(matches!(Descriptor::parse(swapped.as_bytes()), Err(DescriptorError::OutOfOrder { .. })));
+        let swapped = x.replace(
+            "<type>bootbank</type><name>n</name>",
+            "<name>n</name><type>bootbank</type>",
+        );
+        assert!(matches!(
+            Descriptor::parse(swapped.as_bytes()),
+            Err(DescriptorError::OutOfOrder { .. })
+        ));
         let missing = x.replace("<vendor>v</vendor>", "");
-        assert_eq!(Descriptor::parse(missing.as_bytes()), Err(DescriptorError::Missing("vendor")));
+        assert_eq!(
+            Descriptor::parse(missing.as_bytes()),
+            Err(DescriptorError::Missing("vendor"))
+        );
         let badbool = x.replace("<overlay>false</overlay>", "<overlay>no</overlay>");
-        assert!(matches!(Descriptor::parse(badbool.as_bytes()), Err(DescriptorError::BadBool { .. })));
+        assert!(matches!(
+            Descriptor::parse(badbool.as_bytes()),
+            Err(DescriptorError::BadBool { .. })
+        ));
         let badacc = x.replace(">community<", ">friends<");
-        assert!(matches!(Descriptor::parse(badacc.as_bytes()), Err(DescriptorError::BadAcceptance(_))));
-        assert!(matches!(Descriptor::parse(b"<vob/>"), Err(DescriptorError::WrongRoot(_))));
+        assert!(matches!(
+            Descriptor::parse(badacc.as_bytes()),
+            Err(DescriptorError::BadAcceptance(_))
+        ));
+        assert!(matches!(
+            Descriptor::parse(b"<vob/>"),
+            Err(DescriptorError::WrongRoot(_))
+        ));
     }
 }

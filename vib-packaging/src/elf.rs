@@ -30,7 +30,9 @@ pub enum ElfError {
     #[error("not an x86-64 ELF64 executable: {0}")]
     NotElf(String),
     /// No dynamic section.
-    #[error("the binary is statically linked; ESXi needs it dynamically linked against its glibc (build with `cargo zigbuild --target x86_64-unknown-linux-gnu.2.17`)")]
+    #[error(
+        "the binary is statically linked; ESXi needs it dynamically linked against its glibc (build with `cargo zigbuild --target x86_64-unknown-linux-gnu.2.17`)"
+    )]
     Static,
     /// A glibc symbol version newer than the baseline.
     #[error("the binary needs GLIBC_{}.{}, newer than ESXi's baseline GLIBC_{}.{}: build with `cargo zigbuild --target x86_64-unknown-linux-gnu.2.17`", .found.0, .found.1, .max.0, .max.1)]
@@ -62,7 +64,10 @@ pub fn inspect(data: &[u8]) -> Result<ElfReport, ElfError> {
     let header = FileHeader64::<Endianness>::parse(data).map_err(bad)?;
     let endian = header.endian().map_err(bad)?;
     if header.e_machine(endian) != elf::EM_X86_64 {
-        return Err(ElfError::NotElf(format!("machine {}", header.e_machine(endian))));
+        return Err(ElfError::NotElf(format!(
+            "machine {}",
+            header.e_machine(endian)
+        )));
     }
     let sections = header.sections(endian, data).map_err(bad)?;
     let Some((dynamic, link)) = sections.dynamic(endian, data).map_err(bad)? else {
@@ -93,7 +98,10 @@ pub fn inspect(data: &[u8]) -> Result<ElfReport, ElfError> {
     Ok(ElfReport {
         needed,
         max_glibc: versions.last().copied(),
-        glibc_versions: versions.iter().map(|(a, b)| format!("GLIBC_{a}.{b}")).collect(),
+        glibc_versions: versions
+            .iter()
+            .map(|(a, b)| format!("GLIBC_{a}.{b}"))
+            .collect(),
     })
 }
 
@@ -104,13 +112,20 @@ pub fn inspect(data: &[u8]) -> Result<ElfReport, ElfError> {
 /// The first [`ElfError`] found.
 pub fn check_esxi_binary(data: &[u8], max_glibc: (u32, u32)) -> Result<ElfReport, ElfError> {
     let report = inspect(data)?;
-    if let Some(ssl) = report.needed.iter().find(|n| n.starts_with("libssl") || n.starts_with("libcrypto")) {
+    if let Some(ssl) = report
+        .needed
+        .iter()
+        .find(|n| n.starts_with("libssl") || n.starts_with("libcrypto"))
+    {
         return Err(ElfError::OpenSsl(ssl.clone()));
     }
     if let Some(found) = report.max_glibc
         && found > max_glibc
     {
-        return Err(ElfError::GlibcTooNew { found, max: max_glibc });
+        return Err(ElfError::GlibcTooNew {
+            found,
+            max: max_glibc,
+        });
     }
     Ok(report)
 }
@@ -138,7 +153,10 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let data = std::fs::read(exe).unwrap();
         let report = inspect(&data).unwrap();
-        assert!(report.needed.iter().any(|n| n.starts_with("libc.so")), "{report:?}");
+        assert!(
+            report.needed.iter().any(|n| n.starts_with("libc.so")),
+            "{report:?}"
+        );
         assert!(report.max_glibc.is_some());
     }
 }

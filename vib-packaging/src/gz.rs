@@ -36,7 +36,10 @@ pub enum GzError {
 
 /// Gzips `data` with fixed header fields.
 pub fn compress(data: &[u8]) -> Vec<u8> {
-    let mut enc = GzBuilder::new().mtime(0).operating_system(3).write(Vec::new(), Compression::best());
+    let mut enc = GzBuilder::new()
+        .mtime(0)
+        .operating_system(3)
+        .write(Vec::new(), Compression::best());
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
     enc.finish().unwrap_or_default()
@@ -49,9 +52,16 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
 pub fn decompress(name: &str, data: &[u8], limit: u64) -> Result<Vec<u8>, GzError> {
     let mut out = Vec::new();
     let mut dec = GzDecoder::new(data).take(limit + 1);
-    dec.read_to_end(&mut out).map_err(|source| GzError::Corrupt { name: name.to_string(), source })?;
+    dec.read_to_end(&mut out)
+        .map_err(|source| GzError::Corrupt {
+            name: name.to_string(),
+            source,
+        })?;
     if out.len() as u64 > limit {
-        return Err(GzError::TooLarge { name: name.to_string(), limit });
+        return Err(GzError::TooLarge {
+            name: name.to_string(),
+            limit,
+        });
     }
     Ok(out)
 }
@@ -65,7 +75,13 @@ mod tests {
         let z = compress(b"hello");
         assert_eq!(&z[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]);
         assert_eq!(decompress("p", &z, 100).unwrap(), b"hello");
-        assert!(matches!(decompress("p", &z, 3), Err(GzError::TooLarge { .. })));
-        assert!(matches!(decompress("p", b"nope", 3), Err(GzError::Corrupt { .. })));
+        assert!(matches!(
+            decompress("p", &z, 3),
+            Err(GzError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            decompress("p", b"nope", 3),
+            Err(GzError::Corrupt { .. })
+        ));
     }
 }

@@ -15,11 +15,11 @@ use sha2::{Digest, Sha256};
 use crate::ar::{self, ArError};
 use crate::bundle::Component;
 use crate::descriptor::{AcceptanceLevel, Descriptor, DescriptorError};
+use crate::gz;
 use crate::tarball::{self, EntryKind, TarFormat};
 use crate::version::{self, IdError, VibVersion};
 use crate::xml::{self, Element};
 use crate::zip::{self, ZipError};
-use crate::gz;
 
 /// A problem that makes a VIB or bundle unacceptable to ESXi.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +53,9 @@ pub enum Defect {
         actual: u64,
     },
     /// A checksum does not match.
-    #[error("payload `{payload}`: {kind} checksum mismatch: descriptor has {declared}, content gives {actual}")]
+    #[error(
+        "payload `{payload}`: {kind} checksum mismatch: descriptor has {declared}, content gives {actual}"
+    )]
     ChecksumMismatch {
         /// Payload.
         payload: String,
@@ -260,11 +262,19 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
     let mut warnings = Vec::new();
     let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     if names.len() < 2 || names[0] != "descriptor.xml" || names[1] != "sig.pkcs7" {
-        defects.push(Defect::MemberOrder { found: names.clone() });
+        defects.push(Defect::MemberOrder {
+            found: names.clone(),
+        });
     }
-    let desc_member = members.iter().find(|m| m.name == "descriptor.xml").ok_or(InspectError::NoDescriptor)?;
+    let desc_member = members
+        .iter()
+        .find(|m| m.name == "descriptor.xml")
+        .ok_or(InspectError::NoDescriptor)?;
     let descriptor = Descriptor::parse(&desc_member.data)?;
-    let signature_size = members.iter().find(|m| m.name == "sig.pkcs7").map_or(0, |m| m.data.len() as u64);
+    let signature_size = members
+        .iter()
+        .find(|m| m.name == "sig.pkcs7")
+        .map_or(0, |m| m.data.len() as u64);
 
     for r in [
         version::check_name("VIB name", &descriptor.name),
@@ -279,7 +289,10 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
         defects.push(Defect::BadVibType(descriptor.vib_type.clone()));
     }
     if !descriptor.unknown_elements.is_empty() {
-        warnings.push(format!("descriptor has elements this tool does not know: {:?}", descriptor.unknown_elements));
+        warnings.push(format!(
+            "descriptor has elements this tool does not know: {:?}",
+            descriptor.unknown_elements
+        ));
     }
     match (descriptor.acceptance_level, signature_size) {
         (AcceptanceLevel::Community, n) if n > 0 => {
@@ -300,21 +313,33 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
             continue;
         };
         if p.size != m.data.len() as u64 {
-            defects.push(Defect::PayloadSize { payload: p.name.clone(), declared: p.size, actual: m.data.len() as u64 });
+            defects.push(Defect::PayloadSize {
+                payload: p.name.clone(),
+                declared: p.size,
+                actual: m.data.len() as u64,
+            });
         }
         if !matches!(p.payload_type.as_str(), "vgz" | "tgz") {
-            warnings.push(format!("payload `{}` has type {:?}; only vgz and tgz are checked", p.name, p.payload_type));
+            warnings.push(format!(
+                "payload `{}` has type {:?}; only vgz and tgz are checked",
+                p.name, p.payload_type
+            ));
             continue;
         }
         let unpacked = match gz::decompress(&p.name, &m.data, gz::MAX_UNCOMPRESSED) {
             Ok(u) => Some(u),
             Err(e) => {
-                defects.push(Defect::PayloadUnreadable { payload: p.name.clone(), error: e.to_string() });
+                defects.push(Defect::PayloadUnreadable {
+                    payload: p.name.clone(),
+                    error: e.to_string(),
+                });
                 None
             }
         };
         let has = |t: &str, v: Option<&str>| {
-            p.checksums.iter().any(|c| c.checksum_type == t && c.verify_process.as_deref() == v)
+            p.checksums
+                .iter()
+                .any(|c| c.checksum_type == t && c.verify_process.as_deref() == v)
         };
         if !has("sha-256", None) {
             defects.push(Defect::MissingSha256(p.name.clone()));
@@ -334,7 +359,10 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
                 None => Some(&m.data),
                 Some("gunzip") => unpacked.as_deref(),
                 Some(_) => {
-                    defects.push(Defect::UnknownChecksum { payload: p.name.clone(), kind });
+                    defects.push(Defect::UnknownChecksum {
+                        payload: p.name.clone(),
+                        kind,
+                    });
                     continue;
                 }
             };
@@ -343,7 +371,10 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
                 "sha-256" => sha256_hex(input),
                 "sha-1" => hex::encode(Sha1::digest(input)),
                 _ => {
-                    defects.push(Defect::UnknownChecksum { payload: p.name.clone(), kind });
+                    defects.push(Defect::UnknownChecksum {
+                        payload: p.name.clone(),
+                        kind,
+                    });
                     continue;
                 }
             };
@@ -363,7 +394,11 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
                     TarFormat::Vmtar => "vmtar",
                     TarFormat::Ustar => "ustar",
                 };
-                let expected = if p.payload_type == "vgz" { "vmtar" } else { "ustar" };
+                let expected = if p.payload_type == "vgz" {
+                    "vmtar"
+                } else {
+                    "ustar"
+                };
                 if format != expected {
                     warnings.push(format!(
                         "payload `{}` is type {} but holds a {format} archive (VMware writes {expected})",
@@ -392,11 +427,17 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
                         .collect(),
                 });
             }
-            Err(e) => defects.push(Defect::PayloadUnreadable { payload: p.name.clone(), error: e.to_string() }),
+            Err(e) => defects.push(Defect::PayloadUnreadable {
+                payload: p.name.clone(),
+                error: e.to_string(),
+            }),
         }
     }
     for m in members.iter().skip(2) {
-        if !descriptor.payloads.iter().any(|p| p.name == m.name) && m.name != "descriptor.xml" && m.name != "sig.pkcs7" {
+        if !descriptor.payloads.iter().any(|p| p.name == m.name)
+            && m.name != "descriptor.xml"
+            && m.name != "sig.pkcs7"
+        {
             defects.push(Defect::ExtraMember(m.name.clone()));
         }
     }
@@ -414,7 +455,13 @@ pub fn inspect_vib(bytes: &[u8]) -> Result<VibReport, InspectError> {
         vib_id: descriptor.vib_id(),
         size: bytes.len() as u64,
         sha256: sha256_hex(bytes),
-        members: members.iter().map(|m| MemberInfo { name: m.name.clone(), size: m.data.len() as u64 }).collect(),
+        members: members
+            .iter()
+            .map(|m| MemberInfo {
+                name: m.name.clone(),
+                size: m.data.len() as u64,
+            })
+            .collect(),
         signature_size,
         descriptor,
         payloads,
@@ -483,14 +530,25 @@ fn parse_xml(file: &str, data: &[u8], defects: &mut Vec<Defect>) -> Option<Eleme
     match xml::parse(data) {
         Ok(e) => Some(e),
         Err(e) => {
-            defects.push(Defect::BadMetadata { file: file.into(), error: e.to_string() });
+            defects.push(Defect::BadMetadata {
+                file: file.into(),
+                error: e.to_string(),
+            });
             None
         }
     }
 }
 
-fn component_of(b: &Element, defects: &mut Vec<Defect>, warnings: &mut Vec<String>, id: &str) -> Option<Component> {
-    match (b.child("componentNameSpec"), b.child("componentVersionSpec")) {
+fn component_of(
+    b: &Element,
+    defects: &mut Vec<Defect>,
+    warnings: &mut Vec<String>,
+    id: &str,
+) -> Option<Component> {
+    match (
+        b.child("componentNameSpec"),
+        b.child("componentVersionSpec"),
+    ) {
         (Some(n), Some(v)) => Some(Component {
             name: n.attr("name").unwrap_or_default().into(),
             ui_name: n.attr("uiString").unwrap_or_default().into(),
@@ -519,7 +577,10 @@ fn component_of(b: &Element, defects: &mut Vec<Defect>, warnings: &mut Vec<Strin
 /// [`InspectError::Zip`] when the outer zip cannot be read.
 pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
     let outer = zip::read(bytes)?;
-    let files: BTreeMap<&str, &[u8]> = outer.iter().map(|e| (e.name.as_str(), e.data.as_slice())).collect();
+    let files: BTreeMap<&str, &[u8]> = outer
+        .iter()
+        .map(|e| (e.name.as_str(), e.data.as_slice()))
+        .collect();
     let mut defects = Vec::new();
     let mut warnings = Vec::new();
     let mut vendors = Vec::new();
@@ -549,7 +610,9 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
             defects.push(Defect::MissingEntry(f.clone()));
             continue;
         };
-        let Some(vi) = parse_xml(f, d, &mut defects) else { continue };
+        let Some(vi) = parse_xml(f, d, &mut defects) else {
+            continue;
+        };
         for m in vi.children_named("metadata") {
             let r = MetadataRef {
                 product_id: m.child_text("productId").unwrap_or_default().into(),
@@ -560,8 +623,14 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
             metadata.push(r);
         }
     }
-    if !index_files.is_empty() && metadata.is_empty() && !defects.iter().any(|d| matches!(d, Defect::MissingEntry(_))) {
-        defects.push(Defect::BadMetadata { file: "vendor-index.xml".into(), error: "no <metadata> entries".into() });
+    if !index_files.is_empty()
+        && metadata.is_empty()
+        && !defects.iter().any(|d| matches!(d, Defect::MissingEntry(_)))
+    {
+        defects.push(Defect::BadMetadata {
+            file: "vendor-index.xml".into(),
+            error: "no <metadata> entries".into(),
+        });
     }
     let mut referenced = BTreeSet::new();
     for url in &urls {
@@ -572,25 +641,38 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
         let inner = match zip::read(mz) {
             Ok(i) => i,
             Err(e) => {
-                defects.push(Defect::BadMetadata { file: url.clone(), error: e.to_string() });
+                defects.push(Defect::BadMetadata {
+                    file: url.clone(),
+                    error: e.to_string(),
+                });
                 continue;
             }
         };
         metadata_entries.extend(inner.iter().map(|e| e.name.clone()));
-        let meta: BTreeMap<&str, &[u8]> = inner.iter().map(|e| (e.name.as_str(), e.data.as_slice())).collect();
+        let meta: BTreeMap<&str, &[u8]> = inner
+            .iter()
+            .map(|e| (e.name.as_str(), e.data.as_slice()))
+            .collect();
         if let (Some(a), Some(b)) = (meta.get("vendor-index.xml"), files.get("vendor-index.xml"))
             && a != b
         {
-            warnings.push(format!("{url}/vendor-index.xml differs from the top-level vendor-index.xml"));
+            warnings.push(format!(
+                "{url}/vendor-index.xml differs from the top-level vendor-index.xml"
+            ));
         }
         let Some(vx) = meta.get("vmware.xml") else {
             defects.push(Defect::MissingEntry(format!("{url}/vmware.xml")));
             continue;
         };
-        let Some(vm) = parse_xml("vmware.xml", vx, &mut defects) else { continue };
+        let Some(vm) = parse_xml("vmware.xml", vx, &mut defects) else {
+            continue;
+        };
         // vibs/*.xml, keyed by the relative path they describe.
         let mut vibs_xml: BTreeMap<String, Descriptor> = BTreeMap::new();
-        for (name, data) in meta.iter().filter(|(n, _)| n.starts_with("vibs/") && n.ends_with(".xml")) {
+        for (name, data) in meta
+            .iter()
+            .filter(|(n, _)| n.starts_with("vibs/") && n.ends_with(".xml"))
+        {
             match Descriptor::parse(data) {
                 Ok(d) => match &d.depot {
                     Some(dep) => {
@@ -601,7 +683,10 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
                         error: "lacks relative-path/packed-size/checksum".into(),
                     }),
                 },
-                Err(e) => defects.push(Defect::BadMetadata { file: (*name).into(), error: e.to_string() }),
+                Err(e) => defects.push(Defect::BadMetadata {
+                    file: (*name).into(),
+                    error: e.to_string(),
+                }),
             }
         }
         let mut records: Vec<&Element> = vm.children_named("vib").collect();
@@ -640,14 +725,18 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
                         if listed != vib_ids {
                             defects.push(Defect::Bulletin {
                                 id: id.clone(),
-                                problem: format!("{bfile} lists {listed:?}, vmware.xml lists {vib_ids:?}"),
+                                problem: format!(
+                                    "{bfile} lists {listed:?}, vmware.xml lists {vib_ids:?}"
+                                ),
                             });
                         }
                         let here = component_of(&bx, &mut Vec::new(), &mut Vec::new(), &id);
                         if here != component {
                             defects.push(Defect::Bulletin {
                                 id: id.clone(),
-                                problem: format!("{bfile} and vmware.xml disagree on the component specs"),
+                                problem: format!(
+                                    "{bfile} and vmware.xml disagree on the component specs"
+                                ),
                             });
                         }
                     }
@@ -664,24 +753,38 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
         for r in records {
             let vib_id = r.child_text("vibID").unwrap_or_default().to_string();
             let vf = r.child("vibFile");
-            let path = vf.and_then(|f| f.child_text("relativePath")).unwrap_or_default().to_string();
+            let path = vf
+                .and_then(|f| f.child_text("relativePath"))
+                .unwrap_or_default()
+                .to_string();
             referenced.insert(path.clone());
             let Some(data) = files.get(path.as_str()) else {
                 defects.push(Defect::VibMissing { vib_id, path });
                 continue;
             };
-            let mismatch = |file: &str, what: &'static str, declared: String, actual: String| Defect::VibFileMismatch {
-                file: file.into(),
-                what,
-                path: path.clone(),
-                declared,
-                actual,
+            let mismatch = |file: &str, what: &'static str, declared: String, actual: String| {
+                Defect::VibFileMismatch {
+                    file: file.into(),
+                    what,
+                    path: path.clone(),
+                    declared,
+                    actual,
+                }
             };
             let size = data.len().to_string();
             let sha = sha256_hex(data);
-            let declared_size = vf.and_then(|f| f.child_text("packedSize")).unwrap_or_default().trim().to_string();
+            let declared_size = vf
+                .and_then(|f| f.child_text("packedSize"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             if declared_size != size {
-                defects.push(mismatch("vmware.xml", "packedSize", declared_size, size.clone()));
+                defects.push(mismatch(
+                    "vmware.xml",
+                    "packedSize",
+                    declared_size,
+                    size.clone(),
+                ));
             }
             let declared_sha = vf
                 .and_then(|f| f.child("checksum"))
@@ -695,15 +798,26 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
             let report = match inspect_vib(data) {
                 Ok(r) => r,
                 Err(e) => {
-                    defects.push(Defect::VibUnreadable { path, error: e.to_string() });
+                    defects.push(Defect::VibUnreadable {
+                        path,
+                        error: e.to_string(),
+                    });
                     continue;
                 }
             };
             if report.vib_id != vib_id {
-                defects.push(mismatch("vmware.xml", "vibID", vib_id.clone(), report.vib_id.clone()));
+                defects.push(mismatch(
+                    "vmware.xml",
+                    "vibID",
+                    vib_id.clone(),
+                    report.vib_id.clone(),
+                ));
             }
             match vibs_xml.get(&path) {
-                None => defects.push(Defect::VibsXml { vib_id: vib_id.clone(), problem: format!("none describes {path}") }),
+                None => defects.push(Defect::VibsXml {
+                    vib_id: vib_id.clone(),
+                    problem: format!("none describes {path}"),
+                }),
                 Some(d) => {
                     let mut plain = d.clone();
                     let depot = plain.depot.take();
@@ -715,7 +829,12 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
                     }
                     if let Some(dep) = depot {
                         if dep.packed_size.to_string() != size {
-                            defects.push(mismatch("vibs/*.xml", "packed-size", dep.packed_size.to_string(), size));
+                            defects.push(mismatch(
+                                "vibs/*.xml",
+                                "packed-size",
+                                dep.packed_size.to_string(),
+                                size,
+                            ));
                         }
                         if !dep.sha256.eq_ignore_ascii_case(&sha) {
                             defects.push(mismatch("vibs/*.xml", "sha-256", dep.sha256, sha));
@@ -723,15 +842,19 @@ pub fn inspect_bundle(bytes: &[u8]) -> Result<BundleReport, InspectError> {
                     }
                 }
             }
-            defects.extend(
-                report.defects.iter().map(|d| Defect::InVib { path: path.clone(), defect: Box::new(d.clone()) }),
-            );
+            defects.extend(report.defects.iter().map(|d| Defect::InVib {
+                path: path.clone(),
+                defect: Box::new(d.clone()),
+            }));
             vibs.push(BundledVib { path, report });
         }
     }
     for e in &outer {
         if e.name.ends_with(".vib") && !referenced.contains(&e.name) {
-            warnings.push(format!("{} is in the bundle but no metadata lists it", e.name));
+            warnings.push(format!(
+                "{} is in the bundle but no metadata lists it",
+                e.name
+            ));
         }
     }
     Ok(BundleReport {

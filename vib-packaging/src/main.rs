@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use vib_packaging::{Report, Spec, build, elf, inspect, load_inputs};
 
 #[derive(Debug, Parser)]
-#[command(name = "vibpack", version, about = "Build and inspect ESXi VIBs and offline bundles")]
+#[command(
+    name = "vibpack",
+    version,
+    about = "Build and inspect ESXi VIBs and offline bundles"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -71,7 +75,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Build { spec, out, files, signature, upstream_version, source_date_epoch } => {
+        Command::Build {
+            spec,
+            out,
+            files,
+            signature,
+            upstream_version,
+            source_date_epoch,
+        } => {
             let parsed = Spec::load(&spec)?;
             let mut overrides = BTreeMap::new();
             for f in files {
@@ -80,12 +91,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 overrides.insert(dest.to_string(), PathBuf::from(src));
             }
-            let inputs = load_inputs(&parsed, &overrides, signature.as_deref(), source_date_epoch, upstream_version)?;
+            let inputs = load_inputs(
+                &parsed,
+                &overrides,
+                signature.as_deref(),
+                source_date_epoch,
+                upstream_version,
+            )?;
             let built = build(&parsed, &inputs)?;
-            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
             let write = |name: &str, data: &[u8]| -> Result<PathBuf> {
                 let p = out.join(name);
-                std::fs::write(&p, data).with_context(|| format!("cannot write {}", p.display()))?;
+                std::fs::write(&p, data)
+                    .with_context(|| format!("cannot write {}", p.display()))?;
                 Ok(p)
             };
             let vib = write(&built.vib_file_name, &built.vib)?;
@@ -99,23 +118,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Inspect { file, json } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let report = inspect(&bytes).with_context(|| format!("cannot inspect {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let report =
+                inspect(&bytes).with_context(|| format!("cannot inspect {}", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print_report(&report);
             }
-            Ok(if report.defects().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.defects().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::CheckBinary { file, max_glibc } => {
-            let (a, b) = max_glibc.split_once('.').context("--max-glibc must look like 2.17")?;
-            let max = (a.parse().context("--max-glibc major")?, b.parse().context("--max-glibc minor")?);
-            let data = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let report = elf::check_esxi_binary(&data, max).with_context(|| format!("{} fails the ESXi check", file.display()))?;
+            let (a, b) = max_glibc
+                .split_once('.')
+                .context("--max-glibc must look like 2.17")?;
+            let max = (
+                a.parse().context("--max-glibc major")?,
+                b.parse().context("--max-glibc minor")?,
+            );
+            let data =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let report = elf::check_esxi_binary(&data, max)
+                .with_context(|| format!("{} fails the ESXi check", file.display()))?;
             println!("needed: {}", report.needed.join(", "));
-            println!("newest glibc version: {}", report.glibc_versions.last().map_or("none", String::as_str));
-            println!("ok: runs on ESXi 7.0/8.0 user worlds (glibc <= {}.{}, no OpenSSL)", max.0, max.1);
+            println!(
+                "newest glibc version: {}",
+                report.glibc_versions.last().map_or("none", String::as_str)
+            );
+            println!(
+                "ok: runs on ESXi 7.0/8.0 user worlds (glibc <= {}.{}, no OpenSSL)",
+                max.0, max.1
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -123,20 +161,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn print_vib(r: &vib_packaging::inspect::VibReport, indent: &str) {
     let d = &r.descriptor;
-    println!("{indent}VIB {} ({} bytes, sha256 {})", r.vib_id, r.size, r.sha256);
+    println!(
+        "{indent}VIB {} ({} bytes, sha256 {})",
+        r.vib_id, r.size, r.sha256
+    );
     println!("{indent}  summary: {}", d.summary);
     println!("{indent}  release date: {}", d.release_date);
     println!(
         "{indent}  acceptance: {}, signature: {}",
         d.acceptance_level.as_str(),
-        if r.signature_size == 0 { "none".to_string() } else { format!("{} bytes", r.signature_size) }
+        if r.signature_size == 0 {
+            "none".to_string()
+        } else {
+            format!("{} bytes", r.signature_size)
+        }
     );
     println!(
         "{indent}  live install: {}, live remove: {}, maintenance mode: {}",
         d.live_install_allowed, d.live_remove_allowed, d.maintenance_mode
     );
     for p in &r.payloads {
-        println!("{indent}  payload {} ({}, {} bytes, {} unpacked)", p.name, p.format, p.size, p.uncompressed_size);
+        println!(
+            "{indent}  payload {} ({}, {} bytes, {} unpacked)",
+            p.name, p.format, p.size, p.uncompressed_size
+        );
         for e in &p.entries {
             println!("{indent}    {} {:>8} {}", e.mode, e.size, e.path);
         }
@@ -156,7 +204,9 @@ fn print_report(report: &Report) {
             }
             for bl in &b.bulletins {
                 match &bl.component {
-                    Some(c) => println!("  component {} {} (bulletin {})", c.name, c.version, bl.id),
+                    Some(c) => {
+                        println!("  component {} {} (bulletin {})", c.name, c.version, bl.id)
+                    }
                     None => println!("  bulletin {} (legacy, not a component)", bl.id),
                 }
             }

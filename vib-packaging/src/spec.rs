@@ -46,7 +46,11 @@ pub struct SpecConstraint {
 
 impl From<&SpecConstraint> for Constraint {
     fn from(c: &SpecConstraint) -> Self {
-        Constraint { name: c.name.clone(), relation: c.relation.clone(), version: c.version.clone() }
+        Constraint {
+            name: c.name.clone(),
+            relation: c.relation.clone(),
+            version: c.version.clone(),
+        }
     }
 }
 
@@ -229,12 +233,22 @@ impl Spec {
     /// # Errors
     /// [`SpecError`].
     pub fn parse(text: &str, base_dir: &Path, path_for_messages: &Path) -> Result<Self, SpecError> {
-        let mut spec: Spec = toml::from_str(text)
-            .map_err(|e| SpecError::Toml { path: path_for_messages.to_path_buf(), source: Box::new(e) })?;
+        let mut spec: Spec = toml::from_str(text).map_err(|e| SpecError::Toml {
+            path: path_for_messages.to_path_buf(),
+            source: Box::new(e),
+        })?;
         spec.base_dir = base_dir.to_path_buf();
-        let invalid = |message: String| SpecError::Invalid { path: path_for_messages.to_path_buf(), message };
+        let invalid = |message: String| SpecError::Invalid {
+            path: path_for_messages.to_path_buf(),
+            message,
+        };
         let p = &spec.vib.payload_name;
-        if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b)) {
+        if p.is_empty()
+            || p.len() > 8
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
+        {
             return Err(invalid(format!(
                 "payload_name `{p}` must be 1..=8 characters from [a-z0-9_-] (ESXi stores it as an 8.3 name)"
             )));
@@ -243,16 +257,30 @@ impl Spec {
             return Err(invalid("summary is longer than 80 characters".into()));
         }
         if let Some(k) = spec.vib.urls.keys().find(|k| k.chars().count() > 20) {
-            return Err(invalid(format!("url key `{k}` is longer than 20 characters")));
+            return Err(invalid(format!(
+                "url key `{k}` is longer than 20 characters"
+            )));
         }
         if spec.files.is_empty() {
-            return Err(invalid("no [[file]] entries: a VIB needs at least one file".into()));
+            return Err(invalid(
+                "no [[file]] entries: a VIB needs at least one file".into(),
+            ));
         }
         for d in &spec.dirs {
-            parse_mode(&d.mode).ok_or_else(|| invalid(format!("dir {}: mode {:?} is not octal like \"0755\"", d.path, d.mode)))?;
+            parse_mode(&d.mode).ok_or_else(|| {
+                invalid(format!(
+                    "dir {}: mode {:?} is not octal like \"0755\"",
+                    d.path, d.mode
+                ))
+            })?;
         }
         for f in &spec.files {
-            parse_mode(&f.mode).ok_or_else(|| invalid(format!("file {}: mode {:?} is not octal like \"0755\"", f.path, f.mode)))?;
+            parse_mode(&f.mode).ok_or_else(|| {
+                invalid(format!(
+                    "file {}: mode {:?} is not octal like \"0755\"",
+                    f.path, f.mode
+                ))
+            })?;
         }
         Ok(spec)
     }
@@ -262,14 +290,20 @@ impl Spec {
     /// # Errors
     /// [`SpecError`].
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::parse(&text, &base, path)
     }
 
     /// The component name (defaults to the VIB name).
     pub fn component_name(&self) -> &str {
-        self.bundle.component_name.as_deref().unwrap_or(&self.vib.name)
+        self.bundle
+            .component_name
+            .as_deref()
+            .unwrap_or(&self.vib.name)
     }
 }
 

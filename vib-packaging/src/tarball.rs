@@ -66,7 +66,9 @@ pub enum TarError {
         offset: usize,
     },
     /// A header is neither vmtar nor ustar.
-    #[error("payload archive header at byte {offset} has unknown magic {magic:?} (expected `visor` or `ustar`)")]
+    #[error(
+        "payload archive header at byte {offset} has unknown magic {magic:?} (expected `visor` or `ustar`)"
+    )]
     BadMagic {
         /// Offset of the header.
         offset: usize,
@@ -100,7 +102,9 @@ pub enum TarError {
         offset: usize,
     },
     /// An entry type other than file or directory.
-    #[error("payload entry `{path}` has type {typeflag:?}; only files and directories are supported")]
+    #[error(
+        "payload entry `{path}` has type {typeflag:?}; only files and directories are supported"
+    )]
     UnsupportedType {
         /// Entry path.
         path: String,
@@ -108,7 +112,9 @@ pub enum TarError {
         typeflag: char,
     },
     /// A path cannot be stored or is unsafe.
-    #[error("payload path `{0}` is invalid: it must be relative, at most 99 bytes, without `..` or empty parts")]
+    #[error(
+        "payload path `{0}` is invalid: it must be relative, at most 99 bytes, without `..` or empty parts"
+    )]
     BadPath(String),
     /// Two entries with one path.
     #[error("payload path `{0}` appears twice")]
@@ -119,9 +125,15 @@ fn check_path(path: &str) -> Result<(), TarError> {
     let ok = !path.is_empty()
         && path.len() < 100
         && !path.starts_with('/')
-        && path.split('/').all(|p| !p.is_empty() && p != "." && p != "..")
+        && path
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..")
         && path.bytes().all(|b| b.is_ascii_graphic());
-    if ok { Ok(()) } else { Err(TarError::BadPath(path.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(TarError::BadPath(path.to_string()))
+    }
 }
 
 /// Completes and sorts `entries`: adds every missing parent directory (mode 0755) and
@@ -140,12 +152,13 @@ pub fn normalise(entries: &[TarEntry]) -> Result<Vec<TarEntry>, TarError> {
     for e in entries {
         let mut parent = e.path.as_str();
         while let Some((p, _)) = parent.rsplit_once('/') {
-            map.entry(sort_key(p, EntryKind::Dir)).or_insert_with(|| TarEntry {
-                path: p.to_string(),
-                kind: EntryKind::Dir,
-                mode: 0o755,
-                data: Vec::new(),
-            });
+            map.entry(sort_key(p, EntryKind::Dir))
+                .or_insert_with(|| TarEntry {
+                    path: p.to_string(),
+                    kind: EntryKind::Dir,
+                    mode: 0o755,
+                    data: Vec::new(),
+                });
             parent = p;
         }
     }
@@ -192,8 +205,16 @@ fn header(entry: &TarEntry, mtime: u64, magic: &[u8; 8]) -> [u8; BLOCK] {
 /// either sum, so the writer uses VMware's and the reader takes both.
 fn checksums(h: &[u8]) -> (i64, i64) {
     let field = |i: usize, b: u8| if (148..156).contains(&i) { b' ' } else { b };
-    let unsigned = h.iter().enumerate().map(|(i, &b)| i64::from(field(i, b))).sum();
-    let signed = h.iter().enumerate().map(|(i, &b)| i64::from(field(i, b) as i8)).sum();
+    let unsigned = h
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| i64::from(field(i, b)))
+        .sum();
+    let signed = h
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| i64::from(field(i, b) as i8))
+        .sum();
     (unsigned, signed)
 }
 
@@ -254,7 +275,10 @@ pub fn write_in_order(entries: &[TarEntry], format: TarFormat, mtime: u64) -> Ve
                 out.extend_from_slice(&h);
             }
             out.resize(out.len() + BLOCK, 0);
-            let files: Vec<&TarEntry> = entries.iter().filter(|e| e.kind == EntryKind::File).collect();
+            let files: Vec<&TarEntry> = entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::File)
+                .collect();
             for (i, e) in files.iter().enumerate() {
                 out.extend_from_slice(&e.data);
                 if i + 1 < files.len() {
@@ -273,7 +297,10 @@ fn parse_octal(field: &[u8], offset: usize, name: &'static str) -> Result<u64, T
     if s.is_empty() {
         return Ok(0);
     }
-    u64::from_str_radix(s, 8).map_err(|_| TarError::BadNumber { offset, field: name })
+    u64::from_str_radix(s, 8).map_err(|_| TarError::BadNumber {
+        offset,
+        field: name,
+    })
 }
 
 fn cstr(field: &[u8]) -> String {
@@ -308,9 +335,16 @@ pub fn read(bytes: &[u8]) -> Result<Archive, TarError> {
         let magic = &h[257..265];
         let is_visor = magic.starts_with(b"visor");
         if !is_visor && !magic.starts_with(b"ustar") {
-            return Err(TarError::BadMagic { offset: off, magic: String::from_utf8_lossy(magic).into_owned() });
+            return Err(TarError::BadMagic {
+                offset: off,
+                magic: String::from_utf8_lossy(magic).into_owned(),
+            });
         }
-        format.get_or_insert(if is_visor { TarFormat::Vmtar } else { TarFormat::Ustar });
+        format.get_or_insert(if is_visor {
+            TarFormat::Vmtar
+        } else {
+            TarFormat::Ustar
+        });
         let stored = parse_octal(&h[148..156], off, "chksum")? as i64;
         let (unsigned, signed) = checksums(h);
         if stored != unsigned && stored != signed {
@@ -331,24 +365,46 @@ pub fn read(bytes: &[u8]) -> Result<Archive, TarError> {
             b'5' => EntryKind::Dir,
             b'0' | 0 if !path.ends_with('/') => EntryKind::File,
             b'0' | 0 => EntryKind::Dir,
-            other => return Err(TarError::UnsupportedType { path, typeflag: char::from(other) }),
+            other => {
+                return Err(TarError::UnsupportedType {
+                    path,
+                    typeflag: char::from(other),
+                });
+            }
         };
         let path = path.trim_end_matches('/').to_string();
         let mut data = Vec::new();
         if kind == EntryKind::File && size > 0 {
-            let start = if is_visor && data_off != 0 { data_off } else { off };
+            let start = if is_visor && data_off != 0 {
+                data_off
+            } else {
+                off
+            };
             let end = start.checked_add(size).unwrap_or(usize::MAX);
             let Some(d) = bytes.get(start..end) else {
-                return Err(TarError::Truncated { path, start, end, len: bytes.len() });
+                return Err(TarError::Truncated {
+                    path,
+                    start,
+                    end,
+                    len: bytes.len(),
+                });
             };
             data = d.to_vec();
             if !(is_visor && data_off != 0) {
                 off = off.saturating_add(padded(size));
             }
         }
-        entries.push(TarEntry { path, kind, mode, data });
+        entries.push(TarEntry {
+            path,
+            kind,
+            mode,
+            data,
+        });
     }
-    Ok(Archive { format: format.unwrap_or(TarFormat::Ustar), entries })
+    Ok(Archive {
+        format: format.unwrap_or(TarFormat::Ustar),
+        entries,
+    })
 }
 
 #[cfg(test)]
@@ -356,7 +412,12 @@ mod tests {
     use super::*;
 
     fn file(path: &str, mode: u32, data: &[u8]) -> TarEntry {
-        TarEntry { path: path.into(), kind: EntryKind::File, mode, data: data.to_vec() }
+        TarEntry {
+            path: path.into(),
+            kind: EntryKind::File,
+            mode,
+            data: data.to_vec(),
+        }
     }
 
     #[test]
@@ -377,7 +438,10 @@ mod tests {
 
     #[test]
     fn both_formats_round_trip() {
-        let input = [file("opt/x/big", 0o755, &[7u8; 1000]), file("opt/x/small", 0o644, b"hi")];
+        let input = [
+            file("opt/x/big", 0o755, &[7u8; 1000]),
+            file("opt/x/small", 0o644, b"hi"),
+        ];
         for fmt in [TarFormat::Vmtar, TarFormat::Ustar] {
             let bytes = write(&input, fmt, 1_600_000_000).unwrap();
             let a = read(&bytes).unwrap();
@@ -388,7 +452,12 @@ mod tests {
 
     #[test]
     fn vmtar_layout_headers_then_data() {
-        let bytes = write(&[file("a", 0o644, b"abc"), file("b", 0o644, b"de")], TarFormat::Vmtar, 0).unwrap();
+        let bytes = write(
+            &[file("a", 0o644, b"abc"), file("b", 0o644, b"de")],
+            TarFormat::Vmtar,
+            0,
+        )
+        .unwrap();
         // 2 headers + zero block = 1536; "abc" padded to 2048; "de" unpadded.
         assert_eq!(bytes.len(), 2048 + 2);
         assert_eq!(&bytes[257..265], VISOR_MAGIC);
@@ -400,29 +469,49 @@ mod tests {
     fn checksum_is_signed_like_vmware() {
         // Data at 0x18200 puts 0x82 in the offset field: VMware's sum counts it as -126.
         let big = vec![0u8; 0x18200 - 1024 - 512];
-        let bytes = write(&[file("a", 0o644, &big), file("b", 0o644, b"x")], TarFormat::Vmtar, 0).unwrap();
+        let bytes = write(
+            &[file("a", 0o644, &big), file("b", 0o644, b"x")],
+            TarFormat::Vmtar,
+            0,
+        )
+        .unwrap();
         let h = &bytes[512..1024];
         assert_eq!(h[497], 0x82);
         let (unsigned, signed) = checksums(h);
         assert_eq!(unsigned - signed, 256);
-        assert_eq!(i64::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8).unwrap(), signed);
+        assert_eq!(
+            i64::from_str_radix(std::str::from_utf8(&h[148..154]).unwrap(), 8).unwrap(),
+            signed
+        );
         assert_eq!(read(&bytes).unwrap().entries.len(), 2);
     }
 
     #[test]
     fn rejects_unsafe_paths() {
         for p in ["/abs", "a/../b", "a//b", ""] {
-            assert!(matches!(normalise(&[file(p, 0o644, b"")]), Err(TarError::BadPath(_))), "{p}");
+            assert!(
+                matches!(normalise(&[file(p, 0o644, b"")]), Err(TarError::BadPath(_))),
+                "{p}"
+            );
         }
-        assert!(matches!(normalise(&[file("a", 0, b""), file("a", 0, b"")]), Err(TarError::Duplicate(_))));
+        assert!(matches!(
+            normalise(&[file("a", 0, b""), file("a", 0, b"")]),
+            Err(TarError::Duplicate(_))
+        ));
     }
 
     #[test]
     fn detects_corruption() {
         let mut bytes = write(&[file("a", 0o644, b"abc")], TarFormat::Vmtar, 0).unwrap();
         bytes[0] = b'z';
-        assert!(matches!(read(&bytes), Err(TarError::BadChecksum { offset: 0 })));
+        assert!(matches!(
+            read(&bytes),
+            Err(TarError::BadChecksum { offset: 0 })
+        ));
         let bytes = write(&[file("a", 0o644, b"abc")], TarFormat::Vmtar, 0).unwrap();
-        assert!(matches!(read(&bytes[..1025]), Err(TarError::Truncated { .. })));
+        assert!(matches!(
+            read(&bytes[..1025]),
+            Err(TarError::Truncated { .. })
+        ));
     }
 }

@@ -34,19 +34,32 @@ pub fn civil(epoch: u64) -> Civil {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    Civil { year, month, day, hour: secs / 3600, minute: secs / 60 % 60, second: secs % 60 }
+    Civil {
+        year,
+        month,
+        day,
+        hour: secs / 3600,
+        minute: secs / 60 % 60,
+        second: secs % 60,
+    }
 }
 
 /// `2020-12-29T03:03:07+00:00`: the descriptor's `release-date` and the bulletin's `releaseDate`.
 pub fn release_date(epoch: u64) -> String {
     let c = civil(epoch);
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00", c.year, c.month, c.day, c.hour, c.minute, c.second)
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
 }
 
 /// `2020-12-29T14:41:02.000000`: `vmware.xml`'s `timestamp`.
 pub fn metadata_timestamp(epoch: u64) -> String {
     let c = civil(epoch);
-    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000", c.year, c.month, c.day, c.hour, c.minute, c.second)
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
 }
 
 /// MS-DOS date and time words for zip headers (2-second resolution, 1980..=2107).
@@ -67,9 +80,15 @@ mod tests {
         assert_eq!(release_date(0), "1970-01-01T00:00:00+00:00");
         // The fixture's release date.
         assert_eq!(release_date(1_609_210_987), "2020-12-29T03:03:07+00:00");
-        assert_eq!(metadata_timestamp(951_782_400), "2000-02-29T00:00:00.000000");
+        assert_eq!(
+            metadata_timestamp(951_782_400),
+            "2000-02-29T00:00:00.000000"
+        );
         // 2020-12-29 14:41:02 as the fixture's zip stores it.
         let (d, t) = dos_datetime(1_609_252_862);
-        assert_eq!((d, t), ((40 << 9) | (12 << 5) | 29, (14 << 11) | (41 << 5) | 1));
+        assert_eq!(
+            (d, t),
+            ((40 << 9) | (12 << 5) | 29, (14 << 11) | (41 << 5) | 1)
+        );
     }
 }

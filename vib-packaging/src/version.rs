@@ -35,7 +35,10 @@ pub enum IdError {
 }
 
 fn name_ok(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    !s.is_empty()
+        && s.len() <= MAX_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
 }
 
 /// Checks a VIB name (`what` = "VIB name") or vendor (`what` = "vendor").
@@ -43,7 +46,14 @@ fn name_ok(s: &str) -> bool {
 /// # Errors
 /// [`IdError::BadName`].
 pub fn check_name(what: &'static str, value: &str) -> Result<(), IdError> {
-    if name_ok(value) { Ok(()) } else { Err(IdError::BadName { what, value: value.to_string() }) }
+    if name_ok(value) {
+        Ok(())
+    } else {
+        Err(IdError::BadName {
+            what,
+            value: value.to_string(),
+        })
+    }
 }
 
 /// A VIB version string such as `0.1.0-29612345OEM.700.1.0.15843807`.
@@ -58,10 +68,13 @@ impl VibVersion {
     /// [`IdError::BadVersion`].
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let part_ok = |p: &str| {
-            p.starts_with(|c: char| c.is_ascii_digit()) && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+            p.starts_with(|c: char| c.is_ascii_digit())
+                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
         };
         match s.split_once('-') {
-            Some((v, r)) if s.len() <= MAX_LEN && part_ok(v) && part_ok(r) => Ok(Self(s.to_string())),
+            Some((v, r)) if s.len() <= MAX_LEN && part_ok(v) && part_ok(r) => {
+                Ok(Self(s.to_string()))
+            }
             _ => Err(IdError::BadVersion(s.to_string())),
         }
     }
@@ -110,7 +123,13 @@ mod tests {
         for ok in ["1.0.0-0.0.0", "535.104.06-1OEM.800.1.0.20613240"] {
             VibVersion::parse(ok).unwrap();
         }
-        for bad in ["1.0.0", "a-1", "1-b", "1.0-1 x", "1.0.0-1OEM.700.1.0.15843807.99999999999"] {
+        for bad in [
+            "1.0.0",
+            "a-1",
+            "1-b",
+            "1.0-1 x",
+            "1.0.0-1OEM.700.1.0.15843807.99999999999",
+        ] {
             assert!(VibVersion::parse(bad).is_err(), "{bad}");
         }
         check_name("vendor", "virtuallyGhetto").unwrap();

@@ -24,7 +24,10 @@ pub struct Element {
 impl Element {
     /// The value of attribute `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The first child named `name`.
@@ -84,9 +87,14 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
     let mut reader = Reader::from_reader(bytes);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
-    let bad = |reader: &Reader<&[u8]>, message: String| XmlError::Malformed { position: reader.buffer_position(), message };
+    let bad = |reader: &Reader<&[u8]>, message: String| XmlError::Malformed {
+        position: reader.buffer_position(),
+        message,
+    };
     loop {
-        let ev = reader.read_event().map_err(|e| bad(&reader, e.to_string()))?;
+        let ev = reader
+            .read_event()
+            .map_err(|e| bad(&reader, e.to_string()))?;
         match ev {
             Event::Start(ref s) | Event::Empty(ref s) => {
                 if root.is_some() {
@@ -100,10 +108,17 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 for a in s.attributes() {
                     let a = a.map_err(|e| bad(&reader, e.to_string()))?;
                     let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-                    let value = a.unescape_value().map_err(|e| bad(&reader, e.to_string()))?.into_owned();
+                    let value = a
+                        .unescape_value()
+                        .map_err(|e| bad(&reader, e.to_string()))?
+                        .into_owned();
                     attrs.push((key, value));
                 }
-                let el = Element { name, attrs, ..Default::default() };
+                let el = Element {
+                    name,
+                    attrs,
+                    ..Default::default()
+                };
                 if matches!(ev, Event::Start(_)) {
                     stack.push(el);
                 } else {
@@ -137,11 +152,15 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
                 }
             }
             Event::GeneralRef(r) => {
-                let ch = match r.resolve_char_ref().map_err(|e| bad(&reader, e.to_string()))? {
+                let ch = match r
+                    .resolve_char_ref()
+                    .map_err(|e| bad(&reader, e.to_string()))?
+                {
                     Some(c) => c,
                     None => {
                         let name = r.decode().map_err(|e| bad(&reader, e.to_string()))?;
-                        predefined(&name).ok_or_else(|| bad(&reader, format!("unknown entity &{name};")))?
+                        predefined(&name)
+                            .ok_or_else(|| bad(&reader, format!("unknown entity &{name};")))?
                     }
                 };
                 match stack.last_mut() {
@@ -154,14 +173,19 @@ pub fn parse(bytes: &[u8]) -> Result<Element, XmlError> {
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError::Malformed { position: reader.buffer_position(), message: "unclosed element".into() });
+        return Err(XmlError::Malformed {
+            position: reader.buffer_position(),
+            message: "unclosed element".into(),
+        });
     }
     root.ok_or(XmlError::Empty)
 }
 
 /// Escapes character data the way Python's ElementTree (VMware's writer) does: `& < >`.
 pub fn text(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Escapes an attribute value: `& < > "`.
@@ -175,7 +199,8 @@ mod tests {
 
     #[test]
     fn parses_tree_with_entities() {
-        let e = parse(b"<?xml version=\"1.0\"?><a x=\"&gt;=\"><b>1 &amp; 2&#x21;</b><c/></a>").unwrap();
+        let e =
+            parse(b"<?xml version=\"1.0\"?><a x=\"&gt;=\"><b>1 &amp; 2&#x21;</b><c/></a>").unwrap();
         assert_eq!(e.attr("x"), Some(">="));
         assert_eq!(e.child_text("b"), Some("1 & 2!"));
         assert!(e.child("c").is_some());

@@ -31,7 +31,9 @@ pub struct ZipEntry {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ZipError {
     /// No end-of-central-directory record.
-    #[error("not a zip archive (no end-of-central-directory record): the bundle is not a depot zip or is truncated")]
+    #[error(
+        "not a zip archive (no end-of-central-directory record): the bundle is not a depot zip or is truncated"
+    )]
     NotZip,
     /// A record runs past the end of the data.
     #[error("zip archive truncated or damaged: {0}")]
@@ -139,13 +141,19 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ZipEntry>, ZipError> {
     let count = u16le(bytes, eocd + 10).ok_or_else(|| trunc("end record"))? as usize;
     let cd_offset = u32le(bytes, eocd + 16).ok_or_else(|| trunc("end record"))? as usize;
     if cd_offset == 0xffff_ffff || count == 0xffff {
-        return Err(ZipError::Unsupported { name: String::new(), feature: "zip64".into() });
+        return Err(ZipError::Unsupported {
+            name: String::new(),
+            feature: "zip64".into(),
+        });
     }
     let mut entries: Vec<ZipEntry> = Vec::with_capacity(count.min(4096));
     let mut at = cd_offset;
     for _ in 0..count {
         if u32le(bytes, at) != Some(CENTRAL_SIG) {
-            return Err(ZipError::BadSignature { record: "central directory", offset: at });
+            return Err(ZipError::BadSignature {
+                record: "central directory",
+                offset: at,
+            });
         }
         let field16 = |o: usize| u16le(bytes, at + o).ok_or_else(|| trunc("central directory"));
         let field32 = |o: usize| u32le(bytes, at + o).ok_or_else(|| trunc("central directory"));
@@ -158,30 +166,49 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ZipEntry>, ZipError> {
         let extra_len = field16(30)? as usize;
         let comment_len = field16(32)? as usize;
         let local = field32(42)? as usize;
-        let name_bytes = bytes.get(at + 46..at + 46 + name_len).ok_or_else(|| trunc("central directory name"))?;
+        let name_bytes = bytes
+            .get(at + 46..at + 46 + name_len)
+            .ok_or_else(|| trunc("central directory name"))?;
         let name = String::from_utf8_lossy(name_bytes).into_owned();
         at += 46 + name_len + extra_len + comment_len;
         if flags & 1 != 0 {
-            return Err(ZipError::Unsupported { name, feature: "encryption".into() });
+            return Err(ZipError::Unsupported {
+                name,
+                feature: "encryption".into(),
+            });
         }
         if csize == 0xffff_ffff || usize_ == 0xffff_ffff {
-            return Err(ZipError::Unsupported { name, feature: "zip64".into() });
+            return Err(ZipError::Unsupported {
+                name,
+                feature: "zip64".into(),
+            });
         }
         if u32le(bytes, local) != Some(LOCAL_SIG) {
-            return Err(ZipError::BadSignature { record: "local header", offset: local });
+            return Err(ZipError::BadSignature {
+                record: "local header",
+                offset: local,
+            });
         }
         let lname = u16le(bytes, local + 26).ok_or_else(|| trunc("local header"))? as usize;
         let lextra = u16le(bytes, local + 28).ok_or_else(|| trunc("local header"))? as usize;
         let start = local + 30 + lname + lextra;
-        let packed = bytes.get(start..start.saturating_add(csize)).ok_or_else(|| ZipError::Corrupt {
-            name: name.clone(),
-            problem: format!("data bytes {start}..{} lie past the end of the archive", start.saturating_add(csize)),
-        })?;
+        let packed = bytes
+            .get(start..start.saturating_add(csize))
+            .ok_or_else(|| ZipError::Corrupt {
+                name: name.clone(),
+                problem: format!(
+                    "data bytes {start}..{} lie past the end of the archive",
+                    start.saturating_add(csize)
+                ),
+            })?;
         if name.ends_with('/') {
             continue;
         }
         if usize_ > MAX_ENTRY {
-            return Err(ZipError::Unsupported { name, feature: format!("entry larger than {MAX_ENTRY} bytes") });
+            return Err(ZipError::Unsupported {
+                name,
+                feature: format!("entry larger than {MAX_ENTRY} bytes"),
+            });
         }
         let data = match method {
             0 => packed.to_vec(),
@@ -190,10 +217,18 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ZipEntry>, ZipError> {
                 DeflateDecoder::new(packed)
                     .take(usize_ + 1)
                     .read_to_end(&mut out)
-                    .map_err(|e| ZipError::Corrupt { name: name.clone(), problem: format!("deflate: {e}") })?;
+                    .map_err(|e| ZipError::Corrupt {
+                        name: name.clone(),
+                        problem: format!("deflate: {e}"),
+                    })?;
                 out
             }
-            m => return Err(ZipError::Unsupported { name, feature: format!("compression method {m}") }),
+            m => {
+                return Err(ZipError::Unsupported {
+                    name,
+                    feature: format!("compression method {m}"),
+                });
+            }
         };
         if data.len() as u64 != usize_ {
             return Err(ZipError::Corrupt {
@@ -204,7 +239,10 @@ pub fn read(bytes: &[u8]) -> Result<Vec<ZipEntry>, ZipError> {
         let mut c = Crc::new();
         c.update(&data);
         if c.sum() != crc {
-            return Err(ZipError::Corrupt { name, problem: "CRC-32 mismatch".into() });
+            return Err(ZipError::Corrupt {
+                name,
+                problem: "CRC-32 mismatch".into(),
+            });
         }
         if entries.iter().any(|e| e.name == name) {
             return Err(ZipError::Duplicate(name));
@@ -221,8 +259,14 @@ mod tests {
     #[test]
     fn round_trip_is_deterministic() {
         let e = vec![
-            ZipEntry { name: "b.xml".into(), data: b"<b/>".repeat(50) },
-            ZipEntry { name: "a/c".into(), data: vec![] },
+            ZipEntry {
+                name: "b.xml".into(),
+                data: b"<b/>".repeat(50),
+            },
+            ZipEntry {
+                name: "a/c".into(),
+                data: vec![],
+            },
         ];
         let z = write(&e, 1_609_252_862);
         assert_eq!(z, write(&e, 1_609_252_862));
@@ -231,7 +275,13 @@ mod tests {
 
     #[test]
     fn detects_damage() {
-        let z = write(&[ZipEntry { name: "x".into(), data: b"hello hello hello".to_vec() }], 0);
+        let z = write(
+            &[ZipEntry {
+                name: "x".into(),
+                data: b"hello hello hello".to_vec(),
+            }],
+            0,
+        );
         assert_eq!(read(&z[..z.len() - 5]), Err(ZipError::NotZip));
         let mut bad = z.clone();
         bad[14] ^= 0xff; // local CRC is not used; break the central one instead

@@ -14,12 +14,18 @@ fn built_vib_and_bundle_inspect_clean() {
     let v = inspect_vib(&b.vib).unwrap();
     assert!(v.defects.is_empty(), "{:?}", v.defects);
     assert!(v.warnings.is_empty(), "{:?}", v.warnings);
-    assert_eq!(v.vib_id, "vmig_bootbank_vmig-agent_0.1.0-29600000OEM.700.1.0.15843807");
+    assert_eq!(
+        v.vib_id,
+        "vmig_bootbank_vmig-agent_0.1.0-29600000OEM.700.1.0.15843807"
+    );
     assert_eq!(b.vib_file_name, format!("{}.vib", v.vib_id));
     assert_eq!(v.descriptor, b.descriptor);
     assert_eq!(v.payloads[0].format, "vmtar");
-    let entries: Vec<(&str, EntryKind, &str)> =
-        v.payloads[0].entries.iter().map(|e| (e.path.as_str(), e.kind, e.mode.as_str())).collect();
+    let entries: Vec<(&str, EntryKind, &str)> = v.payloads[0]
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.kind, e.mode.as_str()))
+        .collect();
     assert_eq!(
         entries,
         [
@@ -38,8 +44,11 @@ fn built_vib_and_bundle_inspect_clean() {
         ]
     );
     // The three checksums ESXi 7 and 8 need, in VMware's order.
-    let kinds: Vec<(String, Option<String>)> =
-        b.descriptor.payloads[0].checksums.iter().map(|c| (c.checksum_type.clone(), c.verify_process.clone())).collect();
+    let kinds: Vec<(String, Option<String>)> = b.descriptor.payloads[0]
+        .checksums
+        .iter()
+        .map(|c| (c.checksum_type.clone(), c.verify_process.clone()))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -52,21 +61,47 @@ fn built_vib_and_bundle_inspect_clean() {
     let bundle = inspect_bundle(&b.bundle).unwrap();
     assert!(bundle.defects.is_empty(), "{:?}", bundle.defects);
     assert!(bundle.warnings.is_empty(), "{:?}", bundle.warnings);
-    let c = bundle.bulletins[0].component.clone().expect("a component bundle");
-    assert_eq!((c.name.as_str(), c.version.as_str()), ("vmig-agent", b.descriptor.version.as_str()));
-    assert_eq!(bundle.bulletins[0].id, format!("vmig-agent_{}", b.descriptor.version));
+    let c = bundle.bulletins[0]
+        .component
+        .clone()
+        .expect("a component bundle");
+    assert_eq!(
+        (c.name.as_str(), c.version.as_str()),
+        ("vmig-agent", b.descriptor.version.as_str())
+    );
+    assert_eq!(
+        bundle.bulletins[0].id,
+        format!("vmig-agent_{}", b.descriptor.version)
+    );
     assert_eq!(bundle.bulletins[0].platforms, ["7.*", "8.*"]);
-    assert_eq!(bundle.metadata.iter().map(|m| m.version.as_str()).collect::<Vec<_>>(), ["7.*", "8.*"]);
-    assert_eq!(bundle.entries[3], format!("vib20/vmig-agent/{}", b.vib_file_name));
+    assert_eq!(
+        bundle
+            .metadata
+            .iter()
+            .map(|m| m.version.as_str())
+            .collect::<Vec<_>>(),
+        ["7.*", "8.*"]
+    );
+    assert_eq!(
+        bundle.entries[3],
+        format!("vib20/vmig-agent/{}", b.vib_file_name)
+    );
 }
 
 #[test]
 fn descriptor_escapes_and_constrains_esxi_version() {
     let b = sample_build();
     let x = b.descriptor.to_xml();
-    assert!(x.contains("<description>A &amp; B &lt;test&gt;</description>"), "{x}");
-    assert!(x.contains("<depends><constraint name=\"esx-base\" relation=\"&gt;=\" version=\"7.0.0\"/></depends>"));
-    assert!(x.contains("<system-requires><maintenance-mode>false</maintenance-mode></system-requires>"));
+    assert!(
+        x.contains("<description>A &amp; B &lt;test&gt;</description>"),
+        "{x}"
+    );
+    assert!(x.contains(
+        "<depends><constraint name=\"esx-base\" relation=\"&gt;=\" version=\"7.0.0\"/></depends>"
+    ));
+    assert!(
+        x.contains("<system-requires><maintenance-mode>false</maintenance-mode></system-requires>")
+    );
     assert!(x.contains("<release-date>2026-04-12T13:20:00+00:00</release-date>"));
 }
 
@@ -75,8 +110,15 @@ fn tgz_payload_is_a_plain_tar_gnu_tar_reads() {
     let dir = tempfile::tempdir().unwrap();
     let spec = sample_spec(dir.path(), "tgz");
     let b = build(&spec, &inputs(&spec)).unwrap();
-    let Report::Vib(v) = inspect(&b.vib).unwrap() else { panic!() };
-    assert!(v.defects.is_empty() && v.warnings.is_empty(), "{:?} {:?}", v.defects, v.warnings);
+    let Report::Vib(v) = inspect(&b.vib).unwrap() else {
+        panic!()
+    };
+    assert!(
+        v.defects.is_empty() && v.warnings.is_empty(),
+        "{:?} {:?}",
+        v.defects,
+        v.warnings
+    );
     assert_eq!(v.payloads[0].format, "ustar");
     assert!(inspect_bundle(&b.bundle).unwrap().defects.is_empty());
 
@@ -85,11 +127,18 @@ fn tgz_payload_is_a_plain_tar_gnu_tar_reads() {
     let tgz = dir.path().join("p.tgz");
     std::fs::write(&tgz, &payload).unwrap();
     let out = Command::new("tar").arg("-tzvf").arg(&tgz).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = String::from_utf8_lossy(&out.stdout);
     assert!(listing.contains("root/root"), "{listing}");
     assert!(listing.contains("opt/vmig/bin/vmig-agent"), "{listing}");
-    assert!(listing.lines().next().unwrap().starts_with('d'), "{listing}");
+    assert!(
+        listing.lines().next().unwrap().starts_with('d'),
+        "{listing}"
+    );
     assert!(gz::decompress("p", &payload, 1 << 20).is_ok());
 }
 
@@ -110,14 +159,20 @@ fn a_later_epoch_or_other_content_changes_the_bytes_and_a_later_epoch_the_versio
     let mut later = inputs(&spec);
     later.epoch = EPOCH + 60;
     let later = build(&spec, &later).unwrap();
-    assert!(later.descriptor.version > base.descriptor.version, "a later build must sort later");
+    assert!(
+        later.descriptor.version > base.descriptor.version,
+        "a later build must sort later"
+    );
     assert_ne!(later.vib, base.vib);
 
     let mut changed = inputs(&spec);
     changed.files[0].data.push(b'!');
     let changed = build(&spec, &changed).unwrap();
     assert_ne!(changed.vib, base.vib);
-    assert_ne!(changed.descriptor.payloads[0].checksums, base.descriptor.payloads[0].checksums);
+    assert_ne!(
+        changed.descriptor.payloads[0].checksums,
+        base.descriptor.payloads[0].checksums
+    );
 }
 
 #[test]
@@ -125,7 +180,10 @@ fn without_source_date_epoch_the_newest_input_mtime_sets_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let spec = sample_spec(dir.path(), "vgz");
     let i = vib_packaging::load_inputs(&spec, &Default::default(), None, None, None).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     assert!(i.epoch > 0 && i.epoch <= now + 5);
 }
 

@@ -8,11 +8,22 @@ use std::process::Command;
 #[test]
 fn init_script_passes_shellcheck() {
     let script = common::repo_root().join("packaging/esxi/vmig-agent");
-    if !common::require_tool("shellcheck", "scripts/deps.d/40-vib.sh installs it (apt: shellcheck)") {
+    if !common::require_tool(
+        "shellcheck",
+        "scripts/deps.d/40-vib.sh installs it (apt: shellcheck)",
+    ) {
         return;
     }
-    let out = Command::new("shellcheck").args(["-s", "sh", "-S", "style"]).arg(&script).output().unwrap();
-    assert!(out.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new("shellcheck")
+        .args(["-s", "sh", "-S", "style"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -26,9 +37,22 @@ fn init_script_handles_the_verbs_without_esxi() {
     }
     // Run it on this Linux machine: ESXi tools are absent, so `status` reports not running
     // (exit 3) and an unknown installer word is ignored (exit 0).
-    let out = Command::new("sh").arg(&script).arg("status").output().unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stdout));
-    let out = Command::new("sh").arg(&script).args(["frobnicate", "install"]).output().unwrap();
+    let out = Command::new("sh")
+        .arg(&script)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = Command::new("sh")
+        .arg(&script)
+        .args(["frobnicate", "install"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -46,14 +70,28 @@ fn firewall_rule_is_outbound_443_only() {
 
 #[test]
 fn the_real_spec_parses_and_ships_what_esxi_needs() {
-    let spec = vib_packaging::Spec::load(&common::repo_root().join("packaging/esxi/vib.toml")).unwrap();
+    let spec =
+        vib_packaging::Spec::load(&common::repo_root().join("packaging/esxi/vib.toml")).unwrap();
     let paths: Vec<&str> = spec.files.iter().map(|f| f.path.as_str()).collect();
-    for p in ["opt/vmig/bin/vmig-agent", "etc/init.d/vmig-agent", "etc/vmware/firewall/vmig.xml", "etc/vmig/agent.toml.example"] {
+    for p in [
+        "opt/vmig/bin/vmig-agent",
+        "etc/init.d/vmig-agent",
+        "etc/vmware/firewall/vmig.xml",
+        "etc/vmig/agent.toml.example",
+    ] {
         assert!(paths.contains(&p), "{p}");
     }
-    let example = std::fs::read_to_string(common::repo_root().join("packaging/esxi/agent.toml.example")).unwrap();
+    let example =
+        std::fs::read_to_string(common::repo_root().join("packaging/esxi/agent.toml.example"))
+            .unwrap();
     let parsed: toml::Value = toml::from_str(&example).unwrap();
     assert_eq!(parsed["agent"]["poll_interval_s"].as_integer(), Some(5));
-    assert_eq!(parsed["agent"]["heartbeat_interval_s"].as_integer(), Some(300));
-    assert_eq!(parsed["vcenter"]["password_file"].as_str(), Some("/etc/vmig/vcenter-password"));
+    assert_eq!(
+        parsed["agent"]["heartbeat_interval_s"].as_integer(),
+        Some(300)
+    );
+    assert_eq!(
+        parsed["vcenter"]["password_file"].as_str(),
+        Some("/etc/vmig/vcenter-password")
+    );
 }

@@ -8,6 +8,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 mod footprint;
+mod scale;
 mod vib;
 
 fn main() -> Result<()> {
@@ -17,8 +18,9 @@ fn main() -> Result<()> {
         "test" => test(),
         "vib" => vib::run(&args[1..]),
         "footprint" => footprint::run(&args[1..]),
+        "scale" => scale::run(&args[1..]),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <task>\n\ntasks:\n  test   install dependencies, then fmt, clippy and all tests\n  vib    build vmig-agent for ESXi, then its VIB and offline bundle\n  footprint  measure vmig-agent run (RSS, CPU, document size) against vcsim");
+            println!("usage: cargo xtask <task>\n\ntasks:\n  test   install dependencies, then fmt, clippy and all tests\n  vib    build vmig-agent for ESXi, then its VIB and offline bundle\n  footprint  measure vmig-agent run (RSS, CPU, document size) against vcsim\n  scale  time vmig report at vCenter's maximum inventory against pyVmomi and curl");
             Ok(())
         }
         other => bail!("unknown task `{other}`; run `cargo xtask help`"),

@@ -54,7 +54,7 @@ impl Observer for NvmlObserver {
         };
         let mut states = Vec::with_capacity(gpus.len());
         for gpu in &gpus {
-            states.push(observe_gpu(gpu).map_err(|e| (failed_report(gpu, &e.to_string()))));
+            states.push(observe_gpu(gpu).map_err(|e| failed_report(gpu, &e.to_string())));
         }
         drop(gpus);
         let cache = &mut self.fragmentation;

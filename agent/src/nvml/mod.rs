@@ -584,8 +584,8 @@ impl<'n> Gpu<'n> {
             .iter()
             .map(|v| ActiveVgpu {
                 vm_id: match v.vm_id() {
-                    Ok(nvml_wrapper::enums::vgpu::VmId::Uuid(s))
-                    | Ok(nvml_wrapper::enums::vgpu::VmId::Domain(s)) => s,
+                    Ok(nvml_wrapper::enum_wrappers::vgpu::VmId::Uuid(s))
+                    | Ok(nvml_wrapper::enum_wrappers::vgpu::VmId::Domain(s)) => s,
                     Err(_) => "unknown VM".to_string(),
                 },
                 vgpu_type: v.instance_type().ok().and_then(|t| t.name().ok()),

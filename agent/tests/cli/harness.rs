@@ -104,11 +104,6 @@ impl Host {
         assert!(r.stderr.starts_with("vmig-agent: error: ") || code == 2, "stderr: {}", r.stderr);
         r.stderr
     }
-
-    /// `nvml-sim show` parsed.
-    pub fn show(&self) -> Value {
-        serde_json::from_str(&self.sim(&["show"])).expect("nvml-sim show is JSON")
-    }
 }
 
 /// u32 field of a JSON object.

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::harness::{Host, rows, s, u};
 
-fn profile<'a>(lgip: &'a Value, id: u32) -> &'a Value {
+fn profile(lgip: &Value, id: u32) -> &Value {
     rows(lgip).iter().find(|r| u(r, "profile_id") == id).unwrap_or_else(|| panic!("no profile {id} in {lgip}"))
 }
 

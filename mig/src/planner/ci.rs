@@ -102,6 +102,18 @@ pub(super) fn change_for(
     split: &[CiProfileId],
 ) -> Option<CiChange> {
     let cis: Vec<_> = gi.compute_instances.values().collect();
+    if gi.is_in_use() {
+        // A GI that runs processes or backs an active vGPU is never touched, not even its idle
+        // CIs (the vGPU manager or the guest owns them): keep it only as it already is.
+        let mut have: Vec<CiProfileId> = cis.iter().map(|c| c.profile).collect();
+        let mut want = split.to_vec();
+        have.sort_unstable();
+        want.sort_unstable();
+        return (have == want).then(|| CiChange {
+            destroy: Vec::new(),
+            create: Vec::new(),
+        });
+    }
     let in_use: Vec<CiProfileId> = cis.iter().filter(|c| c.in_use).map(|c| c.profile).collect();
     if !is_sub_multiset(&in_use, split) {
         return None;

@@ -5,8 +5,8 @@
 //! 1. **Keep or destroy** (branch and bound): every existing GI is matched to a desired GI
 //!    (kept, CIs changed if needed), destroyed (never when in use), or — only when allowed —
 //!    kept outside the layout. The cost of a choice vector is its number of steps and does not
-//!    depend on where new GIs go, so vectors are visited cheapest first and pruned by a lower
-//!    bound.
+//!    depend on where new GIs go, so choice vectors are enumerated depth-first in preference
+//!    order and a branch is cut as soon as a lower bound on its cost reaches the best found.
 //! 2. **Placement** (backtracking, memoised per kept set and remaining multiset): the desired
 //!    GIs not served by a kept GI are placed on a scratch state that holds only the kept GIs,
 //!    pinned ones first, then largest first, each trying its legal placements in the modelled
@@ -15,9 +15,10 @@
 //!    media-engine singletons are the simulator's rules. Identical desired GIs only take
 //!    placements in increasing preference order, so permutations of equal GIs are not revisited.
 //!
-//! Ties between equally short plans are broken deterministically: fewer GIs outside the layout,
-//! then fewer steps, then fewer GI destroys, then keeping lower-id GIs and matching them to
-//! the earliest desired group, then the placement order above.
+//! Plans are compared by (in-use GIs left outside the layout, steps, GI destroys); remaining
+//! ties are broken deterministically by the enumeration order: existing GIs in id order, each
+//! preferring to be kept (for the first compatible desired group in search order) over being
+//! destroyed, then the placement order above.
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::HashMap;

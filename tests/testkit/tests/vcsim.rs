@@ -240,8 +240,10 @@ fn a_bad_gpu_config_fails_fast_with_the_simulators_message() {
 
 #[test]
 fn builds_workspace_binaries_with_the_tests_profile() {
-    let xtask = vmig_testkit::workspace_bin("xtask");
-    assert!(xtask.starts_with(&vmig_testkit::target_layout().profile_dir));
-    let out = std::process::Command::new(&xtask).arg("help").output().expect("run xtask");
-    assert!(out.status.success());
+    let probe = vmig_testkit::workspace_bin("testkit-probe");
+    assert!(probe.starts_with(&vmig_testkit::target_layout().profile_dir), "{}", probe.display());
+    let out = std::process::Command::new(&probe).output().expect("run testkit-probe");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("testkit-probe "));
+    // Cached: the second call neither builds nor moves the binary.
+    assert_eq!(vmig_testkit::workspace_bin_in("vmig-testkit", "testkit-probe"), probe);
 }

@@ -41,6 +41,7 @@ pub const HOST_PROPS: &[HostProperty] = &[
 /// VM properties read for every VM (no device list).
 pub const VM_PROPS: &[VmProperty] = &[
     VmProperty::Name,
+    VmProperty::Uuid,
     VmProperty::Host,
     VmProperty::PowerState,
     VmProperty::MemoryReservationLockedToMax,
@@ -129,6 +130,8 @@ pub struct VmInfo {
     pub moref: VmRef,
     /// Its name.
     pub name: String,
+    /// Its BIOS UUID (`config.uuid`), which NVML may report instead of the name.
+    pub uuid: Option<String>,
     /// The host it is registered on.
     pub host: Option<HostRef>,
     /// Power state.
@@ -152,6 +155,7 @@ impl VmInfo {
                 .and_then(|k| v.custom_values.get(k))
                 .filter(|s| !s.trim().is_empty())
                 .map(str::to_string),
+            uuid: v.uuid.map(|u| u.as_str().to_string()),
             moref: v.moref,
             host: v.host,
             power_state: v.power_state,
@@ -460,11 +464,20 @@ async fn collect_compute(
     hosts.sort_by(|a, b| a.name.cmp(&b.name));
     vms.sort_by(|a, b| a.name.cmp(&b.name));
 
+    // Device lists are the expensive part (~6 KB per VM). A running VM's vGPU is in its
+    // host's agent report (and, on real vCenter, in graphicsInfo[].vm), so only VMs that
+    // are not running on a GPU host, VMs vCenter lists as GPU users, and VMs holding a
+    // reservation need theirs.
     let gpu_hosts: Vec<&HostRef> = hosts.iter().filter(|h| h.has_gpus()).map(|h| &h.moref).collect();
+    let gpu_users: Vec<&VmRef> = hosts.iter().flat_map(|h| h.graphics.iter().flat_map(|g| &g.vms)).collect();
     let wanted: Vec<usize> = vms
         .iter()
         .enumerate()
-        .filter(|(_, v)| v.reservation.is_some() || v.host.as_ref().is_some_and(|h| gpu_hosts.contains(&h)))
+        .filter(|(_, v)| {
+            v.reservation.is_some()
+                || gpu_users.contains(&&v.moref)
+                || (v.power_state != Some(PowerState::PoweredOn) && v.host.as_ref().is_some_and(|h| gpu_hosts.contains(&h)))
+        })
         .map(|(i, _)| i)
         .collect();
     for batch in wanted.chunks(DEVICE_BATCH) {

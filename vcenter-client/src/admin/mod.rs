@@ -19,6 +19,7 @@ pub mod connect_opts;
 pub mod inventory;
 pub mod lock;
 pub mod model;
+pub mod power;
 pub mod render;
 pub mod reservation;
 
@@ -144,4 +145,28 @@ impl AdminError {
             _ => EXIT_FAILURE,
         }
     }
+}
+
+/// A logged-in vCenter and how it was reached.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The resolved settings.
+    pub target: connect_opts::Target,
+    /// The session.
+    pub client: crate::Client,
+}
+
+/// Connects to every target concurrently; the first failure is returned.
+pub async fn connect_all(targets: Vec<connect_opts::Target>) -> Result<Vec<Connection>, AdminError> {
+    let attempts = futures_util::future::join_all(targets.into_iter().map(|target| async move {
+        match crate::Client::connect(target.connect_options()).await {
+            Ok(client) => Ok(Connection { target, client }),
+            Err(source) => Err(AdminError::Vcenter {
+                vcenter: target.host.clone(),
+                source,
+            }),
+        }
+    }))
+    .await;
+    attempts.into_iter().collect()
 }

@@ -761,6 +761,28 @@ fn capacity_list(t: BTreeMap<(String, String), u32>) -> Vec<TypeCapacity> {
 }
 
 impl Analysis {
+    /// The MIG-backed vGPUs the agent of `vm`'s host reports running for it (matched by VM
+    /// name or BIOS UUID, whichever NVML gave).
+    fn running_vgpus(&self, vm: &super::inventory::VmInfo) -> Vec<(String, Option<String>)> {
+        let Some(host) = self.hosts.iter().find(|h| Some(&h.host.moref) == vm.host.as_ref()) else {
+            return Vec::new();
+        };
+        let matches = |who: &str| who == vm.name || vm.uuid.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(who));
+        host.gpus
+            .iter()
+            .flat_map(|g| g.report.gpu_instances.iter().map(move |gi| (g, gi)))
+            .filter(|(_, gi)| gi.in_use && gi.vm.as_deref().is_some_and(matches))
+            .map(|(g, gi)| {
+                let name = gi.vgpu_type.clone().or_else(|| {
+                    let model = g.model?;
+                    let p = model.gi_profile(gi.profile_id)?;
+                    VgpuType::for_profile(model, p, "grid").map(|t| t.to_string())
+                });
+                (name.unwrap_or_else(|| gi.profile.clone()), Some(gi.profile.clone()))
+            })
+            .collect()
+    }
+
     /// The serialisable report.
     pub fn report(&self, scope: ScopeView) -> Report {
         let mut total = BTreeMap::new();
@@ -855,7 +877,7 @@ impl Analysis {
                     .unwrap_or_else(|| r.value().to_string())
             };
             for (dc, cr, vm) in inv.vms() {
-                let mig: Vec<(String, Option<String>)> = vm
+                let mut mig: Vec<(String, Option<String>)> = vm
                     .vgpus
                     .iter()
                     .filter_map(|d| {
@@ -863,6 +885,10 @@ impl Analysis {
                         t.is_mig_backed().then(|| (d.profile.as_str().to_string(), t.mig_profile_name()))
                     })
                     .collect();
+                if mig.is_empty() && !vm.devices_read {
+                    // A running VM: its vGPU is what its host's agent reports for it.
+                    mig = self.running_vgpus(vm);
+                }
                 let reservation = vm.reservation.as_deref().and_then(|r| Reservation::from_json(r).ok());
                 if mig.is_empty() && reservation.is_none() {
                     continue;

@@ -9,18 +9,28 @@ use vib_packaging::{BuildInputs, Built, build, load_inputs};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("crate has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate has a parent")
+        .to_path_buf()
 }
 
 /// `<repo>/../shared/fixtures/vib/`, the VMware-built VIB and bundle. `None` (test skipped)
 /// on a developer machine without them; under CI a missing fixture fails the test.
 pub fn fixture_dir() -> Option<PathBuf> {
-    let dir = repo_root().join("..").join("shared").join("fixtures").join("vib");
+    let dir = repo_root()
+        .join("..")
+        .join("shared")
+        .join("fixtures")
+        .join("vib");
     if dir.join(FIXTURE_VIB).is_file() && dir.join(FIXTURE_BUNDLE).is_file() {
         return Some(dir);
     }
     if std::env::var_os("CI").is_some() {
-        panic!("VIB fixtures missing at {} (CI must provide ../shared/ beside the repo)", dir.display());
+        panic!(
+            "VIB fixtures missing at {} (CI must provide ../shared/ beside the repo)",
+            dir.display()
+        );
     }
     eprintln!("skipping: VIB fixtures not found at {}", dir.display());
     None
@@ -110,7 +120,11 @@ pub fn sample_build() -> Built {
 
 /// Looks for `tool` on PATH; under CI a missing tool fails the test.
 pub fn require_tool(tool: &str, install_hint: &str) -> bool {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         if std::env::var_os("CI").is_some() {
             panic!("`{tool}` is missing under CI: {install_hint}");

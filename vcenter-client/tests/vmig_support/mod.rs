@@ -1,0 +1,237 @@
+//! Shared helpers of the `vmig_*` integration tests: agent documents built from `mig`'s own
+//! types, a simulator per test with documents injected as the agents would publish them, and
+//! the real `vmig` binary run against it (credentials through the environment, as admins do
+//! with govc; never on the command line).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use mig::report::{CiReport, GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1};
+use mig::{ComputeInstanceId, GpuModel, MigState, Placement};
+use vcenter_client::{Client, ConnectOptions, Credentials, TlsPolicy, VmProperty, VmRef};
+use vmig_testkit::{TempDir, Vcsim, temp_dir, workspace_bin};
+
+/// One GI of a test layout: profile name, start slice, in use by this VM (if any).
+pub struct Gi<'a> {
+    pub profile: &'a str,
+    pub start: u32,
+    pub vm: Option<&'a str>,
+}
+
+pub fn gi<'a>(profile: &'a str, start: u32, vm: Option<&'a str>) -> Gi<'a> {
+    Gi { profile, start, vm }
+}
+
+/// A GPU of `model` with the GIs given, as an agent would report it.
+pub fn gpu(index: u32, model_key: &str, mig_current: bool, mig_pending: bool, gis: &[Gi<'_>]) -> GpuReport {
+    let model = GpuModel::by_key(model_key).expect("catalog model");
+    let mut state = MigState::new(model);
+    let mut out = Vec::new();
+    for g in gis {
+        let p = model.gi_profile_by_name(g.profile).expect("profile");
+        let placement = Placement::new(g.start, p.memory_slices);
+        let id = state.create_gi(p.id, Some(placement)).expect("legal layout");
+        let default_ci = p.ci_profiles.iter().find(|c| c.is_default).unwrap_or(&p.ci_profiles[0]);
+        out.push(GiReport {
+            gi_id: id,
+            profile_id: p.id,
+            profile: p.name.to_string(),
+            placement,
+            compute_instances: vec![CiReport {
+                ci_id: ComputeInstanceId(0),
+                profile_id: Some(default_ci.id),
+                profile: default_ci.name.to_string(),
+                uuid: format!("MIG-{index}-{}-0", id.0),
+            }],
+            in_use: g.vm.is_some(),
+            vm: g.vm.map(str::to_string),
+            vgpu_type: g.vm.map(|_| mig::vgpu::vgpu_types_for(model, p).remove(0)),
+            processes: vec![],
+        });
+    }
+    GpuReport {
+        index,
+        uuid: format!("GPU-{model_key}-{index:04}"),
+        name: model.nvml_name.to_string(),
+        pci_bus_id: format!("00000000:{:02X}:00.0", 0x3b + index),
+        model: Some(model.key.to_string()),
+        mig_mode: Some(MigModeReport {
+            current: mig_current,
+            pending: mig_pending,
+        }),
+        gpu_instances: out,
+        free: Default::default(),
+        largest_placeable: state.largest_placeable().map(|p| p.name.to_string()),
+        fragmentation: state.fragmentation(),
+        placeable_vgpu_types: vec![],
+        error: None,
+    }
+}
+
+/// The same GPU rebuilt as a `MigState` (what the planner sees).
+pub fn state_of(g: &GpuReport) -> MigState {
+    let model = GpuModel::by_key(g.model.as_deref().expect("model")).expect("catalog");
+    let mut s = MigState::new(model);
+    for gi in &g.gpu_instances {
+        s.create_gi(gi.profile_id, Some(gi.placement)).expect("legal");
+    }
+    s
+}
+
+/// An RFC 3339 time `ago_s` seconds in the past.
+pub fn time_ago(ago_s: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::seconds(ago_s);
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format")
+}
+
+/// A whole document.
+pub fn doc(observed_ago_s: i64, heartbeat_s: u64, gpus: Vec<GpuReport>) -> String {
+    HostReport {
+        schema: SCHEMA_V1.to_string(),
+        agent_version: "0.1.0-test".to_string(),
+        host_uuid: "injected".to_string(),
+        generation: 7,
+        observed_at: time_ago(observed_ago_s),
+        heartbeat_interval_s: heartbeat_s,
+        gpus,
+    }
+    .to_json()
+}
+
+/// A simulator plus a scratch directory.
+pub struct Env {
+    pub vc: Vcsim,
+    pub dir: TempDir,
+}
+
+impl Env {
+    pub fn start(builder: vmig_testkit::VcsimBuilder, name: &str) -> Env {
+        let vc = builder.start().unwrap_or_else(|e| panic!("{e}"));
+        Env {
+            vc,
+            dir: temp_dir(name),
+        }
+    }
+
+    /// The `vmig` command, pointed at the simulator (CA-verified TLS), credentials in env.
+    pub fn vmig_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(workspace_bin("vmig"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("GOVC_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("--url")
+            .arg(self.vc.url())
+            .arg("--ca-file")
+            .arg(self.vc.ca_pem_path().expect("TLS simulator"))
+            .args(args)
+            .env("GOVC_USERNAME", self.vc.username())
+            .env("GOVC_PASSWORD", self.vc.password())
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs `vmig ARGS` to completion.
+    pub fn vmig(&self, args: &[&str]) -> Output {
+        self.vmig_cmd(args).output().expect("run vmig")
+    }
+
+    /// Runs `vmig --json ARGS`, expecting exit status `code`, and parses stdout.
+    pub fn vmig_json(&self, args: &[&str], code: i32) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.vmig(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "vmig {all:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("vmig {all:?} printed no JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+    }
+
+    /// A client of the simulator, for setting the scene.
+    pub fn client(&self, rt: &tokio::runtime::Runtime) -> Client {
+        rt.block_on(Client::connect(ConnectOptions::new(
+            self.vc.url(),
+            Credentials::new(self.vc.username(), self.vc.password()),
+            TlsPolicy::CaFile(self.vc.ca_pem_path().expect("TLS").to_path_buf()),
+        )))
+        .unwrap_or_else(|e| panic!("connect to vcsim: {e}"))
+    }
+}
+
+/// VMs by name: (ref, host name, powered on).
+pub fn vms(rt: &tokio::runtime::Runtime, c: &Client) -> Vec<(String, VmRef, String)> {
+    rt.block_on(async {
+        let hosts = c
+            .hosts(&[vcenter_client::HostProperty::Name])
+            .await
+            .expect("hosts");
+        let vms = c.vms(&[VmProperty::Name, VmProperty::Host]).await.expect("vms");
+        let mut out: Vec<(String, VmRef, String)> = vms
+            .into_iter()
+            .map(|v| {
+                let host = hosts
+                    .iter()
+                    .find(|h| Some(&h.moref) == v.host.as_ref())
+                    .and_then(|h| h.name.clone())
+                    .unwrap_or_default();
+                (v.name.unwrap_or_default(), v.moref, host)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    })
+}
+
+/// The host ref of `name`.
+pub fn host_ref(rt: &tokio::runtime::Runtime, c: &Client, name: &str) -> vcenter_client::HostRef {
+    rt.block_on(c.hosts(&[vcenter_client::HostProperty::Name]))
+        .expect("hosts")
+        .into_iter()
+        .find(|h| h.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no host {name}"))
+        .moref
+}
+
+/// Moves `vm` to `host` and powers it off (the simulator starts VMs powered on).
+pub fn park(rt: &tokio::runtime::Runtime, c: &Client, vm: &VmRef, host: &str) {
+    let h = host_ref(rt, c, host);
+    rt.block_on(async {
+        let t = c
+            .relocate_vm(vm, &vcenter_client::RelocateSpec { host: h, pool: None })
+            .await
+            .expect("relocate");
+        c.wait_for_task(&t, vcenter_client::TaskWait::default()).await.expect("relocate task");
+        let on = c.vm(vm, &[VmProperty::PowerState]).await.expect("vm").power_state;
+        if on != Some(vcenter_client::PowerState::PoweredOff) {
+            vcenter_client::admin::power::power_off(c, vm).await.expect("power off");
+        }
+    });
+}
+
+/// `stdout` and `stderr` as text, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -1,0 +1,7 @@
+//! The zip reader on arbitrary bytes.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = vib_packaging::zip::read(data);
+});

@@ -1,0 +1,448 @@
+//! `cargo xtask scale [--clusters N] [--hosts N] [--vms N] [--gpus N]`: `vmig report` at
+//! vCenter's maximum inventory. A benchmark, not a test: it prints figures for
+//! docs/performance.md ("vmig at vCenter scale") and asserts nothing.
+//!
+//! Set-up: govmomi's simulator (plain HTTP, so all three clients pay the same transport)
+//! with `--clusters` × `--hosts` hosts (default 25 × 100 = 2,500) and `--vms` VMs per
+//! cluster (default 1,600, i.e. 40,000), every host carrying `--gpus` A100-PCIE-40GB (default
+//! 2) and an injected agent document (layouts vary host by host). Then, one after the other:
+//! 1. the release `vmig report --format json` (wall time and peak RSS via GNU time);
+//! 2. pyVmomi (target/venv-pyvmomi) reading the same properties the same way (one container
+//!    view per compute resource, RetrievePropertiesEx with token loop);
+//! 3. the same SOAP requests sent by curl one after the other, responses thrown away: the
+//!    raw sequential transfer floor.
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mig::report::{CiReport, GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1};
+use mig::{ComputeInstanceId, GpuModel, MigState, Placement};
+use vcenter_client::MoRef;
+use vcenter_client::soap::encode::Request;
+use vmig_testkit::{GpuConfig, GpuRule, TlsMode, Vcsim};
+
+struct Options {
+    clusters: u32,
+    hosts: u32,
+    vms: u32,
+    gpus: u32,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut o = Options { clusters: 25, hosts: 100, vms: 1600, gpus: 2 };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--clusters" => o.clusters = value()?.parse().context("--clusters")?,
+            "--hosts" => o.hosts = value()?.parse().context("--hosts")?,
+            "--vms" => o.vms = value()?.parse().context("--vms")?,
+            "--gpus" => o.gpus = value()?.parse().context("--gpus")?,
+            other => bail!("unknown option {other}; usage: cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host]"),
+        }
+    }
+    Ok(o)
+}
+
+const A100: &str = "a100-pcie-40gb";
+/// The host and VM properties `vmig report` reads (vcenter_client::admin::inventory).
+const HOST_PATHS: &[&str] = &[
+    "name",
+    "runtime.connectionState",
+    "config.sharedPassthruGpuTypes",
+    "config.sharedGpuCapabilities",
+    "config.graphicsInfo",
+    "config.graphicsConfig",
+    "customValue",
+];
+const VM_PATHS: &[&str] =
+    &["name", "config.uuid", "runtime.host", "runtime.powerState", "config.memoryReservationLockedToMax", "customValue"];
+
+/// A deterministic, varied layout for GPU `g` of host number `n`.
+fn gpu_report(n: u32, g: u32) -> GpuReport {
+    let model = GpuModel::by_key(A100).expect("catalog");
+    let layouts: [&[(&str, u32)]; 5] = [
+        &[],
+        &[("3g.20gb", 4)],
+        &[("3g.20gb", 4), ("2g.10gb", 0), ("1g.5gb", 2)],
+        &[("1g.5gb", 0), ("1g.5gb", 3), ("1g.5gb", 6)],
+        &[("7g.40gb", 0)],
+    ];
+    let mut state = MigState::new(model);
+    let mut gis = Vec::new();
+    for (k, (name, start)) in layouts[((n + g) % 5) as usize].iter().enumerate() {
+        let p = model.gi_profile_by_name(name).expect("profile");
+        let placement = Placement::new(*start, p.memory_slices);
+        let Ok(id) = state.create_gi(p.id, Some(placement)) else { continue };
+        let ci = p.ci_profiles.iter().find(|c| c.is_default).unwrap_or(&p.ci_profiles[0]);
+        let busy = k % 2 == 0;
+        gis.push(GiReport {
+            gi_id: id,
+            profile_id: p.id,
+            profile: p.name.to_string(),
+            placement,
+            compute_instances: vec![CiReport {
+                ci_id: ComputeInstanceId(0),
+                profile_id: Some(ci.id),
+                profile: ci.name.to_string(),
+                uuid: format!("MIG-{n:05}-{g}-{}", id.0),
+            }],
+            in_use: busy,
+            vm: busy.then(|| format!("vm-{n}-{g}-{k}")),
+            vgpu_type: busy.then(|| mig::vgpu::vgpu_types_for(model, p).remove(0)),
+            processes: vec![],
+        });
+    }
+    GpuReport {
+        index: g,
+        uuid: format!("GPU-{n:08}-{g:04}"),
+        name: model.nvml_name.to_string(),
+        pci_bus_id: format!("00000000:{:02X}:00.0", 0x3b + g),
+        model: Some(A100.to_string()),
+        mig_mode: Some(MigModeReport { current: true, pending: true }),
+        gpu_instances: gis,
+        free: Default::default(),
+        largest_placeable: state.largest_placeable().map(|p| p.name.to_string()),
+        fragmentation: state.fragmentation(),
+        placeable_vgpu_types: vec![],
+        error: None,
+    }
+}
+
+fn now_rfc3339() -> String {
+    // The simulator has no clock of ours; the document only needs to be fresh.
+    let out = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output();
+    out.ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
+/// Wall seconds and peak RSS (KiB) of a command, via GNU time.
+fn timed(cmd: &mut Command) -> Result<(f64, u64, Output)> {
+    let mut t = Command::new("/usr/bin/time");
+    t.args(["-f", "VMIG-TIME %e %M"]).arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => t.env(k, v),
+            None => t.env_remove(k),
+        };
+    }
+    let out = t.output().with_context(|| format!("cannot run {t:?} (GNU time: apt-get install time)"))?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().rev().find(|l| l.starts_with("VMIG-TIME ")).with_context(|| format!("no timing from {t:?}: {err}"))?;
+    let mut f = line.split_whitespace().skip(1);
+    let wall: f64 = f.next().unwrap_or("0").parse()?;
+    let rss: u64 = f.next().unwrap_or("0").parse()?;
+    Ok((wall, rss, out))
+}
+
+const PYVMOMI: &str = r#"
+import json, sys
+from pyVim.connect import SmartConnect, Disconnect
+from pyVmomi import vim, vmodl
+host, port, user, pwd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+HOST_PATHS = json.loads(sys.argv[5]); VM_PATHS = json.loads(sys.argv[6])
+si = SmartConnect(host=host, port=port, protocol="http", user=user, pwd=pwd, disableSslCertValidation=True)
+content = si.RetrieveContent()
+pc = content.propertyCollector
+PC = vmodl.query.PropertyCollector
+def retrieve(container, types, propsets):
+    view = content.viewManager.CreateContainerView(container, types, True)
+    spec = PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[PC.TraversalSpec(name="traverseEntities", type=vim.view.ContainerView, path="view", skip=False)])],
+        propSet=[PC.PropertySpec(type=t, pathSet=p, all=False) for t, p in propsets])
+    res = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions(maxObjects=1000))
+    out = []
+    while res:
+        out.extend(res.objects)
+        if not res.token:
+            break
+        res = pc.ContinueRetrievePropertiesEx(res.token)
+    view.Destroy()
+    return out
+fields = content.customFieldsManager.field
+hosts = vms = 0
+for dc in retrieve(content.rootFolder, [vim.Datacenter], [(vim.Datacenter, ["name"])]):
+    for cr in retrieve(dc.obj, [vim.ComputeResource], [(vim.ComputeResource, ["name"])]):
+        for o in retrieve(cr.obj, [vim.HostSystem, vim.VirtualMachine], [(vim.HostSystem, HOST_PATHS), (vim.VirtualMachine, VM_PATHS)]):
+            if isinstance(o.obj, vim.HostSystem):
+                hosts += 1
+            else:
+                vms += 1
+Disconnect(si)
+print(json.dumps({"hosts": hosts, "vms": vms}))
+"#;
+
+/// A tiny SOAP-over-curl client: one `curl` process per request, sequentially.
+struct Curl {
+    url: String,
+    jar: PathBuf,
+    dir: PathBuf,
+    n: usize,
+    bytes: u64,
+    pc: MoRef,
+    views: MoRef,
+}
+
+impl Curl {
+    fn call(&mut self, body: String) -> Result<String> {
+        self.n += 1;
+        let req = self.dir.join("req.xml");
+        let resp = self.dir.join("resp.xml");
+        std::fs::write(&req, body)?;
+        let out = Command::new("curl")
+            .args(["-sS", "-o"])
+            .arg(&resp)
+            .args(["-w", "%{size_download}", "-b"])
+            .arg(&self.jar)
+            .arg("-c")
+            .arg(&self.jar)
+            .args(["-H", "Content-Type: text/xml; charset=\"utf-8\"", "-H", "SOAPAction: urn:vim25/6.5", "--data-binary"])
+            .arg(format!("@{}", req.display()))
+            .arg(&self.url)
+            .output()
+            .context("run curl")?;
+        if !out.status.success() {
+            bail!("curl failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        self.bytes += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().unwrap_or(0);
+        // Only small answers are read back (view ids, morefs); big ones stay on disk.
+        let len = std::fs::metadata(&resp)?.len();
+        if len < 4 << 20 { Ok(std::fs::read_to_string(&resp)?) } else { Ok(String::new()) }
+    }
+}
+
+/// `<tag type="Kind">value</tag>` values of `kind` in `xml`.
+fn morefs(xml: &str, kind: &str) -> Vec<MoRef> {
+    let needle = format!("type=\"{kind}\">");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&needle) {
+        let tail = &rest[i + needle.len()..];
+        let end = tail.find('<').unwrap_or(0);
+        let v = &tail[..end];
+        if !out.iter().any(|m: &MoRef| m.value() == v) {
+            out.push(MoRef::new(kind, v));
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+fn view_retrieve(pc: &MoRef, props: &[(&str, &[&str])], view: &MoRef) -> Result<String> {
+    let mut r = Request::new("RetrievePropertiesEx", pc);
+    r.open("specSet");
+    for (t, paths) in props {
+        r.open("propSet");
+        r.text("type", t)?;
+        r.bool("all", false);
+        for p in *paths {
+            r.text("pathSet", p)?;
+        }
+        r.close("propSet");
+    }
+    r.open("objectSet");
+    r.moref("obj", view);
+    r.bool("skip", true);
+    r.open_typed("selectSet", "TraversalSpec");
+    r.text("name", "traverseEntities")?;
+    r.text("type", "ContainerView")?;
+    r.text("path", "view")?;
+    r.bool("skip", false);
+    r.close("selectSet");
+    r.close("objectSet");
+    r.close("specSet");
+    r.open("options");
+    r.int("maxObjects", 1000);
+    r.close("options");
+    Ok(r.finish())
+}
+
+fn with_view(curl: &mut Curl, container: &MoRef, types: &[&str], props: &[(&str, &[&str])]) -> Result<String> {
+    let mut r = Request::new("CreateContainerView", &curl.views);
+    r.moref("container", container);
+    for t in types {
+        r.text("type", t)?;
+    }
+    r.bool("recursive", true);
+    let resp = curl.call(r.finish())?;
+    let view = morefs(&resp, "ContainerView").into_iter().next().with_context(|| format!("no view in {resp}"))?;
+    let out = curl.call(view_retrieve(&curl.pc.clone(), props, &view)?)?;
+    curl.call(Request::new("DestroyView", &view).finish())?;
+    Ok(out)
+}
+
+fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f64, usize, u64)> {
+    let mut curl = Curl {
+        url: url.to_string(),
+        jar: dir.join("cookies"),
+        dir: dir.to_path_buf(),
+        n: 0,
+        bytes: 0,
+        pc: MoRef::new("PropertyCollector", "propertyCollector"),
+        views: MoRef::new("ViewManager", "ViewManager"),
+    };
+    let _ = std::fs::remove_file(&curl.jar);
+    let start = Instant::now();
+    let sc = curl.call(Request::new("RetrieveServiceContent", &MoRef::new("ServiceInstance", "ServiceInstance")).finish())?;
+    let manager = |tag: &str| -> Result<MoRef> {
+        let open = format!("<{tag} type=\"");
+        let i = sc.find(&open).with_context(|| format!("no {tag} in the service content"))?;
+        let tail = &sc[i + open.len()..];
+        let (kind, rest) = tail.split_once("\">").context("malformed moref")?;
+        let value = rest.split('<').next().unwrap_or_default();
+        Ok(MoRef::new(kind, value))
+    };
+    let (pc, views, fields, sessions, root) = (
+        manager("propertyCollector")?,
+        manager("viewManager")?,
+        manager("customFieldsManager")?,
+        manager("sessionManager")?,
+        manager("rootFolder")?,
+    );
+    curl.pc = pc.clone();
+    curl.views = views;
+    let mut login = Request::new("Login", &sessions);
+    login.text("userName", user)?;
+    login.text("password", password)?;
+    curl.call(login.finish())?;
+    // Custom field definitions.
+    let mut r = Request::new("RetrievePropertiesEx", &pc);
+    r.open("specSet");
+    r.open("propSet");
+    r.text("type", "CustomFieldsManager")?;
+    r.bool("all", false);
+    r.text("pathSet", "field")?;
+    r.close("propSet");
+    r.open("objectSet");
+    r.moref("obj", &fields);
+    r.bool("skip", false);
+    r.close("objectSet");
+    r.close("specSet");
+    r.open("options");
+    r.close("options");
+    curl.call(r.finish())?;
+    let dcs = with_view(&mut curl, &root, &["Datacenter"], &[("Datacenter", &["name"])])?;
+    for dc in morefs(&dcs, "Datacenter") {
+        let crs = with_view(&mut curl, &dc, &["ComputeResource"], &[("ComputeResource", &["name"])])?;
+        let mut all = morefs(&crs, "ClusterComputeResource");
+        all.extend(morefs(&crs, "ComputeResource"));
+        for cr in all {
+            with_view(&mut curl, &cr, &["HostSystem", "VirtualMachine"], &[("HostSystem", HOST_PATHS), ("VirtualMachine", VM_PATHS)])?;
+        }
+    }
+    Ok((start.elapsed().as_secs_f64(), curl.n, curl.bytes))
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let root = super::root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    super::run(super::cargo().args(["build", "--release", "-p", "vcenter-client", "--bin", "vmig"]))?;
+    let vmig = target.join("release").join("vmig");
+    let work = target.join("scale");
+    std::fs::create_dir_all(&work)?;
+
+    let observed = now_rfc3339();
+    let mut builder = Vcsim::builder()
+        .clusters(o.clusters)
+        .hosts_per_cluster(o.hosts)
+        .standalone_hosts(0)
+        .vms(o.vms)
+        .tls(TlsMode::Plain)
+        .start_timeout(Duration::from_secs(1800))
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters("DC0_C*").gpu(A100, o.gpus)));
+    let mut doc_bytes = 0;
+    for c in 0..o.clusters {
+        for h in 0..o.hosts {
+            let n = c * o.hosts + h;
+            let doc = HostReport {
+                schema: SCHEMA_V1.to_string(),
+                agent_version: "0.1.0".to_string(),
+                host_uuid: format!("host-{n}"),
+                generation: 1,
+                observed_at: observed.clone(),
+                heartbeat_interval_s: 3600,
+                gpus: (0..o.gpus).map(|g| gpu_report(n, g)).collect(),
+            }
+            .to_json();
+            doc_bytes += doc.len();
+            builder = builder.custom_value(&format!("DC0_C{c}_H{h}"), "vmig.mig", &doc);
+        }
+    }
+    let hosts = o.clusters * o.hosts;
+    eprintln!(
+        "scale: starting vcsim with {} clusters x {} hosts = {hosts} hosts, {} VMs, {} GPUs/host, {} KiB of agent documents",
+        o.clusters,
+        o.hosts,
+        o.clusters * o.vms,
+        o.gpus,
+        doc_bytes / 1024
+    );
+    let t0 = Instant::now();
+    let vc = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("scale: vcsim ready in {:.0} s at {}", t0.elapsed().as_secs_f64(), vc.url());
+    let url = vc.url().to_string();
+
+    // 1. vmig
+    let out_json = work.join("report.json");
+    let (vmig_wall, vmig_rss, out) = timed(
+        Command::new(&vmig)
+            .args(["--url", &url, "report", "--format", "json", "-o"])
+            .arg(&out_json)
+            .env("GOVC_USERNAME", vc.username())
+            .env("GOVC_PASSWORD", vc.password()),
+    )?;
+    if !out.status.success() {
+        bail!("vmig report failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_json)?)?;
+    let seen_hosts: usize = report["vcenters"][0]["datacenters"]
+        .as_array()
+        .map(|d| d.iter().flat_map(|d| d["clusters"].as_array().into_iter().flatten()).map(|c| c["hosts"].as_array().map_or(0, Vec::len)).sum())
+        .unwrap_or(0);
+    eprintln!("scale: vmig report: {vmig_wall:.2} s, {} KiB peak RSS, {seen_hosts} hosts in the report", vmig_rss);
+
+    // 2. pyVmomi
+    let python = root.join("target/venv-pyvmomi/bin/python");
+    let py = if python.exists() {
+        let script = work.join("pyvmomi_report.py");
+        std::fs::write(&script, PYVMOMI)?;
+        let port = vc.port().to_string();
+        let (wall, rss, out) = timed(
+            Command::new(&python)
+                .arg(&script)
+                .args(["127.0.0.1", &port, vc.username(), vc.password()])
+                .arg(serde_json::to_string(HOST_PATHS)?)
+                .arg(serde_json::to_string(VM_PATHS)?),
+        )?;
+        if !out.status.success() {
+            bail!("pyVmomi script failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        eprintln!("scale: pyVmomi: {wall:.2} s, {rss} KiB peak RSS, {}", String::from_utf8_lossy(&out.stdout).trim());
+        Some((wall, rss))
+    } else {
+        eprintln!("scale: {} missing (scripts/deps.d/30-pyvmomi.sh makes it); pyVmomi skipped", python.display());
+        None
+    };
+
+    // 3. curl, sequential
+    let (curl_wall, requests, bytes) = curl_transfer(&url, vc.username(), vc.password(), &work)?;
+    eprintln!("scale: curl: {curl_wall:.2} s for {requests} requests, {} MiB", bytes >> 20);
+
+    let mut s = String::new();
+    writeln!(s, "\nvmig at vCenter scale: {hosts} hosts ({} clusters x {}), {} VMs, {} A100 per host, agent documents on every host", o.clusters, o.hosts, o.clusters * o.vms, o.gpus)?;
+    writeln!(s, "{:<34} {:>9} {:>14}", "client", "wall s", "peak RSS MiB")?;
+    writeln!(s, "{:<34} {:>9.2} {:>14.1}", "vmig report --format json", vmig_wall, vmig_rss as f64 / 1024.0)?;
+    if let Some((w, r)) = py {
+        writeln!(s, "{:<34} {:>9.2} {:>14.1}", "pyVmomi (same properties)", w, r as f64 / 1024.0)?;
+    }
+    writeln!(s, "{:<34} {:>9.2} {:>14}", format!("curl, {requests} requests sequential"), curl_wall, "-")?;
+    if let Some((w, _)) = py {
+        writeln!(s, "speed-up over pyVmomi: {:.1}x (target >= 8x)", w / vmig_wall)?;
+    }
+    writeln!(s, "vmig / sequential transfer: {:.2} (target <= 1.0)", vmig_wall / curl_wall)?;
+    writeln!(s, "vmig peak RSS: {:.1} MiB (target <= 60 MB)", vmig_rss as f64 / 1024.0)?;
+    println!("{s}");
+    Ok(())
+}
