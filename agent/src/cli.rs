@@ -15,7 +15,10 @@ use crate::gpu_selector::{self, GpuSelector};
 use crate::nvml::{self, Driver, GiProfileInfo, Gpu, GpuInstance};
 use crate::operations as ops;
 use crate::profile_spec::{ProfileList, StartList};
-use crate::render::{self, CiProfileRow, CiRow, CreatedGi, DestroyedCi, DestroyedGi, GiPlacementsRow, GiProfileRow, GiRow};
+use crate::render::{
+    self, CiProfileRow, CiRow, CreatedGi, DestroyedCi, DestroyedGi, GiPlacementsRow, GiProfileRow,
+    GiRow,
+};
 
 /// Drive NVIDIA MIG on this host through NVML, like nvidia-smi's MIG commands.
 #[derive(Debug, Parser)]
@@ -191,13 +194,13 @@ pub fn run(cli: &Cli, out: &mut String) -> Result<(), AgentError> {
             MigCommand::Dci(a) => dci(&driver, a, json, out),
         },
         // Dispatched by `main` through `daemon::cli::dispatch` before NVML is loaded here.
-        Command::Run(_) | Command::CheckConfig(_) => {
-            Err(AgentError::Usage("`run` and `check-config` are started through daemon::cli::dispatch".into()))
-        }
+        Command::Run(_) | Command::CheckConfig(_) => Err(AgentError::Usage(
+            "`run` and `check-config` are started through daemon::cli::dispatch".into(),
+        )),
         // Dispatched by `main` through `layout::dispatch`, which prints its own reports.
-        Command::Plan(_) | Command::Apply(_) | Command::Assert(_) | Command::Export(_) => {
-            Err(AgentError::Usage("layout commands are started through layout::dispatch".into()))
-        }
+        Command::Plan(_) | Command::Apply(_) | Command::Assert(_) | Command::Export(_) => Err(
+            AgentError::Usage("layout commands are started through layout::dispatch".into()),
+        ),
     }
 }
 
@@ -224,9 +227,11 @@ fn mig_gpus<'n>(driver: &'n Driver, sel: Option<&GpuSelector>) -> Result<Vec<Gpu
         ops::require_mig_enabled(&gpu)?;
         return Ok(vec![gpu]);
     }
-    let all = driver
-        .gpus()
-        .map_err(|e| AgentError::Nvml { gpu: None, operation: "list GPUs".into(), source: e })?;
+    let all = driver.gpus().map_err(|e| AgentError::Nvml {
+        gpu: None,
+        operation: "list GPUs".into(),
+        source: e,
+    })?;
     let mut enabled = Vec::new();
     let mut first_err = None;
     for gpu in all {
@@ -239,7 +244,10 @@ fn mig_gpus<'n>(driver: &'n Driver, sel: Option<&GpuSelector>) -> Result<Vec<Gpu
     }
     match (enabled.is_empty(), first_err) {
         (true, Some(e)) => Err(e),
-        (true, None) => Err(AgentError::NoSuchGpu { selector: "any MIG-capable GPU".into(), available: Vec::new() }),
+        (true, None) => Err(AgentError::NoSuchGpu {
+            selector: "any MIG-capable GPU".into(),
+            available: Vec::new(),
+        }),
         _ => Ok(enabled),
     }
 }
@@ -251,9 +259,11 @@ fn display_order(mut profiles: Vec<GiProfileInfo>) -> Vec<GiProfileInfo> {
 }
 
 fn list(driver: &Driver, json: bool, out: &mut String) -> Result<(), AgentError> {
-    let gpus = driver
-        .gpus()
-        .map_err(|e| AgentError::Nvml { gpu: None, operation: "list GPUs".into(), source: e })?;
+    let gpus = driver.gpus().map_err(|e| AgentError::Nvml {
+        gpu: None,
+        operation: "list GPUs".into(),
+        source: e,
+    })?;
     let mut listed = Vec::new();
     for gpu in &gpus {
         let g = gpu.index();
@@ -302,7 +312,10 @@ fn mode(driver: &Driver, a: &ModeArgs, json: bool, out: &mut String) -> Result<(
     } else {
         let m = gpu.mig_mode().map_err(|e| {
             if e.is(nvml::NvmlCode::NOT_SUPPORTED) {
-                AgentError::MigNotSupported { gpu: g, name: gpu.name().unwrap_or_default() }
+                AgentError::MigNotSupported {
+                    gpu: g,
+                    name: gpu.name().unwrap_or_default(),
+                }
             } else {
                 AgentError::nvml(g, "read the MIG mode", e)
             }
@@ -313,7 +326,10 @@ fn mode(driver: &Driver, a: &ModeArgs, json: bool, out: &mut String) -> Result<(
         gpu: g,
         pci_bus_id: gpu.pci_bus_id().unwrap_or_else(|_| format!("GPU {g}")),
         mig_mode: render::ModeJson::new(m.current, m.pending),
-        activation_status: activation.map(|c| c.to_string()),
+        activation_status: activation.map(|c| {
+            c.name()
+                .map_or_else(|| format!("NVML code {}", c.0), str::to_string)
+        }),
         reset_required: m.current != m.pending,
     };
     if json {
@@ -364,7 +380,9 @@ fn lgipp(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<()
             rows.push(GiPlacementsRow {
                 gpu: g,
                 profile_id: p.id,
-                placements: gpu.gi_possible_placements(p.id).map_err(nvml_err(g, "list GPU instance placements"))?,
+                placements: gpu
+                    .gi_possible_placements(p.id)
+                    .map_err(nvml_err(g, "list GPU instance placements"))?,
                 name: p.name,
             });
         }
@@ -467,7 +485,10 @@ fn create_one_gi(
     } else {
         None
     };
-    Ok(CreatedGi { gi: row, compute_instance })
+    Ok(CreatedGi {
+        gi: row,
+        compute_instance,
+    })
 }
 
 fn lgi(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), AgentError> {
@@ -475,7 +496,10 @@ fn lgi(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), 
     for gpu in mig_gpus(driver, a.gpu.as_ref())? {
         let g = gpu.index();
         let profiles = ops::gi_profiles(&gpu)?;
-        for gi in gpu.gpu_instances().map_err(nvml_err(g, "list GPU instances"))? {
+        for gi in gpu
+            .gpu_instances()
+            .map_err(nvml_err(g, "list GPU instances"))?
+        {
             rows.push(gi_row(g, &gi, &profiles));
         }
     }
@@ -490,7 +514,10 @@ fn lgi(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), 
 fn dgi(driver: &Driver, a: &GiArgs, json: bool, out: &mut String) -> Result<(), AgentError> {
     let gpu = gpu_selector::resolve(driver, &a.gpu.gpu)?;
     let info = ops::destroy_gpu_instance(&gpu, GpuInstanceId(a.gi))?;
-    let d = DestroyedGi { gpu: gpu.index(), gi_id: info.id };
+    let d = DestroyedGi {
+        gpu: gpu.index(),
+        gi_id: info.id,
+    };
     if json {
         emit_json(out, &[d]);
     } else {
@@ -503,7 +530,9 @@ fn dgi(driver: &Driver, a: &GiArgs, json: bool, out: &mut String) -> Result<(), 
 fn selected_gis<'n>(gpu: &Gpu<'n>, gi: Option<u32>) -> Result<Vec<GpuInstance<'n>>, AgentError> {
     match gi {
         Some(id) => Ok(vec![ops::find_gpu_instance(gpu, GpuInstanceId(id))?]),
-        None => gpu.gpu_instances().map_err(nvml_err(gpu.index(), "list GPU instances")),
+        None => gpu
+            .gpu_instances()
+            .map_err(nvml_err(gpu.index(), "list GPU instances")),
     }
 }
 
@@ -514,8 +543,13 @@ fn lcip(driver: &Driver, a: &OptGpuOptGi, json: bool, out: &mut String) -> Resul
         let gi_profiles = ops::gi_profiles(&gpu)?;
         for gi in selected_gis(&gpu, a.gi)? {
             let profiles = ops::ci_profiles(&gpu, &gi)?;
-            let slices = gi_profiles.iter().find(|p| p.id == gi.info().profile_id).map(|p| p.slice_count);
-            let default = slices.and_then(|s| nvml::default_ci_profile(s, &profiles)).map(|p| p.id);
+            let slices = gi_profiles
+                .iter()
+                .find(|p| p.id == gi.info().profile_id)
+                .map(|p| p.slice_count);
+            let default = slices
+                .and_then(|s| nvml::default_ci_profile(s, &profiles))
+                .map(|p| p.id);
             for p in &profiles {
                 rows.push(CiProfileRow {
                     gpu: g,
@@ -556,9 +590,16 @@ fn cci(driver: &Driver, a: &CciArgs, json: bool, out: &mut String) -> Result<(),
         Some(ProfileList(specs)) => ops::resolve_ci_profiles(g, gi.id(), &profiles, specs)?,
         None => {
             let gi_profiles = ops::gi_profiles(&gpu)?;
-            let gp = gi_profiles.iter().find(|p| p.id == gi.info().profile_id).cloned().ok_or_else(|| {
-                AgentError::Usage(format!("GPU instance {} has an unknown profile; give PROFILES explicitly", a.gi))
-            })?;
+            let gp = gi_profiles
+                .iter()
+                .find(|p| p.id == gi.info().profile_id)
+                .cloned()
+                .ok_or_else(|| {
+                    AgentError::Usage(format!(
+                        "GPU instance {} has an unknown profile; give PROFILES explicitly",
+                        a.gi
+                    ))
+                })?;
             vec![ops::default_ci_profile_of(&gpu, &gi, &gp)?]
         }
     };
@@ -591,7 +632,9 @@ fn lci(driver: &Driver, a: &OptGpuOptGi, json: bool, out: &mut String) -> Result
         let g = gpu.index();
         for gi in selected_gis(&gpu, a.gi)? {
             let profiles = ops::ci_profiles(&gpu, &gi)?;
-            let cis = gi.compute_instances().map_err(nvml_err(g, "list compute instances"))?;
+            let cis = gi
+                .compute_instances()
+                .map_err(nvml_err(g, "list compute instances"))?;
             rows.extend(cis.iter().map(|ci| ci_row(g, ci, &profiles)));
         }
     }
@@ -606,7 +649,11 @@ fn lci(driver: &Driver, a: &OptGpuOptGi, json: bool, out: &mut String) -> Result
 fn dci(driver: &Driver, a: &CiArgs, json: bool, out: &mut String) -> Result<(), AgentError> {
     let gpu = gpu_selector::resolve(driver, &a.gpu.gpu)?;
     let info = ops::destroy_compute_instance(&gpu, GpuInstanceId(a.gi), ComputeInstanceId(a.ci))?;
-    let d = DestroyedCi { gpu: gpu.index(), gi_id: info.gi_id, ci_id: info.id };
+    let d = DestroyedCi {
+        gpu: gpu.index(),
+        gi_id: info.gi_id,
+        ci_id: info.id,
+    };
     if json {
         emit_json(out, &[d]);
     } else {
@@ -633,15 +680,37 @@ mod tests {
     #[test]
     fn cgi_takes_profiles_placements_and_default_ci() {
         let cli = parse(&["mig", "cgi", "-i", "0", "9,19,14,19", "-C"]).unwrap();
-        let Command::Mig(MigCommand::Cgi(a)) = cli.command else { panic!("not cgi") };
+        let Command::Mig(MigCommand::Cgi(a)) = cli.command else {
+            panic!("not cgi")
+        };
         assert_eq!(a.gpu.gpu, GpuSelector::Index(0));
         let specs = a.profiles.0;
-        assert_eq!(specs, vec![ProfileSpec::Id(9), ProfileSpec::Id(19), ProfileSpec::Id(14), ProfileSpec::Id(19)]);
+        assert_eq!(
+            specs,
+            vec![
+                ProfileSpec::Id(9),
+                ProfileSpec::Id(19),
+                ProfileSpec::Id(14),
+                ProfileSpec::Id(19)
+            ]
+        );
         assert!(a.default_ci);
 
-        let cli = parse(&["--json", "mig", "cgi", "-i", "GPU-abc-def", "3g.20gb", "--placement", "4"]).unwrap();
+        let cli = parse(&[
+            "--json",
+            "mig",
+            "cgi",
+            "-i",
+            "GPU-abc-def",
+            "3g.20gb",
+            "--placement",
+            "4",
+        ])
+        .unwrap();
         assert!(cli.json);
-        let Command::Mig(MigCommand::Cgi(a)) = cli.command else { panic!("not cgi") };
+        let Command::Mig(MigCommand::Cgi(a)) = cli.command else {
+            panic!("not cgi")
+        };
         assert_eq!(a.gpu.gpu, GpuSelector::Uuid("GPU-abc-def".into()));
         assert_eq!(a.placement, Some(StartList(vec![4])));
     }
@@ -650,7 +719,10 @@ mod tests {
     fn global_options_go_anywhere() {
         let cli = parse(&["mig", "lgi", "--json", "--nvml-lib", "/x/libnvidia-ml.so.1"]).unwrap();
         assert!(cli.json);
-        assert_eq!(cli.nvml_lib.as_deref(), Some(std::path::Path::new("/x/libnvidia-ml.so.1")));
+        assert_eq!(
+            cli.nvml_lib.as_deref(),
+            Some(std::path::Path::new("/x/libnvidia-ml.so.1"))
+        );
     }
 
     #[test]
@@ -672,15 +744,23 @@ mod tests {
     #[test]
     fn selectors_accept_pci_ids() {
         let cli = parse(&["mig", "lgi", "-i", "3b:00.0"]).unwrap();
-        let Command::Mig(MigCommand::Lgi(a)) = cli.command else { panic!("not lgi") };
+        let Command::Mig(MigCommand::Lgi(a)) = cli.command else {
+            panic!("not lgi")
+        };
         assert!(matches!(a.gpu, Some(GpuSelector::PciBusId(_))));
     }
 
     #[test]
     fn help_lists_every_mig_command() {
         let mut cmd = Cli::command();
-        let help = cmd.find_subcommand_mut("mig").expect("mig").render_help().to_string();
-        for c in ["mode", "lgip", "lgipp", "cgi", "lgi", "dgi", "lcip", "cci", "lci", "dci"] {
+        let help = cmd
+            .find_subcommand_mut("mig")
+            .expect("mig")
+            .render_help()
+            .to_string();
+        for c in [
+            "mode", "lgip", "lgipp", "cgi", "lgi", "dgi", "lcip", "cci", "lci", "dci",
+        ] {
             assert!(help.contains(c), "{c} missing from help");
         }
     }

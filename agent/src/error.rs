@@ -23,9 +23,16 @@ pub const EXIT_NVML: i32 = 4;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InstanceUser {
     /// A compute process (CUDA application) on the instance.
-    Process { pid: u32, name: Option<String>, ci_id: Option<ComputeInstanceId> },
+    Process {
+        pid: u32,
+        name: Option<String>,
+        ci_id: Option<ComputeInstanceId>,
+    },
     /// A running VM whose vGPU this GI backs.
-    Vgpu { vm_id: String, vgpu_type: Option<String> },
+    Vgpu {
+        vm_id: String,
+        vgpu_type: Option<String>,
+    },
     /// NVML said "in use" but listed no process or vGPU (another NVML client holds it).
     OtherClient,
 }
@@ -56,20 +63,31 @@ impl fmt::Display for InstanceUser {
 }
 
 fn join<T: fmt::Display>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn placements(p: &[Placement]) -> String {
     if p.is_empty() {
         "none".to_string()
     } else {
-        p.iter().map(|p| format!("{}:{}", p.start, p.size)).collect::<Vec<_>>().join(", ")
+        p.iter()
+            .map(|p| format!("{}:{}", p.start, p.size))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 fn ids(v: impl IntoIterator<Item = u32>) -> String {
     let v: Vec<String> = v.into_iter().map(|i| i.to_string()).collect();
-    if v.is_empty() { "none".to_string() } else { v.join(", ") }
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.join(", ")
+    }
 }
 
 /// The text that tells an ESXi admin how to make a pending MIG mode change effective.
@@ -87,25 +105,42 @@ pub enum AgentError {
     Usage(String),
 
     #[error("no GPU matches '{selector}'; GPUs on this host: {}", if available.is_empty() { "none".to_string() } else { available.join("; ") })]
-    NoSuchGpu { selector: String, available: Vec<String> },
+    NoSuchGpu {
+        selector: String,
+        available: Vec<String>,
+    },
 
     #[error(
         "unknown GPU instance profile '{given}' on GPU {gpu}; valid profiles: {}",
         join(valid)
     )]
-    UnknownGiProfile { gpu: u32, given: String, valid: Vec<String> },
+    UnknownGiProfile {
+        gpu: u32,
+        given: String,
+        valid: Vec<String>,
+    },
 
     #[error(
         "unknown compute instance profile '{given}' in GPU instance {} on GPU {gpu}; valid profiles: {}",
         gi.0, join(valid)
     )]
-    UnknownCiProfile { gpu: u32, gi: GpuInstanceId, given: String, valid: Vec<String> },
+    UnknownCiProfile {
+        gpu: u32,
+        gi: GpuInstanceId,
+        given: String,
+        valid: Vec<String>,
+    },
 
     #[error(
         "placement start {start} is not legal for profile {profile} on GPU {gpu}; legal placements (start:size): {}",
         placements(legal)
     )]
-    IllegalPlacement { gpu: u32, profile: String, start: u32, legal: Vec<Placement> },
+    IllegalPlacement {
+        gpu: u32,
+        profile: String,
+        start: u32,
+        legal: Vec<Placement>,
+    },
 
     #[error("GPU {gpu} ({name}) does not support MIG")]
     MigNotSupported { gpu: u32, name: String },
@@ -149,31 +184,57 @@ pub enum AgentError {
     },
 
     #[error("GPU instance {} not found on GPU {gpu}; existing GPU instances: {}", gi.0, ids(existing.iter().map(|g| g.0)))]
-    GiNotFound { gpu: u32, gi: GpuInstanceId, existing: Vec<GpuInstanceId> },
+    GiNotFound {
+        gpu: u32,
+        gi: GpuInstanceId,
+        existing: Vec<GpuInstanceId>,
+    },
 
     #[error(
         "compute instance {} not found in GPU instance {} on GPU {gpu}; existing compute instances: {}",
         ci.0, gi.0, ids(existing.iter().map(|c| c.0))
     )]
-    CiNotFound { gpu: u32, gi: GpuInstanceId, ci: ComputeInstanceId, existing: Vec<ComputeInstanceId> },
+    CiNotFound {
+        gpu: u32,
+        gi: GpuInstanceId,
+        ci: ComputeInstanceId,
+        existing: Vec<ComputeInstanceId>,
+    },
 
     #[error(
         "GPU instance {} on GPU {gpu} still has compute instances {}: destroy them first (vmig-agent mig dci -i {gpu} --gi {} --ci <ID>)",
         gi.0, ids(cis.iter().map(|c| c.0)), gi.0
     )]
-    GiHasComputeInstances { gpu: u32, gi: GpuInstanceId, cis: Vec<ComputeInstanceId> },
+    GiHasComputeInstances {
+        gpu: u32,
+        gi: GpuInstanceId,
+        cis: Vec<ComputeInstanceId>,
+    },
 
     #[error("GPU instance {} on GPU {gpu} is in use by {}: stop them first", gi.0, join(users))]
-    GiInUse { gpu: u32, gi: GpuInstanceId, users: Vec<InstanceUser> },
+    GiInUse {
+        gpu: u32,
+        gi: GpuInstanceId,
+        users: Vec<InstanceUser>,
+    },
 
     #[error(
         "compute instance {} in GPU instance {} on GPU {gpu} is in use by {}: stop them first",
         ci.0, gi.0, join(users)
     )]
-    CiInUse { gpu: u32, gi: GpuInstanceId, ci: ComputeInstanceId, users: Vec<InstanceUser> },
+    CiInUse {
+        gpu: u32,
+        gi: GpuInstanceId,
+        ci: ComputeInstanceId,
+        users: Vec<InstanceUser>,
+    },
 
     #[error("GPU {gpu} is in use{}: {what}", if users.is_empty() { String::new() } else { format!(" by {}", join(users)) })]
-    GpuInUse { gpu: u32, what: String, users: Vec<InstanceUser> },
+    GpuInUse {
+        gpu: u32,
+        what: String,
+        users: Vec<InstanceUser>,
+    },
 
     #[error("permission denied: NVML refused to {operation} on GPU {gpu}; run vmig-agent as root")]
     PermissionDenied { gpu: u32, operation: String },
@@ -195,7 +256,10 @@ impl AgentError {
     pub fn exit_code(&self) -> i32 {
         use AgentError::*;
         match self {
-            Usage(_) | NoSuchGpu { .. } | UnknownGiProfile { .. } | UnknownCiProfile { .. }
+            Usage(_)
+            | NoSuchGpu { .. }
+            | UnknownGiProfile { .. }
+            | UnknownCiProfile { .. }
             | IllegalPlacement { .. } => EXIT_USAGE,
             MigNotSupported { .. }
             | MigDisabled { .. }
@@ -219,7 +283,11 @@ impl AgentError {
         if source.is(crate::nvml::NvmlCode::NO_PERMISSION) {
             AgentError::PermissionDenied { gpu, operation }
         } else {
-            AgentError::Nvml { gpu: Some(gpu), operation, source }
+            AgentError::Nvml {
+                gpu: Some(gpu),
+                operation,
+                source,
+            }
         }
     }
 }
@@ -234,10 +302,24 @@ mod tests {
         assert_eq!(AgentError::Usage("x".into()).exit_code(), 2);
         assert_eq!(AgentError::MigDisabled { gpu: 0 }.exit_code(), 3);
         let gi = GpuInstanceId(1);
-        assert_eq!(AgentError::GiInUse { gpu: 0, gi, users: vec![] }.exit_code(), 3);
-        let failed = CallError::Failed { function: "f", code: NvmlCode::UNKNOWN };
+        assert_eq!(
+            AgentError::GiInUse {
+                gpu: 0,
+                gi,
+                users: vec![]
+            }
+            .exit_code(),
+            3
+        );
+        let failed = CallError::Failed {
+            function: "f",
+            code: NvmlCode::UNKNOWN,
+        };
         assert_eq!(AgentError::nvml(0, "list", failed).exit_code(), 4);
-        let denied = CallError::Failed { function: "f", code: NvmlCode::NO_PERMISSION };
+        let denied = CallError::Failed {
+            function: "f",
+            code: NvmlCode::NO_PERMISSION,
+        };
         let e = AgentError::nvml(0, "create a GPU instance", denied);
         assert!(matches!(e, AgentError::PermissionDenied { .. }));
         assert_eq!(e.exit_code(), 4);
@@ -246,7 +328,10 @@ mod tests {
     #[test]
     fn messages_name_the_object() {
         let e = AgentError::MigPendingEnable { gpu: 0 };
-        assert!(e.to_string().starts_with("MIG mode is pending enable on GPU 0: "));
+        assert!(
+            e.to_string()
+                .starts_with("MIG mode is pending enable on GPU 0: ")
+        );
         let e = AgentError::GiInUse {
             gpu: 0,
             gi: GpuInstanceId(1),

@@ -23,7 +23,9 @@ impl FromStr for GpuSelector {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        let prefix = |p: &str| t.len() > p.len() && t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+        let prefix = |p: &str| {
+            t.len() > p.len() && t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p))
+        };
         if prefix("GPU-") {
             return Ok(GpuSelector::Uuid(t.to_string()));
         }
@@ -33,9 +35,11 @@ impl FromStr for GpuSelector {
             ));
         }
         if t.contains(':') {
-            return PciBusId::parse(t).map(GpuSelector::PciBusId).ok_or_else(|| {
-                format!("'{t}' is not a PCI bus id (expected e.g. 0000:3B:00.0 or 3b:00.0)")
-            });
+            return PciBusId::parse(t)
+                .map(GpuSelector::PciBusId)
+                .ok_or_else(|| {
+                    format!("'{t}' is not a PCI bus id (expected e.g. 0000:3B:00.0 or 3b:00.0)")
+                });
         }
         t.parse::<u32>().map(GpuSelector::Index).map_err(|_| {
             format!("'{t}' is not a GPU index, GPU-… UUID or PCI bus id (e.g. 0, GPU-5d0e…, 0000:3B:00.0)")
@@ -55,24 +59,37 @@ impl fmt::Display for GpuSelector {
 
 /// Find the GPU the selector names, or say which GPUs exist.
 pub fn resolve<'n>(driver: &'n Driver, selector: &GpuSelector) -> Result<Gpu<'n>, AgentError> {
-    let nvml_err = |e| AgentError::Nvml { gpu: None, operation: format!("find GPU {selector}"), source: e };
+    let nvml_err = |e| AgentError::Nvml {
+        gpu: None,
+        operation: format!("find GPU {selector}"),
+        source: e,
+    };
     let found = match selector {
         GpuSelector::Uuid(u) => driver.gpu_by_uuid(u).map_err(nvml_err)?,
         GpuSelector::PciBusId(p) => driver.gpu_by_pci_bus_id(p).map_err(nvml_err)?,
         GpuSelector::Index(i) => {
             let count = driver.gpu_count().map_err(nvml_err)?;
-            if *i < count { Some(driver.gpu_by_index(*i).map_err(nvml_err)?) } else { None }
+            if *i < count {
+                Some(driver.gpu_by_index(*i).map_err(nvml_err)?)
+            } else {
+                None
+            }
         }
     };
     match found {
         Some(gpu) => Ok(gpu),
-        None => Err(AgentError::NoSuchGpu { selector: selector.to_string(), available: describe_all(driver) }),
+        None => Err(AgentError::NoSuchGpu {
+            selector: selector.to_string(),
+            available: describe_all(driver),
+        }),
     }
 }
 
 /// `0: NVIDIA A100-PCIE-40GB GPU-… 00000000:3B:00.0` for every GPU, best effort.
 fn describe_all(driver: &Driver) -> Vec<String> {
-    let Ok(gpus) = driver.gpus() else { return Vec::new() };
+    let Ok(gpus) = driver.gpus() else {
+        return Vec::new();
+    };
     gpus.iter()
         .map(|g| {
             format!(
@@ -96,12 +113,23 @@ mod tests {
         assert_eq!("0".parse(), Ok(GpuSelector::Index(0)));
         assert_eq!(
             "GPU-14ac2834-0d81-0508-69eb-e25264c08d21".parse(),
-            Ok(GpuSelector::Uuid("GPU-14ac2834-0d81-0508-69eb-e25264c08d21".into()))
+            Ok(GpuSelector::Uuid(
+                "GPU-14ac2834-0d81-0508-69eb-e25264c08d21".into()
+            ))
         );
-        let pci = PciBusId { domain: 0, bus: 0x3b, device: 0, function: 0 };
+        let pci = PciBusId {
+            domain: 0,
+            bus: 0x3b,
+            device: 0,
+            function: 0,
+        };
         assert_eq!("0000:3B:00.0".parse(), Ok(GpuSelector::PciBusId(pci)));
         assert_eq!("3b:00.0".parse(), Ok(GpuSelector::PciBusId(pci)));
-        assert!("MIG-b6cd45f2-9655-5269-9b96-65446729d5dc".parse::<GpuSelector>().is_err());
+        assert!(
+            "MIG-b6cd45f2-9655-5269-9b96-65446729d5dc"
+                .parse::<GpuSelector>()
+                .is_err()
+        );
         assert!("first".parse::<GpuSelector>().is_err());
         assert!("-1".parse::<GpuSelector>().is_err());
     }

@@ -10,7 +10,9 @@ use mig::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement}
 use serde::{Deserialize, Serialize};
 
 use crate::error::AgentError;
-use crate::nvml::{ActiveVgpu, CallError, Driver, GiProfileInfo, Gpu, GpuProcess, MigDeviceInfo, MigMode};
+use crate::nvml::{
+    ActiveVgpu, CallError, Driver, GiProfileInfo, Gpu, GpuProcess, MigDeviceInfo, MigMode,
+};
 
 /// The MIG state of a host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,14 +91,21 @@ fn overlaps(a: &Placement, b: &Placement) -> bool {
 
 /// Read the state of every GPU.
 pub fn observe(driver: &Driver) -> Result<HostMigState, AgentError> {
-    let gpus = driver
-        .gpus()
-        .map_err(|e| AgentError::Nvml { gpu: None, operation: "list GPUs".into(), source: e })?;
+    let gpus = driver.gpus().map_err(|e| AgentError::Nvml {
+        gpu: None,
+        operation: "list GPUs".into(),
+        source: e,
+    })?;
     let mut out = Vec::with_capacity(gpus.len());
     for gpu in &gpus {
-        out.push(observe_gpu(gpu).map_err(|e| AgentError::nvml(gpu.index(), "read the MIG state", e))?);
+        out.push(
+            observe_gpu(gpu).map_err(|e| AgentError::nvml(gpu.index(), "read the MIG state", e))?,
+        );
     }
-    Ok(HostMigState { driver_version: driver.driver_version(), gpus: out })
+    Ok(HostMigState {
+        driver_version: driver.driver_version(),
+        gpus: out,
+    })
 }
 
 /// Read the state of one GPU.
@@ -148,7 +157,10 @@ pub fn observe_gpu(gpu: &Gpu<'_>) -> Result<GpuMigState, CallError> {
                     .iter()
                     .find(|d| d.gi_id == info.id && d.ci_id == c.id)
                     .map(|d| d.uuid.clone()),
-                in_use: state.processes.iter().any(|p| p.gi_id == Some(info.id) && p.ci_id == Some(c.id)),
+                in_use: state
+                    .processes
+                    .iter()
+                    .any(|p| p.gi_id == Some(info.id) && p.ci_id == Some(c.id)),
             });
         }
         instances.push(GpuInstanceState {
@@ -222,6 +234,9 @@ impl GpuMigState {
                 )
             })
             .collect();
-        Some(mig::MigState { model, gpu_instances })
+        Some(mig::MigState {
+            model,
+            gpu_instances,
+        })
     }
 }

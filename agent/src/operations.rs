@@ -22,9 +22,10 @@ pub fn require_mig_enabled(gpu: &Gpu<'_>) -> Result<(), AgentError> {
         Ok(m) if m.current => Ok(()),
         Ok(m) if m.pending => Err(AgentError::MigPendingEnable { gpu: g }),
         Ok(_) => Err(AgentError::MigDisabled { gpu: g }),
-        Err(e) if e.is(NvmlCode::NOT_SUPPORTED) => {
-            Err(AgentError::MigNotSupported { gpu: g, name: gpu.name().unwrap_or_default() })
-        }
+        Err(e) if e.is(NvmlCode::NOT_SUPPORTED) => Err(AgentError::MigNotSupported {
+            gpu: g,
+            name: gpu.name().unwrap_or_default(),
+        }),
         Err(e) => Err(AgentError::nvml(g, "read the MIG mode", e)),
     }
 }
@@ -50,7 +51,8 @@ pub fn set_mig_mode(gpu: &Gpu<'_>, enable: bool) -> Result<MigModeChange, AgentE
 /// The GI profiles of `gpu` (MIG must be enabled), in NVML index order.
 pub fn gi_profiles(gpu: &Gpu<'_>) -> Result<Vec<GiProfileInfo>, AgentError> {
     require_mig_enabled(gpu)?;
-    gpu.gi_profiles().map_err(|e| AgentError::nvml(gpu.index(), "list GPU instance profiles", e))
+    gpu.gi_profiles()
+        .map_err(|e| AgentError::nvml(gpu.index(), "list GPU instance profiles", e))
 }
 
 fn profile_label(name: &str, id: u32) -> String {
@@ -66,13 +68,18 @@ pub fn resolve_gi_profiles(
     specs
         .iter()
         .map(|spec| {
-            profiles.iter().find(|p| spec.matches(p.id.0, &p.name)).cloned().ok_or_else(|| {
-                AgentError::UnknownGiProfile {
+            profiles
+                .iter()
+                .find(|p| spec.matches(p.id.0, &p.name))
+                .cloned()
+                .ok_or_else(|| AgentError::UnknownGiProfile {
                     gpu,
                     given: spec.to_string(),
-                    valid: profiles.iter().map(|p| profile_label(&p.name, p.id.0)).collect(),
-                }
-            })
+                    valid: profiles
+                        .iter()
+                        .map(|p| profile_label(&p.name, p.id.0))
+                        .collect(),
+                })
         })
         .collect()
 }
@@ -87,14 +94,19 @@ pub fn resolve_ci_profiles(
     specs
         .iter()
         .map(|spec| {
-            profiles.iter().find(|p| spec.matches(p.id.0, &p.name)).cloned().ok_or_else(|| {
-                AgentError::UnknownCiProfile {
+            profiles
+                .iter()
+                .find(|p| spec.matches(p.id.0, &p.name))
+                .cloned()
+                .ok_or_else(|| AgentError::UnknownCiProfile {
                     gpu,
                     gi,
                     given: spec.to_string(),
-                    valid: profiles.iter().map(|p| profile_label(&p.name, p.id.0)).collect(),
-                }
-            })
+                    valid: profiles
+                        .iter()
+                        .map(|p| profile_label(&p.name, p.id.0))
+                        .collect(),
+                })
         })
         .collect()
 }
@@ -130,21 +142,36 @@ pub fn create_gpu_instance<'n>(
         if e.is(NvmlCode::INSUFFICIENT_RESOURCES) || e.is(NvmlCode::IN_USE) {
             gi_insufficient(gpu, profile, placement)
         } else {
-            AgentError::nvml(g, format!("create a GPU instance of profile {}", profile.name), e)
+            AgentError::nvml(
+                g,
+                format!("create a GPU instance of profile {}", profile.name),
+                e,
+            )
         }
     })
 }
 
 /// Explain a refused GI creation: what is occupied, which placements of this profile are
 /// free, and which profiles would still fit.
-fn gi_insufficient(gpu: &Gpu<'_>, profile: &GiProfileInfo, requested: Option<Placement>) -> AgentError {
-    let existing: Vec<GiInfo> =
-        gpu.gpu_instances().map(|v| v.iter().map(GpuInstance::info).collect()).unwrap_or_default();
+fn gi_insufficient(
+    gpu: &Gpu<'_>,
+    profile: &GiProfileInfo,
+    requested: Option<Placement>,
+) -> AgentError {
+    let existing: Vec<GiInfo> = gpu
+        .gpu_instances()
+        .map(|v| v.iter().map(GpuInstance::info).collect())
+        .unwrap_or_default();
     let profiles = gpu.gi_profiles().unwrap_or_default();
     let name_of = |id: mig::GiProfileId| {
-        profiles.iter().find(|p| p.id == id).map(|p| p.name.clone()).unwrap_or_else(|| id.0.to_string())
+        profiles
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.0.to_string())
     };
-    let overlaps = |a: &Placement, b: &Placement| a.start < b.start + b.size && b.start < a.start + a.size;
+    let overlaps =
+        |a: &Placement, b: &Placement| a.start < b.start + b.size && b.start < a.start + a.size;
     let free_placements = gpu
         .gi_possible_placements(profile.id)
         .unwrap_or_default()
@@ -181,7 +208,10 @@ fn gi_insufficient(gpu: &Gpu<'_>, profile: &GiProfileInfo, requested: Option<Pla
 }
 
 /// Look up a GPU instance by id, listing the existing ones when it is absent.
-pub fn find_gpu_instance<'n>(gpu: &Gpu<'n>, id: GpuInstanceId) -> Result<GpuInstance<'n>, AgentError> {
+pub fn find_gpu_instance<'n>(
+    gpu: &Gpu<'n>,
+    id: GpuInstanceId,
+) -> Result<GpuInstance<'n>, AgentError> {
     require_mig_enabled(gpu)?;
     match gpu.gpu_instance(id) {
         Ok(gi) => Ok(gi),
@@ -195,14 +225,25 @@ pub fn find_gpu_instance<'n>(gpu: &Gpu<'n>, id: GpuInstanceId) -> Result<GpuInst
                     .unwrap_or_default(),
             })
         }
-        Err(e) => Err(AgentError::nvml(gpu.index(), format!("find GPU instance {}", id.0), e)),
+        Err(e) => Err(AgentError::nvml(
+            gpu.index(),
+            format!("find GPU instance {}", id.0),
+            e,
+        )),
     }
 }
 
 /// The CI profiles of a GI.
 pub fn ci_profiles(gpu: &Gpu<'_>, gi: &GpuInstance<'_>) -> Result<Vec<CiProfileInfo>, AgentError> {
     gi.ci_profiles().map_err(|e| {
-        AgentError::nvml(gpu.index(), format!("list compute instance profiles of GPU instance {}", gi.id().0), e)
+        AgentError::nvml(
+            gpu.index(),
+            format!(
+                "list compute instance profiles of GPU instance {}",
+                gi.id().0
+            ),
+            e,
+        )
     })
 }
 
@@ -213,14 +254,17 @@ pub fn default_ci_profile_of(
     gi_profile: &GiProfileInfo,
 ) -> Result<CiProfileInfo, AgentError> {
     let profiles = ci_profiles(gpu, gi)?;
-    default_ci_profile(gi_profile.slice_count, &profiles).cloned().ok_or_else(|| {
-        AgentError::UnknownCiProfile {
+    default_ci_profile(gi_profile.slice_count, &profiles)
+        .cloned()
+        .ok_or_else(|| AgentError::UnknownCiProfile {
             gpu: gpu.index(),
             gi: gi.id(),
             given: "default (full GPU instance)".into(),
-            valid: profiles.iter().map(|p| profile_label(&p.name, p.id.0)).collect(),
-        }
-    })
+            valid: profiles
+                .iter()
+                .map(|p| profile_label(&p.name, p.id.0))
+                .collect(),
+        })
 }
 
 /// Create one compute instance in `gi`.
@@ -235,7 +279,11 @@ pub fn create_compute_instance<'n>(
         } else {
             AgentError::nvml(
                 gpu.index(),
-                format!("create a compute instance of profile {} in GPU instance {}", profile.name, gi.id().0),
+                format!(
+                    "create a compute instance of profile {} in GPU instance {}",
+                    profile.name,
+                    gi.id().0
+                ),
                 e,
             )
         }
@@ -245,7 +293,11 @@ pub fn create_compute_instance<'n>(
 fn ci_insufficient(gpu: &Gpu<'_>, gi: &GpuInstance<'_>, profile: &CiProfileInfo) -> AgentError {
     let profiles = gi.ci_profiles().unwrap_or_default();
     let name_of = |id: mig::CiProfileId| {
-        profiles.iter().find(|p| p.id == id).map(|p| p.name.clone()).unwrap_or_else(|| id.0.to_string())
+        profiles
+            .iter()
+            .find(|p| p.id == id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.0.to_string())
     };
     let existing = gi
         .compute_instances()
@@ -253,7 +305,13 @@ fn ci_insufficient(gpu: &Gpu<'_>, gi: &GpuInstance<'_>, profile: &CiProfileInfo)
             v.iter()
                 .map(|ci| {
                     let i = ci.info();
-                    format!("CI {} ({}) at {}:{}", i.id.0, name_of(i.profile_id), i.placement.start, i.placement.size)
+                    format!(
+                        "CI {} ({}) at {}:{}",
+                        i.id.0,
+                        name_of(i.profile_id),
+                        i.placement.start,
+                        i.placement.size
+                    )
                 })
                 .collect()
         })
@@ -295,7 +353,11 @@ pub fn find_compute_instance<'n>(
         }
         Err(e) => Err(AgentError::nvml(
             gpu.index(),
-            format!("find compute instance {} in GPU instance {}", id.0, gi.id().0),
+            format!(
+                "find compute instance {} in GPU instance {}",
+                id.0,
+                gi.id().0
+            ),
             e,
         )),
     }
@@ -319,14 +381,21 @@ fn users_matching(
         .map_err(|e| users_err(gpu, e))?
         .into_iter()
         .filter(|p| keep(p.gi_id, p.ci_id))
-        .map(|p| InstanceUser::Process { pid: p.pid, name: p.name, ci_id: p.ci_id })
+        .map(|p| InstanceUser::Process {
+            pid: p.pid,
+            name: p.name,
+            ci_id: p.ci_id,
+        })
         .collect();
     users.extend(
         gpu.vgpus()
             .map_err(|e| users_err(gpu, e))?
             .into_iter()
             .filter(|v| keep(v.gi_id, None))
-            .map(|v| InstanceUser::Vgpu { vm_id: v.vm_id, vgpu_type: v.vgpu_type }),
+            .map(|v| InstanceUser::Vgpu {
+                vm_id: v.vm_id,
+                vgpu_type: v.vgpu_type,
+            }),
     );
     Ok(users)
 }
@@ -342,16 +411,30 @@ pub fn destroy_gpu_instance(gpu: &Gpu<'_>, id: GpuInstanceId) -> Result<GiInfo, 
     let gi = find_gpu_instance(gpu, id)?;
     let users = gi_users(gpu, id)?;
     if !users.is_empty() {
-        return Err(AgentError::GiInUse { gpu: g, gi: id, users });
+        return Err(AgentError::GiInUse {
+            gpu: g,
+            gi: id,
+            users,
+        });
     }
     let cis: Vec<ComputeInstanceId> = gi
         .compute_instances()
-        .map_err(|e| AgentError::nvml(g, format!("list compute instances of GPU instance {}", id.0), e))?
+        .map_err(|e| {
+            AgentError::nvml(
+                g,
+                format!("list compute instances of GPU instance {}", id.0),
+                e,
+            )
+        })?
         .iter()
         .map(ComputeInstance::id)
         .collect();
     if !cis.is_empty() {
-        return Err(AgentError::GiHasComputeInstances { gpu: g, gi: id, cis });
+        return Err(AgentError::GiHasComputeInstances {
+            gpu: g,
+            gi: id,
+            cis,
+        });
     }
     let info = gi.info();
     gi.destroy().map_err(|e| {
@@ -377,9 +460,16 @@ pub fn destroy_compute_instance(
     let g = gpu.index();
     let gi = find_gpu_instance(gpu, gi_id)?;
     let ci = find_compute_instance(gpu, &gi, ci_id)?;
-    let users = users_matching(gpu, |gi, ci| gi == Some(gi_id) && (ci.is_none() || ci == Some(ci_id)))?;
+    let users = users_matching(gpu, |gi, ci| {
+        gi == Some(gi_id) && (ci.is_none() || ci == Some(ci_id))
+    })?;
     if !users.is_empty() {
-        return Err(AgentError::CiInUse { gpu: g, gi: gi_id, ci: ci_id, users });
+        return Err(AgentError::CiInUse {
+            gpu: g,
+            gi: gi_id,
+            ci: ci_id,
+            users,
+        });
     }
     let info = ci.info();
     ci.destroy().map_err(|e| {
@@ -391,7 +481,14 @@ pub fn destroy_compute_instance(
                 users: vec![InstanceUser::OtherClient],
             }
         } else {
-            AgentError::nvml(g, format!("destroy compute instance {} in GPU instance {}", ci_id.0, gi_id.0), e)
+            AgentError::nvml(
+                g,
+                format!(
+                    "destroy compute instance {} in GPU instance {}",
+                    ci_id.0, gi_id.0
+                ),
+                e,
+            )
         }
     })?;
     Ok(info)

@@ -67,7 +67,9 @@ impl std::str::FromStr for StartList {
 /// Parse a comma list. Empty entries are an error (they are always a typo).
 pub fn parse_profiles(s: &str) -> Result<Vec<ProfileSpec>, String> {
     if s.trim().is_empty() {
-        return Err("empty profile list; give profile ids or names, e.g. 9,19 or 3g.20gb,1g.5gb".into());
+        return Err(
+            "empty profile list; give profile ids or names, e.g. 9,19 or 3g.20gb,1g.5gb".into(),
+        );
     }
     s.split(',')
         .map(|item| {
@@ -87,9 +89,12 @@ pub fn parse_profiles(s: &str) -> Result<Vec<ProfileSpec>, String> {
 pub fn parse_starts(s: &str) -> Result<Vec<u32>, String> {
     s.split(',')
         .map(|t| {
-            t.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("'{}' is not a placement start (a memory-slice index such as 0 or 4)", t.trim()))
+            t.trim().parse::<u32>().map_err(|_| {
+                format!(
+                    "'{}' is not a placement start (a memory-slice index such as 0 or 4)",
+                    t.trim()
+                )
+            })
         })
         .collect()
 }
@@ -103,11 +108,19 @@ mod tests {
     fn ids_names_and_prefixes() {
         assert_eq!(
             parse_profiles("9,19,14,19").unwrap(),
-            vec![ProfileSpec::Id(9), ProfileSpec::Id(19), ProfileSpec::Id(14), ProfileSpec::Id(19)]
+            vec![
+                ProfileSpec::Id(9),
+                ProfileSpec::Id(19),
+                ProfileSpec::Id(14),
+                ProfileSpec::Id(19)
+            ]
         );
         assert_eq!(
             parse_profiles("3g.20gb, MIG 1g.5gb+me").unwrap(),
-            vec![ProfileSpec::Name("3g.20gb".into()), ProfileSpec::Name("1g.5gb+me".into())]
+            vec![
+                ProfileSpec::Name("3g.20gb".into()),
+                ProfileSpec::Name("1g.5gb+me".into())
+            ]
         );
         assert!(parse_profiles("").is_err());
         assert!(parse_profiles("9,,19").is_err());

@@ -111,7 +111,10 @@ pub struct ModeJson {
 impl ModeJson {
     pub fn new(current: bool, pending: bool) -> ModeJson {
         let s = |b| if b { "enabled" } else { "disabled" };
-        ModeJson { current: s(current), pending: s(pending) }
+        ModeJson {
+            current: s(current),
+            pending: s(pending),
+        }
     }
 }
 
@@ -149,7 +152,8 @@ pub struct ModeOutput {
     pub gpu: u32,
     pub pci_bus_id: String,
     pub mig_mode: ModeJson,
-    /// Why the change has not taken effect yet (`nvmlDeviceSetMigMode` activation status).
+    /// Why the change has not taken effect yet: the `nvmlDeviceSetMigMode` activation status
+    /// as its NVML constant name (`NVML_ERROR_RESET_REQUIRED`); `null` when it took effect.
     pub activation_status: Option<String>,
     /// Current and pending differ: a GPU reset or host reboot is needed.
     pub reset_required: bool,
@@ -218,8 +222,19 @@ pub fn gi_profiles_table(rows: &[GiProfileRow]) -> String {
     let mut out = String::new();
     push(&mut out, rule(w, '-'));
     push(&mut out, text_line(w, "GPU instance profiles:"));
-    push(&mut out, text_line(w, "GPU   Name             ID    Instances   Memory     P2P    SM    DEC   ENC"));
-    push(&mut out, Line::new(w).left(30, "Free/Total   GiB              CE    JPEG  OFA").done());
+    push(
+        &mut out,
+        text_line(
+            w,
+            "GPU   Name             ID    Instances   Memory     P2P    SM    DEC   ENC",
+        ),
+    );
+    push(
+        &mut out,
+        Line::new(w)
+            .left(31, "Free/Total   GiB              CE    JPEG  OFA")
+            .done(),
+    );
     push(&mut out, rule(w, '='));
     for r in rows {
         push(
@@ -254,10 +269,25 @@ pub fn gi_profiles_table(rows: &[GiProfileRow]) -> String {
 pub fn gi_placements_lines(rows: &[GiPlacementsRow]) -> String {
     let mut out = String::new();
     for r in rows {
-        let starts = r.placements.iter().map(|p| p.start.to_string()).collect::<Vec<_>>().join(",");
+        let starts = r
+            .placements
+            .iter()
+            .map(|p| p.start.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let size = r.placements.first().map(|p| p.size).unwrap_or(0);
-        let label = if r.placements.len() == 1 { "Placement :" } else { "Placements:" };
-        push(&mut out, format!("GPU {:2} Profile ID {:2} {label} {{{starts}}}:{size}", r.gpu, r.profile_id.0));
+        let label = if r.placements.len() == 1 {
+            "Placement :"
+        } else {
+            "Placements:"
+        };
+        push(
+            &mut out,
+            format!(
+                "GPU {:2} Profile ID {:2} {label} {{{starts}}}:{size}",
+                r.gpu, r.profile_id.0
+            ),
+        );
     }
     out
 }
@@ -273,8 +303,14 @@ pub fn gis_table(rows: &[GiRow]) -> String {
     let mut out = String::new();
     push(&mut out, rule(w, '-'));
     push(&mut out, text_line(w, "GPU instances:"));
-    push(&mut out, text_line(w, "GPU   Name             Profile  Instance   Placement"));
-    push(&mut out, Line::new(w).left(26, "ID       ID       Start:Size").done());
+    push(
+        &mut out,
+        text_line(w, "GPU   Name             Profile  Instance   Placement"),
+    );
+    push(
+        &mut out,
+        Line::new(w).left(27, "ID       ID       Start:Size").done(),
+    );
     push(&mut out, rule(w, '='));
     for r in rows {
         push(
@@ -303,13 +339,29 @@ pub fn ci_profiles_table(rows: &[CiProfileRow]) -> String {
     push(&mut out, text_line(w, "Compute instance profiles:"));
     push(
         &mut out,
-        text_line(w, "GPU     GPU       Name             Profile  Instances   Exclusive       Shared"),
+        text_line(
+            w,
+            "GPU     GPU       Name             Profile  Instances   Exclusive       Shared",
+        ),
     );
     push(
         &mut out,
-        Line::new(w).left(7, "Instance                       ID     Free/Total     SM       DEC   ENC   OFA").done(),
+        Line::new(w)
+            .left(
+                8,
+                "Instance                       ID     Free/Total     SM       DEC   ENC   OFA",
+            )
+            .done(),
     );
-    push(&mut out, Line::new(w).left(9, "ID                                                          CE    JPEG").done());
+    push(
+        &mut out,
+        Line::new(w)
+            .left(
+                10,
+                "ID                                                          CE    JPEG",
+            )
+            .done(),
+    );
     push(&mut out, rule(w, '='));
     for r in rows {
         let mut line = Line::new(w)
@@ -330,7 +382,13 @@ pub fn ci_profiles_table(rows: &[CiProfileRow]) -> String {
                 .right(84, &r.ofa.to_string())
                 .done(),
         );
-        push(&mut out, Line::new(w).right(72, &r.ce.to_string()).right(78, &r.jpeg.to_string()).done());
+        push(
+            &mut out,
+            Line::new(w)
+                .right(72, &r.ce.to_string())
+                .right(78, &r.jpeg.to_string())
+                .done(),
+        );
         push(&mut out, rule(w, '-'));
     }
     out
@@ -347,9 +405,23 @@ pub fn cis_table(rows: &[CiRow]) -> String {
     let mut out = String::new();
     push(&mut out, rule(w, '-'));
     push(&mut out, text_line(w, "Compute instances:"));
-    push(&mut out, text_line(w, "GPU     GPU       Name             Profile   Instance   Placement"));
-    push(&mut out, Line::new(w).left(7, "Instance                       ID        ID       Start:Size").done());
-    push(&mut out, Line::new(w).left(9, "ID").done());
+    push(
+        &mut out,
+        text_line(
+            w,
+            "GPU     GPU       Name             Profile   Instance   Placement",
+        ),
+    );
+    push(
+        &mut out,
+        Line::new(w)
+            .left(
+                8,
+                "Instance                       ID        ID       Start:Size",
+            )
+            .done(),
+    );
+    push(&mut out, Line::new(w).left(10, "ID").done());
     push(&mut out, rule(w, '='));
     for r in rows {
         push(
@@ -373,9 +445,15 @@ pub fn cis_table(rows: &[CiRow]) -> String {
 pub fn list_lines(list: &ListOutput) -> String {
     let mut out = String::new();
     for g in &list.gpus {
-        push(&mut out, format!("GPU {}: {} (UUID: {})", g.index, g.name, g.uuid));
+        push(
+            &mut out,
+            format!("GPU {}: {} (UUID: {})", g.index, g.name, g.uuid),
+        );
         for (n, d) in g.mig_devices.iter().enumerate() {
-            push(&mut out, format!("  {:<15} Device {:2}: (UUID: {})", d.name, n, d.uuid));
+            push(
+                &mut out,
+                format!("  {:<15} Device {:2}: (UUID: {})", d.name, n, d.uuid),
+            );
         }
     }
     out
@@ -399,7 +477,10 @@ pub fn created_ci_line(r: &CiRow) -> String {
 
 /// `Successfully destroyed GPU instance ID  7 from GPU  0`.
 pub fn destroyed_gi_line(r: &DestroyedGi) -> String {
-    format!("Successfully destroyed GPU instance ID {:2} from GPU {:2}", r.gi_id.0, r.gpu)
+    format!(
+        "Successfully destroyed GPU instance ID {:2} from GPU {:2}",
+        r.gi_id.0, r.gpu
+    )
 }
 
 /// `Successfully destroyed compute instance ID  0 from GPU  0 GPU instance ID  7`.
@@ -412,7 +493,13 @@ pub fn destroyed_ci_line(r: &DestroyedCi) -> String {
 
 /// `mig mode` text: the state, and when current and pending differ, how to apply it on ESXi.
 pub fn mode_lines(m: &ModeOutput) -> String {
-    let word = |s: &str| if s == "enabled" { "Enabled" } else { "Disabled" };
+    let word = |s: &str| {
+        if s == "enabled" {
+            "Enabled"
+        } else {
+            "Disabled"
+        }
+    };
     let mut out = String::new();
     push(
         &mut out,
@@ -425,8 +512,16 @@ pub fn mode_lines(m: &ModeOutput) -> String {
         ),
     );
     if m.reset_required {
-        let verb = if m.mig_mode.pending == "enabled" { "enable" } else { "disable" };
-        let why = m.activation_status.as_deref().map(|s| format!(" ({s})")).unwrap_or_default();
+        let verb = if m.mig_mode.pending == "enabled" {
+            "enable"
+        } else {
+            "disable"
+        };
+        let why = m
+            .activation_status
+            .as_deref()
+            .map(|s| format!(" (activation status {s})"))
+            .unwrap_or_default();
         push(
             &mut out,
             format!(
@@ -448,7 +543,15 @@ mod tests {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn gip(id: u32, name: &str, free: u32, total: u32, mib: u64, sm: u32, e: [u32; 5]) -> GiProfileRow {
+    fn gip(
+        id: u32,
+        name: &str,
+        free: u32,
+        total: u32,
+        mib: u64,
+        sm: u32,
+        e: [u32; 5],
+    ) -> GiProfileRow {
         GiProfileRow {
             gpu: 0,
             profile_id: GiProfileId(id),
@@ -498,7 +601,10 @@ mod tests {
             name: name.into(),
             placement: pl,
         };
-        let t = gis_table(&[row(11, 19, "1g.5gb", p(0, 1)), row(1, 9, "3g.20gb", p(4, 4))]);
+        let t = gis_table(&[
+            row(11, 19, "1g.5gb", p(0, 1)),
+            row(1, 9, "3g.20gb", p(4, 4)),
+        ]);
         let expected = "\
 +-------------------------------------------------------+
 | GPU instances:                                        |
@@ -531,7 +637,10 @@ mod tests {
             ofa: 0,
             default,
         };
-        let t = ci_profiles_table(&[row(0, "1c.2g.10gb", 0, 2, 14, false), row(1, "2g.10gb", 0, 1, 28, true)]);
+        let t = ci_profiles_table(&[
+            row(0, "1c.2g.10gb", 0, 2, 14, false),
+            row(1, "2g.10gb", 0, 1, 28, true),
+        ]);
         let expected = "\
 +--------------------------------------------------------------------------------------+
 | Compute instance profiles:                                                           |
@@ -618,10 +727,23 @@ mod tests {
             created_ci_line(&ci),
             "Successfully created compute instance ID  0 on GPU  0 GPU instance ID 11 using profile MIG 1g.5gb (ID  0)"
         );
-        let d = DestroyedCi { gpu: 0, gi_id: GpuInstanceId(7), ci_id: ComputeInstanceId(0) };
-        assert_eq!(destroyed_ci_line(&d), "Successfully destroyed compute instance ID  0 from GPU  0 GPU instance ID  7");
-        let d = DestroyedGi { gpu: 0, gi_id: GpuInstanceId(7) };
-        assert_eq!(destroyed_gi_line(&d), "Successfully destroyed GPU instance ID  7 from GPU  0");
+        let d = DestroyedCi {
+            gpu: 0,
+            gi_id: GpuInstanceId(7),
+            ci_id: ComputeInstanceId(0),
+        };
+        assert_eq!(
+            destroyed_ci_line(&d),
+            "Successfully destroyed compute instance ID  0 from GPU  0 GPU instance ID  7"
+        );
+        let d = DestroyedGi {
+            gpu: 0,
+            gi_id: GpuInstanceId(7),
+        };
+        assert_eq!(
+            destroyed_gi_line(&d),
+            "Successfully destroyed GPU instance ID  7 from GPU  0"
+        );
     }
 
     #[test]
@@ -647,7 +769,7 @@ mod tests {
             gpu: 0,
             pci_bus_id: "00000000:3B:00.0".into(),
             mig_mode: ModeJson::new(false, true),
-            activation_status: Some("GPU requires reset (NVML_ERROR_RESET_REQUIRED)".into()),
+            activation_status: Some("NVML_ERROR_RESET_REQUIRED".into()),
             reset_required: true,
         };
         insta::assert_snapshot!("mode_pending", mode_lines(&mode));

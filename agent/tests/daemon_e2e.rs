@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use mig::report::{FIELD_DOCUMENT, FIELD_SUMMARY, HostReport};
 use vcenter_client::{Client, ConnectOptions, Credentials, HostProperty, TlsPolicy};
-use vmig_testkit::{ChildGuard, TempDir, Vcsim, nvml_sim_lib, temp_dir, workspace_bin, workspace_bin_in, workspace_root};
+use vmig_testkit::{
+    ChildGuard, TempDir, Vcsim, nvml_sim_lib, temp_dir, workspace_bin, workspace_bin_in,
+    workspace_root,
+};
 
 /// Poll interval the tests give the agent.
 const POLL_S: u64 = 2;
@@ -21,7 +24,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 // ---------------------------------------------------------------- helpers
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 fn vcsim() -> Vcsim {
@@ -46,7 +52,12 @@ fn hosts(rt: &tokio::runtime::Runtime, vc: &Vcsim) -> Vec<(String, String)> {
         .block_on(c.hosts(&[HostProperty::Name, HostProperty::BiosUuid]))
         .expect("hosts")
         .into_iter()
-        .map(|h| (h.name.unwrap_or_default(), h.bios_uuid.map(|u| u.to_string()).unwrap_or_default()))
+        .map(|h| {
+            (
+                h.name.unwrap_or_default(),
+                h.bios_uuid.map(|u| u.to_string()).unwrap_or_default(),
+            )
+        })
         .collect();
     out.sort();
     let _ = rt.block_on(c.logout());
@@ -60,10 +71,22 @@ fn published(rt: &tokio::runtime::Runtime, vc: &Vcsim, host: &str) -> Option<(Ho
         let defs = c.custom_field_defs().await.ok()?;
         let key = |name: &str| defs.iter().find(|d| d.name == name).map(|d| d.key);
         let (doc_key, summary_key) = (key(FIELD_DOCUMENT)?, key(FIELD_SUMMARY)?);
-        let hosts = c.hosts(&[HostProperty::Name, HostProperty::CustomValues]).await.ok()?;
-        let h = hosts.into_iter().find(|h| h.name.as_deref() == Some(host))?;
-        let doc = HostReport::from_json(h.custom_values.get(doc_key)?).expect("a valid vmig.mig/v1 document");
-        Some((doc, h.custom_values.get(summary_key).unwrap_or_default().to_string()))
+        let hosts = c
+            .hosts(&[HostProperty::Name, HostProperty::CustomValues])
+            .await
+            .ok()?;
+        let h = hosts
+            .into_iter()
+            .find(|h| h.name.as_deref() == Some(host))?;
+        let doc = HostReport::from_json(h.custom_values.get(doc_key)?)
+            .expect("a valid vmig.mig/v1 document");
+        Some((
+            doc,
+            h.custom_values
+                .get(summary_key)
+                .unwrap_or_default()
+                .to_string(),
+        ))
     });
     let _ = rt.block_on(c.logout());
     result
@@ -76,7 +99,10 @@ fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -106,7 +132,11 @@ impl Machine {
             .args(args)
             .output()
             .expect("run nvml-sim");
-        assert!(out.status.success(), "nvml-sim {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nvml-sim {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -138,21 +168,37 @@ struct AgentConfig<'a> {
 
 impl Default for AgentConfig<'_> {
     fn default() -> Self {
-        AgentConfig { host_uuid: None, password: "", trust: Trust::Ca, heartbeat_s: 60 }
+        AgentConfig {
+            host_uuid: None,
+            password: "",
+            trust: Trust::Ca,
+            heartbeat_s: 60,
+        }
     }
 }
 
 fn write_config(dir: &Path, vc: &Vcsim, c: &AgentConfig<'_>) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let password_file = dir.join("password");
-    let password = if c.password.is_empty() { vc.password() } else { c.password };
+    let password = if c.password.is_empty() {
+        vc.password()
+    } else {
+        c.password
+    };
     std::fs::write(&password_file, format!("{password}\n")).expect("write password");
-    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod");
     let tls = match c.trust {
-        Trust::Ca => format!("ca_file = {:?}", vc.ca_pem_path().expect("TLS").display().to_string()),
+        Trust::Ca => format!(
+            "ca_file = {:?}",
+            vc.ca_pem_path().expect("TLS").display().to_string()
+        ),
         Trust::Pin(t) => format!("thumbprint = {t:?}"),
     };
-    let host = c.host_uuid.map(|u| format!("[host]\nuuid = {u:?}\n")).unwrap_or_default();
+    let host = c
+        .host_uuid
+        .map(|u| format!("[host]\nuuid = {u:?}\n"))
+        .unwrap_or_default();
     let text = format!(
         "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\n{tls}\n\n{host}\n\
          [agent]\npoll_interval_s = {POLL_S}\nheartbeat_interval_s = {hb}\nnvml_lib = {lib:?}\n",
@@ -174,7 +220,10 @@ struct Agent {
 
 impl Agent {
     fn start(dir: &Path, machine: &Machine, config: &Path, extra: &[&str]) -> Agent {
-        let log = dir.join(format!("agent-{}.log", config.file_stem().and_then(|s| s.to_str()).unwrap_or("x")));
+        let log = dir.join(format!(
+            "agent-{}.log",
+            config.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
+        ));
         let stderr = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(workspace_bin("vmig-agent"));
         cmd.arg("run")
@@ -187,7 +236,10 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
-        Agent { guard: ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start vmig-agent"), log }
+        Agent {
+            guard: ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start vmig-agent"),
+            log,
+        }
     }
 
     fn log(&self) -> String {
@@ -196,7 +248,11 @@ impl Agent {
 
     fn signal(&self, sig: &str) {
         let pid = self.guard.pid().expect("agent running").to_string();
-        let ok = Command::new("kill").args([sig, &pid]).status().expect("kill").success();
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill")
+            .success();
         assert!(ok, "kill {sig} {pid}");
     }
 
@@ -208,9 +264,11 @@ impl Agent {
     fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
         let start = Instant::now();
         self.signal("-TERM");
-        let status = wait_for(Duration::from_secs(10), "the agent to exit after SIGTERM", || {
-            self.guard.try_wait().expect("try_wait")
-        });
+        let status = wait_for(
+            Duration::from_secs(10),
+            "the agent to exit after SIGTERM",
+            || self.guard.try_wait().expect("try_wait"),
+        );
         (status, start.elapsed())
     }
 }
@@ -244,7 +302,10 @@ impl Rig {
 }
 
 /// pyVmomi's view of a host's custom attributes (name → value), when the interop venv exists.
-fn pyvmomi_custom_values(vc: &Vcsim, host: &str) -> Option<std::collections::BTreeMap<String, String>> {
+fn pyvmomi_custom_values(
+    vc: &Vcsim,
+    host: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
     let python = workspace_root().join("target/venv-pyvmomi/bin/python");
     if !python.exists() {
         assert!(
@@ -252,7 +313,10 @@ fn pyvmomi_custom_values(vc: &Vcsim, host: &str) -> Option<std::collections::BTr
             "{} is missing: scripts/install-deps.sh creates the pyVmomi venv",
             python.display()
         );
-        eprintln!("skipping the pyVmomi read-back: {} is missing", python.display());
+        eprintln!(
+            "skipping the pyVmomi read-back: {} is missing",
+            python.display()
+        );
         return None;
     }
     let script = r#"
@@ -283,7 +347,11 @@ Disconnect(si)
         .arg(host)
         .output()
         .expect("run pyVmomi");
-    assert!(out.status.success(), "pyVmomi read-back failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "pyVmomi read-back failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Some(serde_json::from_slice(&out.stdout).expect("pyVmomi output is JSON"))
 }
 
@@ -296,30 +364,60 @@ fn publishes_and_follows_a_mig_change() {
     let rig = Rig::new("daemon-publish");
     let (host, uuid) = rig.hosts[0].clone();
     let machine = Machine::new(rig.dir.path(), &["a100-pcie-40gb"]);
-    let config = write_config(rig.dir.path(), &rig.vc, &AgentConfig { host_uuid: Some(&uuid), ..Default::default() });
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            ..Default::default()
+        },
+    );
 
     let check = machine.agent_cli(&["check-config", "--config", config.to_str().expect("utf-8")]);
     let report = String::from_utf8_lossy(&check.stdout);
-    assert!(check.status.success(), "check-config failed:\n{report}\n{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "check-config failed:\n{report}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert!(report.contains(&format!("ok    host: {host}")), "{report}");
     assert!(report.contains("ok    NVML: 1 GPU(s)"), "{report}");
 
     let agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
-    let (doc, summary) = wait_for(START_TIMEOUT, "the first publication", || rig.published(&host));
+    let (doc, summary) = wait_for(START_TIMEOUT, "the first publication", || {
+        rig.published(&host)
+    });
     assert_eq!(doc.schema, "vmig.mig/v1");
     assert_eq!(doc.host_uuid, uuid);
     assert_eq!(doc.gpus.len(), 1);
     assert_eq!(doc.gpus[0].name, "NVIDIA A100-PCIE-40GB");
     assert!(doc.gpus[0].gpu_instances.is_empty());
-    assert_eq!(summary.split(" | ").next(), Some("1×A100-40GB MIG on"), "{summary}");
+    assert_eq!(
+        summary.split(" | ").next(),
+        Some("1×A100-40GB MIG on"),
+        "{summary}"
+    );
 
     let cgi = machine.agent_cli(&["mig", "cgi", "-i", "0", "3g.20gb", "-C"]);
-    assert!(cgi.status.success(), "cgi: {}", String::from_utf8_lossy(&cgi.stderr));
+    assert!(
+        cgi.status.success(),
+        "cgi: {}",
+        String::from_utf8_lossy(&cgi.stderr)
+    );
     let changed = Instant::now();
-    let doc = wait_for(Duration::from_secs(POLL_S + 1), "the MIG change in vCenter (one poll + 1 s)", || {
-        rig.published(&host).map(|p| p.0).filter(|d| !d.gpus[0].gpu_instances.is_empty())
-    });
-    eprintln!("MIG change visible in vCenter {:?} after cgi returned", changed.elapsed());
+    let doc = wait_for(
+        Duration::from_secs(POLL_S + 1),
+        "the MIG change in vCenter (one poll + 1 s)",
+        || {
+            rig.published(&host)
+                .map(|p| p.0)
+                .filter(|d| !d.gpus[0].gpu_instances.is_empty())
+        },
+    );
+    eprintln!(
+        "MIG change visible in vCenter {:?} after cgi returned",
+        changed.elapsed()
+    );
     let gi = &doc.gpus[0].gpu_instances[0];
     assert_eq!(gi.profile, "3g.20gb");
     assert_eq!(gi.compute_instances.len(), 1);
@@ -329,10 +427,18 @@ fn publishes_and_follows_a_mig_change() {
     if let Some(values) = pyvmomi_custom_values(&rig.vc, &host) {
         let text = values.get(FIELD_DOCUMENT).expect("pyVmomi sees vmig.mig");
         assert_eq!(HostReport::from_json(text).expect("valid").generation, 2);
-        assert!(values.get(FIELD_SUMMARY).is_some_and(|s| s.contains("MIG on")), "{values:?}");
+        assert!(
+            values
+                .get(FIELD_SUMMARY)
+                .is_some_and(|s| s.contains("MIG on")),
+            "{values:?}"
+        );
     }
     let log = agent.log();
-    assert!(!log.contains(rig.vc.password()), "the password must never be logged");
+    assert!(
+        !log.contains(rig.vc.password()),
+        "the password must never be logged"
+    );
 }
 
 /// vCenter goes away and comes back empty (a restart of the simulator loses its inventory
@@ -343,22 +449,51 @@ fn recovers_when_vcenter_restarts() {
     let mut rig = Rig::new("daemon-restart");
     let (host, uuid) = rig.hosts[0].clone();
     let machine = Machine::new(rig.dir.path(), &["h100-sxm5-80gb"]);
-    let config = write_config(rig.dir.path(), &rig.vc, &AgentConfig { host_uuid: Some(&uuid), ..Default::default() });
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            ..Default::default()
+        },
+    );
     let mut agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
-    wait_for(START_TIMEOUT, "the first publication", || rig.published(&host));
+    wait_for(START_TIMEOUT, "the first publication", || {
+        rig.published(&host)
+    });
 
     rig.vc.kill().expect("stop vcsim");
     let cgi = machine.agent_cli(&["mig", "cgi", "-i", "0", "1g.10gb", "-C"]);
-    assert!(cgi.status.success(), "cgi: {}", String::from_utf8_lossy(&cgi.stderr));
-    wait_for(Duration::from_secs(30), "a failed publication attempt", || {
-        agent.log().contains("cannot publish to vCenter").then_some(())
-    });
-    assert!(agent.alive(), "the agent keeps running while vCenter is down");
+    assert!(
+        cgi.status.success(),
+        "cgi: {}",
+        String::from_utf8_lossy(&cgi.stderr)
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "a failed publication attempt",
+        || {
+            agent
+                .log()
+                .contains("cannot publish to vCenter")
+                .then_some(())
+        },
+    );
+    assert!(
+        agent.alive(),
+        "the agent keeps running while vCenter is down"
+    );
     rig.vc.restart().expect("restart vcsim");
 
-    let doc = wait_for(Duration::from_secs(120), "republication after the restart", || {
-        rig.published(&host).map(|p| p.0).filter(|d| d.gpus[0].gpu_instances.len() == 1)
-    });
+    let doc = wait_for(
+        Duration::from_secs(120),
+        "republication after the restart",
+        || {
+            rig.published(&host)
+                .map(|p| p.0)
+                .filter(|d| d.gpus[0].gpu_instances.len() == 1)
+        },
+    );
     assert_eq!(doc.gpus[0].gpu_instances[0].profile, "1g.10gb");
     assert!(doc.generation >= 2);
     assert!(agent.alive());
@@ -377,29 +512,55 @@ fn wrong_password_is_retried_and_sighup_reloads() {
     let config = write_config(
         rig.dir.path(),
         &rig.vc,
-        &AgentConfig { host_uuid: Some(&uuid), password: secret, ..Default::default() },
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            password: secret,
+            ..Default::default()
+        },
     );
     let mut agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
     wait_for(START_TIMEOUT, "two refused logins", || {
         (agent.log().matches("refused the login").count() >= 2).then_some(())
     });
     let log = agent.log();
-    assert!(log.contains(&format!("refused the login of `{}`", rig.vc.username())), "{log}");
-    assert!(log.contains("password"), "the error names the password file: {log}");
-    assert!(!log.contains(secret), "the password must never be logged:\n{log}");
+    assert!(
+        log.contains(&format!("refused the login of `{}`", rig.vc.username())),
+        "{log}"
+    );
+    assert!(
+        log.contains("password"),
+        "the error names the password file: {log}"
+    );
+    assert!(
+        !log.contains(secret),
+        "the password must never be logged:\n{log}"
+    );
     assert!(agent.alive(), "a wrong password does not crash the agent");
     assert!(rig.published(&host).is_none());
 
-    std::fs::write(rig.dir.path().join("password"), format!("{}\n", rig.vc.password())).expect("fix password");
+    std::fs::write(
+        rig.dir.path().join("password"),
+        format!("{}\n", rig.vc.password()),
+    )
+    .expect("fix password");
     agent.signal("-HUP");
-    let (doc, _) = wait_for(Duration::from_secs(90), "publication after SIGHUP", || rig.published(&host));
+    let (doc, _) = wait_for(Duration::from_secs(90), "publication after SIGHUP", || {
+        rig.published(&host)
+    });
     assert_eq!(doc.host_uuid, uuid);
     assert!(agent.log().contains("configuration reloaded"));
 
     let (status, took) = agent.terminate();
     assert!(status.success(), "exit status {status:?}");
-    assert!(took < Duration::from_secs(2), "SIGTERM → exit took {took:?}");
-    assert!(agent.log().contains("logged out of vCenter"), "{}", agent.log());
+    assert!(
+        took < Duration::from_secs(2),
+        "SIGTERM → exit took {took:?}"
+    );
+    assert!(
+        agent.log().contains("logged out of vCenter"),
+        "{}",
+        agent.log()
+    );
 }
 
 /// A pinned thumbprint that does not match: the TLS check fails before any credential is
@@ -413,13 +574,25 @@ fn wrong_thumbprint_refuses_to_send_credentials() {
     let config = write_config(
         rig.dir.path(),
         &rig.vc,
-        &AgentConfig { host_uuid: Some(&uuid), trust: Trust::Pin(&wrong), ..Default::default() },
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            trust: Trust::Pin(&wrong),
+            ..Default::default()
+        },
     );
     let mut agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
     let real = rig.vc.thumbprint().expect("TLS").to_string();
-    wait_for(START_TIMEOUT, "the TLS refusal", || agent.log().contains("so no credentials were sent").then_some(()));
+    wait_for(START_TIMEOUT, "the TLS refusal", || {
+        agent
+            .log()
+            .contains("so no credentials were sent")
+            .then_some(())
+    });
     let log = agent.log();
-    assert!(log.contains(&real), "the error shows the thumbprint seen, to compare: {log}");
+    assert!(
+        log.contains(&real),
+        "the error shows the thumbprint seen, to compare: {log}"
+    );
     assert!(!log.contains("connected to vCenter"), "{log}");
     assert!(agent.alive());
     assert!(rig.published(&host).is_none());
@@ -435,26 +608,50 @@ fn two_agents_on_two_hosts_do_not_overwrite_each_other() {
     let (dir_a, dir_b) = (rig.subdir("a"), rig.subdir("b"));
     let machine_a = Machine::new(&dir_a, &["a100-pcie-40gb"]);
     let machine_b = Machine::new(&dir_b, &["h100-sxm5-80gb", "h100-sxm5-80gb"]);
-    let config_a = write_config(&dir_a, &rig.vc, &AgentConfig { host_uuid: Some(&uuid_a), ..Default::default() });
+    let config_a = write_config(
+        &dir_a,
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid_a),
+            ..Default::default()
+        },
+    );
     let config_b = write_config(&dir_b, &rig.vc, &AgentConfig::default());
     let bios = dir_b.join("product_uuid");
     std::fs::write(&bios, format!("{}\n", uuid_b.to_uppercase())).expect("write bios uuid");
     let _a = Agent::start(&dir_a, &machine_a, &config_a, &[]);
-    let _b = Agent::start(&dir_b, &machine_b, &config_b, &["--bios-uuid-file", bios.to_str().expect("utf-8")]);
+    let _b = Agent::start(
+        &dir_b,
+        &machine_b,
+        &config_b,
+        &["--bios-uuid-file", bios.to_str().expect("utf-8")],
+    );
 
-    let (a, _) = wait_for(START_TIMEOUT, "host A's document", || rig.published(&host_a));
-    let (b, summary_b) = wait_for(START_TIMEOUT, "host B's document", || rig.published(&host_b));
+    let (a, _) = wait_for(START_TIMEOUT, "host A's document", || {
+        rig.published(&host_a)
+    });
+    let (b, summary_b) = wait_for(START_TIMEOUT, "host B's document", || {
+        rig.published(&host_b)
+    });
     assert_eq!((a.host_uuid.as_str(), a.gpus.len()), (uuid_a.as_str(), 1));
     assert_eq!((b.host_uuid.as_str(), b.gpus.len()), (uuid_b.as_str(), 2));
     assert!(summary_b.starts_with("2×H100"), "{summary_b}");
 
     let cgi = machine_a.agent_cli(&["mig", "cgi", "-i", "0", "1g.5gb,1g.5gb", "-C"]);
-    assert!(cgi.status.success(), "cgi: {}", String::from_utf8_lossy(&cgi.stderr));
+    assert!(
+        cgi.status.success(),
+        "cgi: {}",
+        String::from_utf8_lossy(&cgi.stderr)
+    );
     wait_for(Duration::from_secs(30), "host A's change", || {
-        rig.published(&host_a).filter(|(d, _)| d.gpus[0].gpu_instances.len() == 2)
+        rig.published(&host_a)
+            .filter(|(d, _)| d.gpus[0].gpu_instances.len() == 2)
     });
     let (b_after, _) = rig.published(&host_b).expect("B still published");
-    assert_eq!(b_after.gpus, b.gpus, "host B's document is untouched by host A's agent");
+    assert_eq!(
+        b_after.gpus, b.gpus,
+        "host B's document is untouched by host A's agent"
+    );
     assert_eq!(b_after.host_uuid, uuid_b);
 }
 
@@ -464,7 +661,11 @@ fn readable_password_file_refuses_to_start() {
     use std::os::unix::fs::PermissionsExt;
     let dir = temp_dir("daemon-perms");
     std::fs::write(dir.path().join("password"), "secret\n").expect("write");
-    std::fs::set_permissions(dir.path().join("password"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::fs::set_permissions(
+        dir.path().join("password"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
     let config = dir.path().join("agent.toml");
     std::fs::write(
         &config,
@@ -479,7 +680,10 @@ fn readable_password_file_refuses_to_start() {
         .expect("run vmig-agent");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("refusing to start") && stderr.contains("chmod 600"), "{stderr}");
+    assert!(
+        stderr.contains("refusing to start") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
     assert!(stderr.contains("mode 0644"), "{stderr}");
 
     let check = Command::new(workspace_bin("vmig-agent"))

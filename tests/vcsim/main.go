@@ -136,8 +136,10 @@ func run(o options) error {
 		m.Service.Listen.User = url.UserPassword(o.username, o.password)
 	}
 	m.Service.TLS = tlsConfig
+	// No s.Close() on the way out: it waits for in-flight requests, and a client's
+	// WaitForUpdatesEx long poll would hold up the shutdown (and the file removal) for minutes.
+	// Exiting closes the sockets anyway.
 	s := m.Service.NewServer()
-	defer s.Close()
 
 	// The listener accepts connections from here on, so the harness may connect at once.
 	u := *s.URL

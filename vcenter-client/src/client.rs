@@ -224,7 +224,10 @@ impl Client {
         self.inner.transport.clear_cookie();
         let body = login_request(&self.inner.service.session_manager, &self.inner.credentials)?;
         let resp = self.call_once("Login", body).await?;
-        let session = UserSession::from_node(resp.child("returnval").ok_or_else(|| resp.bad("Login returnval"))?)?;
+        let session = UserSession::from_node(
+            resp.child("returnval")
+                .ok_or_else(|| resp.bad("Login returnval"))?,
+        )?;
         if !self.inner.transport.has_cookie() {
             return Err(Error::Decode {
                 context: "Login response".into(),
@@ -263,7 +266,9 @@ impl Client {
     /// Logs in again unless another task already did since `generation`.
     pub(crate) async fn relogin(&self, generation: u64) -> Result<()> {
         let _guard = self.inner.login_lock.lock().await;
-        if self.inner.transport.cookie_generation() != generation && self.inner.transport.has_cookie() {
+        if self.inner.transport.cookie_generation() != generation
+            && self.inner.transport.has_cookie()
+        {
             return Ok(());
         }
         tracing::info!(url = %self.inner.transport.url(), "session not authenticated; logging in again");
@@ -277,7 +282,9 @@ impl Client {
 
 async fn call_whole(t: &Transport, method: &str, body: String) -> Result<Node> {
     let root = t
-        .call(method, body, Mode::Whole, &mut |_| Ok(std::ops::ControlFlow::Continue(())))
+        .call(method, body, Mode::Whole, &mut |_| {
+            Ok(std::ops::ControlFlow::Continue(()))
+        })
         .await?
         .ok_or_else(|| Error::Decode {
             context: format!("{method} response"),

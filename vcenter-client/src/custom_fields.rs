@@ -29,9 +29,14 @@ pub struct CustomFieldDef {
 impl CustomFieldDef {
     fn from_node(n: &Node) -> Result<Self> {
         Ok(CustomFieldDef {
-            key: CustomFieldKey(n.child_parse("key")?.ok_or_else(|| n.bad("a CustomFieldDef with a key"))?),
+            key: CustomFieldKey(
+                n.child_parse("key")?
+                    .ok_or_else(|| n.bad("a CustomFieldDef with a key"))?,
+            ),
             name: n.child_string("name").unwrap_or_default(),
-            managed_object_type: n.child_string("managedObjectType").filter(|s| !s.is_empty()),
+            managed_object_type: n
+                .child_string("managedObjectType")
+                .filter(|s| !s.is_empty()),
         })
     }
 }
@@ -50,7 +55,10 @@ impl CustomValues {
                 continue;
             };
             // Only string values exist in practice (CustomFieldStringValue).
-            out.insert(CustomFieldKey(key), v.child_string("value").unwrap_or_default());
+            out.insert(
+                CustomFieldKey(key),
+                v.child_string("value").unwrap_or_default(),
+            );
         }
         Ok(out)
     }
@@ -64,7 +72,10 @@ impl CustomValues {
 
     /// The value for `key`.
     pub fn get(&self, key: CustomFieldKey) -> Option<&str> {
-        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// All `(key, value)` pairs.
@@ -91,7 +102,11 @@ impl Client {
         let mgr = self.custom_fields_manager()?;
         let oc = self.retrieve_object(&mgr, &["field"]).await?;
         match oc.get("field") {
-            Some(arr) => arr.children().iter().map(CustomFieldDef::from_node).collect(),
+            Some(arr) => arr
+                .children()
+                .iter()
+                .map(CustomFieldDef::from_node)
+                .collect(),
             None => Ok(Vec::new()),
         }
     }
@@ -100,11 +115,16 @@ impl Client {
     /// `None` = global), creating it with `AddCustomFieldDef` if needed. An
     /// existing global definition of that name is reused.
     /// Privilege `Global.ManageCustomFields` (only when it must be created).
-    pub async fn ensure_custom_field(&self, name: &str, mo_type: Option<&str>) -> Result<CustomFieldDef> {
+    pub async fn ensure_custom_field(
+        &self,
+        name: &str,
+        mo_type: Option<&str>,
+    ) -> Result<CustomFieldDef> {
         // A global definition of the same name applies to every type, and the
         // server refuses a typed duplicate of it anyway.
         let matches = |d: &CustomFieldDef| {
-            d.name == name && (d.managed_object_type.is_none() || d.managed_object_type.as_deref() == mo_type)
+            d.name == name
+                && (d.managed_object_type.is_none() || d.managed_object_type.as_deref() == mo_type)
         };
         // Look first: a reader with only Global.SetCustomField must not need
         // the ManageCustomFields privilege for a field that already exists.
@@ -118,7 +138,10 @@ impl Client {
             r.text("moType", t)?;
         }
         match self.invoke("AddCustomFieldDef", r.finish()).await {
-            Ok(resp) => CustomFieldDef::from_node(resp.child("returnval").ok_or_else(|| resp.bad("AddCustomFieldDef returnval"))?),
+            Ok(resp) => CustomFieldDef::from_node(
+                resp.child("returnval")
+                    .ok_or_else(|| resp.bad("AddCustomFieldDef returnval"))?,
+            ),
             // Someone created it between our read and our add.
             Err(e) if matches!(e.fault_kind(), Some(FaultKind::DuplicateName { .. })) => self
                 .custom_field_defs()
@@ -132,7 +155,12 @@ impl Client {
 
     /// `CustomFieldsManager.SetField`: sets `entity`'s value for `key`.
     /// Privilege `Global.SetCustomField` on the entity.
-    pub async fn set_custom_value(&self, entity: &MoRef, key: CustomFieldKey, value: &str) -> Result<()> {
+    pub async fn set_custom_value(
+        &self,
+        entity: &MoRef,
+        key: CustomFieldKey,
+        value: &str,
+    ) -> Result<()> {
         let mgr = self.custom_fields_manager()?;
         let mut r = Request::new("SetField", &mgr);
         r.moref("entity", entity);

@@ -78,7 +78,10 @@ impl HostProperty {
     }
 }
 
-pub(crate) fn paths_of<P: Copy>(props: &[P], paths: impl Fn(P) -> &'static [&'static str]) -> Vec<&'static str> {
+pub(crate) fn paths_of<P: Copy>(
+    props: &[P],
+    paths: impl Fn(P) -> &'static [&'static str],
+) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for p in props {
         for path in paths(*p) {
@@ -206,8 +209,18 @@ impl PciDevice {
     /// Decodes a `HostPciDevice`.
     pub fn from_node(n: &Node) -> Result<Self> {
         let s = |name: &str| n.child_string(name).unwrap_or_default();
-        let id16 = |name: &str| n.child(name).map(wire_u16).transpose().map(Option::unwrap_or_default);
-        let id8 = |name: &str| n.child(name).map(wire_u8).transpose().map(Option::unwrap_or_default);
+        let id16 = |name: &str| {
+            n.child(name)
+                .map(wire_u16)
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let id8 = |name: &str| {
+            n.child(name)
+                .map(wire_u8)
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
         Ok(PciDevice {
             id: s("id"),
             class_id: id16("classId")?,
@@ -277,7 +290,9 @@ pub struct HostSystem {
 impl HostSystem {
     /// The cluster the host belongs to, if its parent is a cluster.
     pub fn cluster(&self) -> Option<ClusterRef> {
-        self.parent.clone().and_then(|p| ClusterRef::try_from(p).ok())
+        self.parent
+            .clone()
+            .and_then(|p| ClusterRef::try_from(p).ok())
     }
 
     /// Converts a property-collector result for a `HostSystem`.
@@ -309,12 +324,23 @@ impl HostSystem {
                 "summary.hardware" => h.hardware = Some(hardware_summary(v)?),
                 "runtime.connectionState" => h.connection_state = Some(v.text().to_string()),
                 "config.sharedPassthruGpuTypes" => {
-                    h.shared_passthru_gpu_types = v.children().iter().map(|c| c.text().to_string()).collect()
+                    h.shared_passthru_gpu_types =
+                        v.children().iter().map(|c| c.text().to_string()).collect()
                 }
                 "config.sharedGpuCapabilities" => {
-                    h.shared_gpu_capabilities = v.children().iter().map(shared_gpu_capabilities).collect::<Result<_>>()?
+                    h.shared_gpu_capabilities = v
+                        .children()
+                        .iter()
+                        .map(shared_gpu_capabilities)
+                        .collect::<Result<_>>()?
                 }
-                "config.graphicsInfo" => h.graphics_info = v.children().iter().map(graphics_info).collect::<Result<_>>()?,
+                "config.graphicsInfo" => {
+                    h.graphics_info = v
+                        .children()
+                        .iter()
+                        .map(graphics_info)
+                        .collect::<Result<_>>()?
+                }
                 "config.graphicsConfig" => h.graphics_config = Some(graphics_config(v)),
                 "hardware.pciDevice" => {
                     for c in v.children() {
@@ -381,8 +407,12 @@ fn graphics_info(c: &Node) -> Result<GraphicsInfo> {
 
 fn graphics_config(v: &Node) -> GraphicsConfig {
     GraphicsConfig {
-        host_default_graphics_type: v.child_string("hostDefaultGraphicsType").unwrap_or_default(),
-        shared_passthru_assignment_policy: v.child_string("sharedPassthruAssignmentPolicy").unwrap_or_default(),
+        host_default_graphics_type: v
+            .child_string("hostDefaultGraphicsType")
+            .unwrap_or_default(),
+        shared_passthru_assignment_policy: v
+            .child_string("sharedPassthruAssignmentPolicy")
+            .unwrap_or_default(),
         device_types: v
             .children_named("deviceType")
             .map(|d| GraphicsDeviceType {
@@ -397,10 +427,10 @@ fn graphics_config(v: &Node) -> GraphicsConfig {
 /// Calls `visit` on typed objects converted from a stream; a conversion
 /// error stops the retrieval and is returned.
 pub(crate) fn typed_visitor<T>(
-    convert: impl Fn(ObjectContent) -> Result<T>,
-    mut visit: impl FnMut(T) -> ControlFlow<()>,
+    convert: impl Fn(ObjectContent) -> Result<T> + Send,
+    mut visit: impl FnMut(T) -> ControlFlow<()> + Send,
     failure: &mut Option<Error>,
-) -> impl FnMut(ObjectContent) -> ControlFlow<()> {
+) -> impl FnMut(ObjectContent) -> ControlFlow<()> + Send {
     move |oc| match convert(oc) {
         Ok(t) => visit(t),
         Err(e) => {
@@ -479,7 +509,7 @@ impl Client {
         &self,
         props: &[HostProperty],
         options: RetrieveOptions,
-        visit: impl FnMut(HostSystem) -> ControlFlow<()>,
+        visit: impl FnMut(HostSystem) -> ControlFlow<()> + Send,
     ) -> Result<RetrieveStats> {
         let paths = paths_of(props, HostProperty::paths);
         let mut failure = None;
@@ -547,15 +577,27 @@ mod tests {
         let h = &hosts[0];
         assert_eq!(h.name.as_deref(), Some("DC0_C0_H0"));
         assert_eq!(h.cluster(), Some(ClusterRef::new("domain-c16")));
-        assert_eq!(h.bios_uuid.as_ref().unwrap().as_str(), "564d2f12-8041-639b-5018-05a835b72eaf");
-        assert_eq!(h.shared_passthru_gpu_types, ["grid_a100-3-20c", "grid_a100-7-40c"]);
+        assert_eq!(
+            h.bios_uuid.as_ref().unwrap().as_str(),
+            "564d2f12-8041-639b-5018-05a835b72eaf"
+        );
+        assert_eq!(
+            h.shared_passthru_gpu_types,
+            ["grid_a100-3-20c", "grid_a100-7-40c"]
+        );
         assert!(h.shared_gpu_capabilities[0].migrate_supported);
         assert_eq!(h.graphics_info[0].memory_size_in_kb, Some(41943040));
-        assert_eq!(h.graphics_config.as_ref().unwrap().device_types[0].device_id, "0000:3b:00.0");
+        assert_eq!(
+            h.graphics_config.as_ref().unwrap().device_types[0].device_id,
+            "0000:3b:00.0"
+        );
         // The Intel device (signed vendor id) was read and dropped; NVIDIA kept.
         assert_eq!(h.nvidia_pci_devices.len(), 1);
         let gpu = &h.nvidia_pci_devices[0];
-        assert_eq!((gpu.vendor_id, gpu.device_id, gpu.class_id, gpu.bus), (0x10de, 0x20f1, 0x0302, 0x3b));
+        assert_eq!(
+            (gpu.vendor_id, gpu.device_id, gpu.class_id, gpu.bus),
+            (0x10de, 0x20f1, 0x0302, 0x3b)
+        );
         assert!(gpu.is_nvidia_gpu());
         assert_eq!(h.custom_values.get(crate::CustomFieldKey(0)), Some("b"));
     }

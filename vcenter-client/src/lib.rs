@@ -45,16 +45,16 @@ pub use client::{AboutInfo, Client, ConnectOptions, ServiceContent};
 pub use custom_fields::{CustomFieldDef, CustomValues};
 pub use error::{Error, Result};
 pub use host::{
-    Cluster, GraphicsConfig, GraphicsDeviceType, GraphicsInfo, HardwareSummary, HostProperty, HostSystem,
-    NVIDIA_VENDOR_ID, PciDevice, SharedGpuCapabilities,
+    Cluster, GraphicsConfig, GraphicsDeviceType, GraphicsInfo, HardwareSummary, HostProperty,
+    HostSystem, NVIDIA_VENDOR_ID, PciDevice, SharedGpuCapabilities,
 };
 pub use moref::{
     BiosUuid, ClusterRef, ContainerViewRef, CustomFieldKey, DeviceKey, FolderRef, HostRef, MoRef,
     ResourcePoolRef, SessionKey, TaskRef, VgpuProfile, VmRef, WrongKind,
 };
 pub use property::{
-    DynamicProperty, FilterSpec, MissingProperty, ObjectContent, ObjectSpec, PropertySpec, RetrieveOptions,
-    RetrieveStats, TraversalSpec,
+    DynamicProperty, FilterSpec, MissingProperty, ObjectContent, ObjectSpec, PropertySpec,
+    RetrieveOptions, RetrieveStats, TraversalSpec,
 };
 pub use session::{Credentials, Password, UserSession};
 pub use soap::decode::Node;
@@ -72,15 +72,21 @@ pub mod fuzzing {
     use std::ops::ControlFlow;
 
     use crate::soap::decode::{self, Mode, Node};
-    use crate::{HostSystem, ObjectContent, VirtualMachine, TaskInfo, TaskRef};
+    use crate::{HostSystem, ObjectContent, TaskInfo, TaskRef, VirtualMachine};
 
     /// Decodes `data` as a streamed property-collector response, converting
     /// every object into the typed host and VM views, then as a whole response.
     pub fn response(data: &[u8]) {
         let _ = decode::parse_sync(data, Mode::Stream, &mut |n: Node| {
             if let Ok(oc) = ObjectContent::from_node(n) {
-                let _ = HostSystem::from_content(ObjectContent { obj: crate::MoRef::new("HostSystem", "h"), ..oc.clone() });
-                let _ = VirtualMachine::from_content(ObjectContent { obj: crate::MoRef::new("VirtualMachine", "v"), ..oc.clone() });
+                let _ = HostSystem::from_content(ObjectContent {
+                    obj: crate::MoRef::new("HostSystem", "h"),
+                    ..oc.clone()
+                });
+                let _ = VirtualMachine::from_content(ObjectContent {
+                    obj: crate::MoRef::new("VirtualMachine", "v"),
+                    ..oc.clone()
+                });
                 for p in &oc.props {
                     let _ = TaskInfo::from_node(&TaskRef::new("t"), &p.val);
                 }

@@ -297,7 +297,10 @@ mod tests {
         let h = HostRef::try_from(MoRef::new("HostSystem", "host-1")).unwrap();
         assert_eq!(h.to_string(), "HostSystem:host-1");
         let err = VmRef::try_from(MoRef::new("HostSystem", "host-1")).unwrap_err();
-        assert_eq!(err.to_string(), "managed object HostSystem:host-1 is not a VirtualMachine");
+        assert_eq!(
+            err.to_string(),
+            "managed object HostSystem:host-1 is not a VirtualMachine"
+        );
     }
 
     #[test]
@@ -314,7 +317,11 @@ mod tests {
         let l: BiosUuid = "564d2f12-8041-639b-5018-05a835b72eaf".parse().unwrap();
         assert!(u.matches(&l));
         assert!("564d2f12-8041-639b-5018".parse::<BiosUuid>().is_err());
-        assert!("564d2f12-8041-639b-5018-05a835b72eag".parse::<BiosUuid>().is_err());
+        assert!(
+            "564d2f12-8041-639b-5018-05a835b72eag"
+                .parse::<BiosUuid>()
+                .is_err()
+        );
     }
 
     #[test]

@@ -85,7 +85,11 @@ impl FilterSpec {
     }
 
     /// Properties of an explicit list of objects, all of the same type.
-    pub fn objects<'a>(type_name: &str, objs: impl IntoIterator<Item = &'a MoRef>, paths: &[&str]) -> Self {
+    pub fn objects<'a>(
+        type_name: &str,
+        objs: impl IntoIterator<Item = &'a MoRef>,
+        paths: &[&str],
+    ) -> Self {
         FilterSpec {
             props: vec![PropertySpec {
                 type_name: type_name.to_string(),
@@ -236,7 +240,10 @@ impl ObjectContent {
     /// vcsim reports a missing session per property instead of faulting the
     /// call; surface that as the `NotAuthenticated` fault real vCenter sends.
     fn not_authenticated(&self) -> Option<&Fault> {
-        self.missing.iter().map(|m| &m.fault).find(|f| f.is_not_authenticated())
+        self.missing
+            .iter()
+            .map(|m| &m.fault)
+            .find(|f| f.is_not_authenticated())
     }
 }
 
@@ -270,7 +277,7 @@ impl Client {
         &self,
         spec: &FilterSpec,
         options: RetrieveOptions,
-        mut visit: impl FnMut(ObjectContent) -> ControlFlow<()>,
+        mut visit: impl FnMut(ObjectContent) -> ControlFlow<()> + Send,
     ) -> Result<RetrieveStats> {
         let pc = self.service_content().property_collector.clone();
         let mut r = Request::new("RetrievePropertiesEx", &pc);
@@ -284,10 +291,19 @@ impl Client {
 
         let mut stats = RetrieveStats::default();
         let generation = self.transport().cookie_generation();
-        let page = match self.page("RetrievePropertiesEx", first.clone(), &mut visit, &mut stats).await {
+        let page = match self
+            .page(
+                "RetrievePropertiesEx",
+                first.clone(),
+                &mut visit,
+                &mut stats,
+            )
+            .await
+        {
             Err(e) if e.is_not_authenticated() && stats.objects == 0 && self.may_relogin() => {
                 self.relogin(generation).await?;
-                self.page("RetrievePropertiesEx", first, &mut visit, &mut stats).await?
+                self.page("RetrievePropertiesEx", first, &mut visit, &mut stats)
+                    .await?
             }
             other => other?,
         };
@@ -298,14 +314,21 @@ impl Client {
                 let mut r = Request::new("CancelRetrievePropertiesEx", &pc);
                 r.text("token", &t)?;
                 // Best effort: the server drops the result set on its own at session end.
-                let _ = self.call_once("CancelRetrievePropertiesEx", r.finish()).await;
+                let _ = self
+                    .call_once("CancelRetrievePropertiesEx", r.finish())
+                    .await;
                 break;
             }
             let mut r = Request::new("ContinueRetrievePropertiesEx", &pc);
             r.text("token", &t)?;
             let generation = self.transport().cookie_generation();
             match self
-                .page("ContinueRetrievePropertiesEx", r.finish(), &mut visit, &mut stats)
+                .page(
+                    "ContinueRetrievePropertiesEx",
+                    r.finish(),
+                    &mut visit,
+                    &mut stats,
+                )
                 .await
             {
                 Ok(p) => {
@@ -328,7 +351,7 @@ impl Client {
         &self,
         method: &'static str,
         body: String,
-        visit: &mut impl FnMut(ObjectContent) -> ControlFlow<()>,
+        visit: &mut (impl FnMut(ObjectContent) -> ControlFlow<()> + Send),
         stats: &mut RetrieveStats,
     ) -> Result<Page> {
         let mut token = None;
@@ -354,7 +377,10 @@ impl Client {
             }
             Ok(ControlFlow::Continue(()))
         };
-        let root = self.transport().call(method, body, Mode::Stream, &mut emit).await?;
+        let root = self
+            .transport()
+            .call(method, body, Mode::Stream, &mut emit)
+            .await?;
         stats.pages += 1;
         if let Some(root) = root {
             // Only faults and the (now empty) response wrapper are left.
@@ -365,7 +391,11 @@ impl Client {
 
     /// Collects a retrieval into memory. Fine for small sets; for the whole
     /// inventory prefer [`Client::retrieve_properties`] with a visitor.
-    pub async fn retrieve_all(&self, spec: &FilterSpec, options: RetrieveOptions) -> Result<Vec<ObjectContent>> {
+    pub async fn retrieve_all(
+        &self,
+        spec: &FilterSpec,
+        options: RetrieveOptions,
+    ) -> Result<Vec<ObjectContent>> {
         let mut out = Vec::new();
         self.retrieve_properties(spec, options, |oc| {
             out.push(oc);
@@ -429,10 +459,12 @@ impl Client {
         type_name: &str,
         paths: &[&str],
         options: RetrieveOptions,
-        visit: impl FnMut(ObjectContent) -> ControlFlow<()>,
+        visit: impl FnMut(ObjectContent) -> ControlFlow<()> + Send,
     ) -> Result<RetrieveStats> {
         let root = self.service_content().root_folder.as_moref().clone();
-        let view = self.create_container_view(&root, &[type_name], true).await?;
+        let view = self
+            .create_container_view(&root, &[type_name], true)
+            .await?;
         let spec = FilterSpec::container_view(&view, type_name, paths);
         let out = self.retrieve_properties(&spec, options, visit).await;
         let destroyed = self.destroy_view(&view).await;
@@ -451,7 +483,10 @@ mod tests {
     fn container_view_spec_is_in_wsdl_order() {
         let view = ContainerViewRef::new("session[1]2");
         let spec = FilterSpec::container_view(&view, "VirtualMachine", &["name", "runtime.host"]);
-        let mut r = Request::new("RetrievePropertiesEx", &MoRef::new("PropertyCollector", "propertyCollector"));
+        let mut r = Request::new(
+            "RetrievePropertiesEx",
+            &MoRef::new("PropertyCollector", "propertyCollector"),
+        );
         spec.encode(&mut r, "specSet").unwrap();
         let xml = r.finish();
         assert!(xml.contains(concat!(

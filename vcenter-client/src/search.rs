@@ -12,7 +12,11 @@ use crate::moref::{BiosUuid, HostRef, MoRef, VmRef};
 use crate::soap::encode::Request;
 
 impl Client {
-    async fn search(&self, method: &'static str, build: impl FnOnce(&mut Request) -> Result<()>) -> Result<Option<MoRef>> {
+    async fn search(
+        &self,
+        method: &'static str,
+        build: impl FnOnce(&mut Request) -> Result<()>,
+    ) -> Result<Option<MoRef>> {
         let mut r = Request::new(method, &self.service_content().search_index);
         build(&mut r)?;
         let resp = self.invoke(method, r.finish()).await?;
@@ -71,7 +75,10 @@ impl Client {
     }
 }
 
-fn typed<T: TryFrom<MoRef, Error = crate::WrongKind>>(found: Option<MoRef>, method: &str) -> Result<Option<T>> {
+fn typed<T: TryFrom<MoRef, Error = crate::WrongKind>>(
+    found: Option<MoRef>,
+    method: &str,
+) -> Result<Option<T>> {
     found
         .map(|r| {
             T::try_from(r).map_err(|e| Error::Decode {

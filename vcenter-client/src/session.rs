@@ -128,7 +128,10 @@ impl Client {
         r.text("sessionID", &key.0)?;
         r.text("userName", user)?;
         let resp = self.invoke("SessionIsActive", r.finish()).await?;
-        resp.child("returnval").map(Node::parse_bool).transpose().map(|b| b.unwrap_or(false))
+        resp.child("returnval")
+            .map(Node::parse_bool)
+            .transpose()
+            .map(|b| b.unwrap_or(false))
     }
 
     /// `SessionManager.TerminateSession` for other sessions (not this one).
@@ -145,7 +148,10 @@ impl Client {
     /// used as a keep-alive (it re-logs in if the session had expired).
     /// Returns the server's xsd:dateTime text.
     pub async fn current_time(&self) -> Result<String> {
-        let r = Request::new("CurrentTime", &MoRef::new("ServiceInstance", "ServiceInstance"));
+        let r = Request::new(
+            "CurrentTime",
+            &MoRef::new("ServiceInstance", "ServiceInstance"),
+        );
         let resp = self.invoke("CurrentTime", r.finish()).await?;
         resp.child_string("returnval")
             .ok_or_else(|| resp.bad("CurrentTime returnval"))
@@ -154,7 +160,9 @@ impl Client {
     /// `SessionManager.Logout`. Later calls fail with `NotAuthenticated`
     /// instead of logging in again.
     pub async fn logout(&self) -> Result<()> {
-        self.inner.logged_out.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner
+            .logged_out
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let r = Request::new("Logout", &self.service_content().session_manager);
         let out = self.call_once("Logout", r.finish()).await.map(drop);
         self.inner.transport.clear_cookie();
@@ -191,6 +199,9 @@ mod tests {
             &Credentials::new("u", "a<b&c"),
         )
         .unwrap();
-        assert!(r.contains("<userName>u</userName><password>a&lt;b&amp;c</password></Login>"), "{r}");
+        assert!(
+            r.contains("<userName>u</userName><password>a&lt;b&amp;c</password></Login>"),
+            "{r}"
+        );
     }
 }

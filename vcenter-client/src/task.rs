@@ -83,7 +83,9 @@ impl TaskInfo {
                 .or_else(|| n.child_string("name"))
                 .unwrap_or_default(),
             entity: n.child("entity").map(Node::to_moref).transpose()?,
-            state: n.child_parse("state")?.ok_or_else(|| n.bad("a TaskInfo with a state"))?,
+            state: n
+                .child_parse("state")?
+                .ok_or_else(|| n.bad("a TaskInfo with a state"))?,
             error: n.child("error").map(Fault::from_localized),
             result: n.child("result").cloned(),
             progress: n.child_parse("progress")?,
@@ -171,7 +173,8 @@ mod tests {
 <error><fault xsi:type="InvalidDeviceSpec"><property>virtualDeviceSpec.device</property><deviceIndex>0</deviceIndex></fault><localizedMessage>*types.InvalidDeviceSpec</localizedMessage></error>
 <reason xsi:type="TaskReasonUser"><userName>user</userName></reason><queueTime>2026-11-24T10:00:00Z</queueTime></returnval></R></soapenv:Body></soapenv:Envelope>"#;
         let resp = parse_whole(doc.as_bytes(), "R").unwrap();
-        let info = TaskInfo::from_node(&TaskRef::new("task-69"), resp.child("returnval").unwrap()).unwrap();
+        let info = TaskInfo::from_node(&TaskRef::new("task-69"), resp.child("returnval").unwrap())
+            .unwrap();
         assert_eq!(info.state, TaskState::Error);
         assert_eq!(info.operation, "VirtualMachine.reconfigure");
         assert_eq!(info.entity, Some(MoRef::new("VirtualMachine", "vm-66")));

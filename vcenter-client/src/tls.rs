@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -108,7 +108,10 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Builds the rustls configuration for `policy`.
-pub(crate) fn client_config(policy: &TlsPolicy, seen: SeenThumbprint) -> Result<rustls::ClientConfig, Error> {
+pub(crate) fn client_config(
+    policy: &TlsPolicy,
+    seen: SeenThumbprint,
+) -> Result<rustls::ClientConfig, Error> {
     let provider = provider();
     let algs = provider.signature_verification_algorithms;
     let verifier: Arc<dyn ServerCertVerifier> = match policy {
@@ -138,7 +141,9 @@ pub(crate) fn client_config(policy: &TlsPolicy, seen: SeenThumbprint) -> Result<
             }
             let mut roots = RootCertStore::empty();
             for c in certs {
-                roots.add(c).map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
+                roots
+                    .add(c)
+                    .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
             }
             webpki(roots, &provider, seen)?
         }
@@ -162,7 +167,11 @@ pub(crate) fn client_config(policy: &TlsPolicy, seen: SeenThumbprint) -> Result<
     Ok(config)
 }
 
-fn webpki(roots: RootCertStore, provider: &Arc<CryptoProvider>, seen: SeenThumbprint) -> Result<Arc<dyn ServerCertVerifier>, Error> {
+fn webpki(
+    roots: RootCertStore,
+    provider: &Arc<CryptoProvider>,
+    seen: SeenThumbprint,
+) -> Result<Arc<dyn ServerCertVerifier>, Error> {
     let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| Error::TlsConfig(e.to_string()))?;
@@ -290,7 +299,8 @@ mod tests {
     #[test]
     fn missing_ca_file_is_named() {
         let seen = SeenThumbprint::default();
-        let err = client_config(&TlsPolicy::CaFile("/nonexistent/ca.pem".into()), seen).unwrap_err();
+        let err =
+            client_config(&TlsPolicy::CaFile("/nonexistent/ca.pem".into()), seen).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
     }
 

@@ -81,7 +81,10 @@ impl Transport {
     }
 
     pub(crate) fn version(&self) -> ApiVersion {
-        self.version.read().map(|v| v.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.version
+            .read()
+            .map(|v| v.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     pub(crate) fn set_version(&self, v: ApiVersion) {
@@ -143,18 +146,32 @@ impl Transport {
                 detail: format!("{} cannot have path segments", self.sdk_url),
             })?
             .push("vimServiceVersions.xml");
-        let resp = self.http.get(url.clone()).send().await.map_err(|e| self.net_err(&url, &e))?;
+        let resp = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| self.net_err(&url, &e))?;
         if resp.status() != StatusCode::OK {
             return Ok(None);
         }
         let mut reader = BodyReader::new(resp);
-        let parsed = decode::parse_async(&mut reader, Mode::Plain, &mut |_| Ok(ControlFlow::Continue(()))).await;
+        let parsed = decode::parse_async(&mut reader, Mode::Plain, &mut |_| {
+            Ok(ControlFlow::Continue(()))
+        })
+        .await;
         // A server that answers with something other than XML has no version list.
         Ok(parsed.ok().flatten())
     }
 
     /// Posts one SOAP request and parses the answer; see [`decode::parse_async`].
-    pub(crate) async fn call(&self, method: &str, body: String, mode: Mode, emit: &mut Emit<'_>) -> Result<Option<Node>> {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        body: String,
+        mode: Mode,
+        emit: &mut Emit<'_>,
+    ) -> Result<Option<Node>> {
         let action = format!("urn:vim25/{}", self.version());
         let mut req = self
             .http
@@ -168,7 +185,10 @@ impl Transport {
             req = req.header(COOKIE, v);
         }
         tracing::debug!(method, "vim25 call");
-        let resp = req.send().await.map_err(|e| self.net_err(&self.sdk_url, &e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.net_err(&self.sdk_url, &e))?;
         self.store_cookies(resp.headers());
         let status = resp.status();
         if status != StatusCode::OK && status != StatusCode::INTERNAL_SERVER_ERROR {
@@ -181,12 +201,14 @@ impl Transport {
         }
         let mut reader = BodyReader::new(resp);
         match decode::parse_async(&mut reader, mode, emit).await {
-            Err(e @ (Error::Xml { .. } | Error::Decode { .. })) if status != StatusCode::OK => Err(Error::HttpStatus {
-                url: self.sdk_url.to_string(),
-                method: method.to_string(),
-                status: status.as_u16(),
-                body: e.to_string(),
-            }),
+            Err(e @ (Error::Xml { .. } | Error::Decode { .. })) if status != StatusCode::OK => {
+                Err(Error::HttpStatus {
+                    url: self.sdk_url.to_string(),
+                    method: method.to_string(),
+                    status: status.as_u16(),
+                    body: e.to_string(),
+                })
+            }
             Err(Error::Xml { detail, .. }) if reader.failed.is_some() => Err(Error::Http {
                 url: self.sdk_url.to_string(),
                 detail: format!("reading the {method} response: {detail}"),
@@ -212,19 +234,37 @@ impl Transport {
             }
             src = s.source();
         }
-        let Some(detail) = tls_detail else {
+        // hyper wraps the rustls error in io errors whose `source()` skips
+        // the wrapped value, so fall back to rustls's own wording.
+        let full = chain(e);
+        let tls_words = [
+            "invalid peer certificate",
+            "certificate",
+            "handshake",
+            "TLS",
+        ];
+        let Some(detail) = tls_detail.or_else(|| {
+            tls_words.iter().any(|w| full.contains(w)).then(|| {
+                match full.find("invalid peer certificate") {
+                    Some(i) => full[i..].to_string(),
+                    None => full.rsplit(": ").next().unwrap_or(&full).to_string(),
+                }
+            })
+        }) else {
             return Error::Http {
                 url: url.to_string(),
-                detail: chain(e),
+                detail: full,
             };
         };
         let seen = self.seen.lock().ok().and_then(|s| *s);
         match (&self.policy, seen) {
-            (TlsPolicy::Thumbprint(expected), Some(seen)) if *expected != seen => Error::ThumbprintMismatch {
-                url: url.to_string(),
-                expected: *expected,
-                seen,
-            },
+            (TlsPolicy::Thumbprint(expected), Some(seen)) if *expected != seen => {
+                Error::ThumbprintMismatch {
+                    url: url.to_string(),
+                    expected: *expected,
+                    seen,
+                }
+            }
             _ => Error::Tls {
                 url: url.to_string(),
                 detail,
@@ -291,7 +331,8 @@ async fn snippet(mut resp: reqwest::Response) -> String {
     String::from_utf8_lossy(&out).trim().to_string()
 }
 
-type ChunkFuture = Pin<Box<dyn Future<Output = (reqwest::Response, reqwest::Result<Option<Bytes>>)> + Send>>;
+type ChunkFuture =
+    Pin<Box<dyn Future<Output = (reqwest::Response, reqwest::Result<Option<Bytes>>)> + Send>>;
 
 enum ReadState {
     Idle(reqwest::Response),
@@ -308,7 +349,9 @@ pub(crate) struct BodyReader {
 
 impl std::fmt::Debug for BodyReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BodyReader").field("buffered", &self.chunk.len()).finish()
+        f.debug_struct("BodyReader")
+            .field("buffered", &self.chunk.len())
+            .finish()
     }
 }
 
@@ -364,7 +407,11 @@ impl AsyncBufRead for BodyReader {
 }
 
 impl AsyncRead for BodyReader {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let n = match self.as_mut().poll_fill_buf(cx) {
             Poll::Ready(Ok(buf)) => {
                 let n = buf.len().min(out.remaining());
@@ -401,9 +448,14 @@ mod tests {
 
     #[test]
     fn urls_are_normalised_to_sdk_without_credentials() {
-        assert_eq!(sdk_url("https://vc.example.com").unwrap().as_str(), "https://vc.example.com/sdk");
         assert_eq!(
-            sdk_url("http://user:pass@127.0.0.1:18989/sdk").unwrap().as_str(),
+            sdk_url("https://vc.example.com").unwrap().as_str(),
+            "https://vc.example.com/sdk"
+        );
+        assert_eq!(
+            sdk_url("http://user:pass@127.0.0.1:18989/sdk")
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:18989/sdk"
         );
         assert!(sdk_url("ftp://x").is_err());

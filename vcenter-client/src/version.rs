@@ -126,9 +126,16 @@ pub(crate) fn negotiate(doc: &Node) -> Option<ApiVersion> {
     let ns = doc
         .children_named("namespace")
         .find(|n| n.child_text("name").map(str::trim) == Some("urn:vim25"))?;
-    let mut all: Vec<ApiVersion> = ns.children_named("version").filter_map(|v| v.text().parse().ok()).collect();
+    let mut all: Vec<ApiVersion> = ns
+        .children_named("version")
+        .filter_map(|v| v.text().parse().ok())
+        .collect();
     if let Some(prior) = ns.child("priorVersions") {
-        all.extend(prior.children_named("version").filter_map(|v| v.text().parse().ok()));
+        all.extend(
+            prior
+                .children_named("version")
+                .filter_map(|v| v.text().parse().ok()),
+        );
     }
     let newest = ApiVersion::newest_known();
     all.iter()
@@ -146,9 +153,11 @@ mod tests {
     use crate::soap::decode::{Mode, parse_sync};
 
     fn doc(xml: &str) -> Node {
-        parse_sync(xml.as_bytes(), Mode::Plain, &mut |_| Ok(ControlFlow::Continue(())))
-            .unwrap()
-            .unwrap()
+        parse_sync(xml.as_bytes(), Mode::Plain, &mut |_| {
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap()
+        .unwrap()
     }
 
     #[test]
@@ -169,11 +178,17 @@ mod tests {
 
     #[test]
     fn newer_server_is_capped_to_a_listed_known_version() {
-        let d = doc(r#"<namespaces><namespace><name>urn:vim25</name><version>9.1.0.0</version><priorVersions><version>9.0.0.0</version><version>8.0.3.0</version></priorVersions></namespace></namespaces>"#);
+        let d = doc(
+            r#"<namespaces><namespace><name>urn:vim25</name><version>9.1.0.0</version><priorVersions><version>9.0.0.0</version><version>8.0.3.0</version></priorVersions></namespace></namespaces>"#,
+        );
         assert_eq!(negotiate(&d).unwrap().as_str(), "9.0.0.0");
-        let d = doc(r#"<namespaces><namespace><name>urn:vim25</name><version>10.0</version></namespace></namespaces>"#);
+        let d = doc(
+            r#"<namespaces><namespace><name>urn:vim25</name><version>10.0</version></namespace></namespaces>"#,
+        );
         assert_eq!(negotiate(&d).unwrap().as_str(), ApiVersion::NEWEST_KNOWN);
-        let d = doc(r#"<namespaces><namespace><name>urn:other</name><version>1.0</version></namespace></namespaces>"#);
+        let d = doc(
+            r#"<namespaces><namespace><name>urn:other</name><version>1.0</version></namespace></namespaces>"#,
+        );
         assert!(negotiate(&d).is_none());
     }
 

@@ -146,7 +146,9 @@ impl VgpuDevice {
         let Some(profile) = backing.child_text("vgpu").filter(|p| !p.is_empty()) else {
             return Ok(None);
         };
-        let key = d.child_parse("key")?.ok_or_else(|| d.bad("a VirtualDevice with a key"))?;
+        let key = d
+            .child_parse("key")?
+            .ok_or_else(|| d.bad("a VirtualDevice with a key"))?;
         let info = d.child("deviceInfo");
         Ok(Some(VgpuDevice {
             key: DeviceKey(key),
@@ -206,11 +208,16 @@ impl VirtualMachine {
                 "name" => vm.name = Some(v.text().to_string()),
                 "config.uuid" => vm.uuid = Some(v.text().parse()?),
                 "runtime.host" => {
-                    vm.host = Some(HostRef::try_from(v.to_moref()?).map_err(|e| decode_err("runtime.host", e))?)
+                    vm.host = Some(
+                        HostRef::try_from(v.to_moref()?)
+                            .map_err(|e| decode_err("runtime.host", e))?,
+                    )
                 }
                 "runtime.powerState" => vm.power_state = Some(v.parse()?),
                 "config.hardware.memoryMB" => vm.memory_mb = Some(v.parse()?),
-                "config.memoryReservationLockedToMax" => vm.memory_reservation_locked_to_max = Some(v.parse_bool()?),
+                "config.memoryReservationLockedToMax" => {
+                    vm.memory_reservation_locked_to_max = Some(v.parse_bool()?)
+                }
                 "config.hardware.device" => {
                     for d in v.children() {
                         if let Some(g) = VgpuDevice::from_device(d)? {
@@ -230,6 +237,7 @@ impl VirtualMachine {
 enum DeviceChange {
     AddVgpu(VgpuProfile),
     RemoveVgpu(VgpuDevice),
+    ChangeVgpu(VgpuDevice, VgpuProfile),
 }
 
 /// The subset of `VirtualMachineConfigSpec` vmig changes.
@@ -264,7 +272,16 @@ impl VmConfigSpec {
 
     /// Removes an existing vGPU (as read with [`VmProperty::Vgpus`]).
     pub fn remove_vgpu(mut self, device: &VgpuDevice) -> Self {
-        self.device_changes.push(DeviceChange::RemoveVgpu(device.clone()));
+        self.device_changes
+            .push(DeviceChange::RemoveVgpu(device.clone()));
+        self
+    }
+
+    /// Switches an existing vGPU to another profile in place (`edit` with the
+    /// device's key and a new backing).
+    pub fn change_vgpu(mut self, device: &VgpuDevice, profile: VgpuProfile) -> Self {
+        self.device_changes
+            .push(DeviceChange::ChangeVgpu(device.clone(), profile));
         self
     }
 
@@ -295,11 +312,15 @@ impl VmConfigSpec {
                     vmiop_backing(r, profile)?;
                     r.close("device");
                 }
-                DeviceChange::RemoveVgpu(dev) => {
-                    r.text("operation", "remove")?;
+                DeviceChange::RemoveVgpu(dev) | DeviceChange::ChangeVgpu(dev, _) => {
+                    let (operation, profile) = match change {
+                        DeviceChange::ChangeVgpu(_, p) => ("edit", p),
+                        _ => ("remove", &dev.profile),
+                    };
+                    r.text("operation", operation)?;
                     r.open_typed("device", "VirtualPCIPassthrough");
                     r.int("key", i64::from(dev.key.0));
-                    vmiop_backing(r, &dev.profile)?;
+                    vmiop_backing(r, profile)?;
                     if let Some(c) = dev.controller_key {
                         r.int("controllerKey", i64::from(c));
                     }
@@ -342,7 +363,7 @@ impl Client {
         &self,
         props: &[VmProperty],
         options: RetrieveOptions,
-        visit: impl FnMut(VirtualMachine) -> ControlFlow<()>,
+        visit: impl FnMut(VirtualMachine) -> ControlFlow<()> + Send,
     ) -> Result<RetrieveStats> {
         let paths = paths_of(props, VmProperty::paths);
         let mut failure = None;
@@ -435,7 +456,8 @@ mod tests {
         let spec = VmConfigSpec::new()
             .memory_reservation_locked_to_max(true)
             .add_vgpu(VgpuProfile::new("grid_a100-3-20c").unwrap())
-            .remove_vgpu(&existing);
+            .remove_vgpu(&existing)
+            .change_vgpu(&existing, VgpuProfile::new("grid_a100-4-20c").unwrap());
         let mut r = Request::new("ReconfigVM_Task", &MoRef::new("VirtualMachine", "vm-66"));
         spec.encode(&mut r).unwrap();
         let xml = r.finish();
@@ -445,6 +467,8 @@ mod tests {
             r#"<backing xsi:type="VirtualPCIPassthroughVmiopBackingInfo"><vgpu>grid_a100-3-20c</vgpu></backing></device></deviceChange>"#,
             r#"<deviceChange><operation>remove</operation><device xsi:type="VirtualPCIPassthrough"><key>13000</key>"#,
             r#"<backing xsi:type="VirtualPCIPassthroughVmiopBackingInfo"><vgpu>grid_a100-7-40c</vgpu></backing><controllerKey>100</controllerKey><unitNumber>18</unitNumber></device></deviceChange>"#,
+            r#"<deviceChange><operation>edit</operation><device xsi:type="VirtualPCIPassthrough"><key>13000</key>"#,
+            r#"<backing xsi:type="VirtualPCIPassthroughVmiopBackingInfo"><vgpu>grid_a100-4-20c</vgpu></backing><controllerKey>100</controllerKey><unitNumber>18</unitNumber></device></deviceChange>"#,
             r#"<memoryReservationLockedToMax>true</memoryReservationLockedToMax></spec></ReconfigVM_Task>"#
         )), "{xml}");
     }

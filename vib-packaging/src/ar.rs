@@ -99,7 +99,7 @@ pub fn write(members: &[ArMember]) -> Result<Vec<u8>, ArError> {
         debug_assert_eq!(header.len(), HEADER_LEN);
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(&m.data);
-        if m.data.len() % 2 == 1 {
+        if !m.data.len().is_multiple_of(2) {
             out.push(b'\n');
         }
     }

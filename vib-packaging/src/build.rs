@@ -30,6 +30,9 @@ pub struct BuildInputs {
     pub epoch: u64,
     /// Upstream version for a derived VIB version (overrides the spec's).
     pub upstream_version: Option<String>,
+    /// Build a partner/accepted/certified VIB without signature: the first pass of signing
+    /// (its `descriptor.xml` is what gets signed), or for `--no-sig-check` tests.
+    pub allow_unsigned: bool,
 }
 
 /// The products of a build.
@@ -183,9 +186,10 @@ pub fn build(spec: &Spec, inputs: &BuildInputs) -> Result<Built, BuildError> {
             "a CommunitySupported VIB must have an empty sig.pkcs7: drop the signature or raise acceptance_level".into(),
         ));
     }
-    if !community && inputs.signature.is_empty() {
+    if !community && inputs.signature.is_empty() && !inputs.allow_unsigned {
         return Err(BuildError::Signature(format!(
-            "acceptance level {} needs a detached PKCS#7 signature (--signature FILE); see docs/packaging.md",
+            "acceptance level {} needs a detached PKCS#7 signature (--signature FILE), or --allow-unsigned \
+             for the first pass of signing; see docs/packaging.md",
             v.acceptance_level.as_str()
         )));
     }

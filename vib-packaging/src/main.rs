@@ -38,6 +38,9 @@ enum Command {
         /// Detached PKCS#7 signature to store as sig.pkcs7 (non-community levels).
         #[arg(long)]
         signature: Option<PathBuf>,
+        /// Allow a non-community level without --signature (first pass of signing).
+        #[arg(long)]
+        allow_unsigned: bool,
         /// Upstream part of a derived version (default: the spec's upstream_version).
         #[arg(long)]
         upstream_version: Option<String>,

@@ -204,4 +204,12 @@ fn signatures_follow_the_acceptance_level() {
     let v = inspect_vib(&b.vib).unwrap();
     assert_eq!(v.signature_size, 16);
     assert!(v.defects.is_empty());
+
+    // First pass of signing: unsigned partner build; its descriptor is the one to sign and is
+    // identical to the signed build's.
+    let mut first = inputs(&partner);
+    first.allow_unsigned = true;
+    let unsigned = build(&partner, &first).unwrap();
+    assert_eq!(unsigned.descriptor.to_xml(), b.descriptor.to_xml());
+    assert!(inspect_vib(&unsigned.vib).unwrap().warnings.iter().any(|w| w.contains("--no-sig-check")));
 }

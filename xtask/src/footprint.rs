@@ -23,7 +23,11 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options { minutes: 3.0, gpus: 8, poll_s: 5 };
+    let mut o = Options {
+        minutes: 3.0,
+        gpus: 8,
+        poll_s: 5,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().with_context(|| format!("{a} needs a value"));
@@ -31,7 +35,9 @@ fn parse(args: &[String]) -> Result<Options> {
             "--minutes" => o.minutes = value()?.parse().context("--minutes")?,
             "--gpus" => o.gpus = value()?.parse().context("--gpus")?,
             "--poll" => o.poll_s = value()?.parse().context("--poll")?,
-            other => bail!("unknown option {other}; usage: cargo xtask footprint [--minutes N] [--gpus N] [--poll S]"),
+            other => bail!(
+                "unknown option {other}; usage: cargo xtask footprint [--minutes N] [--gpus N] [--poll S]"
+            ),
         }
     }
     Ok(o)
@@ -50,8 +56,17 @@ impl Drop for Guard {
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     let root = super::root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    super::run(super::cargo().args(["build", "--release", "-p", "vmig-agent", "--bin", "vmig-agent"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    super::run(super::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "vmig-agent",
+        "--bin",
+        "vmig-agent",
+    ]))?;
     super::run(super::cargo().args(["build", "--release", "-p", "nvml-sim"]))?;
     let release = target.join("release");
     let agent_bin = release.join("vmig-agent");
@@ -61,9 +76,16 @@ pub fn run(args: &[String]) -> Result<()> {
     let dir = tempfile_dir()?;
     let state = dir.join("nvml-sim.json");
     let sim = |args: &[&str]| -> Result<String> {
-        let out = Command::new(&sim_bin).arg("--state").arg(&state).args(args).output()?;
+        let out = Command::new(&sim_bin)
+            .arg("--state")
+            .arg(&state)
+            .args(args)
+            .output()?;
         if !out.status.success() {
-            bail!("nvml-sim {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "nvml-sim {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
@@ -98,14 +120,22 @@ pub fn run(args: &[String]) -> Result<()> {
         .env("NVML_SIM_STATE", &state)
         .output()?;
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&lgi.stdout).context("lgi --json")?;
-    let gi_ids: Vec<String> = rows.iter().filter_map(|r| r["gi_id"].as_u64()).map(|g| g.to_string()).collect();
+    let gi_ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r["gi_id"].as_u64())
+        .map(|g| g.to_string())
+        .collect();
     for (gi, vm) in gi_ids.iter().zip(["render-01", "render-02"]) {
-        sim(&["occupy", "-i", "0", "--gi", gi, "--vgpu", &vgpu_type, "--vm", vm])?;
+        sim(&[
+            "occupy", "-i", "0", "--gi", gi, "--vgpu", &vgpu_type, "--vm", vm,
+        ])?;
     }
 
     eprintln!("xtask: starting the vCenter simulator");
     let vc = Vcsim::builder().start()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let ca = vc.ca_pem_path().context("TLS simulator")?.to_path_buf();
     let connect = || {
         rt.block_on(Client::connect(ConnectOptions::new(
@@ -118,7 +148,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let hosts = rt.block_on(client.hosts(&[HostProperty::Name, HostProperty::BiosUuid]))?;
     let host = hosts.first().context("the simulator has no host")?;
     let host_name = host.name.clone().unwrap_or_default();
-    let uuid = host.bios_uuid.as_ref().context("host without BIOS UUID")?.to_string();
+    let uuid = host
+        .bios_uuid
+        .as_ref()
+        .context("host without BIOS UUID")?
+        .to_string();
 
     let password = dir.join("password");
     std::fs::write(&password, vc.password())?;
@@ -160,7 +194,11 @@ pub fn run(args: &[String]) -> Result<()> {
     while started.elapsed() < total {
         std::thread::sleep(Duration::from_secs(5));
         if let Some(status) = agent.0.try_wait()? {
-            bail!("vmig-agent exited early ({status}); log {}:\n{}", log.display(), std::fs::read_to_string(&log)?);
+            bail!(
+                "vmig-agent exited early ({status}); log {}:\n{}",
+                log.display(),
+                std::fs::read_to_string(&log)?
+            );
         }
         rss.push(status_kib(pid, "VmRSS")?);
     }
@@ -182,24 +220,46 @@ pub fn run(args: &[String]) -> Result<()> {
         anyhow::Ok((get(FIELD_DOCUMENT), get(FIELD_SUMMARY)))
     })?;
     let (document, summary) = values;
-    let report = HostReport::from_json(&document).context("no valid vmig.mig document was published")?;
+    let report =
+        HostReport::from_json(&document).context("no valid vmig.mig document was published")?;
     let gis: usize = report.gpus.iter().map(|g| g.gpu_instances.len()).sum();
     let publications = std::fs::read_to_string(&log)?.matches(" published").count();
 
     let term = Instant::now();
     // SIGTERM through kill(1): the benchmark is a tool, not the daemon, so spawning is fine.
-    Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
     let status = agent.0.wait()?;
     let stop = term.elapsed();
 
     let steady = rss.iter().skip(rss.len() / 2).copied().max().unwrap_or(0);
-    println!("vmig-agent footprint ({} GPUs × 7 GIs = {gis} GIs, poll {} s, {:.1} min, release build)", o.gpus, o.poll_s, o.minutes);
-    println!("  RSS steady state (max of 2nd half of samples): {:.1} MiB", steady as f64 / 1024.0);
-    println!("  RSS high-water mark (VmHWM):                   {:.1} MiB", hwm as f64 / 1024.0);
-    println!("  CPU over {:.0} s after warm-up:                 {cpu_pct:.3} % of one core", (t1 - t0).as_secs_f64());
+    println!(
+        "vmig-agent footprint ({} GPUs × 7 GIs = {gis} GIs, poll {} s, {:.1} min, release build)",
+        o.gpus, o.poll_s, o.minutes
+    );
+    println!(
+        "  RSS steady state (max of 2nd half of samples): {:.1} MiB",
+        steady as f64 / 1024.0
+    );
+    println!(
+        "  RSS high-water mark (VmHWM):                   {:.1} MiB",
+        hwm as f64 / 1024.0
+    );
+    println!(
+        "  CPU over {:.0} s after warm-up:                 {cpu_pct:.3} % of one core",
+        (t1 - t0).as_secs_f64()
+    );
     println!("  threads:                                       {threads}");
-    println!("  published document (vmig.mig):                 {} bytes ({:.1} KiB)", document.len(), document.len() as f64 / 1024.0);
-    println!("  summary (vmig.mig.summary):                    {} bytes: {summary}", summary.len());
+    println!(
+        "  published document (vmig.mig):                 {} bytes ({:.1} KiB)",
+        document.len(),
+        document.len() as f64 / 1024.0
+    );
+    println!(
+        "  summary (vmig.mig.summary):                    {} bytes: {summary}",
+        summary.len()
+    );
     println!("  publications during the run:                   {publications}");
     println!("  SIGTERM → exit:                                {stop:?} ({status})");
     let _ = std::fs::remove_dir_all(&dir);
@@ -233,13 +293,17 @@ fn cpu_ticks(pid: u32) -> Result<u64> {
     let rest = stat.rsplit_once(')').context("malformed /proc stat")?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the command name: field 3 is index 0, so utime (14) is index 11, stime (15) 12.
-    Ok(fields.get(11).context("utime")?.parse::<u64>()? + fields.get(12).context("stime")?.parse::<u64>()?)
+    Ok(fields.get(11).context("utime")?.parse::<u64>()?
+        + fields.get(12).context("stime")?.parse::<u64>()?)
 }
 
 /// A numeric field of /proc/PID/status (kB values or counts).
 fn status_kib(pid: u32, key: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with(&format!("{key}:"))).with_context(|| format!("{key} in status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .with_context(|| format!("{key} in status"))?;
     Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
 }
 

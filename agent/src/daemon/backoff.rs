@@ -20,7 +20,10 @@ impl Default for BackoffPolicy {
     /// 1 s, 2 s, 4 s … capped at 60 s: vCenter restarts take minutes, and an agent should
     /// publish within a minute of it being back.
     fn default() -> Self {
-        BackoffPolicy { initial: Duration::from_secs(1), max: Duration::from_secs(60) }
+        BackoffPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
     }
 }
 
@@ -37,7 +40,11 @@ impl Backoff {
     pub fn new(policy: BackoffPolicy, seed: u64) -> Self {
         // splitmix-style scramble so that seeds 0, 1, 2 still give unrelated sequences.
         let rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-        Backoff { policy, attempt: 0, rng: rng | 1 }
+        Backoff {
+            policy,
+            attempt: 0,
+            rng: rng | 1,
+        }
     }
 
     /// A backoff seeded from the clock and the process id, so agents on different hosts
@@ -47,13 +54,19 @@ impl Backoff {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        Backoff::new(policy, nanos ^ u64::from(std::process::id()).rotate_left(32))
+        Backoff::new(
+            policy,
+            nanos ^ u64::from(std::process::id()).rotate_left(32),
+        )
     }
 
     /// The nominal (unjittered) delay of the next retry.
     pub fn nominal(&self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
-        self.policy.initial.saturating_mul(factor).min(self.policy.max)
+        self.policy
+            .initial
+            .saturating_mul(factor)
+            .min(self.policy.max)
     }
 
     /// How long to wait before the next retry; each call counts one more failure.
@@ -62,7 +75,11 @@ impl Backoff {
         self.attempt = self.attempt.saturating_add(1);
         let half = nominal / 2;
         let span = (nominal - half).as_millis() as u64;
-        let jitter = if span == 0 { 0 } else { self.next_random() % (span + 1) };
+        let jitter = if span == 0 {
+            0
+        } else {
+            self.next_random() % (span + 1)
+        };
         half + Duration::from_millis(jitter)
     }
 
@@ -119,7 +136,10 @@ mod tests {
                 b.next_delay()
             })
             .collect();
-        assert!(delays.len() > 10, "jitter should spread 20 agents: {delays:?}");
+        assert!(
+            delays.len() > 10,
+            "jitter should spread 20 agents: {delays:?}"
+        );
     }
 
     proptest! {

@@ -26,9 +26,20 @@ pub fn check_config(args: &CheckConfigArgs, nvml_lib: Option<PathBuf>) -> ExitCo
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    report.ok("config", &format!("{} (vCenter {}, TLS: {:?})", args.config.display(), cfg.vcenter.url, cfg.vcenter.tls));
+    report.ok(
+        "config",
+        &format!(
+            "{} (vCenter {}, TLS: {:?})",
+            args.config.display(),
+            cfg.vcenter.url,
+            cfg.vcenter.tls
+        ),
+    );
     match config::read_password(&cfg.vcenter.password_file) {
-        Ok(_) => report.ok("password file", &format!("{} is private", cfg.vcenter.password_file.display())),
+        Ok(_) => report.ok(
+            "password file",
+            &format!("{} is private", cfg.vcenter.password_file.display()),
+        ),
         Err(e) => {
             report.fail("password file", &e.to_string());
             print!("{}", report.out);
@@ -51,17 +62,28 @@ pub fn check_config(args: &CheckConfigArgs, nvml_lib: Option<PathBuf>) -> ExitCo
             Ok(gpus) => {
                 let errors = gpus.iter().filter(|g| g.error.is_some()).count();
                 let text = format!("{} GPU(s): {}", gpus.len(), super::document::summary(&gpus));
-                if errors == 0 { report.ok("NVML", &text) } else { report.fail("NVML", &text) }
+                if errors == 0 {
+                    report.ok("NVML", &text)
+                } else {
+                    report.fail("NVML", &text)
+                }
             }
             Err(e) => report.fail("NVML", &format!("{e:#}")),
         }
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt.block_on(check_vcenter(&cfg, args, &mut report)),
             Err(e) => report.fail("vCenter", &format!("cannot start the async runtime: {e}")),
         }
     }
     print!("{}", report.out);
-    if report.failed { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if report.failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn check_vcenter(cfg: &Config, args: &CheckConfigArgs, report: &mut Report) {
@@ -72,7 +94,12 @@ async fn check_vcenter(cfg: &Config, args: &CheckConfigArgs, report: &mut Report
     let about = &client.service_content().about;
     report.ok(
         "vCenter",
-        &format!("{} (API {}), logged in as {}", about.full_name, client.api_version(), cfg.vcenter.username),
+        &format!(
+            "{} (API {}), logged in as {}",
+            about.full_name,
+            client.api_version(),
+            cfg.vcenter.username
+        ),
     );
     check_host(&client, cfg, args, report).await;
     if let Err(e) = client.logout().await {
@@ -81,7 +108,10 @@ async fn check_vcenter(cfg: &Config, args: &CheckConfigArgs, report: &mut Report
 }
 
 async fn check_host(client: &Client, cfg: &Config, args: &CheckConfigArgs, report: &mut Report) {
-    let identity = HostIdentity { uuid_override: cfg.host_uuid.clone(), bios_uuid_file: args.bios_uuid_file.clone() };
+    let identity = HostIdentity {
+        uuid_override: cfg.host_uuid.clone(),
+        bios_uuid_file: args.bios_uuid_file.clone(),
+    };
     let (host, uuid, label) = match vcenter::find_host(client, &cfg.vcenter, &identity).await {
         Ok(found) => found,
         Err(e) => return report.fail("host", &e.to_string()),
@@ -89,7 +119,12 @@ async fn check_host(client: &Client, cfg: &Config, args: &CheckConfigArgs, repor
     report.ok("host", &format!("{label}, BIOS UUID {uuid}"));
     let defs = match client.custom_field_defs().await {
         Ok(d) => d,
-        Err(e) => return report.fail("custom attributes", &vcenter::map_error(&cfg.vcenter, e).to_string()),
+        Err(e) => {
+            return report.fail(
+                "custom attributes",
+                &vcenter::map_error(&cfg.vcenter, e).to_string(),
+            );
+        }
     };
     let mut keys = Vec::new();
     for name in [FIELD_DOCUMENT, FIELD_SUMMARY] {
@@ -98,9 +133,16 @@ async fn check_host(client: &Client, cfg: &Config, args: &CheckConfigArgs, repor
             None => keys.push((name, None)),
         }
     }
-    let missing: Vec<&str> = keys.iter().filter(|(_, k)| k.is_none()).map(|(n, _)| *n).collect();
+    let missing: Vec<&str> = keys
+        .iter()
+        .filter(|(_, k)| k.is_none())
+        .map(|(n, _)| *n)
+        .collect();
     if missing.is_empty() {
-        report.ok("custom attributes", &format!("{FIELD_DOCUMENT} and {FIELD_SUMMARY} are defined"));
+        report.ok(
+            "custom attributes",
+            &format!("{FIELD_DOCUMENT} and {FIELD_SUMMARY} are defined"),
+        );
     } else {
         report.ok(
             "custom attributes",
@@ -111,14 +153,27 @@ async fn check_host(client: &Client, cfg: &Config, args: &CheckConfigArgs, repor
         );
     }
     if let Some((_, Some(key))) = keys.first() {
-        match client.custom_values(host.as_moref()).await.map(|v| v.get(*key).map(HostReport::from_json)) {
+        match client
+            .custom_values(host.as_moref())
+            .await
+            .map(|v| v.get(*key).map(HostReport::from_json))
+        {
             Ok(Some(Ok(r))) => report.ok(
                 "published",
-                &format!("generation {} observed at {} by vmig-agent {}", r.generation, r.observed_at, r.agent_version),
+                &format!(
+                    "generation {} observed at {} by vmig-agent {}",
+                    r.generation, r.observed_at, r.agent_version
+                ),
             ),
-            Ok(Some(Err(e))) => report.warn("published", &format!("the current {FIELD_DOCUMENT} value is unreadable: {e}")),
+            Ok(Some(Err(e))) => report.warn(
+                "published",
+                &format!("the current {FIELD_DOCUMENT} value is unreadable: {e}"),
+            ),
             Ok(None) => report.ok("published", "nothing yet"),
-            Err(e) => report.fail("published", &vcenter::map_error(&cfg.vcenter, e).to_string()),
+            Err(e) => report.fail(
+                "published",
+                &vcenter::map_error(&cfg.vcenter, e).to_string(),
+            ),
         }
     }
 }

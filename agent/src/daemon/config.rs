@@ -26,19 +26,29 @@ pub const DEFAULT_HEARTBEAT_INTERVAL_S: u64 = 300;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("cannot read password file {path}: {source}")]
-    PasswordRead { path: PathBuf, source: std::io::Error },
+    PasswordRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "password file {path} is readable by {who} (mode {mode:04o}); it holds the vCenter \
          service account's password, so vmig-agent refuses to use it until only its owner can \
          read it: chmod 600 {path}"
     )]
-    PasswordPermissions { path: PathBuf, who: &'static str, mode: u32 },
+    PasswordPermissions {
+        path: PathBuf,
+        who: &'static str,
+        mode: u32,
+    },
     #[error("password file {path} is empty; write the vCenter service account's password into it")]
     PasswordEmpty { path: PathBuf },
 }
@@ -142,16 +152,23 @@ impl Config {
     /// Read and validate a configuration file. Relative paths inside it are resolved against
     /// the file's directory, so a config and its password file can travel together.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Config::parse(path, &text)
     }
 
     /// Validate configuration text as if read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })?;
-        let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
 
@@ -159,7 +176,11 @@ impl Config {
         if raw.vcenter.username.trim().is_empty() {
             return Err(invalid("[vcenter] username is empty; set the service account, e.g. \"svc-vmig@vsphere.local\"".into()));
         }
-        let tls = match (raw.vcenter.ca_file, raw.vcenter.thumbprint, raw.vcenter.insecure) {
+        let tls = match (
+            raw.vcenter.ca_file,
+            raw.vcenter.thumbprint,
+            raw.vcenter.insecure,
+        ) {
             (None, None, false) => TlsMode::SystemRoots,
             (Some(ca), None, false) => TlsMode::CaFile(resolve(ca)),
             (None, Some(t), false) => TlsMode::Thumbprint(parse_thumbprint(&t).map_err(invalid)?),
@@ -181,7 +202,10 @@ impl Config {
             Some(u) => Some(parse_uuid(&u).map_err(|m| invalid(format!("[host] uuid: {m}")))?),
         };
         let poll = raw.agent.poll_interval_s.unwrap_or(DEFAULT_POLL_INTERVAL_S);
-        let heartbeat = raw.agent.heartbeat_interval_s.unwrap_or(DEFAULT_HEARTBEAT_INTERVAL_S);
+        let heartbeat = raw
+            .agent
+            .heartbeat_interval_s
+            .unwrap_or(DEFAULT_HEARTBEAT_INTERVAL_S);
         if poll == 0 {
             return Err(invalid("[agent] poll_interval_s must be at least 1".into()));
         }
@@ -192,7 +216,10 @@ impl Config {
         }
         let layout = match (raw.agent.layout_file, raw.agent.layout_name) {
             (None, None) => None,
-            (Some(file), Some(name)) if !name.trim().is_empty() => Some(LayoutRef { file: resolve(file), name }),
+            (Some(file), Some(name)) if !name.trim().is_empty() => Some(LayoutRef {
+                file: resolve(file),
+                name,
+            }),
             _ => {
                 return Err(invalid(
                     "[agent] layout_file and layout_name go together: set both to enforce a layout, or neither".into(),
@@ -245,11 +272,17 @@ pub fn parse_thumbprint(text: &str) -> Result<String, String> {
         format!("[vcenter] thumbprint {text:?} is not hex; write it as vSphere shows it, e.g. \"AB:CD:…\" (32 bytes)")
     })?;
     match bytes.len() {
-        32 => Ok(bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")),
+        32 => Ok(bytes
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":")),
         20 => Err(format!(
             "[vcenter] thumbprint {text:?} has 20 bytes, which is a SHA-1 thumbprint; vmig pins SHA-256 (32 bytes)"
         )),
-        n => Err(format!("[vcenter] thumbprint {text:?} has {n} bytes; a SHA-256 thumbprint has 32")),
+        n => Err(format!(
+            "[vcenter] thumbprint {text:?} has {n} bytes; a SHA-256 thumbprint has 32"
+        )),
     }
 }
 
@@ -258,8 +291,14 @@ pub fn parse_uuid(text: &str) -> Result<String, String> {
     let t = text.trim().to_ascii_lowercase();
     let groups: Vec<&str> = t.split('-').collect();
     let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-    if lens != [8, 4, 4, 4, 12] || !groups.iter().all(|g| g.chars().all(|c| c.is_ascii_hexdigit())) {
-        return Err(format!("{text:?} is not a UUID like \"4c4c4544-0042-3510-8052-b4c04f4d4e32\""));
+    if lens != [8, 4, 4, 4, 12]
+        || !groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        return Err(format!(
+            "{text:?} is not a UUID like \"4c4c4544-0042-3510-8052-b4c04f4d4e32\""
+        ));
     }
     Ok(t)
 }
@@ -285,11 +324,15 @@ impl fmt::Debug for Password {
 /// Only the first line counts, without its line end, so `echo pw > file` works.
 pub fn read_password(path: &Path) -> Result<Password, ConfigError> {
     check_private(path)?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::PasswordRead { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::PasswordRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if line.is_empty() {
-        return Err(ConfigError::PasswordEmpty { path: path.to_path_buf() });
+        return Err(ConfigError::PasswordEmpty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(Password(line.to_string()))
 }
@@ -297,8 +340,10 @@ pub fn read_password(path: &Path) -> Result<Password, ConfigError> {
 /// Refuse a password file whose mode lets group or others read or write it.
 pub fn check_private(path: &Path) -> Result<(), ConfigError> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|source| ConfigError::PasswordRead { path: path.to_path_buf(), source })?;
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::PasswordRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mode = meta.permissions().mode() & 0o7777;
     let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
         (false, false) => return Ok(()),
@@ -306,7 +351,11 @@ pub fn check_private(path: &Path) -> Result<(), ConfigError> {
         (false, true) => "other users",
         (true, true) => "its group and other users",
     };
-    Err(ConfigError::PasswordPermissions { path: path.to_path_buf(), who, mode })
+    Err(ConfigError::PasswordPermissions {
+        path: path.to_path_buf(),
+        who,
+        mode,
+    })
 }
 
 #[cfg(test)]
@@ -346,10 +395,16 @@ layout_name = "all-balanced"
                 "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89".into()
             )
         );
-        assert_eq!(c.host_uuid.as_deref(), Some("4c4c4544-0042-3510-8052-b4c04f4d4e32"));
+        assert_eq!(
+            c.host_uuid.as_deref(),
+            Some("4c4c4544-0042-3510-8052-b4c04f4d4e32")
+        );
         assert_eq!(c.poll_interval, Duration::from_secs(2));
         assert_eq!(c.heartbeat_interval, Duration::from_secs(60));
-        assert_eq!(c.nvml_lib.as_deref(), Some(Path::new("/usr/lib64/libnvidia-ml.so.1")));
+        assert_eq!(
+            c.nvml_lib.as_deref(),
+            Some(Path::new("/usr/lib64/libnvidia-ml.so.1"))
+        );
         let layout = c.layout.expect("layout");
         assert_eq!(layout.file, Path::new("/etc/vmig/layouts.yaml"));
         assert_eq!(layout.name, "all-balanced");
@@ -357,11 +412,19 @@ layout_name = "all-balanced"
 
     #[test]
     fn defaults_apply() {
-        let c = parse("[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n").expect("valid");
+        let c =
+            parse("[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n")
+                .expect("valid");
         assert_eq!(c.vcenter.url, "https://vc/sdk");
         assert_eq!(c.vcenter.tls, TlsMode::SystemRoots);
-        assert_eq!(c.poll_interval, Duration::from_secs(DEFAULT_POLL_INTERVAL_S));
-        assert_eq!(c.heartbeat_interval, Duration::from_secs(DEFAULT_HEARTBEAT_INTERVAL_S));
+        assert_eq!(
+            c.poll_interval,
+            Duration::from_secs(DEFAULT_POLL_INTERVAL_S)
+        );
+        assert_eq!(
+            c.heartbeat_interval,
+            Duration::from_secs(DEFAULT_HEARTBEAT_INTERVAL_S)
+        );
         assert!(c.host_uuid.is_none() && c.layout.is_none() && c.nvml_lib.is_none());
     }
 
@@ -370,11 +433,23 @@ layout_name = "all-balanced"
         let base = "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n";
         let cases = [
             (format!("{base}pasword = \"x\"\n"), "pasword"),
-            (format!("{base}insecure = true\nca_file = \"/ca\"\n"), "alternatives"),
+            (
+                format!("{base}insecure = true\nca_file = \"/ca\"\n"),
+                "alternatives",
+            ),
             (format!("{base}thumbprint = \"AB:CD\"\n"), "32"),
-            (format!("{base}[agent]\npoll_interval_s = 0\n"), "poll_interval_s"),
-            (format!("{base}[agent]\nheartbeat_interval_s = 1\npoll_interval_s = 5\n"), "heartbeat_interval_s"),
-            (format!("{base}[agent]\nlayout_name = \"x\"\n"), "layout_file"),
+            (
+                format!("{base}[agent]\npoll_interval_s = 0\n"),
+                "poll_interval_s",
+            ),
+            (
+                format!("{base}[agent]\nheartbeat_interval_s = 1\npoll_interval_s = 5\n"),
+                "heartbeat_interval_s",
+            ),
+            (
+                format!("{base}[agent]\nlayout_name = \"x\"\n"),
+                "layout_file",
+            ),
             (format!("{base}[host]\nuuid = \"nope\"\n"), "[host] uuid"),
             (base.replace("https://vc", "http://vc"), "plain HTTP"),
             (base.replace("https://vc", "vc"), "https://"),
@@ -382,13 +457,17 @@ layout_name = "all-balanced"
         for (text, needle) in cases {
             let err = parse(&text).expect_err(&text).to_string();
             assert!(err.contains(needle), "{err:?} should mention {needle:?}");
-            assert!(err.contains("/etc/vmig/agent.toml"), "{err:?} should name the file");
+            assert!(
+                err.contains("/etc/vmig/agent.toml"),
+                "{err:?} should name the file"
+            );
         }
     }
 
     #[test]
     fn sha1_thumbprint_is_explained() {
-        let err = parse_thumbprint("AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01").expect_err("sha1");
+        let err = parse_thumbprint("AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01")
+            .expect_err("sha1");
         assert!(err.contains("SHA-1"));
     }
 
@@ -400,7 +479,10 @@ layout_name = "all-balanced"
         std::fs::write(&path, "s3cret\n").expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = read_password(&path).expect_err("0644 refused").to_string();
-        assert!(err.contains("chmod 600") && err.contains("0644") && err.contains("other users"), "{err}");
+        assert!(
+            err.contains("chmod 600") && err.contains("0644") && err.contains("other users"),
+            "{err}"
+        );
         assert!(!err.contains("s3cret"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let pw = read_password(&path).expect("0600 accepted");

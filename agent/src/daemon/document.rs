@@ -51,7 +51,10 @@ pub fn summary(gpus: &[GpuReport]) -> String {
     for gpu in gpus {
         let model = short_model(gpu);
         let mode = mode_text(gpu.mig_mode);
-        match groups.iter_mut().find(|(m, s, _)| *m == model && *s == mode) {
+        match groups
+            .iter_mut()
+            .find(|(m, s, _)| *m == model && *s == mode)
+        {
             Some(group) => group.2 += 1,
             None => groups.push((model, mode, 1)),
         }
@@ -68,7 +71,11 @@ pub fn summary(gpus: &[GpuReport]) -> String {
         }
     }
     let mut parts = vec![
-        groups.iter().map(|(model, mode, n)| format!("{n}×{model} {mode}")).collect::<Vec<_>>().join(", "),
+        groups
+            .iter()
+            .map(|(model, mode, n)| format!("{n}×{model} {mode}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     ];
     if gpus.iter().any(|g| g.mig_mode.is_some_and(|m| m.current)) {
         let mut free: Vec<(&str, u32)> = free.into_iter().filter(|(_, n)| *n > 0).collect();
@@ -77,14 +84,21 @@ pub fn summary(gpus: &[GpuReport]) -> String {
         let free = if free.is_empty() {
             "none".to_string()
         } else {
-            free.iter().map(|(p, n)| format!("{p}×{n}")).collect::<Vec<_>>().join(" ")
+            free.iter()
+                .map(|(p, n)| format!("{p}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         };
         parts.push(format!("free: {free}"));
     }
     if !vgpus.is_empty() {
         parts.push(format!(
             "vGPU: {}",
-            vgpus.iter().map(|(t, n)| format!("{t}×{n}")).collect::<Vec<_>>().join(" ")
+            vgpus
+                .iter()
+                .map(|(t, n)| format!("{t}×{n}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
     }
     if !errors.is_empty() {
@@ -104,24 +118,48 @@ fn short_model(gpu: &GpuReport) -> String {
 fn mode_text(mode: Option<MigModeReport>) -> String {
     match mode {
         None => "no MIG".into(),
-        Some(MigModeReport { current: true, pending: true }) => "MIG on".into(),
-        Some(MigModeReport { current: false, pending: false }) => "MIG off".into(),
-        Some(MigModeReport { current: false, pending: true }) => "MIG off (on after reset)".into(),
-        Some(MigModeReport { current: true, pending: false }) => "MIG on (off after reset)".into(),
+        Some(MigModeReport {
+            current: true,
+            pending: true,
+        }) => "MIG on".into(),
+        Some(MigModeReport {
+            current: false,
+            pending: false,
+        }) => "MIG off".into(),
+        Some(MigModeReport {
+            current: false,
+            pending: true,
+        }) => "MIG off (on after reset)".into(),
+        Some(MigModeReport {
+            current: true,
+            pending: false,
+        }) => "MIG on (off after reset)".into(),
     }
 }
 
 /// Compute slices of a profile name (`3g.20gb` → 3), for ordering only.
 fn slices(profile: &str) -> u32 {
-    profile.split('g').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+    profile
+        .split('g')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// RFC 3339 UTC time with second precision (`2026-11-26T14:02:11Z`).
 pub fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 → proleptic Gregorian (year, month, day); Howard Hinnant's
@@ -194,7 +232,10 @@ mod tests {
             "1×A100-PCIE-40GB MIG off, 1×A100-PCIE-40GB MIG off (on after reset), 1×A100-PCIE-40GB no MIG | NVML error on GPU 1"
         );
         assert_eq!(summary(&[]), "no NVIDIA GPU seen by NVML");
-        assert_eq!(summary(&[gpu(0, Some((true, true)), &[])]), "1×A100-PCIE-40GB MIG on | free: none");
+        assert_eq!(
+            summary(&[gpu(0, Some((true, true)), &[])]),
+            "1×A100-PCIE-40GB MIG on | free: none"
+        );
     }
 
     #[test]
@@ -213,7 +254,13 @@ mod tests {
     #[test]
     fn rfc3339_known_dates() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_798_294_931)), "2026-12-26T14:22:11Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_798_294_931)),
+            "2026-12-26T14:22:11Z"
+        );
     }
 }

@@ -39,7 +39,11 @@ impl GenerationStore {
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
-        GenerationStore { path, state, warned: false }
+        GenerationStore {
+            path,
+            state,
+            warned: false,
+        }
     }
 
     /// The current generation.
@@ -73,15 +77,15 @@ impl GenerationStore {
         // Write-then-rename so a crash never leaves a half-written file behind.
         let tmp = path.with_extension("state.tmp");
         let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(e) = result {
-            if !self.warned {
-                tracing::warn!(
-                    path = %path.display(),
-                    error = %e,
-                    "cannot save the generation counter; continuing in memory (vCenter's copy keeps generations monotonic)"
-                );
-                self.warned = true;
-            }
+        if let Err(e) = result
+            && !self.warned
+        {
+            tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "cannot save the generation counter; continuing in memory (vCenter's copy keeps generations monotonic)"
+            );
+            self.warned = true;
         }
     }
 }
@@ -94,14 +98,21 @@ mod tests {
     fn counts_changes_and_survives_restart() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = state_path_for(&dir.path().join("agent.toml"));
-        assert_eq!(path.file_name().and_then(|n| n.to_str()), Some("agent.state"));
+        assert_eq!(
+            path.file_name().and_then(|n| n.to_str()),
+            Some("agent.state")
+        );
         let mut s = GenerationStore::open(Some(path.clone()));
         assert_eq!(s.record("a"), 1);
         assert_eq!(s.record("a"), 1);
         assert_eq!(s.record("b"), 2);
         drop(s);
         let mut s = GenerationStore::open(Some(path.clone()));
-        assert_eq!(s.record("b"), 2, "same state after restart keeps its generation");
+        assert_eq!(
+            s.record("b"),
+            2,
+            "same state after restart keeps its generation"
+        );
         assert_eq!(s.raise_above(1), 2);
         assert_eq!(s.raise_above(9), 10);
         drop(s);

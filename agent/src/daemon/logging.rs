@@ -26,13 +26,20 @@ pub fn init(target: Target, level: &str) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match target {
         Target::Stderr => builder.with_writer(std::io::stderr).try_init(),
         Target::Syslog => {
             sys::syslog_open();
             // syslog stamps time and host itself.
-            builder.with_ansi(false).without_time().with_level(true).with_writer(SyslogWriter).try_init()
+            builder
+                .with_ansi(false)
+                .without_time()
+                .with_level(true)
+                .with_writer(SyslogWriter)
+                .try_init()
         }
     };
 }
@@ -45,7 +52,10 @@ impl<'a> MakeWriter<'a> for SyslogWriter {
     type Writer = SyslogLine;
 
     fn make_writer(&'a self) -> SyslogLine {
-        SyslogLine { priority: Priority::Info, buf: Vec::new() }
+        SyslogLine {
+            priority: Priority::Info,
+            buf: Vec::new(),
+        }
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> SyslogLine {
@@ -55,7 +65,10 @@ impl<'a> MakeWriter<'a> for SyslogWriter {
             Level::INFO => Priority::Info,
             _ => Priority::Debug,
         };
-        SyslogLine { priority, buf: Vec::new() }
+        SyslogLine {
+            priority,
+            buf: Vec::new(),
+        }
     }
 }
 

@@ -29,7 +29,11 @@ pub struct NvmlObserver {
 impl NvmlObserver {
     /// An observer that loads NVML from `lib` (or the standard names) when first used.
     pub fn new(lib: Option<PathBuf>) -> Self {
-        NvmlObserver { lib, driver: None, fragmentation: HashMap::new() }
+        NvmlObserver {
+            lib,
+            driver: None,
+            fragmentation: HashMap::new(),
+        }
     }
 
     fn driver(&mut self) -> anyhow::Result<&Driver> {
@@ -89,7 +93,10 @@ fn failed_report(gpu: &Gpu<'_>, error: &str) -> GpuReport {
         model: mig::GpuModel::by_nvml_name(&name).map(|m| m.key.to_string()),
         name,
         pci_bus_id: gpu.pci_bus_id().unwrap_or_default(),
-        mig_mode: gpu.mig_mode().ok().map(|m| MigModeReport { current: m.current, pending: m.pending }),
+        mig_mode: gpu.mig_mode().ok().map(|m| MigModeReport {
+            current: m.current,
+            pending: m.pending,
+        }),
         gpu_instances: Vec::new(),
         free: Default::default(),
         largest_placeable: None,
@@ -100,7 +107,10 @@ fn failed_report(gpu: &Gpu<'_>, error: &str) -> GpuReport {
 }
 
 /// The published form of one GPU's observed state.
-pub fn gpu_report(state: &GpuMigState, fragmentation_cache: &mut HashMap<String, f64>) -> GpuReport {
+pub fn gpu_report(
+    state: &GpuMigState,
+    fragmentation_cache: &mut HashMap<String, f64>,
+) -> GpuReport {
     let model = state.model.as_deref().and_then(mig::GpuModel::by_key);
     let gpu_instances = state
         .gpu_instances
@@ -129,12 +139,20 @@ pub fn gpu_report(state: &GpuMigState, fragmentation_cache: &mut HashMap<String,
                     .processes
                     .iter()
                     .filter(|p| p.gi_id == Some(gi.gi_id))
-                    .map(|p| ProcessReport { pid: p.pid, name: p.name.clone(), ci_id: p.ci_id })
+                    .map(|p| ProcessReport {
+                        pid: p.pid,
+                        name: p.name.clone(),
+                        ci_id: p.ci_id,
+                    })
                     .collect(),
             }
         })
         .collect();
-    let free_profiles: Vec<_> = state.gi_profiles.iter().filter(|p| p.instances_free > 0).collect();
+    let free_profiles: Vec<_> = state
+        .gi_profiles
+        .iter()
+        .filter(|p| p.instances_free > 0)
+        .collect();
     let largest_placeable = free_profiles
         .iter()
         .max_by_key(|p| (p.profile.slice_count, p.profile.memory_mib))
@@ -155,7 +173,9 @@ pub fn gpu_report(state: &GpuMigState, fragmentation_cache: &mut HashMap<String,
     let fragmentation = match state.to_mig_state() {
         Some(ms) if state.mig_mode.is_some_and(|m| m.current) => {
             let key = serde_json::to_string(&ms).unwrap_or_default();
-            *fragmentation_cache.entry(key).or_insert_with(|| ms.fragmentation())
+            *fragmentation_cache
+                .entry(key)
+                .or_insert_with(|| ms.fragmentation())
         }
         _ => 0.0,
     };
@@ -165,9 +185,15 @@ pub fn gpu_report(state: &GpuMigState, fragmentation_cache: &mut HashMap<String,
         name: state.name.clone(),
         pci_bus_id: state.pci_bus_id.clone().unwrap_or_default(),
         model: state.model.clone(),
-        mig_mode: state.mig_mode.map(|m| MigModeReport { current: m.current, pending: m.pending }),
+        mig_mode: state.mig_mode.map(|m| MigModeReport {
+            current: m.current,
+            pending: m.pending,
+        }),
         gpu_instances,
-        free: free_profiles.iter().map(|p| (p.profile.name.clone(), p.instances_free)).collect(),
+        free: free_profiles
+            .iter()
+            .map(|p| (p.profile.name.clone(), p.instances_free))
+            .collect(),
         largest_placeable,
         fragmentation,
         placeable_vgpu_types,

@@ -25,7 +25,12 @@ pub enum PublishError {
     #[error(
         "vCenter {url} refused the login of `{username}` ({detail}); check [vcenter] username and the password in {password_file}"
     )]
-    Login { url: String, username: String, password_file: String, detail: String },
+    Login {
+        url: String,
+        username: String,
+        password_file: String,
+        detail: String,
+    },
     #[error(
         "TLS check of vCenter {url} failed, so no credentials were sent: {detail}; check [vcenter] ca_file / thumbprint"
     )]

@@ -48,7 +48,11 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(store: GenerationStore) -> Self {
-        Shared { store, latest: None, published: None }
+        Shared {
+            store,
+            latest: None,
+            published: None,
+        }
     }
 }
 
@@ -110,21 +114,32 @@ async fn observe_loop<O: Observer>(
                 .map(|g| g.index)
                 .collect();
             if !applied.is_empty() {
-                enforce(observer, layout, &format!("after the pending MIG mode of GPU {applied:?} was applied"));
+                enforce(
+                    observer,
+                    layout,
+                    &format!("after the pending MIG mode of GPU {applied:?} was applied"),
+                );
                 // Publish the state the layout produced, not the one before it.
                 if let Ok(after) = observer.observe() {
                     gpus = after;
                 }
             }
         }
-        modes = gpus.iter().filter_map(|g| Some((g.uuid.clone(), g.mig_mode?))).collect();
+        modes = gpus
+            .iter()
+            .filter_map(|g| Some((g.uuid.clone(), g.mig_mode?)))
+            .collect();
         let fingerprint = document::fingerprint(&gpus);
         let is_new = {
             let mut sh = shared.borrow_mut();
             let generation = sh.store.record(&fingerprint);
             let is_new = sh.latest.as_ref().map(|l| l.generation) != Some(generation);
             let observed_at = document::rfc3339(SystemTime::now());
-            sh.latest = Some(Latest { gpus, observed_at, generation });
+            sh.latest = Some(Latest {
+                gpus,
+                observed_at,
+                generation,
+            });
             if is_new {
                 tracing::info!(generation, "MIG state changed");
             }
@@ -143,7 +158,9 @@ fn became_current(before: Option<MigModeReport>, now: Option<MigModeReport>) -> 
 
 fn enforce<O: Observer>(observer: &mut O, layout: &LayoutRef, when: &str) {
     match observer.enforce_layout(layout) {
-        Ok(done) => tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}"),
+        Ok(done) => {
+            tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}")
+        }
         Err(e) => tracing::error!(
             layout = %layout.name, file = %layout.file.display(), error = %format!("{e:#}"),
             "cannot enforce the layout {when}; reporting the GPUs as they are"
@@ -217,13 +234,20 @@ async fn publish_loop<S: Sink>(
             }
         }
     }
-    if tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await.is_err() {
+    if tokio::time::timeout(CLOSE_TIMEOUT, sink.close())
+        .await
+        .is_err()
+    {
         tracing::warn!("vCenter logout did not finish within {CLOSE_TIMEOUT:?}; exiting anyway");
     }
 }
 
 /// One publication of the latest state; returns the generation written and the host's label.
-async fn publish_once<S: Sink>(cfg: &Config, sink: &mut S, shared: &RefCell<Shared>) -> Result<(u64, String), PublishError> {
+async fn publish_once<S: Sink>(
+    cfg: &Config,
+    sink: &mut S,
+    shared: &RefCell<Shared>,
+) -> Result<(u64, String), PublishError> {
     let target = sink.target().await?;
     // No await between reading the latest state and building the document: what is written
     // is exactly the latest observation with its own generation.
@@ -231,7 +255,10 @@ async fn publish_once<S: Sink>(cfg: &Config, sink: &mut S, shared: &RefCell<Shar
         let mut sh = shared.borrow_mut();
         let Shared { store, latest, .. } = &mut *sh;
         let Some(latest) = latest.as_mut() else {
-            return Err(PublishError::Vcenter { url: cfg.vcenter.url.clone(), detail: "nothing observed yet".into() });
+            return Err(PublishError::Vcenter {
+                url: cfg.vcenter.url.clone(),
+                detail: "nothing observed yet".into(),
+            });
         };
         if let Some(published) = &target.published {
             if published.host_uuid != target.host_uuid {
@@ -241,12 +268,17 @@ async fn publish_once<S: Sink>(cfg: &Config, sink: &mut S, shared: &RefCell<Shar
                 );
             } else if published.generation > latest.generation
                 || (published.generation == latest.generation
-                    && document::fingerprint(&published.gpus) != document::fingerprint(&latest.gpus))
+                    && document::fingerprint(&published.gpus)
+                        != document::fingerprint(&latest.gpus))
             {
                 // vCenter holds a generation this process did not write (state file lost, or an
                 // earlier run): never go below it.
                 latest.generation = store.raise_above(published.generation);
-                tracing::info!(found = published.generation, now = latest.generation, "continuing above the generation found in vCenter");
+                tracing::info!(
+                    found = published.generation,
+                    now = latest.generation,
+                    "continuing above the generation found in vCenter"
+                );
             }
         }
         let report = document::host_report(
@@ -256,7 +288,11 @@ async fn publish_once<S: Sink>(cfg: &Config, sink: &mut S, shared: &RefCell<Shar
             cfg.heartbeat_interval.as_secs(),
             &latest.gpus,
         );
-        (report.to_json(), document::summary(&latest.gpus), latest.generation)
+        (
+            report.to_json(),
+            document::summary(&latest.gpus),
+            latest.generation,
+        )
     };
     sink.write(&document, &summary).await?;
     Ok((generation, target.host_label))
@@ -303,13 +339,21 @@ mod tests {
             let mut vc = self.0.borrow_mut();
             vc.attempts += 1;
             if vc.down {
-                return Err(PublishError::Vcenter { url: "fake".into(), detail: "connection refused".into() });
+                return Err(PublishError::Vcenter {
+                    url: "fake".into(),
+                    detail: "connection refused".into(),
+                });
             }
-            Ok(Target { host_uuid: "u-1".into(), host_label: "host-1".into(), published: vc.writes.last().cloned() })
+            Ok(Target {
+                host_uuid: "u-1".into(),
+                host_label: "host-1".into(),
+                published: vc.writes.last().cloned(),
+            })
         }
         async fn write(&mut self, document: &str, summary: &str) -> Result<(), PublishError> {
             let mut vc = self.0.borrow_mut();
-            vc.writes.push(HostReport::from_json(document).expect("valid document"));
+            vc.writes
+                .push(HostReport::from_json(document).expect("valid document"));
             vc.summaries.push(summary.to_string());
             Ok(())
         }
@@ -325,7 +369,10 @@ mod tests {
             name: "NVIDIA A100-PCIE-40GB".into(),
             pci_bus_id: "00000000:3B:00.0".into(),
             model: None,
-            mig_mode: Some(MigModeReport { current: mode.0, pending: mode.1 }),
+            mig_mode: Some(MigModeReport {
+                current: mode.0,
+                pending: mode.1,
+            }),
             gpu_instances: vec![],
             free: [("1g.5gb".to_string(), free)].into_iter().collect(),
             largest_placeable: None,
@@ -370,12 +417,25 @@ mod tests {
         }
         let cfg = config(layout);
         let shared = RefCell::new(Shared::new(GenerationStore::open(None)));
-        let mut observer = FakeObserver { state: rig.gpus.clone(), layouts: rig.layouts.clone() };
+        let mut observer = FakeObserver {
+            state: rig.gpus.clone(),
+            layouts: rig.layouts.clone(),
+        };
         let mut sink = FakeSink(rig.vc.clone());
-        tokio::join!(serve(&cfg, &mut observer, &mut sink, &shared, BackoffPolicy::default(), &rig.cancel), async {
-            script(rig.clone()).await;
-            rig.cancel.cancel();
-        });
+        tokio::join!(
+            serve(
+                &cfg,
+                &mut observer,
+                &mut sink,
+                &shared,
+                BackoffPolicy::default(),
+                &rig.cancel
+            ),
+            async {
+                script(rig.clone()).await;
+                rig.cancel.cancel();
+            }
+        );
         rig
     }
 
@@ -387,14 +447,30 @@ mod tests {
     async fn publishes_on_change_and_on_heartbeat_only() {
         let rig = with_daemon(false, None, |rig| async move {
             sleep_s(1).await;
-            assert_eq!(rig.vc.borrow().writes.len(), 1, "first observation is published at once");
+            assert_eq!(
+                rig.vc.borrow().writes.len(),
+                1,
+                "first observation is published at once"
+            );
             sleep_s(60).await;
-            assert_eq!(rig.vc.borrow().writes.len(), 1, "no change, no heartbeat yet: nothing published");
+            assert_eq!(
+                rig.vc.borrow().writes.len(),
+                1,
+                "no change, no heartbeat yet: nothing published"
+            );
             rig.gpus.borrow_mut()[0].free.insert("1g.5gb".into(), 6);
             sleep_s(6).await;
-            assert_eq!(rig.vc.borrow().writes.len(), 2, "a change is published within one poll");
+            assert_eq!(
+                rig.vc.borrow().writes.len(),
+                2,
+                "a change is published within one poll"
+            );
             sleep_s(300).await;
-            assert_eq!(rig.vc.borrow().writes.len(), 3, "heartbeat republishes the unchanged state");
+            assert_eq!(
+                rig.vc.borrow().writes.len(),
+                3,
+                "heartbeat republishes the unchanged state"
+            );
         })
         .await;
         let vc = rig.vc.borrow();
@@ -408,26 +484,45 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn outage_backs_off_then_publishes_latest() {
         let rig = with_daemon(false, None, |rig| async move {
+            sleep_s(1).await;
+            assert_eq!(rig.vc.borrow().writes.len(), 1);
             rig.vc.borrow_mut().down = true;
+            let before = rig.vc.borrow().attempts;
             rig.gpus.borrow_mut()[0].free.insert("1g.5gb".into(), 3);
             sleep_s(600).await;
-            let attempts = rig.vc.borrow().attempts;
+            let attempts = rig.vc.borrow().attempts - before;
             // 1+2+4+8+16+32+60+60… with jitter ≥ half: between 10 and 30 attempts in 10 min.
-            assert!((8..=40).contains(&attempts), "backoff should pace retries, got {attempts}");
+            assert!(
+                (8..=40).contains(&attempts),
+                "backoff should pace retries, got {attempts}"
+            );
             rig.gpus.borrow_mut()[0].free.insert("1g.5gb".into(), 1);
             rig.vc.borrow_mut().down = false;
             sleep_s(61).await;
         })
         .await;
         let vc = rig.vc.borrow();
-        assert_eq!(vc.writes.len(), 1, "only the latest state is published after the outage");
-        assert_eq!(vc.writes[0].gpus[0].free["1g.5gb"], 1);
-        assert_eq!(vc.writes[0].generation, 2);
+        assert_eq!(
+            vc.writes.len(),
+            2,
+            "only the latest state is published after the outage"
+        );
+        assert_eq!(vc.writes[1].gpus[0].free["1g.5gb"], 1);
+        assert_eq!(
+            vc.writes[1].generation, 3,
+            "both changes counted, the last one published"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn never_publishes_below_a_newer_generation() {
-        let mut newer = document::host_report("u-1", 41, "2026-01-01T00:00:00Z", 300, &[gpu(1, (true, true))]);
+        let mut newer = document::host_report(
+            "u-1",
+            41,
+            "2026-01-01T00:00:00Z",
+            300,
+            &[gpu(1, (true, true))],
+        );
         newer.agent_version = "0.0.9".into();
         let rig = with_daemon(false, Some(newer), |_| async { sleep_s(1).await }).await;
         let vc = rig.vc.borrow();
@@ -437,10 +532,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn layout_enforced_at_start_and_after_pending_mode_applies() {
         let rig = with_daemon(true, None, |rig| async move {
-            rig.gpus.borrow_mut()[0].mig_mode = Some(MigModeReport { current: false, pending: true });
+            rig.gpus.borrow_mut()[0].mig_mode = Some(MigModeReport {
+                current: false,
+                pending: true,
+            });
             sleep_s(6).await;
             assert_eq!(rig.layouts.borrow().len(), 1, "only at start so far");
-            rig.gpus.borrow_mut()[0].mig_mode = Some(MigModeReport { current: true, pending: true });
+            rig.gpus.borrow_mut()[0].mig_mode = Some(MigModeReport {
+                current: true,
+                pending: true,
+            });
             sleep_s(6).await;
         })
         .await;

@@ -31,7 +31,14 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(1800);
 /// `vmig-agent run`; `nvml_lib` is the global `--nvml-lib` / `VMIG_NVML_LIB`, used when the
 /// configuration sets no `[agent] nvml_lib`.
 pub fn run(args: &RunArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
-    logging::init(if args.syslog { logging::Target::Syslog } else { logging::Target::Stderr }, &args.log_level);
+    logging::init(
+        if args.syslog {
+            logging::Target::Syslog
+        } else {
+            logging::Target::Stderr
+        },
+        &args.log_level,
+    );
     let cfg = match load(args) {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -39,7 +46,10 @@ pub fn run(args: &RunArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
@@ -67,20 +77,35 @@ enum Next {
     Reload(Box<Config>),
 }
 
-async fn serve_process(args: &RunArgs, mut cfg: Config, nvml_lib: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve_process(
+    args: &RunArgs,
+    mut cfg: Config,
+    nvml_lib: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
-    let shared = RefCell::new(Shared::new(GenerationStore::open(Some(state_path_for(&args.config)))));
+    let shared = RefCell::new(Shared::new(GenerationStore::open(Some(state_path_for(
+        &args.config,
+    )))));
     loop {
         announce(&cfg);
         let cancel = CancellationToken::new();
         let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| nvml_lib.clone()));
-        let identity =
-            HostIdentity { uuid_override: cfg.host_uuid.clone(), bios_uuid_file: args.bios_uuid_file.clone() };
+        let identity = HostIdentity {
+            uuid_override: cfg.host_uuid.clone(),
+            bios_uuid_file: args.bios_uuid_file.clone(),
+        };
         let mut sink = VcenterSink::new(cfg.vcenter.clone(), identity);
         let next = {
-            let work = serve(&cfg, &mut observer, &mut sink, &shared, BackoffPolicy::default(), &cancel);
+            let work = serve(
+                &cfg,
+                &mut observer,
+                &mut sink,
+                &shared,
+                BackoffPolicy::default(),
+                &cancel,
+            );
             tokio::pin!(work);
             loop {
                 tokio::select! {

@@ -53,13 +53,21 @@ static IDENT: &CStr = c"vmig-agent";
 pub fn syslog_open() {
     // SAFETY: IDENT is a NUL-terminated string with 'static lifetime, as openlog requires
     // (it stores the pointer); the option and facility are valid constants.
-    unsafe { libc::openlog(IDENT.as_ptr(), libc::LOG_PID | libc::LOG_NDELAY, libc::LOG_DAEMON) }
+    unsafe {
+        libc::openlog(
+            IDENT.as_ptr(),
+            libc::LOG_PID | libc::LOG_NDELAY,
+            libc::LOG_DAEMON,
+        )
+    }
 }
 
 /// Send one message to syslog.
 pub fn syslog(priority: Priority, message: &str) {
     // Interior NULs would truncate the C string; drop them rather than lose the line.
-    let Ok(text) = CString::new(message.replace('\0', "")) else { return };
+    let Ok(text) = CString::new(message.replace('\0', "")) else {
+        return;
+    };
     // SAFETY: the format is a constant "%s" taking exactly one C string argument, and `text`
     // is a valid NUL-terminated string that outlives the call. Using "%s" (never the message
     // as format) means `%` in messages cannot be interpreted.

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use mig::report::{FIELD_DOCUMENT, FIELD_SUMMARY, HostReport};
 use vcenter_client::{
-    BiosUuid, Client, ConnectOptions, Credentials, CustomFieldKey, FaultKind, HostProperty, HostRef, TlsPolicy,
+    BiosUuid, Client, ConnectOptions, Credentials, CustomFieldKey, FaultKind, HostProperty,
+    HostRef, TlsPolicy,
 };
 
 use super::config::{self, TlsMode, VcenterConfig};
@@ -62,17 +63,36 @@ pub struct VcenterSink {
 
 impl VcenterSink {
     pub fn new(cfg: VcenterConfig, identity: HostIdentity) -> Self {
-        VcenterSink { cfg, identity, session: None }
+        VcenterSink {
+            cfg,
+            identity,
+            session: None,
+        }
     }
 
     async fn open(&self) -> Result<Session, PublishError> {
         let client = connect(&self.cfg).await?;
         let (host, host_uuid, label) = find_host(&client, &self.cfg, &self.identity).await?;
         let vc = |e| self.error(e);
-        let document_key = client.ensure_custom_field(FIELD_DOCUMENT, Some(HOST_TYPE)).await.map_err(vc)?.key;
-        let summary_key = client.ensure_custom_field(FIELD_SUMMARY, Some(HOST_TYPE)).await.map_err(vc)?.key;
+        let document_key = client
+            .ensure_custom_field(FIELD_DOCUMENT, Some(HOST_TYPE))
+            .await
+            .map_err(vc)?
+            .key;
+        let summary_key = client
+            .ensure_custom_field(FIELD_SUMMARY, Some(HOST_TYPE))
+            .await
+            .map_err(vc)?
+            .key;
         tracing::info!(host = %label, uuid = %host_uuid, user = %self.cfg.username, "connected to vCenter {}", self.cfg.url);
-        Ok(Session { client, host, host_uuid, label, document_key, summary_key })
+        Ok(Session {
+            client,
+            host,
+            host_uuid,
+            label,
+            document_key,
+            summary_key,
+        })
     }
 
     fn error(&self, e: vcenter_client::Error) -> PublishError {
@@ -85,7 +105,9 @@ impl Sink for VcenterSink {
         if self.session.is_none() {
             self.session = Some(self.open().await?);
         }
-        let Some(s) = &self.session else { unreachable!("just opened") };
+        let Some(s) = &self.session else {
+            unreachable!("just opened")
+        };
         match s.client.custom_values(s.host.as_moref()).await {
             Ok(values) => {
                 let published = values.get(s.document_key).and_then(|text| match HostReport::from_json(text) {
@@ -95,7 +117,11 @@ impl Sink for VcenterSink {
                         None
                     }
                 });
-                Ok(Target { host_uuid: s.host_uuid.clone(), host_label: s.label.clone(), published })
+                Ok(Target {
+                    host_uuid: s.host_uuid.clone(),
+                    host_label: s.label.clone(),
+                    published,
+                })
             }
             Err(e) => {
                 self.session = None;
@@ -106,12 +132,21 @@ impl Sink for VcenterSink {
 
     async fn write(&mut self, document: &str, summary: &str) -> Result<(), PublishError> {
         let Some(s) = &self.session else {
-            return Err(PublishError::Vcenter { url: self.cfg.url.clone(), detail: "no session".into() });
+            return Err(PublishError::Vcenter {
+                url: self.cfg.url.clone(),
+                detail: "no session".into(),
+            });
         };
         let entity = s.host.as_moref();
-        let mut result = s.client.set_custom_value(entity, s.document_key, document).await;
+        let mut result = s
+            .client
+            .set_custom_value(entity, s.document_key, document)
+            .await;
         if result.is_ok() {
-            result = s.client.set_custom_value(entity, s.summary_key, summary).await;
+            result = s
+                .client
+                .set_custom_value(entity, s.summary_key, summary)
+                .await;
         }
         result.map_err(|e| {
             self.session = None;
@@ -135,12 +170,21 @@ pub async fn connect(cfg: &VcenterConfig) -> Result<Client, PublishError> {
     let tls = match &cfg.tls {
         TlsMode::SystemRoots => TlsPolicy::SystemRoots,
         TlsMode::CaFile(path) => TlsPolicy::CaFile(path.clone()),
-        TlsMode::Thumbprint(t) => TlsPolicy::Thumbprint(
-            t.parse().map_err(|e: vcenter_client::Error| PublishError::Tls { url: cfg.url.clone(), detail: e.to_string() })?,
-        ),
+        TlsMode::Thumbprint(t) => {
+            TlsPolicy::Thumbprint(t.parse().map_err(|e: vcenter_client::Error| {
+                PublishError::Tls {
+                    url: cfg.url.clone(),
+                    detail: e.to_string(),
+                }
+            })?)
+        }
         TlsMode::Insecure => TlsPolicy::Insecure,
     };
-    let mut opts = ConnectOptions::new(&cfg.url, Credentials::new(&cfg.username, password.expose()), tls);
+    let mut opts = ConnectOptions::new(
+        &cfg.url,
+        Credentials::new(&cfg.username, password.expose()),
+        tls,
+    );
     // A daemon must notice a dead vCenter quickly; its requests are all small.
     opts.connect_timeout = Duration::from_secs(10);
     opts.read_timeout = Duration::from_secs(60);
@@ -156,11 +200,18 @@ pub async fn find_host(
     let vc = |e| map_error(cfg, e);
     let mut tried = Vec::new();
     let mut found = None;
-    let uuid = identity.uuid_override.clone().or_else(|| read_bios_uuid(&identity.bios_uuid_file));
+    let uuid = identity
+        .uuid_override
+        .clone()
+        .or_else(|| read_bios_uuid(&identity.bios_uuid_file));
     if let Some(uuid) = &uuid {
         tried.push(format!("BIOS UUID {uuid}"));
         let parsed: BiosUuid =
-            uuid.parse().map_err(|e: vcenter_client::Error| PublishError::Vcenter { url: cfg.url.clone(), detail: e.to_string() })?;
+            uuid.parse()
+                .map_err(|e: vcenter_client::Error| PublishError::Vcenter {
+                    url: cfg.url.clone(),
+                    detail: e.to_string(),
+                })?;
         found = client.find_host_by_uuid(&parsed).await.map_err(vc)?;
     }
     // An explicit [host] uuid is never second-guessed by a name or address match.
@@ -169,18 +220,28 @@ pub async fn find_host(
             tried.push(format!("DNS name {name}"));
             found = client.find_host_by_dns_name(&name).await.map_err(vc)?;
         }
-        if found.is_none() {
-            if let Some(ip) = local_ip_toward(&cfg.url).await {
-                tried.push(format!("IP {ip}"));
-                found = client.find_host_by_ip(ip).await.map_err(vc)?;
-            }
+        if found.is_none()
+            && let Some(ip) = local_ip_toward(&cfg.url).await
+        {
+            tried.push(format!("IP {ip}"));
+            found = client.find_host_by_ip(ip).await.map_err(vc)?;
         }
     }
     let Some(host) = found else {
-        let tried = if tried.is_empty() { "nothing: no BIOS UUID, host name or address known".into() } else { tried.join(", ") };
-        return Err(PublishError::HostNotFound { url: cfg.url.clone(), tried });
+        let tried = if tried.is_empty() {
+            "nothing: no BIOS UUID, host name or address known".into()
+        } else {
+            tried.join(", ")
+        };
+        return Err(PublishError::HostNotFound {
+            url: cfg.url.clone(),
+            tried,
+        });
     };
-    let props = client.host(&host, &[HostProperty::Name, HostProperty::BiosUuid]).await.map_err(vc)?;
+    let props = client
+        .host(&host, &[HostProperty::Name, HostProperty::BiosUuid])
+        .await
+        .map_err(vc)?;
     let host_uuid = props
         .bios_uuid
         .map(|u| u.as_str().to_ascii_lowercase())
@@ -215,7 +276,11 @@ async fn local_ip_toward(url: &str) -> Option<IpAddr> {
     let (host, port) = match authority.strip_prefix('[') {
         Some(v6) => {
             let (h, tail) = v6.split_once(']')?;
-            (h, tail.strip_prefix(':').map_or(Some(443), |p| p.parse().ok())?)
+            (
+                h,
+                tail.strip_prefix(':')
+                    .map_or(Some(443), |p| p.parse().ok())?,
+            )
         }
         None => match authority.rsplit_once(':') {
             Some((h, p)) => (h, p.parse().ok()?),
@@ -223,7 +288,11 @@ async fn local_ip_toward(url: &str) -> Option<IpAddr> {
         },
     };
     let remote = tokio::net::lookup_host((host, port)).await.ok()?.next()?;
-    let bind = if remote.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let bind = if remote.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
     let socket = std::net::UdpSocket::bind(bind).ok()?;
     socket.connect(remote).ok()?;
     Some(socket.local_addr().ok()?.ip())
@@ -235,7 +304,10 @@ pub fn map_error(cfg: &VcenterConfig, e: vcenter_client::Error) -> PublishError 
     let url = cfg.url.clone();
     match &e {
         E::ThumbprintMismatch { .. } | E::Tls { .. } | E::TlsConfig(_) | E::CaFile { .. } => {
-            PublishError::Tls { url, detail: e.to_string() }
+            PublishError::Tls {
+                url,
+                detail: e.to_string(),
+            }
         }
         _ if matches!(e.fault_kind(), Some(FaultKind::InvalidLogin)) => PublishError::Login {
             url,
@@ -243,6 +315,9 @@ pub fn map_error(cfg: &VcenterConfig, e: vcenter_client::Error) -> PublishError 
             password_file: cfg.password_file.display().to_string(),
             detail: e.to_string(),
         },
-        _ => PublishError::Vcenter { url, detail: e.to_string() },
+        _ => PublishError::Vcenter {
+            url,
+            detail: e.to_string(),
+        },
     }
 }

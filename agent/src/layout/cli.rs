@@ -15,7 +15,7 @@ use super::config::{ConfigError, LayoutFile};
 use super::exec::{self, Execution, NvmlBackend};
 use super::host::{self, GpuPlan, GpuView, ModeChange, Status};
 use crate::cli::{Cli, Command};
-use crate::error::{AgentError, EXIT_NVML, EXIT_OK, EXIT_STATE, EXIT_USAGE, InstanceUser};
+use crate::error::{AgentError, EXIT_OK, EXIT_STATE, EXIT_USAGE, InstanceUser};
 use crate::gpu_selector::GpuSelector;
 use crate::nvml::{Driver, Gpu};
 use crate::operations as ops;

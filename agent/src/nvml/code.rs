@@ -85,7 +85,9 @@ impl NvmlCode {
             19 => "In use by another client",
             20 => "Insufficient Memory",
             21 => "No data",
-            22 => "The requested vgpu operation is not available on target device because ECC is enabled",
+            22 => {
+                "The requested vgpu operation is not available on target device because ECC is enabled"
+            }
             23 => "Insufficient Resources",
             24 => "Frequency not supported",
             25 => "Argument version mismatch",
@@ -113,7 +115,10 @@ impl fmt::Display for NvmlCode {
 pub enum CallError {
     /// The function ran and returned an error code.
     #[error("{function} failed: {code}")]
-    Failed { function: &'static str, code: NvmlCode },
+    Failed {
+        function: &'static str,
+        code: NvmlCode,
+    },
     /// The loaded library does not export the function; a raw call would have panicked.
     #[error(
         "the NVML library does not export {symbol}: the driver is too old for this operation, or --nvml-lib points at something that is not NVML"
@@ -121,7 +126,10 @@ pub enum CallError {
     MissingSymbol { symbol: String },
     /// nvml-wrapper failed for a reason that is not an NVML code (bad UTF-8 in a name, …).
     #[error("{function}: {message}")]
-    Wrapper { function: &'static str, message: String },
+    Wrapper {
+        function: &'static str,
+        message: String,
+    },
 }
 
 impl CallError {
@@ -143,7 +151,10 @@ impl CallError {
     pub fn from_wrapper(function: &'static str, err: nvml_wrapper::error::NvmlError) -> CallError {
         use nvml_wrapper::error::NvmlError as W;
         match err {
-            W::UnexpectedVariant(code) => CallError::Failed { function, code: NvmlCode(code) },
+            W::UnexpectedVariant(code) => CallError::Failed {
+                function,
+                code: NvmlCode(code),
+            },
             W::FailedToLoadSymbol(desc) => CallError::MissingSymbol {
                 symbol: desc
                     .rsplit("undefined symbol: ")
@@ -160,10 +171,16 @@ impl CallError {
             | W::IncorrectBits(_)
             | W::SetReleaseFailed
             | W::GetPciInfoFailed
-            | W::PciInfoToCFailed => CallError::Wrapper { function, message: err.to_string() },
+            | W::PciInfoToCFailed => CallError::Wrapper {
+                function,
+                message: err.to_string(),
+            },
             other => {
                 let code: u32 = other.into();
-                CallError::Failed { function, code: NvmlCode(code) }
+                CallError::Failed {
+                    function,
+                    code: NvmlCode(code),
+                }
             }
         }
     }
@@ -202,6 +219,11 @@ mod tests {
             "nvmlDeviceGetMigMode",
             W::FailedToLoadSymbol("/x/libfoo.so: undefined symbol: nvmlDeviceGetMigMode".into()),
         );
-        assert_eq!(e, CallError::MissingSymbol { symbol: "nvmlDeviceGetMigMode".into() });
+        assert_eq!(
+            e,
+            CallError::MissingSymbol {
+                symbol: "nvmlDeviceGetMigMode".into()
+            }
+        );
     }
 }

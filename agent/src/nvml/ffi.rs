@@ -129,7 +129,11 @@ fn dev(device: &Device<'_>) -> nvmlDevice_t {
 
 /// Decode a NUL-terminated name buffer filled by NVML; lossy so a bad byte never fails a listing.
 fn name_from(buf: &[c_char]) -> Option<String> {
-    let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     if bytes.is_empty() {
         None
     } else {
@@ -315,7 +319,11 @@ pub(crate) fn ci_profile_info(
     index: u32,
 ) -> Result<RawCiProfile, RawError> {
     let eng = NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED;
-    if let Ok(f) = nvml.lib().nvmlGpuInstanceGetComputeInstanceProfileInfoV.as_ref() {
+    if let Ok(f) = nvml
+        .lib()
+        .nvmlGpuInstanceGetComputeInstanceProfileInfoV
+        .as_ref()
+    {
         // SAFETY: all-zero is a valid value of this plain C struct.
         let mut info: nvmlComputeInstanceProfileInfo_v2_t = unsafe { std::mem::zeroed() };
         info.version = CI_PROFILE_INFO_V2;

@@ -46,8 +46,13 @@ const MAX_CI_PROFILE_INDEX: u32 = 32;
 impl From<RawError> for CallError {
     fn from(e: RawError) -> Self {
         match e {
-            RawError::MissingSymbol(symbol) => CallError::MissingSymbol { symbol: symbol.into() },
-            RawError::Code { function, code } => CallError::Failed { function, code: NvmlCode(code) },
+            RawError::MissingSymbol(symbol) => CallError::MissingSymbol {
+                symbol: symbol.into(),
+            },
+            RawError::Code { function, code } => CallError::Failed {
+                function,
+                code: NvmlCode(code),
+            },
         }
     }
 }
@@ -93,20 +98,32 @@ impl Driver {
         let mut last_reason = String::new();
         for candidate in &candidates {
             let shown = candidate.display().to_string();
-            match Nvml::builder().lib_path(OsStr::new(candidate.as_os_str())).init() {
+            match Nvml::builder()
+                .lib_path(OsStr::new(candidate.as_os_str()))
+                .init()
+            {
                 Ok(nvml) => {
                     if !ffi::has_shutdown(&nvml) {
                         // `Drop for Nvml` would panic on the missing symbol: never drop it.
                         std::mem::forget(nvml);
-                        return Err(LoadError::NotNvml { path: shown, symbol: "nvmlShutdown" });
+                        return Err(LoadError::NotNvml {
+                            path: shown,
+                            symbol: "nvmlShutdown",
+                        });
                     }
-                    return Ok(Driver { nvml, lib_path: candidate.clone() });
+                    return Ok(Driver {
+                        nvml,
+                        lib_path: candidate.clone(),
+                    });
                 }
                 Err(nvml_wrapper::error::NvmlError::LibloadingError(e)) => {
                     last_reason = e.to_string();
                 }
                 Err(nvml_wrapper::error::NvmlError::FailedToLoadSymbol(_)) => {
-                    return Err(LoadError::NotNvml { path: shown, symbol: "nvmlInit_v2" });
+                    return Err(LoadError::NotNvml {
+                        path: shown,
+                        symbol: "nvmlInit_v2",
+                    });
                 }
                 Err(e) => {
                     return Err(LoadError::Init {
@@ -149,13 +166,22 @@ impl Driver {
 
     /// The GPU with this NVML index.
     pub fn gpu_by_index(&self, index: u32) -> Result<Gpu<'_>, CallError> {
-        let device = wrap("nvmlDeviceGetHandleByIndex_v2", self.nvml.device_by_index(index))?;
-        Ok(Gpu { driver: self, device, index })
+        let device = wrap(
+            "nvmlDeviceGetHandleByIndex_v2",
+            self.nvml.device_by_index(index),
+        )?;
+        Ok(Gpu {
+            driver: self,
+            device,
+            index,
+        })
     }
 
     /// Every GPU, in NVML index order.
     pub fn gpus(&self) -> Result<Vec<Gpu<'_>>, CallError> {
-        (0..self.gpu_count()?).map(|i| self.gpu_by_index(i)).collect()
+        (0..self.gpu_count()?)
+            .map(|i| self.gpu_by_index(i))
+            .collect()
     }
 
     /// The GPU with this UUID (`GPU-…`), or `None` if NVML knows none.
@@ -186,7 +212,11 @@ impl Driver {
 
     fn with_index<'n>(&'n self, device: nvml_wrapper::Device<'n>) -> Result<Gpu<'n>, CallError> {
         let index = wrap("nvmlDeviceGetIndex", device.index())?;
-        Ok(Gpu { driver: self, device, index })
+        Ok(Gpu {
+            driver: self,
+            device,
+            index,
+        })
     }
 
     fn scan(
@@ -240,7 +270,11 @@ impl PciBusId {
 
 impl std::fmt::Display for PciBusId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:08X}:{:02X}:{:02X}.{:X}", self.domain, self.bus, self.device, self.function)
+        write!(
+            f,
+            "{:08X}:{:02X}:{:02X}.{:X}",
+            self.domain, self.bus, self.device, self.function
+        )
     }
 }
 
@@ -360,15 +394,23 @@ pub struct MigModeChange {
 }
 
 fn short_name(raw: Option<String>) -> Option<String> {
-    raw.map(|n| n.trim().strip_prefix("MIG ").unwrap_or(n.trim()).to_string())
-        .filter(|n| !n.is_empty())
+    raw.map(|n| {
+        n.trim()
+            .strip_prefix("MIG ")
+            .unwrap_or(n.trim())
+            .to_string()
+    })
+    .filter(|n| !n.is_empty())
 }
 
 /// The CI profile that `cgi -C` / `cci` without a profile create: the one spanning the whole
 /// GI. Where several do (Hopper's double-memory 1g GIs offer profile 0 and the REV1 profile
 /// 7, and the driver shows 7 as default), the highest id wins.
 pub fn default_ci_profile(gi_slices: u32, profiles: &[CiProfileInfo]) -> Option<&CiProfileInfo> {
-    profiles.iter().filter(|p| p.slice_count == gi_slices).max_by_key(|p| p.id)
+    profiles
+        .iter()
+        .filter(|p| p.slice_count == gi_slices)
+        .max_by_key(|p| p.id)
 }
 
 /// One physical GPU.
@@ -415,14 +457,20 @@ impl<'n> Gpu<'n> {
 
     pub fn mig_mode(&self) -> Result<MigMode, CallError> {
         let m = wrap("nvmlDeviceGetMigMode", self.device.mig_mode())?;
-        Ok(MigMode { current: m.current != 0, pending: m.pending != 0 })
+        Ok(MigMode {
+            current: m.current != 0,
+            pending: m.pending != 0,
+        })
     }
 
     /// Ask for MIG on or off. Success means accepted; see [`MigModeChange::activation`].
     pub fn set_mig_mode(&self, enable: bool) -> Result<MigModeChange, CallError> {
         let status = wrap("nvmlDeviceSetMigMode", self.device.set_mig_mode(enable))?;
         let mode = self.mig_mode()?;
-        Ok(MigModeChange { activation: (status != 0).then_some(NvmlCode(status)), mode })
+        Ok(MigModeChange {
+            activation: (status != 0).then_some(NvmlCode(status)),
+            mode,
+        })
     }
 
     /// Every GI profile this GPU offers, in NVML index order (empty while MIG is off).
@@ -449,7 +497,9 @@ impl<'n> Gpu<'n> {
                     p2p: p.p2p,
                 }),
                 Err(RawError::Code { code, .. }) if NvmlCode(code) == NvmlCode::NOT_SUPPORTED => {}
-                Err(RawError::Code { code, .. }) if NvmlCode(code) == NvmlCode::INVALID_ARGUMENT => {
+                Err(RawError::Code { code, .. })
+                    if NvmlCode(code) == NvmlCode::INVALID_ARGUMENT =>
+                {
                     break;
                 }
                 Err(e) => return Err(e.into()),
@@ -465,14 +515,23 @@ impl<'n> Gpu<'n> {
     }
 
     /// Every legal placement of a GI profile, free or not (raw `_v2` call; see module docs).
-    pub fn gi_possible_placements(&self, profile: GiProfileId) -> Result<Vec<Placement>, CallError> {
+    pub fn gi_possible_placements(
+        &self,
+        profile: GiProfileId,
+    ) -> Result<Vec<Placement>, CallError> {
         let v = ffi::gi_possible_placements(&self.driver.nvml, &self.device, profile.0)?;
-        Ok(v.into_iter().map(|(start, size)| Placement { start, size }).collect())
+        Ok(v.into_iter()
+            .map(|(start, size)| Placement { start, size })
+            .collect())
     }
 
     /// How many more GIs of this profile NVML would create now.
     pub fn gi_remaining_capacity(&self, profile: GiProfileId) -> Result<u32, CallError> {
-        Ok(ffi::gi_remaining_capacity(&self.driver.nvml, &self.device, profile.0)?)
+        Ok(ffi::gi_remaining_capacity(
+            &self.driver.nvml,
+            &self.device,
+            profile.0,
+        )?)
     }
 
     /// Create a GI; `placement: None` lets the driver choose.
@@ -482,7 +541,12 @@ impl<'n> Gpu<'n> {
         placement: Option<Placement>,
     ) -> Result<GpuInstance<'n>, CallError> {
         let nvml = &self.driver.nvml;
-        let raw = ffi::create_gi(nvml, &self.device, profile.0, placement.map(|p| (p.start, p.size)))?;
+        let raw = ffi::create_gi(
+            nvml,
+            &self.device,
+            profile.0,
+            placement.map(|p| (p.start, p.size)),
+        )?;
         GpuInstance::from_raw(self.driver, self.index, raw)
     }
 
@@ -511,7 +575,10 @@ impl<'n> Gpu<'n> {
     /// bound, so every index below it is tried and empty slots (`NOT_FOUND`,
     /// `INVALID_ARGUMENT`) are skipped.
     pub fn mig_devices(&self) -> Result<Vec<MigDeviceInfo>, CallError> {
-        let max = wrap("nvmlDeviceGetMaxMigDeviceCount", self.device.mig_device_count())?;
+        let max = wrap(
+            "nvmlDeviceGetMaxMigDeviceCount",
+            self.device.mig_device_count(),
+        )?;
         let nvml = &self.driver.nvml;
         let mut out = Vec::new();
         for index in 0..max {
@@ -555,7 +622,12 @@ impl<'n> Gpu<'n> {
             .into_iter()
             .map(|p| GpuProcess {
                 pid: p.pid,
-                name: self.driver.nvml.sys_process_name(p.pid, 256).ok().filter(|n| !n.is_empty()),
+                name: self
+                    .driver
+                    .nvml
+                    .sys_process_name(p.pid, 256)
+                    .ok()
+                    .filter(|n| !n.is_empty()),
                 gi_id: p.gpu_instance_id.map(GpuInstanceId),
                 ci_id: p.compute_instance_id.map(ComputeInstanceId),
                 used_memory_mib: match p.used_gpu_memory {
@@ -589,7 +661,11 @@ impl<'n> Gpu<'n> {
                     Err(_) => "unknown VM".to_string(),
                 },
                 vgpu_type: v.instance_type().ok().and_then(|t| t.name().ok()),
-                gi_id: v.gpu_instance_id().ok().filter(|&id| id != u32::MAX).map(GpuInstanceId),
+                gi_id: v
+                    .gpu_instance_id()
+                    .ok()
+                    .filter(|&id| id != u32::MAX)
+                    .map(GpuInstanceId),
             })
             .collect())
     }
@@ -610,9 +686,17 @@ impl<'n> GpuInstance<'n> {
         let info = GiInfo {
             id: GpuInstanceId(i.id),
             profile_id: GiProfileId(i.profile_id),
-            placement: Placement { start: i.start, size: i.size },
+            placement: Placement {
+                start: i.start,
+                size: i.size,
+            },
         };
-        Ok(GpuInstance { driver, gpu_index, raw, info })
+        Ok(GpuInstance {
+            driver,
+            gpu_index,
+            raw,
+            info,
+        })
     }
 
     /// Id, profile and placement as NVML reported them when this handle was obtained.
@@ -649,7 +733,9 @@ impl<'n> GpuInstance<'n> {
                     ofa: p.ofa,
                 }),
                 Err(RawError::Code { code, .. }) if NvmlCode(code) == NvmlCode::NOT_SUPPORTED => {}
-                Err(RawError::Code { code, .. }) if NvmlCode(code) == NvmlCode::INVALID_ARGUMENT => {
+                Err(RawError::Code { code, .. })
+                    if NvmlCode(code) == NvmlCode::INVALID_ARGUMENT =>
+                {
                     break;
                 }
                 Err(e) => return Err(e.into()),
@@ -659,14 +745,23 @@ impl<'n> GpuInstance<'n> {
     }
 
     /// Legal placements (in compute slices of this GI) of a CI profile.
-    pub fn ci_possible_placements(&self, profile: CiProfileId) -> Result<Vec<Placement>, CallError> {
+    pub fn ci_possible_placements(
+        &self,
+        profile: CiProfileId,
+    ) -> Result<Vec<Placement>, CallError> {
         let v = ffi::ci_possible_placements(&self.driver.nvml, self.raw, profile.0)?;
-        Ok(v.into_iter().map(|(start, size)| Placement { start, size }).collect())
+        Ok(v.into_iter()
+            .map(|(start, size)| Placement { start, size })
+            .collect())
     }
 
     /// How many more CIs of this profile fit in this GI now.
     pub fn ci_remaining_capacity(&self, profile: CiProfileId) -> Result<u32, CallError> {
-        Ok(ffi::ci_remaining_capacity(&self.driver.nvml, self.raw, profile.0)?)
+        Ok(ffi::ci_remaining_capacity(
+            &self.driver.nvml,
+            self.raw,
+            profile.0,
+        )?)
     }
 
     /// Create a compute instance; `placement: None` lets the driver choose.
@@ -698,7 +793,10 @@ impl<'n> GpuInstance<'n> {
     }
 
     /// The compute instance with this id (`NOT_FOUND` if none).
-    pub fn compute_instance(&self, id: ComputeInstanceId) -> Result<ComputeInstance<'n>, CallError> {
+    pub fn compute_instance(
+        &self,
+        id: ComputeInstanceId,
+    ) -> Result<ComputeInstance<'n>, CallError> {
         let raw = ffi::ci_by_id(&self.driver.nvml, self.raw, id.0)?;
         ComputeInstance::from_raw(self.driver, self.info.id, raw)
     }
@@ -724,7 +822,10 @@ impl<'n> ComputeInstance<'n> {
             gi_id,
             id: ComputeInstanceId(i.id),
             profile_id: CiProfileId(i.profile_id),
-            placement: Placement { start: i.start, size: i.size },
+            placement: Placement {
+                start: i.start,
+                size: i.size,
+            },
         };
         Ok(ComputeInstance { driver, raw, info })
     }
@@ -749,7 +850,12 @@ mod tests {
 
     #[test]
     fn pci_bus_ids_normalise() {
-        let canonical = PciBusId { domain: 0, bus: 0x3b, device: 0, function: 0 };
+        let canonical = PciBusId {
+            domain: 0,
+            bus: 0x3b,
+            device: 0,
+            function: 0,
+        };
         for s in ["0000:3B:00.0", "00000000:3b:00.0", "3b:00.0", " 3B:00.0 "] {
             assert_eq!(PciBusId::parse(s), Some(canonical), "{s}");
         }
@@ -761,8 +867,14 @@ mod tests {
 
     #[test]
     fn short_names_drop_the_mig_prefix() {
-        assert_eq!(short_name(Some("MIG 3g.20gb".into())).as_deref(), Some("3g.20gb"));
-        assert_eq!(short_name(Some("1c.3g.20gb".into())).as_deref(), Some("1c.3g.20gb"));
+        assert_eq!(
+            short_name(Some("MIG 3g.20gb".into())).as_deref(),
+            Some("3g.20gb")
+        );
+        assert_eq!(
+            short_name(Some("1c.3g.20gb".into())).as_deref(),
+            Some("1c.3g.20gb")
+        );
         assert_eq!(short_name(Some(String::new())), None);
     }
 
@@ -785,9 +897,15 @@ mod tests {
     #[test]
     fn default_ci_profile_spans_the_gi_and_prefers_rev1() {
         let three_g = [ci(0, 1), ci(1, 2), ci(2, 3)];
-        assert_eq!(default_ci_profile(3, &three_g).map(|p| p.id), Some(CiProfileId(2)));
+        assert_eq!(
+            default_ci_profile(3, &three_g).map(|p| p.id),
+            Some(CiProfileId(2))
+        );
         let double_mem_1g = [ci(0, 1), ci(7, 1)];
-        assert_eq!(default_ci_profile(1, &double_mem_1g).map(|p| p.id), Some(CiProfileId(7)));
+        assert_eq!(
+            default_ci_profile(1, &double_mem_1g).map(|p| p.id),
+            Some(CiProfileId(7))
+        );
         assert_eq!(default_ci_profile(4, &three_g), None);
     }
 }

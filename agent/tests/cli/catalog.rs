@@ -14,7 +14,11 @@ fn every_profile_of_every_catalog_model() {
         for p in rows(&lgip) {
             let id = u(p, "profile_id");
             let name = s(p, "name");
-            assert_eq!(u(p, "instances_free"), u(p, "instances_total"), "{model} {name}: empty GPU has all free");
+            assert_eq!(
+                u(p, "instances_free"),
+                u(p, "instances_total"),
+                "{model} {name}: empty GPU has all free"
+            );
             let placements = rows(&lgipp)
                 .iter()
                 .find(|r| u(r, "profile_id") == id)
@@ -27,7 +31,11 @@ fn every_profile_of_every_catalog_model() {
             assert_eq!(s(created, "name"), name, "{model}");
             let gi = u(created, "gi_id").to_string();
             let ci = &created["compute_instance"];
-            assert_eq!(u(ci, "gi_id").to_string(), gi, "{model} {name}: -C made the CI in the new GI");
+            assert_eq!(
+                u(ci, "gi_id").to_string(),
+                gi,
+                "{model} {name}: -C made the CI in the new GI"
+            );
             let lgi = host.json(&["mig", "lgi", "-i", "0"]);
             assert_eq!(rows(&lgi).len(), 1, "{model} {name}");
             let lci = host.json(&["mig", "lci", "-i", "0", "--gi", &gi]);
@@ -35,12 +43,23 @@ fn every_profile_of_every_catalog_model() {
             let ci_id = u(&rows(&lci)[0], "ci_id").to_string();
             assert_eq!(u(&rows(&lci)[0], "profile_id"), u(ci, "profile_id"));
             let lcip = host.json(&["mig", "lcip", "-i", "0", "--gi", &gi]);
-            assert!(rows(&lcip).iter().any(|r| r["default"] == true), "{model} {name}: a default CI profile");
+            assert!(
+                rows(&lcip).iter().any(|r| r["default"] == true),
+                "{model} {name}: a default CI profile"
+            );
             let list = host.json(&["list"]);
-            assert_eq!(rows(&list["gpus"][0]["mig_devices"]).len(), 1, "{model} {name}");
+            assert_eq!(
+                rows(&list["gpus"][0]["mig_devices"]).len(),
+                1,
+                "{model} {name}"
+            );
             host.ok(&["mig", "dci", "-i", "0", "--gi", &gi, "--ci", &ci_id]);
             host.ok(&["mig", "dgi", "-i", "0", "--gi", &gi]);
         }
-        assert_eq!(host.ok(&["mig", "lgi", "-i", "0"]), "No GPU instances found: Not Found\n", "{model}");
+        assert_eq!(
+            host.ok(&["mig", "lgi", "-i", "0"]),
+            "No GPU instances found: Not Found\n",
+            "{model}"
+        );
     }
 }

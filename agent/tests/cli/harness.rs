@@ -45,7 +45,11 @@ impl Host {
     fn with_args(models: &[&str], extra: &[&str]) -> Host {
         let dir = temp_dir("agent-cli");
         let state = dir.path().join("nvml-sim.json");
-        let host = Host { lib: nvml_sim_lib(), state, _dir: dir };
+        let host = Host {
+            lib: nvml_sim_lib(),
+            state,
+            _dir: dir,
+        };
         let mut args = vec!["init"];
         for m in models {
             args.extend(["--gpu", m]);
@@ -63,7 +67,11 @@ impl Host {
             .args(args)
             .output()
             .expect("run nvml-sim");
-        assert!(out.status.success(), "nvml-sim {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "nvml-sim {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -78,14 +86,22 @@ impl Host {
             .output()
             .expect("run vmig-agent");
         let run = Run::from(out);
-        assert!(!run.stderr.contains("panicked"), "vmig-agent {args:?} panicked:\n{}", run.stderr);
+        assert!(
+            !run.stderr.contains("panicked"),
+            "vmig-agent {args:?} panicked:\n{}",
+            run.stderr
+        );
         run
     }
 
     /// Run and require exit 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.agent(args);
-        assert_eq!(r.code, 0, "vmig-agent {args:?} failed:\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "vmig-agent {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
         r.stdout
     }
 
@@ -100,20 +116,32 @@ impl Host {
     /// Run, require exit `code`; returns stderr.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let r = self.agent(args);
-        assert_eq!(r.code, code, "vmig-agent {args:?}: expected exit {code}\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
-        assert!(r.stderr.starts_with("vmig-agent: error: ") || code == 2, "stderr: {}", r.stderr);
+        assert_eq!(
+            r.code, code,
+            "vmig-agent {args:?}: expected exit {code}\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        assert!(
+            r.stderr.starts_with("vmig-agent: error: ") || code == 2,
+            "stderr: {}",
+            r.stderr
+        );
         r.stderr
     }
 }
 
 /// u32 field of a JSON object.
 pub fn u(v: &Value, key: &str) -> u32 {
-    v[key].as_u64().unwrap_or_else(|| panic!("no integer '{key}' in {v}")) as u32
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no integer '{key}' in {v}")) as u32
 }
 
 /// String field of a JSON object.
 pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("no string '{key}' in {v}"))
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string '{key}' in {v}"))
 }
 
 /// The rows of a JSON array output.

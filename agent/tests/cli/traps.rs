@@ -25,12 +25,25 @@ fn traps_1_to_3_through_nvml_sim() {
     let out = Command::new(std::env::current_exe().expect("own path"))
         .env("NVML_SIM_STATE", &host.state)
         .env(CHILD_LIB, &host.lib)
-        .args(["--exact", "traps::child_traps_1_to_3", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "traps::child_traps_1_to_3",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .output()
         .expect("run the child test");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "child failed:\n{text}");
-    assert!(text.contains("1 passed"), "the child test did not run:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "the child test did not run:\n{text}"
+    );
 }
 
 #[test]
@@ -41,21 +54,47 @@ fn child_traps_1_to_3() {
     let gpu = driver.gpu_by_index(0).expect("GPU 0");
 
     // 1. nvml-wrapper's possible_placements() is empty; ours is the driver's list.
-    let theirs = gpu.device().possible_placements(9).expect("the call itself succeeds");
-    assert!(theirs.is_empty(), "nvml-wrapper 0.13 bug fixed? got {} placements", theirs.len());
-    let ours = gpu.gi_possible_placements(GiProfileId(9)).expect("raw placements");
-    assert_eq!(ours, vec![Placement { start: 0, size: 4 }, Placement { start: 4, size: 4 }]);
+    let theirs = gpu
+        .device()
+        .possible_placements(9)
+        .expect("the call itself succeeds");
+    assert!(
+        theirs.is_empty(),
+        "nvml-wrapper 0.13 bug fixed? got {} placements",
+        theirs.len()
+    );
+    let ours = gpu
+        .gi_possible_placements(GiProfileId(9))
+        .expect("raw placements");
+    assert_eq!(
+        ours,
+        vec![
+            Placement { start: 0, size: 4 },
+            Placement { start: 4, size: 4 }
+        ]
+    );
 
     // 2. INSUFFICIENT_RESOURCES arrives as a named code, and as a typed admin error.
     let a = gpu.create_gi(GiProfileId(9), None).expect("first 3g");
     let b = gpu.create_gi(GiProfileId(9), None).expect("second 3g");
-    let e = gpu.create_gi(GiProfileId(9), None).expect_err("no room for a third");
+    let e = gpu
+        .create_gi(GiProfileId(9), None)
+        .expect_err("no room for a third");
     assert!(e.is(NvmlCode::INSUFFICIENT_RESOURCES), "{e}");
-    assert!(e.to_string().contains("NVML_ERROR_INSUFFICIENT_RESOURCES"), "{e}");
+    assert!(
+        e.to_string().contains("NVML_ERROR_INSUFFICIENT_RESOURCES"),
+        "{e}"
+    );
     let profiles = gpu.gi_profiles().expect("profiles");
-    let three_g = profiles.iter().find(|p| p.id == GiProfileId(9)).expect("3g profile");
+    let three_g = profiles
+        .iter()
+        .find(|p| p.id == GiProfileId(9))
+        .expect("3g profile");
     let err = operations::create_gpu_instance(&gpu, three_g, None).expect_err("full");
-    assert!(matches!(err, AgentError::GiInsufficientResources { .. }), "{err}");
+    assert!(
+        matches!(err, AgentError::GiInsufficientResources { .. }),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), 3);
 
     // 3. mig_device_count() is the maximum, not what exists.
@@ -65,7 +104,11 @@ fn child_traps_1_to_3() {
     let real = gpu.mig_devices().expect("enumerate");
     assert_eq!(real.len(), 2, "{real:?}");
     assert!(max > 2, "max {max} is an upper bound, not the count");
-    assert!(real.iter().all(|d| d.uuid.starts_with("MIG-") && d.name.starts_with("MIG ")), "{real:?}");
+    assert!(
+        real.iter()
+            .all(|d| d.uuid.starts_with("MIG-") && d.name.starts_with("MIG ")),
+        "{real:?}"
+    );
 }
 
 /// Build the incomplete NVML fixture with plain rustc into `dir`.
@@ -74,12 +117,26 @@ fn minimal_nvml(dir: &Path, cfg: Option<&str>) -> PathBuf {
     let name = format!("libnvml_minimal_{}.so", cfg.unwrap_or("full"));
     let out = dir.join(name);
     let mut cmd = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()));
-    cmd.args(["--edition", "2021", "--crate-type", "cdylib", "--crate-name", "nvml_minimal", "-o"]).arg(&out).arg(&src);
+    cmd.args([
+        "--edition",
+        "2021",
+        "--crate-type",
+        "cdylib",
+        "--crate-name",
+        "nvml_minimal",
+        "-o",
+    ])
+    .arg(&out)
+    .arg(&src);
     if let Some(c) = cfg {
         cmd.args(["--cfg", c]);
     }
     let o = cmd.output().expect("run rustc");
-    assert!(o.status.success(), "rustc failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "rustc failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
 }
 
@@ -91,14 +148,36 @@ fn trap_4_missing_symbols_are_named_errors_not_panics() {
     let driver = Driver::load(Some(&lib)).expect("the minimal library loads");
     let gpu = driver.gpu_by_index(0).expect("GPU 0");
     assert!(gpu.mig_mode().expect("mig mode").current);
-    let e = gpu.gi_profiles().expect_err("no profile calls in this library");
-    assert_eq!(e, CallError::MissingSymbol { symbol: "nvmlDeviceGetGpuInstanceProfileInfo".into() });
-    let e = gpu.gi_possible_placements(GiProfileId(9)).expect_err("missing");
-    assert_eq!(e, CallError::MissingSymbol { symbol: "nvmlDeviceGetGpuInstancePossiblePlacements_v2".into() });
+    let e = gpu
+        .gi_profiles()
+        .expect_err("no profile calls in this library");
+    assert_eq!(
+        e,
+        CallError::MissingSymbol {
+            symbol: "nvmlDeviceGetGpuInstanceProfileInfo".into()
+        }
+    );
+    let e = gpu
+        .gi_possible_placements(GiProfileId(9))
+        .expect_err("missing");
+    assert_eq!(
+        e,
+        CallError::MissingSymbol {
+            symbol: "nvmlDeviceGetGpuInstancePossiblePlacements_v2".into()
+        }
+    );
     let e = gpu.create_gi(GiProfileId(9), None).expect_err("missing");
-    assert_eq!(e, CallError::MissingSymbol { symbol: "nvmlDeviceCreateGpuInstance".into() });
+    assert_eq!(
+        e,
+        CallError::MissingSymbol {
+            symbol: "nvmlDeviceCreateGpuInstance".into()
+        }
+    );
     // The safe API's own lookups fail the same way (no panic either).
-    assert!(matches!(gpu.processes(), Err(CallError::MissingSymbol { .. })));
+    assert!(matches!(
+        gpu.processes(),
+        Err(CallError::MissingSymbol { .. })
+    ));
     assert_eq!(gpu.vgpus(), Ok(vec![]), "no vGPU calls means no vGPUs");
     drop(driver);
 
@@ -111,7 +190,10 @@ fn trap_4_missing_symbols_are_named_errors_not_panics() {
         .expect("run");
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(4), "{err}");
-    assert!(err.contains("does not export nvmlDeviceGetGpuInstanceProfileInfo"), "{err}");
+    assert!(
+        err.contains("does not export nvmlDeviceGetGpuInstanceProfileInfo"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 
     // A library without nvmlShutdown would make nvml-wrapper's Drop panic: refused at load.
@@ -128,6 +210,9 @@ fn trap_4_missing_symbols_are_named_errors_not_panics() {
         .expect("run");
     let err = String::from_utf8_lossy(&r.stderr);
     assert_eq!(r.status.code(), Some(4), "{err}");
-    assert!(err.contains("is not an NVML library: it does not export nvmlShutdown"), "{err}");
+    assert!(
+        err.contains("is not an NVML library: it does not export nvmlShutdown"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }

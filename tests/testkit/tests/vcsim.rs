@@ -195,7 +195,7 @@ fn restart_keeps_port_and_certificate_and_drop_kills() {
     // The VM files went to this instance's TMPDIR; SIGTERM made vcsim delete them.
     sim.kill().expect("kill");
     let leftovers: Vec<_> = std::fs::read_dir(dir.join("tmp")).unwrap().collect();
-    assert!(leftovers.is_empty(), "vcsim left {leftovers:?}");
+    assert!(leftovers.is_empty(), "vcsim left {leftovers:?}; its log:\n{}", sim.log());
 
     sim.restart().expect("restart after kill");
     let third = sim.pid().expect("running");

@@ -30,12 +30,14 @@ use mig::{MigState, Placement, VgpuType};
 use super::capacity::{Candidate, better, candidates, parse_type};
 use super::inventory::{self, ComputeInventory, Scope, VmInfo};
 use super::lock;
-use super::model::{self, Analysis, GpuAnalysis, HostAnalysis, format_time, gpu_model, reported_state};
+use super::model::{
+    self, Analysis, GpuAnalysis, HostAnalysis, format_time, gpu_model, reported_state,
+};
 use super::reservation::{HeldReservation, RESERVATION_SCHEMA, Reservation};
 use super::{AdminError, Connection, Refusal, RefusalKind};
 use crate::{
-    Client, HostProperty, HostRef, PowerState, RelocateSpec, ResourcePoolRef, RetrieveOptions, TaskWait,
-    VgpuDevice, VgpuProfile, VmConfigSpec, VmProperty, VmRef,
+    Client, HostProperty, HostRef, PowerState, RelocateSpec, ResourcePoolRef, RetrieveOptions,
+    TaskWait, VgpuDevice, VgpuProfile, VmConfigSpec, VmProperty, VmRef,
 };
 
 /// How long `assign` waits for another admin's lock on the same host.
@@ -120,7 +122,11 @@ fn host_name(analysis: &Analysis, vi: usize, r: Option<&HostRef>) -> Option<Stri
     )
 }
 
-fn find_vm<'a>(conns: &'a [Connection], analysis: &'a Analysis, name: &str) -> Result<Found<'a>, AdminError> {
+fn find_vm<'a>(
+    conns: &'a [Connection],
+    analysis: &'a Analysis,
+    name: &str,
+) -> Result<Found<'a>, AdminError> {
     let mut found = Vec::new();
     for (vi, inv) in analysis.inventories.iter().enumerate() {
         for (_, cr, vm) in inv.vms() {
@@ -142,7 +148,12 @@ fn find_vm<'a>(conns: &'a [Connection], analysis: &'a Analysis, name: &str) -> R
             None,
             format!(
                 "VM {name} was not found in vCenter {}; check the name (vmig matches it exactly)",
-                analysis.inventories.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+                analysis
+                    .inventories
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ))),
         _ => {
@@ -152,7 +163,8 @@ fn find_vm<'a>(conns: &'a [Connection], analysis: &'a Analysis, name: &str) -> R
                     format!(
                         "{} on {}",
                         f.vm.moref.value(),
-                        host_name(analysis, f.vi, f.vm.host.as_ref()).unwrap_or_else(|| "no host".into())
+                        host_name(analysis, f.vi, f.vm.host.as_ref())
+                            .unwrap_or_else(|| "no host".into())
                     )
                 })
                 .collect();
@@ -160,7 +172,11 @@ fn find_vm<'a>(conns: &'a [Connection], analysis: &'a Analysis, name: &str) -> R
                 RefusalKind::VmAmbiguous,
                 name,
                 None,
-                format!("VM name {name} is ambiguous ({}); pass the VM id instead, e.g. --vm {}", list.join(", "), found[0].vm.moref.value()),
+                format!(
+                    "VM name {name} is ambiguous ({}); pass the VM id instead, e.g. --vm {}",
+                    list.join(", "),
+                    found[0].vm.moref.value()
+                ),
             )))
         }
     }
@@ -182,15 +198,24 @@ async fn vm_vgpus(conn: &Connection, vm: &VmInfo) -> Result<Vec<VgpuDevice>, Adm
     if vm.devices_read {
         return Ok(vm.vgpus.clone());
     }
-    let v = conn.client.vm(&vm.moref, &[VmProperty::Vgpus]).await.map_err(vc_err(conn))?;
+    let v = conn
+        .client
+        .vm(&vm.moref, &[VmProperty::Vgpus])
+        .await
+        .map_err(vc_err(conn))?;
     Ok(v.vgpus)
 }
 
 /// Reads every vCenter (whole inventory: reservations may sit on VMs anywhere).
-async fn analyse_all(conns: &[Connection], progress: &dyn inventory::Progress) -> Result<Analysis, AdminError> {
+async fn analyse_all(
+    conns: &[Connection],
+    progress: &dyn inventory::Progress,
+) -> Result<Analysis, AdminError> {
     let scope = Scope::default();
     let invs = futures_util::future::join_all(
-        conns.iter().map(|c| inventory::collect(&c.client, &c.target.host, &scope, progress)),
+        conns
+            .iter()
+            .map(|c| inventory::collect(&c.client, &c.target.host, &scope, progress)),
     )
     .await
     .into_iter()
@@ -214,7 +239,10 @@ pub async fn assign(
     let current = host_name(&analysis, f.vi, vm.host.as_ref());
     let cur = current.as_deref();
     if vm.power_state != Some(PowerState::PoweredOff) {
-        let state = vm.power_state.map_or_else(|| "in an unknown power state".to_string(), |p| p.to_string());
+        let state = vm.power_state.map_or_else(
+            || "in an unknown power state".to_string(),
+            |p| p.to_string(),
+        );
         return Err(refuse(
             RefusalKind::VmPoweredOn,
             &vm.name,
@@ -227,10 +255,9 @@ pub async fn assign(
         ));
     }
     let vgpus = vm_vgpus(f.conn, vm).await?;
-    if let Some(other) = vgpus
-        .iter()
-        .find(|d| VgpuType::parse(d.profile.as_str()).is_none_or(|t| t.base_name() != vtype.base_name()))
-    {
+    if let Some(other) = vgpus.iter().find(|d| {
+        VgpuType::parse(d.profile.as_str()).is_none_or(|t| t.base_name() != vtype.base_name())
+    }) {
         return Err(refuse(
             RefusalKind::OtherVgpu,
             &vm.name,
@@ -245,7 +272,11 @@ pub async fn assign(
         ));
     }
     if !vgpus.is_empty() {
-        let how = if vm.reservation.is_some() { "reserved by vmig" } else { "added outside vmig" };
+        let how = if vm.reservation.is_some() {
+            "reserved by vmig"
+        } else {
+            "added outside vmig"
+        };
         return Err(refuse(
             RefusalKind::NothingToDo,
             &vm.name,
@@ -273,7 +304,10 @@ pub async fn assign(
                         RefusalKind::HostNotFound,
                         &vm.name,
                         Some(name),
-                        format!("VM {}: host {name} was not found in vCenter {}", vm.name, f.conn.target.host),
+                        format!(
+                            "VM {}: host {name} was not found in vCenter {}",
+                            vm.name, f.conn.target.host
+                        ),
                     )
                 })?;
             check_host(h, &vm.name, &vtype)?;
@@ -295,7 +329,12 @@ pub async fn assign(
     let best = on_current
         .into_iter()
         .min_by(|a, b| better(a, b))
-        .or_else(|| cands.iter().filter(|c| c.choice().is_some()).min_by(|a, b| better(a, b)))
+        .or_else(|| {
+            cands
+                .iter()
+                .filter(|c| c.choice().is_some())
+                .min_by(|a, b| better(a, b))
+        })
         .map(|c| (c.host, c.gpu))
         .ok_or_else(|| no_capacity(&vm.name, cur, &pool, &vtype, &f.compute.name, &choice))?;
     let (target, gpu_i) = best;
@@ -303,7 +342,9 @@ pub async fn assign(
         .iter_mut()
         .find(|c| std::ptr::eq(c.host, target) && c.gpu == gpu_i)
         .ok_or_else(|| AdminError::Internal("chosen candidate vanished".into()))?;
-    let plan = cand.choice().ok_or_else(|| AdminError::Internal("chosen candidate has no placement".into()))?;
+    let plan = cand
+        .choice()
+        .ok_or_else(|| AdminError::Internal("chosen candidate has no placement".into()))?;
     let spelled = target.offered(&vtype).unwrap_or(type_name).to_string();
     let gpu = &target.gpus[gpu_i];
     let profile_name = gpu
@@ -396,15 +437,22 @@ fn check_host(h: &HostAnalysis, vm: &str, vtype: &VgpuType) -> Result<(), AdminE
         ));
     }
     if !h.usable() {
-        let why = h
-            .status_detail
-            .clone()
-            .unwrap_or_else(|| format!("it is {}", h.host.connection_state.as_deref().unwrap_or("not connected")));
+        let why = h.status_detail.clone().unwrap_or_else(|| {
+            format!(
+                "it is {}",
+                h.host
+                    .connection_state
+                    .as_deref()
+                    .unwrap_or("not connected")
+            )
+        });
         return Err(refuse(
             RefusalKind::NoAgentReport,
             vm,
             Some(name),
-            format!("VM {vm}: host {name} has no current vmig agent report ({why}), so its free MIG slices are unknown"),
+            format!(
+                "VM {vm}: host {name} has no current vmig agent report ({why}), so its free MIG slices are unknown"
+            ),
         ));
     }
     Ok(())
@@ -423,11 +471,16 @@ fn no_capacity(
             RefusalKind::NoCapacity,
             vm,
             Some(name),
-            format!("VM {vm}: host {name} has no free MIG slice for {vtype} (reservations by other VMs included)"),
+            format!(
+                "VM {vm}: host {name} has no free MIG slice for {vtype} (reservations by other VMs included)"
+            ),
         );
     }
     let offering = pool.iter().filter(|h| h.offered(vtype).is_some()).count();
-    let usable = pool.iter().filter(|h| h.offered(vtype).is_some() && h.usable()).count();
+    let usable = pool
+        .iter()
+        .filter(|h| h.offered(vtype).is_some() && h.usable())
+        .count();
     refuse(
         RefusalKind::NoCapacity,
         vm,
@@ -443,21 +496,27 @@ fn no_capacity(
 /// Every VM's reservation in the vCenter, fresh.
 async fn read_reservations(client: &Client) -> crate::Result<Vec<HeldReservation>> {
     let keys = inventory::field_keys(client).await?;
-    let Some(key) = keys.reservation else { return Ok(Vec::new()) };
+    let Some(key) = keys.reservation else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     client
-        .for_each_vm(&[VmProperty::Name, VmProperty::CustomValues], RetrieveOptions::default(), |v| {
-            if let Some(text) = v.custom_values.get(key).filter(|t| !t.trim().is_empty())
-                && let Ok(r) = Reservation::from_json(text)
-            {
-                out.push(HeldReservation {
-                    vm: v.name.clone().unwrap_or_default(),
-                    vm_moref: v.moref.value().to_string(),
-                    reservation: r,
-                });
-            }
-            ControlFlow::Continue(())
-        })
+        .for_each_vm(
+            &[VmProperty::Name, VmProperty::CustomValues],
+            RetrieveOptions::default(),
+            |v| {
+                if let Some(text) = v.custom_values.get(key).filter(|t| !t.trim().is_empty())
+                    && let Ok(r) = Reservation::from_json(text)
+                {
+                    out.push(HeldReservation {
+                        vm: v.name.clone().unwrap_or_default(),
+                        vm_moref: v.moref.value().to_string(),
+                        reservation: r,
+                    });
+                }
+                ControlFlow::Continue(())
+            },
+        )
         .await?;
     Ok(out)
 }
@@ -476,33 +535,51 @@ async fn reserve_locked(
     let err = vc_err(conn);
     let keys = inventory::field_keys(client).await.map_err(&err)?;
     let host = client
-        .host(&target.host.moref, &[HostProperty::Name, HostProperty::CustomValues])
+        .host(
+            &target.host.moref,
+            &[HostProperty::Name, HostProperty::CustomValues],
+        )
         .await
         .map_err(&err)?;
-    let doc = keys.document.and_then(|k| host.custom_values.get(k)).unwrap_or_default();
+    let doc = keys
+        .document
+        .and_then(|k| host.custom_values.get(k))
+        .unwrap_or_default();
     let report = HostReport::from_json(doc).map_err(|e| {
         refuse(
             RefusalKind::NoAgentReport,
             &vm.name,
             Some(&target.host.name),
-            format!("VM {}: host {} has no readable vmig agent report now ({e})", vm.name, target.host.name),
+            format!(
+                "VM {}: host {} has no readable vmig agent report now ({e})",
+                vm.name, target.host.name
+            ),
         )
     })?;
     let all = read_reservations(client).await.map_err(&err)?;
     let earlier: Vec<&str> = analysis
         .hosts
         .iter()
-        .flat_map(|h| h.gpus.iter().flat_map(|g| g.reservations.iter().map(|r| r.held.vm_moref.as_str())))
+        .flat_map(|h| {
+            h.gpus
+                .iter()
+                .flat_map(|g| g.reservations.iter().map(|r| r.held.vm_moref.as_str()))
+        })
         .collect();
     let newcomers: Vec<String> = all
         .iter()
-        .filter(|h| h.reservation.host == target.host.moref.value() && !earlier.contains(&h.vm_moref.as_str()))
+        .filter(|h| {
+            h.reservation.host == target.host.moref.value()
+                && !earlier.contains(&h.vm_moref.as_str())
+        })
         .filter(|h| h.vm_moref != vm.moref.value())
         .map(|h| h.vm.clone())
         .collect();
     let held: Vec<HeldReservation> = all
         .into_iter()
-        .filter(|h| h.reservation.host == target.host.moref.value() && h.vm_moref != vm.moref.value())
+        .filter(|h| {
+            h.reservation.host == target.host.moref.value() && h.vm_moref != vm.moref.value()
+        })
         .collect();
     let reported: Vec<Option<MigState>> = report
         .gpus
@@ -529,7 +606,11 @@ async fn reserve_locked(
         })
         .collect();
     let cands = candidates([&fresh], vtype);
-    let Some(best) = cands.iter().filter(|c| c.choice().is_some()).min_by(|a, b| better(a, b)) else {
+    let Some(best) = cands
+        .iter()
+        .filter(|c| c.choice().is_some())
+        .min_by(|a, b| better(a, b))
+    else {
         let by = if newcomers.is_empty() {
             "another change".to_string()
         } else {
@@ -545,8 +626,15 @@ async fn reserve_locked(
             ),
         ));
     };
-    let choice = best.choice().ok_or_else(|| AdminError::Internal("candidate without choice".into()))?;
-    let profile = best.state.gpu_model().gi_profile(best.profile).map(|p| p.name.to_string()).unwrap_or_default();
+    let choice = best
+        .choice()
+        .ok_or_else(|| AdminError::Internal("candidate without choice".into()))?;
+    let profile = best
+        .state
+        .gpu_model()
+        .gi_profile(best.profile)
+        .map(|p| p.name.to_string())
+        .unwrap_or_default();
     let reservation = Reservation {
         schema: RESERVATION_SCHEMA.to_string(),
         host: target.host.moref.value().to_string(),
@@ -573,7 +661,9 @@ async fn reserve_locked(
 
 async fn clear_reservation(client: &Client, vm: &VmRef) -> crate::Result<bool> {
     let keys = inventory::field_keys(client).await?;
-    let Some(key) = keys.reservation else { return Ok(false) };
+    let Some(key) = keys.reservation else {
+        return Ok(false);
+    };
     client.set_custom_value(vm.as_moref(), key, "").await?;
     Ok(true)
 }
@@ -593,7 +683,10 @@ async fn apply_changes(
         let pool = if target.compute == from.moref {
             None
         } else {
-            let oc = client.retrieve_object(&target.compute, &["resourcePool"]).await.map_err(&err)?;
+            let oc = client
+                .retrieve_object(&target.compute, &["resourcePool"])
+                .await
+                .map_err(&err)?;
             oc.get("resourcePool")
                 .and_then(|n| n.to_moref().ok())
                 .and_then(|r| ResourcePoolRef::try_from(r).ok())
@@ -608,12 +701,23 @@ async fn apply_changes(
             )
             .await
             .map_err(&err)?;
-        client.wait_for_task(&task, TaskWait::default()).await.map_err(&err)?;
+        client
+            .wait_for_task(&task, TaskWait::default())
+            .await
+            .map_err(&err)?;
     }
     let profile = VgpuProfile::new(spelled).map_err(&err)?;
-    let spec = VmConfigSpec::new().add_vgpu(profile).memory_reservation_locked_to_max(true);
-    let task = client.reconfigure_vm(&vm.moref, &spec).await.map_err(&err)?;
-    client.wait_for_task(&task, TaskWait::default()).await.map_err(&err)?;
+    let spec = VmConfigSpec::new()
+        .add_vgpu(profile)
+        .memory_reservation_locked_to_max(true);
+    let task = client
+        .reconfigure_vm(&vm.moref, &spec)
+        .await
+        .map_err(&err)?;
+    client
+        .wait_for_task(&task, TaskWait::default())
+        .await
+        .map_err(&err)?;
     Ok(())
 }
 
@@ -635,7 +739,10 @@ pub async fn unassign(
         .into_iter()
         .filter(|d| VgpuType::parse(d.profile.as_str()).is_some_and(|t| t.is_mig_backed()))
         .collect();
-    let reservation = vm.reservation.as_deref().and_then(|r| Reservation::from_json(r).ok());
+    let reservation = vm
+        .reservation
+        .as_deref()
+        .and_then(|r| Reservation::from_json(r).ok());
     if vgpus.is_empty() && vm.reservation.is_none() {
         return Err(refuse(
             RefusalKind::NothingToDo,
@@ -651,7 +758,10 @@ pub async fn unassign(
     let mut restored = None;
     if !vgpus.is_empty() {
         if vm.power_state != Some(PowerState::PoweredOff) {
-            let state = vm.power_state.map_or_else(|| "in an unknown power state".to_string(), |p| p.to_string());
+            let state = vm.power_state.map_or_else(
+                || "in an unknown power state".to_string(),
+                |p| p.to_string(),
+            );
             return Err(refuse(
                 RefusalKind::VmPoweredOn,
                 &vm.name,
@@ -674,8 +784,14 @@ pub async fn unassign(
                 restored = Some(before);
             }
         }
-        let task = client.reconfigure_vm(&vm.moref, &spec).await.map_err(&err)?;
-        client.wait_for_task(&task, TaskWait::default()).await.map_err(&err)?;
+        let task = client
+            .reconfigure_vm(&vm.moref, &spec)
+            .await
+            .map_err(&err)?;
+        client
+            .wait_for_task(&task, TaskWait::default())
+            .await
+            .map_err(&err)?;
     }
     let cleared = if vm.reservation.is_some() {
         clear_reservation(client, &vm.moref).await.map_err(&err)?
@@ -686,7 +802,10 @@ pub async fn unassign(
         vm: vm.name.clone(),
         vm_moref: vm.moref.value().to_string(),
         host: current,
-        removed: vgpus.iter().map(|d| d.profile.as_str().to_string()).collect(),
+        removed: vgpus
+            .iter()
+            .map(|d| d.profile.as_str().to_string())
+            .collect(),
         reservation_cleared: cleared,
         memory_locked_restored: restored,
     })

@@ -117,18 +117,25 @@ pub fn better(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
 }
 
 /// Every GPU of `hosts` that can take `vtype` now (usable host, offered type, MIG on).
-pub fn candidates<'a>(hosts: impl IntoIterator<Item = &'a HostAnalysis>, vtype: &VgpuType) -> Vec<Candidate<'a>> {
+pub fn candidates<'a>(
+    hosts: impl IntoIterator<Item = &'a HostAnalysis>,
+    vtype: &VgpuType,
+) -> Vec<Candidate<'a>> {
     let mut out = Vec::new();
     for host in hosts {
         if !host.usable() || host.offered(vtype).is_none() {
             continue;
         }
         for (i, g) in host.gpus.iter().enumerate() {
-            let (Some(model), Some(state)) = (g.model, &g.state) else { continue };
+            let (Some(model), Some(state)) = (g.model, &g.state) else {
+                continue;
+            };
             if !g.mig_enabled() {
                 continue;
             }
-            let Some(profile) = vtype.gi_profile(model) else { continue };
+            let Some(profile) = vtype.gi_profile(model) else {
+                continue;
+            };
             let best = evaluate(state, profile.id);
             out.push(Candidate {
                 host,
@@ -234,7 +241,11 @@ pub fn answer(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Capacity
             .map(|g| GpuCapacity {
                 index: g.report.index,
                 uuid: g.report.uuid.clone(),
-                count: if h.usable() && h.offered(vtype).is_some() { g.capacity_for(vtype) } else { 0 },
+                count: if h.usable() && h.offered(vtype).is_some() {
+                    g.capacity_for(vtype)
+                } else {
+                    0
+                },
             })
             .filter(|g| g.count > 0)
             .collect();
@@ -258,15 +269,19 @@ pub fn answer(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Capacity
         .map(|h| NotCounted {
             host: h.host.name.clone(),
             cluster: h.cluster.clone(),
-            reason: h
-                .status_detail
-                .clone()
-                .unwrap_or_else(|| format!("host is {}", h.host.connection_state.as_deref().unwrap_or("unusable"))),
+            reason: h.status_detail.clone().unwrap_or_else(|| {
+                format!(
+                    "host is {}",
+                    h.host.connection_state.as_deref().unwrap_or("unusable")
+                )
+            }),
         })
         .collect();
     let mut plan = Vec::new();
     for n in 1..=requested {
-        let Some(best) = cands.iter_mut().min_by(|a, b| better(a, b)) else { break };
+        let Some(best) = cands.iter_mut().min_by(|a, b| better(a, b)) else {
+            break;
+        };
         let Some(choice) = best.take() else { break };
         plan.push(PlannedVm {
             n,
@@ -279,13 +294,25 @@ pub fn answer(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Capacity
         });
     }
     for p in &plan {
-        if let Some(h) = hosts.iter_mut().find(|h| h.host == p.host && h.cluster == p.cluster) {
+        if let Some(h) = hosts
+            .iter_mut()
+            .find(|h| h.host == p.host && h.cluster == p.cluster)
+        {
             h.planned += 1;
         }
     }
-    hosts.sort_by(|a, b| b.planned.cmp(&a.planned).then(b.count.cmp(&a.count)).then_with(|| a.host.cmp(&b.host)));
+    hosts.sort_by(|a, b| {
+        b.planned
+            .cmp(&a.planned)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.host.cmp(&b.host))
+    });
     let available = hosts.iter().map(|h| h.count).sum();
-    let mut profiles: Vec<String> = vtype.gpu_models().filter_map(|m| vtype.gi_profile(m)).map(|p| p.name.to_string()).collect();
+    let mut profiles: Vec<String> = vtype
+        .gpu_models()
+        .filter_map(|m| vtype.gi_profile(m))
+        .map(|p| p.name.to_string())
+        .collect();
     profiles.dedup();
     CapacityAnswer {
         vgpu_type: vtype.to_string(),
@@ -325,17 +352,29 @@ impl CapacityAnswer {
                     [
                         h.host.clone(),
                         h.cluster.clone(),
-                        h.gpus.iter().map(|g| format!("GPU{}:{}", g.index, g.count)).collect::<Vec<_>>().join(" "),
+                        h.gpus
+                            .iter()
+                            .map(|g| format!("GPU{}:{}", g.index, g.count))
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         h.count.to_string(),
                         h.planned.to_string(),
                     ]
                 })
                 .collect();
-            super::render::table::table(out, ["host", "cluster", "free per GPU", "fits", "planned"], &rows)?;
+            super::render::table::table(
+                out,
+                ["host", "cluster", "free per GPU", "fits", "planned"],
+                &rows,
+            )?;
         }
         if !self.plan.is_empty() {
             writeln!(out)?;
-            writeln!(out, "Placement of {} (best fit: least fragmentation left):", self.plan.len())?;
+            writeln!(
+                out,
+                "Placement of {} (best fit: least fragmentation left):",
+                self.plan.len()
+            )?;
             for p in &self.plan {
                 writeln!(
                     out,

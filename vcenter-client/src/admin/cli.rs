@@ -134,8 +134,11 @@ fn progress() -> Box<dyn Progress> {
     if !std::io::stderr().is_terminal() {
         return Box::new(NoProgress);
     }
-    let bar = indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} reading vCenter {pos}/{len} compute resources {wide_msg}") {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} reading vCenter {pos}/{len} compute resources {wide_msg}",
+    ) {
         bar.set_style(style);
     }
     Box::new(Bar(bar))
@@ -152,7 +155,10 @@ struct ErrorJson<'a> {
 /// Runs `vmig` with the process's arguments; the binary's whole `main`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("vmig: cannot start the async runtime: {e}");
@@ -175,7 +181,10 @@ pub fn main() -> ExitCode {
                     exit_code: code,
                     refusal,
                 };
-                println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
             }
             ExitCode::from(code)
         }
@@ -220,9 +229,11 @@ pub async fn run(cli: Cli) -> Result<u8, AdminError> {
             match &a.output {
                 Some(path) => {
                     let mut buf = Vec::new();
-                    render::render(&report, format, &mut buf).map_err(|source| AdminError::Output {
-                        what: "the report".into(),
-                        source,
+                    render::render(&report, format, &mut buf).map_err(|source| {
+                        AdminError::Output {
+                            what: "the report".into(),
+                            source,
+                        }
                     })?;
                     std::fs::write(path, buf).map_err(|source| AdminError::Output {
                         what: path.display().to_string(),
@@ -232,9 +243,11 @@ pub async fn run(cli: Cli) -> Result<u8, AdminError> {
                 }
                 None => {
                     let mut out = std::io::stdout().lock();
-                    render::render(&report, format, &mut out).map_err(|source| AdminError::Output {
-                        what: "stdout".into(),
-                        source,
+                    render::render(&report, format, &mut out).map_err(|source| {
+                        AdminError::Output {
+                            what: "stdout".into(),
+                            source,
+                        }
                     })?;
                 }
             }
@@ -261,14 +274,33 @@ pub async fn run(cli: Cli) -> Result<u8, AdminError> {
             Ok(answer.exit_code())
         }
         Command::Assign(a) => {
-            let choice = if a.host == "auto" { HostChoice::Auto } else { HostChoice::Named(a.host.clone()) };
-            let out = assign::assign(&conns, &a.vm, &a.profile, choice, a.dry_run, progress.as_ref()).await?;
+            let choice = if a.host == "auto" {
+                HostChoice::Auto
+            } else {
+                HostChoice::Named(a.host.clone())
+            };
+            let out = assign::assign(
+                &conns,
+                &a.vm,
+                &a.profile,
+                choice,
+                a.dry_run,
+                progress.as_ref(),
+            )
+            .await?;
             if cli.json {
                 print_json(&out)?;
             } else {
-                let verb = if out.dry_run { "would assign" } else { "assigned" };
+                let verb = if out.dry_run {
+                    "would assign"
+                } else {
+                    "assigned"
+                };
                 let moved = if out.relocated {
-                    format!(" (relocated from {})", out.from_host.as_deref().unwrap_or("?"))
+                    format!(
+                        " (relocated from {})",
+                        out.from_host.as_deref().unwrap_or("?")
+                    )
                 } else {
                     String::new()
                 };
@@ -294,8 +326,16 @@ pub async fn run(cli: Cli) -> Result<u8, AdminError> {
                 println!(
                     "unassigned VM {}: removed {}{}",
                     out.vm,
-                    if out.removed.is_empty() { "no vGPU".to_string() } else { out.removed.join(", ") },
-                    if out.reservation_cleared { ", reservation cleared" } else { "" }
+                    if out.removed.is_empty() {
+                        "no vGPU".to_string()
+                    } else {
+                        out.removed.join(", ")
+                    },
+                    if out.reservation_cleared {
+                        ", reservation cleared"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(EXIT_OK)
@@ -309,7 +349,9 @@ async fn analyse(
     progress: &dyn Progress,
 ) -> Result<model::Analysis, AdminError> {
     let invs = futures_util::future::join_all(
-        conns.iter().map(|c| inventory::collect(&c.client, &c.target.host, scope, progress)),
+        conns
+            .iter()
+            .map(|c| inventory::collect(&c.client, &c.target.host, scope, progress)),
     )
     .await
     .into_iter()

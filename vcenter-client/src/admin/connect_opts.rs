@@ -72,7 +72,9 @@ pub enum ConnectOptsError {
         reason: String,
     },
     /// No user name from any source.
-    #[error("no user name for {host}: pass --username, set GOVC_USERNAME or write user@{host} in the URL")]
+    #[error(
+        "no user name for {host}: pass --username, set GOVC_USERNAME or write user@{host} in the URL"
+    )]
     NoUser {
         /// The vCenter.
         host: String,
@@ -115,7 +117,9 @@ pub enum ConnectOptsError {
         reason: String,
     },
     /// More than one thumbprint, but not one per URL.
-    #[error("{thumbprints} --thumbprint values for {urls} URLs: give one for all, or one per --url in the same order")]
+    #[error(
+        "{thumbprints} --thumbprint values for {urls} URLs: give one for all, or one per --url in the same order"
+    )]
     ThumbprintCount {
         /// Thumbprints given.
         thumbprints: usize,
@@ -160,7 +164,9 @@ pub fn parse_url(raw: &str) -> Result<ParsedUrl, ConnectOptsError> {
         reason: reason.to_string(),
     };
     if scheme != "https" && scheme != "http" {
-        return Err(bad("only https:// (or http:// for simulators) is supported"));
+        return Err(bad(
+            "only https:// (or http:// for simulators) is supported",
+        ));
     }
     if host.is_empty() {
         return Err(bad("it names no host"));
@@ -172,7 +178,11 @@ pub fn parse_url(raw: &str) -> Result<ParsedUrl, ConnectOptsError> {
             None => (Some(percent_decode(ui)), None),
         },
     };
-    let path = if path.is_empty() || path == "/" { "/sdk" } else { path };
+    let path = if path.is_empty() || path == "/" {
+        "/sdk"
+    } else {
+        path
+    };
     Ok(ParsedUrl {
         url: format!("{scheme}://{host}{path}"),
         host: host.to_string(),
@@ -187,7 +197,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(h) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(h) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(h);
             i += 3;
@@ -200,7 +212,10 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn truthy(v: &str) -> bool {
-    matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on"
+    )
 }
 
 /// Where the environment and the terminal come from (swapped out in tests).
@@ -247,10 +262,11 @@ impl ConnectArgs {
             .thumbprint
             .iter()
             .map(|t| {
-                t.parse::<Sha256Thumbprint>().map_err(|e| ConnectOptsError::BadThumbprint {
-                    value: t.clone(),
-                    reason: e.to_string(),
-                })
+                t.parse::<Sha256Thumbprint>()
+                    .map_err(|e| ConnectOptsError::BadThumbprint {
+                        value: t.clone(),
+                        reason: e.to_string(),
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         if thumbprints.len() > 1 && thumbprints.len() != raw_urls.len() {
@@ -368,12 +384,21 @@ mod tests {
         assert_eq!(p.user.as_deref(), Some("user@vsphere.local"));
         assert_eq!(p.password.as_deref(), Some("p:ss"));
         let p = parse_url("http://127.0.0.1:8989/sdk").unwrap();
-        assert_eq!((p.url.as_str(), p.host.as_str(), p.user), ("http://127.0.0.1:8989/sdk", "127.0.0.1:8989", None));
+        assert_eq!(
+            (p.url.as_str(), p.host.as_str(), p.user),
+            ("http://127.0.0.1:8989/sdk", "127.0.0.1:8989", None)
+        );
         let p = parse_url("https://admin@vc:443/").unwrap();
-        assert_eq!((p.url.as_str(), p.user.as_deref(), p.password), ("https://vc:443/sdk", Some("admin"), None));
+        assert_eq!(
+            (p.url.as_str(), p.user.as_deref(), p.password),
+            ("https://vc:443/sdk", Some("admin"), None)
+        );
         // An unescaped '@' in the password: the host is after the last one.
         let p = parse_url("u:a@b@vc").unwrap();
-        assert_eq!((p.host.as_str(), p.password.as_deref()), ("vc", Some("a@b")));
+        assert_eq!(
+            (p.host.as_str(), p.password.as_deref()),
+            ("vc", Some("a@b"))
+        );
         let e = parse_url("ftp://u:secret@vc").unwrap_err().to_string();
         assert!(e.contains("only https://") && !e.contains("secret"), "{e}");
     }
@@ -384,18 +409,38 @@ mod tests {
             urls: vec!["u1:p1@vc1".into()],
             ..Default::default()
         };
-        let e = env(&[("GOVC_USERNAME", "envuser"), ("GOVC_PASSWORD", "envpw"), ("GOVC_URL", "ignored")], false);
+        let e = env(
+            &[
+                ("GOVC_USERNAME", "envuser"),
+                ("GOVC_PASSWORD", "envpw"),
+                ("GOVC_URL", "ignored"),
+            ],
+            false,
+        );
         let t = &args.resolve(&e).unwrap()[0];
-        assert_eq!((t.credentials.user(), t.credentials.password().expose()), ("u1", "p1"));
+        assert_eq!(
+            (t.credentials.user(), t.credentials.password().expose()),
+            ("u1", "p1")
+        );
         assert_eq!(t.tls, TlsPolicy::SystemRoots);
 
         let args = ConnectArgs {
             username: Some("flaguser".into()),
             ..Default::default()
         };
-        let e = env(&[("GOVC_URL", "https://vc2/sdk"), ("GOVC_PASSWORD", "envpw"), ("GOVC_INSECURE", "1")], false);
+        let e = env(
+            &[
+                ("GOVC_URL", "https://vc2/sdk"),
+                ("GOVC_PASSWORD", "envpw"),
+                ("GOVC_INSECURE", "1"),
+            ],
+            false,
+        );
         let t = &args.resolve(&e).unwrap()[0];
-        assert_eq!((t.url.as_str(), t.credentials.user()), ("https://vc2/sdk", "flaguser"));
+        assert_eq!(
+            (t.url.as_str(), t.credentials.user()),
+            ("https://vc2/sdk", "flaguser")
+        );
         assert_eq!(t.credentials.password().expose(), "envpw");
         assert_eq!(t.tls, TlsPolicy::Insecure);
     }
@@ -420,7 +465,10 @@ mod tests {
         let t = &args.resolve(&env(&[], true)).unwrap()[0];
         assert_eq!(t.credentials.password().expose(), "typed");
         let e = args.resolve(&env(&[], false)).unwrap_err().to_string();
-        assert!(e.contains("--password-file") && e.contains("u at vc"), "{e}");
+        assert!(
+            e.contains("--password-file") && e.contains("u at vc"),
+            "{e}"
+        );
         let e = ConnectArgs::default().resolve(&env(&[], true)).unwrap_err();
         assert!(matches!(e, ConnectOptsError::NoUrl));
         let e = ConnectArgs {
@@ -440,13 +488,17 @@ mod tests {
             thumbprint: vec![tp.clone()],
             ..Default::default()
         };
-        let ts = args.resolve(&env(&[("GOVC_TLS_CA_CERTS", "/ca.pem")], false)).unwrap();
+        let ts = args
+            .resolve(&env(&[("GOVC_TLS_CA_CERTS", "/ca.pem")], false))
+            .unwrap();
         assert!(ts.iter().all(|t| matches!(t.tls, TlsPolicy::Thumbprint(_))));
         let args = ConnectArgs {
             urls: vec!["u:p@a".into()],
             ..Default::default()
         };
-        let ts = args.resolve(&env(&[("GOVC_TLS_CA_CERTS", "/ca.pem")], false)).unwrap();
+        let ts = args
+            .resolve(&env(&[("GOVC_TLS_CA_CERTS", "/ca.pem")], false))
+            .unwrap();
         assert_eq!(ts[0].tls, TlsPolicy::CaFile("/ca.pem".into()));
         let args = ConnectArgs {
             urls: vec!["u:p@a".into(), "u:p@b".into(), "u:p@c".into()],

@@ -20,9 +20,9 @@ use futures_util::future::join_all;
 
 use super::AdminError;
 use crate::{
-    Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem, MoRef, ObjectContent,
-    ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec, VgpuDevice, VirtualMachine, VmProperty,
-    VmRef,
+    Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem, MoRef,
+    ObjectContent, ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec,
+    VgpuDevice, VirtualMachine, VmProperty, VmRef,
 };
 
 /// How many compute resources of one vCenter are retrieved at the same time.
@@ -101,15 +101,18 @@ impl HostInfo {
     pub fn has_gpus(&self) -> bool {
         self.document.is_some()
             || !self.vgpu_types.is_empty()
-            || self
-                .graphics
-                .iter()
-                .any(|g| g.vendor_name.to_ascii_lowercase().contains("nvidia") || g.device_name.contains("NVIDIA"))
+            || self.graphics.iter().any(|g| {
+                g.vendor_name.to_ascii_lowercase().contains("nvidia")
+                    || g.device_name.contains("NVIDIA")
+            })
     }
 
     fn from_system(h: HostSystem, keys: FieldKeys) -> Self {
         HostInfo {
-            name: h.name.clone().unwrap_or_else(|| h.moref.value().to_string()),
+            name: h
+                .name
+                .clone()
+                .unwrap_or_else(|| h.moref.value().to_string()),
             document: keys
                 .document
                 .and_then(|k| h.custom_values.get(k))
@@ -149,7 +152,10 @@ pub struct VmInfo {
 impl VmInfo {
     fn from_vm(v: VirtualMachine, keys: FieldKeys) -> Self {
         VmInfo {
-            name: v.name.clone().unwrap_or_else(|| v.moref.value().to_string()),
+            name: v
+                .name
+                .clone()
+                .unwrap_or_else(|| v.moref.value().to_string()),
             reservation: keys
                 .reservation
                 .and_then(|k| v.custom_values.get(k))
@@ -213,17 +219,23 @@ pub struct VcenterInventory {
 
 impl VcenterInventory {
     /// Every host with its datacenter and compute resource.
-    pub fn hosts(&self) -> impl Iterator<Item = (&DatacenterInventory, &ComputeInventory, &HostInfo)> {
-        self.datacenters
-            .iter()
-            .flat_map(|d| d.compute.iter().flat_map(move |c| c.hosts.iter().map(move |h| (d, c, h))))
+    pub fn hosts(
+        &self,
+    ) -> impl Iterator<Item = (&DatacenterInventory, &ComputeInventory, &HostInfo)> {
+        self.datacenters.iter().flat_map(|d| {
+            d.compute
+                .iter()
+                .flat_map(move |c| c.hosts.iter().map(move |h| (d, c, h)))
+        })
     }
 
     /// Every VM with its datacenter and compute resource.
     pub fn vms(&self) -> impl Iterator<Item = (&DatacenterInventory, &ComputeInventory, &VmInfo)> {
-        self.datacenters
-            .iter()
-            .flat_map(|d| d.compute.iter().flat_map(move |c| c.vms.iter().map(move |v| (d, c, v))))
+        self.datacenters.iter().flat_map(|d| {
+            d.compute
+                .iter()
+                .flat_map(move |c| c.vms.iter().map(move |v| (d, c, v)))
+        })
     }
 }
 
@@ -301,11 +313,13 @@ async fn retrieve_view(
     container: &MoRef,
     types: &[&str],
     props: Vec<PropertySpec>,
-    visit: impl FnMut(ObjectContent) -> ControlFlow<()>,
+    visit: impl FnMut(ObjectContent) -> ControlFlow<()> + Send,
 ) -> crate::Result<usize> {
     let view = client.create_container_view(container, types, true).await?;
     let spec = view_spec(view.as_moref(), props);
-    let out = client.retrieve_properties(&spec, RetrieveOptions::default(), visit).await;
+    let out = client
+        .retrieve_properties(&spec, RetrieveOptions::default(), visit)
+        .await;
     let destroyed = client.destroy_view(&view).await;
     let stats = out?;
     destroyed?;
@@ -337,7 +351,10 @@ pub async fn collect(
             paths: vec!["name".into()],
         }],
         |oc| {
-            let name = oc.get("name").map(|n| n.text().to_string()).unwrap_or_default();
+            let name = oc
+                .get("name")
+                .map(|n| n.text().to_string())
+                .unwrap_or_default();
             dcs.push((oc.obj, name));
             ControlFlow::Continue(())
         },
@@ -360,7 +377,10 @@ pub async fn collect(
                 paths: vec!["name".into()],
             }],
             |oc| {
-                let name = oc.get("name").map(|n| n.text().to_string()).unwrap_or_default();
+                let name = oc
+                    .get("name")
+                    .map(|n| n.text().to_string())
+                    .unwrap_or_default();
                 computes.push((oc.obj, name));
                 ControlFlow::Continue(())
             },
@@ -468,15 +488,23 @@ async fn collect_compute(
     // host's agent report (and, on real vCenter, in graphicsInfo[].vm), so only VMs that
     // are not running on a GPU host, VMs vCenter lists as GPU users, and VMs holding a
     // reservation need theirs.
-    let gpu_hosts: Vec<&HostRef> = hosts.iter().filter(|h| h.has_gpus()).map(|h| &h.moref).collect();
-    let gpu_users: Vec<&VmRef> = hosts.iter().flat_map(|h| h.graphics.iter().flat_map(|g| &g.vms)).collect();
+    let gpu_hosts: Vec<&HostRef> = hosts
+        .iter()
+        .filter(|h| h.has_gpus())
+        .map(|h| &h.moref)
+        .collect();
+    let gpu_users: Vec<&VmRef> = hosts
+        .iter()
+        .flat_map(|h| h.graphics.iter().flat_map(|g| &g.vms))
+        .collect();
     let wanted: Vec<usize> = vms
         .iter()
         .enumerate()
         .filter(|(_, v)| {
             v.reservation.is_some()
                 || gpu_users.contains(&&v.moref)
-                || (v.power_state != Some(PowerState::PoweredOn) && v.host.as_ref().is_some_and(|h| gpu_hosts.contains(&h)))
+                || (v.power_state != Some(PowerState::PoweredOn)
+                    && v.host.as_ref().is_some_and(|h| gpu_hosts.contains(&h)))
         })
         .map(|(i, _)| i)
         .collect();
@@ -486,14 +514,16 @@ async fn collect_compute(
         let mut found: Vec<(VmRef, Vec<VgpuDevice>)> = Vec::new();
         let mut failure = None;
         let stats = client
-            .retrieve_properties(&spec, RetrieveOptions::default(), |oc| match VirtualMachine::from_content(oc) {
-                Ok(v) => {
-                    found.push((v.moref, v.vgpus));
-                    ControlFlow::Continue(())
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    ControlFlow::Break(())
+            .retrieve_properties(&spec, RetrieveOptions::default(), |oc| {
+                match VirtualMachine::from_content(oc) {
+                    Ok(v) => {
+                        found.push((v.moref, v.vgpus));
+                        ControlFlow::Continue(())
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        ControlFlow::Break(())
+                    }
                 }
             })
             .await?;
@@ -534,7 +564,10 @@ mod tests {
         };
         assert!(s.wants_datacenter("DC0") && !s.wants_datacenter("DC1"));
         assert!(s.wants_compute("C1", true));
-        assert!(!s.wants_compute("C1", false), "a standalone host is not a cluster");
+        assert!(
+            !s.wants_compute("C1", false),
+            "a standalone host is not a cluster"
+        );
         assert!(Scope::default().wants_compute("DC0_H0", false));
     }
 

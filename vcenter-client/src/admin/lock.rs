@@ -92,7 +92,11 @@ async fn add_field(client: &Client, name: &str, mo_type: &str) -> Result<CustomF
         .await?
         .into_iter()
         .find(|d| d.name == name)
-        .ok_or_else(|| Error::NotFound(format!("custom field {name} vanished right after it was created")))
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "custom field {name} vanished right after it was created"
+            ))
+        })
 }
 
 async fn remove_field(client: &Client, key: CustomFieldKey) -> Result<(), Error> {
@@ -128,7 +132,10 @@ pub async fn acquire(
         match add_field(client, &name, HostRef::KIND).await {
             Ok(def) => {
                 let value = serde_json::to_string(&holder).unwrap_or_default();
-                if let Err(e) = client.set_custom_value(host.as_moref(), def.key, &value).await {
+                if let Err(e) = client
+                    .set_custom_value(host.as_moref(), def.key, &value)
+                    .await
+                {
                     let _ = remove_field(client, def.key).await;
                     return Err(e.into());
                 }
@@ -141,7 +148,12 @@ pub async fn acquire(
             Err(e) => return Err(e.into()),
         }
         // Held: by whom, since when?
-        let Some(def) = client.custom_field_defs().await?.into_iter().find(|d| d.name == name) else {
+        let Some(def) = client
+            .custom_field_defs()
+            .await?
+            .into_iter()
+            .find(|d| d.name == name)
+        else {
             continue; // released meanwhile
         };
         let current = client
@@ -173,7 +185,10 @@ pub async fn acquire(
         if start.elapsed() >= wait {
             return Err(LockError::Busy {
                 host: host_name.to_string(),
-                holder: current.map_or_else(|| "an unknown vmig".to_string(), |h| format!("{} ({})", h.who, h.what)),
+                holder: current.map_or_else(
+                    || "an unknown vmig".to_string(),
+                    |h| format!("{} ({})", h.who, h.what),
+                ),
             });
         }
         tokio::time::sleep(pause).await;

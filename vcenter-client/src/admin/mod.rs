@@ -157,7 +157,9 @@ pub struct Connection {
 }
 
 /// Connects to every target concurrently; the first failure is returned.
-pub async fn connect_all(targets: Vec<connect_opts::Target>) -> Result<Vec<Connection>, AdminError> {
+pub async fn connect_all(
+    targets: Vec<connect_opts::Target>,
+) -> Result<Vec<Connection>, AdminError> {
     let attempts = futures_util::future::join_all(targets.into_iter().map(|target| async move {
         match crate::Client::connect(target.connect_options()).await {
             Ok(client) => Ok(Connection { target, client }),

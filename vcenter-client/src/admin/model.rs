@@ -46,7 +46,10 @@ pub enum AgentStatus {
 impl AgentStatus {
     /// Whether the host should be flagged to the admin.
     pub fn is_flagged(self) -> bool {
-        matches!(self, AgentStatus::Stale | AgentStatus::Missing | AgentStatus::Invalid)
+        matches!(
+            self,
+            AgentStatus::Stale | AgentStatus::Missing | AgentStatus::Invalid
+        )
     }
 }
 
@@ -76,7 +79,9 @@ impl GpuAnalysis {
     /// How many more GIs of the profile backing `vtype` fit now, reservations included;
     /// 0 when MIG is off, the model is unknown or the type is not for this board.
     pub fn capacity_for(&self, vtype: &VgpuType) -> u32 {
-        let (Some(model), Some(state)) = (self.model, &self.state) else { return 0 };
+        let (Some(model), Some(state)) = (self.model, &self.state) else {
+            return 0;
+        };
         if !self.mig_enabled() {
             return 0;
         }
@@ -117,7 +122,12 @@ pub struct HostAnalysis {
 impl HostAnalysis {
     /// Whether capacity on this host can be used: fresh report and connected host.
     pub fn usable(&self) -> bool {
-        self.status == AgentStatus::Ok && self.host.connection_state.as_deref().is_none_or(|s| s == "connected")
+        self.status == AgentStatus::Ok
+            && self
+                .host
+                .connection_state
+                .as_deref()
+                .is_none_or(|s| s == "connected")
     }
 
     /// The host's own spelling of `vtype`, if it offers it (`grid_` and `nvidia_` compare equal).
@@ -168,7 +178,12 @@ pub fn reported_state(g: &GpuReport, model: &'static GpuModel) -> Result<MigStat
         let profile = model
             .gi_profile(gi.profile_id)
             .or_else(|| model.gi_profile_by_name(&gi.profile))
-            .ok_or_else(|| format!("GI {} has profile {} ({}) unknown on {}", gi.gi_id, gi.profile_id, gi.profile, model.key))?;
+            .ok_or_else(|| {
+                format!(
+                    "GI {} has profile {} ({}) unknown on {}",
+                    gi.gi_id, gi.profile_id, gi.profile, model.key
+                )
+            })?;
         state.gpu_instances.insert(
             gi.gi_id,
             mig::GpuInstance {
@@ -201,7 +216,10 @@ pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
 
 /// Formats a time as RFC 3339 UTC with whole seconds.
 pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    let t = t
+        .to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -213,13 +231,18 @@ pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analy
         // Reservations by host id, from every VM of this vCenter in scope.
         let mut by_host: BTreeMap<String, Vec<HeldReservation>> = BTreeMap::new();
         for (_, _, vm) in inv.vms() {
-            let Some(text) = &vm.reservation else { continue };
+            let Some(text) = &vm.reservation else {
+                continue;
+            };
             match Reservation::from_json(text) {
-                Ok(r) => by_host.entry(r.host.clone()).or_default().push(HeldReservation {
-                    vm: vm.name.clone(),
-                    vm_moref: vm.moref.value().to_string(),
-                    reservation: r,
-                }),
+                Ok(r) => by_host
+                    .entry(r.host.clone())
+                    .or_default()
+                    .push(HeldReservation {
+                        vm: vm.name.clone(),
+                        vm_moref: vm.moref.value().to_string(),
+                        reservation: r,
+                    }),
                 Err(e) => warnings.push(format!(
                     "VM {} in {}: its vmig.reservation cannot be read ({e}); it is ignored",
                     vm.name, inv.name
@@ -273,7 +296,8 @@ fn analyse_host(
     let Some(doc) = &host.document else {
         if host.has_gpus() {
             h.status = AgentStatus::Missing;
-            h.status_detail = Some("has NVIDIA GPUs but no vmig agent report (vmig.mig is not set)".into());
+            h.status_detail =
+                Some("has NVIDIA GPUs but no vmig agent report (vmig.mig is not set)".into());
         }
         if !held.is_empty() {
             warnings.push(format!(
@@ -297,7 +321,10 @@ fn analyse_host(
     let limit = STALE_HEARTBEATS.saturating_mul(report.heartbeat_interval_s.max(1));
     h.status = match age {
         None => {
-            h.status_detail = Some(format!("its report has an unreadable time {:?}", report.observed_at));
+            h.status_detail = Some(format!(
+                "its report has an unreadable time {:?}",
+                report.observed_at
+            ));
             AgentStatus::Invalid
         }
         Some(a) if a > i64::try_from(limit).unwrap_or(i64::MAX) => {
@@ -315,10 +342,22 @@ fn analyse_host(
     for g in &report.gpus {
         let model = gpu_model(g);
         let (reported, problem) = match model {
-            None => (None, Some(format!("GPU {} ({}) is not in vmig's catalog", g.index, g.name))),
+            None => (
+                None,
+                Some(format!(
+                    "GPU {} ({}) is not in vmig's catalog",
+                    g.index, g.name
+                )),
+            ),
             Some(m) => match reported_state(g, m) {
                 Ok(s) => (Some(s), None),
-                Err(e) => (None, Some(format!("the reported layout of GPU {} is inconsistent: {e}", g.index))),
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        "the reported layout of GPU {} is inconsistent: {e}",
+                        g.index
+                    )),
+                ),
             },
         };
         states.push(reported.clone());
@@ -628,7 +667,11 @@ pub struct FlaggedHost {
 }
 
 /// The host's spelling of each MIG-backed type of `model`, with the `grid_` form as fallback.
-fn type_name(host: &HostAnalysis, model: &GpuModel, profile: &mig::GiProfile) -> Option<(String, bool)> {
+fn type_name(
+    host: &HostAnalysis,
+    model: &GpuModel,
+    profile: &mig::GiProfile,
+) -> Option<(String, bool)> {
     let t = VgpuType::for_profile(model, profile, "grid")?;
     Some(match host.offered(&t) {
         Some(s) => (s.to_string(), true),
@@ -641,7 +684,10 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
         index: g.report.index,
         uuid: g.report.uuid.clone(),
         name: g.report.name.clone(),
-        model: g.model.map(|m| m.key.to_string()).or_else(|| g.report.model.clone()),
+        model: g
+            .model
+            .map(|m| m.key.to_string())
+            .or_else(|| g.report.model.clone()),
         pci_bus_id: g.report.pci_bus_id.clone(),
         mig_mode: g.report.mig_mode,
         memory_slices: g.model.map_or(8, |m| m.memory_slices),
@@ -729,12 +775,16 @@ fn tally(host: &HostAnalysis, into: &mut BTreeMap<(String, String), u32>) {
         return;
     }
     for g in &host.gpus {
-        let (Some(model), Some(state)) = (g.model, &g.state) else { continue };
+        let (Some(model), Some(state)) = (g.model, &g.state) else {
+            continue;
+        };
         if !g.mig_enabled() {
             continue;
         }
         for p in model.gi_profiles {
-            let Some((name, true)) = type_name(host, model, p) else { continue };
+            let Some((name, true)) = type_name(host, model, p) else {
+                continue;
+            };
             let count = state.remaining_gi_capacity(p.id).unwrap_or(0);
             if count > 0 {
                 *into.entry((name, p.name.to_string())).or_default() += count;
@@ -754,8 +804,14 @@ fn capacity_list(t: BTreeMap<(String, String), u32>) -> Vec<TypeCapacity> {
         .collect();
     // Biggest slices first: they are the scarce ones.
     out.sort_by(|a, b| {
-        let size = |t: &TypeCapacity| VgpuType::parse(&t.vgpu_type).and_then(|v| v.mig_slices).unwrap_or(0);
-        size(b).cmp(&size(a)).then_with(|| a.vgpu_type.cmp(&b.vgpu_type))
+        let size = |t: &TypeCapacity| {
+            VgpuType::parse(&t.vgpu_type)
+                .and_then(|v| v.mig_slices)
+                .unwrap_or(0)
+        };
+        size(b)
+            .cmp(&size(a))
+            .then_with(|| a.vgpu_type.cmp(&b.vgpu_type))
     });
     out
 }
@@ -764,10 +820,20 @@ impl Analysis {
     /// The MIG-backed vGPUs the agent of `vm`'s host reports running for it (matched by VM
     /// name or BIOS UUID, whichever NVML gave).
     fn running_vgpus(&self, vm: &super::inventory::VmInfo) -> Vec<(String, Option<String>)> {
-        let Some(host) = self.hosts.iter().find(|h| Some(&h.host.moref) == vm.host.as_ref()) else {
+        let Some(host) = self
+            .hosts
+            .iter()
+            .find(|h| Some(&h.host.moref) == vm.host.as_ref())
+        else {
             return Vec::new();
         };
-        let matches = |who: &str| who == vm.name || vm.uuid.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(who));
+        let matches = |who: &str| {
+            who == vm.name
+                || vm
+                    .uuid
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(who))
+        };
         host.gpus
             .iter()
             .flat_map(|g| g.report.gpu_instances.iter().map(move |gi| (g, gi)))
@@ -778,7 +844,10 @@ impl Analysis {
                     let p = model.gi_profile(gi.profile_id)?;
                     VgpuType::for_profile(model, p, "grid").map(|t| t.to_string())
                 });
-                (name.unwrap_or_else(|| gi.profile.clone()), Some(gi.profile.clone()))
+                (
+                    name.unwrap_or_else(|| gi.profile.clone()),
+                    Some(gi.profile.clone()),
+                )
             })
             .collect()
     }
@@ -796,11 +865,9 @@ impl Analysis {
                 for cr in &dc.compute {
                     let mut cl_total = BTreeMap::new();
                     let mut hosts = Vec::new();
-                    for h in self
-                        .hosts
-                        .iter()
-                        .filter(|h| h.vcenter == vi && h.datacenter == dc.name && h.compute == cr.moref)
-                    {
+                    for h in self.hosts.iter().filter(|h| {
+                        h.vcenter == vi && h.datacenter == dc.name && h.compute == cr.moref
+                    }) {
                         tally(h, &mut cl_total);
                         if h.status.is_flagged() {
                             flagged.push(FlaggedHost {
@@ -823,7 +890,10 @@ impl Analysis {
                                 generation: h.report.as_ref().map(|r| r.generation),
                                 observed_at: h.report.as_ref().map(|r| r.observed_at.clone()),
                                 age_s: h.age_s,
-                                heartbeat_interval_s: h.report.as_ref().map(|r| r.heartbeat_interval_s),
+                                heartbeat_interval_s: h
+                                    .report
+                                    .as_ref()
+                                    .map(|r| r.heartbeat_interval_s),
                             },
                             vgpu_types_offered: h.host.vgpu_types.clone(),
                             gpus: h.gpus.iter().map(|g| gpu_view(h, g)).collect(),
@@ -834,7 +904,11 @@ impl Analysis {
                     }
                     clusters.push(ClusterView {
                         name: cr.name.clone(),
-                        kind: if cr.is_cluster { "cluster" } else { "standalone" },
+                        kind: if cr.is_cluster {
+                            "cluster"
+                        } else {
+                            "standalone"
+                        },
                         hosts,
                         capacity: capacity_list(cl_total),
                     });
@@ -882,14 +956,18 @@ impl Analysis {
                     .iter()
                     .filter_map(|d| {
                         let t = VgpuType::parse(d.profile.as_str())?;
-                        t.is_mig_backed().then(|| (d.profile.as_str().to_string(), t.mig_profile_name()))
+                        t.is_mig_backed()
+                            .then(|| (d.profile.as_str().to_string(), t.mig_profile_name()))
                     })
                     .collect();
                 if mig.is_empty() && !vm.devices_read {
                     // A running VM: its vGPU is what its host's agent reports for it.
                     mig = self.running_vgpus(vm);
                 }
-                let reservation = vm.reservation.as_deref().and_then(|r| Reservation::from_json(r).ok());
+                let reservation = vm
+                    .reservation
+                    .as_deref()
+                    .and_then(|r| Reservation::from_json(r).ok());
                 if mig.is_empty() && reservation.is_none() {
                     continue;
                 }
@@ -903,7 +981,12 @@ impl Analysis {
                     cluster: cr.name.clone(),
                     datacenter: dc.name.clone(),
                     vcenter: inv.name.clone(),
-                    reservation: reservation.map(|r| format!("{} {} @{} on {}", r.vgpu_type, r.profile, r.placement, r.host_name)),
+                    reservation: reservation.map(|r| {
+                        format!(
+                            "{} {} @{} on {}",
+                            r.vgpu_type, r.profile, r.placement, r.host_name
+                        )
+                    }),
                 });
             }
         }

@@ -19,7 +19,10 @@ async fn power_task(client: &Client, vm: &VmRef, method: &'static str) -> Result
         context: method.into(),
         detail: e.to_string(),
     })?;
-    client.wait_for_task(&task, TaskWait::default()).await.map(drop)
+    client
+        .wait_for_task(&task, TaskWait::default())
+        .await
+        .map(drop)
 }
 
 /// `VirtualMachine.PowerOffVM_Task` (hard power-off), waiting for it.

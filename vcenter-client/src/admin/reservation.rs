@@ -113,7 +113,10 @@ pub fn apply(
     });
     let mut out: Vec<Vec<AppliedReservation>> = vec![Vec::new(); states.len()];
     for h in held {
-        let planned = report.gpus.iter().position(|g| g.uuid == h.reservation.gpu_uuid);
+        let planned = report
+            .gpus
+            .iter()
+            .position(|g| g.uuid == h.reservation.gpu_uuid);
         let running = report
             .gpus
             .iter()
@@ -135,10 +138,20 @@ pub fn apply(
         order.extend((0..states.len()).filter(|i| Some(*i) != planned));
         let mut placed = None;
         for i in order {
-            let Some(state) = states[i].as_mut() else { continue };
-            let Some(model) = state.try_gpu_model() else { continue };
-            let Some(profile) = profile_for(model, &h.reservation) else { continue };
-            if Some(i) == planned && state.create_gi(profile, Some(h.reservation.placement)).is_ok() {
+            let Some(state) = states[i].as_mut() else {
+                continue;
+            };
+            let Some(model) = state.try_gpu_model() else {
+                continue;
+            };
+            let Some(profile) = profile_for(model, &h.reservation) else {
+                continue;
+            };
+            if Some(i) == planned
+                && state
+                    .create_gi(profile, Some(h.reservation.placement))
+                    .is_ok()
+            {
                 placed = Some((i, h.reservation.placement, ReservationStatus::Held));
                 break;
             }
@@ -240,7 +253,10 @@ mod tests {
                 res("b", "2026-01-01T00:00:02Z", Placement::new(4, 4)),
             ],
         );
-        let got: Vec<_> = applied[0].iter().map(|a| (a.held.vm.as_str(), a.status, a.placement)).collect();
+        let got: Vec<_> = applied[0]
+            .iter()
+            .map(|a| (a.held.vm.as_str(), a.status, a.placement))
+            .collect();
         assert_eq!(
             got,
             [
@@ -268,9 +284,15 @@ mod tests {
         };
         let rep = report(vec![gi]);
         let mut state = MigState::new(model);
-        state.create_gi(GiProfileId(9), Some(Placement::new(4, 4))).unwrap();
+        state
+            .create_gi(GiProfileId(9), Some(Placement::new(4, 4)))
+            .unwrap();
         let mut states = vec![Some(state)];
-        let applied = apply(&rep, &mut states, vec![res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4))]);
+        let applied = apply(
+            &rep,
+            &mut states,
+            vec![res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4))],
+        );
         assert_eq!(applied[0][0].status, ReservationStatus::Running);
         assert_eq!(states[0].as_ref().unwrap().gpu_instances.len(), 1);
     }

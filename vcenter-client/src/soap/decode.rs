@@ -174,7 +174,10 @@ impl TreeBuilder {
         if self.root.is_some() {
             return Err(xml_err("a second root element after the envelope"));
         }
-        if self.stack.is_empty() && self.mode != Mode::Plain && !(node.name == "Envelope" && soap_ns) {
+        if self.stack.is_empty()
+            && self.mode != Mode::Plain
+            && !(node.name == "Envelope" && soap_ns)
+        {
             return Err(Error::Decode {
                 context: "response".into(),
                 detail: format!(
@@ -184,7 +187,9 @@ impl TreeBuilder {
             });
         }
         if self.stack.len() >= MAX_DEPTH {
-            return Err(xml_err(format!("elements nested deeper than {MAX_DEPTH} levels")));
+            return Err(xml_err(format!(
+                "elements nested deeper than {MAX_DEPTH} levels"
+            )));
         }
         if let Some(parent) = self.stack.last_mut() {
             // Whitespace between child elements is formatting, not content.
@@ -203,7 +208,10 @@ impl TreeBuilder {
     }
 
     fn end(&mut self) -> Result<Option<Node>, Error> {
-        let node = self.stack.pop().ok_or_else(|| xml_err("an end tag without a start tag"))?;
+        let node = self
+            .stack
+            .pop()
+            .ok_or_else(|| xml_err("an end tag without a start tag"))?;
         if self.mode == Mode::Stream
             && self.stack.len() == 4
             && self.stack[1].name == "Body"
@@ -266,13 +274,19 @@ fn element<R>(reader: &NsReader<R>, e: &BytesStart<'_>) -> Result<(Node, bool), 
         let attr = attr.map_err(qx)?;
         let (ans, aname) = reader.resolve_attribute(attr.key);
         match ans {
-            ResolveResult::Bound(n) if n.as_ref() == XSI_NS.as_bytes() && aname.as_ref() == b"type" => {
-                let v = attr.decode_and_unescape_value(reader.decoder()).map_err(qx)?;
+            ResolveResult::Bound(n)
+                if n.as_ref() == XSI_NS.as_bytes() && aname.as_ref() == b"type" =>
+            {
+                let v = attr
+                    .decode_and_unescape_value(reader.decoder())
+                    .map_err(qx)?;
                 let v = v.rsplit(':').next().unwrap_or_default();
                 node.xsi_type = Some(v.to_string());
             }
             ResolveResult::Unbound if aname.as_ref() == b"type" => {
-                let v = attr.decode_and_unescape_value(reader.decoder()).map_err(qx)?;
+                let v = attr
+                    .decode_and_unescape_value(reader.decoder())
+                    .map_err(qx)?;
                 node.type_attr = Some(v.into_owned());
             }
             _ => {}
@@ -334,11 +348,15 @@ fn apply(b: &mut TreeBuilder, step: Step) -> Result<(Option<Node>, bool), Error>
 }
 
 /// Callback for streamed `returnval` children; `Break` stops reading.
-pub type Emit<'a> = dyn FnMut(Node) -> Result<ControlFlow<()>, Error> + 'a;
+pub type Emit<'a> = dyn FnMut(Node) -> Result<ControlFlow<()>, Error> + Send + 'a;
 
 /// Parses a whole document from a synchronous reader. In [`Mode::Stream`],
 /// `returnval` children go to `emit`; returns `None` if `emit` stopped early.
-pub fn parse_sync<R: BufRead>(input: R, mode: Mode, emit: &mut Emit<'_>) -> Result<Option<Node>, Error> {
+pub fn parse_sync<R: BufRead>(
+    input: R,
+    mode: Mode,
+    emit: &mut Emit<'_>,
+) -> Result<Option<Node>, Error> {
     let mut reader = NsReader::from_reader(input);
     let mut b = TreeBuilder::new(mode);
     let mut buf = Vec::new();
@@ -394,10 +412,14 @@ pub fn into_response(envelope: Node, method: &str) -> Result<Node, Error> {
             context: format!("{method} response"),
             detail: "the envelope has no Body".into(),
         })?;
-    let first = body.children.into_iter().next().ok_or_else(|| Error::Decode {
-        context: format!("{method} response"),
-        detail: "the Body is empty".into(),
-    })?;
+    let first = body
+        .children
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Decode {
+            context: format!("{method} response"),
+            detail: "the Body is empty".into(),
+        })?;
     if first.name == "Fault" {
         return Err(Error::Fault {
             method: method.to_string(),
@@ -431,7 +453,11 @@ mod tests {
     fn xsi_type_is_resolved_by_uri_not_prefix() {
         let resp = parse_whole(VCSIM_PROPS.as_bytes(), "RetrievePropertiesEx").unwrap();
         let rv = resp.child("returnval").unwrap();
-        let val = rv.children()[0].child("propSet").unwrap().child("val").unwrap();
+        let val = rv.children()[0]
+            .child("propSet")
+            .unwrap()
+            .child("val")
+            .unwrap();
         assert_eq!(val.xsi_type(), Some("string"));
         assert_eq!(val.text(), "DC0_H0_VM0 & co");
         let obj = rv.children()[0].child("obj").unwrap().to_moref().unwrap();
@@ -486,7 +512,8 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_bounded() {
-        let mut doc = String::from(r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/">"#);
+        let mut doc =
+            String::from(r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/">"#);
         doc.push_str(&"<a>".repeat(500));
         let err = parse_whole(doc.as_bytes(), "X").unwrap_err();
         assert!(err.to_string().contains("deeper"), "{err}");

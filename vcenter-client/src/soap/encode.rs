@@ -130,10 +130,9 @@ pub fn escape_into(out: &mut String, s: &str) {
 /// so a value holding one cannot be sent at all; say so instead of sending
 /// a document the server rejects with an opaque parse error.
 fn check_xml_chars(tag: &str, value: &str) -> Result<(), Error> {
-    match value
-        .chars()
-        .find(|&c| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}')
-    {
+    match value.chars().find(|&c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    }) {
         None => Ok(()),
         Some(c) => Err(Error::InvalidInput {
             what: "request value",
@@ -161,7 +160,10 @@ mod tests {
 
     #[test]
     fn control_characters_are_refused_with_the_tag_named() {
-        let mut r = Request::new("SetField", &MoRef::new("CustomFieldsManager", "CustomFieldsManager"));
+        let mut r = Request::new(
+            "SetField",
+            &MoRef::new("CustomFieldsManager", "CustomFieldsManager"),
+        );
         let err = r.text("value", "a\u{1}b").unwrap_err();
         assert!(err.to_string().contains("<value>"), "{err}");
         assert!(r.text("value", "tab\tand\nnewline").is_ok());

@@ -91,14 +91,20 @@ pub enum FaultKind {
 impl Fault {
     /// Decodes a `soapenv:Fault` element (`faultcode`, `faultstring`, `detail`).
     pub fn from_soap_fault(node: &Node) -> Fault {
-        let message = node.child_text("faultstring").unwrap_or_default().to_string();
+        let message = node
+            .child_text("faultstring")
+            .unwrap_or_default()
+            .to_string();
         let detail = node.child("detail").and_then(|d| d.children().first());
         match detail {
             Some(d) => Self::from_detail(d, message),
             None => Fault {
                 kind: FaultKind::Other,
                 // A fault without detail still has a faultcode worth showing.
-                type_name: node.child_text("faultcode").unwrap_or("UnknownFault").to_string(),
+                type_name: node
+                    .child_text("faultcode")
+                    .unwrap_or("UnknownFault")
+                    .to_string(),
                 message,
             },
         }
@@ -107,12 +113,18 @@ impl Fault {
     /// Decodes a `LocalizedMethodFault` (`<fault xsi:type=…>` plus
     /// `localizedMessage`), as found in `missingSet` and `TaskInfo.error`.
     pub fn from_localized(node: &Node) -> Fault {
-        let message = node.child_text("localizedMessage").unwrap_or_default().to_string();
+        let message = node
+            .child_text("localizedMessage")
+            .unwrap_or_default()
+            .to_string();
         match node.child("fault") {
             Some(f) => Self::from_detail(f, message),
             None => Fault {
                 kind: FaultKind::Other,
-                type_name: node.xsi_type().unwrap_or("LocalizedMethodFault").to_string(),
+                type_name: node
+                    .xsi_type()
+                    .unwrap_or("LocalizedMethodFault")
+                    .to_string(),
                 message,
             },
         }
@@ -120,10 +132,12 @@ impl Fault {
 
     /// Decodes the fault object itself (the `detail` child or `fault` element).
     pub fn from_detail(d: &Node, message: String) -> Fault {
-        let type_name = d
-            .xsi_type()
-            .map(str::to_string)
-            .unwrap_or_else(|| d.name().strip_suffix("Fault").unwrap_or(d.name()).to_string());
+        let type_name = d.xsi_type().map(str::to_string).unwrap_or_else(|| {
+            d.name()
+                .strip_suffix("Fault")
+                .unwrap_or(d.name())
+                .to_string()
+        });
         let moref = |name: &str| d.child(name).and_then(|n| n.to_moref().ok());
         let text = |name: &str| d.child_string(name);
         let kind = match type_name.as_str() {
@@ -185,7 +199,8 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.type_name)?;
         match &self.kind {
-            FaultKind::NotAuthenticated { object, privilege } | FaultKind::NoPermission { object, privilege } => {
+            FaultKind::NotAuthenticated { object, privilege }
+            | FaultKind::NoPermission { object, privilege } => {
                 if let Some(p) = privilege {
                     write!(f, " (privilege {p}")?;
                     if let Some(o) = object {
@@ -261,7 +276,10 @@ mod tests {
                 privilege: Some("System.View".into())
             }
         );
-        assert_eq!(f.to_string(), "NotAuthenticated (privilege System.View on ViewManager:ViewManager)");
+        assert_eq!(
+            f.to_string(),
+            "NotAuthenticated (privilege System.View on ViewManager:ViewManager)"
+        );
     }
 
     #[test]
@@ -292,13 +310,18 @@ mod tests {
         let f = fault_of(
             r#"<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring></faultstring><detail><DuplicateNameFault xmlns="urn:vim25" xmlns:XMLSchema-instance="http://www.w3.org/2001/XMLSchema-instance" XMLSchema-instance:type="DuplicateName"><name>vmig.mig</name><object type="CustomFieldsManager">CustomFieldsManager</object></DuplicateNameFault></detail></soapenv:Fault>"#,
         );
-        assert!(matches!(f.kind, FaultKind::DuplicateName { name: Some(ref n), .. } if n == "vmig.mig"));
+        assert!(
+            matches!(f.kind, FaultKind::DuplicateName { name: Some(ref n), .. } if n == "vmig.mig")
+        );
         // No xsi:type at all: the element name minus "Fault" names the type.
         let f = fault_of(
             r#"<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>x</faultstring><detail><InvalidPowerStateFault xmlns="urn:vim25"><requestedState>poweredOff</requestedState><existingState>poweredOn</existingState></InvalidPowerStateFault></detail></soapenv:Fault>"#,
         );
         assert_eq!(f.type_name, "InvalidPowerState");
-        assert_eq!(f.to_string(), "InvalidPowerState (needs poweredOff, VM is poweredOn): x");
+        assert_eq!(
+            f.to_string(),
+            "InvalidPowerState (needs poweredOff, VM is poweredOn): x"
+        );
     }
 
     #[test]
@@ -308,7 +331,9 @@ mod tests {
         );
         assert_eq!(f.kind, FaultKind::Other);
         assert_eq!(f.to_string(), "TaskInProgress: busy");
-        let f = fault_of(r#"<soapenv:Fault><faultcode>ClientFaultCode</faultcode><faultstring>bad xml</faultstring></soapenv:Fault>"#);
+        let f = fault_of(
+            r#"<soapenv:Fault><faultcode>ClientFaultCode</faultcode><faultstring>bad xml</faultstring></soapenv:Fault>"#,
+        );
         assert_eq!(f.type_name, "ClientFaultCode");
     }
 

@@ -58,9 +58,20 @@ fn gpu_columns(g: &GpuView) -> Vec<String> {
     let res: Vec<String> = g
         .reservations
         .iter()
-        .map(|r| format!("{}:{}@{}", r.vm, r.profile, r.placement.map_or_else(|| "-".into(), |p| p.to_string())))
+        .map(|r| {
+            format!(
+                "{}:{}@{}",
+                r.vm,
+                r.profile,
+                r.placement.map_or_else(|| "-".into(), |p| p.to_string())
+            )
+        })
         .collect();
-    let free: Vec<String> = g.free_profiles.iter().map(|p| format!("{}={}", p.profile, p.count)).collect();
+    let free: Vec<String> = g
+        .free_profiles
+        .iter()
+        .map(|p| format!("{}={}", p.profile, p.count))
+        .collect();
     let types: Vec<String> = g
         .free_vgpu_types
         .iter()
@@ -72,8 +83,12 @@ fn gpu_columns(g: &GpuView) -> Vec<String> {
         g.uuid.clone(),
         g.name.clone(),
         g.model.clone().unwrap_or_default(),
-        g.mig_mode.map(|m| m.current.to_string()).unwrap_or_default(),
-        g.mig_mode.map(|m| m.pending.to_string()).unwrap_or_default(),
+        g.mig_mode
+            .map(|m| m.current.to_string())
+            .unwrap_or_default(),
+        g.mig_mode
+            .map(|m| m.pending.to_string())
+            .unwrap_or_default(),
         gis.join(";"),
         users.join(";"),
         res.join(";"),
@@ -107,7 +122,8 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                         rows.push(vec![String::new(); COLUMNS.len() - lead.len()]);
                     }
                     for row in rows {
-                        let all: Vec<String> = lead.iter().chain(row.iter()).map(|c| field(c)).collect();
+                        let all: Vec<String> =
+                            lead.iter().chain(row.iter()).map(|c| field(c)).collect();
                         writeln!(out, "{}", all.join(","))?;
                     }
                 }

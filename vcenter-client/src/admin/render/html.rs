@@ -68,7 +68,6 @@ const SCRIPT: &str = r#"
 
 const IN_USE: &str = "#2e7d32";
 const IDLE: &str = "#90caf9";
-const RESERVED: &str = "#ffb74d";
 const FREE: &str = "#eceff1";
 
 /// Writes the page.
@@ -84,7 +83,11 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vmig report {}</title><style>{STYLE}</style></head><body>",
         esc(&r.generated_at)
     )?;
-    write!(h, "<h1>vmig MIG report</h1><div class=\"meta\">generated {}", esc(&r.generated_at))?;
+    write!(
+        h,
+        "<h1>vmig MIG report</h1><div class=\"meta\">generated {}",
+        esc(&r.generated_at)
+    )?;
     if let Some(d) = &r.scope.datacenter {
         write!(h, " · datacenter {}", esc(d))?;
     }
@@ -187,10 +190,19 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
     h.push_str("</tbody></table>");
 
     for vc in &r.vcenters {
-        write!(h, "<h2>vCenter {} <span class=\"meta\">{}</span></h2>", esc(&vc.name), esc(&vc.product))?;
+        write!(
+            h,
+            "<h2>vCenter {} <span class=\"meta\">{}</span></h2>",
+            esc(&vc.name),
+            esc(&vc.product)
+        )?;
         for dc in &vc.datacenters {
             for cl in &dc.clusters {
-                let kind = if cl.kind == "cluster" { "Cluster" } else { "Standalone host" };
+                let kind = if cl.kind == "cluster" {
+                    "Cluster"
+                } else {
+                    "Standalone host"
+                };
                 write!(
                     h,
                     "<h3>{} / {kind} {}</h3><div class=\"cap\">can still place {}</div>",
@@ -228,7 +240,9 @@ fn anchor(host_moref: &str, gpu: u32) -> String {
 
 fn mig_text(g: &GpuView) -> String {
     match g.mig_mode {
-        Some(m) if m.current != m.pending => format!("{} (pending {})", on(m.current), on(m.pending)),
+        Some(m) if m.current != m.pending => {
+            format!("{} (pending {})", on(m.current), on(m.pending))
+        }
         Some(m) => on(m.current).to_string(),
         None => "n/a".into(),
     }
@@ -249,17 +263,27 @@ fn status_badge(s: AgentStatus) -> &'static str {
 }
 
 fn host_card(host: &HostView, h: &mut String) -> std::fmt::Result {
-    write!(h, "<div class=\"host\" data-host=\"{}\"><h4>{} {}", esc(&host.name), esc(&host.name), status_badge(host.agent.status))?;
-    if let Some(c) = host.connection_state.as_deref().filter(|c| *c != "connected") {
+    write!(
+        h,
+        "<div class=\"host\" data-host=\"{}\"><h4>{} {}",
+        esc(&host.name),
+        esc(&host.name),
+        status_badge(host.agent.status)
+    )?;
+    if let Some(c) = host
+        .connection_state
+        .as_deref()
+        .filter(|c| *c != "connected")
+    {
         write!(h, " <span class=\"badge invalid\">{}</span>", esc(c))?;
     }
     h.push_str("</h4>");
     if let Some(d) = &host.agent.detail {
         write!(h, "<div class=\"warn\">{}</div>", esc(d))?;
-    } else if let (Some(gen), Some(at)) = (host.agent.generation, &host.agent.observed_at) {
+    } else if let (Some(generation), Some(at)) = (host.agent.generation, &host.agent.observed_at) {
         write!(
             h,
-            "<div class=\"meta\">agent {} · generation {gen} · observed {}</div>",
+            "<div class=\"meta\">agent {} · generation {generation} · observed {}</div>",
             esc(host.agent.agent_version.as_deref().unwrap_or("")),
             esc(at)
         )?;
@@ -279,7 +303,11 @@ fn host_card(host: &HostView, h: &mut String) -> std::fmt::Result {
             write!(h, "<div class=\"warn\">{}</div>", esc(e))?;
         }
         diagram(g, h)?;
-        let free: Vec<String> = g.free_profiles.iter().map(|p| format!("{}×{}", p.profile, p.count)).collect();
+        let free: Vec<String> = g
+            .free_profiles
+            .iter()
+            .map(|p| format!("{}×{}", p.profile, p.count))
+            .collect();
         let types: Vec<String> = g
             .free_vgpu_types
             .iter()
@@ -289,8 +317,16 @@ fn host_card(host: &HostView, h: &mut String) -> std::fmt::Result {
         write!(
             h,
             "<div class=\"free\">free: {} · vGPU: {} · largest placeable: {} · fragmentation {:.2}</div></div>",
-            esc(&if free.is_empty() { "none".into() } else { free.join(", ") }),
-            esc(&if types.is_empty() { "none".into() } else { types.join(", ") }),
+            esc(&if free.is_empty() {
+                "none".into()
+            } else {
+                free.join(", ")
+            }),
+            esc(&if types.is_empty() {
+                "none".into()
+            } else {
+                types.join(", ")
+            }),
             esc(g.largest_placeable.as_deref().unwrap_or("none")),
             g.fragmentation
         )?;
@@ -324,7 +360,11 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
     h.push_str("<defs><pattern id=\"hatch\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"6\" height=\"6\" fill=\"#ffb74d\"/><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#e65100\" stroke-width=\"2\"/></pattern></defs>");
     // Column headers.
     for c in 0..cols {
-        write!(h, "<text x=\"{}\" y=\"12\" text-anchor=\"middle\" fill=\"#57606a\">{c}</text>", LEFT + c * CW + CW / 2)?;
+        write!(
+            h,
+            "<text x=\"{}\" y=\"12\" text-anchor=\"middle\" fill=\"#57606a\">{c}</text>",
+            LEFT + c * CW + CW / 2
+        )?;
     }
     h.push_str("<text x=\"0\" y=\"48\" fill=\"#57606a\">memory</text><text x=\"0\" y=\"104\" fill=\"#57606a\">compute</text>");
     // Free memory slices first, as the background.
@@ -337,8 +377,12 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
         )?;
     }
     let occupied = |s: u32| {
-        g.instances.iter().any(|gi| (gi.placement.start..gi.placement.end()).contains(&s))
-            || g.reservations.iter().any(|r| r.placement.is_some_and(|p| (p.start..p.end()).contains(&s)))
+        g.instances
+            .iter()
+            .any(|gi| (gi.placement.start..gi.placement.end()).contains(&s))
+            || g.reservations
+                .iter()
+                .any(|r| r.placement.is_some_and(|p| (p.start..p.end()).contains(&s)))
     };
     // Label each run of free slices once.
     let mut c = 0;
@@ -352,7 +396,10 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
             c += 1;
         }
         let x = LEFT + start * CW + (c - start) * CW / 2;
-        write!(h, "<text x=\"{x}\" y=\"50\" text-anchor=\"middle\" fill=\"#8c959f\">free</text>")?;
+        write!(
+            h,
+            "<text x=\"{x}\" y=\"50\" text-anchor=\"middle\" fill=\"#8c959f\">free</text>"
+        )?;
     }
     for gi in &g.instances {
         let x = LEFT + gi.placement.start * CW;
@@ -374,7 +421,10 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
             esc(&gi.profile),
             gi.placement,
             esc(&who),
-            gi.vgpu_type.as_ref().map(|t| format!(" ({})", esc(t))).unwrap_or_default()
+            gi.vgpu_type
+                .as_ref()
+                .map(|t| format!(" ({})", esc(t)))
+                .unwrap_or_default()
         )?;
         write!(
             h,
@@ -445,7 +495,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc("<b>\"x\" & 'y'</b>"), "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;");
+        assert_eq!(
+            esc("<b>\"x\" & 'y'</b>"),
+            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
+        );
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 4), "abc");
     }

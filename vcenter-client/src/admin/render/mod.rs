@@ -39,5 +39,8 @@ pub fn capacity_sentence(c: &[super::model::TypeCapacity]) -> String {
     if c.is_empty() {
         return "nothing".to_string();
     }
-    c.iter().map(|t| format!("{}\u{d7} {}", t.count, t.vgpu_type)).collect::<Vec<_>>().join(", ")
+    c.iter()
+        .map(|t| format!("{}\u{d7} {}", t.count, t.vgpu_type))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -20,23 +20,45 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                     .iter()
                     .filter(|h| !h.gpus.is_empty() || h.agent.status != AgentStatus::NotApplicable)
                     .collect();
-                let label = if cl.kind == "cluster" { "Cluster" } else { "Standalone" };
-                writeln!(out, "    {label} {}: can still place {}", cl.name, capacity_sentence(&cl.capacity))?;
+                let label = if cl.kind == "cluster" {
+                    "Cluster"
+                } else {
+                    "Standalone"
+                };
+                writeln!(
+                    out,
+                    "    {label} {}: can still place {}",
+                    cl.name,
+                    capacity_sentence(&cl.capacity)
+                )?;
                 for h in &shown {
                     host(h, out)?;
                 }
                 let hidden = cl.hosts.len() - shown.len();
                 if hidden > 0 {
-                    writeln!(out, "      ({hidden} host{} without GPUs)", if hidden == 1 { "" } else { "s" })?;
+                    writeln!(
+                        out,
+                        "      ({hidden} host{} without GPUs)",
+                        if hidden == 1 { "" } else { "s" }
+                    )?;
                 }
             }
         }
         if r.vcenters.len() > 1 {
-            writeln!(out, "  vCenter {} can still place {}", vc.name, capacity_sentence(&vc.capacity))?;
+            writeln!(
+                out,
+                "  vCenter {} can still place {}",
+                vc.name,
+                capacity_sentence(&vc.capacity)
+            )?;
         }
     }
     writeln!(out)?;
-    writeln!(out, "Total: can still place {}", capacity_sentence(&r.capacity))?;
+    writeln!(
+        out,
+        "Total: can still place {}",
+        capacity_sentence(&r.capacity)
+    )?;
 
     writeln!(out)?;
     if r.vgpu_vms.is_empty() {
@@ -49,7 +71,11 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             .map(|v| {
                 [
                     v.vm.clone(),
-                    if v.vgpu_types.is_empty() { "(reserved)".into() } else { v.vgpu_types.join(",") },
+                    if v.vgpu_types.is_empty() {
+                        "(reserved)".into()
+                    } else {
+                        v.vgpu_types.join(",")
+                    },
                     v.profiles.join(","),
                     v.power_state.clone().unwrap_or_default(),
                     v.host.clone().unwrap_or_default(),
@@ -60,7 +86,15 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             .collect();
         table(
             out,
-            ["VM", "vGPU", "profile", "power", "host", "cluster", "reservation"],
+            [
+                "VM",
+                "vGPU",
+                "profile",
+                "power",
+                "host",
+                "cluster",
+                "reservation",
+            ],
             &rows,
         )?;
     }
@@ -106,7 +140,11 @@ fn host(h: &HostView, out: &mut dyn Write) -> std::io::Result<()> {
             h.agent.generation.unwrap_or(0),
             crate::admin::model::human_age(h.agent.age_s.unwrap_or(0))
         ),
-        s => format!("agent {}: {}", status_word(s), h.agent.detail.clone().unwrap_or_default()),
+        s => format!(
+            "agent {}: {}",
+            status_word(s),
+            h.agent.detail.clone().unwrap_or_default()
+        ),
     };
     let conn = match h.connection_state.as_deref() {
         Some("connected") | None => String::new(),
@@ -135,11 +173,7 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "        GPU {}  {}  {}  {}  {}",
-        g.index,
-        g.name,
-        mig,
-        g.pci_bus_id,
-        g.uuid
+        g.index, g.name, mig, g.pci_bus_id, g.uuid
     )?;
     if let Some(e) = &g.error {
         writeln!(out, "          problem: {e}")?;
@@ -148,7 +182,11 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
     // reservation, . for free.
     let mut cells = vec!['.'; g.memory_slices as usize];
     for (i, gi) in g.instances.iter().enumerate() {
-        let c = if gi.in_use { letter(i) } else { letter(i).to_ascii_lowercase() };
+        let c = if gi.in_use {
+            letter(i)
+        } else {
+            letter(i).to_ascii_lowercase()
+        };
         for s in gi.placement.start..gi.placement.end() {
             if let Some(cell) = cells.get_mut(s as usize) {
                 *cell = c;
@@ -170,12 +208,19 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
         let who = match (&gi.vm, gi.in_use) {
             (Some(vm), _) => format!(
                 "in use by {vm}{}",
-                gi.vgpu_type.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
+                gi.vgpu_type
+                    .as_ref()
+                    .map(|t| format!(" ({t})"))
+                    .unwrap_or_default()
             ),
             (None, true) => "in use".into(),
             (None, false) => "idle".into(),
         };
-        let cis: Vec<String> = gi.compute_instances.iter().map(|c| format!("CI {} {}", c.ci_id, c.profile)).collect();
+        let cis: Vec<String> = gi
+            .compute_instances
+            .iter()
+            .map(|c| format!("CI {} {}", c.ci_id, c.profile))
+            .collect();
         writeln!(
             out,
             "          {} GI {} {} @{}  {}{}",
@@ -184,11 +229,17 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
             gi.profile,
             gi.placement,
             who,
-            if cis.is_empty() { String::new() } else { format!("  [{}]", cis.join(", ")) }
+            if cis.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", cis.join(", "))
+            }
         )?;
     }
     for r in &g.reservations {
-        let at = r.placement.map_or_else(|| "-".to_string(), |p| format!("@{p}"));
+        let at = r
+            .placement
+            .map_or_else(|| "-".to_string(), |p| format!("@{p}"));
         writeln!(
             out,
             "          r reserved by {} {} {} {}  ({:?}, since {})",
@@ -196,11 +247,19 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     if g.mig_mode.is_some_and(|m| m.current) {
-        let free: Vec<String> = g.free_profiles.iter().map(|p| format!("{}\u{d7}{}", p.profile, p.count)).collect();
+        let free: Vec<String> = g
+            .free_profiles
+            .iter()
+            .map(|p| format!("{}\u{d7}{}", p.profile, p.count))
+            .collect();
         writeln!(
             out,
             "          free: {}  largest placeable: {}  fragmentation {:.2}",
-            if free.is_empty() { "none".into() } else { free.join(", ") },
+            if free.is_empty() {
+                "none".into()
+            } else {
+                free.join(", ")
+            },
             g.largest_placeable.as_deref().unwrap_or("none"),
             g.fragmentation
         )?;
@@ -222,7 +281,11 @@ fn on_off(b: bool) -> &'static str {
 }
 
 /// A left-aligned table with a header row.
-pub fn table<const N: usize>(out: &mut dyn Write, header: [&str; N], rows: &[[String; N]]) -> std::io::Result<()> {
+pub fn table<const N: usize>(
+    out: &mut dyn Write,
+    header: [&str; N],
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
     let mut widths = header.map(|h| h.chars().count());
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -1,0 +1,154 @@
+//! End to end with a real agent: `vmig-agent run` on a simulated GPU machine (nvml-sim)
+//! publishes to the simulator, and `vmig` reads what it published. `vmig assign` reserves a
+//! slice on the agent's GPU; when the VM's vGPU "starts" (nvml-sim marks a GI as backing the
+//! VM's vGPU) the agent reports it and the reservation is no longer counted twice.
+
+mod vmig_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vmig_support::{Env, park, text, vms};
+use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin, workspace_bin_in};
+
+const A100: &str = "a100-pcie-40gb";
+
+fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn nvml_sim(state: &Path, args: &[&str]) -> String {
+    let out = Command::new(workspace_bin_in("nvml-sim", "nvml-sim"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run nvml-sim");
+    assert!(out.status.success(), "nvml-sim {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn agent_cli(state: &Path, args: &[&str]) -> String {
+    let out = Command::new(workspace_bin("vmig-agent"))
+        .arg("--nvml-lib")
+        .arg(nvml_sim_lib())
+        .args(args)
+        .env("NVML_SIM_STATE", state)
+        .env_remove("VMIG_LOG")
+        .output()
+        .expect("run vmig-agent");
+    assert!(out.status.success(), "vmig-agent {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn write_config(dir: &Path, vc: &Vcsim, host_uuid: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let pw = dir.join("password");
+    std::fs::write(&pw, format!("{}\n", vc.password())).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\nca_file = {ca:?}\n\n\
+         [host]\nuuid = {host_uuid:?}\n\n[agent]\npoll_interval_s = 1\nheartbeat_interval_s = 60\nnvml_lib = {lib:?}\n",
+        url = vc.url(),
+        user = vc.username(),
+        ca = vc.ca_pem_path().unwrap().display().to_string(),
+        lib = nvml_sim_lib().display().to_string(),
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    r["vcenters"][0]["datacenters"][0]["clusters"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["hosts"].as_array().into_iter().flatten())
+        .find(|h| h["name"] == name)
+}
+
+#[test]
+fn vmig_reads_what_a_real_agent_publishes() {
+    let builder = Vcsim::builder()
+        .hosts_per_cluster(2)
+        .vms(2)
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts("DC0_C0_H0").gpu(A100, 1)));
+    let env = Env::start(builder, "vmig-agent-e2e");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let uuid = rt
+        .block_on(c.hosts(&[vcenter_client::HostProperty::Name, vcenter_client::HostProperty::BiosUuid]))
+        .unwrap()
+        .into_iter()
+        .find(|h| h.name.as_deref() == Some("DC0_C0_H0"))
+        .and_then(|h| h.bios_uuid)
+        .expect("host uuid")
+        .as_str()
+        .to_string();
+
+    // The GPU machine and its agent.
+    let state = env.path("nvml-sim.json");
+    nvml_sim(&state, &["init", "--mig", "--gpu", A100]);
+    let config = write_config(env.dir.path(), &env.vc, &uuid);
+    let log = env.path("agent.log");
+    let mut cmd = Command::new(workspace_bin("vmig-agent"));
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("NVML_SIM_STATE", &state)
+        .env_remove("VMIG_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let _agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start the agent");
+    let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // vmig sees the agent's report: fresh, one empty A100 with MIG on.
+    let r = wait_for(Duration::from_secs(120), "the agent's first report in vmig", || {
+        let r = env.vmig_json(&["report"], 0);
+        host_json(&r, "DC0_C0_H0").filter(|h| h["agent"]["status"] == "ok").map(|_| r.clone())
+    });
+    let h0 = host_json(&r, "DC0_C0_H0").unwrap();
+    assert_eq!(h0["gpus"][0]["name"], "NVIDIA A100-PCIE-40GB", "{}", agent_log());
+    assert_eq!(h0["gpus"][0]["mig_mode"]["current"], true);
+    let cap = env.vmig_json(&["capacity", "--profile", "grid_a100-3-20c"], 0);
+    assert_eq!(cap["available"], 2);
+
+    // Assign a powered-off VM: the reservation takes one of the two 3g.20gb slots.
+    let (vm, vm_ref, _) = vms(&rt, &c).into_iter().find(|(n, _, _)| n.starts_with("DC0_C0_RP0")).unwrap();
+    park(&rt, &c, &vm_ref, "DC0_C0_H0");
+    let a = env.vmig_json(&["assign", "--vm", &vm, "--profile", "grid_a100-3-20c"], 0);
+    assert_eq!(a["host"], "DC0_C0_H0");
+    assert_eq!(a["gpu_uuid"], h0["gpus"][0]["uuid"]);
+    let start = a["placement"]["start"].as_u64().unwrap().to_string();
+    let cap = env.vmig_json(&["capacity", "--profile", "grid_a100-3-20c"], 0);
+    assert_eq!(cap["available"], 1, "the reservation is counted");
+
+    // The VM "powers on": the GI is created where vmig planned it and backs the VM's vGPU.
+    let cgi = agent_cli(&state, &["mig", "cgi", "-i", "0", "3g.20gb", "--placement", &start, "-C"]);
+    // `Successfully created GPU instance ID  1 on GPU  0 using profile …`
+    let gi = cgi
+        .split("GPU instance ID")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no GI id in {cgi}"))
+        .to_string();
+    nvml_sim(&state, &["occupy", "-i", "0", "--gi", &gi, "--vgpu", "grid_a100-3-20c", "--vm", &vm]);
+    let r = wait_for(Duration::from_secs(60), "the agent to report the VM running", || {
+        let r = env.vmig_json(&["report"], 0);
+        let h = host_json(&r, "DC0_C0_H0")?;
+        (h["gpus"][0]["instances"][0]["vm"] == vm.as_str()).then(|| r.clone())
+    });
+    let h0 = host_json(&r, "DC0_C0_H0").unwrap();
+    assert_eq!(h0["gpus"][0]["reservations"][0]["status"], "running", "{:#}", h0["gpus"][0]);
+    let cap = env.vmig_json(&["capacity", "--profile", "grid_a100-3-20c"], 0);
+    assert_eq!(cap["available"], 1, "running and reserved are the same slice, counted once");
+}
