@@ -73,6 +73,11 @@ func main() {
 }
 
 func run(o options) error {
+	// Trap signals first: a SIGTERM that arrives before Notify kills the process on the spot,
+	// leaking the VM files, and a harness may well stop us right after reading the URL.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+
 	// vcsim advertises the first non-loopback interface when listening on a wildcard address,
 	// and tests must never expose a vCenter with any-password logins on the network.
 	host, _, err := net.SplitHostPort(o.listen)
@@ -146,8 +151,6 @@ func run(o options) error {
 	u.User = nil
 	fmt.Println(u.String())
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	eof := make(chan struct{})
 	if o.exitOnStdinEOF {
 		go func() {

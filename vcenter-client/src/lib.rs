@@ -93,11 +93,11 @@ pub mod fuzzing {
             }
             Ok(ControlFlow::Continue(()))
         });
-        if let Ok(resp) = decode::parse_whole(data, "Fuzz") {
-            if let Some(rv) = resp.child("returnval") {
-                let _ = crate::client::ServiceContent::from_node(rv);
-                let _ = crate::session::UserSession::from_node(rv);
-            }
+        if let Ok(resp) = decode::parse_whole(data, "Fuzz")
+            && let Some(rv) = resp.child("returnval")
+        {
+            let _ = crate::client::ServiceContent::from_node(rv);
+            let _ = crate::session::UserSession::from_node(rv);
         }
     }
 

@@ -235,9 +235,9 @@ impl VirtualMachine {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum DeviceChange {
-    AddVgpu(VgpuProfile),
-    RemoveVgpu(VgpuDevice),
-    ChangeVgpu(VgpuDevice, VgpuProfile),
+    Add(VgpuProfile),
+    Remove(VgpuDevice),
+    Change(VgpuDevice, VgpuProfile),
 }
 
 /// The subset of `VirtualMachineConfigSpec` vmig changes.
@@ -266,14 +266,14 @@ impl VmConfigSpec {
     /// powered off and its memory fully reserved: combine with
     /// [`VmConfigSpec::memory_reservation_locked_to_max`]`(true)`.
     pub fn add_vgpu(mut self, profile: VgpuProfile) -> Self {
-        self.device_changes.push(DeviceChange::AddVgpu(profile));
+        self.device_changes.push(DeviceChange::Add(profile));
         self
     }
 
     /// Removes an existing vGPU (as read with [`VmProperty::Vgpus`]).
     pub fn remove_vgpu(mut self, device: &VgpuDevice) -> Self {
         self.device_changes
-            .push(DeviceChange::RemoveVgpu(device.clone()));
+            .push(DeviceChange::Remove(device.clone()));
         self
     }
 
@@ -281,7 +281,7 @@ impl VmConfigSpec {
     /// device's key and a new backing).
     pub fn change_vgpu(mut self, device: &VgpuDevice, profile: VgpuProfile) -> Self {
         self.device_changes
-            .push(DeviceChange::ChangeVgpu(device.clone(), profile));
+            .push(DeviceChange::Change(device.clone(), profile));
         self
     }
 
@@ -304,7 +304,7 @@ impl VmConfigSpec {
         for change in &self.device_changes {
             r.open("deviceChange");
             match change {
-                DeviceChange::AddVgpu(profile) => {
+                DeviceChange::Add(profile) => {
                     r.text("operation", "add")?;
                     r.open_typed("device", "VirtualPCIPassthrough");
                     r.int("key", next_key);
@@ -312,9 +312,9 @@ impl VmConfigSpec {
                     vmiop_backing(r, profile)?;
                     r.close("device");
                 }
-                DeviceChange::RemoveVgpu(dev) | DeviceChange::ChangeVgpu(dev, _) => {
+                DeviceChange::Remove(dev) | DeviceChange::Change(dev, _) => {
                     let (operation, profile) = match change {
-                        DeviceChange::ChangeVgpu(_, p) => ("edit", p),
+                        DeviceChange::Change(_, p) => ("edit", p),
                         _ => ("remove", &dev.profile),
                     };
                     r.text("operation", operation)?;

@@ -1,7 +1,7 @@
 //! The fuzz targets' entry points (`vcenter_client::fuzzing`) on stable Rust:
-//! every seed of `fuzz/corpus/`, every truncation and single-byte corruption
+//! every seed of `fuzz/seeds/`, every truncation and single-byte corruption
 //! of each seed, and random bytes from proptest must decode or fail cleanly,
-//! never panic. `cargo fuzz` (nightly) explores further from the same corpus.
+//! never panic. `cargo fuzz` (nightly) explores further from the same seeds.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use vcenter_client::fuzzing;
 
 fn seeds() -> Vec<(PathBuf, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
     let mut out = Vec::new();
     for dir in ["response", "fault"] {
         let dir = root.join(dir);

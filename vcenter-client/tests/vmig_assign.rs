@@ -24,14 +24,14 @@ fn scene(name: &str) -> (Env, tokio::runtime::Runtime, vcenter_client::Client, V
                 .rule(GpuRule::clusters("DC0_C0").gpu(A100, 1))
                 .rule(GpuRule::hosts("DC0_C0_H3").gpu(A100, 1).vgpu_types(&["grid_a100-1-5c"])),
         )
-        .custom_value("DC0_C0_H0", "vmig.mig", &doc(1, 300, vec![gpu(0, A100, true, true, &[])]))
+        .custom_value("DC0_C0_H0", "vmig.mig", &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]))
         .custom_value(
             "DC0_C0_H1",
             "vmig.mig",
-            &doc(1, 300, vec![gpu(0, A100, true, true, &[gi("7g.40gb", 0, Some("big-vm"))])]),
+            &doc(1, 3600, vec![gpu(0, A100, true, true, &[gi("7g.40gb", 0, Some("big-vm"))])]),
         )
-        .custom_value("DC0_C0_H2", "vmig.mig", &doc(50_000, 300, vec![gpu(0, A100, true, true, &[])]))
-        .custom_value("DC0_C0_H3", "vmig.mig", &doc(1, 300, vec![gpu(0, A100, true, true, &[])]));
+        .custom_value("DC0_C0_H2", "vmig.mig", &doc(50_000, 3600, vec![gpu(0, A100, true, true, &[])]))
+        .custom_value("DC0_C0_H3", "vmig.mig", &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]));
     let env = Env::start(builder, name);
     let rt = Env::runtime();
     let c = env.client(&rt);

@@ -65,10 +65,10 @@ fn capacity_matches_the_planner() {
                 .rule(GpuRule::hosts("DC0_C0_H2").gpu(A100, 1).vgpu_types(&["grid_a100-1-5c"]))
                 .rule(GpuRule::hosts("DC0_C0_H3").gpu(A100, 1)),
         )
-        .custom_value("DC0_C0_H0", "vmig.mig", &doc(1, 300, h0.clone()))
-        .custom_value("DC0_C0_H1", "vmig.mig", &doc(1, 300, h1.clone()))
-        .custom_value("DC0_C0_H2", "vmig.mig", &doc(1, 300, h2.clone()))
-        .custom_value("DC0_C0_H3", "vmig.mig", &doc(100_000, 300, vec![gpu(0, A100, true, true, &[])]));
+        .custom_value("DC0_C0_H0", "vmig.mig", &doc(1, 3600, h0.clone()))
+        .custom_value("DC0_C0_H1", "vmig.mig", &doc(1, 3600, h1.clone()))
+        .custom_value("DC0_C0_H2", "vmig.mig", &doc(1, 3600, h2.clone()))
+        .custom_value("DC0_C0_H3", "vmig.mig", &doc(100_000, 3600, vec![gpu(0, A100, true, true, &[])]));
     let env = Env::start(builder, "vmig-capacity");
 
     let usable_for_all: Vec<(&str, u32, MigState)> = vec![

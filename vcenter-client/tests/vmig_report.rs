@@ -37,10 +37,10 @@ fn scene() -> Scene {
                 .rule(GpuRule::hosts("DC0_C0_H2").gpu(A100, 1))
                 .rule(GpuRule::hosts("DC0_C1_H0").gpu("h100-sxm5-80gb", 1)),
         )
-        .custom_value("DC0_C0_H0", "vmig.mig", &doc(5, 60, h0.clone()))
-        // Two hours old with a 60 s heartbeat: stale.
-        .custom_value("DC0_C0_H1", "vmig.mig", &doc(7200, 60, h1))
-        .custom_value("DC0_C1_H0", "vmig.mig", &doc(5, 60, h100));
+        .custom_value("DC0_C0_H0", "vmig.mig", &doc(5, 3600, h0.clone()))
+        // More than a day old with a 1 h heartbeat: stale.
+        .custom_value("DC0_C0_H1", "vmig.mig", &doc(100_000, 3600, h1))
+        .custom_value("DC0_C1_H0", "vmig.mig", &doc(5, 3600, h100));
     let env = Env::start(builder, "vmig-report");
     // A VM with a MIG-backed vGPU on the GPU host.
     let rt = Env::runtime();

@@ -155,6 +155,7 @@ pub fn load_inputs(
         signature,
         epoch: epoch.unwrap_or(newest),
         upstream_version,
+        allow_unsigned: false,
     })
 }
 

@@ -83,6 +83,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
             files,
             signature,
+            allow_unsigned,
             upstream_version,
             source_date_epoch,
         } => {
@@ -94,13 +95,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 };
                 overrides.insert(dest.to_string(), PathBuf::from(src));
             }
-            let inputs = load_inputs(
+            let mut inputs = load_inputs(
                 &parsed,
                 &overrides,
                 signature.as_deref(),
                 source_date_epoch,
                 upstream_version,
             )?;
+            inputs.allow_unsigned = allow_unsigned;
             let built = build(&parsed, &inputs)?;
             std::fs::create_dir_all(&out)
                 .with_context(|| format!("cannot create {}", out.display()))?;

@@ -380,7 +380,7 @@ pub fn read(bytes: &[u8]) -> Result<Archive, TarError> {
             } else {
                 off
             };
-            let end = start.checked_add(size).unwrap_or(usize::MAX);
+            let end = start.saturating_add(size);
             let Some(d) = bytes.get(start..end) else {
                 return Err(TarError::Truncated {
                     path,

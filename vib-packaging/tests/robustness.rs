@@ -59,9 +59,18 @@ fn text() -> impl Strategy<Value = String> {
 
 fn constraints() -> impl Strategy<Value = Vec<vib_packaging::descriptor::Constraint>> {
     proptest::collection::vec(
-        (text(), proptest::option::of("(<<|<=|=|>=|>>)"), proptest::option::of(text())).prop_map(|(name, relation, version)| {
-            vib_packaging::descriptor::Constraint { name, relation, version }
-        }),
+        (
+            text(),
+            proptest::option::of("(<<|<=|=|>=|>>)"),
+            proptest::option::of(text()),
+        )
+            .prop_map(
+                |(name, relation, version)| vib_packaging::descriptor::Constraint {
+                    name,
+                    relation,
+                    version,
+                },
+            ),
         0..3,
     )
 }

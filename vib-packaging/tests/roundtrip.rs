@@ -211,5 +211,11 @@ fn signatures_follow_the_acceptance_level() {
     first.allow_unsigned = true;
     let unsigned = build(&partner, &first).unwrap();
     assert_eq!(unsigned.descriptor.to_xml(), b.descriptor.to_xml());
-    assert!(inspect_vib(&unsigned.vib).unwrap().warnings.iter().any(|w| w.contains("--no-sig-check")));
+    assert!(
+        inspect_vib(&unsigned.vib)
+            .unwrap()
+            .warnings
+            .iter()
+            .any(|w| w.contains("--no-sig-check"))
+    );
 }

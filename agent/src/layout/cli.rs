@@ -114,10 +114,10 @@ impl LayoutError {
 pub fn dispatch(cli: &Cli) -> Option<ExitCode> {
     let mut out = String::new();
     let result = match &cli.command {
-        Command::Plan(a) => with_driver(cli, |d| plan(d, a, cli.json, &mut out)),
-        Command::Apply(a) => with_driver(cli, |d| apply(d, a, cli.json, &mut out)),
-        Command::Assert(a) => with_driver(cli, |d| assert(d, a, cli.json, &mut out)),
-        Command::Export(a) => with_driver(cli, |d| export(d, a, cli.json, &mut out)),
+        Command::Plan(a) => with_driver(cli, |d| run_plan(d, a, cli.json, &mut out)),
+        Command::Apply(a) => with_driver(cli, |d| run_apply(d, a, cli.json, &mut out)),
+        Command::Assert(a) => with_driver(cli, |d| run_assert(d, a, cli.json, &mut out)),
+        Command::Export(a) => with_driver(cli, |d| run_export(d, a, cli.json, &mut out)),
         _ => return None,
     };
     let _ = std::io::stdout().write_all(out.as_bytes());
@@ -246,7 +246,8 @@ struct PlanReport<'a> {
     gpus: Vec<&'a GpuPlan>,
 }
 
-fn plan(driver: &Driver, a: &PlanArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+/// `plan`: append the report to `out`; `Err` when a GPU is blocked or unreachable.
+pub fn run_plan(driver: &Driver, a: &PlanArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
     let file = load(&a.layout)?;
     let (_, views) = read_host(driver)?;
     let (name, plans) = plan_all(&file, &a.layout, &views, a.allow_partial)?;
@@ -412,7 +413,8 @@ impl Applied {
     }
 }
 
-fn apply(driver: &Driver, a: &ApplyArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+/// `apply`: append the report to `out` (also on error: what was done and rolled back).
+pub fn run_apply(driver: &Driver, a: &ApplyArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
     let file = load(&a.layout)?;
     let (gpus, views) = read_host(driver)?;
     let (name, plans) = plan_all(&file, &a.layout, &views, a.allow_partial)?;
@@ -760,7 +762,8 @@ struct AssertRow {
     differences: Vec<String>,
 }
 
-fn assert(driver: &Driver, a: &AssertArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+/// `assert`: append one line per GPU (and its differences) to `out`; `Err` on a mismatch.
+pub fn run_assert(driver: &Driver, a: &AssertArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
     let file = load(&a.layout)?;
     let (_, views) = read_host(driver)?;
     let (name, plans) = plan_all(&file, &a.layout, &views, false)?;
@@ -801,7 +804,8 @@ fn assert(driver: &Driver, a: &AssertArgs, json: bool, out: &mut String) -> Resu
     }
 }
 
-fn export(driver: &Driver, a: &ExportArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+/// `export`: append the current layout as a config file (or JSON) to `out`.
+pub fn run_export(driver: &Driver, a: &ExportArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
     let (_, views) = read_host(driver)?;
     let views: Vec<&GpuView> = views
         .iter()

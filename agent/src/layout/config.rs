@@ -807,9 +807,16 @@ impl LayoutFile {
         }
     }
 
-    /// An error about `path`, with its line if it can be found.
+    /// An error about `path`, with its line if it can be found (else the line of the
+    /// nearest enclosing key: `device-filter[0]` of a one-string filter is the filter itself).
     pub fn error(&self, path: KeyPath, message: String) -> ConfigError {
-        let pos = locate(&self.text, &path);
+        let mut pos = None;
+        for len in (1..=path.0.len()).rev() {
+            pos = locate(&self.text, &KeyPath(path.0[..len].to_vec()));
+            if pos.is_some() {
+                break;
+            }
+        }
         ConfigError {
             origin: self.origin.clone(),
             line: pos.map(|p| p.0),
@@ -1176,7 +1183,7 @@ mig-configs:
     fn duplicate_keys_are_refused_at_the_key() {
         let text = MIXED.replace("\"1g.5gb\": 2", "\"1g.5gb\": 2\n        \"2g.10gb\": 1");
         let e = parse(&text).unwrap_err();
-        assert_eq!(e.line, Some(9), "{e}");
+        assert_eq!(e.line, Some(10), "{e}");
         assert!(e.message.contains("duplicate key `2g.10gb`"), "{e}");
         let e = parse("version: v1\nversion: v1\nmig-configs: {a: [{devices: all, mig-enabled: false}]}\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
@@ -1187,10 +1194,10 @@ mig-configs:
         let text = MIXED.replace("\"2g.10gb\"", "\"2g.20gb\"");
         let f = parse(&text).unwrap();
         let e = f.target_for("mixed", &f.configs[0].entries[0], a100()).unwrap_err();
-        assert_eq!(e.line, Some(7), "{e}");
+        assert_eq!(e.line, Some(8), "{e}");
         assert!(e.message.contains("unknown GPU instance profile `2g.20gb`"), "{e}");
         assert!(e.message.contains("3g.20gb"), "{e}");
-        assert!(e.to_string().starts_with("t.yaml:7:"), "{e}");
+        assert!(e.to_string().starts_with("t.yaml:8:9: "), "{e}");
     }
 
     #[test]
@@ -1198,13 +1205,13 @@ mig-configs:
         let text = MIXED.replace("\"3g.20gb\": 1", "\"3g.20gb@3\": 1");
         let f = parse(&text).unwrap();
         let e = f.target_for("mixed", &f.configs[0].entries[0], a100()).unwrap_err();
-        assert_eq!(e.line, Some(6), "{e}");
+        assert_eq!(e.line, Some(7), "{e}");
         assert!(e.message.contains("legal starts for 3g.20gb: 0, 4"), "{e}");
 
         let text = MIXED.replace("\"1g.5gb\": 2", "\"1g.5gb\": 3");
         let f = parse(&text).unwrap();
         let e = f.target_for("mixed", &f.configs[0].entries[0], a100()).unwrap_err();
-        assert_eq!(e.line, Some(7), "{e}");
+        assert_eq!(e.line, Some(6), "{e}");
         assert!(e.message.contains("does not fit"), "{e}");
     }
 

@@ -22,6 +22,32 @@ pub mod exec;
 pub mod export;
 pub mod host;
 
-pub use cli::{ApplyArgs, AssertArgs, ExportArgs, LayoutError, PlanArgs, dispatch};
+pub use cli::{
+    ApplyArgs, AssertArgs, ExportArgs, LayoutArgs, LayoutError, PlanArgs, dispatch, run_apply,
+    run_assert, run_export, run_plan,
+};
 pub use config::{ConfigError, LayoutFile, Target};
 pub use exec::{MigBackend, NvmlBackend, SimBackend, execute};
+
+/// Apply named layout `config` from `file` (the built-in layouts when `None`) to every GPU it
+/// selects, as `vmig-agent apply` does: for the daemon, which enforces a layout at start and
+/// after a pending MIG mode change took effect. Returns the text report (also on error) and
+/// the outcome. Idempotent: when every GPU already matches, the report says "nothing to do".
+pub fn enforce(
+    driver: &crate::nvml::Driver,
+    file: Option<&std::path::Path>,
+    config: &str,
+    allow_partial: bool,
+) -> (String, Result<(), LayoutError>) {
+    let args = ApplyArgs {
+        layout: LayoutArgs {
+            file: file.map(std::path::Path::to_path_buf),
+            config: Some(config.to_string()),
+            gpu: None,
+        },
+        allow_partial,
+    };
+    let mut out = String::new();
+    let r = run_apply(driver, &args, false, &mut out);
+    (out, r)
+}

@@ -139,6 +139,7 @@ fn build_once(args: &[&str], artifact: &str) -> PathBuf {
     if let Some(triple) = &layout.triple {
         cmd.args(["--target", triple]);
     }
+    remove_test_env(&mut cmd);
     let output = with_build_lock(|| cmd.output())
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (is cargo on PATH?)"));
     if !output.status.success() {
@@ -152,6 +153,33 @@ fn build_once(args: &[&str], artifact: &str) -> PathBuf {
     assert!(path.exists(), "{cmd:?} succeeded but {} does not exist", path.display());
     built.insert(key, path.clone());
     path
+}
+
+/// Removes the variables cargo sets for a running test (not for the cargo that started it).
+/// Build scripts such as ring's declare `rerun-if-env-changed=CARGO_MANIFEST_DIR`: a nested
+/// build that still saw the test's values would record them, and the next `cargo test` would
+/// see a change and rebuild those crates, over and over.
+fn remove_test_env(cmd: &mut Command) {
+    const EXACT: &[&str] = &[
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if EXACT.contains(&name)
+            || name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+        {
+            cmd.env_remove(name);
+        }
+    }
 }
 
 fn exe_suffix(artifact: &str) -> &'static str {

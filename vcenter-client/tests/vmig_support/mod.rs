@@ -110,6 +110,8 @@ pub struct Env {
 
 impl Env {
     pub fn start(builder: vmig_testkit::VcsimBuilder, name: &str) -> Env {
+        // Build first: documents are timestamped when the scene is made.
+        workspace_bin("vmig");
         let vc = builder.start().unwrap_or_else(|e| panic!("{e}"));
         Env {
             vc,
