@@ -2,8 +2,8 @@
 //! nvidia-smi) and reads the full MIG state of the host for the daemon to publish.
 //!
 //! Module map:
-//! - [`nvml`] — safe MIG API over `nvml-wrapper`; `nvml::ffi` (private) is the only place
-//!   with `unsafe` in this crate.
+//! - [`nvml`] — safe MIG API over `nvml-wrapper`; `nvml::ffi` (private) holds every `unsafe`
+//!   NVML call (the only other `unsafe` is `daemon::sys`, for a few glibc calls).
 //! - [`operations`] — checked create/destroy/mode operations with admin-facing errors.
 //! - [`observe`] — one serde snapshot of every GPU's MIG state.
 //! - [`render`] — nvidia-smi-shaped tables and the stable `--json` rows.

@@ -30,8 +30,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn vcsim() -> Vcsim {
-    Vcsim::builder().start().unwrap_or_else(|e| panic!("{e}"))
+fn vcsim(credentials: Option<(&str, &str)>) -> Vcsim {
+    let mut builder = Vcsim::builder();
+    if let Some((user, password)) = credentials {
+        // Without explicit credentials vcsim accepts any non-empty password.
+        builder = builder.credentials(user, password);
+    }
+    builder.start().unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A vCenter client that trusts the simulator's CA.
@@ -114,8 +119,15 @@ struct Machine {
 
 impl Machine {
     fn new(dir: &Path, gpus: &[&str]) -> Machine {
+        Machine::with_mig(dir, gpus, true)
+    }
+
+    fn with_mig(dir: &Path, gpus: &[&str], mig: bool) -> Machine {
         let state = dir.join("nvml-sim.json");
-        let mut args = vec!["init".to_string(), "--mig".to_string()];
+        let mut args = vec!["init".to_string()];
+        if mig {
+            args.push("--mig".into());
+        }
         for g in gpus {
             args.push("--gpu".into());
             args.push((*g).into());
@@ -164,6 +176,8 @@ struct AgentConfig<'a> {
     password: &'a str,
     trust: Trust<'a>,
     heartbeat_s: u64,
+    /// `[agent] layout_file`, `layout_name`.
+    layout: Option<(&'a Path, &'a str)>,
 }
 
 impl Default for AgentConfig<'_> {
@@ -173,6 +187,7 @@ impl Default for AgentConfig<'_> {
             password: "",
             trust: Trust::Ca,
             heartbeat_s: 60,
+            layout: None,
         }
     }
 }
@@ -207,8 +222,17 @@ fn write_config(dir: &Path, vc: &Vcsim, c: &AgentConfig<'_>) -> PathBuf {
         hb = c.heartbeat_s,
         lib = nvml_sim_lib().display().to_string(),
     );
+    let layout = c
+        .layout
+        .map(|(file, name)| {
+            format!(
+                "layout_file = {:?}\nlayout_name = {name:?}\n",
+                file.display().to_string()
+            )
+        })
+        .unwrap_or_default();
     let path = dir.join("agent.toml");
-    std::fs::write(&path, text).expect("write config");
+    std::fs::write(&path, text + &layout).expect("write config");
     path
 }
 
@@ -282,8 +306,12 @@ struct Rig {
 
 impl Rig {
     fn new(test: &str) -> Rig {
+        Rig::with_credentials(test, None)
+    }
+
+    fn with_credentials(test: &str, credentials: Option<(&str, &str)>) -> Rig {
         let dir = temp_dir(test);
-        let vc = vcsim();
+        let vc = vcsim(credentials);
         let rt = runtime();
         let hosts = hosts(&rt, &vc);
         assert!(hosts.len() >= 2, "the simulator has hosts: {hosts:?}");
@@ -505,7 +533,7 @@ fn recovers_when_vcenter_restarts() {
 /// agent publish; SIGTERM ends it cleanly within 2 s.
 #[test]
 fn wrong_password_is_retried_and_sighup_reloads() {
-    let rig = Rig::new("daemon-password");
+    let rig = Rig::with_credentials("daemon-password", Some(("svc-vmig", "the-right-password")));
     let (host, uuid) = rig.hosts[1].clone();
     let machine = Machine::new(rig.dir.path(), &["a100-pcie-40gb"]);
     let secret = "not-the-password-1234";
@@ -693,4 +721,73 @@ fn readable_password_file_refuses_to_start() {
         .expect("run check-config");
     assert_eq!(check.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&check.stdout).contains("FAIL  password file"));
+}
+
+/// With a layout configured, the agent applies it at start (here: MIG mode enable, pending
+/// until a GPU reset) and again once the pending mode became current, then publishes the
+/// resulting instances.
+#[test]
+fn enforces_the_layout_once_a_pending_mig_mode_applies() {
+    let rig = Rig::new("daemon-layout");
+    let (host, uuid) = rig.hosts[0].clone();
+    let machine = Machine::with_mig(rig.dir.path(), &["a100-pcie-40gb"], false);
+    let layouts = rig.dir.path().join("layouts.yaml");
+    std::fs::write(
+        &layouts,
+        "version: v1\nmig-configs:\n  two-halves:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb\": 2\n",
+    )
+    .expect("write layouts");
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            layout: Some((&layouts, "two-halves")),
+            ..Default::default()
+        },
+    );
+    let check = machine.agent_cli(&[
+        "check-config",
+        "--offline",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+
+    let agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
+    let (doc, summary) = wait_for(START_TIMEOUT, "the pending MIG mode in vCenter", || {
+        rig.published(&host)
+            .filter(|(d, _)| d.gpus[0].mig_mode.is_some_and(|m| m.pending && !m.current))
+    });
+    assert!(doc.gpus[0].gpu_instances.is_empty());
+    assert!(summary.contains("MIG off (on after reset)"), "{summary}");
+
+    machine.sim(&["reset"]);
+    let doc = wait_for(
+        Duration::from_secs(60),
+        "the layout applied after the reset",
+        || {
+            rig.published(&host)
+                .map(|p| p.0)
+                .filter(|d| d.gpus[0].gpu_instances.len() == 2)
+        },
+    );
+    assert!(
+        doc.gpus[0]
+            .gpu_instances
+            .iter()
+            .all(|gi| gi.profile == "3g.20gb"),
+        "{doc:?}"
+    );
+    assert!(
+        agent
+            .log()
+            .contains("layout enforced after the pending MIG mode"),
+        "{}",
+        agent.log()
+    );
 }

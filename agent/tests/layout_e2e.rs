@@ -157,7 +157,10 @@ fn per_index_entries_touch_only_their_gpu() {
     h.expect(0, &["apply", "-f", &file, "-c", "per-index", "-i", "1"]);
     let layout = h.layout();
     assert!(layout.contains("\"1g.10gb@0\": 1"), "{layout}");
-    assert!(!layout.contains("4g.20gb"), "GPU 0 must be untouched: {layout}");
+    assert!(
+        !layout.contains("4g.20gb"),
+        "GPU 0 must be untouched: {layout}"
+    );
     h.expect(3, &["assert", "-f", &file, "-c", "per-index"]);
     h.expect(0, &["apply", "-f", &file, "-c", "per-index"]);
     h.expect(0, &["assert", "-f", &file, "-c", "per-index"]);
@@ -169,7 +172,13 @@ fn built_in_layouts_are_the_default_file() {
     let out = h.expect(0, &["apply", "-c", "seed-mixed"]);
     assert!(out.contains("the GPU now matches the layout"), "{out}");
     let layout = h.layout();
-    for k in ["\"3g.20gb@4\": 1", "\"2g.10gb@0\": 1", "\"1g.5gb@2\": 1", "\"1g.5gb@3\": 1", "\"3g.40gb@4\": 1"] {
+    for k in [
+        "\"3g.20gb@4\": 1",
+        "\"2g.10gb@0\": 1",
+        "\"1g.5gb@2\": 1",
+        "\"1g.5gb@3\": 1",
+        "\"3g.40gb@4\": 1",
+    ] {
         assert!(layout.contains(k), "{k} in {layout}");
     }
     h.expect(0, &["assert", "-c", "seed-mixed"]);
@@ -179,7 +188,10 @@ fn built_in_layouts_are_the_default_file() {
     h.expect(0, &["apply", "-c", "seed-mixed"]);
     h.expect(0, &["assert", "-c", "seed-mixed"]);
     let missing = h.expect(2, &["plan", "-c", "no-such-layout"]);
-    assert!(missing.contains("seed-mixed") && missing.contains("all-1g"), "{missing}");
+    assert!(
+        missing.contains("seed-mixed") && missing.contains("all-1g"),
+        "{missing}"
+    );
 }
 
 /// The GPU holds 1g.5gb GIs at slices 0, 2 and 4, the one at 2 busy. The wanted layout is a
@@ -189,7 +201,19 @@ fn built_in_layouts_are_the_default_file() {
 #[test]
 fn fragmented_gpu_is_replanned_around_an_in_use_instance() {
     let h = Host::new("fragmented", &["a100-pcie-40gb"], true);
-    h.expect(0, &["mig", "cgi", "-i", "0", "1g.5gb,1g.5gb,1g.5gb", "--placement", "0,2,4", "-C"]);
+    h.expect(
+        0,
+        &[
+            "mig",
+            "cgi",
+            "-i",
+            "0",
+            "1g.5gb,1g.5gb,1g.5gb",
+            "--placement",
+            "0,2,4",
+            "-C",
+        ],
+    );
     let gis = h.expect(0, &["--json", "mig", "lgi", "-i", "0"]);
     let rows: serde_json::Value = serde_json::from_str(&gis).unwrap();
     let busy = rows
@@ -199,7 +223,9 @@ fn fragmented_gpu_is_replanned_around_an_in_use_instance() {
         .find(|r| r["placement"]["start"] == 2)
         .expect("GI at slice 2")["gi_id"]
         .to_string();
-    h.sim_ok(&["occupy", "-i", "0", "--gi", &busy, "--ci", "0", "--pid", "4242"]);
+    h.sim_ok(&[
+        "occupy", "-i", "0", "--gi", &busy, "--ci", "0", "--pid", "4242",
+    ]);
     // 3g.20gb fits only at 0:4 or 4:4; slice 2 is busy and 0 and 4 hold idle 1g GIs.
     let f = h.file(
         "frag.yaml",
@@ -229,14 +255,27 @@ fn in_use_instances_block_apply_unless_allow_partial() {
             .to_string()
     };
     let busy = at(5);
-    h.sim_ok(&["occupy", "-i", "0", "--gi", &busy, "--ci", "0", "--pid", "777", "--name", "train"]);
+    h.sim_ok(&[
+        "occupy", "-i", "0", "--gi", &busy, "--ci", "0", "--pid", "777", "--name", "train",
+    ]);
     let before = h.layout();
 
     let plan = h.expect(3, &["plan", "-c", "seed-mixed"]);
-    assert!(plan.contains(&format!("blocked: GI {busy} (1g.5gb at 5:1) is in use by process 777 (train)")), "{plan}");
+    assert!(
+        plan.contains(&format!(
+            "blocked: GI {busy} (1g.5gb at 5:1) is in use by process 777"
+        )),
+        "{plan}"
+    );
     assert!(plan.contains("with --allow-partial"), "{plan}");
-    let json: serde_json::Value =
-        serde_json::from_str(&h.expect(3, &["--json", "plan", "-c", "seed-mixed"]).lines().take_while(|l| !l.starts_with("vmig-agent: error")).collect::<Vec<_>>().join("\n")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(
+        &h.expect(3, &["--json", "plan", "-c", "seed-mixed"])
+            .lines()
+            .take_while(|l| !l.starts_with("vmig-agent: error"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
     assert_eq!(json["gpus"][0]["status"], "blocked");
 
     let refused = h.expect(3, &["apply", "-c", "seed-mixed"]);
@@ -245,12 +284,21 @@ fn in_use_instances_block_apply_unless_allow_partial() {
 
     let partial = h.expect(0, &["apply", "-c", "seed-mixed", "--allow-partial"]);
     assert!(partial.contains("partially applied"), "{partial}");
-    assert!(partial.contains(&format!("kept in use: GI {busy}")), "{partial}");
+    assert!(
+        partial.contains(&format!("kept in use: GI {busy}")),
+        "{partial}"
+    );
     let after = h.layout();
-    assert!(after.contains("\"1g.5gb@5\": 1"), "busy GI survives: {after}");
+    assert!(
+        after.contains("\"1g.5gb@5\": 1"),
+        "busy GI survives: {after}"
+    );
     assert!(after.contains("\"2g.10gb@0\": 1"), "{after}");
     let diff = h.expect(3, &["assert", "-c", "seed-mixed"]);
-    assert!(diff.contains("does NOT match") && diff.contains("unexpected GI"), "{diff}");
+    assert!(
+        diff.contains("does NOT match") && diff.contains("unexpected GI"),
+        "{diff}"
+    );
 
     h.sim_ok(&["release", "--pid", "777"]);
     h.expect(0, &["apply", "-c", "seed-mixed"]);
@@ -261,11 +309,20 @@ fn in_use_instances_block_apply_unless_allow_partial() {
 fn pending_mig_mode_flow_then_layout_after_reset() {
     let h = Host::new("pending", &["a100-pcie-40gb"], false);
     let plan = h.expect(0, &["plan", "-c", "seed-mixed"]);
-    assert!(plan.contains("enable MIG mode") && plan.contains("after the reset"), "{plan}");
+    assert!(
+        plan.contains("enable MIG mode") && plan.contains("after the reset"),
+        "{plan}"
+    );
     let out = h.expect(0, &["apply", "-c", "seed-mixed"]);
-    assert!(out.contains("mig enable pending") && out.contains("maintenance mode"), "{out}");
+    assert!(
+        out.contains("mig enable pending") && out.contains("maintenance mode"),
+        "{out}"
+    );
     let diff = h.expect(3, &["assert", "-c", "seed-mixed"]);
-    assert!(diff.contains("MIG mode is disabled (pending enabled)"), "{diff}");
+    assert!(
+        diff.contains("MIG mode is disabled (pending enabled)"),
+        "{diff}"
+    );
     let again = h.expect(0, &["apply", "-c", "seed-mixed"]);
     assert!(again.contains("pending reset"), "{again}");
     h.sim_ok(&["reset"]);
@@ -283,7 +340,14 @@ fn pending_mig_mode_flow_then_layout_after_reset() {
 #[test]
 fn hopper_with_immediate_mode_change_applies_in_one_go() {
     let h = Host::new("hopper", &["h100-sxm5-80gb"], false);
-    h.sim_ok(&["init", "--gpu", "h100-sxm5-80gb", "--force", "--mig-activation", "immediate"]);
+    h.sim_ok(&[
+        "init",
+        "--gpu",
+        "h100-sxm5-80gb",
+        "--force",
+        "--mig-activation",
+        "immediate",
+    ]);
     let out = h.expect(0, &["apply", "-c", "all-balanced"]);
     assert!(out.contains("MIG enabled (took effect at once)"), "{out}");
     h.expect(0, &["assert", "-c", "all-balanced"]);
@@ -296,8 +360,12 @@ fn export_then_apply_reproduces_the_layout_on_a_fresh_gpu() {
     h.expect(0, &["apply", "-f", &ext, "-c", "pinned-split"]);
     h.expect(0, &["assert", "-f", &ext, "-c", "pinned-split"]);
     let exported = h.expect(0, &["export"]);
-    assert!(exported.contains("\"3g.20gb@0\": {count: 1, compute: [\"1c.3g.20gb\", \"2c.3g.20gb\"]}")
-        || exported.contains("\"3g.20gb@0\": {count: 1, compute: [\"2c.3g.20gb\", \"1c.3g.20gb\"]}"), "{exported}");
+    assert!(
+        exported.contains("\"3g.20gb@0\": {count: 1, compute: [\"1c.3g.20gb\", \"2c.3g.20gb\"]}")
+            || exported
+                .contains("\"3g.20gb@0\": {count: 1, compute: [\"2c.3g.20gb\", \"1c.3g.20gb\"]}"),
+        "{exported}"
+    );
     let json = h.expect(0, &["--json", "export"]);
     let by_uuid = h.expect(0, &["export", "--by-uuid"]);
     let fu = h.file("by-uuid.yaml", &by_uuid);
@@ -322,10 +390,26 @@ fn invalid_configs_fail_with_line_and_change_nothing() {
     h.expect(0, &["apply", "-c", "all-balanced"]);
     let before = h.layout();
     for (body, line, needle) in [
-        ("version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"1g.10gb\": 1\n        \"2g.20gb\": 1\n", 8, "unknown GPU instance profile `2g.20gb`"),
-        ("version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb@3\": 1\n", 7, "legal starts for 3g.20gb: 0, 4"),
-        ("version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"2g.10gb\": 4\n", 6, "does not fit"),
-        ("version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"1g.5gb\": 1\n        \"1g.5gb\": 2\n", 8, "duplicate key `1g.5gb`"),
+        (
+            "version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"1g.10gb\": 1\n        \"2g.20gb\": 1\n",
+            8,
+            "unknown GPU instance profile `2g.20gb`",
+        ),
+        (
+            "version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb@3\": 1\n",
+            7,
+            "legal starts for 3g.20gb: 0, 4",
+        ),
+        (
+            "version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"2g.10gb\": 4\n",
+            6,
+            "does not fit",
+        ),
+        (
+            "version: v1\nmig-configs:\n  x:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"1g.5gb\": 1\n        \"1g.5gb\": 2\n",
+            8,
+            "duplicate key `1g.5gb`",
+        ),
     ] {
         let f = h.file("bad.yaml", body);
         let out = h.expect(2, &["apply", "-f", &f]);

@@ -41,7 +41,12 @@ fn model(i: usize) -> &'static GpuModel {
 
 /// A state the driver could be in: GIs created at random legal placements, CIs created the
 /// driver's way, some GIs and CIs marked in use.
-fn random_state(m: &'static GpuModel, b: &mut Bytes<'_>, in_use: bool, ci_always: bool) -> MigState {
+fn random_state(
+    m: &'static GpuModel,
+    b: &mut Bytes<'_>,
+    in_use: bool,
+    ci_always: bool,
+) -> MigState {
     let mut s = MigState::new(m);
     for _ in 0..b.next(8) {
         let p = &m.gi_profiles[b.next(m.gi_profiles.len())];
@@ -97,7 +102,10 @@ fn in_use_kept(before: &MigState, after: &MigState) -> Result<(), String> {
             return Err(format!("in-use GI {} changed", g.id));
         }
         for c in g.compute_instances.values().filter(|c| c.in_use) {
-            if a.compute_instances.get(&c.id).is_none_or(|x| x.profile != c.profile) {
+            if a.compute_instances
+                .get(&c.id)
+                .is_none_or(|x| x.profile != c.profile)
+            {
                 return Err(format!("in-use CI {} of GI {} was destroyed", c.id, g.id));
             }
         }
@@ -105,7 +113,11 @@ fn in_use_kept(before: &MigState, after: &MigState) -> Result<(), String> {
     Ok(())
 }
 
-fn check_apply(m: &'static GpuModel, bytes: &[u8], allow_partial: bool) -> Result<(), TestCaseError> {
+fn check_apply(
+    m: &'static GpuModel,
+    bytes: &[u8],
+    allow_partial: bool,
+) -> Result<(), TestCaseError> {
     let mut b = Bytes(bytes.iter());
     let before = random_state(m, &mut b, true, false);
     let desired = random_layout(m, &mut b);
@@ -181,7 +193,8 @@ fn check_export(m: &'static GpuModel, bytes: &[u8]) -> Result<(), TestCaseError>
         users: Default::default(),
     };
     let (yaml, _) = vmig_agent::layout::export::export(&[&view], "current", false);
-    let file = LayoutFile::parse("export", &yaml).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
+    let file = LayoutFile::parse("export", &yaml)
+        .map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
     let c = file.config(None).unwrap();
     let Target::Enabled(desired) = file
         .target_for(&c.name, &c.entries[0], m)
@@ -192,7 +205,8 @@ fn check_export(m: &'static GpuModel, bytes: &[u8]) -> Result<(), TestCaseError>
     prop_assert!(desired.is_satisfied_by(&state), "{yaml}");
     prop_assert!(mig::plan(&state, &desired).unwrap().is_noop());
     let empty = MigState::new(m);
-    let plan = mig::plan(&empty, &desired).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
+    let plan =
+        mig::plan(&empty, &desired).map_err(|e| TestCaseError::fail(format!("{e}\n{yaml}")))?;
     let mut fresh = SimBackend::new(empty.clone());
     let ex = execute(&mut fresh, &empty, &plan);
     prop_assert!(ex.failed.is_none());

@@ -5,7 +5,6 @@ package main
 // setting fields on the HostSystem objects is enough for the PropertyCollector to return them.
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"sort"
@@ -89,14 +88,13 @@ type gpuCount struct {
 // >= 0x80 are deliberate: clients must cope with what vcsim writes for them (unsigned).
 var busNumbers = []uint8{0x3b, 0x5e, 0x86, 0xaf, 0x18, 0x2a, 0x9a, 0xdb}
 
-func loadGPUConfig(file string, extra []gpuRule) (*gpuConfig, error) {
+func loadGPUConfig(file string) (*gpuConfig, error) {
 	cfg := &gpuConfig{}
 	if file != "" {
 		if err := readJSON(file, cfg); err != nil {
 			return nil, err
 		}
 	}
-	cfg.Rules = append(cfg.Rules, extra...)
 	models := map[string]gpuModel{}
 	for k, m := range builtinModels {
 		models[k] = m
@@ -250,34 +248,4 @@ func modelKeys(models map[string]gpuModel) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// ruleFlag parses -gpu HOSTGLOB=MODEL[:COUNT][,MODEL[:COUNT]...] into a rule.
-type ruleFlag []gpuRule
-
-func (f *ruleFlag) String() string { b, _ := json.Marshal(f); return string(b) }
-
-func (f *ruleFlag) Set(s string) error {
-	glob, list, ok := strings.Cut(s, "=")
-	if !ok || glob == "" {
-		return fmt.Errorf("want HOSTGLOB=MODEL[:COUNT][,...], e.g. DC0_C0_H*=a100-pcie-40gb:2")
-	}
-	r := gpuRule{Host: glob, GPUs: []gpuCount{}}
-	for _, item := range strings.Split(list, ",") {
-		if item == "" {
-			continue
-		}
-		model, count, _ := strings.Cut(item, ":")
-		g := gpuCount{Model: model}
-		if count != "" {
-			n, err := strconv.Atoi(count)
-			if err != nil {
-				return fmt.Errorf("count %q of %s is not a number", count, model)
-			}
-			g.Count = n
-		}
-		r.GPUs = append(r.GPUs, g)
-	}
-	*f = append(*f, r)
-	return nil
 }

@@ -60,34 +60,16 @@ func TestConfigValidation(t *testing.T) {
 		`{"rules":[{"assignmentPolicy":"spread"}]}`,
 		`{"models":{"x":{"name":"X","deviceId":"0x1"}}}`,
 	} {
-		if _, err := loadGPUConfig(write(bad), nil); err == nil {
+		if _, err := loadGPUConfig(write(bad)); err == nil {
 			t.Errorf("accepted %s", bad)
 		}
 	}
 	cfg, err := loadGPUConfig(write(`{"models":{"Fake-GPU":{"name":"Fake","deviceId":"0x9A1B","subDeviceId":1,"memoryMiB":1024}},
-		"rules":[{"cluster":"DC0_C*","gpus":[{"model":"fake-gpu","count":2}]}]}`), nil)
+		"rules":[{"cluster":"DC0_C*","gpus":[{"model":"fake-gpu","count":2}]}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := cfg.Rules[0]; r.GPUs[0].Count != 2 || r.AssignmentPolicy != "performance" || cfg.Models["fake-gpu"].DeviceID != 0x9A1B {
 		t.Errorf("unexpected %+v", cfg)
-	}
-}
-
-func TestRuleFlag(t *testing.T) {
-	var f ruleFlag
-	if err := f.Set("DC0_C0_H*=a100-pcie-40gb:2,h100-sxm5-80gb"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Set("DC0_H0="); err != nil {
-		t.Fatal(err)
-	}
-	if len(f) != 2 || f[0].Host != "DC0_C0_H*" || f[0].GPUs[0].Count != 2 || f[0].GPUs[1].Model != "h100-sxm5-80gb" || len(f[1].GPUs) != 0 {
-		t.Errorf("parsed %s", f.String())
-	}
-	for _, bad := range []string{"a100-pcie-40gb", "=a30-24gb", "*=a30-24gb:x"} {
-		if err := f.Set(bad); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
 	}
 }

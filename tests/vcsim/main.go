@@ -38,7 +38,6 @@ type options struct {
 
 	listen, certFile, keyFile, username, password, apiVersion string
 	gpuConfig, customValues                                   string
-	gpuRules                                                  ruleFlag
 	exitOnStdinEOF                                            bool
 }
 
@@ -59,7 +58,6 @@ func main() {
 	flag.StringVar(&o.password, "password", "", "password for -username")
 	flag.StringVar(&o.apiVersion, "api-version", "", "API version to advertise (default: the model's 6.5)")
 	flag.StringVar(&o.gpuConfig, "gpu-config", "", "JSON file: GPU models and which hosts carry them (docs/testing.md)")
-	flag.Var(&o.gpuRules, "gpu", "shorthand rule HOSTGLOB=MODEL[:COUNT][,MODEL[:COUNT]...]; repeatable, applied after -gpu-config")
 	flag.StringVar(&o.customValues, "custom-values", "", `JSON file {"HOST": {"FIELD": "VALUE"}}: custom attribute values to pre-set on hosts`)
 	flag.BoolVar(&o.exitOnStdinEOF, "exit-on-stdin-eof", false, "shut down when stdin closes (the harness dies with it)")
 	flag.Parse()
@@ -93,7 +91,7 @@ func run(o options) error {
 
 	// Read every input before the model is built: a typo should fail in milliseconds,
 	// not after a 45-second inventory build.
-	gpus, err := loadGPUConfig(o.gpuConfig, o.gpuRules)
+	gpus, err := loadGPUConfig(o.gpuConfig)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vmig_support::{Env, park, text, vms};
-use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin, workspace_bin_in};
+use vmig_testkit::{
+    ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin, workspace_bin_in,
+};
 
 const A100: &str = "a100-pcie-40gb";
 
@@ -20,7 +22,10 @@ fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -85,7 +90,10 @@ fn vmig_reads_what_a_real_agent_publishes() {
     let rt = Env::runtime();
     let c = env.client(&rt);
     let uuid = rt
-        .block_on(c.hosts(&[vcenter_client::HostProperty::Name, vcenter_client::HostProperty::BiosUuid]))
+        .block_on(c.hosts(&[
+            vcenter_client::HostProperty::Name,
+            vcenter_client::HostProperty::BiosUuid,
+        ]))
         .unwrap()
         .into_iter()
         .find(|h| h.name.as_deref() == Some("DC0_C0_H0"))
@@ -112,18 +120,32 @@ fn vmig_reads_what_a_real_agent_publishes() {
     let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // vmig sees the agent's report: fresh, one empty A100 with MIG on.
-    let r = wait_for(Duration::from_secs(120), "the agent's first report in vmig", || {
-        let r = env.vmig_json(&["report"], 0);
-        host_json(&r, "DC0_C0_H0").filter(|h| h["agent"]["status"] == "ok").map(|_| r.clone())
-    });
+    let r = wait_for(
+        Duration::from_secs(120),
+        "the agent's first report in vmig",
+        || {
+            let r = env.vmig_json(&["report"], 0);
+            host_json(&r, "DC0_C0_H0")
+                .filter(|h| h["agent"]["status"] == "ok")
+                .map(|_| r.clone())
+        },
+    );
     let h0 = host_json(&r, "DC0_C0_H0").unwrap();
-    assert_eq!(h0["gpus"][0]["name"], "NVIDIA A100-PCIE-40GB", "{}", agent_log());
+    assert_eq!(
+        h0["gpus"][0]["name"],
+        "NVIDIA A100-PCIE-40GB",
+        "{}",
+        agent_log()
+    );
     assert_eq!(h0["gpus"][0]["mig_mode"]["current"], true);
     let cap = env.vmig_json(&["capacity", "--profile", "grid_a100-3-20c"], 0);
     assert_eq!(cap["available"], 2);
 
     // Assign a powered-off VM: the reservation takes one of the two 3g.20gb slots.
-    let (vm, vm_ref, _) = vms(&rt, &c).into_iter().find(|(n, _, _)| n.starts_with("DC0_C0_RP0")).unwrap();
+    let (vm, vm_ref, _) = vms(&rt, &c)
+        .into_iter()
+        .find(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .unwrap();
     park(&rt, &c, &vm_ref, "DC0_C0_H0");
     let a = env.vmig_json(&["assign", "--vm", &vm, "--profile", "grid_a100-3-20c"], 0);
     assert_eq!(a["host"], "DC0_C0_H0");
@@ -133,7 +155,19 @@ fn vmig_reads_what_a_real_agent_publishes() {
     assert_eq!(cap["available"], 1, "the reservation is counted");
 
     // The VM "powers on": the GI is created where vmig planned it and backs the VM's vGPU.
-    let cgi = agent_cli(&state, &["mig", "cgi", "-i", "0", "3g.20gb", "--placement", &start, "-C"]);
+    let cgi = agent_cli(
+        &state,
+        &[
+            "mig",
+            "cgi",
+            "-i",
+            "0",
+            "3g.20gb",
+            "--placement",
+            &start,
+            "-C",
+        ],
+    );
     // `Successfully created GPU instance ID  1 on GPU  0 using profile …`
     let gi = cgi
         .split("GPU instance ID")
@@ -141,14 +175,38 @@ fn vmig_reads_what_a_real_agent_publishes() {
         .and_then(|t| t.split_whitespace().next())
         .unwrap_or_else(|| panic!("no GI id in {cgi}"))
         .to_string();
-    nvml_sim(&state, &["occupy", "-i", "0", "--gi", &gi, "--vgpu", "grid_a100-3-20c", "--vm", &vm]);
-    let r = wait_for(Duration::from_secs(60), "the agent to report the VM running", || {
-        let r = env.vmig_json(&["report"], 0);
-        let h = host_json(&r, "DC0_C0_H0")?;
-        (h["gpus"][0]["instances"][0]["vm"] == vm.as_str()).then(|| r.clone())
-    });
+    nvml_sim(
+        &state,
+        &[
+            "occupy",
+            "-i",
+            "0",
+            "--gi",
+            &gi,
+            "--vgpu",
+            "grid_a100-3-20c",
+            "--vm",
+            &vm,
+        ],
+    );
+    let r = wait_for(
+        Duration::from_secs(60),
+        "the agent to report the VM running",
+        || {
+            let r = env.vmig_json(&["report"], 0);
+            let h = host_json(&r, "DC0_C0_H0")?;
+            (h["gpus"][0]["instances"][0]["vm"] == vm.as_str()).then(|| r.clone())
+        },
+    );
     let h0 = host_json(&r, "DC0_C0_H0").unwrap();
-    assert_eq!(h0["gpus"][0]["reservations"][0]["status"], "running", "{:#}", h0["gpus"][0]);
+    assert_eq!(
+        h0["gpus"][0]["reservations"][0]["status"], "running",
+        "{:#}",
+        h0["gpus"][0]
+    );
     let cap = env.vmig_json(&["capacity", "--profile", "grid_a100-3-20c"], 0);
-    assert_eq!(cap["available"], 1, "running and reserved are the same slice, counted once");
+    assert_eq!(
+        cap["available"], 1,
+        "running and reserved are the same slice, counted once"
+    );
 }

@@ -15,27 +15,63 @@ const A100: &str = "a100-pcie-40gb";
 
 /// Cluster DC0_C0: H0 has an empty A100 (room for one 7g.40gb), H1 a full one, H2 a stale
 /// report, H3 offers only grid_a100-1-5c; the standalone host DC0_H0 has no GPU.
-fn scene(name: &str) -> (Env, tokio::runtime::Runtime, vcenter_client::Client, Vec<(String, VmRef, String)>) {
+fn scene(
+    name: &str,
+) -> (
+    Env,
+    tokio::runtime::Runtime,
+    vcenter_client::Client,
+    Vec<(String, VmRef, String)>,
+) {
     let builder = Vcsim::builder()
         .hosts_per_cluster(4)
         .vms(4)
         .gpu_hosts(
             GpuConfig::default()
                 .rule(GpuRule::clusters("DC0_C0").gpu(A100, 1))
-                .rule(GpuRule::hosts("DC0_C0_H3").gpu(A100, 1).vgpu_types(&["grid_a100-1-5c"])),
+                .rule(
+                    GpuRule::hosts("DC0_C0_H3")
+                        .gpu(A100, 1)
+                        .vgpu_types(&["grid_a100-1-5c"]),
+                ),
         )
-        .custom_value("DC0_C0_H0", "vmig.mig", &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]))
+        .custom_value(
+            "DC0_C0_H0",
+            "vmig.mig",
+            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
+        )
         .custom_value(
             "DC0_C0_H1",
             "vmig.mig",
-            &doc(1, 3600, vec![gpu(0, A100, true, true, &[gi("7g.40gb", 0, Some("big-vm"))])]),
+            &doc(
+                1,
+                3600,
+                vec![gpu(
+                    0,
+                    A100,
+                    true,
+                    true,
+                    &[gi("7g.40gb", 0, Some("big-vm"))],
+                )],
+            ),
         )
-        .custom_value("DC0_C0_H2", "vmig.mig", &doc(50_000, 3600, vec![gpu(0, A100, true, true, &[])]))
-        .custom_value("DC0_C0_H3", "vmig.mig", &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]));
+        .custom_value(
+            "DC0_C0_H2",
+            "vmig.mig",
+            &doc(50_000, 3600, vec![gpu(0, A100, true, true, &[])]),
+        )
+        .custom_value(
+            "DC0_C0_H3",
+            "vmig.mig",
+            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
+        );
     let env = Env::start(builder, name);
     let rt = Env::runtime();
     let c = env.client(&rt);
-    let all: Vec<(String, VmRef, String)> = vms(&rt, &c).into_iter().filter(|(n, _, _)| n.starts_with("DC0_C0_RP0")).collect();
+    let all: Vec<(String, VmRef, String)> = vms(&rt, &c)
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .collect();
     assert!(all.len() >= 4, "{all:?}");
     (env, rt, c, all)
 }
@@ -62,12 +98,26 @@ fn every_refusal_path() {
     rt.block_on(async {
         let spec = VmConfigSpec::new().add_vgpu(VgpuProfile::new("grid_a100-1-5c").unwrap());
         let t = c.reconfigure_vm(&other_ref, &spec).await.unwrap();
-        c.wait_for_task(&t, vcenter_client::TaskWait::default()).await.unwrap();
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .unwrap();
     });
 
     let t = "grid_a100-7-40c";
-    refusal(&env, &["assign", "--vm", "no-such-vm", "--profile", t], 3, "vm_not_found", &["no-such-vm"]);
-    refusal(&env, &["assign", "--vm", &on_vm, "--profile", t], 3, "vm_powered_on", &[&on_vm, &on_host, "poweredOn", "power it off"]);
+    refusal(
+        &env,
+        &["assign", "--vm", "no-such-vm", "--profile", t],
+        3,
+        "vm_not_found",
+        &["no-such-vm"],
+    );
+    refusal(
+        &env,
+        &["assign", "--vm", &on_vm, "--profile", t],
+        3,
+        "vm_powered_on",
+        &[&on_vm, &on_host, "poweredOn", "power it off"],
+    );
     refusal(
         &env,
         &["assign", "--vm", &other_vm, "--profile", t],
@@ -75,24 +125,54 @@ fn every_refusal_path() {
         "other_vgpu",
         &[&other_vm, "DC0_C0_H0", "grid_a100-1-5c", "vmig unassign"],
     );
-    refusal(&env, &["assign", "--vm", &off_vm, "--profile", t, "--host", "nope"], 3, "host_not_found", &[&off_vm, "nope"]);
     refusal(
         &env,
-        &["assign", "--vm", &off_vm, "--profile", t, "--host", "DC0_C0_H3"],
+        &["assign", "--vm", &off_vm, "--profile", t, "--host", "nope"],
+        3,
+        "host_not_found",
+        &[&off_vm, "nope"],
+    );
+    refusal(
+        &env,
+        &[
+            "assign",
+            "--vm",
+            &off_vm,
+            "--profile",
+            t,
+            "--host",
+            "DC0_C0_H3",
+        ],
         3,
         "type_not_offered",
         &[&off_vm, "DC0_C0_H3", t, "grid_a100-1-5c"],
     );
     refusal(
         &env,
-        &["assign", "--vm", &off_vm, "--profile", t, "--host", "DC0_C0_H2"],
+        &[
+            "assign",
+            "--vm",
+            &off_vm,
+            "--profile",
+            t,
+            "--host",
+            "DC0_C0_H2",
+        ],
         3,
         "no_agent_report",
         &[&off_vm, "DC0_C0_H2", "older than 3 heartbeats"],
     );
     refusal(
         &env,
-        &["assign", "--vm", &off_vm, "--profile", t, "--host", "DC0_C0_H1"],
+        &[
+            "assign",
+            "--vm",
+            &off_vm,
+            "--profile",
+            t,
+            "--host",
+            "DC0_C0_H1",
+        ],
         4,
         "no_capacity",
         &[&off_vm, "DC0_C0_H1", t],
@@ -100,7 +180,11 @@ fn every_refusal_path() {
     // Usage errors: not a MIG-backed type, no password source at all.
     let out = env.vmig(&["assign", "--vm", &off_vm, "--profile", "grid_a100-40c"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("time-sliced"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("time-sliced"),
+        "{}",
+        text(&out)
+    );
     let out = env
         .vmig_cmd(&["report"])
         .env_remove("GOVC_PASSWORD")
@@ -108,17 +192,35 @@ fn every_refusal_path() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--password-file"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--password-file"),
+        "{}",
+        text(&out)
+    );
     // Nothing to unassign.
-    refusal(&env, &["unassign", "--vm", &off_vm], 3, "nothing_to_do", &[&off_vm, "DC0_C0_H1", "nothing to unassign"]);
+    refusal(
+        &env,
+        &["unassign", "--vm", &off_vm],
+        3,
+        "nothing_to_do",
+        &[&off_vm, "DC0_C0_H1", "nothing to unassign"],
+    );
     // Unassign of a running VM's vGPU is refused too.
     rt.block_on(async {
         let spec = VmConfigSpec::new().add_vgpu(VgpuProfile::new("grid_a100-1-5c").unwrap());
         let vm = &vms[0].1;
         let t = c.reconfigure_vm(vm, &spec).await.unwrap();
-        c.wait_for_task(&t, vcenter_client::TaskWait::default()).await.unwrap();
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .unwrap();
     });
-    refusal(&env, &["unassign", "--vm", &on_vm], 3, "vm_powered_on", &[&on_vm, "power it off"]);
+    refusal(
+        &env,
+        &["unassign", "--vm", &on_vm],
+        3,
+        "vm_powered_on",
+        &[&on_vm, "power it off"],
+    );
 }
 
 #[test]
@@ -127,7 +229,17 @@ fn assign_relocates_reserves_and_unassign_reverses() {
     let (vm, vm_ref, _) = vms[1].clone();
     // The VM sits on the full host: auto placement must move it to H0.
     park(&rt, &c, &vm_ref, "DC0_C0_H1");
-    let dry = env.vmig_json(&["assign", "--vm", &vm, "--profile", "grid_a100-7-40c", "--dry-run"], 0);
+    let dry = env.vmig_json(
+        &[
+            "assign",
+            "--vm",
+            &vm,
+            "--profile",
+            "grid_a100-7-40c",
+            "--dry-run",
+        ],
+        0,
+    );
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["host"], "DC0_C0_H0");
     assert!(dry["reservation"].is_null());
@@ -138,14 +250,21 @@ fn assign_relocates_reserves_and_unassign_reverses() {
     assert_eq!(done["host"], "DC0_C0_H0");
     assert_eq!(done["relocated"], true);
     assert_eq!(done["from_host"], "DC0_C0_H1");
-    assert_eq!(done["placement"], serde_json::json!({"start": 0, "size": 8}));
+    assert_eq!(
+        done["placement"],
+        serde_json::json!({"start": 0, "size": 8})
+    );
     assert_eq!(done["reservation"]["gpu_uuid"], format!("GPU-{A100}-0000"));
 
     // The change is in vCenter.
     let v = rt
         .block_on(c.vm(
             &vm_ref,
-            &[vcenter_client::VmProperty::Vgpus, vcenter_client::VmProperty::Host, vcenter_client::VmProperty::MemoryReservationLockedToMax],
+            &[
+                vcenter_client::VmProperty::Vgpus,
+                vcenter_client::VmProperty::Host,
+                vcenter_client::VmProperty::MemoryReservationLockedToMax,
+            ],
         ))
         .unwrap();
     assert_eq!(v.vgpus.len(), 1);
@@ -154,7 +273,10 @@ fn assign_relocates_reserves_and_unassign_reverses() {
     assert_eq!(Some(vmig_support::host_ref(&rt, &c, "DC0_C0_H0")), v.host);
 
     // The reservation is counted until the agent reports the VM running.
-    let after = env.vmig_json(&["capacity", "--profile", "grid_a100-7-40c", "--count", "1"], 4);
+    let after = env.vmig_json(
+        &["capacity", "--profile", "grid_a100-7-40c", "--count", "1"],
+        4,
+    );
     assert_eq!(after["available"], 0);
     let r = env.vmig_json(&["report"], 0);
     let h0 = r["vcenters"][0]["datacenters"][0]["clusters"][0]["hosts"]
@@ -166,16 +288,28 @@ fn assign_relocates_reserves_and_unassign_reverses() {
         .clone();
     assert_eq!(h0["gpus"][0]["reservations"][0]["vm"], vm.as_str());
     assert_eq!(h0["gpus"][0]["reservations"][0]["status"], "held");
-    let listed = r["vgpu_vms"].as_array().unwrap().iter().any(|v| v["vm"] == vm.as_str() && !v["reservation"].is_null());
+    let listed = r["vgpu_vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["vm"] == vm.as_str() && !v["reservation"].is_null());
     assert!(listed, "{:#}", r["vgpu_vms"]);
     // Assigning again: nothing to do.
-    refusal(&env, &["assign", "--vm", &vm, "--profile", "grid_a100-7-40c"], 3, "nothing_to_do", &[&vm, "already has vGPU"]);
+    refusal(
+        &env,
+        &["assign", "--vm", &vm, "--profile", "grid_a100-7-40c"],
+        3,
+        "nothing_to_do",
+        &[&vm, "already has vGPU"],
+    );
 
     // Unassign reverses it.
     let u = env.vmig_json(&["unassign", "--vm", &vm], 0);
     assert_eq!(u["removed"], serde_json::json!(["grid_a100-7-40c"]));
     assert_eq!(u["reservation_cleared"], true);
-    let v = rt.block_on(c.vm(&vm_ref, &[vcenter_client::VmProperty::Vgpus])).unwrap();
+    let v = rt
+        .block_on(c.vm(&vm_ref, &[vcenter_client::VmProperty::Vgpus]))
+        .unwrap();
     assert!(v.vgpus.is_empty());
     let again = env.vmig_json(&["capacity", "--profile", "grid_a100-7-40c"], 0);
     assert_eq!(again["available"], 1);
@@ -190,14 +324,26 @@ fn two_concurrent_assigns_for_the_last_slice_exactly_one_wins() {
     park(&rt, &c, &b_ref, "DC0_C0_H1");
     for round in 0..2 {
         let spawn = |vm: &str| {
-            env.vmig_cmd(&["--json", "assign", "--vm", vm, "--profile", "grid_a100-7-40c", "--host", "DC0_C0_H0"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn vmig")
+            env.vmig_cmd(&[
+                "--json",
+                "assign",
+                "--vm",
+                vm,
+                "--profile",
+                "grid_a100-7-40c",
+                "--host",
+                "DC0_C0_H0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vmig")
         };
         let (pa, pb) = (spawn(&a), spawn(&b));
-        let (oa, ob) = (pa.wait_with_output().unwrap(), pb.wait_with_output().unwrap());
+        let (oa, ob) = (
+            pa.wait_with_output().unwrap(),
+            pb.wait_with_output().unwrap(),
+        );
         let codes = (oa.status.code(), ob.status.code());
         assert!(
             codes == (Some(0), Some(4)) || codes == (Some(4), Some(0)),
@@ -205,10 +351,17 @@ fn two_concurrent_assigns_for_the_last_slice_exactly_one_wins() {
             text(&oa),
             text(&ob)
         );
-        let (winner, loser, lost) = if codes.0 == Some(0) { (&a, &b, &ob) } else { (&b, &a, &oa) };
+        let (winner, loser, lost) = if codes.0 == Some(0) {
+            (&a, &b, &ob)
+        } else {
+            (&b, &a, &oa)
+        };
         let j: serde_json::Value = serde_json::from_slice(&lost.stdout).unwrap();
         let msg = j["refusal"]["message"].as_str().unwrap();
-        assert!(msg.contains(loser.as_str()) && msg.contains("DC0_C0_H0"), "{msg}");
+        assert!(
+            msg.contains(loser.as_str()) && msg.contains("DC0_C0_H0"),
+            "{msg}"
+        );
         assert!(
             j["refusal"]["kind"] == "lost_race" || j["refusal"]["kind"] == "no_capacity",
             "{j:#}"
@@ -223,7 +376,7 @@ fn two_concurrent_assigns_for_the_last_slice_exactly_one_wins() {
             .flat_map(|g| g["reservations"].as_array().unwrap().iter())
             .map(|r| r["vm"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(res, [winner.clone()], "round {round}");
+        assert_eq!(res, std::slice::from_ref(winner), "round {round}");
         // Back to the start for the next round (the winner is on H0 now; the loser untouched).
         env.vmig_json(&["unassign", "--vm", winner], 0);
         let w_ref = if winner == &a { &a_ref } else { &b_ref };

@@ -21,10 +21,22 @@ struct Scene {
 
 fn scene() -> Scene {
     let h0 = vec![
-        gpu(0, A100, true, true, &[gi("3g.20gb", 4, Some("render-01")), gi("1g.5gb", 0, None)]),
+        gpu(
+            0,
+            A100,
+            true,
+            true,
+            &[gi("3g.20gb", 4, Some("render-01")), gi("1g.5gb", 0, None)],
+        ),
         gpu(1, A100, true, true, &[]),
     ];
-    let h1 = vec![gpu(0, A100, true, true, &[gi("7g.40gb", 0, Some("train-01"))])];
+    let h1 = vec![gpu(
+        0,
+        A100,
+        true,
+        true,
+        &[gi("7g.40gb", 0, Some("train-01"))],
+    )];
     let h100 = vec![gpu(0, "h100-sxm5-80gb", false, true, &[])];
     let builder = Vcsim::builder()
         .clusters(2)
@@ -45,16 +57,25 @@ fn scene() -> Scene {
     // A VM with a MIG-backed vGPU on the GPU host.
     let rt = Env::runtime();
     let c = env.client(&rt);
-    let (name, vm, _) = vms(&rt, &c).into_iter().find(|(n, _, _)| n.starts_with("DC0_C0_RP0")).expect("a cluster VM");
+    let (name, vm, _) = vms(&rt, &c)
+        .into_iter()
+        .find(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .expect("a cluster VM");
     park(&rt, &c, &vm, "DC0_C0_H0");
     rt.block_on(async {
         let spec = vcenter_client::VmConfigSpec::new()
             .add_vgpu(vcenter_client::VgpuProfile::new("grid_a100-3-20c").unwrap())
             .memory_reservation_locked_to_max(true);
         let t = c.reconfigure_vm(&vm, &spec).await.expect("reconfigure");
-        c.wait_for_task(&t, vcenter_client::TaskWait::default()).await.expect("task");
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .expect("task");
     });
-    Scene { env, h0, vgpu_vm: name }
+    Scene {
+        env,
+        h0,
+        vgpu_vm: name,
+    }
 }
 
 fn capacity_of(states: &[mig::MigState], vtype: &str) -> u32 {
@@ -101,7 +122,10 @@ fn report_in_every_format() {
     assert_eq!(g0["memory_slices"], 8);
     assert_eq!(g0["instances"][0]["profile"], "3g.20gb");
     assert_eq!(g0["instances"][0]["vm"], "render-01");
-    assert_eq!(g0["instances"][0]["placement"], serde_json::json!({"start": 4, "size": 4}));
+    assert_eq!(
+        g0["instances"][0]["placement"],
+        serde_json::json!({"start": 4, "size": 4})
+    );
     // Free capacity per profile and per vGPU type, as mig computes it on the same layout.
     let model = GpuModel::by_key(A100).unwrap();
     for p in model.gi_profiles {
@@ -130,10 +154,16 @@ fn report_in_every_format() {
             .map_or(0, |c| c["count"].as_u64().unwrap() as u32);
         assert_eq!(got, capacity_of(&states, t), "cluster capacity for {t}");
     }
-    assert_eq!(r["capacity"], c0["capacity"], "the H100 has MIG pending only: no capacity");
+    assert_eq!(
+        r["capacity"], c0["capacity"],
+        "the H100 has MIG pending only: no capacity"
+    );
     // MIG pending is reported.
     let h100 = find_host(&r, "DC0_C1_H0");
-    assert_eq!(h100["gpus"][0]["mig_mode"], serde_json::json!({"current": false, "pending": true}));
+    assert_eq!(
+        h100["gpus"][0]["mig_mode"],
+        serde_json::json!({"current": false, "pending": true})
+    );
     // Flagged hosts.
     let flagged: Vec<(&str, &str)> = r["flagged_hosts"]
         .as_array()
@@ -143,7 +173,12 @@ fn report_in_every_format() {
         .collect();
     assert_eq!(flagged, [("DC0_C0_H1", "stale"), ("DC0_C0_H2", "missing")]);
     // The vGPU VM.
-    let v = r["vgpu_vms"].as_array().unwrap().iter().find(|v| v["vm"] == s.vgpu_vm.as_str()).expect("vGPU VM listed");
+    let v = r["vgpu_vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vm"] == s.vgpu_vm.as_str())
+        .expect("vGPU VM listed");
     assert_eq!(v["vgpu_types"], serde_json::json!(["grid_a100-3-20c"]));
     assert_eq!(v["profiles"], serde_json::json!(["3g.20gb"]));
     assert_eq!(v["power_state"], "poweredOff");
@@ -151,11 +186,18 @@ fn report_in_every_format() {
 
     // ---- filters
     let only = env.vmig_json(&["report", "--cluster", "DC0_C1"], 0);
-    let cl = only["vcenters"][0]["datacenters"][0]["clusters"].as_array().unwrap();
+    let cl = only["vcenters"][0]["datacenters"][0]["clusters"]
+        .as_array()
+        .unwrap();
     assert_eq!(cl.len(), 1);
     assert_eq!(cl[0]["name"], "DC0_C1");
     let none = env.vmig_json(&["report", "--datacenter", "nope"], 0);
-    assert!(none["vcenters"][0]["datacenters"].as_array().unwrap().is_empty());
+    assert!(
+        none["vcenters"][0]["datacenters"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // ---- CSV, parsed back
     let out = env.vmig(&["report", "--format", "csv"]);
@@ -166,13 +208,27 @@ fn report_in_every_format() {
     assert_eq!(header, vcenter_client::admin::render::csv::COLUMNS);
     let rows: Vec<Vec<String>> = lines.map(parse_csv_line).collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let h0_rows: Vec<&Vec<String>> = rows.iter().filter(|r| r[col("host")] == "DC0_C0_H0").collect();
+    let h0_rows: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| r[col("host")] == "DC0_C0_H0")
+        .collect();
     assert_eq!(h0_rows.len(), 2, "one row per GPU");
-    assert_eq!(h0_rows[0][col("gpu_instances")], format!("{}:3g.20gb@4:4;{}:1g.5gb@0:1", s.h0[0].gpu_instances[0].gi_id, s.h0[0].gpu_instances[1].gi_id));
+    assert_eq!(
+        h0_rows[0][col("gpu_instances")],
+        format!(
+            "{}:3g.20gb@4:4;{}:1g.5gb@0:1",
+            s.h0[0].gpu_instances[0].gi_id, s.h0[0].gpu_instances[1].gi_id
+        )
+    );
     assert_eq!(h0_rows[0][col("in_use_by")], "render-01");
-    let free_3g = states[0].remaining_gi_capacity(model.gi_profile_by_name("1g.5gb").unwrap().id).unwrap();
+    let free_3g = states[0]
+        .remaining_gi_capacity(model.gi_profile_by_name("1g.5gb").unwrap().id)
+        .unwrap();
     assert!(h0_rows[0][col("free_profiles")].contains(&format!("1g.5gb={free_3g}")));
-    let status: Vec<(&str, &str)> = rows.iter().map(|r| (r[col("host")].as_str(), r[col("agent_status")].as_str())).collect();
+    let status: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r[col("host")].as_str(), r[col("agent_status")].as_str()))
+        .collect();
     assert!(status.contains(&("DC0_C0_H2", "missing")), "{status:?}");
     assert!(status.contains(&("DC0_C0_H1", "stale")), "{status:?}");
 
@@ -190,9 +246,17 @@ fn report_in_every_format() {
     let out = env.vmig(&["report", "--format", "html", "-o", html.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let page = std::fs::read_to_string(&html).unwrap();
-    assert!(only_namespace_urls(&page), "the page must reference no external asset");
-    let Some(dom) = chromium_dom(&html) else { return };
-    assert!(dom.contains("data-ready=\"1\""), "the page's script did not run:\n{dom}");
+    assert!(
+        only_namespace_urls(&page),
+        "the page must reference no external asset"
+    );
+    let Some(dom) = chromium_dom(&html) else {
+        return;
+    };
+    assert!(
+        dom.contains("data-ready=\"1\""),
+        "the page's script did not run:\n{dom}"
+    );
     for host in ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2", "DC0_C1_H0"] {
         assert!(dom.contains(host), "{host} missing from the rendered page");
     }
@@ -238,18 +302,30 @@ fn parse_csv_line(line: &str) -> Vec<String> {
 fn chromium_dom(file: &std::path::Path) -> Option<String> {
     let bin = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()));
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
     let Some(bin) = bin else {
         assert!(
             std::env::var_os("CI").is_none(),
             "chromium is not installed; CI needs it (scripts/deps.d/50-chromium.sh: apt-get install chromium)"
         );
-        eprintln!("SKIPPED the HTML rendering check: chromium is not installed (scripts/deps.d/50-chromium.sh)");
+        eprintln!(
+            "SKIPPED the HTML rendering check: chromium is not installed (scripts/deps.d/50-chromium.sh)"
+        );
         return None;
     };
     let profile = vmig_testkit::temp_dir("chromium-profile");
     let out = Command::new(bin)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+        ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
         .arg(format!("file://{}", file.display()))
@@ -257,6 +333,9 @@ fn chromium_dom(file: &std::path::Path) -> Option<String> {
         .expect("run chromium");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "chromium failed: {stderr}");
-    assert!(!stderr.contains("Uncaught"), "JavaScript error in the report page: {stderr}");
+    assert!(
+        !stderr.contains("Uncaught"),
+        "JavaScript error in the report page: {stderr}"
+    );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask scale [--clusters N] [--hosts N] [--vms N] [--gpus N]`: `vmig report` at
+//! `cargo xtask scale [--clusters N] [--hosts N] [--vms N] [--gpus N] [--vmig BIN]`: `vmig report` at
 //! vCenter's maximum inventory. A benchmark, not a test: it prints figures for
 //! docs/performance.md ("vmig at vCenter scale") and asserts nothing.
 //!
@@ -28,10 +28,18 @@ struct Options {
     hosts: u32,
     vms: u32,
     gpus: u32,
+    /// A prebuilt release `vmig` instead of building one.
+    vmig: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
-    let mut o = Options { clusters: 25, hosts: 100, vms: 1600, gpus: 2 };
+    let mut o = Options {
+        clusters: 25,
+        hosts: 100,
+        vms: 1600,
+        gpus: 2,
+        vmig: None,
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().with_context(|| format!("{a} needs a value"));
@@ -40,7 +48,10 @@ fn parse(args: &[String]) -> Result<Options> {
             "--hosts" => o.hosts = value()?.parse().context("--hosts")?,
             "--vms" => o.vms = value()?.parse().context("--vms")?,
             "--gpus" => o.gpus = value()?.parse().context("--gpus")?,
-            other => bail!("unknown option {other}; usage: cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host]"),
+            "--vmig" => o.vmig = Some(PathBuf::from(value()?)),
+            other => bail!(
+                "unknown option {other}; usage: cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host] [--vmig RELEASE-BINARY]"
+            ),
         }
     }
     Ok(o)
@@ -57,8 +68,14 @@ const HOST_PATHS: &[&str] = &[
     "config.graphicsConfig",
     "customValue",
 ];
-const VM_PATHS: &[&str] =
-    &["name", "config.uuid", "runtime.host", "runtime.powerState", "config.memoryReservationLockedToMax", "customValue"];
+const VM_PATHS: &[&str] = &[
+    "name",
+    "config.uuid",
+    "runtime.host",
+    "runtime.powerState",
+    "config.memoryReservationLockedToMax",
+    "customValue",
+];
 
 /// A deterministic, varied layout for GPU `g` of host number `n`.
 fn gpu_report(n: u32, g: u32) -> GpuReport {
@@ -75,8 +92,14 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
     for (k, (name, start)) in layouts[((n + g) % 5) as usize].iter().enumerate() {
         let p = model.gi_profile_by_name(name).expect("profile");
         let placement = Placement::new(*start, p.memory_slices);
-        let Ok(id) = state.create_gi(p.id, Some(placement)) else { continue };
-        let ci = p.ci_profiles.iter().find(|c| c.is_default).unwrap_or(&p.ci_profiles[0]);
+        let Ok(id) = state.create_gi(p.id, Some(placement)) else {
+            continue;
+        };
+        let ci = p
+            .ci_profiles
+            .iter()
+            .find(|c| c.is_default)
+            .unwrap_or(&p.ci_profiles[0]);
         let busy = k % 2 == 0;
         gis.push(GiReport {
             gi_id: id,
@@ -101,7 +124,10 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
         name: model.nvml_name.to_string(),
         pci_bus_id: format!("00000000:{:02X}:00.0", 0x3b + g),
         model: Some(A100.to_string()),
-        mig_mode: Some(MigModeReport { current: true, pending: true }),
+        mig_mode: Some(MigModeReport {
+            current: true,
+            pending: true,
+        }),
         gpu_instances: gis,
         free: Default::default(),
         largest_placeable: state.largest_placeable().map(|p| p.name.to_string()),
@@ -113,23 +139,35 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
 
 fn now_rfc3339() -> String {
     // The simulator has no clock of ours; the document only needs to be fresh.
-    let out = Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%SZ"]).output();
-    out.ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output();
+    out.ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Wall seconds and peak RSS (KiB) of a command, via GNU time.
 fn timed(cmd: &mut Command) -> Result<(f64, u64, Output)> {
     let mut t = Command::new("/usr/bin/time");
-    t.args(["-f", "VMIG-TIME %e %M"]).arg(cmd.get_program()).args(cmd.get_args());
+    t.args(["-f", "VMIG-TIME %e %M"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => t.env(k, v),
             None => t.env_remove(k),
         };
     }
-    let out = t.output().with_context(|| format!("cannot run {t:?} (GNU time: apt-get install time)"))?;
+    let out = t
+        .output()
+        .with_context(|| format!("cannot run {t:?} (GNU time: apt-get install time)"))?;
     let err = String::from_utf8_lossy(&out.stderr);
-    let line = err.lines().rev().find(|l| l.starts_with("VMIG-TIME ")).with_context(|| format!("no timing from {t:?}: {err}"))?;
+    let line = err
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("VMIG-TIME "))
+        .with_context(|| format!("no timing from {t:?}: {err}"))?;
     let mut f = line.split_whitespace().skip(1);
     let wall: f64 = f.next().unwrap_or("0").parse()?;
     let rss: u64 = f.next().unwrap_or("0").parse()?;
@@ -197,7 +235,13 @@ impl Curl {
             .arg(&self.jar)
             .arg("-c")
             .arg(&self.jar)
-            .args(["-H", "Content-Type: text/xml; charset=\"utf-8\"", "-H", "SOAPAction: urn:vim25/6.5", "--data-binary"])
+            .args([
+                "-H",
+                "Content-Type: text/xml; charset=\"utf-8\"",
+                "-H",
+                "SOAPAction: urn:vim25/6.5",
+                "--data-binary",
+            ])
             .arg(format!("@{}", req.display()))
             .arg(&self.url)
             .output()
@@ -205,10 +249,17 @@ impl Curl {
         if !out.status.success() {
             bail!("curl failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        self.bytes += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().unwrap_or(0);
+        self.bytes += String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0);
         // Only small answers are read back (view ids, morefs); big ones stay on disk.
         let len = std::fs::metadata(&resp)?.len();
-        if len < 4 << 20 { Ok(std::fs::read_to_string(&resp)?) } else { Ok(String::new()) }
+        if len < 4 << 20 {
+            Ok(std::fs::read_to_string(&resp)?)
+        } else {
+            Ok(String::new())
+        }
     }
 }
 
@@ -258,7 +309,12 @@ fn view_retrieve(pc: &MoRef, props: &[(&str, &[&str])], view: &MoRef) -> Result<
     Ok(r.finish())
 }
 
-fn with_view(curl: &mut Curl, container: &MoRef, types: &[&str], props: &[(&str, &[&str])]) -> Result<String> {
+fn with_view(
+    curl: &mut Curl,
+    container: &MoRef,
+    types: &[&str],
+    props: &[(&str, &[&str])],
+) -> Result<String> {
     let mut r = Request::new("CreateContainerView", &curl.views);
     r.moref("container", container);
     for t in types {
@@ -266,7 +322,10 @@ fn with_view(curl: &mut Curl, container: &MoRef, types: &[&str], props: &[(&str,
     }
     r.bool("recursive", true);
     let resp = curl.call(r.finish())?;
-    let view = morefs(&resp, "ContainerView").into_iter().next().with_context(|| format!("no view in {resp}"))?;
+    let view = morefs(&resp, "ContainerView")
+        .into_iter()
+        .next()
+        .with_context(|| format!("no view in {resp}"))?;
     let out = curl.call(view_retrieve(&curl.pc.clone(), props, &view)?)?;
     curl.call(Request::new("DestroyView", &view).finish())?;
     Ok(out)
@@ -284,10 +343,18 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
     };
     let _ = std::fs::remove_file(&curl.jar);
     let start = Instant::now();
-    let sc = curl.call(Request::new("RetrieveServiceContent", &MoRef::new("ServiceInstance", "ServiceInstance")).finish())?;
+    let sc = curl.call(
+        Request::new(
+            "RetrieveServiceContent",
+            &MoRef::new("ServiceInstance", "ServiceInstance"),
+        )
+        .finish(),
+    )?;
     let manager = |tag: &str| -> Result<MoRef> {
         let open = format!("<{tag} type=\"");
-        let i = sc.find(&open).with_context(|| format!("no {tag} in the service content"))?;
+        let i = sc
+            .find(&open)
+            .with_context(|| format!("no {tag} in the service content"))?;
         let tail = &sc[i + open.len()..];
         let (kind, rest) = tail.split_once("\">").context("malformed moref")?;
         let value = rest.split('<').next().unwrap_or_default();
@@ -322,13 +389,28 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
     r.open("options");
     r.close("options");
     curl.call(r.finish())?;
-    let dcs = with_view(&mut curl, &root, &["Datacenter"], &[("Datacenter", &["name"])])?;
+    let dcs = with_view(
+        &mut curl,
+        &root,
+        &["Datacenter"],
+        &[("Datacenter", &["name"])],
+    )?;
     for dc in morefs(&dcs, "Datacenter") {
-        let crs = with_view(&mut curl, &dc, &["ComputeResource"], &[("ComputeResource", &["name"])])?;
+        let crs = with_view(
+            &mut curl,
+            &dc,
+            &["ComputeResource"],
+            &[("ComputeResource", &["name"])],
+        )?;
         let mut all = morefs(&crs, "ClusterComputeResource");
         all.extend(morefs(&crs, "ComputeResource"));
         for cr in all {
-            with_view(&mut curl, &cr, &["HostSystem", "VirtualMachine"], &[("HostSystem", HOST_PATHS), ("VirtualMachine", VM_PATHS)])?;
+            with_view(
+                &mut curl,
+                &cr,
+                &["HostSystem", "VirtualMachine"],
+                &[("HostSystem", HOST_PATHS), ("VirtualMachine", VM_PATHS)],
+            )?;
         }
     }
     Ok((start.elapsed().as_secs_f64(), curl.n, curl.bytes))
@@ -337,8 +419,17 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
     let root = super::root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-    super::run(super::cargo().args(["build", "--release", "-p", "vcenter-client", "--bin", "vmig"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    super::run(super::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "vcenter-client",
+        "--bin",
+        "vmig",
+    ]))?;
     let vmig = target.join("release").join("vmig");
     let work = target.join("scale");
     std::fs::create_dir_all(&work)?;
@@ -381,7 +472,11 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     let t0 = Instant::now();
     let vc = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
-    eprintln!("scale: vcsim ready in {:.0} s at {}", t0.elapsed().as_secs_f64(), vc.url());
+    eprintln!(
+        "scale: vcsim ready in {:.0} s at {}",
+        t0.elapsed().as_secs_f64(),
+        vc.url()
+    );
     let url = vc.url().to_string();
 
     // 1. vmig
@@ -394,14 +489,25 @@ pub fn run(args: &[String]) -> Result<()> {
             .env("GOVC_PASSWORD", vc.password()),
     )?;
     if !out.status.success() {
-        bail!("vmig report failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "vmig report failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_json)?)?;
     let seen_hosts: usize = report["vcenters"][0]["datacenters"]
         .as_array()
-        .map(|d| d.iter().flat_map(|d| d["clusters"].as_array().into_iter().flatten()).map(|c| c["hosts"].as_array().map_or(0, Vec::len)).sum())
+        .map(|d| {
+            d.iter()
+                .flat_map(|d| d["clusters"].as_array().into_iter().flatten())
+                .map(|c| c["hosts"].as_array().map_or(0, Vec::len))
+                .sum()
+        })
         .unwrap_or(0);
-    eprintln!("scale: vmig report: {vmig_wall:.2} s, {} KiB peak RSS, {seen_hosts} hosts in the report", vmig_rss);
+    eprintln!(
+        "scale: vmig report: {vmig_wall:.2} s, {} KiB peak RSS, {seen_hosts} hosts in the report",
+        vmig_rss
+    );
 
     // 2. pyVmomi
     let python = root.join("target/venv-pyvmomi/bin/python");
@@ -417,32 +523,81 @@ pub fn run(args: &[String]) -> Result<()> {
                 .arg(serde_json::to_string(VM_PATHS)?),
         )?;
         if !out.status.success() {
-            bail!("pyVmomi script failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "pyVmomi script failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        eprintln!("scale: pyVmomi: {wall:.2} s, {rss} KiB peak RSS, {}", String::from_utf8_lossy(&out.stdout).trim());
+        eprintln!(
+            "scale: pyVmomi: {wall:.2} s, {rss} KiB peak RSS, {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
         Some((wall, rss))
     } else {
-        eprintln!("scale: {} missing (scripts/deps.d/30-pyvmomi.sh makes it); pyVmomi skipped", python.display());
+        eprintln!(
+            "scale: {} missing (scripts/deps.d/30-pyvmomi.sh makes it); pyVmomi skipped",
+            python.display()
+        );
         None
     };
 
     // 3. curl, sequential
     let (curl_wall, requests, bytes) = curl_transfer(&url, vc.username(), vc.password(), &work)?;
-    eprintln!("scale: curl: {curl_wall:.2} s for {requests} requests, {} MiB", bytes >> 20);
+    eprintln!(
+        "scale: curl: {curl_wall:.2} s for {requests} requests, {} MiB",
+        bytes >> 20
+    );
 
     let mut s = String::new();
-    writeln!(s, "\nvmig at vCenter scale: {hosts} hosts ({} clusters x {}), {} VMs, {} A100 per host, agent documents on every host", o.clusters, o.hosts, o.clusters * o.vms, o.gpus)?;
+    writeln!(
+        s,
+        "\nvmig at vCenter scale: {hosts} hosts ({} clusters x {}), {} VMs, {} A100 per host, agent documents on every host",
+        o.clusters,
+        o.hosts,
+        o.clusters * o.vms,
+        o.gpus
+    )?;
     writeln!(s, "{:<34} {:>9} {:>14}", "client", "wall s", "peak RSS MiB")?;
-    writeln!(s, "{:<34} {:>9.2} {:>14.1}", "vmig report --format json", vmig_wall, vmig_rss as f64 / 1024.0)?;
+    writeln!(
+        s,
+        "{:<34} {:>9.2} {:>14.1}",
+        "vmig report --format json",
+        vmig_wall,
+        vmig_rss as f64 / 1024.0
+    )?;
     if let Some((w, r)) = py {
-        writeln!(s, "{:<34} {:>9.2} {:>14.1}", "pyVmomi (same properties)", w, r as f64 / 1024.0)?;
+        writeln!(
+            s,
+            "{:<34} {:>9.2} {:>14.1}",
+            "pyVmomi (same properties)",
+            w,
+            r as f64 / 1024.0
+        )?;
     }
-    writeln!(s, "{:<34} {:>9.2} {:>14}", format!("curl, {requests} requests sequential"), curl_wall, "-")?;
+    writeln!(
+        s,
+        "{:<34} {:>9.2} {:>14}",
+        format!("curl, {requests} requests sequential"),
+        curl_wall,
+        "-"
+    )?;
     if let Some((w, _)) = py {
-        writeln!(s, "speed-up over pyVmomi: {:.1}x (target >= 8x)", w / vmig_wall)?;
+        writeln!(
+            s,
+            "speed-up over pyVmomi: {:.1}x (target >= 8x)",
+            w / vmig_wall
+        )?;
     }
-    writeln!(s, "vmig / sequential transfer: {:.2} (target <= 1.0)", vmig_wall / curl_wall)?;
-    writeln!(s, "vmig peak RSS: {:.1} MiB (target <= 60 MB)", vmig_rss as f64 / 1024.0)?;
+    writeln!(
+        s,
+        "vmig / sequential transfer: {:.2} (target <= 1.0)",
+        vmig_wall / curl_wall
+    )?;
+    writeln!(
+        s,
+        "vmig peak RSS: {:.1} MiB (target <= 60 MB)",
+        vmig_rss as f64 / 1024.0
+    )?;
     println!("{s}");
     Ok(())
 }

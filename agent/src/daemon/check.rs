@@ -47,14 +47,24 @@ pub fn check_config(args: &CheckConfigArgs, nvml_lib: Option<PathBuf>) -> ExitCo
         }
     }
     if let Some(layout) = &cfg.layout {
-        report.warn(
-            "layout",
-            &format!(
-                "{} in {}: layout enforcement is not built into this vmig-agent; the daemon will log an error and report the GPUs as they are",
-                layout.name,
-                layout.file.display()
+        let parsed = std::fs::read_to_string(&layout.file)
+            .map_err(|e| format!("cannot read {}: {e}", layout.file.display()))
+            .and_then(|text| {
+                crate::layout::LayoutFile::parse(&layout.file.display().to_string(), &text)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|file| {
+                file.config(Some(&layout.name))
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(()) => report.ok(
+                "layout",
+                &format!("{} in {} is valid; `run` applies it at start and after a pending MIG mode applies", layout.name, layout.file.display()),
             ),
-        );
+            Err(e) => report.fail("layout", &e),
+        }
     }
     if !args.offline {
         let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or(nvml_lib));

@@ -74,13 +74,22 @@ impl Observer for NvmlObserver {
             .collect())
     }
 
+    /// `vmig-agent apply -f FILE -c NAME` without `--allow-partial`: a layout that would touch
+    /// an instance in use is refused as a whole and the GPUs stay as they are.
     fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
-        anyhow::bail!(
-            "this vmig-agent has no declarative layout support built in yet, so layout {} in {} is not applied; \
-             remove [agent] layout_file/layout_name or apply it with a vmig-agent that has `apply`",
-            layout.name,
-            layout.file.display()
-        )
+        let driver = self.driver()?;
+        let (report, outcome) =
+            crate::layout::enforce(driver, Some(&layout.file), &layout.name, false);
+        let report = report
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        match outcome {
+            Ok(()) => Ok(report),
+            Err(e) => Err(anyhow::anyhow!("{e}").context(report)),
+        }
     }
 }
 

@@ -63,7 +63,9 @@ mod tests {
         }
         let a100 = mig::GpuModel::by_key("a100-pcie-40gb").unwrap();
         let seed = file.config(Some("seed-mixed")).unwrap();
-        let Target::Enabled(d) = file.target_for("seed-mixed", &seed.entries[0], a100).unwrap()
+        let Target::Enabled(d) = file
+            .target_for("seed-mixed", &seed.entries[0], a100)
+            .unwrap()
         else {
             panic!("seed-mixed enables MIG")
         };

@@ -68,7 +68,12 @@ pub struct ExportArgs {
     #[arg(short = 'i', long = "id", value_name = "GPU")]
     pub gpu: Option<GpuSelector>,
     /// Name of the exported config.
-    #[arg(short = 'l', long = "config-label", default_value = "current", value_name = "NAME")]
+    #[arg(
+        short = 'l',
+        long = "config-label",
+        default_value = "current",
+        value_name = "NAME"
+    )]
     pub label: String,
     /// Name GPUs by UUID instead of index (vmig extension; mig-parted cannot read it).
     #[arg(long)]
@@ -247,7 +252,12 @@ struct PlanReport<'a> {
 }
 
 /// `plan`: append the report to `out`; `Err` when a GPU is blocked or unreachable.
-pub fn run_plan(driver: &Driver, a: &PlanArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+pub fn run_plan(
+    driver: &Driver,
+    a: &PlanArgs,
+    json: bool,
+    out: &mut String,
+) -> Result<(), LayoutError> {
     let file = load(&a.layout)?;
     let (_, views) = read_host(driver)?;
     let (name, plans) = plan_all(&file, &a.layout, &views, a.allow_partial)?;
@@ -297,9 +307,10 @@ fn status_word(s: Status) -> &'static str {
 
 fn header(out: &mut String, view: &GpuView, p: &GpuPlan) {
     out.push_str(&format!(
-        "{}: entry {}{}: {}\n",
+        "{}: entry {} of `{}`{}: {}\n",
         view.label(),
-        p.entry.entry,
+        p.entry.entry + 1,
+        p.entry.config,
         p.entry
             .line
             .map(|l| format!(" (line {l})"))
@@ -338,9 +349,7 @@ fn render_plan(out: &mut String, view: &GpuView, p: &GpuPlan) {
     }
     match p.mode_change {
         Some(ModeChange::Enable) => out.push_str("  enable MIG mode\n"),
-        Some(ModeChange::Disable) if p.steps.is_empty() => {
-            out.push_str("  disable MIG mode\n")
-        }
+        Some(ModeChange::Disable) if p.steps.is_empty() => out.push_str("  disable MIG mode\n"),
         _ => {}
     }
     if p.status == Status::Blocked && !p.steps.is_empty() {
@@ -353,7 +362,10 @@ fn render_plan(out: &mut String, view: &GpuView, p: &GpuPlan) {
         out.push_str(&format!("  {}. disable MIG mode\n", p.steps.len() + 1));
     }
     if !p.dropped.is_empty() {
-        out.push_str(&format!("  left out (no room next to in-use instances): {}\n", p.dropped.join(", ")));
+        out.push_str(&format!(
+            "  left out (no room next to in-use instances): {}\n",
+            p.dropped.join(", ")
+        ));
     }
     if !p.after_reset.is_empty() {
         out.push_str("  after the reset, apply again to run:\n");
@@ -414,7 +426,12 @@ impl Applied {
 }
 
 /// `apply`: append the report to `out` (also on error: what was done and rolled back).
-pub fn run_apply(driver: &Driver, a: &ApplyArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+pub fn run_apply(
+    driver: &Driver,
+    a: &ApplyArgs,
+    json: bool,
+    out: &mut String,
+) -> Result<(), LayoutError> {
     let file = load(&a.layout)?;
     let (gpus, views) = read_host(driver)?;
     let (name, plans) = plan_all(&file, &a.layout, &views, a.allow_partial)?;
@@ -422,7 +439,11 @@ pub fn run_apply(driver: &Driver, a: &ApplyArgs, json: bool, out: &mut String) -
     let stuck: Vec<&(usize, GpuPlan)> = plans
         .iter()
         .filter(|(_, p)| matches!(p.status, Status::Blocked | Status::Unreachable))
-        .filter(|(_, p)| !(a.allow_partial && p.status == Status::Blocked && p.mode_change == Some(ModeChange::Disable)))
+        .filter(|(_, p)| {
+            !(a.allow_partial
+                && p.status == Status::Blocked
+                && p.mode_change == Some(ModeChange::Disable))
+        })
         .collect();
     if !stuck.is_empty() {
         if json {
@@ -637,27 +658,37 @@ fn apply_gpu(
                     (v, entry)
                 });
                 match fresh {
-                    Ok((v, Some(entry))) => match host::plan_gpu(file, config, &entry, &v, allow_partial) {
-                        Ok(np) if matches!(np.status, Status::Changes | Status::Partial | Status::Satisfied) => {
-                            let mut r = apply_gpu(file, config, gpu, &np, allow_partial);
-                            r.message = Some(format!(
-                                "MIG enabled (took effect at once); {}",
-                                r.message.unwrap_or_default()
-                            ));
-                            r
+                    Ok((v, Some(entry))) => {
+                        match host::plan_gpu(file, config, &entry, &v, allow_partial) {
+                            Ok(np)
+                                if matches!(
+                                    np.status,
+                                    Status::Changes | Status::Partial | Status::Satisfied
+                                ) =>
+                            {
+                                let mut r = apply_gpu(file, config, gpu, &np, allow_partial);
+                                r.message = Some(format!(
+                                    "MIG enabled (took effect at once); {}",
+                                    r.message.unwrap_or_default()
+                                ));
+                                r
+                            }
+                            Ok(np) => {
+                                let mut r = Applied::new(p, "mig enabled");
+                                r.message = Some(format!(
+                                    "MIG enabled; layout not applied: {}",
+                                    np.reason.unwrap_or_default()
+                                ));
+                                r
+                            }
+                            Err(e) => {
+                                let mut r = Applied::new(p, "failed");
+                                r.failed = Some(e.to_string());
+                                r.exit_code = EXIT_USAGE;
+                                r
+                            }
                         }
-                        Ok(np) => {
-                            let mut r = Applied::new(p, "mig enabled");
-                            r.message = Some(format!("MIG enabled; layout not applied: {}", np.reason.unwrap_or_default()));
-                            r
-                        }
-                        Err(e) => {
-                            let mut r = Applied::new(p, "failed");
-                            r.failed = Some(e.to_string());
-                            r.exit_code = EXIT_USAGE;
-                            r
-                        }
-                    },
+                    }
                     Ok((_, None)) => Applied::new(p, "mig enabled"),
                     Err(e) => Applied::new(p, "failed").fail(&e),
                 }
@@ -727,7 +758,9 @@ fn apply_gpu(
                             "warning: the GPU does not match the layout after applying; run `vmig-agent assert` for the differences".into(),
                         );
                     }
-                    Err(e) => r.message = Some(format!("warning: could not read the GPU back: {e}")),
+                    Err(e) => {
+                        r.message = Some(format!("warning: could not read the GPU back: {e}"))
+                    }
                 }
             }
             r
@@ -763,7 +796,12 @@ struct AssertRow {
 }
 
 /// `assert`: append one line per GPU (and its differences) to `out`; `Err` on a mismatch.
-pub fn run_assert(driver: &Driver, a: &AssertArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+pub fn run_assert(
+    driver: &Driver,
+    a: &AssertArgs,
+    json: bool,
+    out: &mut String,
+) -> Result<(), LayoutError> {
     let file = load(&a.layout)?;
     let (_, views) = read_host(driver)?;
     let (name, plans) = plan_all(&file, &a.layout, &views, false)?;
@@ -805,7 +843,12 @@ pub fn run_assert(driver: &Driver, a: &AssertArgs, json: bool, out: &mut String)
 }
 
 /// `export`: append the current layout as a config file (or JSON) to `out`.
-pub fn run_export(driver: &Driver, a: &ExportArgs, json: bool, out: &mut String) -> Result<(), LayoutError> {
+pub fn run_export(
+    driver: &Driver,
+    a: &ExportArgs,
+    json: bool,
+    out: &mut String,
+) -> Result<(), LayoutError> {
     let (_, views) = read_host(driver)?;
     let views: Vec<&GpuView> = views
         .iter()

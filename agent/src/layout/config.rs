@@ -59,7 +59,9 @@ impl fmt::Display for KeyPath {
                     if i > 0 {
                         f.write_str(".")?;
                     }
-                    if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    if k.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    {
                         f.write_str(k)?;
                     } else {
                         write!(f, "\"{k}\"")?;
@@ -320,7 +322,9 @@ impl<'de> Deserialize<'de> for RawDevices {
         impl<'de> Visitor<'de> for V {
             type Value = RawDevices;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("`all` or a list of GPU indices (vmig also takes GPU UUIDs and PCI bus ids)")
+                f.write_str(
+                    "`all` or a list of GPU indices (vmig also takes GPU UUIDs and PCI bus ids)",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawDevices, E> {
                 if v == "all" {
@@ -423,7 +427,9 @@ impl<'de> Deserialize<'de> for RawCount {
                     .map_err(|_| E::custom(format!("count {v} is out of range")))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCount, E> {
-                Err(E::custom(format!("count {v} is negative; counts are 0 or more")))
+                Err(E::custom(format!(
+                    "count {v} is negative; counts are 0 or more"
+                )))
             }
             fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RawCount, A::Error> {
                 RawSplit::deserialize(de::value::MapAccessDeserializer::new(m)).map(RawCount::Split)
@@ -489,8 +495,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                     if rest.is_empty() {
                         s.next_element_seed(FailHere)?.is_some()
                     } else {
-                        s.next_element_seed(Walk { target: Some(rest) })?
-                            .is_some()
+                        s.next_element_seed(Walk { target: Some(rest) })?.is_some()
                     }
                 }
                 Some(_) => s.next_element::<IgnoredAny>()?.is_some(),
@@ -756,7 +761,9 @@ impl LayoutFile {
             if raw_entries.is_empty() {
                 return Err(file.error(
                     cpath,
-                    format!("config `{name}` has no entries; give at least one `- devices: …` item"),
+                    format!(
+                        "config `{name}` has no entries; give at least one `- devices: …` item"
+                    ),
                 ));
             }
             let mut entries = Vec::new();
@@ -802,7 +809,10 @@ impl LayoutFile {
             None if self.configs.len() == 1 => Ok(&self.configs[0]),
             None => Err(self.error(
                 KeyPath::default(),
-                format!("the file has several configs; pick one with -c NAME: {}", names()),
+                format!(
+                    "the file has several configs; pick one with -c NAME: {}",
+                    names()
+                ),
             )),
         }
     }
@@ -862,7 +872,13 @@ impl LayoutFile {
             ));
         };
         let mut device_filter = Vec::new();
-        for (i, f) in raw.device_filter.map(|f| f.0).unwrap_or_default().iter().enumerate() {
+        for (i, f) in raw
+            .device_filter
+            .map(|f| f.0)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let fpath = path.clone().key("device-filter");
             device_filter.push(DeviceFilter::parse(f).ok_or_else(|| {
                 self.error(
@@ -917,7 +933,8 @@ impl LayoutFile {
         if !specs.is_empty() && specs.iter().all(|s| s.count == 0) {
             return Err(self.error(
                 mpath,
-                "every count is 0; give at least one count above 0, or write `mig-devices: {}`".into(),
+                "every count is 0; give at least one count above 0, or write `mig-devices: {}`"
+                    .into(),
             ));
         }
         Ok(Entry {
@@ -1070,7 +1087,10 @@ impl LayoutFile {
                 gpu_instances: vec![gi.clone()],
             };
             if let Err(e) = mig::plan(&MigState::new(model), &single) {
-                return Err(self.error(kpath.clone(), format!("on {gpu}: {}", plan_error_text(model, &e))));
+                return Err(self.error(
+                    kpath.clone(),
+                    format!("on {gpu}: {}", plan_error_text(model, &e)),
+                ));
             }
         }
         if let Err(e) = mig::plan(&MigState::new(model), &desired) {
@@ -1089,7 +1109,10 @@ impl LayoutFile {
 /// mig-parted packs `Nc.<GI>` CIs into GIs in creation order, reusing the last GI while the
 /// next CI still fits. The equivalent here: largest CIs first, each into the first GI with
 /// room (compute slices and the CI profile's per-GI instance cap).
-fn pack_cis(gi: &'static GiProfile, mut cis: Vec<&'static mig::CiProfile>) -> Vec<Vec<CiProfileId>> {
+fn pack_cis(
+    gi: &'static GiProfile,
+    mut cis: Vec<&'static mig::CiProfile>,
+) -> Vec<Vec<CiProfileId>> {
     cis.sort_by_key(|c| std::cmp::Reverse(c.compute_slices));
     let mut bins: Vec<Vec<&'static mig::CiProfile>> = Vec::new();
     for c in cis {
@@ -1116,16 +1139,20 @@ pub fn plan_error_text(model: &GpuModel, e: &PlanError) -> String {
     };
     match e {
         PlanError::UnknownProfile(id) => format!("unknown GI profile {id}"),
-        PlanError::UnknownCiProfile { gi, ci } => format!(
-            "CI profile {ci} is not offered inside {}",
-            gi_name(*gi)
-        ),
+        PlanError::UnknownCiProfile { gi, ci } => {
+            format!("CI profile {ci} is not offered inside {}", gi_name(*gi))
+        }
         PlanError::InvalidPlacement { profile, placement } => format!(
             "{} cannot sit at {placement}; legal placements: {}",
             gi_name(*profile),
             model
                 .gi_profile(*profile)
-                .map(|p| p.placements.iter().map(Placement::to_string).collect::<Vec<_>>().join(", "))
+                .map(|p| p
+                    .placements
+                    .iter()
+                    .map(Placement::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "))
                 .unwrap_or_default()
         ),
         other => other.to_string(),
@@ -1185,7 +1212,10 @@ mig-configs:
         let e = parse(&text).unwrap_err();
         assert_eq!(e.line, Some(10), "{e}");
         assert!(e.message.contains("duplicate key `2g.10gb`"), "{e}");
-        let e = parse("version: v1\nversion: v1\nmig-configs: {a: [{devices: all, mig-enabled: false}]}\n").unwrap_err();
+        let e = parse(
+            "version: v1\nversion: v1\nmig-configs: {a: [{devices: all, mig-enabled: false}]}\n",
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
     }
 
@@ -1193,9 +1223,14 @@ mig-configs:
     fn unknown_profile_names_the_line_and_lists_valid_ones() {
         let text = MIXED.replace("\"2g.10gb\"", "\"2g.20gb\"");
         let f = parse(&text).unwrap();
-        let e = f.target_for("mixed", &f.configs[0].entries[0], a100()).unwrap_err();
+        let e = f
+            .target_for("mixed", &f.configs[0].entries[0], a100())
+            .unwrap_err();
         assert_eq!(e.line, Some(8), "{e}");
-        assert!(e.message.contains("unknown GPU instance profile `2g.20gb`"), "{e}");
+        assert!(
+            e.message.contains("unknown GPU instance profile `2g.20gb`"),
+            "{e}"
+        );
         assert!(e.message.contains("3g.20gb"), "{e}");
         assert!(e.to_string().starts_with("t.yaml:8:9: "), "{e}");
     }
@@ -1204,13 +1239,17 @@ mig-configs:
     fn impossible_placement_and_overfull_layouts_are_refused() {
         let text = MIXED.replace("\"3g.20gb\": 1", "\"3g.20gb@3\": 1");
         let f = parse(&text).unwrap();
-        let e = f.target_for("mixed", &f.configs[0].entries[0], a100()).unwrap_err();
+        let e = f
+            .target_for("mixed", &f.configs[0].entries[0], a100())
+            .unwrap_err();
         assert_eq!(e.line, Some(7), "{e}");
         assert!(e.message.contains("legal starts for 3g.20gb: 0, 4"), "{e}");
 
         let text = MIXED.replace("\"1g.5gb\": 2", "\"1g.5gb\": 3");
         let f = parse(&text).unwrap();
-        let e = f.target_for("mixed", &f.configs[0].entries[0], a100()).unwrap_err();
+        let e = f
+            .target_for("mixed", &f.configs[0].entries[0], a100())
+            .unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");
         assert!(e.message.contains("does not fit"), "{e}");
     }
@@ -1265,13 +1304,41 @@ mig-configs:
     fn structural_errors_have_lines() {
         for (text, line, needle) in [
             ("version: v2\nmig-configs: {}\n", Some(1), "unknown version"),
-            ("version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: true\n", Some(4), "missing `mig-devices`"),
-            ("version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: false\n      bogus: 1\n", Some(6), "unknown field `bogus`"),
-            ("version: v1\nmig-configs:\n  a:\n    - devices: some\n      mig-enabled: false\n", Some(4), "devices"),
-            ("version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {\"1g.5gb\": -1}\n", Some(6), "negative"),
-            ("version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {\"3g.20gb@4\": 2}\n", Some(6), "one GI"),
-            ("version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: false\n      mig-devices: {\"1g.5gb\": 1}\n", Some(6), "mig-enabled: false"),
-            ("version: v1\nmig-configs:\n  a:\n    - devices: all\n      device-filter: nope\n      mig-enabled: false\n", Some(5), "PCI device id"),
+            (
+                "version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: true\n",
+                Some(4),
+                "missing `mig-devices`",
+            ),
+            (
+                "version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: false\n      bogus: 1\n",
+                Some(6),
+                "unknown field `bogus`",
+            ),
+            (
+                "version: v1\nmig-configs:\n  a:\n    - devices: some\n      mig-enabled: false\n",
+                Some(4),
+                "devices",
+            ),
+            (
+                "version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {\"1g.5gb\": -1}\n",
+                Some(6),
+                "negative",
+            ),
+            (
+                "version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: true\n      mig-devices: {\"3g.20gb@4\": 2}\n",
+                Some(6),
+                "one GI",
+            ),
+            (
+                "version: v1\nmig-configs:\n  a:\n    - devices: all\n      mig-enabled: false\n      mig-devices: {\"1g.5gb\": 1}\n",
+                Some(6),
+                "mig-enabled: false",
+            ),
+            (
+                "version: v1\nmig-configs:\n  a:\n    - devices: all\n      device-filter: nope\n      mig-enabled: false\n",
+                Some(5),
+                "PCI device id",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.line, line, "{text}: {e}");

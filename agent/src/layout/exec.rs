@@ -123,7 +123,9 @@ impl MigBackend for SimBackend {
         placement: Placement,
     ) -> Result<GpuInstanceId, ExecError> {
         self.tick()?;
-        self.state.create_gi(profile, Some(placement)).map_err(sim_err)
+        self.state
+            .create_gi(profile, Some(placement))
+            .map_err(sim_err)
     }
     fn create_ci(
         &mut self,
@@ -132,7 +134,9 @@ impl MigBackend for SimBackend {
         placement: Option<Placement>,
     ) -> Result<ComputeInstanceId, ExecError> {
         self.tick()?;
-        self.state.create_ci(gi, profile, placement).map_err(sim_err)
+        self.state
+            .create_ci(gi, profile, placement)
+            .map_err(sim_err)
     }
     fn snapshot(&mut self) -> Result<MigState, ExecError> {
         Ok(self.state.clone())
@@ -291,9 +295,12 @@ enum Undo {
     },
 }
 
+/// One GI of a [`shape`]: profile, placement, and its CIs' profiles and placements (sorted).
+pub type GiShape = (GiProfileId, Placement, Vec<(CiProfileId, Placement)>);
+
 /// The shape of a layout: what a layout file can say plus CI placements; ids and in-use
-/// flags left out.
-pub fn shape(state: &MigState) -> Vec<(GiProfileId, Placement, Vec<(CiProfileId, Placement)>)> {
+/// flags left out. Sorted, so equal layouts have equal shapes.
+pub fn shape(state: &MigState) -> Vec<GiShape> {
     let mut v: Vec<_> = state
         .gpu_instances
         .values()
@@ -378,10 +385,11 @@ fn run_step(
             let g = before
                 .gpu_instance(*gi)
                 .ok_or_else(|| missing(format!("GPU instance {gi} is gone")))?;
-            let c = g
-                .compute_instances
-                .get(ci)
-                .ok_or_else(|| missing(format!("compute instance {ci} in GPU instance {gi} is gone")))?;
+            let c = g.compute_instances.get(ci).ok_or_else(|| {
+                missing(format!(
+                    "compute instance {ci} in GPU instance {gi} is gone"
+                ))
+            })?;
             backend.destroy_ci(*gi, *ci)?;
             journal.push(Undo::CreateCi {
                 gi_placement: g.placement,
@@ -469,7 +477,9 @@ fn roll_back(backend: &mut dyn MigBackend, before: &MigState, journal: Vec<Undo>
                 profile,
                 placement,
             } => {
-                let what = format!("recreate CI profile {profile} at {placement} in the GI at {gi_placement}");
+                let what = format!(
+                    "recreate CI profile {profile} at {placement} in the GI at {gi_placement}"
+                );
                 match gi_at(gi_placement) {
                     Some(gi) => (
                         what,
@@ -487,7 +497,9 @@ fn roll_back(backend: &mut dyn MigBackend, before: &MigState, journal: Vec<Undo>
         }
     }
     let state_now = backend.snapshot().ok();
-    let restored = state_now.as_ref().is_some_and(|s| shape(s) == shape(before));
+    let restored = state_now
+        .as_ref()
+        .is_some_and(|s| shape(s) == shape(before));
     Rollback {
         undone,
         failed,
@@ -528,7 +540,10 @@ mod tests {
         let m = a100();
         let before = MigState::new(m);
         let want = DesiredLayout {
-            gpu_instances: vec![DesiredGi::new(gi(m, "3g.20gb")), DesiredGi::new(gi(m, "1g.5gb"))],
+            gpu_instances: vec![
+                DesiredGi::new(gi(m, "3g.20gb")),
+                DesiredGi::new(gi(m, "1g.5gb")),
+            ],
         };
         let plan = mig::plan(&before, &want).unwrap();
         let mut b = SimBackend::new(before.clone());
@@ -543,7 +558,12 @@ mod tests {
         let m = a100();
         let mut before = MigState::new(m);
         let g = before.create_gi(gi(m, "2g.10gb"), None).unwrap();
-        let one_c = m.gi_profile_by_name("2g.10gb").unwrap().ci_profile_by_name("1c.2g.10gb").unwrap().id;
+        let one_c = m
+            .gi_profile_by_name("2g.10gb")
+            .unwrap()
+            .ci_profile_by_name("1c.2g.10gb")
+            .unwrap()
+            .id;
         before.create_ci(g, one_c, None).unwrap();
         before.create_ci(g, one_c, None).unwrap();
         let want = DesiredLayout {

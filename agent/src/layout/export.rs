@@ -64,7 +64,9 @@ fn yaml_value(v: &Value) -> String {
 
 /// Export `views` as config `label`: the YAML text and the same as a JSON value.
 pub fn export(views: &[&GpuView], label: &str, by_uuid: bool) -> (String, Value) {
-    let mut yaml = String::from("# Exported by vmig-agent export: `vmig-agent apply -f FILE` reproduces it.\nversion: v1\nmig-configs:\n");
+    let mut yaml = String::from(
+        "# Exported by vmig-agent export: `vmig-agent apply -f FILE` reproduces it.\nversion: v1\nmig-configs:\n",
+    );
     yaml.push_str(&format!("  {}:\n", yaml_key(label)));
     let mut entries = Vec::new();
     for v in views {
@@ -152,7 +154,10 @@ pub fn export(views: &[&GpuView], label: &str, by_uuid: bool) -> (String, Value)
 }
 
 fn yaml_key(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         s.to_string()
     } else {
         format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -170,11 +175,17 @@ mod tests {
         let m = mig::GpuModel::by_key("a100-pcie-40gb").unwrap();
         let mut s = mig::MigState::new(m);
         let three = m.gi_profile_by_name("3g.20gb").unwrap();
-        let g = s.create_gi(three.id, Some(mig::Placement::new(0, 4))).unwrap();
-        s.create_ci(g, three.ci_profile_by_name("1c.3g.20gb").unwrap().id, None).unwrap();
-        s.create_ci(g, three.ci_profile_by_name("2c.3g.20gb").unwrap().id, None).unwrap();
+        let g = s
+            .create_gi(three.id, Some(mig::Placement::new(0, 4)))
+            .unwrap();
+        s.create_ci(g, three.ci_profile_by_name("1c.3g.20gb").unwrap().id, None)
+            .unwrap();
+        s.create_ci(g, three.ci_profile_by_name("2c.3g.20gb").unwrap().id, None)
+            .unwrap();
         let one = m.gi_profile_by_name("1g.5gb").unwrap();
-        let g = s.create_gi(one.id, Some(mig::Placement::new(6, 1))).unwrap();
+        let g = s
+            .create_gi(one.id, Some(mig::Placement::new(6, 1)))
+            .unwrap();
         s.create_ci(g, one.default_ci_profile().id, None).unwrap();
         let v = GpuView {
             index: 0,
@@ -184,12 +195,18 @@ mod tests {
             pci_device: Some(m.pci_device_id_word()),
             pci_subsystem: None,
             model: Some(m),
-            mig_mode: Some(MigMode { current: true, pending: true }),
+            mig_mode: Some(MigMode {
+                current: true,
+                pending: true,
+            }),
             state: Some(s.clone()),
             users: Default::default(),
         };
         let (yaml, value) = export(&[&v], "current", false);
-        assert!(yaml.contains("\"3g.20gb@0\": {count: 1, compute: [\"1c.3g.20gb\", \"2c.3g.20gb\"]}"), "{yaml}");
+        assert!(
+            yaml.contains("\"3g.20gb@0\": {count: 1, compute: [\"1c.3g.20gb\", \"2c.3g.20gb\"]}"),
+            "{yaml}"
+        );
         assert!(yaml.contains("\"1g.5gb@6\": 1"), "{yaml}");
         for text in [yaml, serde_json::to_string(&value).unwrap()] {
             let f = LayoutFile::parse("export", &text).unwrap();

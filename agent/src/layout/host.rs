@@ -115,7 +115,11 @@ pub fn select<'c>(
             LayoutFile::config_path(&config.name),
             format!(
                 "{what}; GPUs here: {}",
-                if on_host.is_empty() { "none".into() } else { on_host }
+                if on_host.is_empty() {
+                    "none".into()
+                } else {
+                    on_host
+                }
             ),
         ));
     }
@@ -312,7 +316,8 @@ pub fn plan_gpu(
         if entry.mig_enabled {
             if matches!(entry.devices, Devices::All) {
                 gp.status = Status::Skipped;
-                gp.reason = Some("does not support MIG; left alone (selected by `devices: all`)".into());
+                gp.reason =
+                    Some("does not support MIG; left alone (selected by `devices: all`)".into());
             } else {
                 gp.status = Status::Unreachable;
                 gp.reason = Some("does not support MIG, but the entry names it explicitly with `mig-enabled: true`".into());
@@ -481,7 +486,11 @@ pub fn differences(gp: &GpuPlan, view: &GpuView) -> Vec<String> {
     let mode = view.mig_mode;
     if !gp.mig_enabled {
         match mode {
-            None | Some(MigMode { current: false, pending: false }) => {}
+            None
+            | Some(MigMode {
+                current: false,
+                pending: false,
+            }) => {}
             Some(m) => out.push(format!(
                 "MIG mode is {} (pending {}); the config wants it disabled",
                 on_off(m.current),
@@ -587,7 +596,12 @@ mod tests {
     use super::*;
     use crate::layout::builtin::default_layouts;
 
-    fn view(index: u32, model: &'static GpuModel, mode: Option<(bool, bool)>, state: Option<MigState>) -> GpuView {
+    fn view(
+        index: u32,
+        model: &'static GpuModel,
+        mode: Option<(bool, bool)>,
+        state: Option<MigState>,
+    ) -> GpuView {
         GpuView {
             index,
             name: model.nvml_name.to_string(),
@@ -606,13 +620,28 @@ mod tests {
     fn selection_uses_filters_indices_uuids_and_last_entry_wins() {
         let a100 = GpuModel::by_key("a100-pcie-40gb").unwrap();
         let h100 = GpuModel::by_key("h100-sxm5-80gb").unwrap();
-        let gpus = vec![view(0, a100, Some((true, true)), None), view(1, h100, Some((true, true)), None)];
+        let gpus = vec![
+            view(0, a100, Some((true, true)), None),
+            view(1, h100, Some((true, true)), None),
+        ];
         let file = default_layouts().unwrap();
         let cfg = file.config(Some("all-balanced")).unwrap();
         let sel = select(&file, cfg, &gpus, None).unwrap();
         assert_eq!(sel.len(), 2);
-        assert!(sel[0].1.device_filter.iter().any(|f| f.device == 0x20F1_10DE));
-        assert!(sel[1].1.device_filter.iter().any(|f| f.device == 0x2330_10DE));
+        assert!(
+            sel[0]
+                .1
+                .device_filter
+                .iter()
+                .any(|f| f.device == 0x20F1_10DE)
+        );
+        assert!(
+            sel[1]
+                .1
+                .device_filter
+                .iter()
+                .any(|f| f.device == 0x2330_10DE)
+        );
 
         let f = LayoutFile::parse(
             "t",
@@ -637,6 +666,12 @@ mod tests {
         let gp = plan_gpu(&file, &cfg.name, &cfg.entries[0], &v, false).unwrap();
         assert_eq!(gp.status, Status::EnableMig);
         assert_eq!(gp.mode_change, Some(ModeChange::Enable));
-        assert_eq!(gp.after_reset.iter().filter(|s| matches!(s.step, mig::Step::CreateGi { .. })).count(), 4);
+        assert_eq!(
+            gp.after_reset
+                .iter()
+                .filter(|s| matches!(s.step, mig::Step::CreateGi { .. }))
+                .count(),
+            4
+        );
     }
 }

@@ -44,17 +44,25 @@ impl TargetLayout {
         // Cargo keeps `.rustc_info.json` (and, when it created the directory, CACHEDIR.TAG)
         // in the root of a target directory; finding it one level higher means a
         // `--target <triple>` build.
-        let is_root = |dir: &Path| {
-            dir.join(".rustc_info.json").exists() || dir.join("CACHEDIR.TAG").exists()
-        };
+        let is_root =
+            |dir: &Path| dir.join(".rustc_info.json").exists() || dir.join("CACHEDIR.TAG").exists();
         let cross = !is_root(above) && above.parent().is_some_and(is_root);
         let (target_dir, triple) = match (cross, above.parent()) {
-            (true, Some(root)) => {
-                (root.to_path_buf(), above.file_name().and_then(|t| t.to_str()).map(str::to_owned))
-            }
+            (true, Some(root)) => (
+                root.to_path_buf(),
+                above
+                    .file_name()
+                    .and_then(|t| t.to_str())
+                    .map(str::to_owned),
+            ),
             _ => (above.to_path_buf(), None),
         };
-        Some(TargetLayout { target_dir, profile_dir, profile, triple })
+        Some(TargetLayout {
+            target_dir,
+            profile_dir,
+            profile,
+            triple,
+        })
     }
 }
 
@@ -66,9 +74,8 @@ pub fn target_layout() -> &'static TargetLayout {
     static LAYOUT: OnceLock<TargetLayout> = OnceLock::new();
     LAYOUT.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test's own executable path");
-        TargetLayout::from_exe(&exe).unwrap_or_else(|| {
-            panic!("{} is not inside a cargo target directory", exe.display())
-        })
+        TargetLayout::from_exe(&exe)
+            .unwrap_or_else(|| panic!("{} is not inside a cargo target directory", exe.display()))
     })
 }
 
@@ -117,14 +124,20 @@ pub fn workspace_bin_in(package: &str, bin: &str) -> PathBuf {
 /// When the build fails; the message holds cargo's output.
 pub fn nvml_sim_lib() -> PathBuf {
     use std::env::consts::{DLL_PREFIX, DLL_SUFFIX};
-    build_once(&["-p", "nvml-sim", "--lib"], &format!("{DLL_PREFIX}nvml_sim{DLL_SUFFIX}"))
+    build_once(
+        &["-p", "nvml-sim", "--lib"],
+        &format!("{DLL_PREFIX}nvml_sim{DLL_SUFFIX}"),
+    )
 }
 
 fn build_once(args: &[&str], artifact: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<Vec<String>, PathBuf>>> = OnceLock::new();
     let key: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     // Held across the build so that parallel tests in this process wait for one build.
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(path) = built.get(&key) {
         return path.clone();
     }
@@ -149,8 +162,14 @@ fn build_once(args: &[&str], artifact: &str) -> PathBuf {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let path = layout.profile_dir.join(format!("{artifact}{}", exe_suffix(artifact)));
-    assert!(path.exists(), "{cmd:?} succeeded but {} does not exist", path.display());
+    let path = layout
+        .profile_dir
+        .join(format!("{artifact}{}", exe_suffix(artifact)));
+    assert!(
+        path.exists(),
+        "{cmd:?} succeeded but {} does not exist",
+        path.display()
+    );
     built.insert(key, path.clone());
     path
 }
@@ -183,7 +202,11 @@ fn remove_test_env(cmd: &mut Command) {
 }
 
 fn exe_suffix(artifact: &str) -> &'static str {
-    if artifact.ends_with(std::env::consts::DLL_SUFFIX) { "" } else { std::env::consts::EXE_SUFFIX }
+    if artifact.ends_with(std::env::consts::DLL_SUFFIX) {
+        ""
+    } else {
+        std::env::consts::EXE_SUFFIX
+    }
 }
 
 /// The simulator binary, built by `tests/vcsim/build.sh` into `<target dir>/vcsim/vcsim`
@@ -199,7 +222,10 @@ pub fn vcsim_binary() -> PathBuf {
 /// [`vcsim_binary`] without the panic.
 pub fn try_vcsim_binary() -> Result<PathBuf, Error> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BUILT.get_or_init(build_vcsim).clone().map_err(Error::VcsimBuild)
+    BUILT
+        .get_or_init(build_vcsim)
+        .clone()
+        .map_err(Error::VcsimBuild)
 }
 
 fn build_vcsim() -> Result<PathBuf, String> {

@@ -22,7 +22,9 @@ pub struct TestCa {
 impl std::fmt::Debug for TestCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The key stays out of logs even in tests; the certificate identifies the CA.
-        f.debug_struct("TestCa").field("cert_pem", &self.cert.pem()).finish_non_exhaustive()
+        f.debug_struct("TestCa")
+            .field("cert_pem", &self.cert.pem())
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,8 +43,12 @@ impl TestCa {
     /// A new CA (ECDSA P-256) whose subject common name is `common_name`.
     pub fn generate(common_name: &str) -> Result<TestCa> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.distinguished_name.push(DnType::OrganizationName, "vmig tests");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "vmig tests");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -69,15 +75,20 @@ impl TestCa {
     pub fn issue_server_cert(&self, names: &[&str]) -> Result<ServerCert> {
         let sans: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(sans)?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("localhost"),
+        );
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.cert, &self.key)?;
-        Ok(ServerCert { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() })
+        Ok(ServerCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+        })
     }
 }
 

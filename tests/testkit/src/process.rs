@@ -21,13 +21,18 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Spawns `cmd`; `name` appears in error messages.
     pub fn spawn(name: &str, cmd: &mut Command) -> Result<ChildGuard> {
-        let child = cmd.spawn().map_err(io_err(format!("starting {name} ({cmd:?})")))?;
+        let child = cmd
+            .spawn()
+            .map_err(io_err(format!("starting {name} ({cmd:?})")))?;
         Ok(ChildGuard::new(name, child))
     }
 
     /// Takes ownership of an already spawned child.
     pub fn new(name: &str, child: Child) -> ChildGuard {
-        ChildGuard { child: Some(child), name: name.to_owned() }
+        ChildGuard {
+            child: Some(child),
+            name: name.to_owned(),
+        }
     }
 
     /// The child's PID, or `None` once it was stopped through this guard.
@@ -41,21 +46,27 @@ impl ChildGuard {
     /// After [`ChildGuard::stop`]: there is no child any more.
     pub fn child_mut(&mut self) -> &mut Child {
         let name = &self.name;
-        self.child.as_mut().unwrap_or_else(|| panic!("{name} was already stopped"))
+        self.child
+            .as_mut()
+            .unwrap_or_else(|| panic!("{name} was already stopped"))
     }
 
     /// `Some(status)` when the child has exited (it is then reaped), `None` while it runs.
     pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
         match self.child.as_mut() {
             None => Ok(None),
-            Some(c) => c.try_wait().map_err(io_err(format!("waiting for {}", self.name))),
+            Some(c) => c
+                .try_wait()
+                .map_err(io_err(format!("waiting for {}", self.name))),
         }
     }
 
     /// SIGTERM, wait up to 10 s, then SIGKILL; always reaps. Returns the exit status, or
     /// `None` when the child was already stopped through this guard.
     pub fn stop(&mut self) -> Result<Option<ExitStatus>> {
-        let Some(mut child) = self.child.take() else { return Ok(None) };
+        let Some(mut child) = self.child.take() else {
+            return Ok(None);
+        };
         let what = format!("stopping {} (pid {})", self.name, child.id());
         if let Some(status) = child.try_wait().map_err(io_err(what.clone()))? {
             return Ok(Some(status));
@@ -83,7 +94,9 @@ impl Drop for ChildGuard {
 }
 
 fn terminate(pid: u32) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
     // SAFETY: kill(2) takes plain integers and touches no memory of ours. The PID is our own
     // unreaped child, so it cannot have been recycled for another process.
     unsafe {

@@ -94,17 +94,26 @@ pub struct GpuRule {
 impl GpuRule {
     /// A rule for hosts whose name matches `glob`.
     pub fn hosts(glob: &str) -> GpuRule {
-        GpuRule { host: Some(glob.to_owned()), ..GpuRule::default() }
+        GpuRule {
+            host: Some(glob.to_owned()),
+            ..GpuRule::default()
+        }
     }
 
     /// A rule for every host of the clusters whose name matches `glob`.
     pub fn clusters(glob: &str) -> GpuRule {
-        GpuRule { cluster: Some(glob.to_owned()), ..GpuRule::default() }
+        GpuRule {
+            cluster: Some(glob.to_owned()),
+            ..GpuRule::default()
+        }
     }
 
     /// Adds `count` boards of `model`.
     pub fn gpu(mut self, model: &str, count: u32) -> GpuRule {
-        self.gpus.push(GpuCount { model: model.to_owned(), count });
+        self.gpus.push(GpuCount {
+            model: model.to_owned(),
+            count,
+        });
         self
     }
 
@@ -468,7 +477,9 @@ impl Vcsim {
             Ok(Ok(line)) if !line.trim().is_empty() => line.trim().to_owned(),
             Ok(Ok(_)) | Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let status = process.stop()?;
-                return Err(fail(format!("it exited ({status:?}) without printing its URL")));
+                return Err(fail(format!(
+                    "it exited ({status:?}) without printing its URL"
+                )));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 process.stop()?;

@@ -22,7 +22,12 @@ fn client_for(sim: &Vcsim) -> Client {
 }
 
 /// Sends one SOAP request; returns the body and the session cookie the server set, if any.
-fn soap(client: &Client, sim: &Vcsim, cookie: Option<&str>, body: &str) -> (String, Option<String>) {
+fn soap(
+    client: &Client,
+    sim: &Vcsim,
+    cookie: Option<&str>,
+    body: &str,
+) -> (String, Option<String>) {
     let envelope = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"#
     );
@@ -111,7 +116,11 @@ fn serves_gpu_hosts_over_verified_tls() {
         None,
         r#"<RetrieveServiceContent xmlns="urn:vim25"><_this type="ServiceInstance">ServiceInstance</_this></RetrieveServiceContent>"#,
     );
-    assert_eq!(text_after(&content, r#"<rootFolder type="Folder">"#), Some("group-d1"), "{content}");
+    assert_eq!(
+        text_after(&content, r#"<rootFolder type="Folder">"#),
+        Some("group-d1"),
+        "{content}"
+    );
 
     let (body, cookie) = login(&client, &sim, sim.username(), sim.password());
     assert!(body.contains("LoginResponse"), "{body}");
@@ -122,7 +131,9 @@ fn serves_gpu_hosts_over_verified_tls() {
         Some(&cookie),
         r#"<CreateContainerView xmlns="urn:vim25"><_this type="ViewManager">ViewManager</_this><container type="Folder">group-d1</container><type>HostSystem</type><recursive>true</recursive></CreateContainerView>"#,
     );
-    let view = text_after(&view, r#"<returnval type="ContainerView">"#).expect("ContainerView").to_owned();
+    let view = text_after(&view, r#"<returnval type="ContainerView">"#)
+        .expect("ContainerView")
+        .to_owned();
     let (props, _) = soap(
         &client,
         &sim,
@@ -145,18 +156,28 @@ fn serves_gpu_hosts_over_verified_tls() {
     assert!(a100.contains("<deviceName>NVIDIA A100-PCIE-40GB</deviceName>"));
     assert!(a100.contains("<pciId>0000:5e:00.0</pciId>"), "two boards");
     assert!(a100.contains("<graphicsType>sharedDirect</graphicsType>"));
-    assert!(a100.contains("<sharedPassthruAssignmentPolicy>performance</sharedPassthruAssignmentPolicy>"));
+    assert!(
+        a100.contains(
+            "<sharedPassthruAssignmentPolicy>performance</sharedPassthruAssignmentPolicy>"
+        )
+    );
     assert!(a100.contains("<vgpu>grid_a100-7-40c</vgpu>"));
     assert!(a100.contains("<vendorId>4318</vendorId><subVendorId>4318</subVendorId>"));
     assert!(a100.contains("<deviceId>8433</deviceId>"), "0x20F1");
 
     // PCI ids >= 0x8000 travel as negative xsd:short, as on a real host.
     let fake = host("DC0_H0");
-    assert!(fake.contains("<deviceId>-26085</deviceId><subDeviceId>-32767</subDeviceId>"), "{fake}");
+    assert!(
+        fake.contains("<deviceId>-26085</deviceId><subDeviceId>-32767</subDeviceId>"),
+        "{fake}"
+    );
     assert!(fake.contains("<string>grid_test-1-1c</string>"));
 
     let annotated = host("DC0_C0_H1");
-    assert!(annotated.contains(r#"<value>{&#34;v&#34;:1}</value>"#), "{annotated}");
+    assert!(
+        annotated.contains(r#"<value>{&#34;v&#34;:1}</value>"#),
+        "{annotated}"
+    );
 }
 
 #[test]
@@ -174,7 +195,11 @@ fn an_unrelated_ca_is_rejected() {
 #[test]
 fn restart_keeps_port_and_certificate_and_drop_kills() {
     let mut sim = Vcsim::builder().vms(0).start().expect("vcsim starts");
-    let (url, port, thumbprint) = (sim.url().to_owned(), sim.port(), sim.thumbprint().map(str::to_owned));
+    let (url, port, thumbprint) = (
+        sim.url().to_owned(),
+        sim.port(),
+        sim.thumbprint().map(str::to_owned),
+    );
     let first = sim.pid().expect("running");
     let dir = sim.dir().to_path_buf();
 
@@ -182,20 +207,31 @@ fn restart_keeps_port_and_certificate_and_drop_kills() {
     assert_eq!(sim.pid(), None);
     assert!(!process_alive(first), "pid {first} alive after kill");
     let client = client_for(&sim);
-    assert!(client.get(format!("{}/sdk/vimServiceVersions.xml", sim.base_url())).send().is_err());
+    assert!(
+        client
+            .get(format!("{}/sdk/vimServiceVersions.xml", sim.base_url()))
+            .send()
+            .is_err()
+    );
 
     sim.restart().expect("restart");
     let second = sim.pid().expect("running again");
     assert_ne!(first, second);
     assert_eq!((sim.url(), sim.port()), (url.as_str(), port));
     assert_eq!(sim.thumbprint().map(str::to_owned), thumbprint);
-    let resp = client.get(format!("{}/sdk/vimServiceVersions.xml", sim.base_url())).send();
+    let resp = client
+        .get(format!("{}/sdk/vimServiceVersions.xml", sim.base_url()))
+        .send();
     assert!(resp.expect("same CA still verifies").status().is_success());
 
     // The VM files went to this instance's TMPDIR; SIGTERM made vcsim delete them.
     sim.kill().expect("kill");
     let leftovers: Vec<_> = std::fs::read_dir(dir.join("tmp")).unwrap().collect();
-    assert!(leftovers.is_empty(), "vcsim left {leftovers:?}; its log:\n{}", sim.log());
+    assert!(
+        leftovers.is_empty(),
+        "vcsim left {leftovers:?}; its log:\n{}",
+        sim.log()
+    );
 
     sim.restart().expect("restart after kill");
     let third = sim.pid().expect("running");
@@ -225,7 +261,10 @@ fn plain_http_and_strict_credentials() {
     let (wrong, _) = login(&client, &sim, "administrator@vsphere.local", "nope");
     assert!(wrong.contains("InvalidLogin"), "{wrong}");
     let (right, cookie) = login(&client, &sim, sim.username(), sim.password());
-    assert!(right.contains("LoginResponse") && cookie.is_some(), "{right}");
+    assert!(
+        right.contains("LoginResponse") && cookie.is_some(),
+        "{right}"
+    );
 }
 
 #[test]
@@ -241,9 +280,18 @@ fn a_bad_gpu_config_fails_fast_with_the_simulators_message() {
 #[test]
 fn builds_workspace_binaries_with_the_tests_profile() {
     let probe = vmig_testkit::workspace_bin("testkit-probe");
-    assert!(probe.starts_with(&vmig_testkit::target_layout().profile_dir), "{}", probe.display());
-    let out = std::process::Command::new(&probe).output().expect("run testkit-probe");
+    assert!(
+        probe.starts_with(&vmig_testkit::target_layout().profile_dir),
+        "{}",
+        probe.display()
+    );
+    let out = std::process::Command::new(&probe)
+        .output()
+        .expect("run testkit-probe");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("testkit-probe "));
     // Cached: the second call neither builds nor moves the binary.
-    assert_eq!(vmig_testkit::workspace_bin_in("vmig-testkit", "testkit-probe"), probe);
+    assert_eq!(
+        vmig_testkit::workspace_bin_in("vmig-testkit", "testkit-probe"),
+        probe
+    );
 }

@@ -75,7 +75,7 @@ fn evaluate(state: &MigState, profile: GiProfileId) -> Option<Choice> {
     })
 }
 
-impl<'a> Candidate<'a> {
+impl Candidate<'_> {
     /// The best placement here now, if any.
     pub fn choice(&self) -> Option<Choice> {
         self.best

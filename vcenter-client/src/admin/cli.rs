@@ -228,17 +228,15 @@ pub async fn run(cli: Cli) -> Result<u8, AdminError> {
             let format = if cli.json { Format::Json } else { a.format };
             match &a.output {
                 Some(path) => {
-                    let mut buf = Vec::new();
-                    render::render(&report, format, &mut buf).map_err(|source| {
-                        AdminError::Output {
-                            what: "the report".into(),
-                            source,
-                        }
-                    })?;
-                    std::fs::write(path, buf).map_err(|source| AdminError::Output {
+                    // Streamed to the file: a 2,500-host report is never held twice in memory.
+                    let write_err = |source| AdminError::Output {
                         what: path.display().to_string(),
                         source,
-                    })?;
+                    };
+                    let file = std::fs::File::create(path).map_err(write_err)?;
+                    let mut out = std::io::BufWriter::new(file);
+                    render::render(&report, format, &mut out).map_err(write_err)?;
+                    out.flush().map_err(write_err)?;
                     eprintln!("vmig: wrote {}", path.display());
                 }
                 None => {

@@ -87,6 +87,18 @@ pub enum ReservationStatus {
     Unplaceable,
 }
 
+impl ReservationStatus {
+    /// The word used in JSON and text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReservationStatus::Held => "held",
+            ReservationStatus::Moved => "moved",
+            ReservationStatus::Running => "running",
+            ReservationStatus::Unplaceable => "unplaceable",
+        }
+    }
+}
+
 /// One reservation applied to one GPU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppliedReservation {

@@ -24,15 +24,27 @@ pub fn gi<'a>(profile: &'a str, start: u32, vm: Option<&'a str>) -> Gi<'a> {
 }
 
 /// A GPU of `model` with the GIs given, as an agent would report it.
-pub fn gpu(index: u32, model_key: &str, mig_current: bool, mig_pending: bool, gis: &[Gi<'_>]) -> GpuReport {
+pub fn gpu(
+    index: u32,
+    model_key: &str,
+    mig_current: bool,
+    mig_pending: bool,
+    gis: &[Gi<'_>],
+) -> GpuReport {
     let model = GpuModel::by_key(model_key).expect("catalog model");
     let mut state = MigState::new(model);
     let mut out = Vec::new();
     for g in gis {
         let p = model.gi_profile_by_name(g.profile).expect("profile");
         let placement = Placement::new(g.start, p.memory_slices);
-        let id = state.create_gi(p.id, Some(placement)).expect("legal layout");
-        let default_ci = p.ci_profiles.iter().find(|c| c.is_default).unwrap_or(&p.ci_profiles[0]);
+        let id = state
+            .create_gi(p.id, Some(placement))
+            .expect("legal layout");
+        let default_ci = p
+            .ci_profiles
+            .iter()
+            .find(|c| c.is_default)
+            .unwrap_or(&p.ci_profiles[0]);
         out.push(GiReport {
             gi_id: id,
             profile_id: p.id,
@@ -74,7 +86,8 @@ pub fn state_of(g: &GpuReport) -> MigState {
     let model = GpuModel::by_key(g.model.as_deref().expect("model")).expect("catalog");
     let mut s = MigState::new(model);
     for gi in &g.gpu_instances {
-        s.create_gi(gi.profile_id, Some(gi.placement)).expect("legal");
+        s.create_gi(gi.profile_id, Some(gi.placement))
+            .expect("legal");
     }
     s
 }
@@ -155,8 +168,12 @@ impl Env {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("vmig {all:?} printed no JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "vmig {all:?} printed no JSON ({e}):\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -164,7 +181,10 @@ impl Env {
     }
 
     pub fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
     }
 
     /// A client of the simulator, for setting the scene.
@@ -185,7 +205,10 @@ pub fn vms(rt: &tokio::runtime::Runtime, c: &Client) -> Vec<(String, VmRef, Stri
             .hosts(&[vcenter_client::HostProperty::Name])
             .await
             .expect("hosts");
-        let vms = c.vms(&[VmProperty::Name, VmProperty::Host]).await.expect("vms");
+        let vms = c
+            .vms(&[VmProperty::Name, VmProperty::Host])
+            .await
+            .expect("vms");
         let mut out: Vec<(String, VmRef, String)> = vms
             .into_iter()
             .map(|v| {
@@ -217,13 +240,27 @@ pub fn park(rt: &tokio::runtime::Runtime, c: &Client, vm: &VmRef, host: &str) {
     let h = host_ref(rt, c, host);
     rt.block_on(async {
         let t = c
-            .relocate_vm(vm, &vcenter_client::RelocateSpec { host: h, pool: None })
+            .relocate_vm(
+                vm,
+                &vcenter_client::RelocateSpec {
+                    host: h,
+                    pool: None,
+                },
+            )
             .await
             .expect("relocate");
-        c.wait_for_task(&t, vcenter_client::TaskWait::default()).await.expect("relocate task");
-        let on = c.vm(vm, &[VmProperty::PowerState]).await.expect("vm").power_state;
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .expect("relocate task");
+        let on = c
+            .vm(vm, &[VmProperty::PowerState])
+            .await
+            .expect("vm")
+            .power_state;
         if on != Some(vcenter_client::PowerState::PoweredOff) {
-            vcenter_client::admin::power::power_off(c, vm).await.expect("power off");
+            vcenter_client::admin::power::power_off(c, vm)
+                .await
+                .expect("power off");
         }
     });
 }

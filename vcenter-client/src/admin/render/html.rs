@@ -231,7 +231,7 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
         }
         h.push_str("</ul>");
     }
-    write!(h, "<script>{SCRIPT}</script></body></html>\n")
+    writeln!(h, "<script>{SCRIPT}</script></body></html>")
 }
 
 fn anchor(host_moref: &str, gpu: u32) -> String {

@@ -242,8 +242,13 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
             .map_or_else(|| "-".to_string(), |p| format!("@{p}"));
         writeln!(
             out,
-            "          r reserved by {} {} {} {}  ({:?}, since {})",
-            r.vm, r.vgpu_type, r.profile, at, r.status, r.reserved_at
+            "          r reserved by {} {} {} {}  ({}, since {})",
+            r.vm,
+            r.vgpu_type,
+            r.profile,
+            at,
+            r.status.as_str(),
+            r.reserved_at
         )?;
     }
     if g.mig_mode.is_some_and(|m| m.current) {

@@ -1,0 +1,274 @@
+//! `cargo xtask demo`: vmig's main job, end to end, on the embedded default — no GPU, no
+//! vCenter. It starts govmomi's vCenter simulator with 2 clusters and 4 GPU hosts
+//! (A100-40GB, A100-80GB, 2× H100 80GB), gives each host its own simulated GPU (`nvml-sim`
+//! state file), lays out MIG on two of them with `vmig-agent apply`, runs one `vmig-agent run`
+//! per host, assigns a VM to `grid_a100-3-20c` with `vmig assign`, prints `vmig report` and
+//! writes the HTML report. Everything it starts is stopped at the end (or on Ctrl-C: the
+//! children share the terminal's process group and stop on the same SIGINT), and every file
+//! it writes is under `target/demo/`.
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mig::report::{FIELD_DOCUMENT, HostReport};
+use vcenter_client::{Client, ConnectOptions, Credentials, HostProperty, TlsPolicy, VmProperty};
+use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim};
+
+use crate::{cargo, root, run};
+
+/// The four GPU hosts of the demo: (vCenter host name, nvml-sim model key).
+const HOSTS: [(&str, &str); 4] = [
+    ("DC0_C0_H0", "a100-pcie-40gb"),
+    ("DC0_C0_H1", "a100-pcie-80gb"),
+    ("DC0_C1_H0", "h100-sxm5-80gb"),
+    ("DC0_C1_H1", "h100-sxm5-80gb"),
+];
+/// Poll interval of the demo's agents: short, so the demo does not wait long.
+const POLL_S: u64 = 2;
+
+struct Bins {
+    agent: PathBuf,
+    vmig: PathBuf,
+    sim: PathBuf,
+    lib: PathBuf,
+}
+
+pub fn demo() -> Result<()> {
+    let root = root();
+    run(Command::new("bash").arg("scripts/install-deps.sh"))?;
+    run(cargo().args([
+        "build",
+        "-p",
+        "nvml-sim",
+        "-p",
+        "vmig-agent",
+        "-p",
+        "vcenter-client",
+        "--bins",
+        "--lib",
+    ]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let target = if target.is_absolute() {
+        target
+    } else {
+        root.join(target)
+    };
+    let debug = target.join("debug");
+    let bins = Bins {
+        agent: debug.join("vmig-agent"),
+        vmig: debug.join("vmig"),
+        sim: debug.join("nvml-sim"),
+        lib: debug.join("libnvml_sim.so"),
+    };
+    let work = target.join("demo");
+    if work.exists() {
+        fs::remove_dir_all(&work).with_context(|| format!("cannot clear {}", work.display()))?;
+    }
+    let tmp = work.join("tmp");
+    fs::create_dir_all(&tmp)?;
+    // SAFETY: set before this process starts any thread; it keeps the simulator's and the
+    // harness's temporary files under target/demo instead of /tmp.
+    unsafe { std::env::set_var("TMPDIR", &tmp) };
+
+    step("starting the vCenter simulator: 2 clusters, 4 GPU hosts");
+    let mut gpus = GpuConfig::default();
+    for (host, model) in HOSTS {
+        gpus = gpus.rule(GpuRule::hosts(host).gpu(model, 1));
+    }
+    let vc = Vcsim::builder()
+        .datacenters(1)
+        .clusters(2)
+        .hosts_per_cluster(2)
+        .standalone_hosts(0)
+        .vms(2)
+        .gpu_hosts(gpus)
+        .start()
+        .context("cannot start the vCenter simulator")?;
+    let ca = vc
+        .ca_pem_path()
+        .context("the simulator serves TLS")?
+        .to_path_buf();
+    println!("  vCenter: {} (CA {})", vc.url(), ca.display());
+    let password_file = work.join("password");
+    fs::write(&password_file, format!("{}\n", vc.password()))?;
+    fs::set_permissions(&password_file, fs::Permissions::from_mode(0o600))?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = rt
+        .block_on(Client::connect(ConnectOptions::new(
+            vc.url(),
+            Credentials::new(vc.username(), vc.password()),
+            TlsPolicy::CaFile(ca.clone()),
+        )))
+        .context("cannot log in to the simulator")?;
+    let hosts = rt.block_on(client.hosts(&[HostProperty::Name, HostProperty::BiosUuid]))?;
+    let uuid_of = |name: &str| -> Result<String> {
+        hosts
+            .iter()
+            .find(|h| h.name.as_deref() == Some(name))
+            .and_then(|h| h.bios_uuid.as_ref().map(|u| u.to_string()))
+            .with_context(|| format!("the simulator has no host {name}"))
+    };
+
+    step("simulated GPUs: one nvml-sim state file per host, MIG enabled");
+    let mut states = Vec::new();
+    for (host, model) in HOSTS {
+        let state = work.join(format!("{host}.nvml.json"));
+        run(Command::new(&bins.sim)
+            .arg("--state")
+            .arg(&state)
+            .args(["init", "--mig", "--gpu", model]))?;
+        println!("  {host}: {model}");
+        states.push(state);
+    }
+
+    step(
+        "MIG layouts: seed-mixed (3g.20gb + 2g.10gb + 1g.5gb + 1g.5gb) on DC0_C0_H0, all-balanced on DC0_C1_H0",
+    );
+    agent_cli(&bins, &states[0], &["apply", "-c", "seed-mixed"])?;
+    agent_cli(&bins, &states[2], &["apply", "-c", "all-balanced"])?;
+    agent_cli(&bins, &states[0], &["mig", "lgi"])?;
+
+    step("starting one vmig-agent per host");
+    let mut agents = Vec::new();
+    for ((host, _), state) in HOSTS.iter().zip(&states) {
+        let dir = work.join(host);
+        fs::create_dir_all(&dir)?;
+        let config = dir.join("agent.toml");
+        fs::write(
+            &config,
+            format!(
+                "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = {pw:?}\nca_file = {ca:?}\n\n\
+                 [host]\nuuid = {uuid:?}\n\n[agent]\npoll_interval_s = {POLL_S}\nheartbeat_interval_s = 60\nnvml_lib = {lib:?}\n",
+                url = vc.url(),
+                user = vc.username(),
+                pw = password_file.display().to_string(),
+                ca = ca.display().to_string(),
+                uuid = uuid_of(host)?,
+                lib = bins.lib.display().to_string(),
+            ),
+        )?;
+        let log = fs::File::create(dir.join("agent.log"))?;
+        let mut cmd = Command::new(&bins.agent);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("NVML_SIM_STATE", state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        agents.push(ChildGuard::spawn("vmig-agent run", &mut cmd)?);
+        println!("  {host}: vmig-agent run --config {}", config.display());
+    }
+    wait_published(&rt, &client, &HOSTS.map(|(h, _)| h))?;
+
+    step("assigning a powered-off VM to grid_a100-3-20c with vmig assign");
+    let vm = rt
+        .block_on(client.vms(&[VmProperty::Name]))?
+        .into_iter()
+        .filter_map(|v| v.name.clone().map(|n| (n, v)))
+        .find(|(n, _)| n.starts_with("DC0_C0_"))
+        .context("the simulator has no VM in cluster DC0_C0")?;
+    rt.block_on(vcenter_client::admin::power::power_off(
+        &client,
+        &vm.1.moref,
+    ))
+    .with_context(|| format!("cannot power off {}", vm.0))?;
+    let _ = rt.block_on(client.logout());
+    vmig(
+        &bins,
+        &vc,
+        &ca,
+        &password_file,
+        &["assign", "--vm", &vm.0, "--profile", "grid_a100-3-20c"],
+    )?;
+
+    step("vmig report");
+    vmig(
+        &bins,
+        &vc,
+        &ca,
+        &password_file,
+        &["report", "--format", "table"],
+    )?;
+    let html = work.join("report.html");
+    let html_arg = html.display().to_string();
+    vmig(
+        &bins,
+        &vc,
+        &ca,
+        &password_file,
+        &["report", "--format", "html", "-o", &html_arg],
+    )?;
+    println!("\nHTML report: {}", html.display());
+
+    step("stopping everything the demo started");
+    for mut agent in agents {
+        let _ = agent.stop();
+    }
+    drop(vc);
+    println!("  done; all files are under {}", work.display());
+    Ok(())
+}
+
+fn step(what: &str) {
+    println!("\n==> {what}");
+}
+
+fn agent_cli(bins: &Bins, state: &Path, args: &[&str]) -> Result<()> {
+    run(Command::new(&bins.agent)
+        .arg("--nvml-lib")
+        .arg(&bins.lib)
+        .args(args)
+        .env("NVML_SIM_STATE", state))
+}
+
+fn vmig(bins: &Bins, vc: &Vcsim, ca: &Path, password: &Path, args: &[&str]) -> Result<()> {
+    run(Command::new(&bins.vmig)
+        .args(["--url", vc.url(), "--username", vc.username()])
+        .arg("--password-file")
+        .arg(password)
+        .arg("--ca-file")
+        .arg(ca)
+        .args(args))
+}
+
+/// Wait until every host carries an agent document.
+fn wait_published(rt: &tokio::runtime::Runtime, client: &Client, hosts: &[&str]) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = rt.block_on(async {
+            let defs = client.custom_field_defs().await.ok()?;
+            let key = defs.iter().find(|d| d.name == FIELD_DOCUMENT)?.key;
+            let all = client
+                .hosts(&[HostProperty::Name, HostProperty::CustomValues])
+                .await
+                .ok()?;
+            let published = all
+                .iter()
+                .filter(|h| hosts.contains(&h.name.as_deref().unwrap_or_default()))
+                .filter(|h| {
+                    h.custom_values
+                        .get(key)
+                        .is_some_and(|doc| HostReport::from_json(doc).is_ok())
+                })
+                .count();
+            Some(published == hosts.len())
+        });
+        if done == Some(true) {
+            println!("  all {} agents have published to vCenter", hosts.len());
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the agents did not publish within 120 s; see target/demo/*/agent.log");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
