@@ -418,3 +418,28 @@ fn invalid_configs_fail_with_line_and_change_nothing() {
         assert_eq!(h.layout(), before);
     }
 }
+
+/// 4g.20gb + 1g.10gb + 2 × 1g.5gb fits an A100 40GB, but not in mig-parted's first order
+/// (largest first) with the driver choosing placements: the 1g.10gb lands at 4:2 and the
+/// second 1g.5gb finds no slot. mig-parted then clears the GPU and tries other orders; vmig
+/// places every GI explicitly and gets it right in one pass.
+#[test]
+fn layout_the_drivers_own_placement_cannot_fit_applies_in_one_pass() {
+    let h = Host::new("driver-order", &["a100-pcie-40gb"], true);
+    let by_driver = h.agent(&["mig", "cgi", "-i", "0", "4g.20gb,1g.10gb,1g.5gb,1g.5gb"]);
+    assert_eq!(by_driver.status.code(), Some(3), "{}", text(&by_driver));
+    assert!(
+        text(&by_driver).contains("insufficient resources"),
+        "{}",
+        text(&by_driver)
+    );
+    let f = h.file(
+        "order.yaml",
+        "version: v1\nmig-configs:\n  c:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"4g.20gb\": 1\n        \"1g.10gb\": 1\n        \"1g.5gb\": 2\n",
+    );
+    let out = h.expect(0, &["apply", "-f", &f]);
+    assert!(out.contains("the GPU now matches the layout"), "{out}");
+    let layout = h.layout();
+    assert!(layout.contains("\"1g.10gb@6\": 1"), "{layout}");
+    h.expect(0, &["assert", "-f", &f]);
+}

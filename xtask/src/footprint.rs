@@ -94,7 +94,7 @@ pub fn run(args: &[String]) -> Result<()> {
         init.extend(["--gpu", "h100-sxm5-80gb"]);
     }
     sim(&init)?;
-    let full = vec!["1g.10gb"; 7].join(",");
+    let full = ["1g.10gb"; 7].join(",");
     for i in 0..o.gpus {
         let gpu = i.to_string();
         let out = Command::new(&agent_bin)

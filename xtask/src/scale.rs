@@ -176,11 +176,13 @@ fn timed(cmd: &mut Command) -> Result<(f64, u64, Output)> {
 
 const PYVMOMI: &str = r#"
 import json, sys
-from pyVim.connect import SmartConnect, Disconnect
+from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
 host, port, user, pwd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 HOST_PATHS = json.loads(sys.argv[5]); VM_PATHS = json.loads(sys.argv[6])
-si = SmartConnect(host=host, port=port, protocol="http", user=user, pwd=pwd, disableSslCertValidation=True)
+# vcsim advertises API 6.5, whose pyVmomi types lack the vGPU fields the simulator returns;
+# speak 7.0 as a real vCenter would (a negative port means plain HTTP).
+si = Connect(host=host, port=-port, user=user, pwd=pwd, version="vim.version.v7_0")
 content = si.RetrieveContent()
 pc = content.propertyCollector
 PC = vmodl.query.PropertyCollector

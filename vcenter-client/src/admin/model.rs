@@ -111,7 +111,7 @@ pub struct HostAnalysis {
     pub status: AgentStatus,
     /// One sentence on a flagged status.
     pub status_detail: Option<String>,
-    /// The parsed report.
+    /// The parsed report (its `gpus` moved into [`HostAnalysis::gpus`]).
     pub report: Option<HostReport>,
     /// Report age in seconds at analysis time.
     pub age_s: Option<i64>,
@@ -223,7 +223,8 @@ pub fn format_time(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-/// Analyses inventories at time `now`.
+/// Analyses inventories at time `now`. The hosts' raw documents are dropped from the
+/// inventories once parsed (they are in [`HostAnalysis`]).
 pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analysis {
     let mut warnings = Vec::new();
     let mut hosts = Vec::new();
@@ -263,6 +264,17 @@ pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analy
             }
         }
     }
+    // The documents are parsed into `hosts`; drop the raw text.
+    let mut inventories = inventories;
+    for inv in &mut inventories {
+        for dc in &mut inv.datacenters {
+            for cr in &mut dc.compute {
+                for h in &mut cr.hosts {
+                    h.document = None;
+                }
+            }
+        }
+    }
     Analysis {
         inventories,
         hosts,
@@ -286,7 +298,15 @@ fn analyse_host(
         cluster: cr.name.clone(),
         is_cluster: cr.is_cluster,
         compute: cr.moref.clone(),
-        host: host.clone(),
+        // Without the document: it is parsed below, and 2,500 copies of it add up.
+        host: HostInfo {
+            moref: host.moref.clone(),
+            name: host.name.clone(),
+            connection_state: host.connection_state.clone(),
+            vgpu_types: host.vgpu_types.clone(),
+            graphics: host.graphics.clone(),
+            document: None,
+        },
         status: AgentStatus::NotApplicable,
         status_detail: None,
         report: None,
@@ -383,6 +403,9 @@ fn analyse_host(
         g.state = state;
         g.reservations = res;
     }
+    // Each GPU's part lives on in `h.gpus`; keep only the document's metadata here.
+    let mut report = report;
+    report.gpus.clear();
     h.report = Some(report);
     h
 }
