@@ -6,7 +6,7 @@
 //! every test in a file takes [`Sim::lock`] first: tests in one binary run on parallel threads.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
@@ -14,20 +14,11 @@ use nvml_wrapper::Nvml;
 
 static ENV_LOCK: Mutex<()> = Mutex::new(());
 
-/// `target/<profile>/libnvml_sim.so`: integration tests run from `target/<profile>/deps/`.
+/// `target/<profile>/libnvml_sim.so`. A `cargo test -p nvml-sim` emits the cdylib next to the
+/// test binaries, but a `cargo test --workspace` builds the library only as an rlib for its
+/// dependents; the harness then builds the cdylib itself (once per process, under a lock).
 pub fn lib_path() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> above deps/");
-    let lib = dir.join("libnvml_sim.so");
-    assert!(
-        lib.exists(),
-        "{} missing: cargo builds the cdylib for the package's tests",
-        lib.display()
-    );
-    lib
+    vmig_testkit::nvml_sim_lib()
 }
 
 /// One simulated machine in its own temp dir.
