@@ -2,6 +2,7 @@
 # Installs what a fresh Debian (bookworm or later) machine lacks to build and test vmig.
 # Idempotent: every step checks first. Each area of the project keeps its own step in
 # scripts/deps.d/*.sh (sourced in name order), so a component's needs live next to its owner.
+# With arguments, only the named steps run (e.g. `install-deps.sh 20-go-vcsim` for the demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +29,17 @@ apt_need() {
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 
-for step in scripts/deps.d/*.sh; do
-    [ -e "$step" ] || continue
+steps=()
+if [ $# -eq 0 ]; then
+    steps=(scripts/deps.d/*.sh)
+else
+    for name in "$@"; do steps+=("scripts/deps.d/${name%.sh}.sh"); done
+fi
+for step in "${steps[@]}"; do
+    if [ ! -e "$step" ]; then
+        echo "install-deps: no step $step (see scripts/deps.d/)" >&2
+        exit 2
+    fi
     # shellcheck source=/dev/null
     . "$step"
 done

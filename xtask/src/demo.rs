@@ -19,12 +19,12 @@ use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim};
 
 use crate::{cargo, root, run};
 
-/// The four GPU hosts of the demo: (vCenter host name, nvml-sim model key).
-const HOSTS: [(&str, &str); 4] = [
-    ("DC0_C0_H0", "a100-pcie-40gb"),
-    ("DC0_C0_H1", "a100-pcie-80gb"),
-    ("DC0_C1_H0", "h100-sxm5-80gb"),
-    ("DC0_C1_H1", "h100-sxm5-80gb"),
+/// The four GPU hosts of the demo: (vCenter host name, nvml-sim model key, GPUs).
+const HOSTS: [(&str, &str, u32); 4] = [
+    ("DC0_C0_H0", "a100-pcie-40gb", 2),
+    ("DC0_C0_H1", "a100-pcie-80gb", 1),
+    ("DC0_C1_H0", "h100-sxm5-80gb", 1),
+    ("DC0_C1_H1", "h100-sxm5-80gb", 1),
 ];
 /// Poll interval of the demo's agents: short, so the demo does not wait long.
 const POLL_S: u64 = 2;
@@ -38,7 +38,8 @@ struct Bins {
 
 pub fn demo() -> Result<()> {
     let root = root();
-    run(Command::new("bash").arg("scripts/install-deps.sh"))?;
+    // Only Go and govmomi (the vCenter simulator): the demo needs none of the test tools.
+    run(Command::new("bash").args(["scripts/install-deps.sh", "20-go-vcsim"]))?;
     run(cargo().args([
         "build",
         "-p",
@@ -77,8 +78,8 @@ pub fn demo() -> Result<()> {
 
     step("starting the vCenter simulator: 2 clusters, 4 GPU hosts");
     let mut gpus = GpuConfig::default();
-    for (host, model) in HOSTS {
-        gpus = gpus.rule(GpuRule::hosts(host).gpu(model, 1));
+    for (host, model, count) in HOSTS {
+        gpus = gpus.rule(GpuRule::hosts(host).gpu(model, count));
     }
     let vc = Vcsim::builder()
         .datacenters(1)
@@ -119,26 +120,62 @@ pub fn demo() -> Result<()> {
 
     step("simulated GPUs: one nvml-sim state file per host, MIG enabled");
     let mut states = Vec::new();
-    for (host, model) in HOSTS {
+    for (host, model, count) in HOSTS {
         let state = work.join(format!("{host}.nvml.json"));
-        run(Command::new(&bins.sim)
-            .arg("--state")
-            .arg(&state)
-            .args(["init", "--mig", "--gpu", model]))?;
-        println!("  {host}: {model}");
+        let mut init = Command::new(&bins.sim);
+        init.arg("--state").arg(&state).args(["init", "--mig"]);
+        for _ in 0..count {
+            init.args(["--gpu", model]);
+        }
+        run(&mut init)?;
+        println!("  {host}: {count} × {model}");
         states.push(state);
     }
 
     step(
         "MIG layouts: seed-mixed (3g.20gb + 2g.10gb + 1g.5gb + 1g.5gb) on DC0_C0_H0, all-balanced on DC0_C1_H0",
     );
-    agent_cli(&bins, &states[0], &["apply", "-c", "seed-mixed"])?;
+    // GPU 0 only: the host's second A100 stays empty, for vSphere to place vGPU VMs on.
+    agent_cli(&bins, &states[0], &["apply", "-c", "seed-mixed", "-i", "0"])?;
     agent_cli(&bins, &states[2], &["apply", "-c", "all-balanced"])?;
     agent_cli(&bins, &states[0], &["mig", "lgi"])?;
 
+    step("a running MIG-backed vGPU VM on DC0_C1_H1 (what ESXi's vGPU manager does at power-on)");
+    let vms = rt.block_on(client.vms(&[VmProperty::Name, VmProperty::Host]))?;
+    let h1 = hosts
+        .iter()
+        .find(|h| h.name.as_deref() == Some("DC0_C1_H1"))
+        .context("the simulator has no host DC0_C1_H1")?;
+    let running = vms
+        .iter()
+        .find(|v| v.host.as_ref() == Some(&h1.moref))
+        .and_then(|v| v.name.clone())
+        .context("the simulator has no VM on DC0_C1_H1")?;
+    agent_cli(
+        &bins,
+        &states[3],
+        &["mig", "cgi", "-i", "0", "3g.40gb", "-C"],
+    )?;
+    let gi = gi_id_of(&bins, &states[3], "3g.40gb")?;
+    run(Command::new(&bins.sim)
+        .arg("--state")
+        .arg(&states[3])
+        .args([
+            "occupy",
+            "-i",
+            "0",
+            "--gi",
+            &gi.to_string(),
+            "--vgpu",
+            "nvidia_h100xm-3-40c",
+            "--vm",
+            &running,
+        ]))?;
+    println!("  {running}: nvidia_h100xm-3-40c on GPU 0, GPU instance {gi}");
+
     step("starting one vmig-agent per host");
     let mut agents = Vec::new();
-    for ((host, _), state) in HOSTS.iter().zip(&states) {
+    for ((host, _, _), state) in HOSTS.iter().zip(&states) {
         let dir = work.join(host);
         fs::create_dir_all(&dir)?;
         let config = dir.join("agent.toml");
@@ -167,7 +204,7 @@ pub fn demo() -> Result<()> {
         agents.push(ChildGuard::spawn("vmig-agent run", &mut cmd)?);
         println!("  {host}: vmig-agent run --config {}", config.display());
     }
-    wait_published(&rt, &client, &HOSTS.map(|(h, _)| h))?;
+    wait_published(&rt, &client, &HOSTS.map(|(h, _, _)| h))?;
 
     step("assigning a powered-off VM to grid_a100-3-20c with vmig assign");
     let vm = rt
@@ -228,6 +265,29 @@ fn agent_cli(bins: &Bins, state: &Path, args: &[&str]) -> Result<()> {
         .arg(&bins.lib)
         .args(args)
         .env("NVML_SIM_STATE", state))
+}
+
+/// The id of the first GPU instance of `profile` on GPU 0, from `vmig-agent --json mig lgi`.
+fn gi_id_of(bins: &Bins, state: &Path, profile: &str) -> Result<u64> {
+    let out = Command::new(&bins.agent)
+        .arg("--nvml-lib")
+        .arg(&bins.lib)
+        .args(["--json", "mig", "lgi", "-i", "0"])
+        .env("NVML_SIM_STATE", state)
+        .output()
+        .context("cannot run vmig-agent mig lgi")?;
+    if !out.status.success() {
+        bail!(
+            "vmig-agent mig lgi failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let gis: Vec<serde_json::Value> =
+        serde_json::from_slice(&out.stdout).context("vmig-agent --json mig lgi output")?;
+    gis.iter()
+        .find(|gi| gi["name"] == profile)
+        .and_then(|gi| gi["gi_id"].as_u64())
+        .with_context(|| format!("no {profile} GPU instance on GPU 0"))
 }
 
 fn vmig(bins: &Bins, vc: &Vcsim, ca: &Path, password: &Path, args: &[&str]) -> Result<()> {
