@@ -204,15 +204,71 @@ pub fn run(cli: &Cli, out: &mut String) -> Result<(), AgentError> {
     }
 }
 
-fn emit_json<T: Serialize + ?Sized>(out: &mut String, value: &T) {
-    // Serialising these plain row structs cannot fail (no maps with non-string keys).
-    out.push_str(&serde_json::to_string_pretty(value).unwrap_or_default());
-    out.push('\n');
+/// Every command's output: `value` as pretty JSON with `--json`, else its text rendering.
+fn emit<T: Serialize + ?Sized>(
+    out: &mut String,
+    json: bool,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) {
+    if json {
+        // Serialising these plain row structs cannot fail (no maps with non-string keys).
+        out.push_str(&serde_json::to_string_pretty(value).unwrap_or_default());
+        out.push('\n');
+    } else {
+        out.push_str(&text(value));
+    }
 }
 
-fn line(out: &mut String, s: String) {
-    out.push_str(&s);
-    out.push('\n');
+/// Creates one instance per wanted profile, in order, stopping at the first failure. The text
+/// output reports each success as it happens (as nvidia-smi does); the JSON output lists
+/// what was created. Either way the error, if any, is returned after the report.
+fn create_each<W, C: Serialize>(
+    out: &mut String,
+    json: bool,
+    wanted: &[W],
+    mut create: impl FnMut(&W) -> Result<C, AgentError>,
+    text: impl Fn(&C) -> String,
+) -> Result<(), AgentError> {
+    let mut created = Vec::new();
+    let mut result = Ok(());
+    for w in wanted {
+        match create(w) {
+            Ok(c) => {
+                if !json {
+                    out.push_str(&text(&c));
+                }
+                created.push(c);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if json {
+        emit(out, json, &created, |_| String::new());
+    }
+    result
+}
+
+fn all_gpus(driver: &Driver) -> Result<Vec<Gpu<'_>>, AgentError> {
+    driver.gpus().map_err(|e| AgentError::Nvml {
+        gpu: None,
+        operation: "list GPUs".into(),
+        source: e,
+    })
+}
+
+/// The name of profile `id` among `profiles`, else the raw id (a profile NVML did not list).
+fn profile_name<'a, Id: PartialEq + 'a>(
+    mut profiles: impl Iterator<Item = (Id, &'a str)>,
+    id: Id,
+    raw: u32,
+) -> String {
+    profiles
+        .find(|(p, _)| *p == id)
+        .map_or_else(|| raw.to_string(), |(_, name)| name.to_string())
 }
 
 fn nvml_err(gpu: u32, what: &str) -> impl FnOnce(nvml::CallError) -> AgentError + '_ {
@@ -227,11 +283,7 @@ fn mig_gpus<'n>(driver: &'n Driver, sel: Option<&GpuSelector>) -> Result<Vec<Gpu
         ops::require_mig_enabled(&gpu)?;
         return Ok(vec![gpu]);
     }
-    let all = driver.gpus().map_err(|e| AgentError::Nvml {
-        gpu: None,
-        operation: "list GPUs".into(),
-        source: e,
-    })?;
+    let all = all_gpus(driver)?;
     let mut enabled = Vec::new();
     let mut first_err = None;
     for gpu in all {
@@ -259,11 +311,7 @@ fn display_order(mut profiles: Vec<GiProfileInfo>) -> Vec<GiProfileInfo> {
 }
 
 fn list(driver: &Driver, json: bool, out: &mut String) -> Result<(), AgentError> {
-    let gpus = driver.gpus().map_err(|e| AgentError::Nvml {
-        gpu: None,
-        operation: "list GPUs".into(),
-        source: e,
-    })?;
+    let gpus = all_gpus(driver)?;
     let mut listed = Vec::new();
     for gpu in &gpus {
         let g = gpu.index();
@@ -295,11 +343,7 @@ fn list(driver: &Driver, json: bool, out: &mut String) -> Result<(), AgentError>
         });
     }
     let list = render::ListOutput { gpus: listed };
-    if json {
-        emit_json(out, &list);
-    } else {
-        out.push_str(&render::list_lines(&list));
-    }
+    emit(out, json, &list, render::list_lines);
     Ok(())
 }
 
@@ -332,11 +376,7 @@ fn mode(driver: &Driver, a: &ModeArgs, json: bool, out: &mut String) -> Result<(
         }),
         reset_required: m.current != m.pending,
     };
-    if json {
-        emit_json(out, &o);
-    } else {
-        out.push_str(&render::mode_lines(&o));
-    }
+    emit(out, json, &o, render::mode_lines);
     Ok(())
 }
 
@@ -364,11 +404,7 @@ fn lgip(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(),
             });
         }
     }
-    if json {
-        emit_json(out, &rows);
-    } else {
-        out.push_str(&render::gi_profiles_table(&rows));
-    }
+    emit(out, json, rows.as_slice(), render::gi_profiles_table);
     Ok(())
 }
 
@@ -387,11 +423,7 @@ fn lgipp(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<()
             });
         }
     }
-    if json {
-        emit_json(out, &rows);
-    } else {
-        out.push_str(&render::gi_placements_lines(&rows));
-    }
+    emit(out, json, rows.as_slice(), render::gi_placements_lines);
     Ok(())
 }
 
@@ -401,11 +433,11 @@ fn gi_row(gpu: u32, gi: &GpuInstance<'_>, profiles: &[GiProfileInfo]) -> GiRow {
         gpu,
         gi_id: i.id,
         profile_id: i.profile_id,
-        name: profiles
-            .iter()
-            .find(|p| p.id == i.profile_id)
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| i.profile_id.0.to_string()),
+        name: profile_name(
+            profiles.iter().map(|p| (p.id, p.name.as_str())),
+            i.profile_id,
+            i.profile_id.0,
+        ),
         placement: i.placement,
     }
 }
@@ -417,11 +449,11 @@ fn ci_row(gpu: u32, ci: &nvml::ComputeInstance<'_>, profiles: &[nvml::CiProfileI
         gi_id: i.gi_id,
         ci_id: i.id,
         profile_id: i.profile_id,
-        name: profiles
-            .iter()
-            .find(|p| p.id == i.profile_id)
-            .map(|p| p.name.clone())
-            .unwrap_or_else(|| i.profile_id.0.to_string()),
+        name: profile_name(
+            profiles.iter().map(|p| (p.id, p.name.as_str())),
+            i.profile_id,
+            i.profile_id.0,
+        ),
         placement: i.placement,
     }
 }
@@ -443,29 +475,20 @@ fn cgi(driver: &Driver, a: &CgiArgs, json: bool, out: &mut String) -> Result<(),
             )));
         }
     };
-    let mut created = Vec::new();
-    let mut result = Ok(());
-    for (profile, start) in wanted.iter().zip(starts) {
-        match create_one_gi(&gpu, profile, start, a.default_ci, &profiles) {
-            Ok(c) => {
-                if !json {
-                    line(out, render::created_gi_line(&c.gi));
-                    if let Some(ci) = &c.compute_instance {
-                        line(out, render::created_ci_line(ci));
-                    }
-                }
-                created.push(c);
+    let wanted: Vec<_> = wanted.iter().zip(starts).collect();
+    create_each(
+        out,
+        json,
+        &wanted,
+        |(profile, start)| create_one_gi(&gpu, profile, *start, a.default_ci, &profiles),
+        |c| {
+            let mut text = format!("{}\n", render::created_gi_line(&c.gi));
+            if let Some(ci) = &c.compute_instance {
+                text.push_str(&format!("{}\n", render::created_ci_line(ci)));
             }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    if json {
-        emit_json(out, &created);
-    }
-    result
+            text
+        },
+    )
 }
 
 fn create_one_gi(
@@ -503,11 +526,7 @@ fn lgi(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), 
             rows.push(gi_row(g, &gi, &profiles));
         }
     }
-    if json {
-        emit_json(out, &rows);
-    } else {
-        out.push_str(&render::gis_table(&rows));
-    }
+    emit(out, json, rows.as_slice(), render::gis_table);
     Ok(())
 }
 
@@ -518,11 +537,9 @@ fn dgi(driver: &Driver, a: &GiArgs, json: bool, out: &mut String) -> Result<(), 
         gpu: gpu.index(),
         gi_id: info.id,
     };
-    if json {
-        emit_json(out, &[d]);
-    } else {
-        line(out, render::destroyed_gi_line(&d));
-    }
+    emit(out, json, std::slice::from_ref(&d), |_| {
+        format!("{}\n", render::destroyed_gi_line(&d))
+    });
     Ok(())
 }
 
@@ -571,13 +588,13 @@ fn lcip(driver: &Driver, a: &OptGpuOptGi, json: bool, out: &mut String) -> Resul
             }
         }
     }
-    if json {
-        emit_json(out, &rows);
-    } else if rows.is_empty() {
-        line(out, "No compute instance profiles found: Not Found".into());
-    } else {
-        out.push_str(&render::ci_profiles_table(&rows));
-    }
+    emit(out, json, &rows, |rows| {
+        if rows.is_empty() {
+            "No compute instance profiles found: Not Found\n".into()
+        } else {
+            render::ci_profiles_table(rows)
+        }
+    });
     Ok(())
 }
 
@@ -603,27 +620,13 @@ fn cci(driver: &Driver, a: &CciArgs, json: bool, out: &mut String) -> Result<(),
             vec![ops::default_ci_profile_of(&gpu, &gi, &gp)?]
         }
     };
-    let mut created = Vec::new();
-    let mut result = Ok(());
-    for p in &wanted {
-        match ops::create_compute_instance(&gpu, &gi, p) {
-            Ok(ci) => {
-                let row = ci_row(g, &ci, &profiles);
-                if !json {
-                    line(out, render::created_ci_line(&row));
-                }
-                created.push(row);
-            }
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    if json {
-        emit_json(out, &created);
-    }
-    result
+    create_each(
+        out,
+        json,
+        &wanted,
+        |p| ops::create_compute_instance(&gpu, &gi, p).map(|ci| ci_row(g, &ci, &profiles)),
+        |row| format!("{}\n", render::created_ci_line(row)),
+    )
 }
 
 fn lci(driver: &Driver, a: &OptGpuOptGi, json: bool, out: &mut String) -> Result<(), AgentError> {
@@ -638,11 +641,7 @@ fn lci(driver: &Driver, a: &OptGpuOptGi, json: bool, out: &mut String) -> Result
             rows.extend(cis.iter().map(|ci| ci_row(g, ci, &profiles)));
         }
     }
-    if json {
-        emit_json(out, &rows);
-    } else {
-        out.push_str(&render::cis_table(&rows));
-    }
+    emit(out, json, rows.as_slice(), render::cis_table);
     Ok(())
 }
 
@@ -654,11 +653,9 @@ fn dci(driver: &Driver, a: &CiArgs, json: bool, out: &mut String) -> Result<(), 
         gi_id: info.gi_id,
         ci_id: info.id,
     };
-    if json {
-        emit_json(out, &[d]);
-    } else {
-        line(out, render::destroyed_ci_line(&d));
-    }
+    emit(out, json, std::slice::from_ref(&d), |_| {
+        format!("{}\n", render::destroyed_ci_line(&d))
+    });
     Ok(())
 }
 

@@ -205,6 +205,31 @@ fn push(out: &mut String, line: String) {
     out.push('\n');
 }
 
+/// nvidia-smi's boxed table: a titled header closed by `|===|`, then each row's lines followed
+/// by a `+---+` rule.
+fn boxed_table<R>(
+    width: usize,
+    title: &str,
+    header: &[String],
+    rows: &[R],
+    row_lines: impl Fn(&R) -> Vec<String>,
+) -> String {
+    let mut out = String::new();
+    push(&mut out, rule(width, '-'));
+    push(&mut out, text_line(width, title));
+    for h in header {
+        push(&mut out, h.clone());
+    }
+    push(&mut out, rule(width, '='));
+    for r in rows {
+        for l in row_lines(r) {
+            push(&mut out, l);
+        }
+        push(&mut out, rule(width, '-'));
+    }
+    out
+}
+
 /// GiB as nvidia-smi prints it: MiB / 1024, two decimals.
 fn gib(mib: u64) -> String {
     format!("{:.2}", mib as f64 / 1024.0)
@@ -219,26 +244,17 @@ const LGIP_W: usize = 79;
 /// `mig lgip` table.
 pub fn gi_profiles_table(rows: &[GiProfileRow]) -> String {
     let w = LGIP_W;
-    let mut out = String::new();
-    push(&mut out, rule(w, '-'));
-    push(&mut out, text_line(w, "GPU instance profiles:"));
-    push(
-        &mut out,
+    let header = [
         text_line(
             w,
             "GPU   Name             ID    Instances   Memory     P2P    SM    DEC   ENC",
         ),
-    );
-    push(
-        &mut out,
         Line::new(w)
             .left(31, "Free/Total   GiB              CE    JPEG  OFA")
             .done(),
-    );
-    push(&mut out, rule(w, '='));
-    for r in rows {
-        push(
-            &mut out,
+    ];
+    boxed_table(w, "GPU instance profiles:", &header, rows, |r| {
+        vec![
             Line::new(w)
                 .right(5, &r.gpu.to_string())
                 .left(7, &format!("MIG {}", r.name))
@@ -251,18 +267,13 @@ pub fn gi_profiles_table(rows: &[GiProfileRow]) -> String {
                 .right(69, &r.dec.to_string())
                 .right(75, &r.enc.to_string())
                 .done(),
-        );
-        push(
-            &mut out,
             Line::new(w)
                 .right(63, &r.ce.to_string())
                 .right(69, &r.jpeg.to_string())
                 .right(75, &r.ofa.to_string())
                 .done(),
-        );
-        push(&mut out, rule(w, '-'));
-    }
-    out
+        ]
+    })
 }
 
 /// `mig lgipp` lines (`Placement :` when there is a single start, as nvidia-smi writes it).
@@ -300,21 +311,12 @@ pub fn gis_table(rows: &[GiRow]) -> String {
         return "No GPU instances found: Not Found\n".to_string();
     }
     let w = LGI_W;
-    let mut out = String::new();
-    push(&mut out, rule(w, '-'));
-    push(&mut out, text_line(w, "GPU instances:"));
-    push(
-        &mut out,
+    let header = [
         text_line(w, "GPU   Name             Profile  Instance   Placement"),
-    );
-    push(
-        &mut out,
         Line::new(w).left(27, "ID       ID       Start:Size").done(),
-    );
-    push(&mut out, rule(w, '='));
-    for r in rows {
-        push(
-            &mut out,
+    ];
+    boxed_table(w, "GPU instances:", &header, rows, |r| {
+        vec![
             Line::new(w)
                 .right(5, &r.gpu.to_string())
                 .left(7, &format!("MIG {}", r.name))
@@ -323,10 +325,8 @@ pub fn gis_table(rows: &[GiRow]) -> String {
                 .right(49, &r.placement.start.to_string())
                 .left(49, &format!(":{}", r.placement.size))
                 .done(),
-        );
-        push(&mut out, rule(w, '-'));
-    }
-    out
+        ]
+    })
 }
 
 const LCIP_W: usize = 88;
@@ -334,36 +334,25 @@ const LCIP_W: usize = 88;
 /// `mig lcip` table.
 pub fn ci_profiles_table(rows: &[CiProfileRow]) -> String {
     let w = LCIP_W;
-    let mut out = String::new();
-    push(&mut out, rule(w, '-'));
-    push(&mut out, text_line(w, "Compute instance profiles:"));
-    push(
-        &mut out,
+    let header = [
         text_line(
             w,
             "GPU     GPU       Name             Profile  Instances   Exclusive       Shared",
         ),
-    );
-    push(
-        &mut out,
         Line::new(w)
             .left(
                 8,
                 "Instance                       ID     Free/Total     SM       DEC   ENC   OFA",
             )
             .done(),
-    );
-    push(
-        &mut out,
         Line::new(w)
             .left(
                 10,
                 "ID                                                          CE    JPEG",
             )
             .done(),
-    );
-    push(&mut out, rule(w, '='));
-    for r in rows {
+    ];
+    boxed_table(w, "Compute instance profiles:", &header, rows, |r| {
         let mut line = Line::new(w)
             .right(5, &r.gpu.to_string())
             .right(12, &r.gi_id.0.to_string())
@@ -372,8 +361,7 @@ pub fn ci_profiles_table(rows: &[CiProfileRow]) -> String {
         if r.default {
             line = line.left(41, "*");
         }
-        push(
-            &mut out,
+        vec![
             line.right(48, &r.instances_free.to_string())
                 .left(48, &format!("/{}", r.instances_total))
                 .right(63, &r.sm.to_string())
@@ -381,17 +369,12 @@ pub fn ci_profiles_table(rows: &[CiProfileRow]) -> String {
                 .right(78, &r.enc.to_string())
                 .right(84, &r.ofa.to_string())
                 .done(),
-        );
-        push(
-            &mut out,
             Line::new(w)
                 .right(72, &r.ce.to_string())
                 .right(78, &r.jpeg.to_string())
                 .done(),
-        );
-        push(&mut out, rule(w, '-'));
-    }
-    out
+        ]
+    })
 }
 
 const LCI_W: usize = 70;
@@ -402,30 +385,21 @@ pub fn cis_table(rows: &[CiRow]) -> String {
         return "No compute instances found: Not Found\n".to_string();
     }
     let w = LCI_W;
-    let mut out = String::new();
-    push(&mut out, rule(w, '-'));
-    push(&mut out, text_line(w, "Compute instances:"));
-    push(
-        &mut out,
+    let header = [
         text_line(
             w,
             "GPU     GPU       Name             Profile   Instance   Placement",
         ),
-    );
-    push(
-        &mut out,
         Line::new(w)
             .left(
                 8,
                 "Instance                       ID        ID       Start:Size",
             )
             .done(),
-    );
-    push(&mut out, Line::new(w).left(10, "ID").done());
-    push(&mut out, rule(w, '='));
-    for r in rows {
-        push(
-            &mut out,
+        Line::new(w).left(10, "ID").done(),
+    ];
+    boxed_table(w, "Compute instances:", &header, rows, |r| {
+        vec![
             Line::new(w)
                 .right(5, &r.gpu.to_string())
                 .right(12, &r.gi_id.0.to_string())
@@ -435,10 +409,8 @@ pub fn cis_table(rows: &[CiRow]) -> String {
                 .right(62, &r.placement.start.to_string())
                 .left(62, &format!(":{}", r.placement.size))
                 .done(),
-        );
-        push(&mut out, rule(w, '-'));
-    }
-    out
+        ]
+    })
 }
 
 /// `list` (`nvidia-smi -L`): each GPU, then its MIG devices numbered from 0 under it.
