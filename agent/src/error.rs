@@ -70,6 +70,11 @@ fn join<T: fmt::Display>(items: &[T]) -> String {
         .join(", ")
 }
 
+/// "it" for one user of an instance, "them" for several.
+fn them<T>(users: &[T]) -> &'static str {
+    if users.len() == 1 { "it" } else { "them" }
+}
+
 fn placements(p: &[Placement]) -> String {
     if p.is_empty() {
         "none".to_string()
@@ -211,7 +216,7 @@ pub enum AgentError {
         cis: Vec<ComputeInstanceId>,
     },
 
-    #[error("GPU instance {} on GPU {gpu} is in use by {}: stop them first", gi.0, join(users))]
+    #[error("GPU instance {} on GPU {gpu} is in use by {}: stop {} first", gi.0, join(users), them(users))]
     GiInUse {
         gpu: u32,
         gi: GpuInstanceId,
@@ -219,8 +224,8 @@ pub enum AgentError {
     },
 
     #[error(
-        "compute instance {} in GPU instance {} on GPU {gpu} is in use by {}: stop them first",
-        ci.0, gi.0, join(users)
+        "compute instance {} in GPU instance {} on GPU {gpu} is in use by {}: stop {} first",
+        ci.0, gi.0, join(users), them(users)
     )]
     CiInUse {
         gpu: u32,
@@ -343,7 +348,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "GPU instance 1 on GPU 0 is in use by process 4242 (python) on compute instance 0: stop them first"
+            "GPU instance 1 on GPU 0 is in use by process 4242 (python) on compute instance 0: stop it first"
         );
     }
 }
