@@ -1,16 +1,23 @@
-//! `cargo xtask scale [--clusters N] [--hosts N] [--vms N] [--gpus N] [--vmig BIN]`: `vmig report` at
-//! vCenter's maximum inventory. A benchmark, not a test: it prints figures for
-//! docs/performance.md ("vmig at vCenter scale") and asserts nothing.
+//! `cargo xtask scale [--clusters N] [--hosts N] [--vms N] [--gpus N] [--vmig BIN]
+//! [--repeat N] [--skip-pyvmomi] [--serve | --url URL]`: `vmig report` at vCenter's maximum
+//! inventory. A benchmark, not a test: it prints figures for docs/performance.md ("vmig at
+//! vCenter scale") and asserts nothing.
 //!
-//! Set-up: govmomi's simulator (plain HTTP, so all three clients pay the same transport)
-//! with `--clusters` × `--hosts` hosts (default 25 × 100 = 2,500) and `--vms` VMs per
-//! cluster (default 1,600, i.e. 40,000), every host carrying `--gpus` A100-PCIE-40GB (default
-//! 2) and an injected agent document (layouts vary host by host). Then, one after the other:
-//! 1. the release `vmig report --format json` (wall time and peak RSS via GNU time);
-//! 2. pyVmomi (target/venv-pyvmomi) reading the same properties the same way (one container
-//!    view per compute resource, RetrievePropertiesEx with token loop);
-//! 3. the same SOAP requests sent by curl one after the other, responses thrown away: the
-//!    raw sequential transfer floor.
+//! Set-up: govmomi's simulator (plain HTTP, so all clients pay the same transport; GOGC=300
+//! unless set, see `run`) with `--clusters` × `--hosts` hosts (default 25 × 100 = 2,500) and
+//! `--vms` VMs per cluster (default 1,600, i.e. 40,000), every host carrying `--gpus`
+//! A100-PCIE-40GB (default 2) and an injected agent document (layouts vary host by host).
+//! Then, on the same simulator:
+//! 1. the release `vmig report --format json` (wall time and peak RSS via GNU time) and
+//! 2. the same SOAP requests sent by curl one after the other, responses written to disk
+//!    and not parsed (the raw sequential transfer), alternately, `--repeat` times each;
+//! 3. pyVmomi (target/venv-pyvmomi), twice: reading exactly vmig's properties the way vmig
+//!    does, and as a typical admin script must without agent documents (one view over all
+//!    hosts and VMs, with the VMs' device lists); see `PY_MODES`.
+//!
+//! `--serve` only starts the simulator and prints its URL; `--url` runs the clients against
+//! such a simulator (the shape flags must match it), to measure without rebuilding the
+//! inventory (minutes) each time.
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -30,6 +37,16 @@ struct Options {
     gpus: u32,
     /// A prebuilt release `vmig` instead of building one.
     vmig: Option<PathBuf>,
+    /// Only start the simulator, print how to reach it and keep it until stdin closes
+    /// (for profiling one client at a time without rebuilding the inventory).
+    serve: bool,
+    /// Run the clients against this simulator instead of starting one (`--serve` prints it;
+    /// credentials from GOVC_USERNAME / GOVC_PASSWORD). The shape flags must match it.
+    url: Option<String>,
+    /// Runs of vmig and of curl (the median is reported).
+    repeat: u32,
+    /// Leave pyVmomi out (its device-list variant takes minutes at full scale).
+    skip_pyvmomi: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -39,6 +56,10 @@ fn parse(args: &[String]) -> Result<Options> {
         vms: 1600,
         gpus: 2,
         vmig: None,
+        serve: false,
+        url: None,
+        repeat: 3,
+        skip_pyvmomi: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -49,8 +70,12 @@ fn parse(args: &[String]) -> Result<Options> {
             "--vms" => o.vms = value()?.parse().context("--vms")?,
             "--gpus" => o.gpus = value()?.parse().context("--gpus")?,
             "--vmig" => o.vmig = Some(PathBuf::from(value()?)),
+            "--serve" => o.serve = true,
+            "--skip-pyvmomi" => o.skip_pyvmomi = true,
+            "--url" => o.url = Some(value()?.clone()),
+            "--repeat" => o.repeat = value()?.parse::<u32>().context("--repeat")?.max(1),
             other => bail!(
-                "unknown option {other}; usage: cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host] [--vmig RELEASE-BINARY]"
+                "unknown option {other}; usage: cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host] [--vmig RELEASE-BINARY] [--serve | --url URL] [--repeat N] [--skip-pyvmomi]"
             ),
         }
     }
@@ -174,12 +199,22 @@ fn timed(cmd: &mut Command) -> Result<(f64, u64, Output)> {
     Ok((wall, rss, out))
 }
 
+/// The two pyVmomi clients: `same` reads exactly vmig's property sets the way vmig does (one
+/// container view per compute resource); `devices` is what an admin script needs to build
+/// the same report without agent documents: one container view over every host and VM,
+/// the same host properties plus `parent` (to group by cluster) and the VMs' device lists
+/// (`config.hardware.device`) to find their vGPUs.
+const PY_MODES: [(&str, &str); 2] = [
+    ("same", "same properties, view per cluster"),
+    ("devices", "typical script, VM device lists"),
+];
+
 const PYVMOMI: &str = r#"
 import json, sys
 from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
 host, port, user, pwd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-HOST_PATHS = json.loads(sys.argv[5]); VM_PATHS = json.loads(sys.argv[6])
+HOST_PATHS = json.loads(sys.argv[5]); VM_PATHS = json.loads(sys.argv[6]); MODE = sys.argv[7]
 # vcsim advertises API 6.5, whose pyVmomi types lack the vGPU fields the simulator returns;
 # speak 7.0 as a real vCenter would (a negative port means plain HTTP).
 si = Connect(host=host, port=-port, user=user, pwd=pwd, version="vim.version.v7_0")
@@ -192,25 +227,38 @@ def retrieve(container, types, propsets):
         objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[PC.TraversalSpec(name="traverseEntities", type=vim.view.ContainerView, path="view", skip=False)])],
         propSet=[PC.PropertySpec(type=t, pathSet=p, all=False) for t, p in propsets])
     res = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions(maxObjects=1000))
-    out = []
     while res:
-        out.extend(res.objects)
+        for o in res.objects:
+            yield o
         if not res.token:
             break
         res = pc.ContinueRetrievePropertiesEx(res.token)
     view.Destroy()
-    return out
 fields = content.customFieldsManager.field
-hosts = vms = 0
-for dc in retrieve(content.rootFolder, [vim.Datacenter], [(vim.Datacenter, ["name"])]):
-    for cr in retrieve(dc.obj, [vim.ComputeResource], [(vim.ComputeResource, ["name"])]):
-        for o in retrieve(cr.obj, [vim.HostSystem, vim.VirtualMachine], [(vim.HostSystem, HOST_PATHS), (vim.VirtualMachine, VM_PATHS)]):
-            if isinstance(o.obj, vim.HostSystem):
-                hosts += 1
-            else:
-                vms += 1
+hosts = vms = vgpus = 0
+if MODE == "same":
+    for dc in list(retrieve(content.rootFolder, [vim.Datacenter], [(vim.Datacenter, ["name"])])):
+        for cr in list(retrieve(dc.obj, [vim.ComputeResource], [(vim.ComputeResource, ["name"])])):
+            for o in retrieve(cr.obj, [vim.HostSystem, vim.VirtualMachine], [(vim.HostSystem, HOST_PATHS), (vim.VirtualMachine, VM_PATHS)]):
+                if isinstance(o.obj, vim.HostSystem):
+                    hosts += 1
+                else:
+                    vms += 1
+else:
+    clusters = {}
+    for o in retrieve(content.rootFolder, [vim.HostSystem, vim.VirtualMachine], [(vim.HostSystem, HOST_PATHS + ["parent"]), (vim.VirtualMachine, VM_PATHS + ["config.hardware.device"])]):
+        if isinstance(o.obj, vim.HostSystem):
+            hosts += 1
+            for p in o.propSet:
+                if p.name == "parent":
+                    clusters[p.val._moId] = clusters.get(p.val._moId, 0) + 1
+        else:
+            vms += 1
+            for p in o.propSet:
+                if p.name == "config.hardware.device":
+                    vgpus += sum(1 for d in p.val if isinstance(d.backing, vim.vm.device.VirtualPCIPassthrough.VmiopBackingInfo))
 Disconnect(si)
-print(json.dumps({"hosts": hosts, "vms": vms}))
+print(json.dumps({"hosts": hosts, "vms": vms, "vgpu_devices": vgpus}))
 "#;
 
 /// A tiny SOAP-over-curl client: one `curl` process per request, sequentially.
@@ -418,24 +466,8 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
     Ok((start.elapsed().as_secs_f64(), curl.n, curl.bytes))
 }
 
-pub fn run(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
-    let root = super::root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    super::run(super::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "vcenter-client",
-        "--bin",
-        "vmig",
-    ]))?;
-    let vmig = target.join("release").join("vmig");
-    let work = target.join("scale");
-    std::fs::create_dir_all(&work)?;
-
+/// Starts the simulator with the benchmark's inventory and agent documents.
+fn start_vcsim(o: &Options) -> Result<Vcsim> {
     let observed = now_rfc3339();
     let mut builder = Vcsim::builder()
         .clusters(o.clusters)
@@ -463,11 +495,11 @@ pub fn run(args: &[String]) -> Result<()> {
             builder = builder.custom_value(&format!("DC0_C{c}_H{h}"), "vmig.mig", &doc);
         }
     }
-    let hosts = o.clusters * o.hosts;
     eprintln!(
-        "scale: starting vcsim with {} clusters x {} hosts = {hosts} hosts, {} VMs, {} GPUs/host, {} KiB of agent documents",
+        "scale: starting vcsim with {} clusters x {} hosts = {} hosts, {} VMs, {} GPUs/host, {} KiB of agent documents",
         o.clusters,
         o.hosts,
+        o.clusters * o.hosts,
         o.clusters * o.vms,
         o.gpus,
         doc_bytes / 1024
@@ -479,22 +511,116 @@ pub fn run(args: &[String]) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         vc.url()
     );
-    let url = vc.url().to_string();
+    Ok(vc)
+}
 
-    // 1. vmig
+/// The 1-minute load average (the machine is shared; the figures depend on it).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    let root = super::root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let vmig = match &o.vmig {
+        Some(bin) => bin.clone(),
+        None => {
+            super::run(super::cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "vcenter-client",
+                "--bin",
+                "vmig",
+            ]))?;
+            target.join("release").join("vmig")
+        }
+    };
+    let work = target.join("scale");
+    std::fs::create_dir_all(&work)?;
+
+    // A simulator of our own, or one already served (`--url`, e.g. by `--serve`).
+    let _vcsim;
+    let mut vcsim_pid = None;
+    let (url, username, password) = match &o.url {
+        Some(url) => (
+            url.clone(),
+            std::env::var("GOVC_USERNAME").unwrap_or_else(|_| "user".into()),
+            std::env::var("GOVC_PASSWORD").unwrap_or_else(|_| "pass".into()),
+        ),
+        None => {
+            if std::env::var_os("GOGC").is_none() {
+                // The simulator holds a 1.7 GB heap at full scale; with Go's default GOGC=100
+                // a collection (seconds of CPU on this 2-core machine) lands on every second
+                // client run, always the same one when clients alternate. GOGC=300 makes it
+                // rare; it applies to every client alike. Set GOGC yourself to override.
+                // SAFETY: single-threaded here, before any child or thread is started.
+                unsafe { std::env::set_var("GOGC", "300") };
+            }
+            let vc = start_vcsim(&o)?;
+            vcsim_pid = vc.pid();
+            let creds = (
+                vc.url().to_string(),
+                vc.username().to_string(),
+                vc.password().to_string(),
+            );
+            _vcsim = vc;
+            creds
+        }
+    };
+    let hosts = o.clusters * o.hosts;
+    if o.serve {
+        println!("GOVC_URL={url} GOVC_USERNAME={username} GOVC_PASSWORD={password}");
+        eprintln!("scale: serving until stdin closes");
+        std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())?;
+        return Ok(());
+    }
+    let load_before = load_average();
+
+    // 1. vmig and 3. curl, alternately, `--repeat` times each: the simulator's garbage
+    // collector (a 1.7 GB heap at full scale) runs every few clients and costs seconds, so
+    // alternating spreads it over both.
     let out_json = work.join("report.json");
-    let (vmig_wall, vmig_rss, out) = timed(
-        Command::new(&vmig)
-            .args(["--url", &url, "report", "--format", "json", "-o"])
-            .arg(&out_json)
-            .env("GOVC_USERNAME", vc.username())
-            .env("GOVC_PASSWORD", vc.password()),
-    )?;
-    if !out.status.success() {
-        bail!(
-            "vmig report failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+    let mut vmig_runs = Vec::new();
+    let mut curl_runs = Vec::new();
+    let (mut requests, mut bytes) = (0, 0);
+    for _ in 0..o.repeat {
+        let cpu0 = cpu_seconds(vcsim_pid);
+        let (wall, rss, out) = timed(
+            Command::new(&vmig)
+                .args(["--url", &url, "report", "--format", "json", "-o"])
+                .arg(&out_json)
+                .env("GOVC_USERNAME", &username)
+                .env("GOVC_PASSWORD", &password),
+        )?;
+        if !out.status.success() {
+            bail!(
+                "vmig report failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        eprintln!(
+            "scale: vmig report: {wall:.2} s, {rss} KiB peak RSS (load {}, simulator CPU {})",
+            load_average(),
+            cpu_delta(cpu0, vcsim_pid)
         );
+        vmig_runs.push((wall, rss));
+        let cpu0 = cpu_seconds(vcsim_pid);
+        let (wall, n, b) = curl_transfer(&url, &username, &password, &work)?;
+        eprintln!(
+            "scale: curl: {wall:.2} s for {n} requests, {} MiB (load {}, simulator CPU {})",
+            b >> 20,
+            load_average(),
+            cpu_delta(cpu0, vcsim_pid)
+        );
+        (requests, bytes) = (n, b);
+        curl_runs.push(wall);
     }
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_json)?)?;
     let seen_hosts: usize = report["vcenters"][0]["datacenters"]
@@ -506,49 +632,52 @@ pub fn run(args: &[String]) -> Result<()> {
                 .sum()
         })
         .unwrap_or(0);
-    eprintln!(
-        "scale: vmig report: {vmig_wall:.2} s, {} KiB peak RSS, {seen_hosts} hosts in the report",
-        vmig_rss
-    );
+    eprintln!("scale: {seen_hosts} hosts in vmig's report");
+    let vmig_walls: Vec<f64> = vmig_runs.iter().map(|r| r.0).collect();
+    let vmig_wall = median(vmig_walls.clone());
+    let vmig_best = vmig_walls.iter().copied().fold(f64::INFINITY, f64::min);
+    let vmig_rss = vmig_runs.iter().map(|r| r.1).max().unwrap_or(0);
 
-    // 2. pyVmomi
+    // 2. pyVmomi, both ways.
     let python = root.join("target/venv-pyvmomi/bin/python");
-    let py = if python.exists() {
+    let mut py = Vec::new();
+    if o.skip_pyvmomi {
+        eprintln!("scale: pyVmomi skipped (--skip-pyvmomi)");
+    } else if python.exists() {
         let script = work.join("pyvmomi_report.py");
         std::fs::write(&script, PYVMOMI)?;
-        let port = vc.port().to_string();
-        let (wall, rss, out) = timed(
-            Command::new(&python)
-                .arg(&script)
-                .args(["127.0.0.1", &port, vc.username(), vc.password()])
-                .arg(serde_json::to_string(HOST_PATHS)?)
-                .arg(serde_json::to_string(VM_PATHS)?),
-        )?;
-        if !out.status.success() {
-            bail!(
-                "pyVmomi script failed: {}",
-                String::from_utf8_lossy(&out.stderr)
+        let (host, port) = host_port(&url)?;
+        for (mode, label) in PY_MODES {
+            let (wall, rss, out) = timed(
+                Command::new(&python)
+                    .arg(&script)
+                    .args([host.as_str(), &port.to_string(), &username, &password])
+                    .arg(serde_json::to_string(HOST_PATHS)?)
+                    .arg(serde_json::to_string(VM_PATHS)?)
+                    .arg(mode),
+            )?;
+            if !out.status.success() {
+                bail!(
+                    "pyVmomi script ({mode}) failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            eprintln!(
+                "scale: pyVmomi, {label}: {wall:.2} s, {rss} KiB peak RSS, {} (load {})",
+                String::from_utf8_lossy(&out.stdout).trim(),
+                load_average()
             );
+            py.push((label, wall, rss));
         }
-        eprintln!(
-            "scale: pyVmomi: {wall:.2} s, {rss} KiB peak RSS, {}",
-            String::from_utf8_lossy(&out.stdout).trim()
-        );
-        Some((wall, rss))
     } else {
         eprintln!(
             "scale: {} missing (scripts/deps.d/30-pyvmomi.sh makes it); pyVmomi skipped",
             python.display()
         );
-        None
-    };
+    }
 
-    // 3. curl, sequential
-    let (curl_wall, requests, bytes) = curl_transfer(&url, vc.username(), vc.password(), &work)?;
-    eprintln!(
-        "scale: curl: {curl_wall:.2} s for {requests} requests, {} MiB",
-        bytes >> 20
-    );
+    let curl_best = curl_runs.iter().copied().fold(f64::INFINITY, f64::min);
+    let curl_wall = median(curl_runs);
 
     let mut s = String::new();
     writeln!(
@@ -559,41 +688,52 @@ pub fn run(args: &[String]) -> Result<()> {
         o.clusters * o.vms,
         o.gpus
     )?;
-    writeln!(s, "{:<34} {:>9} {:>14}", "client", "wall s", "peak RSS MiB")?;
     writeln!(
         s,
-        "{:<34} {:>9.2} {:>14.1}",
+        "load average (1 min): {load_before} before, {} after; GOGC={} for the simulator; vmig and curl: median of {} runs, alternating",
+        load_average(),
+        match (&o.url, std::env::var("GOGC")) {
+            (None, Ok(v)) => v,
+            _ => "as the served one was started (300 unless set)".into(),
+        },
+        o.repeat
+    )?;
+    writeln!(s, "{:<44} {:>9} {:>14}", "client", "wall s", "peak RSS MiB")?;
+    writeln!(
+        s,
+        "{:<44} {:>9.2} {:>14.1}",
         "vmig report --format json",
         vmig_wall,
         vmig_rss as f64 / 1024.0
     )?;
-    if let Some((w, r)) = py {
+    for (label, w, r) in &py {
         writeln!(
             s,
-            "{:<34} {:>9.2} {:>14.1}",
-            "pyVmomi (same properties)",
+            "{:<44} {:>9.2} {:>14.1}",
+            format!("pyVmomi, {label}"),
             w,
-            r as f64 / 1024.0
+            *r as f64 / 1024.0
         )?;
     }
     writeln!(
         s,
-        "{:<34} {:>9.2} {:>14}",
-        format!("curl, {requests} requests sequential"),
+        "{:<44} {:>9.2} {:>14}",
+        format!("curl, {requests} requests sequential ({} MiB)", bytes >> 20),
         curl_wall,
         "-"
     )?;
-    if let Some((w, _)) = py {
+    for (label, w, _) in &py {
         writeln!(
             s,
-            "speed-up over pyVmomi: {:.1}x (target >= 8x)",
+            "speed-up over pyVmomi, {label}: {:.1}x (target >= 8x)",
             w / vmig_wall
         )?;
     }
     writeln!(
         s,
-        "vmig / sequential transfer: {:.2} (target <= 1.0)",
-        vmig_wall / curl_wall
+        "vmig / sequential transfer: {:.2} (target <= 1.0); best runs: {vmig_best:.2} s / {curl_best:.2} s = {:.2}",
+        vmig_wall / curl_wall,
+        vmig_best / curl_best
     )?;
     writeln!(
         s,
@@ -602,4 +742,38 @@ pub fn run(args: &[String]) -> Result<()> {
     )?;
     println!("{s}");
     Ok(())
+}
+
+/// utime + stime of a process in seconds (Linux `/proc`), if known.
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn cpu_delta(before: Option<f64>, pid: Option<u32>) -> String {
+    match (before, cpu_seconds(pid)) {
+        (Some(a), Some(b)) => format!("{:.2} s", b - a),
+        _ => "?".into(),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Host and port of an `http://host:port/sdk` URL.
+fn host_port(url: &str) -> Result<(String, u16)> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("{url}: the benchmark speaks plain http"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = authority
+        .rsplit_once(':')
+        .with_context(|| format!("{url}: no port"))?;
+    Ok((host.to_string(), port.parse().context("port")?))
 }

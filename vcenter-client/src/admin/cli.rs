@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::assign::{self, HostChoice};
 use super::capacity;
 use super::connect_opts::{ConnectArgs, ProcessEnvironment};
-use super::inventory::{self, NoProgress, Progress, Scope};
+use super::inventory::{self, NoProgress, Progress, Scope, VmSelection};
 use super::model::{self, ScopeView};
 use super::render::{self, Format};
 use super::{AdminError, EXIT_FAILURE, EXIT_OK, connect_all};
@@ -220,33 +220,43 @@ pub async fn run(cli: Cli) -> Result<u8, AdminError> {
                 datacenter: a.datacenter.clone(),
                 cluster: a.cluster.clone(),
             };
-            let analysis = analyse(&conns, &scope, progress.as_ref()).await?;
-            let report = analysis.report(ScopeView {
+            let invs = collect_all(&conns, &scope, progress.as_ref()).await?;
+            let now = time::OffsetDateTime::now_utc();
+            let scope = ScopeView {
                 datacenter: a.datacenter,
                 cluster: a.cluster,
-            });
+            };
             let format = if cli.json { Format::Json } else { a.format };
+            let write = |out: &mut dyn Write| match format {
+                // JSON is written one compute resource at a time (see StreamedReport):
+                // at vCenter's maximum inventory the whole model would not fit the
+                // memory budget.
+                Format::Json => render::json::render_streamed(
+                    &model::StreamedReport::new(invs, now, scope),
+                    out,
+                ),
+                _ => render::render(&model::analyse(invs, now).report(scope), format, out),
+            };
             match &a.output {
                 Some(path) => {
-                    // Streamed to the file: a 2,500-host report is never held twice in memory.
                     let write_err = |source| AdminError::Output {
                         what: path.display().to_string(),
                         source,
                     };
                     let file = std::fs::File::create(path).map_err(write_err)?;
                     let mut out = std::io::BufWriter::new(file);
-                    render::render(&report, format, &mut out).map_err(write_err)?;
+                    write(&mut out).map_err(write_err)?;
                     out.flush().map_err(write_err)?;
                     eprintln!("vmig: wrote {}", path.display());
                 }
                 None => {
-                    let mut out = std::io::stdout().lock();
-                    render::render(&report, format, &mut out).map_err(|source| {
-                        AdminError::Output {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    write(&mut out)
+                        .and_then(|()| out.flush())
+                        .map_err(|source| AdminError::Output {
                             what: "stdout".into(),
                             source,
-                        }
-                    })?;
+                        })?;
                 }
             }
             Ok(EXIT_OK)
@@ -341,18 +351,31 @@ pub async fn run(cli: Cli) -> Result<u8, AdminError> {
     }
 }
 
+/// Reads every vCenter concurrently, keeping only the VMs a report or capacity answer uses.
+async fn collect_all(
+    conns: &[super::Connection],
+    scope: &Scope,
+    progress: &dyn Progress,
+) -> Result<Vec<inventory::VcenterInventory>, AdminError> {
+    futures_util::future::join_all(conns.iter().map(|c| {
+        inventory::collect_with(
+            &c.client,
+            &c.target.host,
+            scope,
+            VmSelection::Report,
+            progress,
+        )
+    }))
+    .await
+    .into_iter()
+    .collect()
+}
+
 async fn analyse(
     conns: &[super::Connection],
     scope: &Scope,
     progress: &dyn Progress,
 ) -> Result<model::Analysis, AdminError> {
-    let invs = futures_util::future::join_all(
-        conns
-            .iter()
-            .map(|c| inventory::collect(&c.client, &c.target.host, scope, progress)),
-    )
-    .await
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
+    let invs = collect_all(conns, scope, progress).await?;
     Ok(model::analyse(invs, time::OffsetDateTime::now_utc()))
 }

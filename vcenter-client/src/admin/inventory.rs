@@ -48,6 +48,19 @@ pub const VM_PROPS: &[VmProperty] = &[
     VmProperty::CustomValues,
 ];
 
+/// Which VMs [`collect_with`] keeps once a compute resource is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VmSelection {
+    /// Every VM (`assign` and `unassign` look VMs up by name).
+    #[default]
+    All,
+    /// Only the VMs a report shows or counts: VMs holding a `vmig.reservation`, VMs whose
+    /// device list was read and has a vGPU, and VMs whose host's agent report names them
+    /// (by name or BIOS UUID) as the occupant of a GPU instance. At vCenter's maximum of
+    /// 40,000 VMs this is what keeps `vmig report` within its memory budget.
+    Report,
+}
+
 /// Which part of the inventory to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -326,11 +339,22 @@ async fn retrieve_view(
     Ok(stats.pages)
 }
 
-/// Reads the scoped inventory of one vCenter.
+/// Reads the scoped inventory of one vCenter, every VM included.
 pub async fn collect(
     client: &Client,
     name: &str,
     scope: &Scope,
+    progress: &dyn Progress,
+) -> Result<VcenterInventory, AdminError> {
+    collect_with(client, name, scope, VmSelection::All, progress).await
+}
+
+/// Reads the scoped inventory of one vCenter, keeping the VMs `vms` selects.
+pub async fn collect_with(
+    client: &Client,
+    name: &str,
+    scope: &Scope,
+    vms: VmSelection,
     progress: &dyn Progress,
 ) -> Result<VcenterInventory, AdminError> {
     let err = vc_err(name);
@@ -405,7 +429,7 @@ pub async fn collect(
             let Some((dc_index, cr, name)) = queue.borrow_mut().pop_front() else {
                 break;
             };
-            let out = collect_compute(client, cr, name, fields).await;
+            let out = collect_compute(client, cr, name, fields, vms).await;
             let failed = out.is_err();
             if let Ok((c, _, _)) = &out {
                 progress.done(&c.name);
@@ -445,6 +469,7 @@ async fn collect_compute(
     cr: MoRef,
     name: String,
     fields: FieldKeys,
+    selection: VmSelection,
 ) -> crate::Result<(ComputeInventory, usize, usize)> {
     let mut hosts = Vec::new();
     let mut vms = Vec::new();
@@ -539,6 +564,11 @@ async fn collect_compute(
             }
         }
     }
+    if selection == VmSelection::Report {
+        let occupants = occupants(&hosts);
+        vms.retain(|v| report_needs(v, &occupants));
+        vms.shrink_to_fit();
+    }
     Ok((
         ComputeInventory {
             is_cluster: cr.kind() == "ClusterComputeResource",
@@ -550,6 +580,50 @@ async fn collect_compute(
         requests,
         objects,
     ))
+}
+
+/// Per host, who its agent report says occupies a GPU instance (`vm` of in-use GIs: a VM
+/// name or a BIOS UUID, whichever NVML gave).
+fn occupants(hosts: &[HostInfo]) -> Vec<(&HostRef, Vec<String>)> {
+    hosts
+        .iter()
+        .filter_map(|h| {
+            let report = mig::report::HostReport::from_json(h.document.as_deref()?).ok()?;
+            let who: Vec<String> = report
+                .gpus
+                .into_iter()
+                .flat_map(|g| g.gpu_instances)
+                .filter(|gi| gi.in_use)
+                .filter_map(|gi| gi.vm)
+                .collect();
+            (!who.is_empty()).then_some((&h.moref, who))
+        })
+        .collect()
+}
+
+/// Whether a report shows or counts `vm` (see [`VmSelection::Report`]); the same tests as
+/// the report's list of vGPU VMs, so nothing it would list is dropped.
+fn report_needs(vm: &VmInfo, occupants: &[(&HostRef, Vec<String>)]) -> bool {
+    if vm.reservation.is_some() || !vm.vgpus.is_empty() {
+        return true;
+    }
+    if vm.devices_read {
+        return false;
+    }
+    let Some(host) = &vm.host else {
+        return false;
+    };
+    occupants
+        .iter()
+        .filter(|(h, _)| *h == host)
+        .flat_map(|(_, who)| who)
+        .any(|who| {
+            *who == vm.name
+                || vm
+                    .uuid
+                    .as_deref()
+                    .is_some_and(|u| u.eq_ignore_ascii_case(who))
+        })
 }
 
 #[cfg(test)]
@@ -569,6 +643,88 @@ mod tests {
             "a standalone host is not a cluster"
         );
         assert!(Scope::default().wants_compute("DC0_H0", false));
+    }
+
+    #[test]
+    fn report_selection_keeps_what_the_report_lists() {
+        use mig::report::{GiReport, GpuReport, HostReport, SCHEMA_V1};
+        let gi = |vm: &str, in_use: bool| GiReport {
+            gi_id: mig::GpuInstanceId(1),
+            profile_id: mig::GiProfileId(9),
+            profile: "3g.20gb".into(),
+            placement: mig::Placement::new(4, 4),
+            compute_instances: vec![],
+            in_use,
+            vm: Some(vm.into()),
+            vgpu_type: None,
+            processes: vec![],
+        };
+        let doc = HostReport {
+            schema: SCHEMA_V1.into(),
+            agent_version: "0.1.0".into(),
+            host_uuid: "u".into(),
+            generation: 1,
+            observed_at: "2026-11-26T14:02:11Z".into(),
+            heartbeat_interval_s: 300,
+            gpus: vec![GpuReport {
+                index: 0,
+                uuid: "GPU-1".into(),
+                name: "NVIDIA A100-PCIE-40GB".into(),
+                pci_bus_id: "00000000:3B:00.0".into(),
+                model: None,
+                mig_mode: None,
+                gpu_instances: vec![
+                    gi("render-01", true),
+                    gi("4211-ABCD", true),
+                    gi("idle", false),
+                ],
+                free: Default::default(),
+                largest_placeable: None,
+                fragmentation: 0.0,
+                placeable_vgpu_types: vec![],
+                error: None,
+            }],
+        }
+        .to_json();
+        let hosts = vec![HostInfo {
+            moref: HostRef::new("host-1"),
+            name: "esx01".into(),
+            connection_state: None,
+            vgpu_types: vec![],
+            graphics: vec![],
+            document: Some(doc),
+        }];
+        let occupants = occupants(&hosts);
+        let vm = |name: &str, uuid: &str, host: &str| VmInfo {
+            moref: VmRef::new(format!("vm-{name}")),
+            name: name.into(),
+            uuid: Some(uuid.into()),
+            host: Some(HostRef::new(host)),
+            power_state: Some(PowerState::PoweredOn),
+            memory_locked: None,
+            reservation: None,
+            vgpus: vec![],
+            devices_read: false,
+        };
+        assert!(report_needs(&vm("render-01", "x", "host-1"), &occupants));
+        assert!(
+            report_needs(&vm("db", "4211-abcd", "host-1"), &occupants),
+            "NVML may give the BIOS UUID, in any case"
+        );
+        assert!(!report_needs(&vm("render-01", "x", "host-2"), &occupants));
+        assert!(
+            !report_needs(&vm("idle", "x", "host-1"), &occupants),
+            "GI not in use"
+        );
+        let mut reserved = vm("web", "y", "host-9");
+        reserved.reservation = Some("{}".into());
+        assert!(report_needs(&reserved, &occupants));
+        let mut read = vm("render-01", "x", "host-1");
+        read.devices_read = true;
+        assert!(
+            !report_needs(&read, &occupants),
+            "its device list was read and has no vGPU"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Unknown elements are kept in the tree and ignored by the typed readers,
 //! because newer servers add fields.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::ops::ControlFlow;
 use std::str::FromStr;
@@ -34,7 +35,7 @@ const MAX_DEPTH: usize = 100;
 /// only) and its child elements in document order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
-    pub(crate) name: String,
+    pub(crate) name: Cow<'static, str>,
     pub(crate) xsi_type: Option<String>,
     pub(crate) type_attr: Option<String>,
     pub(crate) text: String,
@@ -249,18 +250,46 @@ fn qx(e: impl std::fmt::Display) -> Error {
     xml_err(e.to_string())
 }
 
-/// One converted reader event.
-enum Step {
+/// One converted reader event. Text borrows the reader's buffer: it is appended to the
+/// open element without an intermediate allocation (most of a property-collector answer
+/// is short leaf text).
+enum Step<'a> {
     Start(Node, bool),
     Empty(Node, bool),
-    Text(String),
+    Text(Cow<'a, str>),
     End,
     Eof,
     Skip,
 }
 
-fn local(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).into_owned()
+/// The element names that make up most of a property-collector answer (a few per
+/// property of each of tens of thousands of objects): shared, not allocated per element.
+const COMMON_NAMES: &[&str] = &[
+    "objects",
+    "obj",
+    "propSet",
+    "name",
+    "val",
+    "missingSet",
+    "key",
+    "value",
+    "string",
+    "CustomFieldValue",
+    "HostGraphicsInfo",
+    "deviceName",
+    "vendorName",
+    "pciId",
+    "graphicsType",
+    "vgpuMode",
+    "memorySizeInKB",
+    "vm",
+];
+
+fn local(name: &[u8]) -> Cow<'static, str> {
+    match COMMON_NAMES.iter().find(|n| n.as_bytes() == name) {
+        Some(n) => Cow::Borrowed(n),
+        None => Cow::Owned(String::from_utf8_lossy(name).into_owned()),
+    }
 }
 
 fn element<R>(reader: &NsReader<R>, e: &BytesStart<'_>) -> Result<(Node, bool), Error> {
@@ -270,7 +299,8 @@ fn element<R>(reader: &NsReader<R>, e: &BytesStart<'_>) -> Result<(Node, bool), 
         name: local(local_name.as_ref()),
         ..Node::default()
     };
-    for attr in e.attributes() {
+    // vim25 answers are machine-written: skip the duplicate-attribute check.
+    for attr in e.attributes().with_checks(false) {
         let attr = attr.map_err(qx)?;
         let (ans, aname) = reader.resolve_attribute(attr.key);
         match ans {
@@ -295,7 +325,7 @@ fn element<R>(reader: &NsReader<R>, e: &BytesStart<'_>) -> Result<(Node, bool), 
     Ok((node, soap_ns))
 }
 
-fn convert<R>(reader: &NsReader<R>, ev: Event<'_>) -> Result<Step, Error> {
+fn convert<'a, R>(reader: &NsReader<R>, ev: Event<'a>) -> Result<Step<'a>, Error> {
     Ok(match ev {
         Event::Start(e) => {
             let (n, s) = element(reader, &e)?;
@@ -306,11 +336,11 @@ fn convert<R>(reader: &NsReader<R>, ev: Event<'_>) -> Result<Step, Error> {
             Step::Empty(n, s)
         }
         Event::End(_) => Step::End,
-        Event::Text(t) => Step::Text(t.decode().map_err(qx)?.into_owned()),
-        Event::CData(c) => Step::Text(c.decode().map_err(qx)?.into_owned()),
+        Event::Text(t) => Step::Text(t.decode().map_err(qx)?),
+        Event::CData(c) => Step::Text(c.decode().map_err(qx)?),
         Event::GeneralRef(r) => {
             if let Some(ch) = r.resolve_char_ref().map_err(qx)? {
-                Step::Text(ch.to_string())
+                Step::Text(ch.to_string().into())
             } else {
                 let name = r.decode().map_err(qx)?;
                 let s = match name.as_ref() {
@@ -321,7 +351,7 @@ fn convert<R>(reader: &NsReader<R>, ev: Event<'_>) -> Result<Step, Error> {
                     "apos" => "'",
                     other => return Err(xml_err(format!("unknown entity &{other};"))),
                 };
-                Step::Text(s.to_string())
+                Step::Text(s.into())
             }
         }
         Event::Eof => Step::Eof,
