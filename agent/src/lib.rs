@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod daemon;
 pub mod error;
+pub mod fuzzing;
 pub mod gpu_selector;
 pub mod layout;
 pub mod nvml;

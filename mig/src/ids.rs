@@ -39,9 +39,11 @@ impl Placement {
         Placement { start, size }
     }
 
-    /// One past the last occupied slice.
+    /// One past the last occupied slice. Saturates at `u32::MAX`: placements also arrive
+    /// deserialized from outside (`vmig.mig/v1` reports, reservations), where any `u32` pair
+    /// can appear, and no real GPU has that many slices, so the clamp changes no real answer.
     pub const fn end(self) -> u32 {
-        self.start + self.size
+        self.start.saturating_add(self.size)
     }
 
     /// Whether the two slice ranges share at least one slice.
@@ -117,6 +119,19 @@ mod tests {
         assert!(!a.overlaps(Placement::new(4, 4)));
         assert!(Placement::new(4, 4).contains(Placement::new(6, 2)));
         assert_eq!(Placement::new(4, 2).mask(), 0b0011_0000);
+    }
+
+    /// Regression (found by the `report` fuzz target): a deserialized placement such as
+    /// `{"start": 1, "size": 4294967295}` overflowed in `end()`.
+    #[test]
+    fn out_of_range_placements_do_not_overflow() {
+        let huge = Placement::new(1, u32::MAX);
+        assert_eq!(huge.end(), u32::MAX);
+        assert!(huge.overlaps(huge));
+        assert!(huge.contains(Placement::new(u32::MAX - 1, 1)));
+        assert!(Placement::new(0, 4).overlaps(huge));
+        assert!(!Placement::new(0, 1).overlaps(huge));
+        assert_eq!(Placement::new(u32::MAX, 1).mask(), 0);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod fuzzing;
 pub mod ids;
 pub mod planner;
 pub mod report;

@@ -202,9 +202,10 @@ impl ObjectContent {
                 "propSet" => {
                     let mut name = None;
                     let mut val = None;
-                    for pc in c.into_children() {
+                    for mut pc in c.into_children() {
                         match pc.name() {
-                            "name" => name = Some(pc.text().to_string()),
+                            // Moved, not copied: the node is dropped right after.
+                            "name" => name = Some(std::mem::take(&mut pc.text)),
                             "val" => val = Some(pc),
                             _ => {}
                         }

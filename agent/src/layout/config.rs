@@ -1024,6 +1024,15 @@ impl LayoutFile {
                             compute.push(c.id);
                         }
                     }
+                    if spec.count > p.instance_count {
+                        return Err(self.too_many(
+                            &mpath,
+                            &gpu,
+                            spec,
+                            p.instance_count,
+                            "GPU instances",
+                        ));
+                    }
                     for _ in 0..spec.count {
                         gis.push((
                             kpath.clone(),
@@ -1059,6 +1068,10 @@ impl LayoutFile {
                             packed.len() - 1
                         }
                     };
+                    let most = p.instance_count.saturating_mul(c.instance_count);
+                    if spec.count > most {
+                        return Err(self.too_many(&mpath, &gpu, spec, most, "compute instances"));
+                    }
                     for _ in 0..spec.count {
                         packed[slot].1.push(c);
                     }
@@ -1103,6 +1116,26 @@ impl LayoutFile {
             ));
         }
         Ok(Target::Enabled(desired))
+    }
+
+    /// A count above what any GPU of the model can hold. Refused before the entry is expanded
+    /// into one desired instance per count: a `u32` count would otherwise build (and plan)
+    /// billions of them. Worded and located like the planner's own "does not fit".
+    fn too_many(
+        &self,
+        mpath: &KeyPath,
+        gpu: &str,
+        spec: &DeviceSpec,
+        most: u32,
+        what: &str,
+    ) -> ConfigError {
+        self.error(
+            mpath.clone(),
+            format!(
+                "this layout does not fit {gpu}: `{}` asks for {} {what}, and at most {most} fit",
+                spec.key, spec.count
+            ),
+        )
     }
 }
 
@@ -1190,6 +1223,28 @@ mig-configs:
         "2g.10gb": 1
         "1g.5gb": 2
 "#;
+
+    /// Regression (found by the `layout` fuzz target): counts are `u32` and were expanded
+    /// into one desired GI (or CI) each before planning, so a huge count never finished.
+    #[test]
+    fn counts_beyond_the_model_are_refused_before_expansion() {
+        for (key, count, most) in [
+            ("1g.5gb", "4000000000", 7),
+            ("2g.10gb", "4", 3),
+            ("1c.7g.40gb", "4294967295", 7),
+        ] {
+            let text = MIXED
+                .replace("\"1g.5gb\": 2", &format!("\"{key}\": {count}"))
+                .replace("\"3g.20gb\": 1\n        \"2g.10gb\": 1\n", "");
+            let f = parse(&text).unwrap();
+            let e = f
+                .target_for("mixed", &f.configs[0].entries[0], a100())
+                .unwrap_err();
+            assert_eq!(e.line, Some(6), "{e}");
+            assert!(e.message.contains("does not fit"), "{e}");
+            assert!(e.message.contains(&format!("at most {most} fit")), "{e}");
+        }
+    }
 
     #[test]
     fn reads_mig_parted_v1() {

@@ -36,8 +36,8 @@ const MAX_DEPTH: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
     pub(crate) name: Cow<'static, str>,
-    pub(crate) xsi_type: Option<String>,
-    pub(crate) type_attr: Option<String>,
+    pub(crate) xsi_type: Option<Cow<'static, str>>,
+    pub(crate) type_attr: Option<Cow<'static, str>>,
     pub(crate) text: String,
     pub(crate) children: Vec<Node>,
 }
@@ -160,6 +160,12 @@ struct TreeBuilder {
     stack: Vec<Node>,
     root: Option<Node>,
     mode: Mode,
+    /// Text of the innermost open element since its start tag, while it has no child.
+    /// Text arrives in pieces (every entity is its own event) and most of it is
+    /// formatting between child elements: collecting it here and copying it into the
+    /// node once, at its end tag and only for leaves, saves an allocation per piece and
+    /// per container element.
+    text: String,
 }
 
 impl TreeBuilder {
@@ -168,6 +174,7 @@ impl TreeBuilder {
             stack: Vec::new(),
             root: None,
             mode,
+            text: String::new(),
         }
     }
 
@@ -192,27 +199,30 @@ impl TreeBuilder {
                 "elements nested deeper than {MAX_DEPTH} levels"
             )));
         }
-        if let Some(parent) = self.stack.last_mut() {
-            // Whitespace between child elements is formatting, not content.
-            parent.text.clear();
-        }
+        // Whitespace between child elements is formatting, not content: the parent's
+        // text so far is dropped, and later text of the parent is ignored (`text`).
+        self.text.clear();
         self.stack.push(node);
         Ok(())
     }
 
     fn text(&mut self, s: &str) {
-        if let Some(top) = self.stack.last_mut()
+        if let Some(top) = self.stack.last()
             && top.children.is_empty()
         {
-            top.text.push_str(s);
+            self.text.push_str(s);
         }
     }
 
     fn end(&mut self) -> Result<Option<Node>, Error> {
-        let node = self
+        let mut node = self
             .stack
             .pop()
             .ok_or_else(|| xml_err("an end tag without a start tag"))?;
+        if node.children.is_empty() && !self.text.is_empty() {
+            node.text = self.text.as_str().into();
+        }
+        self.text.clear();
         if self.mode == Mode::Stream
             && self.stack.len() == 4
             && self.stack[1].name == "Body"
@@ -285,10 +295,39 @@ const COMMON_NAMES: &[&str] = &[
     "vm",
 ];
 
+/// The `xsi:type` and managed object type values that recur on every object of a
+/// property-collector answer: shared, not allocated per element.
+const COMMON_TYPES: &[&str] = &[
+    "string",
+    "boolean",
+    "int",
+    "long",
+    "ManagedObjectReference",
+    "HostSystem",
+    "VirtualMachine",
+    "ArrayOfString",
+    "ArrayOfCustomFieldValue",
+    "CustomFieldStringValue",
+    "ArrayOfHostGraphicsInfo",
+    "HostGraphicsInfo",
+    "HostGraphicsConfig",
+    "ArrayOfHostSharedGpuCapabilities",
+    "HostSharedGpuCapabilities",
+    "HostSystemConnectionState",
+    "VirtualMachinePowerState",
+];
+
 fn local(name: &[u8]) -> Cow<'static, str> {
     match COMMON_NAMES.iter().find(|n| n.as_bytes() == name) {
         Some(n) => Cow::Borrowed(n),
         None => Cow::Owned(String::from_utf8_lossy(name).into_owned()),
+    }
+}
+
+fn type_value(v: &str) -> Cow<'static, str> {
+    match COMMON_TYPES.iter().find(|t| **t == v) {
+        Some(t) => Cow::Borrowed(t),
+        None => Cow::Owned(v.to_string()),
     }
 }
 
@@ -311,13 +350,13 @@ fn element<R>(reader: &NsReader<R>, e: &BytesStart<'_>) -> Result<(Node, bool), 
                     .decode_and_unescape_value(reader.decoder())
                     .map_err(qx)?;
                 let v = v.rsplit(':').next().unwrap_or_default();
-                node.xsi_type = Some(v.to_string());
+                node.xsi_type = Some(type_value(v));
             }
             ResolveResult::Unbound if aname.as_ref() == b"type" => {
                 let v = attr
                     .decode_and_unescape_value(reader.decoder())
                     .map_err(qx)?;
-                node.type_attr = Some(v.into_owned());
+                node.type_attr = Some(type_value(&v));
             }
             _ => {}
         }
