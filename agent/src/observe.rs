@@ -4,14 +4,21 @@
 //! everything NVML can tell (modes, profiles with free capacity and placements, instances
 //! with their compute instances and MIG devices, processes, vGPUs) and nothing derived from a
 //! built-in table except the catalog key of the GPU model. Reading never changes the GPU.
-use std::collections::BTreeMap;
+//!
+//! A resident reader (the daemon polls every few seconds) passes an [`ObserveCache`]: on a GPU
+//! host every NVML call is a round trip into the driver, and most of what a full read asks
+//! (names, bus ids, GI and CI profiles, possible placements, what a MIG device UUID stands
+//! for) cannot change while the GPU's MIG mode stays the same. Only the instance lists,
+//! capacities, MIG device UUIDs, processes and vGPUs are asked for on every read.
+use std::collections::{BTreeMap, HashMap};
 
 use mig::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AgentError;
 use crate::nvml::{
-    ActiveVgpu, CallError, Driver, GiProfileInfo, Gpu, GpuProcess, MigDeviceInfo, MigMode,
+    ActiveVgpu, CallError, CiProfileInfo, Driver, GiProfileInfo, Gpu, GpuProcess, MigDeviceInfo,
+    MigMode,
 };
 
 /// The MIG state of a host.
@@ -110,21 +117,117 @@ pub fn observe(driver: &Driver) -> Result<HostMigState, AgentError> {
 
 /// Read the state of one GPU.
 pub fn observe_gpu(gpu: &Gpu<'_>) -> Result<GpuMigState, CallError> {
-    let name = gpu.name()?;
+    observe_gpu_cached(gpu, &mut ObserveCache::default())
+}
+
+/// What stays true about the GPUs between reads, by GPU UUID (see the module docs).
+///
+/// An entry is dropped, and read again in full, when the GPU's MIG mode (current or pending)
+/// differs from when it was filled, when reading that GPU fails, and when the GPU is no longer
+/// there ([`ObserveCache::retain_gpus`]). Nothing in it is dynamic: instance lists,
+/// capacities, processes and vGPUs are always read from NVML.
+#[derive(Debug, Default)]
+pub struct ObserveCache {
+    gpus: HashMap<String, StaticGpu>,
+}
+
+#[derive(Debug)]
+struct StaticGpu {
+    /// The MIG mode this entry is valid for.
+    mig_mode: Option<MigMode>,
+    name: String,
+    /// `None` is not cached: a failed read is tried again next time.
+    pci_bus_id: Option<String>,
+    memory_mib: Option<u64>,
+    /// GI profiles with every legal placement; read when first needed with MIG current.
+    gi_profiles: Option<Vec<(GiProfileInfo, Vec<Placement>)>>,
+    /// CI profiles offered inside a GI, by the GI's profile (they depend on nothing else).
+    ci_profiles: HashMap<GiProfileId, Vec<CiProfileInfo>>,
+    /// What each MIG device UUID stands for (GI, CI, name, memory), minted at CI creation.
+    mig_devices: HashMap<String, MigDeviceInfo>,
+}
+
+impl ObserveCache {
+    /// Forget everything (the NVML library was reloaded).
+    pub fn clear(&mut self) {
+        self.gpus.clear();
+    }
+
+    /// Keep only the GPUs whose UUID `keep` accepts (the GPUs seen in the last read).
+    pub fn retain_gpus(&mut self, keep: impl Fn(&str) -> bool) {
+        self.gpus.retain(|uuid, _| keep(uuid));
+    }
+
+    /// Number of GPUs with cached data.
+    pub fn len(&self) -> usize {
+        self.gpus.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.gpus.is_empty()
+    }
+}
+
+/// Read the state of one GPU, taking the static parts from `cache` where it has them.
+/// Returns the same state [`observe_gpu`] would.
+pub fn observe_gpu_cached(
+    gpu: &Gpu<'_>,
+    cache: &mut ObserveCache,
+) -> Result<GpuMigState, CallError> {
+    let uuid = gpu.uuid()?;
+    let r = observe_with(gpu, &uuid, cache);
+    if r.is_err() {
+        // The error may come from what was cached (a profile that is gone): start afresh.
+        cache.gpus.remove(&uuid);
+    }
+    r
+}
+
+fn observe_with(
+    gpu: &Gpu<'_>,
+    uuid: &str,
+    cache: &mut ObserveCache,
+) -> Result<GpuMigState, CallError> {
     let mig_mode = match gpu.mig_mode() {
         Ok(m) => Some(m),
         Err(e) if e.is(crate::nvml::NvmlCode::NOT_SUPPORTED) => None,
         Err(e) => return Err(e),
     };
+    if cache
+        .gpus
+        .get(uuid)
+        .is_some_and(|st| st.mig_mode != mig_mode)
+    {
+        cache.gpus.remove(uuid);
+    }
+    let st = match cache.gpus.entry(uuid.to_string()) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(StaticGpu {
+            mig_mode,
+            name: gpu.name()?,
+            pci_bus_id: None,
+            memory_mib: None,
+            gi_profiles: None,
+            ci_profiles: HashMap::new(),
+            mig_devices: HashMap::new(),
+        }),
+    };
+    if st.pci_bus_id.is_none() {
+        st.pci_bus_id = gpu.pci_bus_id().ok();
+    }
+    if st.memory_mib.is_none() {
+        st.memory_mib = gpu.memory_mib().ok();
+    }
     let processes = gpu.processes().unwrap_or_default();
     let vgpus = gpu.vgpus()?;
     let mut state = GpuMigState {
         index: gpu.index(),
-        model: mig::GpuModel::by_nvml_name(&name).map(|m| m.key.to_string()),
-        name,
-        uuid: gpu.uuid()?,
-        pci_bus_id: gpu.pci_bus_id().ok(),
-        memory_mib: gpu.memory_mib().ok(),
+        model: mig::GpuModel::by_nvml_name(&st.name).map(|m| m.key.to_string()),
+        name: st.name.clone(),
+        uuid: uuid.to_string(),
+        pci_bus_id: st.pci_bus_id.clone(),
+        memory_mib: st.memory_mib,
         mig_mode,
         gi_profiles: Vec::new(),
         gpu_instances: Vec::new(),
@@ -135,14 +238,34 @@ pub fn observe_gpu(gpu: &Gpu<'_>) -> Result<GpuMigState, CallError> {
     if !mig_mode.is_some_and(|m| m.current) {
         return Ok(state);
     }
-    let profiles = gpu.gi_profiles()?;
-    let mig_devices = gpu.mig_devices()?;
+    let profiles = match &st.gi_profiles {
+        Some(p) => p,
+        None => {
+            let mut read = Vec::new();
+            for p in gpu.gi_profiles()? {
+                let placements = gpu.gi_possible_placements(p.id)?;
+                read.push((p, placements));
+            }
+            st.gi_profiles.insert(read)
+        }
+    };
+    let known = &st.mig_devices;
+    let mig_devices = gpu.mig_devices_with(|uuid| known.get(uuid).cloned())?;
+    st.mig_devices = mig_devices
+        .iter()
+        .map(|d| (d.uuid.clone(), d.clone()))
+        .collect();
+    let profile_ids: Vec<GiProfileId> = profiles.iter().map(|(p, _)| p.id).collect();
     let mut instances = Vec::new();
-    for gi in gpu.gpu_instances()? {
+    for gi in gpu.gpu_instances_of(&profile_ids)? {
         let info = gi.info();
-        let ci_profiles = gi.ci_profiles()?;
+        let ci_profiles = match st.ci_profiles.entry(info.profile_id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(gi.ci_profiles()?),
+        };
+        let ci_profile_ids: Vec<CiProfileId> = ci_profiles.iter().map(|p| p.id).collect();
         let mut cis = Vec::new();
-        for ci in gi.compute_instances()? {
+        for ci in gi.compute_instances_of(&ci_profile_ids)? {
             let c = ci.info();
             cis.push(ComputeInstanceState {
                 ci_id: c.id,
@@ -168,8 +291,8 @@ pub fn observe_gpu(gpu: &Gpu<'_>) -> Result<GpuMigState, CallError> {
             profile_id: info.profile_id,
             name: profiles
                 .iter()
-                .find(|p| p.id == info.profile_id)
-                .map(|p| p.name.clone())
+                .find(|(p, _)| p.id == info.profile_id)
+                .map(|(p, _)| p.name.clone())
                 .unwrap_or_else(|| info.profile_id.0.to_string()),
             placement: info.placement,
             in_use: state.processes.iter().any(|p| p.gi_id == Some(info.id))
@@ -178,8 +301,7 @@ pub fn observe_gpu(gpu: &Gpu<'_>) -> Result<GpuMigState, CallError> {
         });
     }
     let mut gi_profiles = Vec::new();
-    for p in profiles {
-        let placements = gpu.gi_possible_placements(p.id)?;
+    for (p, placements) in profiles {
         let free_placements = placements
             .iter()
             .filter(|pl| !instances.iter().any(|gi| overlaps(pl, &gi.placement)))
@@ -187,9 +309,9 @@ pub fn observe_gpu(gpu: &Gpu<'_>) -> Result<GpuMigState, CallError> {
             .collect();
         gi_profiles.push(GiProfileState {
             instances_free: gpu.gi_remaining_capacity(p.id)?,
-            placements,
+            placements: placements.clone(),
             free_placements,
-            profile: p,
+            profile: p.clone(),
         });
     }
     state.gi_profiles = gi_profiles;

@@ -1,8 +1,8 @@
 //! Opaque NVML handles as tagged integers.
 //!
 //! NVML hands out `nvmlDevice_t`, `nvmlGpuInstance_t` and `nvmlComputeInstance_t` pointers that
-//! callers never dereference. The simulator re-reads its state file on every call, so a handle
-//! cannot point at memory; instead it *encodes* what it names (GPU index, GI id, CI id) with a
+//! callers never dereference. Another process may replace the simulator's state between any two
+//! calls, so a handle cannot point at memory; instead it *encodes* what it names (GPU index, GI id, CI id) with a
 //! kind tag. Decoding never trusts a value: the tag must match and the named object must still
 //! exist in the current state (checked by the caller), so a stale or forged handle is answered
 //! with `NVML_ERROR_INVALID_ARGUMENT` instead of undefined behaviour.

@@ -17,6 +17,6 @@ pub mod state;
 pub mod store;
 
 pub use code::{NvmlCode, NvmlResult};
-pub use ffi::types;
+pub use ffi::{CALL_COUNT_ENV, types};
 pub use state::{MigActivation, SimError, SimState};
 pub use store::{STATE_ENV, Store, StoreError};

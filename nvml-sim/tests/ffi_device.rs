@@ -278,3 +278,63 @@ fn calls_before_init_are_uninitialized_and_unknown_symbols_are_absent() {
         Err(NvmlError::FailedToLoadSymbol(_))
     ));
 }
+
+/// nvmlSimGetCallCount through the loaded library (not an NVML function, so not in the bindings).
+fn call_count() -> u64 {
+    let lib = CString::new(lib_path().into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: RTLD_NOLOAD returns the already loaded library; the symbol's C signature is
+    // `nvmlReturn_t nvmlSimGetCallCount(unsigned long long *)`.
+    unsafe {
+        let h = libc::dlopen(lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+        assert!(!h.is_null(), "the library is loaded");
+        let sym = libc::dlsym(h, c"nvmlSimGetCallCount".as_ptr());
+        assert!(!sym.is_null(), "nvmlSimGetCallCount is exported");
+        let f =
+            std::mem::transmute::<*mut libc::c_void, unsafe extern "C" fn(*mut u64) -> c_uint>(sym);
+        let mut n = 0;
+        assert_eq!(f(&mut n), 0);
+        assert_eq!(f(std::ptr::null_mut()), 2, "NULL → INVALID_ARGUMENT");
+        libc::dlclose(h);
+        n
+    }
+}
+
+#[test]
+fn cached_state_follows_every_change_by_other_processes() {
+    // The library parses the state file only when it changed (docs/nvml-sim.md, "State
+    // file"); a client must still see each change another process makes, at its next call.
+    let sim = Sim::new(&["a100-pcie-40gb", "h100-sxm5-80gb"], &[]);
+    let nvml = sim.nvml();
+    let d = nvml.device_by_index(0).unwrap();
+    let before = call_count();
+    assert!(d.running_compute_processes().unwrap().is_empty());
+    assert!(call_count() > before, "NVML calls are counted");
+    for round in 0..10u32 {
+        let pid = (4000 + round).to_string();
+        sim.ctl_ok(&["occupy", "-i", "0", "--pid", &pid]);
+        let procs = d.running_compute_processes().unwrap();
+        assert_eq!(
+            procs.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            vec![4000 + round],
+            "round {round}"
+        );
+        sim.ctl_ok(&["release", "--pid", &pid]);
+        assert!(
+            d.running_compute_processes().unwrap().is_empty(),
+            "round {round}"
+        );
+    }
+    // A write through this library is seen by the control binary and by this library.
+    let d1 = nvml.device_by_index(1).unwrap();
+    assert_eq!(
+        d1.set_mig_mode(true).unwrap(),
+        nvmlReturn_enum_NVML_ERROR_RESET_REQUIRED
+    );
+    assert_eq!(d1.mig_mode().unwrap().pending, 1);
+    assert_eq!(sim.show()["gpus"][1]["mig_mode"]["pending"], true);
+    sim.ctl_ok(&["reset", "-i", "1"]);
+    assert_eq!(d1.mig_mode().unwrap().current, 1);
+    // A state file replaced by a new machine (init --force) is a new machine.
+    sim.ctl_ok(&["init", "--force", "--gpu", "a100-pcie-40gb"]);
+    assert_eq!(nvml.device_count().unwrap(), 1);
+}

@@ -6,7 +6,9 @@
 //! (default 8) H100-SXM5-80GB GPUs with MIG on and every GPU fully split into 1g.10gb GIs
 //! with one CI each (the largest document), two of them backing active vGPUs, and govmomi's
 //! vCenter simulator. The agent runs at the default poll interval (5 s) for N minutes
-//! (default 3); after a 20 s warm-up it samples its own /proc entries.
+//! (default 3); after a 20 s warm-up it samples its own /proc entries. The simulated NVML
+//! counts the agent's NVML calls and writes the total at the agent's `nvmlShutdown`
+//! (`NVML_SIM_CALL_COUNT_FILE`), which gives the calls per poll.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -171,10 +173,13 @@ pub fn run(args: &[String]) -> Result<()> {
         ),
     )?;
     let log = dir.join("agent.log");
+    let calls_file = dir.join("nvml-calls");
+    let spawned = Instant::now();
     let child = Command::new(&agent_bin)
         .args(["run", "--config"])
         .arg(&config)
         .env("NVML_SIM_STATE", &state)
+        .env("NVML_SIM_CALL_COUNT_FILE", &calls_file)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
@@ -232,6 +237,11 @@ pub fn run(args: &[String]) -> Result<()> {
         .status()?;
     let status = agent.0.wait()?;
     let stop = term.elapsed();
+    // One poll at start, then one per interval until SIGTERM.
+    let polls = (term - spawned).as_secs() / o.poll_s.max(1) + 1;
+    let calls: Option<u64> = std::fs::read_to_string(&calls_file)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()));
 
     let steady = rss.iter().skip(rss.len() / 2).copied().max().unwrap_or(0);
     println!(
@@ -261,6 +271,16 @@ pub fn run(args: &[String]) -> Result<()> {
         summary.len()
     );
     println!("  publications during the run:                   {publications}");
+    match calls {
+        Some(calls) => println!(
+            "  NVML calls:                                    {calls} in {polls} polls ≈ {:.0} per poll (the first reads everything)",
+            calls as f64 / polls as f64
+        ),
+        None => println!(
+            "  NVML calls:                                    not reported (no {} written)",
+            calls_file.display()
+        ),
+    }
     println!("  SIGTERM → exit:                                {stop:?} ({status})");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -4,7 +4,9 @@
 //! NVML is loaded once and kept; if listing GPUs fails the library is unloaded and loaded
 //! again at the next poll (driver reloaded, VIB upgraded). Each GPU is read on its own, so one
 //! failing GPU becomes an `error` in its report while the others are reported in full.
-//! Derived figures that need the `mig` model (fragmentation, which is a search over
+//! What cannot change while a GPU's MIG mode stays the same (names, profiles, placements) is
+//! kept in an [`ObserveCache`] so that a poll asks NVML only for the dynamic parts
+//! (`crate::observe` says which). Derived figures that need the `mig` model (fragmentation, which is a search over
 //! re-layouts) are cached per layout: the layout rarely changes, the poll runs every 5 s.
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,13 +17,15 @@ use mig::report::{CiReport, GiReport, GpuReport, MigModeReport, ProcessReport};
 use super::config::LayoutRef;
 use super::observe::Observer;
 use crate::nvml::{Driver, Gpu};
-use crate::observe::{GpuMigState, observe_gpu};
+use crate::observe::{GpuMigState, ObserveCache, observe_gpu_cached};
 
 /// Observes the GPUs through NVML.
 #[derive(Debug)]
 pub struct NvmlObserver {
     lib: Option<PathBuf>,
     driver: Option<Driver>,
+    /// Static per-GPU NVML data, by GPU UUID; emptied whenever the library is (re)loaded.
+    cache: ObserveCache,
     /// fragmentation by (model, layout) key.
     fragmentation: HashMap<String, f64>,
 }
@@ -32,6 +36,7 @@ impl NvmlObserver {
         NvmlObserver {
             lib,
             driver: None,
+            cache: ObserveCache::default(),
             fragmentation: HashMap::new(),
         }
     }
@@ -40,6 +45,7 @@ impl NvmlObserver {
         if self.driver.is_none() {
             let driver = Driver::load(self.lib.as_deref())?;
             tracing::info!(lib = %driver.lib_path().display(), driver = ?driver.driver_version(), "NVML loaded");
+            self.cache.clear();
             self.driver = Some(driver);
         }
         self.driver.as_ref().context("NVML not loaded")
@@ -48,7 +54,10 @@ impl NvmlObserver {
 
 impl Observer for NvmlObserver {
     fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>> {
-        let driver = self.driver()?;
+        self.driver()?;
+        let Some(driver) = self.driver.as_ref() else {
+            anyhow::bail!("NVML not loaded");
+        };
         let gpus = match driver.gpus() {
             Ok(gpus) => gpus,
             Err(e) => {
@@ -58,9 +67,18 @@ impl Observer for NvmlObserver {
         };
         let mut states = Vec::with_capacity(gpus.len());
         for gpu in &gpus {
-            states.push(observe_gpu(gpu).map_err(|e| failed_report(gpu, &e.to_string())));
+            states.push(
+                observe_gpu_cached(gpu, &mut self.cache)
+                    .map_err(|e| failed_report(gpu, &e.to_string())),
+            );
         }
         drop(gpus);
+        // A GPU that is gone (or failed) is read in full if it comes back.
+        self.cache.retain_gpus(|uuid| {
+            states
+                .iter()
+                .any(|s| s.as_ref().is_ok_and(|state| state.uuid == uuid))
+        });
         let cache = &mut self.fragmentation;
         if cache.len() > 256 {
             cache.clear();
@@ -162,8 +180,11 @@ pub fn gpu_report(
         .iter()
         .filter(|p| p.instances_free > 0)
         .collect();
+    // `rev`: among equally large profiles keep the first in NVML order (`1g.5gb` before
+    // `1g.5gb+me`), as `mig::MigState::largest_placeable` does; `max_by_key` keeps the last.
     let largest_placeable = free_profiles
         .iter()
+        .rev()
         .max_by_key(|p| (p.profile.slice_count, p.profile.memory_mib))
         .map(|p| p.profile.name.clone());
     let placeable_vgpu_types = match model {
@@ -207,5 +228,195 @@ pub fn gpu_report(
         fragmentation,
         placeable_vgpu_types,
         error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The simulated NVML counts calls per process, so these tests run their body in a child
+    //! process of their own (the test binary re-run with `--exact … --ignored`): other tests
+    //! of this binary load the same library in parallel threads.
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use mig::GiProfileId;
+
+    use super::*;
+
+    const CHILD_LIB: &str = "VMIG_TEST_OBSERVER_NVML_LIB";
+
+    fn run_child(test: &str, models: &[&str]) {
+        let dir = vmig_testkit::temp_dir("agent-observer-calls");
+        let state = dir.path().join("nvml-sim.json");
+        let mut init = Command::new(vmig_testkit::workspace_bin("nvml-sim"));
+        init.arg("--state").arg(&state).args(["init", "--mig"]);
+        for m in models {
+            init.args(["--gpu", m]);
+        }
+        let out = init.output().expect("run nvml-sim init");
+        assert!(out.status.success(), "{out:?}");
+        let out = Command::new(std::env::current_exe().expect("own path"))
+            .env("NVML_SIM_STATE", &state)
+            .env(CHILD_LIB, vmig_testkit::nvml_sim_lib())
+            .args([
+                "--exact",
+                test,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .output()
+            .expect("run the child test");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "child failed:\n{text}");
+        assert!(text.contains("1 passed"), "the child did not run:\n{text}");
+    }
+
+    fn child_lib() -> PathBuf {
+        PathBuf::from(std::env::var_os(CHILD_LIB).expect("started by the parent test"))
+    }
+
+    /// nvml-sim's own counter of NVML calls made by this process (`nvmlSimGetCallCount`).
+    fn calls(lib: &Path) -> u64 {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(lib.as_os_str().as_bytes()).expect("path");
+        // SAFETY: RTLD_NOLOAD only returns the handle of the already loaded library (loaded
+        // by Driver::load), and the symbol has the signature nvml-sim exports:
+        // `nvmlReturn_t nvmlSimGetCallCount(unsigned long long *)`.
+        unsafe {
+            let handle = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+            assert!(!handle.is_null(), "nvml-sim is not loaded");
+            let sym = libc::dlsym(handle, c"nvmlSimGetCallCount".as_ptr());
+            assert!(!sym.is_null(), "nvml-sim without nvmlSimGetCallCount");
+            let f = std::mem::transmute::<*mut libc::c_void, unsafe extern "C" fn(*mut u64) -> u32>(
+                sym,
+            );
+            let mut n = 0u64;
+            assert_eq!(f(&mut n), 0);
+            libc::dlclose(handle);
+            n
+        }
+    }
+
+    /// Split every GPU into its smallest GI profile, one CI each (the most NVML objects).
+    fn split(driver: &Driver) {
+        for gpu in driver.gpus().expect("gpus") {
+            let profiles = gpu.gi_profiles().expect("profiles");
+            let smallest = profiles
+                .iter()
+                .min_by_key(|p| (p.slice_count, p.memory_mib, p.id))
+                .expect("a profile");
+            while gpu.gi_remaining_capacity(smallest.id).expect("capacity") > 0 {
+                let gi = gpu.create_gi(smallest.id, None).expect("create GI");
+                let cis = gi.ci_profiles().expect("CI profiles");
+                let ci = crate::nvml::default_ci_profile(smallest.slice_count, &cis)
+                    .expect("default CI profile");
+                gi.create_ci(ci.id, None).expect("create CI");
+            }
+        }
+    }
+
+    #[test]
+    fn polls_ask_nvml_only_for_what_can_change() {
+        run_child(
+            "daemon::nvml_observer::tests::child_polls_ask_nvml_only_for_what_can_change",
+            &["h100-sxm5-80gb", "a100-pcie-40gb"],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside polls_ask_nvml_only_for_what_can_change, which sets NVML_SIM_STATE"]
+    fn child_polls_ask_nvml_only_for_what_can_change() {
+        let lib = child_lib();
+        let driver = Driver::load(Some(&lib)).expect("load nvml-sim");
+        split(&driver);
+        let mut observer = NvmlObserver::new(Some(lib.clone()));
+
+        let c0 = calls(&lib);
+        let first = observer.observe().expect("first poll");
+        let c1 = calls(&lib);
+        let second = observer.observe().expect("second poll");
+        let c2 = calls(&lib);
+        let (cold, warm) = (c1 - c0, c2 - c1);
+        println!("NVML calls per poll of 2 split GPUs: first {cold}, then {warm}");
+        assert_eq!(
+            first, second,
+            "nothing changed, so the report must not either"
+        );
+        assert!(
+            first
+                .iter()
+                .all(|g| g.error.is_none() && g.gpu_instances.len() == 7),
+            "{first:#?}"
+        );
+        // Per GPU with 7 GIs of one CI each: count, handle, UUID, MIG mode, processes (2),
+        // vGPUs, the GI lists per profile and their infos, one CI list and info per GI,
+        // capacity per profile, the MIG device slots and their UUIDs. The cold read also
+        // asks for every profile, placement and MIG device detail.
+        assert!(warm * 2 < cold, "cold {cold}, warm {warm}");
+        assert!(warm <= 2 * 75, "{warm} NVML calls for 2 GPUs");
+
+        // A fresh observer (no cache) reports exactly the same.
+        let mut fresh = NvmlObserver::new(Some(lib.clone()));
+        assert_eq!(fresh.observe().expect("fresh poll"), second);
+
+        // Changes made behind the observer's back are seen at the next poll: a destroyed GI…
+        let gpu1 = driver.gpu_by_index(1).expect("GPU 1");
+        let gis = gpu1.gpu_instances().expect("GIs");
+        let victim = gis.last().expect("a GI");
+        let victim_id = victim.id();
+        for ci in victim.compute_instances().expect("CIs") {
+            ci.destroy().expect("destroy CI");
+        }
+        gis.into_iter()
+            .last()
+            .expect("a GI")
+            .destroy()
+            .expect("destroy GI");
+        let third = observer.observe().expect("third poll");
+        assert_eq!(third[1].gpu_instances.len(), 6);
+        assert!(
+            third[1]
+                .gpu_instances
+                .iter()
+                .all(|gi| gi.gi_id != victim_id)
+        );
+        assert_eq!(third, fresh.observe().expect("fresh poll"));
+        // …a new one, with a new MIG device UUID…
+        let profile = GiProfileId(second[1].gpu_instances[0].profile_id.0);
+        let gi = gpu1.create_gi(profile, None).expect("create GI");
+        let ci_profiles = gi.ci_profiles().expect("CI profiles");
+        let ci_profile = ci_profiles.first().expect("a CI profile").id;
+        gi.create_ci(ci_profile, None).expect("create CI");
+        let fourth = observer.observe().expect("fourth poll");
+        assert_eq!(fourth[1].gpu_instances.len(), 7);
+        assert_eq!(fourth, fresh.observe().expect("fresh poll"));
+        let old_uuids: Vec<_> = second[1]
+            .gpu_instances
+            .iter()
+            .flat_map(|gi| gi.compute_instances.iter().map(|ci| ci.uuid.clone()))
+            .collect();
+        let new_gi = fourth[1]
+            .gpu_instances
+            .iter()
+            .find(|g| g.gi_id == gi.id())
+            .expect("the new GI is reported");
+        assert!(!old_uuids.contains(&new_gi.compute_instances[0].uuid));
+        // …and a MIG mode change, which drops the cached profiles of that GPU.
+        for g in gpu1.gpu_instances().expect("GIs") {
+            for ci in g.compute_instances().expect("CIs") {
+                ci.destroy().expect("destroy CI");
+            }
+            g.destroy().expect("destroy GI");
+        }
+        gpu1.set_mig_mode(false).expect("disable MIG");
+        let fifth = observer.observe().expect("fifth poll");
+        assert_eq!(fifth, fresh.observe().expect("fresh poll"));
+        let mode = fifth[1].mig_mode.as_ref().expect("MIG capable");
+        assert!(!mode.pending, "{fifth:#?}");
     }
 }

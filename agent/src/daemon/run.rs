@@ -497,6 +497,10 @@ mod tests {
                 "backoff should pace retries, got {attempts}"
             );
             rig.gpus.borrow_mut()[0].free.insert("1g.5gb".into(), 1);
+            // Let a poll observe the new state while vCenter is still down: otherwise a retry
+            // landing between the switch and the next poll would publish the older state
+            // first, and the test would see three writes (1 run in ~30 before this wait).
+            sleep_s(6).await;
             rig.vc.borrow_mut().down = false;
             sleep_s(61).await;
         })

@@ -553,10 +553,21 @@ impl<'n> Gpu<'n> {
     /// Every GPU instance on this GPU, sorted by id (listing is per profile in NVML, so this
     /// walks all profiles).
     pub fn gpu_instances(&self) -> Result<Vec<GpuInstance<'n>>, CallError> {
+        let profiles: Vec<GiProfileId> = self.gi_profiles()?.iter().map(|p| p.id).collect();
+        self.gpu_instances_of(&profiles)
+    }
+
+    /// The GPU instances of these profiles, sorted by id: [`Gpu::gpu_instances`] for a caller
+    /// that already knows the GPU's profiles (they do not change while MIG mode does not), so
+    /// a poll does not ask for them again.
+    pub fn gpu_instances_of(
+        &self,
+        profiles: &[GiProfileId],
+    ) -> Result<Vec<GpuInstance<'n>>, CallError> {
         let nvml = &self.driver.nvml;
         let mut out = Vec::new();
-        for profile in self.gi_profiles()? {
-            for raw in ffi::gpu_instances(nvml, &self.device, profile.id.0)? {
+        for profile in profiles {
+            for raw in ffi::gpu_instances(nvml, &self.device, profile.0)? {
                 out.push(GpuInstance::from_raw(self.driver, self.index, raw)?);
             }
         }
@@ -575,6 +586,17 @@ impl<'n> Gpu<'n> {
     /// bound, so every index below it is tried and empty slots (`NOT_FOUND`,
     /// `INVALID_ARGUMENT`) are skipped.
     pub fn mig_devices(&self) -> Result<Vec<MigDeviceInfo>, CallError> {
+        self.mig_devices_with(|_| None)
+    }
+
+    /// [`Gpu::mig_devices`], taking what `known` remembers about a MIG device UUID instead of
+    /// asking NVML again. A MIG device's UUID is minted when its compute instance is created,
+    /// so its GI id, CI id, name and memory never change under one UUID; only the handle and
+    /// UUID of each slot are read (the `index` is always the current one).
+    pub fn mig_devices_with(
+        &self,
+        known: impl Fn(&str) -> Option<MigDeviceInfo>,
+    ) -> Result<Vec<MigDeviceInfo>, CallError> {
         let max = wrap(
             "nvmlDeviceGetMaxMigDeviceCount",
             self.device.mig_device_count(),
@@ -592,6 +614,15 @@ impl<'n> Gpu<'n> {
                     return Err(e);
                 }
             };
+            let uuid = wrap("nvmlDeviceGetUUID", mig.uuid())?;
+            if let Some(info) = known(&uuid) {
+                out.push(MigDeviceInfo {
+                    index,
+                    uuid,
+                    ..info
+                });
+                continue;
+            }
             let gi_id = GpuInstanceId(ffi::mig_device_gi_id(nvml, &mig)?);
             let ci_id = ComputeInstanceId(ffi::mig_device_ci_id(nvml, &mig)?);
             let raw_name = wrap("nvmlDeviceGetName", mig.name())?;
@@ -605,7 +636,7 @@ impl<'n> Gpu<'n> {
                 gi_id,
                 ci_id,
                 name,
-                uuid: wrap("nvmlDeviceGetUUID", mig.uuid())?,
+                uuid,
                 memory_mib: mig.memory_info().ok().map(|m| m.total / (1024 * 1024)),
             });
         }
@@ -781,9 +812,19 @@ impl<'n> GpuInstance<'n> {
 
     /// Every compute instance in this GI, sorted by id.
     pub fn compute_instances(&self) -> Result<Vec<ComputeInstance<'n>>, CallError> {
+        let profiles: Vec<CiProfileId> = self.ci_profiles()?.iter().map(|p| p.id).collect();
+        self.compute_instances_of(&profiles)
+    }
+
+    /// The compute instances of these CI profiles, sorted by id: [`GpuInstance::compute_instances`]
+    /// for a caller that already knows the CI profiles of this GI's profile.
+    pub fn compute_instances_of(
+        &self,
+        profiles: &[CiProfileId],
+    ) -> Result<Vec<ComputeInstance<'n>>, CallError> {
         let mut out = Vec::new();
-        for profile in self.ci_profiles()? {
-            for raw in ffi::compute_instances(&self.driver.nvml, self.raw, profile.id.0)? {
+        for profile in profiles {
+            for raw in ffi::compute_instances(&self.driver.nvml, self.raw, profile.0)? {
                 out.push(ComputeInstance::from_raw(self.driver, self.info.id, raw)?);
             }
         }

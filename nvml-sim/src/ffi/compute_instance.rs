@@ -10,6 +10,7 @@ use super::types::{
 };
 use super::{
     get, gpu_of, guard, non_null, put, put_slice, raw, resolve_ci, resolve_gi, with_state,
+    with_state_mut,
 };
 use crate::code::{NvmlCode, NvmlResult};
 use crate::handle::Handle;
@@ -203,7 +204,9 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstance(
 ) -> NvmlReturn {
     guard(|| {
         non_null(compute_instance)?;
-        with_state(|s| unsafe { put(compute_instance, create(s, gpu_instance, profile_id, None)?) })
+        with_state_mut(|s| unsafe {
+            put(compute_instance, create(s, gpu_instance, profile_id, None)?)
+        })
     })
 }
 
@@ -222,7 +225,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstanceWithPlacement(
             start: pl.start,
             size: pl.size,
         };
-        with_state(|s| unsafe {
+        with_state_mut(|s| unsafe {
             put(
                 compute_instance,
                 create(s, gpu_instance, profile_id, Some(pl))?,
@@ -235,7 +238,7 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstanceWithPlacement(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlComputeInstanceDestroy(compute_instance: RawHandle) -> NvmlReturn {
     guard(|| {
-        with_state(|s| {
+        with_state_mut(|s| {
             let (gpu, gi, ci) = resolve_ci(s, compute_instance)?;
             s.gpu_mut(gpu)?.destroy_ci(gi, ci)
         })

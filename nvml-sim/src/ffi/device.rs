@@ -7,7 +7,7 @@ use super::types::{
 };
 use super::{
     get, gpu_of, guard, non_null, put, put_counted, put_str, raw, resolve, resolve_device,
-    resolve_gpu, with_state,
+    resolve_gpu, with_state, with_state_mut,
 };
 use crate::code::NvmlCode;
 use crate::handle::Handle;
@@ -319,7 +319,7 @@ pub unsafe extern "C" fn nvmlDeviceSetMigMode(
             1 => true,
             _ => return Err(NvmlCode::INVALID_ARGUMENT),
         };
-        with_state(|s| {
+        with_state_mut(|s| {
             let gpu = resolve_gpu(s, device)?;
             let status = s.set_mig_mode(gpu, enable)?;
             unsafe { put(activation_status, status) }

@@ -10,6 +10,7 @@ use super::types::{
 };
 use super::{
     get, gpu_of, guard, non_null, put, put_slice, raw, resolve_gi, resolve_gpu, with_state,
+    with_state_mut,
 };
 use crate::code::{NvmlCode, NvmlResult};
 use crate::handle::Handle;
@@ -258,7 +259,7 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstance(
 ) -> NvmlReturn {
     guard(|| {
         non_null(gpu_instance)?;
-        with_state(|s| unsafe { put(gpu_instance, create(s, device, profile_id, None)?) })
+        with_state_mut(|s| unsafe { put(gpu_instance, create(s, device, profile_id, None)?) })
     })
 }
 
@@ -278,7 +279,7 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
             start: pl.start,
             size: pl.size,
         };
-        with_state(|s| unsafe { put(gpu_instance, create(s, device, profile_id, Some(pl))?) })
+        with_state_mut(|s| unsafe { put(gpu_instance, create(s, device, profile_id, Some(pl))?) })
     })
 }
 
@@ -286,7 +287,7 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlGpuInstanceDestroy(gpu_instance: RawHandle) -> NvmlReturn {
     guard(|| {
-        with_state(|s| {
+        with_state_mut(|s| {
             let (gpu, gi) = resolve_gi(s, gpu_instance)?;
             s.gpu_mut(gpu)?.destroy_gi(gi)
         })

@@ -4,7 +4,8 @@
 //! (a panic must never cross the FFI boundary) and turns the body's `NvmlResult` into an
 //! `nvmlReturn_t`; output pointers are checked for NULL *before* anything changes (the real
 //! library rejects a create with a NULL out-pointer without creating anything); the machine is
-//! read, changed and written back through [`with_state`], which holds the state file lock.
+//! read through [`with_state`] (queries) or read, changed and written back through
+//! [`with_state_mut`], both under the state file lock.
 //!
 //! # Safety (all exported functions)
 //! Callers follow nvml.h: pointers are NULL or valid for the documented element count, strings
@@ -21,6 +22,7 @@ mod vgpu;
 
 use std::ffi::{CStr, c_char, c_uint};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use crate::code::{NvmlCode, NvmlResult};
@@ -59,8 +61,8 @@ fn init() -> NvmlResult<()> {
         .filter(|p| !p.is_empty())
         .ok_or(NvmlCode::DRIVER_NOT_LOADED)?;
     let store = Store::new(path);
-    match store.load() {
-        Ok(_) => {}
+    match store.read(|_| ()) {
+        Ok(()) => {}
         Err(StoreError::Missing { .. }) => return Err(NvmlCode::DRIVER_NOT_LOADED),
         Err(_) => return Err(NvmlCode::UNKNOWN),
     }
@@ -69,7 +71,8 @@ fn init() -> NvmlResult<()> {
     Ok(())
 }
 
-/// `nvmlShutdown`: the last shutdown forgets the state file.
+/// `nvmlShutdown`: the last shutdown forgets the state file and, if [`CALL_COUNT_ENV`] names
+/// a file, appends the number of calls made so far to it.
 fn shutdown() -> NvmlResult<()> {
     let mut rt = runtime();
     if rt.refcount == 0 {
@@ -78,23 +81,72 @@ fn shutdown() -> NvmlResult<()> {
     rt.refcount -= 1;
     if rt.refcount == 0 {
         rt.store = None;
+        if let Some(path) = std::env::var_os(CALL_COUNT_ENV).filter(|p| !p.is_empty()) {
+            // A benchmark aid only: failing to write it must not fail the client's shutdown.
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| {
+                    std::io::Write::write_all(&mut f, format!("{}\n", call_count()).as_bytes())
+                });
+        }
     }
     Ok(())
 }
 
-/// Run `f` on the current machine state under the file lock; changes are saved.
-fn with_state<R>(f: impl FnOnce(&mut SimState) -> NvmlResult<R>) -> NvmlResult<R> {
-    let store = runtime().store.clone().ok_or(NvmlCode::UNINITIALIZED)?;
-    match store.update(f) {
-        Ok(r) => r,
-        // The file vanished or broke under a running client: the "driver" is gone.
-        Err(StoreError::Missing { .. }) => Err(NvmlCode::DRIVER_NOT_LOADED),
-        Err(_) => Err(NvmlCode::UNKNOWN),
+/// Environment variable naming a file to which the last `nvmlShutdown` appends the number of
+/// NVML calls this process made (`cargo xtask footprint` uses it to report calls per poll).
+pub const CALL_COUNT_ENV: &str = "NVML_SIM_CALL_COUNT_FILE";
+
+/// NVML calls (every exported function that returns `nvmlReturn_t`) made in this process.
+static CALLS: AtomicU64 = AtomicU64::new(0);
+
+fn call_count() -> u64 {
+    CALLS.load(Ordering::Relaxed)
+}
+
+/// `nvmlSimGetCallCount`: not an NVML function. How many NVML calls this process has made
+/// through the library, so tests and benchmarks can measure a client's calls per operation
+/// (the real cost driver on a GPU host, where each call is an ioctl).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlSimGetCallCount(count: *mut u64) -> NvmlReturn {
+    // Not counted itself, so reading the counter does not move it.
+    match catch_unwind(AssertUnwindSafe(|| unsafe { put(count, call_count()) })) {
+        Ok(Ok(())) => NvmlCode::SUCCESS,
+        Ok(Err(code)) => code.raw(),
+        Err(_) => NvmlCode::UNKNOWN.raw(),
     }
+}
+
+/// The store of the initialised library, or `UNINITIALIZED`.
+fn current_store() -> NvmlResult<Store> {
+    runtime().store.clone().ok_or(NvmlCode::UNINITIALIZED)
+}
+
+/// What a failing store means to an NVML caller.
+fn store_code(e: StoreError) -> NvmlCode {
+    match e {
+        // The file vanished under a running client: the "driver" is gone.
+        StoreError::Missing { .. } => NvmlCode::DRIVER_NOT_LOADED,
+        _ => NvmlCode::UNKNOWN,
+    }
+}
+
+/// Run a query `f` on the current machine state under the file lock. The state is the
+/// store's cached parse unless another process changed the file (see [`crate::store`]).
+fn with_state<R>(f: impl FnOnce(&SimState) -> NvmlResult<R>) -> NvmlResult<R> {
+    current_store()?.read(f).map_err(store_code)?
+}
+
+/// Run a call that may change the machine under the file lock; changes are saved.
+fn with_state_mut<R>(f: impl FnOnce(&mut SimState) -> NvmlResult<R>) -> NvmlResult<R> {
+    current_store()?.update(f).map_err(store_code)?
 }
 
 /// Run an exported function's body: panics become `NVML_ERROR_UNKNOWN`.
 fn guard(f: impl FnOnce() -> NvmlResult<()>) -> NvmlReturn {
+    CALLS.fetch_add(1, Ordering::Relaxed);
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => NvmlCode::SUCCESS,
         Ok(Err(code)) => code.raw(),
