@@ -5,11 +5,7 @@
 //! vCenter and from admins. Where a parser promises a round trip, the entry point checks it,
 //! so a fuzzer also finds wrong answers, not only crashes. Pure: no I/O, like the crate.
 #![doc(hidden)]
-use std::collections::BTreeMap;
-
-use crate::catalog::GpuModel;
 use crate::report::{GpuReport, HostReport};
-use crate::state::{GpuInstance, MigState};
 use crate::vgpu::VgpuType;
 use crate::{Placement, best_fit_placement};
 
@@ -64,47 +60,16 @@ fn reader_view(gpu: &GpuReport) {
         }
         placement_round_trip(gi.placement);
     }
-    let Some(model) = gpu
-        .model
-        .as_deref()
-        .and_then(GpuModel::by_key)
-        .or_else(|| GpuModel::by_nvml_name(&gpu.name))
-    else {
+    let Some(model) = gpu.catalog_model() else {
         return;
     };
-    let mut state = MigState::new(model);
     for gi in &gpu.gpu_instances {
-        let Some(profile) = model
-            .gi_profile(gi.profile_id)
-            .or_else(|| model.gi_profile_by_name(&gi.profile))
-        else {
-            return;
-        };
         let _ = model.gi_id_for(gi.placement);
-        state.gpu_instances.insert(
-            gi.gi_id,
-            GpuInstance {
-                id: gi.gi_id,
-                profile: profile.id,
-                placement: gi.placement,
-                compute_instances: BTreeMap::new(),
-                in_use: gi.in_use,
-            },
-        );
-        for ci in &gi.compute_instances {
-            let cp = ci
-                .profile_id
-                .and_then(|id| profile.ci_profile(id))
-                .or_else(|| profile.ci_profile_by_name(&ci.profile));
-            if let Some(cp) = cp {
-                let _ = state.create_ci(gi.gi_id, cp.id, None);
-            }
-        }
     }
-    if let Err(e) = state.validate() {
-        let _ = e.to_string();
+    // What `vmig` does with a report: the reported layout as a state, then queries on it.
+    let Ok(state) = gpu.to_state(model) else {
         return;
-    }
+    };
     let _ = (state.largest_placeable(), state.fragmentation());
     let _ = state.occupied_memory_mask();
     for p in model.gi_profiles {

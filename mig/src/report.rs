@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::GpuModel;
 use crate::ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
+use crate::state::{GpuInstance, MigState};
 
 /// The schema name this module writes and reads.
 pub const SCHEMA_V1: &str = "vmig.mig/v1";
@@ -128,6 +130,57 @@ pub enum ReportError {
     Malformed(#[from] serde_json::Error),
     #[error("unsupported report schema `{found}` (this vmig reads `{SCHEMA_V1}`); upgrade vmig")]
     UnsupportedSchema { found: String },
+}
+
+impl GpuReport {
+    /// The catalog model of this GPU: its reported key, else its NVML name.
+    pub fn catalog_model(&self) -> Option<&'static GpuModel> {
+        self.model
+            .as_deref()
+            .and_then(GpuModel::by_key)
+            .or_else(|| GpuModel::by_nvml_name(&self.name))
+    }
+
+    /// The reported layout as a [`MigState`] of `model`, keeping the reported GI ids. CIs are
+    /// recreated with the modelled driver's default placement (the document carries no CI
+    /// placements). A document is outside input: a layout the driver could not have produced
+    /// (unknown profile, overlapping or illegal placements) is an error, never a panic.
+    pub fn to_state(&self, model: &'static GpuModel) -> Result<MigState, String> {
+        let mut state = MigState::new(model);
+        for gi in &self.gpu_instances {
+            let profile = model
+                .gi_profile(gi.profile_id)
+                .or_else(|| model.gi_profile_by_name(&gi.profile))
+                .ok_or_else(|| {
+                    format!(
+                        "GI {} has profile {} ({}) unknown on {}",
+                        gi.gi_id, gi.profile_id, gi.profile, model.key
+                    )
+                })?;
+            state.gpu_instances.insert(
+                gi.gi_id,
+                GpuInstance {
+                    id: gi.gi_id,
+                    profile: profile.id,
+                    placement: gi.placement,
+                    compute_instances: BTreeMap::new(),
+                    in_use: gi.in_use,
+                },
+            );
+            for ci in &gi.compute_instances {
+                let ci_profile = ci
+                    .profile_id
+                    .and_then(|id| profile.ci_profile(id))
+                    .or_else(|| profile.ci_profile_by_name(&ci.profile));
+                if let Some(cp) = ci_profile {
+                    // Best effort: the CI layout only feeds diagrams.
+                    let _ = state.create_ci(gi.gi_id, cp.id, None);
+                }
+            }
+        }
+        state.validate().map_err(|e| e.to_string())?;
+        Ok(state)
+    }
 }
 
 impl HostReport {

@@ -166,49 +166,12 @@ pub struct Analysis {
 
 /// The catalog model of a reported GPU.
 pub fn gpu_model(g: &GpuReport) -> Option<&'static GpuModel> {
-    g.model
-        .as_deref()
-        .and_then(GpuModel::by_key)
-        .or_else(|| GpuModel::by_nvml_name(&g.name))
+    g.catalog_model()
 }
 
-/// The reported layout as a `MigState`, keeping the reported GI ids. CIs are recreated with
-/// the modelled driver's default placement (the document has no CI placements).
+/// The reported layout as a `MigState` (see [`GpuReport::to_state`]).
 pub fn reported_state(g: &GpuReport, model: &'static GpuModel) -> Result<MigState, String> {
-    let mut state = MigState::new(model);
-    for gi in &g.gpu_instances {
-        let profile = model
-            .gi_profile(gi.profile_id)
-            .or_else(|| model.gi_profile_by_name(&gi.profile))
-            .ok_or_else(|| {
-                format!(
-                    "GI {} has profile {} ({}) unknown on {}",
-                    gi.gi_id, gi.profile_id, gi.profile, model.key
-                )
-            })?;
-        state.gpu_instances.insert(
-            gi.gi_id,
-            mig::GpuInstance {
-                id: gi.gi_id,
-                profile: profile.id,
-                placement: gi.placement,
-                compute_instances: BTreeMap::new(),
-                in_use: gi.in_use,
-            },
-        );
-        for ci in &gi.compute_instances {
-            let ci_profile = ci
-                .profile_id
-                .and_then(|id| profile.ci_profile(id))
-                .or_else(|| profile.ci_profile_by_name(&ci.profile));
-            if let Some(cp) = ci_profile {
-                // Best effort: the CI layout only feeds the diagram.
-                let _ = state.create_ci(gi.gi_id, cp.id, None);
-            }
-        }
-    }
-    state.validate().map_err(|e| e.to_string())?;
-    Ok(state)
+    g.to_state(model)
 }
 
 /// Parses an RFC 3339 time.
