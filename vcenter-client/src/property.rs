@@ -40,6 +40,42 @@ pub struct TraversalSpec {
     pub path: String,
     /// Whether to skip the object reached (false: report it).
     pub skip: bool,
+    /// Traversals from the objects reached (nested `selectSet`).
+    pub select: Vec<TraversalSpec>,
+}
+
+impl TraversalSpec {
+    /// Follow `type_name.path` and report the objects reached.
+    pub fn to(type_name: &str, path: &str) -> Self {
+        TraversalSpec {
+            name: None,
+            type_name: type_name.to_string(),
+            path: path.to_string(),
+            skip: false,
+            select: Vec::new(),
+        }
+    }
+
+    /// Then follow `next` from the objects reached.
+    pub fn then(mut self, next: TraversalSpec) -> Self {
+        self.select.push(next);
+        self
+    }
+
+    fn encode(&self, r: &mut Request) -> Result<()> {
+        r.open_typed("selectSet", "TraversalSpec");
+        if let Some(n) = &self.name {
+            r.text("name", n)?;
+        }
+        r.text("type", &self.type_name)?;
+        r.text("path", &self.path)?;
+        r.bool("skip", self.skip);
+        for t in &self.select {
+            t.encode(r)?;
+        }
+        r.close("selectSet");
+        Ok(())
+    }
 }
 
 /// Where to start collecting (`ObjectSpec`).
@@ -79,6 +115,7 @@ impl FilterSpec {
                     type_name: "ContainerView".into(),
                     path: "view".into(),
                     skip: false,
+                    select: Vec::new(),
                 }],
             }],
         }
@@ -123,14 +160,7 @@ impl FilterSpec {
             r.moref("obj", &o.obj);
             r.bool("skip", o.skip);
             for t in &o.select {
-                r.open_typed("selectSet", "TraversalSpec");
-                if let Some(n) = &t.name {
-                    r.text("name", n)?;
-                }
-                r.text("type", &t.type_name)?;
-                r.text("path", &t.path)?;
-                r.bool("skip", t.skip);
-                r.close("selectSet");
+                t.encode(r)?;
             }
             r.close("objectSet");
         }
@@ -494,6 +524,33 @@ mod tests {
             r#"<specSet><propSet><type>VirtualMachine</type><all>false</all><pathSet>name</pathSet><pathSet>runtime.host</pathSet></propSet>"#,
             r#"<objectSet><obj type="ContainerView">session[1]2</obj><skip>true</skip>"#,
             r#"<selectSet xsi:type="TraversalSpec"><name>traverseEntities</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet>"#
+        )), "{xml}");
+    }
+
+    #[test]
+    fn nested_traversals_are_nested_select_sets() {
+        let spec = FilterSpec {
+            props: Vec::new(),
+            objects: vec![ObjectSpec {
+                obj: MoRef::new("ClusterComputeResource", "domain-c7"),
+                skip: true,
+                select: vec![
+                    TraversalSpec::to("ComputeResource", "host")
+                        .then(TraversalSpec::to("HostSystem", "vm")),
+                ],
+            }],
+        };
+        let mut r = Request::new(
+            "RetrievePropertiesEx",
+            &MoRef::new("PropertyCollector", "propertyCollector"),
+        );
+        spec.encode(&mut r, "specSet").unwrap();
+        let xml = r.finish();
+        assert!(xml.contains(concat!(
+            r#"<objectSet><obj type="ClusterComputeResource">domain-c7</obj><skip>true</skip>"#,
+            r#"<selectSet xsi:type="TraversalSpec"><type>ComputeResource</type><path>host</path><skip>false</skip>"#,
+            r#"<selectSet xsi:type="TraversalSpec"><type>HostSystem</type><path>vm</path><skip>false</skip></selectSet>"#,
+            r#"</selectSet></objectSet>"#
         )), "{xml}");
     }
 

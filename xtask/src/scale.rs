@@ -359,6 +359,41 @@ fn view_retrieve(pc: &MoRef, props: &[(&str, &[&str])], view: &MoRef) -> Result<
     Ok(r.finish())
 }
 
+/// vmig's one call per compute resource: its hosts (`ComputeResource.host`) and the VMs
+/// registered on them (`HostSystem.vm`), as `admin::inventory::collect_compute` asks.
+fn hosts_and_vms(pc: &MoRef, cr: &MoRef) -> Result<String> {
+    let mut r = Request::new("RetrievePropertiesEx", pc);
+    r.open("specSet");
+    for (t, paths) in [("HostSystem", HOST_PATHS), ("VirtualMachine", VM_PATHS)] {
+        r.open("propSet");
+        r.text("type", t)?;
+        r.bool("all", false);
+        for p in paths {
+            r.text("pathSet", p)?;
+        }
+        r.close("propSet");
+    }
+    r.open("objectSet");
+    r.moref("obj", cr);
+    r.bool("skip", true);
+    r.open_typed("selectSet", "TraversalSpec");
+    r.text("type", "ComputeResource")?;
+    r.text("path", "host")?;
+    r.bool("skip", false);
+    r.open_typed("selectSet", "TraversalSpec");
+    r.text("type", "HostSystem")?;
+    r.text("path", "vm")?;
+    r.bool("skip", false);
+    r.close("selectSet");
+    r.close("selectSet");
+    r.close("objectSet");
+    r.close("specSet");
+    r.open("options");
+    r.int("maxObjects", 1000);
+    r.close("options");
+    Ok(r.finish())
+}
+
 fn with_view(
     curl: &mut Curl,
     container: &MoRef,
@@ -455,12 +490,8 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
         let mut all = morefs(&crs, "ClusterComputeResource");
         all.extend(morefs(&crs, "ComputeResource"));
         for cr in all {
-            with_view(
-                &mut curl,
-                &cr,
-                &["HostSystem", "VirtualMachine"],
-                &[("HostSystem", HOST_PATHS), ("VirtualMachine", VM_PATHS)],
-            )?;
+            let pc = curl.pc.clone();
+            curl.call(hosts_and_vms(&pc, &cr)?)?;
         }
     }
     Ok((start.elapsed().as_secs_f64(), curl.n, curl.bytes))

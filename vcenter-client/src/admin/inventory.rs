@@ -1,9 +1,11 @@
 //! Pulls what the admin commands need from one vCenter, as few bytes and round trips as
 //! possible, because the target is vCenter's maximum inventory (2,500 hosts, 40,000 VMs).
 //!
-//! - one container view per compute resource (cluster or standalone host), retrieved
-//!   concurrently, each with a single `RetrievePropertiesEx` for its hosts *and* VMs with
-//!   explicit, small property sets, parsed while it streams (no whole-response buffering);
+//! - one `RetrievePropertiesEx` per compute resource (cluster or standalone host), retrieved
+//!   concurrently, for its hosts (`ComputeResource.host`) *and* the VMs registered on them
+//!   (`HostSystem.vm`) with explicit, small property sets, parsed while it streams (no
+//!   whole-response buffering). Container views are used only to list datacenters and
+//!   compute resources;
 //! - VM device lists (`config.hardware.device`, ~6 KB per VM) only for VMs that sit on a host
 //!   with NVIDIA GPUs or carry a vmig reservation, in batches;
 //! - the agents' documents come with the host properties (`customValue`), so there is no
@@ -13,7 +15,7 @@
 //! dropped as soon as it is converted.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
 
 use futures_util::future::join_all;
@@ -303,6 +305,7 @@ fn view_spec(view: &MoRef, props: Vec<PropertySpec>) -> FilterSpec {
                 type_name: "ContainerView".into(),
                 path: "view".into(),
                 skip: false,
+                select: Vec::new(),
             }],
         }],
     }
@@ -485,24 +488,41 @@ async fn collect_compute(
         },
     ];
     let mut objects = 0;
-    let mut requests = retrieve_view(client, &cr, &[HostRef::KIND, VmRef::KIND], props, |oc| {
-        objects += 1;
-        let converted = if oc.obj.kind() == HostRef::KIND {
-            HostSystem::from_content(oc).map(|h| hosts.push(HostInfo::from_system(h, fields)))
-        } else if oc.obj.kind() == VmRef::KIND {
-            VirtualMachine::from_content(oc).map(|v| vms.push(VmInfo::from_vm(v, fields)))
-        } else {
-            Ok(())
-        };
-        match converted {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                failure = Some(e);
-                ControlFlow::Break(())
+    // The compute resource's hosts and the VMs registered on them, in one call. Not a
+    // container view: that costs two more round trips per compute resource, and vCenter
+    // walks the whole subtree to build it. `HostSystem.vm` lists every VM registered on
+    // the host (powered off and templates too), which is what a GPU report must see.
+    let spec = FilterSpec {
+        props,
+        objects: vec![ObjectSpec {
+            obj: cr.clone(),
+            skip: true,
+            select: vec![
+                TraversalSpec::to("ComputeResource", "host")
+                    .then(TraversalSpec::to(HostRef::KIND, "vm")),
+            ],
+        }],
+    };
+    let stats = client
+        .retrieve_properties(&spec, RetrieveOptions::default(), |oc| {
+            objects += 1;
+            let converted = if oc.obj.kind() == HostRef::KIND {
+                HostSystem::from_content(oc).map(|h| hosts.push(HostInfo::from_system(h, fields)))
+            } else if oc.obj.kind() == VmRef::KIND {
+                VirtualMachine::from_content(oc).map(|v| vms.push(VmInfo::from_vm(v, fields)))
+            } else {
+                Ok(())
+            };
+            match converted {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failure = Some(e);
+                    ControlFlow::Break(())
+                }
             }
-        }
-    })
-    .await?;
+        })
+        .await?;
+    let mut requests = stats.pages;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -582,9 +602,12 @@ async fn collect_compute(
     ))
 }
 
+/// In-use GI occupants by host (looked up once per VM: tens of thousands per cluster).
+type Occupants<'a> = HashMap<&'a HostRef, Vec<String>>;
+
 /// Per host, who its agent report says occupies a GPU instance (`vm` of in-use GIs: a VM
 /// name or a BIOS UUID, whichever NVML gave).
-fn occupants(hosts: &[HostInfo]) -> Vec<(&HostRef, Vec<String>)> {
+fn occupants(hosts: &[HostInfo]) -> Occupants<'_> {
     hosts
         .iter()
         .filter_map(|h| {
@@ -603,7 +626,7 @@ fn occupants(hosts: &[HostInfo]) -> Vec<(&HostRef, Vec<String>)> {
 
 /// Whether a report shows or counts `vm` (see [`VmSelection::Report`]); the same tests as
 /// the report's list of vGPU VMs, so nothing it would list is dropped.
-fn report_needs(vm: &VmInfo, occupants: &[(&HostRef, Vec<String>)]) -> bool {
+fn report_needs(vm: &VmInfo, occupants: &Occupants<'_>) -> bool {
     if vm.reservation.is_some() || !vm.vgpus.is_empty() {
         return true;
     }
@@ -613,17 +636,13 @@ fn report_needs(vm: &VmInfo, occupants: &[(&HostRef, Vec<String>)]) -> bool {
     let Some(host) = &vm.host else {
         return false;
     };
-    occupants
-        .iter()
-        .filter(|(h, _)| *h == host)
-        .flat_map(|(_, who)| who)
-        .any(|who| {
-            *who == vm.name
-                || vm
-                    .uuid
-                    .as_deref()
-                    .is_some_and(|u| u.eq_ignore_ascii_case(who))
-        })
+    occupants.get(host).into_iter().flatten().any(|who| {
+        *who == vm.name
+            || vm
+                .uuid
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(who))
+    })
 }
 
 #[cfg(test)]

@@ -119,6 +119,9 @@ pub struct HostAnalysis {
     pub age_s: Option<i64>,
     /// Its GPUs, in report order.
     pub gpus: Vec<GpuAnalysis>,
+    /// `host.vgpu_types` without their vendor prefix ([`VgpuType::base_name`]), parsed
+    /// once: the report looks types up per profile of every GPU of every host.
+    offered_bases: Vec<Option<String>>,
 }
 
 impl HostAnalysis {
@@ -135,11 +138,11 @@ impl HostAnalysis {
     /// The host's own spelling of `vtype`, if it offers it (`grid_` and `nvidia_` compare equal).
     pub fn offered(&self, vtype: &VgpuType) -> Option<&str> {
         let base = vtype.base_name();
-        self.host
-            .vgpu_types
+        let i = self
+            .offered_bases
             .iter()
-            .find(|t| VgpuType::parse(t).is_some_and(|o| o.base_name() == base))
-            .map(String::as_str)
+            .position(|b| b.as_deref() == Some(base.as_str()))?;
+        self.host.vgpu_types.get(i).map(String::as_str)
     }
 
     /// Usable capacity for `vtype` on this host (0 unless usable and offered).
@@ -293,6 +296,11 @@ fn analyse_host(
         report: None,
         age_s: None,
         gpus: Vec::new(),
+        offered_bases: host
+            .vgpu_types
+            .iter()
+            .map(|t| VgpuType::parse(t).map(|v| v.base_name()))
+            .collect(),
     };
     let Some(doc) = &host.document else {
         if host.has_gpus() {
