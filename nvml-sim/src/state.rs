@@ -138,7 +138,7 @@ pub struct MigDeviceRecord {
 pub struct SimProcess {
     /// Process id.
     pub pid: u32,
-    /// Process name (informational; NVML's process structs carry none).
+    /// Process name (`nvmlSystemGetProcessName`; NVML's process structs carry none).
     pub name: String,
     /// GPU instance it runs on (`None` when MIG is off).
     pub gi: Option<u32>,

@@ -18,6 +18,7 @@ const REQUIRED: &[&str] = &[
     "nvmlSystemGetNVMLVersion",
     "nvmlSystemGetCudaDriverVersion",
     "nvmlSystemGetCudaDriverVersion_v2",
+    "nvmlSystemGetProcessName",
     // devices
     "nvmlDeviceGetCount_v2",
     "nvmlDeviceGetHandleByIndex_v2",

@@ -338,3 +338,29 @@ fn cached_state_follows_every_change_by_other_processes() {
     sim.ctl_ok(&["init", "--force", "--gpu", "a100-pcie-40gb"]);
     assert_eq!(nvml.device_count().unwrap(), 1);
 }
+
+#[test]
+fn process_names_come_from_occupy_and_are_cut_to_the_buffer() {
+    let sim = Sim::new(&["a100-pcie-40gb"], &[]);
+    sim.ctl_ok(&["occupy", "-i", "0", "--pid", "4242", "--name", "trainer.py"]);
+    let nvml = sim.nvml();
+    assert_eq!(nvml.sys_process_name(4242, 64).unwrap(), "trainer.py");
+    assert!(matches!(
+        nvml.sys_process_name(4243, 64),
+        Err(NvmlError::NotFound)
+    ));
+    let lib = nvml.lib();
+    let mut buf = [0 as c_char; 6];
+    assert_eq!(
+        unsafe { lib.nvmlSystemGetProcessName(4242, buf.as_mut_ptr(), buf.len() as c_uint) },
+        nvmlReturn_enum_NVML_SUCCESS,
+        "a short buffer gets the name cut, as NVIDIA documents"
+    );
+    assert_eq!(c_str(&buf), "train");
+    for (ptr, len) in [(buf.as_mut_ptr(), 0), (std::ptr::null_mut(), 6)] {
+        assert_eq!(
+            unsafe { lib.nvmlSystemGetProcessName(4242, ptr, len) },
+            nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
+        );
+    }
+}

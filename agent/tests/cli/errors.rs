@@ -194,14 +194,14 @@ fn instances_in_use_are_never_destroyed() {
     let err = host.fails(&["mig", "dci", "-i", "0", "--gi", &a, "--ci", "0"], 3);
     assert!(
         err.contains(&format!(
-            "compute instance 0 in GPU instance {a} on GPU 0 is in use by process 4242"
+            "compute instance 0 in GPU instance {a} on GPU 0 is in use by process 4242 (python)"
         )),
         "{err}"
     );
     let err = host.fails(&["mig", "dgi", "-i", "0", "--gi", &a], 3);
     assert!(
         err.contains(&format!(
-            "GPU instance {a} on GPU 0 is in use by process 4242"
+            "GPU instance {a} on GPU 0 is in use by process 4242 (python)"
         )),
         "{err}"
     );

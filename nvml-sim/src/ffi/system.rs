@@ -70,6 +70,37 @@ pub unsafe extern "C" fn nvmlSystemGetCudaDriverVersion_v2(
     guard(|| with_state(|s| unsafe { put(cuda_driver_version, s.cuda_driver_version) }))
 }
 
+/// `nvmlSystemGetProcessName`: the name `occupy --name` gave a simulated GPU process. As
+/// NVIDIA documents it, a name longer than `length - 1` bytes is cut (not refused); an
+/// unknown pid is `NOT_FOUND` (the real library reads any process of the host; here only the
+/// simulated GPU processes exist).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nvmlSystemGetProcessName(
+    pid: c_uint,
+    name: *mut c_char,
+    length: c_uint,
+) -> NvmlReturn {
+    guard(|| {
+        super::non_null(name)?;
+        if length == 0 {
+            return Err(NvmlCode::INVALID_ARGUMENT);
+        }
+        with_state(|s| {
+            let found = s
+                .gpus
+                .iter()
+                .flat_map(|g| &g.processes)
+                .find(|p| p.pid == pid)
+                .ok_or(NvmlCode::NOT_FOUND)?;
+            let mut end = found.name.len().min(length as usize - 1);
+            while !found.name.is_char_boundary(end) {
+                end -= 1;
+            }
+            unsafe { put_str(name, length, &found.name[..end]) }
+        })
+    })
+}
+
 unsafe fn device_count(count: *mut c_uint) -> NvmlReturn {
     guard(|| with_state(|s| unsafe { put(count, s.gpus.len() as c_uint) }))
 }
