@@ -11,9 +11,11 @@
 //! 1. the release `vmig report --format json` (wall time and peak RSS via GNU time) and
 //! 2. the same SOAP requests sent by curl one after the other, responses written to disk
 //!    and not parsed (the raw sequential transfer), alternately, `--repeat` times each;
-//! 3. pyVmomi (target/venv-pyvmomi), twice: reading exactly vmig's properties the way vmig
-//!    does, and as a typical admin script must without agent documents (one view over all
-//!    hosts and VMs, with the VMs' device lists); see `PY_MODES`.
+//! 3. pyVmomi (target/venv-pyvmomi), twice: reading exactly vmig's properties with a
+//!    `ContainerView` per compute resource and `RetrievePropertiesEx` (the baseline;
+//!    vmig itself reads each compute resource with one traversal call and no view), and as a
+//!    typical admin script must without agent documents (one view over all hosts and VMs,
+//!    with the VMs' device lists); see `PY_MODES`.
 //!
 //! `--serve` only starts the simulator and prints its URL; `--url` runs the clients against
 //! such a simulator (the shape flags must match it), to measure without rebuilding the
