@@ -143,6 +143,20 @@ impl FilterSpec {
         }
     }
 
+    /// The `RetrievePropertiesEx` envelope for this spec, as [`Client::retrieve_properties`]
+    /// sends it to the property collector `pc` (public so a benchmark can send the very same
+    /// bytes with another HTTP client).
+    pub fn retrieve_request(&self, pc: &MoRef, options: RetrieveOptions) -> Result<String> {
+        let mut r = Request::new("RetrievePropertiesEx", pc);
+        self.encode(&mut r, "specSet")?;
+        r.open("options");
+        if let Some(n) = options.max_objects {
+            r.int("maxObjects", i64::from(n.get()));
+        }
+        r.close("options");
+        Ok(r.finish())
+    }
+
     /// Writes `<tag>` in WSDL order: propSet, objectSet.
     fn encode(&self, r: &mut Request, tag: &str) -> Result<()> {
         r.open(tag);
@@ -311,14 +325,7 @@ impl Client {
         mut visit: impl FnMut(ObjectContent) -> ControlFlow<()> + Send,
     ) -> Result<RetrieveStats> {
         let pc = self.service_content().property_collector.clone();
-        let mut r = Request::new("RetrievePropertiesEx", &pc);
-        spec.encode(&mut r, "specSet")?;
-        r.open("options");
-        if let Some(n) = options.max_objects {
-            r.int("maxObjects", i64::from(n.get()));
-        }
-        r.close("options");
-        let first = r.finish();
+        let first = spec.retrieve_request(&pc, options)?;
 
         let mut stats = RetrieveStats::default();
         let generation = self.transport().cookie_generation();
@@ -493,8 +500,22 @@ impl Client {
         visit: impl FnMut(ObjectContent) -> ControlFlow<()> + Send,
     ) -> Result<RetrieveStats> {
         let root = self.service_content().root_folder.as_moref().clone();
+        self.for_each_object_in(&root, type_name, paths, options, visit)
+            .await
+    }
+
+    /// Like [`Client::for_each_object`], below `container` (a folder, datacenter, compute
+    /// resource, …) instead of the root folder.
+    pub async fn for_each_object_in(
+        &self,
+        container: &MoRef,
+        type_name: &str,
+        paths: &[&str],
+        options: RetrieveOptions,
+        visit: impl FnMut(ObjectContent) -> ControlFlow<()> + Send,
+    ) -> Result<RetrieveStats> {
         let view = self
-            .create_container_view(&root, &[type_name], true)
+            .create_container_view(container, &[type_name], true)
             .await?;
         let spec = FilterSpec::container_view(&view, type_name, paths);
         let out = self.retrieve_properties(&spec, options, visit).await;

@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use mig::report::{CiReport, GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1};
 use mig::{ComputeInstanceId, GpuModel, MigState, Placement};
-use vcenter_client::MoRef;
+use vcenter_client::admin::inventory;
 use vcenter_client::soap::encode::Request;
+use vcenter_client::{ContainerViewRef, FilterSpec, MoRef, RetrieveOptions};
 use vmig_testkit::{GpuConfig, GpuRule, TlsMode, Vcsim};
 
 struct Options {
@@ -85,24 +86,16 @@ fn parse(args: &[String]) -> Result<Options> {
 }
 
 const A100: &str = "a100-pcie-40gb";
-/// The host and VM properties `vmig report` reads (vcenter_client::admin::inventory).
-const HOST_PATHS: &[&str] = &[
-    "name",
-    "runtime.connectionState",
-    "config.sharedPassthruGpuTypes",
-    "config.sharedGpuCapabilities",
-    "config.graphicsInfo",
-    "config.graphicsConfig",
-    "customValue",
-];
-const VM_PATHS: &[&str] = &[
-    "name",
-    "config.uuid",
-    "runtime.host",
-    "runtime.powerState",
-    "config.memoryReservationLockedToMax",
-    "customValue",
-];
+/// The property paths `vmig report` reads of objects of `kind` (`HostSystem`,
+/// `VirtualMachine`), taken from vmig's own request so pyVmomi reads the same.
+fn vmig_paths(kind: &str) -> Vec<String> {
+    inventory::compute_resource_spec(&MoRef::new("ClusterComputeResource", "any"))
+        .props
+        .into_iter()
+        .find(|p| p.type_name == kind)
+        .map(|p| p.paths)
+        .unwrap_or_default()
+}
 
 /// A deterministic, varied layout for GPU `g` of host number `n`.
 fn gpu_report(n: u32, g: u32) -> GpuReport {
@@ -332,89 +325,28 @@ fn morefs(xml: &str, kind: &str) -> Vec<MoRef> {
     out
 }
 
-fn view_retrieve(pc: &MoRef, props: &[(&str, &[&str])], view: &MoRef) -> Result<String> {
-    let mut r = Request::new("RetrievePropertiesEx", pc);
-    r.open("specSet");
-    for (t, paths) in props {
-        r.open("propSet");
-        r.text("type", t)?;
-        r.bool("all", false);
-        for p in *paths {
-            r.text("pathSet", p)?;
-        }
-        r.close("propSet");
-    }
-    r.open("objectSet");
-    r.moref("obj", view);
-    r.bool("skip", true);
-    r.open_typed("selectSet", "TraversalSpec");
-    r.text("name", "traverseEntities")?;
-    r.text("type", "ContainerView")?;
-    r.text("path", "view")?;
-    r.bool("skip", false);
-    r.close("selectSet");
-    r.close("objectSet");
-    r.close("specSet");
-    r.open("options");
-    r.int("maxObjects", 1000);
-    r.close("options");
-    Ok(r.finish())
+/// `RetrievePropertiesEx` as vmig's client encodes it (`FilterSpec::retrieve_request`), so
+/// curl sends the very bytes vmig sends.
+fn retrieve(pc: &MoRef, spec: &FilterSpec) -> Result<String> {
+    Ok(spec.retrieve_request(pc, RetrieveOptions::default())?)
 }
 
-/// vmig's one call per compute resource: its hosts (`ComputeResource.host`) and the VMs
-/// registered on them (`HostSystem.vm`), as `admin::inventory::collect_compute` asks.
-fn hosts_and_vms(pc: &MoRef, cr: &MoRef) -> Result<String> {
-    let mut r = Request::new("RetrievePropertiesEx", pc);
-    r.open("specSet");
-    for (t, paths) in [("HostSystem", HOST_PATHS), ("VirtualMachine", VM_PATHS)] {
-        r.open("propSet");
-        r.text("type", t)?;
-        r.bool("all", false);
-        for p in paths {
-            r.text("pathSet", p)?;
-        }
-        r.close("propSet");
-    }
-    r.open("objectSet");
-    r.moref("obj", cr);
-    r.bool("skip", true);
-    r.open_typed("selectSet", "TraversalSpec");
-    r.text("type", "ComputeResource")?;
-    r.text("path", "host")?;
-    r.bool("skip", false);
-    r.open_typed("selectSet", "TraversalSpec");
-    r.text("type", "HostSystem")?;
-    r.text("path", "vm")?;
-    r.bool("skip", false);
-    r.close("selectSet");
-    r.close("selectSet");
-    r.close("objectSet");
-    r.close("specSet");
-    r.open("options");
-    r.int("maxObjects", 1000);
-    r.close("options");
-    Ok(r.finish())
-}
-
-fn with_view(
-    curl: &mut Curl,
-    container: &MoRef,
-    types: &[&str],
-    props: &[(&str, &[&str])],
-) -> Result<String> {
+/// The names of `type_name` objects below `container` through a temporary view, as
+/// `Client::for_each_object_in` reads them: create, retrieve, destroy.
+fn with_view(curl: &mut Curl, container: &MoRef, type_name: &str) -> Result<String> {
     let mut r = Request::new("CreateContainerView", &curl.views);
     r.moref("container", container);
-    for t in types {
-        r.text("type", t)?;
-    }
+    r.text("type", type_name)?;
     r.bool("recursive", true);
     let resp = curl.call(r.finish())?;
     let view = morefs(&resp, "ContainerView")
         .into_iter()
         .next()
         .with_context(|| format!("no view in {resp}"))?;
-    let out = curl.call(view_retrieve(&curl.pc.clone(), props, &view)?)?;
-    curl.call(Request::new("DestroyView", &view).finish())?;
+    let view = ContainerViewRef::try_from(view)?;
+    let spec = FilterSpec::container_view(&view, type_name, &["name"]);
+    let out = curl.call(retrieve(&curl.pc.clone(), &spec)?)?;
+    curl.call(Request::new("DestroyView", view.as_moref()).finish())?;
     Ok(out)
 }
 
@@ -460,40 +392,18 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
     login.text("userName", user)?;
     login.text("password", password)?;
     curl.call(login.finish())?;
-    // Custom field definitions.
-    let mut r = Request::new("RetrievePropertiesEx", &pc);
-    r.open("specSet");
-    r.open("propSet");
-    r.text("type", "CustomFieldsManager")?;
-    r.bool("all", false);
-    r.text("pathSet", "field")?;
-    r.close("propSet");
-    r.open("objectSet");
-    r.moref("obj", &fields);
-    r.bool("skip", false);
-    r.close("objectSet");
-    r.close("specSet");
-    r.open("options");
-    r.close("options");
-    curl.call(r.finish())?;
-    let dcs = with_view(
-        &mut curl,
-        &root,
-        &["Datacenter"],
-        &[("Datacenter", &["name"])],
-    )?;
+    // Custom field definitions (`Client::custom_field_defs`).
+    curl.call(retrieve(
+        &pc,
+        &FilterSpec::objects(fields.kind(), [&fields], &["field"]),
+    )?)?;
+    let dcs = with_view(&mut curl, &root, "Datacenter")?;
     for dc in morefs(&dcs, "Datacenter") {
-        let crs = with_view(
-            &mut curl,
-            &dc,
-            &["ComputeResource"],
-            &[("ComputeResource", &["name"])],
-        )?;
+        let crs = with_view(&mut curl, &dc, "ComputeResource")?;
         let mut all = morefs(&crs, "ClusterComputeResource");
         all.extend(morefs(&crs, "ComputeResource"));
         for cr in all {
-            let pc = curl.pc.clone();
-            curl.call(hosts_and_vms(&pc, &cr)?)?;
+            curl.call(retrieve(&pc, &inventory::compute_resource_spec(&cr))?)?;
         }
     }
     Ok((start.elapsed().as_secs_f64(), curl.n, curl.bytes))
@@ -685,8 +595,8 @@ pub fn run(args: &[String]) -> Result<()> {
                 Command::new(&python)
                     .arg(&script)
                     .args([host.as_str(), &port.to_string(), &username, &password])
-                    .arg(serde_json::to_string(HOST_PATHS)?)
-                    .arg(serde_json::to_string(VM_PATHS)?)
+                    .arg(serde_json::to_string(&vmig_paths("HostSystem"))?)
+                    .arg(serde_json::to_string(&vmig_paths("VirtualMachine"))?)
                     .arg(mode),
             )?;
             if !out.status.success() {

@@ -23,8 +23,8 @@ use futures_util::future::join_all;
 use super::AdminError;
 use crate::{
     Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem, MoRef,
-    ObjectContent, ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec,
-    VgpuDevice, VirtualMachine, VmProperty, VmRef,
+    ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec, VgpuDevice,
+    VirtualMachine, VmProperty, VmRef,
 };
 
 /// How many compute resources of one vCenter are retrieved at the same time.
@@ -293,24 +293,6 @@ pub async fn field_keys(client: &Client) -> crate::Result<FieldKeys> {
     })
 }
 
-/// The container-view spec for several types at once.
-fn view_spec(view: &MoRef, props: Vec<PropertySpec>) -> FilterSpec {
-    FilterSpec {
-        props,
-        objects: vec![ObjectSpec {
-            obj: view.clone(),
-            skip: true,
-            select: vec![TraversalSpec {
-                name: Some("traverseEntities".into()),
-                type_name: "ContainerView".into(),
-                path: "view".into(),
-                skip: false,
-                select: Vec::new(),
-            }],
-        }],
-    }
-}
-
 fn paths<P: Copy>(props: &[P], f: impl Fn(P) -> &'static [&'static str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in props {
@@ -323,22 +305,30 @@ fn paths<P: Copy>(props: &[P], f: impl Fn(P) -> &'static [&'static str]) -> Vec<
     out
 }
 
-/// Streams `spec` through a temporary container view on `container`.
-async fn retrieve_view(
+/// The name of every `type_name` object below `container`, through a temporary view;
+/// returns the number of property-collector requests made.
+async fn names_in(
     client: &Client,
     container: &MoRef,
-    types: &[&str],
-    props: Vec<PropertySpec>,
-    visit: impl FnMut(ObjectContent) -> ControlFlow<()> + Send,
+    type_name: &str,
+    out: &mut Vec<(MoRef, String)>,
 ) -> crate::Result<usize> {
-    let view = client.create_container_view(container, types, true).await?;
-    let spec = view_spec(view.as_moref(), props);
-    let out = client
-        .retrieve_properties(&spec, RetrieveOptions::default(), visit)
-        .await;
-    let destroyed = client.destroy_view(&view).await;
-    let stats = out?;
-    destroyed?;
+    let stats = client
+        .for_each_object_in(
+            container,
+            type_name,
+            &["name"],
+            RetrieveOptions::default(),
+            |oc| {
+                let name = oc
+                    .get("name")
+                    .map(|n| n.text().to_string())
+                    .unwrap_or_default();
+                out.push((oc.obj, name));
+                ControlFlow::Continue(())
+            },
+        )
+        .await?;
     Ok(stats.pages)
 }
 
@@ -369,25 +359,9 @@ pub async fn collect_with(
     // Datacenters and every compute resource (with its parent chain resolved by scoping
     // one view per datacenter).
     let mut dcs: Vec<(MoRef, String)> = Vec::new();
-    requests += retrieve_view(
-        client,
-        &root,
-        &["Datacenter"],
-        vec![PropertySpec {
-            type_name: "Datacenter".into(),
-            paths: vec!["name".into()],
-        }],
-        |oc| {
-            let name = oc
-                .get("name")
-                .map(|n| n.text().to_string())
-                .unwrap_or_default();
-            dcs.push((oc.obj, name));
-            ControlFlow::Continue(())
-        },
-    )
-    .await
-    .map_err(&err)?;
+    requests += names_in(client, &root, "Datacenter", &mut dcs)
+        .await
+        .map_err(&err)?;
     dcs.retain(|(_, n)| scope.wants_datacenter(n));
     dcs.sort_by(|a, b| a.1.cmp(&b.1));
 
@@ -395,25 +369,9 @@ pub async fn collect_with(
     let mut queue = VecDeque::new();
     for (dc_index, (dc, dc_name)) in dcs.iter().enumerate() {
         let mut computes: Vec<(MoRef, String)> = Vec::new();
-        requests += retrieve_view(
-            client,
-            dc,
-            &["ComputeResource"],
-            vec![PropertySpec {
-                type_name: "ComputeResource".into(),
-                paths: vec!["name".into()],
-            }],
-            |oc| {
-                let name = oc
-                    .get("name")
-                    .map(|n| n.text().to_string())
-                    .unwrap_or_default();
-                computes.push((oc.obj, name));
-                ControlFlow::Continue(())
-            },
-        )
-        .await
-        .map_err(&err)?;
+        requests += names_in(client, dc, "ComputeResource", &mut computes)
+            .await
+            .map_err(&err)?;
         computes.retain(|(r, n)| scope.wants_compute(n, r.kind() == "ClusterComputeResource"));
         progress.add_work(computes.len() as u64);
         queue.extend(computes.into_iter().map(|(cr, n)| (dc_index, cr, n)));
@@ -466,6 +424,34 @@ pub async fn collect_with(
     })
 }
 
+/// What is read of one compute resource: its hosts and the VMs registered on them, with
+/// [`HOST_PROPS`] and [`VM_PROPS`], in one call. Not a container view: that costs two more
+/// round trips per compute resource, and vCenter walks the whole subtree to build it.
+/// `HostSystem.vm` lists every VM registered on the host (powered off and templates too),
+/// which is what a GPU report must see.
+pub fn compute_resource_spec(cr: &MoRef) -> FilterSpec {
+    FilterSpec {
+        props: vec![
+            PropertySpec {
+                type_name: HostRef::KIND.into(),
+                paths: paths(HOST_PROPS, HostProperty::paths),
+            },
+            PropertySpec {
+                type_name: VmRef::KIND.into(),
+                paths: paths(VM_PROPS, VmProperty::paths),
+            },
+        ],
+        objects: vec![ObjectSpec {
+            obj: cr.clone(),
+            skip: true,
+            select: vec![
+                TraversalSpec::to("ComputeResource", "host")
+                    .then(TraversalSpec::to(HostRef::KIND, "vm")),
+            ],
+        }],
+    }
+}
+
 /// Hosts and VMs of one compute resource, then device lists where needed.
 async fn collect_compute(
     client: &Client,
@@ -477,32 +463,8 @@ async fn collect_compute(
     let mut hosts = Vec::new();
     let mut vms = Vec::new();
     let mut failure = None;
-    let props = vec![
-        PropertySpec {
-            type_name: HostRef::KIND.into(),
-            paths: paths(HOST_PROPS, HostProperty::paths),
-        },
-        PropertySpec {
-            type_name: VmRef::KIND.into(),
-            paths: paths(VM_PROPS, VmProperty::paths),
-        },
-    ];
     let mut objects = 0;
-    // The compute resource's hosts and the VMs registered on them, in one call. Not a
-    // container view: that costs two more round trips per compute resource, and vCenter
-    // walks the whole subtree to build it. `HostSystem.vm` lists every VM registered on
-    // the host (powered off and templates too), which is what a GPU report must see.
-    let spec = FilterSpec {
-        props,
-        objects: vec![ObjectSpec {
-            obj: cr.clone(),
-            skip: true,
-            select: vec![
-                TraversalSpec::to("ComputeResource", "host")
-                    .then(TraversalSpec::to(HostRef::KIND, "vm")),
-            ],
-        }],
-    };
+    let spec = compute_resource_spec(&cr);
     let stats = client
         .retrieve_properties(&spec, RetrieveOptions::default(), |oc| {
             objects += 1;
