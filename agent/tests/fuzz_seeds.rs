@@ -3,31 +3,17 @@
 //! from proptest must parse or fail cleanly, never panic (nor break a round trip the entry
 //! point checks). `cargo +nightly fuzz run` explores further from the same seeds.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use proptest::prelude::*;
 use vmig_agent::fuzzing;
+use vmig_testkit::{Mutations, Seed, fuzz_seeds, mutations};
 
 const TARGETS: [&str; 4] = ["config", "layout", "profile_spec", "gpu_selector"];
 
-/// `(target, path, bytes)` for every seed file.
-fn seeds() -> Vec<(&'static str, PathBuf, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let mut out = Vec::new();
-    for target in TARGETS {
-        let dir = root.join(target);
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        for path in paths {
-            let bytes = std::fs::read(&path).unwrap();
-            out.push((target, path, bytes));
-        }
-    }
-    assert!(out.len() >= 20, "the corpus lost its seeds");
-    out
+/// Every seed file, at least 20 of them.
+fn seeds() -> Vec<Seed> {
+    fuzz_seeds(Path::new(env!("CARGO_MANIFEST_DIR")), &TARGETS, 20)
 }
 
 fn run(target: &str, data: &[u8]) {
@@ -42,28 +28,21 @@ fn run(target: &str, data: &[u8]) {
 
 #[test]
 fn seeds_truncations_and_corruptions_never_panic() {
-    for (target, path, bytes) in seeds() {
+    for Seed {
+        target,
+        path,
+        bytes,
+    } in seeds()
+    {
         for t in TARGETS {
             run(t, &bytes);
         }
         // Layout files resolve every entry against every catalog model (planner runs): sample
         // fewer cuts so the debug build stays fast.
         let budget = if target == "layout" { 60 } else { 400 };
-        let step = (bytes.len() / budget).max(1);
-        for cut in (0..bytes.len()).step_by(step) {
-            run(target, &bytes[..cut]);
-        }
-        let mut corrupt = bytes.clone();
-        for i in (0..corrupt.len()).step_by(step * 3) {
-            let orig = corrupt[i];
-            for b in [
-                b'"', b'\'', b'{', b'[', b':', b',', b'-', b'.', b' ', b'\n', b'#', b'9', b'@',
-                0xff,
-            ] {
-                corrupt[i] = b;
-                run(target, &corrupt);
-            }
-            corrupt[i] = orig;
+        let how = Mutations::sampled(bytes.len(), budget, b"\"'{[:,-. \n#9@\xff");
+        for input in mutations(&bytes, how) {
+            run(target, &input);
         }
         eprintln!("ok: {}", path.display());
     }
@@ -73,9 +52,9 @@ fn seeds_truncations_and_corruptions_never_panic() {
 /// the fuzzer starts from inputs that reach the deep checks.
 #[test]
 fn seeds_hold_what_they_claim() {
-    for (target, path, bytes) in seeds() {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::str::from_utf8(&bytes).unwrap();
+    for seed in seeds() {
+        let (target, name) = (seed.target, seed.name());
+        let text = std::str::from_utf8(&seed.bytes).unwrap();
         let ok = match target {
             "config" => {
                 vmig_agent::daemon::config::Config::parse(Path::new("/etc/vmig/agent.toml"), text)

@@ -3,30 +3,20 @@
 //! from proptest must parse or fail cleanly, never panic (nor break a round trip the entry
 //! point checks). `cargo +nightly fuzz run` explores further from the same seeds.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use mig::fuzzing;
 use mig::report::HostReport;
 use proptest::prelude::*;
+use vmig_testkit::{Mutations, Seed, fuzz_seeds, mutations};
 
-/// `(target, path, bytes)` for every seed file.
-fn seeds() -> Vec<(&'static str, PathBuf, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let mut out = Vec::new();
-    for target in ["report", "vgpu_type"] {
-        let dir = root.join(target);
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .collect();
-        paths.sort();
-        for path in paths {
-            let bytes = std::fs::read(&path).unwrap();
-            out.push((target, path, bytes));
-        }
-    }
-    assert!(out.len() >= 12, "the corpus lost its seeds");
-    out
+/// Every seed file, at least 12 of them.
+fn seeds() -> Vec<Seed> {
+    fuzz_seeds(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &["report", "vgpu_type"],
+        12,
+    )
 }
 
 fn run(target: &str, data: &[u8]) {
@@ -39,24 +29,18 @@ fn run(target: &str, data: &[u8]) {
 
 #[test]
 fn seeds_truncations_and_corruptions_never_panic() {
-    for (target, path, bytes) in seeds() {
+    for Seed {
+        target,
+        path,
+        bytes,
+    } in seeds()
+    {
         // Both entry points see every seed: a fuzzer's mutations cross over too.
         fuzzing::report(&bytes);
         fuzzing::vgpu_type(&bytes);
-        let step = (bytes.len() / 400).max(1);
-        for cut in (0..bytes.len()).step_by(step) {
-            run(target, &bytes[..cut]);
-        }
-        let mut corrupt = bytes.clone();
-        for i in (0..corrupt.len()).step_by(step * 3) {
-            let orig = corrupt[i];
-            for b in [
-                b'"', b'{', b'}', b'[', b']', b':', b',', b'-', b'_', b' ', b'9', b'0', b'\\', 0xff,
-            ] {
-                corrupt[i] = b;
-                run(target, &corrupt);
-            }
-            corrupt[i] = orig;
+        let how = Mutations::sampled(bytes.len(), 400, b"\"{}[]:,-_ 90\\\xff");
+        for input in mutations(&bytes, how) {
+            run(target, &input);
         }
         eprintln!("ok: {}", path.display());
     }
@@ -66,10 +50,10 @@ fn seeds_truncations_and_corruptions_never_panic() {
 /// and the realistic ones hold layouts the model accepts; every vGPU seed parses.
 #[test]
 fn seeds_hold_what_they_claim() {
-    for (target, path, bytes) in seeds() {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::str::from_utf8(&bytes).unwrap();
-        match target {
+    for seed in seeds() {
+        let name = seed.name();
+        let text = std::str::from_utf8(&seed.bytes).unwrap();
+        match seed.target {
             "report" => {
                 let parsed = HostReport::from_json(text);
                 if name.starts_with("unsupported") {

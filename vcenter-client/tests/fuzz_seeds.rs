@@ -3,45 +3,36 @@
 //! of each seed, and random bytes from proptest must decode or fail cleanly,
 //! never panic. `cargo fuzz` (nightly) explores further from the same seeds.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use proptest::prelude::*;
 use vcenter_client::fuzzing;
+use vmig_testkit::{Mutations, Seed, fuzz_seeds, mutations};
 
-fn seeds() -> Vec<(PathBuf, Vec<u8>)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let mut out = Vec::new();
-    for dir in ["response", "fault"] {
-        let dir = root.join(dir);
-        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            out.push((path, bytes));
-        }
-    }
-    assert!(out.len() >= 10, "the corpus lost its seeds");
-    out
+/// Every seed file, at least 10 of them.
+fn seeds() -> Vec<Seed> {
+    fuzz_seeds(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &["response", "fault"],
+        10,
+    )
 }
 
 #[test]
 fn seeds_truncations_and_corruptions_never_panic() {
-    for (path, bytes) in seeds() {
+    for Seed { path, bytes, .. } in seeds() {
         let run = |b: &[u8]| {
             fuzzing::response(b);
             fuzzing::fault(b);
         };
         run(&bytes);
-        for cut in (0..bytes.len()).step_by(7) {
-            run(&bytes[..cut]);
-        }
-        let mut corrupt = bytes.clone();
-        for i in (0..corrupt.len()).step_by(11) {
-            let orig = corrupt[i];
-            for b in [b'<', b'>', b'&', b'"', b'/', 0xff, b':'] {
-                corrupt[i] = b;
-                run(&corrupt);
-            }
-            corrupt[i] = orig;
+        let how = Mutations {
+            cut_step: 7,
+            corrupt_step: 11,
+            corruptions: b"<>&\"/\xff:",
+        };
+        for input in mutations(&bytes, how) {
+            run(&input);
         }
         eprintln!("ok: {}", path.display());
     }
@@ -49,7 +40,7 @@ fn seeds_truncations_and_corruptions_never_panic() {
 
 #[test]
 fn seeds_decode_to_what_they_hold() {
-    for (path, bytes) in seeds() {
+    for Seed { path, bytes, .. } in seeds() {
         let err = vcenter_client::soap::decode::parse_whole(&bytes, "Seed").err();
         let is_fault_seed = path.parent().is_some_and(|p| p.ends_with("fault"));
         match err {

@@ -30,16 +30,16 @@ fn parse(args: &[String]) -> Result<Options> {
         gpus: 8,
         poll_s: 5,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--minutes" => o.minutes = value()?.parse().context("--minutes")?,
-            "--gpus" => o.gpus = value()?.parse().context("--gpus")?,
-            "--poll" => o.poll_s = value()?.parse().context("--poll")?,
-            other => bail!(
-                "unknown option {other}; usage: cargo xtask footprint [--minutes N] [--gpus N] [--poll S]"
-            ),
+    let mut args = super::args::Opts::new(
+        args,
+        "cargo xtask footprint [--minutes N] [--gpus N] [--poll S]",
+    );
+    while let Some(a) = args.next_flag() {
+        match a {
+            "--minutes" => o.minutes = args.parse(a)?,
+            "--gpus" => o.gpus = args.parse(a)?,
+            "--poll" => o.poll_s = args.parse(a)?,
+            other => return Err(args.unknown(other)),
         }
     }
     Ok(o)

@@ -9,6 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod args;
 mod demo;
 mod footprint;
 mod scale;

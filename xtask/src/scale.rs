@@ -64,22 +64,22 @@ fn parse(args: &[String]) -> Result<Options> {
         repeat: 3,
         skip_pyvmomi: false,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || it.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--clusters" => o.clusters = value()?.parse().context("--clusters")?,
-            "--hosts" => o.hosts = value()?.parse().context("--hosts")?,
-            "--vms" => o.vms = value()?.parse().context("--vms")?,
-            "--gpus" => o.gpus = value()?.parse().context("--gpus")?,
-            "--vmig" => o.vmig = Some(PathBuf::from(value()?)),
+    let mut args = super::args::Opts::new(
+        args,
+        "cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host] [--vmig RELEASE-BINARY] [--serve | --url URL] [--repeat N] [--skip-pyvmomi]",
+    );
+    while let Some(a) = args.next_flag() {
+        match a {
+            "--clusters" => o.clusters = args.parse(a)?,
+            "--hosts" => o.hosts = args.parse(a)?,
+            "--vms" => o.vms = args.parse(a)?,
+            "--gpus" => o.gpus = args.parse(a)?,
+            "--vmig" => o.vmig = Some(PathBuf::from(args.value(a)?)),
             "--serve" => o.serve = true,
             "--skip-pyvmomi" => o.skip_pyvmomi = true,
-            "--url" => o.url = Some(value()?.clone()),
-            "--repeat" => o.repeat = value()?.parse::<u32>().context("--repeat")?.max(1),
-            other => bail!(
-                "unknown option {other}; usage: cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host] [--vmig RELEASE-BINARY] [--serve | --url URL] [--repeat N] [--skip-pyvmomi]"
-            ),
+            "--url" => o.url = Some(args.value(a)?.to_owned()),
+            "--repeat" => o.repeat = args.parse::<u32>(a)?.max(1),
+            other => return Err(args.unknown(other)),
         }
     }
     Ok(o)

@@ -255,25 +255,13 @@ mod tests {
         }
         let out = init.output().expect("run nvml-sim init");
         assert!(out.status.success(), "{out:?}");
-        let out = Command::new(std::env::current_exe().expect("own path"))
-            .env("NVML_SIM_STATE", &state)
-            .env(CHILD_LIB, vmig_testkit::nvml_sim_lib())
-            .args([
-                "--exact",
-                test,
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .output()
-            .expect("run the child test");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        vmig_testkit::run_child_test(
+            test,
+            [
+                ("NVML_SIM_STATE", state),
+                (CHILD_LIB, vmig_testkit::nvml_sim_lib()),
+            ],
         );
-        assert!(out.status.success(), "child failed:\n{text}");
-        assert!(text.contains("1 passed"), "the child did not run:\n{text}");
     }
 
     fn child_lib() -> PathBuf {

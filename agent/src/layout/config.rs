@@ -1213,6 +1213,19 @@ mod tests {
         LayoutFile::parse("t.yaml", text)
     }
 
+    /// Parses `text`, resolves the first entry of its first config (`mixed`) for an A100 and
+    /// checks the refusal: at `line`, its message holding `needle`. Returns the error for
+    /// further checks.
+    fn refused_at(text: &str, line: usize, needle: &str) -> ConfigError {
+        let f = parse(text).unwrap();
+        let e = f
+            .target_for("mixed", &f.configs[0].entries[0], a100())
+            .unwrap_err();
+        assert_eq!(e.line, Some(line), "{e}");
+        assert!(e.message.contains(needle), "{e}");
+        e
+    }
+
     const MIXED: &str = r#"version: v1
 mig-configs:
   mixed:
@@ -1236,12 +1249,7 @@ mig-configs:
             let text = MIXED
                 .replace("\"1g.5gb\": 2", &format!("\"{key}\": {count}"))
                 .replace("\"3g.20gb\": 1\n        \"2g.10gb\": 1\n", "");
-            let f = parse(&text).unwrap();
-            let e = f
-                .target_for("mixed", &f.configs[0].entries[0], a100())
-                .unwrap_err();
-            assert_eq!(e.line, Some(6), "{e}");
-            assert!(e.message.contains("does not fit"), "{e}");
+            let e = refused_at(&text, 6, "does not fit");
             assert!(e.message.contains(&format!("at most {most} fit")), "{e}");
         }
     }
@@ -1277,15 +1285,7 @@ mig-configs:
     #[test]
     fn unknown_profile_names_the_line_and_lists_valid_ones() {
         let text = MIXED.replace("\"2g.10gb\"", "\"2g.20gb\"");
-        let f = parse(&text).unwrap();
-        let e = f
-            .target_for("mixed", &f.configs[0].entries[0], a100())
-            .unwrap_err();
-        assert_eq!(e.line, Some(8), "{e}");
-        assert!(
-            e.message.contains("unknown GPU instance profile `2g.20gb`"),
-            "{e}"
-        );
+        let e = refused_at(&text, 8, "unknown GPU instance profile `2g.20gb`");
         assert!(e.message.contains("3g.20gb"), "{e}");
         assert!(e.to_string().starts_with("t.yaml:8:9: "), "{e}");
     }
@@ -1293,20 +1293,10 @@ mig-configs:
     #[test]
     fn impossible_placement_and_overfull_layouts_are_refused() {
         let text = MIXED.replace("\"3g.20gb\": 1", "\"3g.20gb@3\": 1");
-        let f = parse(&text).unwrap();
-        let e = f
-            .target_for("mixed", &f.configs[0].entries[0], a100())
-            .unwrap_err();
-        assert_eq!(e.line, Some(7), "{e}");
-        assert!(e.message.contains("legal starts for 3g.20gb: 0, 4"), "{e}");
+        refused_at(&text, 7, "legal starts for 3g.20gb: 0, 4");
 
         let text = MIXED.replace("\"1g.5gb\": 2", "\"1g.5gb\": 3");
-        let f = parse(&text).unwrap();
-        let e = f
-            .target_for("mixed", &f.configs[0].entries[0], a100())
-            .unwrap_err();
-        assert_eq!(e.line, Some(6), "{e}");
-        assert!(e.message.contains("does not fit"), "{e}");
+        refused_at(&text, 6, "does not fit");
     }
 
     #[test]

@@ -22,27 +22,9 @@ const CHILD_LIB: &str = "VMIG_AGENT_TEST_SIM_LIB";
 #[test]
 fn traps_1_to_3_through_nvml_sim() {
     let host = Host::with_mig(&["a100-pcie-40gb"]);
-    let out = Command::new(std::env::current_exe().expect("own path"))
-        .env("NVML_SIM_STATE", &host.state)
-        .env(CHILD_LIB, &host.lib)
-        .args([
-            "--exact",
-            "traps::child_traps_1_to_3",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .expect("run the child test");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "child failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the child test did not run:\n{text}"
+    vmig_testkit::run_child_test(
+        "traps::child_traps_1_to_3",
+        [("NVML_SIM_STATE", &host.state), (CHILD_LIB, &host.lib)],
     );
 }
 

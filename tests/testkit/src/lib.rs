@@ -8,6 +8,8 @@
 //!   once per process, with the same target directory and profile as the running test.
 //! - [`ChildGuard`], [`temp_dir`]: every child process dies with the test; every test gets
 //!   its own directory.
+//! - [`run_child_test`]: re-run one `#[ignore]`d test in a process of its own.
+//! - [`fuzz_seeds`], [`mutations`]: the fuzz corpus and its mutations for stable-Rust tests.
 //!
 //! Nothing here skips: a missing Go toolchain or a failed build is a test failure, in CI and
 //! on a laptop alike, with a message that says how to install what is missing.
@@ -15,6 +17,8 @@
 
 mod binaries;
 mod certs;
+mod child_test;
+mod fuzz;
 mod process;
 mod vcsim;
 
@@ -23,6 +27,8 @@ pub use binaries::{
     workspace_bin_in, workspace_root,
 };
 pub use certs::{ServerCert, TestCa, sha256_thumbprint, unrelated_ca_pem};
+pub use child_test::run_child_test;
+pub use fuzz::{Mutations, Seed, fuzz_seeds, mutations};
 pub use process::{ChildGuard, process_alive};
 pub use tempfile::TempDir;
 pub use vcsim::{
