@@ -531,16 +531,18 @@ mod tests {
     use super::*;
     use crate::soap::decode::parse_sync;
 
+    /// The envelope `retrieve_properties` would send for `spec`.
+    fn request(spec: &FilterSpec) -> String {
+        let pc = MoRef::new("PropertyCollector", "propertyCollector");
+        spec.retrieve_request(&pc, RetrieveOptions::default())
+            .unwrap()
+    }
+
     #[test]
     fn container_view_spec_is_in_wsdl_order() {
         let view = ContainerViewRef::new("session[1]2");
         let spec = FilterSpec::container_view(&view, "VirtualMachine", &["name", "runtime.host"]);
-        let mut r = Request::new(
-            "RetrievePropertiesEx",
-            &MoRef::new("PropertyCollector", "propertyCollector"),
-        );
-        spec.encode(&mut r, "specSet").unwrap();
-        let xml = r.finish();
+        let xml = request(&spec);
         assert!(xml.contains(concat!(
             r#"<specSet><propSet><type>VirtualMachine</type><all>false</all><pathSet>name</pathSet><pathSet>runtime.host</pathSet></propSet>"#,
             r#"<objectSet><obj type="ContainerView">session[1]2</obj><skip>true</skip>"#,
@@ -561,12 +563,7 @@ mod tests {
                 ],
             }],
         };
-        let mut r = Request::new(
-            "RetrievePropertiesEx",
-            &MoRef::new("PropertyCollector", "propertyCollector"),
-        );
-        spec.encode(&mut r, "specSet").unwrap();
-        let xml = r.finish();
+        let xml = request(&spec);
         assert!(xml.contains(concat!(
             r#"<objectSet><obj type="ClusterComputeResource">domain-c7</obj><skip>true</skip>"#,
             r#"<selectSet xsi:type="TraversalSpec"><type>ComputeResource</type><path>host</path><skip>false</skip>"#,
