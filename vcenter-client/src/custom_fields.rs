@@ -131,17 +131,8 @@ impl Client {
         if let Some(d) = self.custom_field_defs().await?.into_iter().find(matches) {
             return Ok(d);
         }
-        let mgr = self.custom_fields_manager()?;
-        let mut r = Request::new("AddCustomFieldDef", &mgr);
-        r.text("name", name)?;
-        if let Some(t) = mo_type {
-            r.text("moType", t)?;
-        }
-        match self.invoke("AddCustomFieldDef", r.finish()).await {
-            Ok(resp) => CustomFieldDef::from_node(
-                resp.child("returnval")
-                    .ok_or_else(|| resp.bad("AddCustomFieldDef returnval"))?,
-            ),
+        match self.add_custom_field_def(name, mo_type).await {
+            Ok(def) => Ok(def),
             // Someone created it between our read and our add.
             Err(e) if matches!(e.fault_kind(), Some(FaultKind::DuplicateName { .. })) => self
                 .custom_field_defs()
@@ -151,6 +142,35 @@ impl Client {
                 .ok_or(e),
             Err(e) => Err(e),
         }
+    }
+
+    /// `CustomFieldsManager.AddCustomFieldDef`: creates the definition `name`
+    /// for `mo_type` (e.g. `HostSystem`; `None` = global) and returns it. A
+    /// name that exists already is [`FaultKind::DuplicateName`]: vCenter checks
+    /// and adds under one lock, so this is an atomic create-if-absent (see
+    /// [`Client::ensure_custom_field`] for the idempotent form).
+    /// Privilege `Global.ManageCustomFields`.
+    pub async fn add_custom_field_def(
+        &self,
+        name: &str,
+        mo_type: Option<&str>,
+    ) -> Result<CustomFieldDef> {
+        let body = add_field_def_request(&self.custom_fields_manager()?, name, mo_type)?;
+        let resp = self.invoke("AddCustomFieldDef", body).await?;
+        CustomFieldDef::from_node(
+            resp.child("returnval")
+                .ok_or_else(|| resp.bad("AddCustomFieldDef returnval"))?,
+        )
+    }
+
+    /// `CustomFieldsManager.RemoveCustomFieldDef`: removes the definition
+    /// `key` and every value set for it. Keys are never reused, so removing by
+    /// key cannot hit a later definition of the same name. An unknown key is a
+    /// `NotFound` fault ([`crate::Fault::type_name`]).
+    /// Privilege `Global.ManageCustomFields`.
+    pub async fn remove_custom_field_def(&self, key: CustomFieldKey) -> Result<()> {
+        let body = remove_field_def_request(&self.custom_fields_manager()?, key);
+        self.invoke("RemoveCustomFieldDef", body).await.map(drop)
     }
 
     /// `CustomFieldsManager.SetField`: sets `entity`'s value for `key`.
@@ -179,10 +199,53 @@ impl Client {
     }
 }
 
+/// `AddCustomFieldDef` in WSDL order (`name`, `moType`); the optional
+/// privilege policies (`fieldDefPolicy`, `fieldPolicy`) are left out.
+fn add_field_def_request(mgr: &MoRef, name: &str, mo_type: Option<&str>) -> Result<String> {
+    let mut r = Request::new("AddCustomFieldDef", mgr);
+    r.text("name", name)?;
+    if let Some(t) = mo_type {
+        r.text("moType", t)?;
+    }
+    Ok(r.finish())
+}
+
+fn remove_field_def_request(mgr: &MoRef, key: CustomFieldKey) -> String {
+    let mut r = Request::new("RemoveCustomFieldDef", mgr);
+    r.int("key", i64::from(key.0));
+    r.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::soap::decode::parse_whole;
+
+    #[test]
+    fn field_definition_requests_are_in_wsdl_order() {
+        let mgr = MoRef::new("CustomFieldsManager", "CustomFieldsManager");
+        let this = r#"<_this type="CustomFieldsManager">CustomFieldsManager</_this>"#;
+        let xml = add_field_def_request(&mgr, "vmig.lock.host-21", Some("HostSystem")).unwrap();
+        assert!(
+            xml.contains(&format!(
+                r#"<AddCustomFieldDef xmlns="urn:vim25">{this}<name>vmig.lock.host-21</name><moType>HostSystem</moType></AddCustomFieldDef>"#
+            )),
+            "{xml}"
+        );
+        // Global: no moType at all (an empty one would name no type).
+        let xml = add_field_def_request(&mgr, "a<b", None).unwrap();
+        assert!(
+            xml.contains(&format!("{this}<name>a&lt;b</name></AddCustomFieldDef>")),
+            "{xml}"
+        );
+        let xml = remove_field_def_request(&mgr, CustomFieldKey(104));
+        assert!(
+            xml.contains(&format!(
+                r#"<RemoveCustomFieldDef xmlns="urn:vim25">{this}<key>104</key></RemoveCustomFieldDef>"#
+            )),
+            "{xml}"
+        );
+    }
 
     #[test]
     fn last_duplicate_wins_like_vcsim_0_24_needs() {

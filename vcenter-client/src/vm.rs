@@ -1,6 +1,9 @@
 //! Typed reads of `VirtualMachine` and the two changes vmig makes to VMs:
 //! adding/removing vGPUs (with the memory lock they need) through
 //! `ReconfigVM_Task`, and moving a VM to a host with `RelocateVM_Task`.
+//! Powering a VM on and off (`PowerOnVM_Task`, `PowerOffVM_Task`) is here for
+//! tests and benchmarks that prepare a simulator's VMs; vmig itself never
+//! changes a VM's power state.
 //!
 //! A vGPU is a `VirtualPCIPassthrough` whose backing is
 //! `VirtualPCIPassthroughVmiopBackingInfo`; DirectPath devices share the
@@ -424,6 +427,30 @@ impl Client {
         let resp = self.invoke("RelocateVM_Task", r.finish()).await?;
         task_ref(&resp, "RelocateVM_Task")
     }
+
+    /// `VirtualMachine.PowerOnVM_Task` on the VM's current host; returns the
+    /// task (see [`Client::wait_for_task`]). Privilege `VirtualMachine.Interact.PowerOn`.
+    pub async fn power_on_vm(&self, vm: &VmRef) -> Result<TaskRef> {
+        self.power_task(vm, "PowerOnVM_Task").await
+    }
+
+    /// `VirtualMachine.PowerOffVM_Task` (a hard power-off, not a guest
+    /// shutdown); returns the task (see [`Client::wait_for_task`]). Privilege
+    /// `VirtualMachine.Interact.PowerOff`.
+    pub async fn power_off_vm(&self, vm: &VmRef) -> Result<TaskRef> {
+        self.power_task(vm, "PowerOffVM_Task").await
+    }
+
+    async fn power_task(&self, vm: &VmRef, method: &'static str) -> Result<TaskRef> {
+        let resp = self.invoke(method, power_request(vm, method)).await?;
+        task_ref(&resp, method)
+    }
+}
+
+/// A power method's request: the VM alone (the optional `host` of
+/// `PowerOnVM_Task` is left out, so the VM starts where it is registered).
+fn power_request(vm: &VmRef, method: &'static str) -> String {
+    Request::new(method, vm.as_moref()).finish()
 }
 
 fn task_ref(resp: &Node, method: &str) -> Result<TaskRef> {
@@ -471,6 +498,37 @@ mod tests {
             r#"<backing xsi:type="VirtualPCIPassthroughVmiopBackingInfo"><vgpu>grid_a100-4-20c</vgpu></backing><controllerKey>100</controllerKey><unitNumber>18</unitNumber></device></deviceChange>"#,
             r#"<memoryReservationLockedToMax>true</memoryReservationLockedToMax></spec></ReconfigVM_Task>"#
         )), "{xml}");
+    }
+
+    #[test]
+    fn power_requests_name_only_the_vm() {
+        let vm = VmRef::new("vm-66");
+        for method in ["PowerOnVM_Task", "PowerOffVM_Task"] {
+            let xml = power_request(&vm, method);
+            assert!(
+                xml.contains(&format!(
+                    r#"<{method} xmlns="urn:vim25"><_this type="VirtualMachine">vm-66</_this></{method}>"#
+                )),
+                "{xml}"
+            );
+        }
+    }
+
+    #[test]
+    fn task_ref_reads_the_returned_task() {
+        let doc = r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><PowerOffVM_TaskResponse xmlns="urn:vim25"><returnval type="Task">task-7</returnval></PowerOffVM_TaskResponse></soapenv:Body></soapenv:Envelope>"#;
+        let resp = crate::soap::decode::parse_whole(doc.as_bytes(), "PowerOffVM_Task").unwrap();
+        assert_eq!(
+            task_ref(&resp, "PowerOffVM_Task").unwrap(),
+            TaskRef::new("task-7")
+        );
+        // A returned object of another kind is a decode error, not a task.
+        let doc = doc.replace(r#"type="Task""#, r#"type="VirtualMachine""#);
+        let resp = crate::soap::decode::parse_whole(doc.as_bytes(), "PowerOffVM_Task").unwrap();
+        assert!(matches!(
+            task_ref(&resp, "PowerOffVM_Task"),
+            Err(Error::Decode { .. })
+        ));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Every operation of the client against vcsim with GPU hosts: service
 //! content and version negotiation, container views, the property collector
 //! (streamed, stopped early, paging options), typed host and VM reads,
-//! SearchIndex, custom attributes, vGPU reconfiguration, relocation, tasks,
-//! and the faults the server returns for bad input.
+//! SearchIndex, custom attributes and field definitions, vGPU reconfiguration,
+//! relocation, power, tasks, and the faults the server returns for bad input.
 
 mod client_support;
 
@@ -257,6 +257,53 @@ async fn custom_attributes_are_idempotent_and_last_value_wins() {
     // Unset elsewhere.
     let h1 = host_named(&c, "DC0_C0_H1").await;
     assert_eq!(h1.custom_values.get(def.key), None);
+}
+
+#[tokio::test]
+async fn field_definitions_are_created_once_and_removed_by_key() {
+    let sim = start(gpu_sim());
+    let c = connect(&sim).await;
+    let def = c
+        .add_custom_field_def("vmig.lock.test", Some("HostSystem"))
+        .await
+        .unwrap();
+    assert_eq!(def.name, "vmig.lock.test");
+    assert_eq!(def.managed_object_type.as_deref(), Some("HostSystem"));
+    assert!(c.custom_field_defs().await.unwrap().contains(&def));
+    // The second add of the same name is refused: the create-if-absent locks build on.
+    let err = c
+        .add_custom_field_def("vmig.lock.test", Some("HostSystem"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.fault_kind(), Some(FaultKind::DuplicateName { .. })),
+        "{err}"
+    );
+    c.remove_custom_field_def(def.key).await.unwrap();
+    assert!(!c.custom_field_defs().await.unwrap().contains(&def));
+    // Removing it again names the missing key.
+    let err = c.remove_custom_field_def(def.key).await.unwrap_err();
+    assert_eq!(err.fault().map(|f| f.type_name.as_str()), Some("NotFound"), "{err}");
+}
+
+#[tokio::test]
+async fn vms_power_off_and_on() {
+    let sim = start(gpu_sim());
+    let c = connect(&sim).await;
+    let vm = c.vms(&[VmProperty::PowerState]).await.unwrap()[0].clone();
+    // vcsim starts its VMs powered on.
+    assert_eq!(vm.power_state, Some(PowerState::PoweredOn));
+    let state = async |task| {
+        c.wait_for_task(&task, TaskWait::default()).await.unwrap();
+        c.vm(&vm.moref, &[VmProperty::PowerState])
+            .await
+            .unwrap()
+            .power_state
+    };
+    let task = c.power_off_vm(&vm.moref).await.unwrap();
+    assert_eq!(state(task).await, Some(PowerState::PoweredOff));
+    let task = c.power_on_vm(&vm.moref).await.unwrap();
+    assert_eq!(state(task).await, Some(PowerState::PoweredOn));
 }
 
 #[tokio::test]
