@@ -25,10 +25,6 @@
 //! (reqwest + rustls/ring, no OpenSSL); [`Client`] adds sessions; the other
 //! modules are one vSphere concept each. See `docs/vcenter-client.md`.
 
-// The admin CLI (`vmig`) and its command-line dependencies (clap, indicatif, rpassword):
-// the agent links this crate without them (`default-features = false`).
-#[cfg(feature = "cli")]
-pub mod admin;
 mod client;
 mod custom_fields;
 mod error;

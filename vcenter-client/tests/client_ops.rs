@@ -283,7 +283,11 @@ async fn field_definitions_are_created_once_and_removed_by_key() {
     assert!(!c.custom_field_defs().await.unwrap().contains(&def));
     // Removing it again names the missing key.
     let err = c.remove_custom_field_def(def.key).await.unwrap_err();
-    assert_eq!(err.fault().map(|f| f.type_name.as_str()), Some("NotFound"), "{err}");
+    assert_eq!(
+        err.fault().map(|f| f.type_name.as_str()),
+        Some("NotFound"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

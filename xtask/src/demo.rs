@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mig::report::{FIELD_DOCUMENT, HostReport};
-use vcenter_client::{Client, ConnectOptions, Credentials, HostProperty, TlsPolicy, VmProperty};
+use vcenter_client::{
+    Client, ConnectOptions, Credentials, HostProperty, TaskWait, TlsPolicy, VmProperty,
+};
 use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim};
 
 use crate::{cargo, root, run};
@@ -47,7 +49,7 @@ pub fn demo() -> Result<()> {
         "-p",
         "vmig-agent",
         "-p",
-        "vcenter-client",
+        "vmig",
         "--bins",
         "--lib",
     ]))?;
@@ -213,10 +215,10 @@ pub fn demo() -> Result<()> {
         .filter_map(|v| v.name.clone().map(|n| (n, v)))
         .find(|(n, _)| n.starts_with("DC0_C0_"))
         .context("the simulator has no VM in cluster DC0_C0")?;
-    rt.block_on(vcenter_client::admin::power::power_off(
-        &client,
-        &vm.1.moref,
-    ))
+    rt.block_on(async {
+        let task = client.power_off_vm(&vm.1.moref).await?;
+        client.wait_for_task(&task, TaskWait::default()).await
+    })
     .with_context(|| format!("cannot power off {}", vm.0))?;
     let _ = rt.block_on(client.logout());
     vmig(

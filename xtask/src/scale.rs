@@ -28,9 +28,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use mig::report::{CiReport, GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1};
 use mig::{ComputeInstanceId, GpuModel, MigState, Placement};
-use vcenter_client::admin::inventory;
 use vcenter_client::soap::encode::Request;
 use vcenter_client::{ContainerViewRef, FilterSpec, MoRef, RetrieveOptions};
+use vmig::inventory;
 use vmig_testkit::{GpuConfig, GpuRule, TlsMode, Vcsim};
 
 struct Options {
@@ -474,14 +474,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let vmig = match &o.vmig {
         Some(bin) => bin.clone(),
         None => {
-            super::run(super::cargo().args([
-                "build",
-                "--release",
-                "-p",
-                "vcenter-client",
-                "--bin",
-                "vmig",
-            ]))?;
+            super::run(super::cargo().args(["build", "--release", "-p", "vmig", "--bin", "vmig"]))?;
             target.join("release").join("vmig")
         }
     };

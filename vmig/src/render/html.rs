@@ -11,7 +11,8 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::admin::model::{AgentStatus, GpuView, HostView, Report};
+use crate::analysis::AgentStatus;
+use crate::report::{GpuView, HostView, Report};
 
 use super::capacity_sentence;
 
@@ -77,7 +78,26 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     out.write_all(h.as_bytes())
 }
 
+/// The whole page: header, the sortable tables, one section per vCenter, warnings.
 fn page(r: &Report, h: &mut String) -> std::fmt::Result {
+    header(r, h)?;
+    flagged_table(r, h)?;
+    capacity_table(r, h)?;
+    vms_table(r, h)?;
+    gpus_table(r, h)?;
+    vcenter_sections(r, h)?;
+    if !r.warnings.is_empty() {
+        h.push_str("<h2>Warnings</h2><ul>");
+        for w in &r.warnings {
+            write!(h, "<li class=\"warn\">{}</li>", esc(w))?;
+        }
+        h.push_str("</ul>");
+    }
+    writeln!(h, "<script>{SCRIPT}</script></body></html>")
+}
+
+/// `<head>`, title, scope, total capacity and the colour legend.
+fn header(r: &Report, h: &mut String) -> std::fmt::Result {
     write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vmig report {}</title><style>{STYLE}</style></head><body>",
@@ -106,7 +126,10 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
         "<span><i style=\"background:#ffb74d\"></i>reserved by vmig assign</span>",
         "<span><i style=\"background:#eceff1\"></i>free memory slice</span></div>"
     ));
+    Ok(())
+}
 
+fn flagged_table(r: &Report, h: &mut String) -> std::fmt::Result {
     if !r.flagged_hosts.is_empty() {
         h.push_str("<h2>Hosts needing attention</h2><table class=\"sortable\" id=\"flagged\"><thead><tr><th>host</th><th>status</th><th>cluster</th><th>datacenter</th><th>vCenter</th><th>reason</th></tr></thead><tbody>");
         for f in &r.flagged_hosts {
@@ -123,7 +146,10 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
         }
         h.push_str("</tbody></table>");
     }
+    Ok(())
+}
 
+fn capacity_table(r: &Report, h: &mut String) -> std::fmt::Result {
     h.push_str("<h2>Capacity by cluster</h2><table class=\"sortable\" id=\"capacity\"><thead><tr><th>vCenter</th><th>datacenter</th><th>cluster</th><th>vGPU type</th><th>GI profile</th><th>can still place</th></tr></thead><tbody>");
     for vc in &r.vcenters {
         for dc in &vc.datacenters {
@@ -144,7 +170,10 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
         }
     }
     h.push_str("</tbody></table>");
+    Ok(())
+}
 
+fn vms_table(r: &Report, h: &mut String) -> std::fmt::Result {
     h.push_str("<h2>VMs with MIG-backed vGPUs</h2><table class=\"sortable\" id=\"vms\"><thead><tr><th>VM</th><th>vGPU type</th><th>GI profile</th><th>power</th><th>host</th><th>cluster</th><th>reservation</th></tr></thead><tbody>");
     for v in &r.vgpu_vms {
         write!(
@@ -160,7 +189,10 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
         )?;
     }
     h.push_str("</tbody></table>");
+    Ok(())
+}
 
+fn gpus_table(r: &Report, h: &mut String) -> std::fmt::Result {
     h.push_str("<h2>GPUs</h2><table class=\"sortable\" id=\"gpus\"><thead><tr><th>host</th><th>cluster</th><th>GPU</th><th>model</th><th>MIG</th><th>GIs</th><th>in use</th><th>largest placeable</th><th>fragmentation</th></tr></thead><tbody>");
     for vc in &r.vcenters {
         for dc in &vc.datacenters {
@@ -188,7 +220,11 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
         }
     }
     h.push_str("</tbody></table>");
+    Ok(())
+}
 
+/// Per vCenter, datacenter and cluster: capacity and a card per host with GPUs.
+fn vcenter_sections(r: &Report, h: &mut String) -> std::fmt::Result {
     for vc in &r.vcenters {
         write!(
             h,
@@ -224,14 +260,7 @@ fn page(r: &Report, h: &mut String) -> std::fmt::Result {
             }
         }
     }
-    if !r.warnings.is_empty() {
-        h.push_str("<h2>Warnings</h2><ul>");
-        for w in &r.warnings {
-            write!(h, "<li class=\"warn\">{}</li>", esc(w))?;
-        }
-        h.push_str("</ul>");
-    }
-    writeln!(h, "<script>{SCRIPT}</script></body></html>")
+    Ok(())
 }
 
 fn anchor(host_moref: &str, gpu: u32) -> String {

@@ -4,7 +4,8 @@
 
 use std::io::Write;
 
-use crate::admin::model::{AgentStatus, GpuView, HostView, Report};
+use crate::analysis::AgentStatus;
+use crate::report::{GpuView, HostView, Report};
 
 use super::capacity_sentence;
 
@@ -138,7 +139,7 @@ fn host(h: &HostView, out: &mut dyn Write) -> std::io::Result<()> {
         AgentStatus::Ok => format!(
             "agent ok (generation {}, {} old)",
             h.agent.generation.unwrap_or(0),
-            crate::admin::model::human_age(h.agent.age_s.unwrap_or(0))
+            crate::times::human_age(h.agent.age_s.unwrap_or(0))
         ),
         s => format!(
             "agent {}: {}",

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{format_time, parse_time};
-use crate::soap::encode::Request;
-use crate::{Client, CustomFieldDef, CustomFieldKey, Error, FaultKind, HostRef};
+use vcenter_client::{Client, CustomFieldKey, Error, FaultKind, HostRef};
+
+use crate::times::{format_time, parse_time};
 
 /// A held lock older than this is presumed dead and broken.
 pub const STALE_AFTER: Duration = Duration::from_secs(120);
@@ -76,40 +76,11 @@ impl HostLock {
     }
 }
 
-async fn add_field(client: &Client, name: &str, mo_type: &str) -> Result<CustomFieldDef, Error> {
-    let mgr = client
-        .service_content()
-        .custom_fields_manager
-        .clone()
-        .ok_or_else(|| Error::NotFound("this server has no CustomFieldsManager".into()))?;
-    let mut r = Request::new("AddCustomFieldDef", &mgr);
-    r.text("name", name)?;
-    r.text("moType", mo_type)?;
-    client.invoke("AddCustomFieldDef", r.finish()).await?;
-    // Read the definition back rather than decoding the answer: one code path for both.
-    client
-        .custom_field_defs()
-        .await?
-        .into_iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| {
-            Error::NotFound(format!(
-                "custom field {name} vanished right after it was created"
-            ))
-        })
-}
-
+/// Removes a lock field by key; one already removed (by a breaker, or a retried request)
+/// counts as removed: the goal is reached.
 async fn remove_field(client: &Client, key: CustomFieldKey) -> Result<(), Error> {
-    let mgr = client
-        .service_content()
-        .custom_fields_manager
-        .clone()
-        .ok_or_else(|| Error::NotFound("this server has no CustomFieldsManager".into()))?;
-    let mut r = Request::new("RemoveCustomFieldDef", &mgr);
-    r.int("key", i64::from(key.0));
-    match client.invoke("RemoveCustomFieldDef", r.finish()).await {
-        Ok(_) => Ok(()),
-        // Already removed (by a breaker, or a retried request): the goal is reached.
+    match client.remove_custom_field_def(key).await {
+        Ok(()) => Ok(()),
         Err(e) if e.fault().is_some_and(|f| f.type_name == "NotFound") => Ok(()),
         Err(e) => Err(e),
     }
@@ -129,7 +100,10 @@ pub async fn acquire(
     let mut unclaimed: Vec<(CustomFieldKey, Instant)> = Vec::new();
     let mut pause = Duration::from_millis(50);
     loop {
-        match add_field(client, &name, HostRef::KIND).await {
+        match client
+            .add_custom_field_def(&name, Some(HostRef::KIND))
+            .await
+        {
             Ok(def) => {
                 let value = serde_json::to_string(&holder).unwrap_or_default();
                 if let Err(e) = client

@@ -5,7 +5,8 @@
 
 use std::io::Write;
 
-use crate::admin::model::{AgentStatus, GpuView, Report};
+use crate::analysis::AgentStatus;
+use crate::report::{GpuView, Report};
 
 /// The header row.
 pub const COLUMNS: [&str; 19] = [

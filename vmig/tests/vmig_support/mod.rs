@@ -258,9 +258,10 @@ pub fn park(rt: &tokio::runtime::Runtime, c: &Client, vm: &VmRef, host: &str) {
             .expect("vm")
             .power_state;
         if on != Some(vcenter_client::PowerState::PoweredOff) {
-            vcenter_client::admin::power::power_off(c, vm)
+            let t = c.power_off_vm(vm).await.expect("power off");
+            c.wait_for_task(&t, vcenter_client::TaskWait::default())
                 .await
-                .expect("power off");
+                .expect("power off task");
         }
     });
 }

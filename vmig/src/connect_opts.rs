@@ -6,11 +6,11 @@
 //! command line: `--password-file`, `GOVC_PASSWORD` (or the URL's user info) and, when stdin
 //! is a terminal, an interactive prompt are the sources, in that order.
 //!
-//! Nothing here connects; [`Target::connect_options`] hands the result to [`crate::Client`].
+//! Nothing here connects; [`Target::connect_options`] hands the result to [`vcenter_client::Client`].
 
 use std::path::PathBuf;
 
-use crate::{ConnectOptions, Credentials, Sha256Thumbprint, TlsPolicy};
+use vcenter_client::{ConnectOptions, Credentials, Sha256Thumbprint, TlsPolicy};
 
 /// The connection flags every `vmig` command takes.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -51,7 +51,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// Options for [`crate::Client::connect`].
+    /// Options for [`vcenter_client::Client::connect`].
     pub fn connect_options(&self) -> ConnectOptions {
         ConnectOptions::new(self.url.clone(), self.credentials.clone(), self.tls.clone())
     }

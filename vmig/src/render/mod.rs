@@ -1,6 +1,6 @@
 //! Renderers of the [`Report`]: a terminal table, JSON (the model as is), CSV (one row per
 //! GPU, for spreadsheets) and one self-contained HTML page. Renderers only format: every
-//! number they print was computed in [`super::model`].
+//! number they print was computed in [`crate::analysis`] and shaped in [`crate::report`].
 
 pub mod csv;
 pub mod html;
@@ -9,7 +9,7 @@ pub mod table;
 
 use std::io::Write;
 
-use super::model::Report;
+use crate::report::Report;
 
 /// Output formats of `vmig report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,7 +35,7 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> std::io::
 }
 
 /// `3× grid_a100-3-20c, 10× grid_a100-1-5c`, or `nothing` when empty.
-pub fn capacity_sentence(c: &[super::model::TypeCapacity]) -> String {
+pub fn capacity_sentence(c: &[crate::report::TypeCapacity]) -> String {
     if c.is_empty() {
         return "nothing".to_string();
     }

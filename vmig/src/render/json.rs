@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use crate::admin::model::{Report, StreamedReport};
+use crate::report::Report;
+use crate::stream::StreamedReport;
 
 /// Writes the report as pretty JSON with a final newline.
 pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {

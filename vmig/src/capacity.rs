@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use mig::{GiProfileId, MigState, Placement, VgpuType};
 
-use super::model::{Analysis, HostAnalysis};
-use super::{AdminError, EXIT_NO_CAPACITY, EXIT_OK};
+use crate::analysis::{Analysis, HostAnalysis};
+use crate::{AdminError, ExitCode};
 
 /// Parses a vGPU type name that must be MIG-backed and known to vmig's catalog.
 pub fn parse_type(name: &str) -> Result<VgpuType, AdminError> {
@@ -327,9 +327,13 @@ pub fn answer(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Capacity
 }
 
 impl CapacityAnswer {
-    /// [`EXIT_OK`] when the request fits, else [`EXIT_NO_CAPACITY`].
-    pub fn exit_code(&self) -> u8 {
-        if self.fits { EXIT_OK } else { EXIT_NO_CAPACITY }
+    /// [`ExitCode::Ok`] when the request fits, else [`ExitCode::NoCapacity`].
+    pub fn exit_code(&self) -> ExitCode {
+        if self.fits {
+            ExitCode::Ok
+        } else {
+            ExitCode::NoCapacity
+        }
     }
 
     /// The text form.
@@ -362,7 +366,7 @@ impl CapacityAnswer {
                     ]
                 })
                 .collect();
-            super::render::table::table(
+            crate::render::table::table(
                 out,
                 ["host", "cluster", "free per GPU", "fits", "planned"],
                 &rows,

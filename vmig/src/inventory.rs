@@ -20,8 +20,8 @@ use std::ops::ControlFlow;
 
 use futures_util::future::join_all;
 
-use super::AdminError;
-use crate::{
+use crate::AdminError;
+use vcenter_client::{
     Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem, MoRef,
     ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec, VgpuDevice,
     VirtualMachine, VmProperty, VmRef,
@@ -271,7 +271,7 @@ impl Progress for NoProgress {
     fn done(&self, _what: &str) {}
 }
 
-fn vc_err(vcenter: &str) -> impl Fn(crate::Error) -> AdminError + '_ {
+fn vc_err(vcenter: &str) -> impl Fn(vcenter_client::Error) -> AdminError + '_ {
     move |source| AdminError::Vcenter {
         vcenter: vcenter.to_string(),
         source,
@@ -279,7 +279,7 @@ fn vc_err(vcenter: &str) -> impl Fn(crate::Error) -> AdminError + '_ {
 }
 
 /// Reads vmig's custom field keys.
-pub async fn field_keys(client: &Client) -> crate::Result<FieldKeys> {
+pub async fn field_keys(client: &Client) -> vcenter_client::Result<FieldKeys> {
     let defs = client.custom_field_defs().await?;
     let key = |name: &str, ty: &str| {
         defs.iter()
@@ -312,7 +312,7 @@ async fn names_in(
     container: &MoRef,
     type_name: &str,
     out: &mut Vec<(MoRef, String)>,
-) -> crate::Result<usize> {
+) -> vcenter_client::Result<usize> {
     let stats = client
         .for_each_object_in(
             container,
@@ -459,7 +459,7 @@ async fn collect_compute(
     name: String,
     fields: FieldKeys,
     selection: VmSelection,
-) -> crate::Result<(ComputeInventory, usize, usize)> {
+) -> vcenter_client::Result<(ComputeInventory, usize, usize)> {
     let mut hosts = Vec::new();
     let mut vms = Vec::new();
     let mut failure = None;

@@ -205,7 +205,7 @@ fn report_in_every_format() {
     let csv = String::from_utf8(out.stdout).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header, vcenter_client::admin::render::csv::COLUMNS);
+    assert_eq!(header, vmig::render::csv::COLUMNS);
     let rows: Vec<Vec<String>> = lines.map(parse_csv_line).collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let h0_rows: Vec<&Vec<String>> = rows

@@ -1,0 +1,381 @@
+//! Host analysis: the inventory joined with the agents' `vmig.mig` documents and the VMs'
+//! `vmig.reservation`s, each GPU turned into a `mig::MigState` with reservations applied.
+//! This is the typed working state `capacity` and `assign` plan on, and what
+//! [`crate::report`] turns into the serialisable report.
+//!
+//! Capacity is placement-aware: the number of further vGPUs of a type a GPU can take is
+//! `MigState::remaining_gi_capacity` of the type's GI profile on the reported layout plus the
+//! reservations, and it is counted only where it can be used: the host offers the type
+//! (`config.sharedPassthruGpuTypes`), MIG mode is on, and the agent's report is fresh.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use mig::report::{GpuReport, HostReport};
+use mig::{GpuModel, MigState, VgpuType};
+
+use crate::inventory::{ComputeInventory, HostInfo, VcenterInventory};
+use crate::reservation::{AppliedReservation, HeldReservation, Reservation, ReservationStatus};
+use crate::times::{human_age, parse_time};
+
+/// A report is stale when older than this many heartbeats (docs/reported-data.md).
+pub const STALE_HEARTBEATS: u64 = 3;
+
+/// State of a host's agent report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    /// A fresh, readable report.
+    Ok,
+    /// Older than 3 heartbeats.
+    Stale,
+    /// The host has GPUs but no report.
+    Missing,
+    /// The report cannot be read.
+    Invalid,
+    /// No GPUs and no report: nothing expected.
+    NotApplicable,
+}
+
+impl AgentStatus {
+    /// Whether the host should be flagged to the admin.
+    pub fn is_flagged(self) -> bool {
+        matches!(
+            self,
+            AgentStatus::Stale | AgentStatus::Missing | AgentStatus::Invalid
+        )
+    }
+}
+
+/// One GPU, analysed.
+#[derive(Debug, Clone)]
+pub struct GpuAnalysis {
+    /// As the agent reported it.
+    pub report: GpuReport,
+    /// The catalog model, when known.
+    pub model: Option<&'static GpuModel>,
+    /// The reported layout as a state (`None`: unknown model or inconsistent layout).
+    pub reported: Option<MigState>,
+    /// `reported` plus the reservations counted on this GPU.
+    pub state: Option<MigState>,
+    /// Reservations attached to this GPU.
+    pub reservations: Vec<AppliedReservation>,
+    /// Why there is no state, when there is none.
+    pub problem: Option<String>,
+}
+
+impl GpuAnalysis {
+    /// Whether MIG mode is currently on.
+    pub fn mig_enabled(&self) -> bool {
+        self.report.mig_mode.is_some_and(|m| m.current)
+    }
+
+    /// How many more GIs of the profile backing `vtype` fit now, reservations included;
+    /// 0 when MIG is off, the model is unknown or the type is not for this board.
+    pub fn capacity_for(&self, vtype: &VgpuType) -> u32 {
+        let (Some(model), Some(state)) = (self.model, &self.state) else {
+            return 0;
+        };
+        if !self.mig_enabled() {
+            return 0;
+        }
+        vtype
+            .gi_profile(model)
+            .and_then(|p| state.remaining_gi_capacity(p.id).ok())
+            .unwrap_or(0)
+    }
+}
+
+/// One host, analysed.
+#[derive(Debug, Clone)]
+pub struct HostAnalysis {
+    /// Index into the inventories.
+    pub vcenter: usize,
+    /// Datacenter name.
+    pub datacenter: String,
+    /// Cluster (or standalone compute resource) name.
+    pub cluster: String,
+    /// Whether `cluster` is a real cluster.
+    pub is_cluster: bool,
+    /// The compute resource (cluster or standalone).
+    pub compute: vcenter_client::MoRef,
+    /// The host as read.
+    pub host: HostInfo,
+    /// Agent report state.
+    pub status: AgentStatus,
+    /// One sentence on a flagged status.
+    pub status_detail: Option<String>,
+    /// The parsed report (its `gpus` moved into [`HostAnalysis::gpus`]).
+    pub report: Option<HostReport>,
+    /// Report age in seconds at analysis time.
+    pub age_s: Option<i64>,
+    /// Its GPUs, in report order.
+    pub gpus: Vec<GpuAnalysis>,
+    /// `host.vgpu_types` without their vendor prefix ([`VgpuType::base_name`]), parsed
+    /// once: the report looks types up per profile of every GPU of every host.
+    offered_bases: Vec<Option<String>>,
+}
+
+impl HostAnalysis {
+    /// Whether capacity on this host can be used: fresh report and connected host.
+    pub fn usable(&self) -> bool {
+        self.status == AgentStatus::Ok
+            && self
+                .host
+                .connection_state
+                .as_deref()
+                .is_none_or(|s| s == "connected")
+    }
+
+    /// The host's own spelling of `vtype`, if it offers it (`grid_` and `nvidia_` compare equal).
+    pub fn offered(&self, vtype: &VgpuType) -> Option<&str> {
+        let base = vtype.base_name();
+        let i = self
+            .offered_bases
+            .iter()
+            .position(|b| b.as_deref() == Some(base.as_str()))?;
+        self.host.vgpu_types.get(i).map(String::as_str)
+    }
+
+    /// Usable capacity for `vtype` on this host (0 unless usable and offered).
+    pub fn capacity_for(&self, vtype: &VgpuType) -> u32 {
+        if !self.usable() || self.offered(vtype).is_none() {
+            return 0;
+        }
+        self.gpus.iter().map(|g| g.capacity_for(vtype)).sum()
+    }
+}
+
+/// Everything analysed, across vCenters.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The inventories it was built from.
+    pub inventories: Vec<VcenterInventory>,
+    /// Every host in scope.
+    pub hosts: Vec<HostAnalysis>,
+    /// Analysis time.
+    pub now: OffsetDateTime,
+    /// Things the admin should know (unreadable reservations, overbooking).
+    pub warnings: Vec<String>,
+}
+
+/// The catalog model of a reported GPU.
+pub fn gpu_model(g: &GpuReport) -> Option<&'static GpuModel> {
+    g.catalog_model()
+}
+
+/// The reported layout as a `MigState` (see [`GpuReport::to_state`]).
+pub fn reported_state(g: &GpuReport, model: &'static GpuModel) -> Result<MigState, String> {
+    g.to_state(model)
+}
+
+/// Reservations held by the VMs of `inv`, by host id; unreadable ones become warnings.
+pub(crate) fn reservations_by_host(
+    inv: &VcenterInventory,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<String, Vec<HeldReservation>> {
+    let mut by_host: BTreeMap<String, Vec<HeldReservation>> = BTreeMap::new();
+    for (_, _, vm) in inv.vms() {
+        let Some(text) = &vm.reservation else {
+            continue;
+        };
+        match Reservation::from_json(text) {
+            Ok(r) => by_host
+                .entry(r.host.clone())
+                .or_default()
+                .push(HeldReservation {
+                    vm: vm.name.clone(),
+                    vm_moref: vm.moref.value().to_string(),
+                    reservation: r,
+                }),
+            Err(e) => warnings.push(format!(
+                "VM {} in {}: its vmig.reservation cannot be read ({e}); it is ignored",
+                vm.name, inv.name
+            )),
+        }
+    }
+    by_host
+}
+
+/// Warnings for reservations on hosts that were not analysed.
+pub(crate) fn out_of_scope_warnings(
+    by_host: BTreeMap<String, Vec<HeldReservation>>,
+    warnings: &mut Vec<String>,
+) {
+    for (host, held) in by_host {
+        for h in held {
+            warnings.push(format!(
+                "VM {} holds a reservation on host {} ({}), which is not in this report's scope",
+                h.vm, h.reservation.host_name, host
+            ));
+        }
+    }
+}
+
+/// Analyses inventories at time `now`. The hosts' raw documents are dropped from the
+/// inventories once parsed (they are in [`HostAnalysis`]).
+pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analysis {
+    let mut warnings = Vec::new();
+    let mut hosts = Vec::new();
+    for (vi, inv) in inventories.iter().enumerate() {
+        let mut by_host = reservations_by_host(inv, &mut warnings);
+        for (dc, cr, host) in inv.hosts() {
+            let held = by_host.remove(host.moref.value()).unwrap_or_default();
+            let h = analyse_host(vi, &dc.name, cr, host, held, now, &mut warnings);
+            hosts.push(h);
+        }
+        out_of_scope_warnings(by_host, &mut warnings);
+    }
+    // The documents are parsed into `hosts`; drop the raw text.
+    let mut inventories = inventories;
+    for inv in &mut inventories {
+        for dc in &mut inv.datacenters {
+            for cr in &mut dc.compute {
+                for h in &mut cr.hosts {
+                    h.document = None;
+                }
+            }
+        }
+    }
+    Analysis {
+        inventories,
+        hosts,
+        now,
+        warnings,
+    }
+}
+
+/// Analyses one host of compute resource `cr` with the reservations `held` on it.
+pub(crate) fn analyse_host(
+    vcenter: usize,
+    datacenter: &str,
+    cr: &ComputeInventory,
+    host: &HostInfo,
+    held: Vec<HeldReservation>,
+    now: OffsetDateTime,
+    warnings: &mut Vec<String>,
+) -> HostAnalysis {
+    let mut h = HostAnalysis {
+        vcenter,
+        datacenter: datacenter.to_string(),
+        cluster: cr.name.clone(),
+        is_cluster: cr.is_cluster,
+        compute: cr.moref.clone(),
+        // Without the document: it is parsed below, and 2,500 copies of it add up.
+        host: HostInfo {
+            moref: host.moref.clone(),
+            name: host.name.clone(),
+            connection_state: host.connection_state.clone(),
+            vgpu_types: host.vgpu_types.clone(),
+            graphics: host.graphics.clone(),
+            document: None,
+        },
+        status: AgentStatus::NotApplicable,
+        status_detail: None,
+        report: None,
+        age_s: None,
+        gpus: Vec::new(),
+        offered_bases: host
+            .vgpu_types
+            .iter()
+            .map(|t| VgpuType::parse(t).map(|v| v.base_name()))
+            .collect(),
+    };
+    let Some(doc) = &host.document else {
+        if host.has_gpus() {
+            h.status = AgentStatus::Missing;
+            h.status_detail =
+                Some("has NVIDIA GPUs but no vmig agent report (vmig.mig is not set)".into());
+        }
+        if !held.is_empty() {
+            warnings.push(format!(
+                "host {} has {} reservation(s) but no agent report; they cannot be checked",
+                host.name,
+                held.len()
+            ));
+        }
+        return h;
+    };
+    let report = match HostReport::from_json(doc) {
+        Ok(r) => r,
+        Err(e) => {
+            h.status = AgentStatus::Invalid;
+            h.status_detail = Some(format!("its vmig.mig report cannot be read: {e}"));
+            return h;
+        }
+    };
+    let age = parse_time(&report.observed_at).map(|t| (now - t).whole_seconds());
+    h.age_s = age;
+    let limit = STALE_HEARTBEATS.saturating_mul(report.heartbeat_interval_s.max(1));
+    h.status = match age {
+        None => {
+            h.status_detail = Some(format!(
+                "its report has an unreadable time {:?}",
+                report.observed_at
+            ));
+            AgentStatus::Invalid
+        }
+        Some(a) if a > i64::try_from(limit).unwrap_or(i64::MAX) => {
+            h.status_detail = Some(format!(
+                "its last agent report is {} old, older than {STALE_HEARTBEATS} heartbeats of {} s (observed {})",
+                human_age(a),
+                report.heartbeat_interval_s,
+                report.observed_at
+            ));
+            AgentStatus::Stale
+        }
+        Some(_) => AgentStatus::Ok,
+    };
+    let mut states: Vec<Option<MigState>> = Vec::new();
+    for g in &report.gpus {
+        let model = gpu_model(g);
+        let (reported, problem) = match model {
+            None => (
+                None,
+                Some(format!(
+                    "GPU {} ({}) is not in vmig's catalog",
+                    g.index, g.name
+                )),
+            ),
+            Some(m) => match reported_state(g, m) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        "the reported layout of GPU {} is inconsistent: {e}",
+                        g.index
+                    )),
+                ),
+            },
+        };
+        states.push(reported.clone());
+        h.gpus.push(GpuAnalysis {
+            report: g.clone(),
+            model,
+            reported,
+            state: None,
+            reservations: Vec::new(),
+            problem,
+        });
+    }
+    let applied = crate::reservation::apply(&report, &mut states, held);
+    for ((g, state), res) in h.gpus.iter_mut().zip(states).zip(applied) {
+        for r in &res {
+            if r.status == ReservationStatus::Unplaceable {
+                warnings.push(format!(
+                    "host {}: reservation of VM {} ({} {}) no longer fits; the host is overbooked",
+                    host.name, r.held.vm, r.held.reservation.vgpu_type, r.held.reservation.profile
+                ));
+            }
+        }
+        g.state = state;
+        g.reservations = res;
+    }
+    // Each GPU's part lives on in `h.gpus`; keep only the document's metadata here.
+    let mut report = report;
+    report.gpus.clear();
+    h.report = Some(report);
+    h
+}

@@ -1,0 +1,409 @@
+//! The `vmig` command line: argument parsing, one function per command, and the output edge
+//! (results to stdout, errors and progress to stderr, the exit status). The binary calls
+//! [`main`]; the work itself is in the sibling modules.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::analysis::{self, Analysis};
+use crate::assign::{self, HostChoice};
+use crate::capacity;
+use crate::connect_opts::{ConnectArgs, ProcessEnvironment};
+use crate::inventory::{self, NoProgress, Progress, Scope, VmSelection};
+use crate::render::{self, Format};
+use crate::report::ScopeView;
+use crate::stream::StreamedReport;
+use crate::{AdminError, Connection, ExitCode, Refusal, connect_all};
+
+/// The part of `vmig --help` after the exit statuses.
+const CONNECTION_HELP: &str = "\
+Connection: --url or GOVC_URL (user:pass@host allowed), --username or GOVC_USERNAME,
+--password-file or GOVC_PASSWORD (else a prompt on a terminal), --ca-file or
+GOVC_TLS_CA_CERTS, --thumbprint, --insecure or GOVC_INSECURE=1.";
+
+/// What `vmig --help` prints after the options: the exit statuses, then connection settings.
+fn after_help() -> String {
+    format!("{}\n\n{CONNECTION_HELP}", ExitCode::help_text())
+}
+
+/// `vmig`: MIG capacity and vGPU assignment across vCenter.
+#[derive(Debug, Parser)]
+#[command(name = "vmig", version, about = "MIG inventory, capacity and vGPU assignment for vCenter admins", after_help = after_help())]
+pub struct Cli {
+    /// Connection settings.
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Print JSON on stdout instead of text (errors too).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inventory of GPUs, MIG layouts, free capacity and vGPU VMs.
+    Report(ReportArgs),
+    /// Where N more VMs of a MIG-backed vGPU type fit, host by host.
+    Capacity(CapacityArgs),
+    /// Give a powered-off VM a MIG-backed vGPU where it fits best.
+    Assign(AssignArgs),
+    /// Remove a VM's MIG-backed vGPU and its reservation.
+    Unassign(UnassignArgs),
+}
+
+/// `vmig report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this datacenter.
+    #[arg(long, value_name = "NAME")]
+    pub datacenter: Option<String>,
+    /// Only this cluster.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// Output format (--json means json).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `vmig capacity`.
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// MIG-backed vGPU type, e.g. grid_a100-3-20c.
+    #[arg(long, value_name = "TYPE")]
+    pub profile: String,
+    /// How many VMs must fit.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Only this datacenter.
+    #[arg(long, value_name = "NAME")]
+    pub datacenter: Option<String>,
+    /// Only this cluster.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+}
+
+/// `vmig assign`.
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// The VM (name, or id such as vm-42).
+    #[arg(long, value_name = "NAME")]
+    pub vm: String,
+    /// MIG-backed vGPU type, e.g. grid_a100-3-20c.
+    #[arg(long, value_name = "TYPE")]
+    pub profile: String,
+    /// `auto` (current host if it fits, else best fit in the VM's cluster) or a host name.
+    #[arg(long, value_name = "auto|NAME", default_value = "auto")]
+    pub host: String,
+    /// Check and plan, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `vmig unassign`.
+#[derive(Debug, Args)]
+pub struct UnassignArgs {
+    /// The VM (name, or id such as vm-42).
+    #[arg(long, value_name = "NAME")]
+    pub vm: String,
+}
+
+/// A terminal progress bar on stderr (only when stderr is a terminal).
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn add_work(&self, n: u64) {
+        self.0.inc_length(n);
+    }
+    fn done(&self, what: &str) {
+        self.0.set_message(what.to_string());
+        self.0.inc(1);
+    }
+}
+
+fn progress() -> Box<dyn Progress> {
+    if !std::io::stderr().is_terminal() {
+        return Box::new(NoProgress);
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} reading vCenter {pos}/{len} compute resources {wide_msg}",
+    ) {
+        bar.set_style(style);
+    }
+    Box::new(Bar(bar))
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    error: String,
+    exit_code: ExitCode,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<&'a Refusal>,
+}
+
+/// Runs `vmig` with the process's arguments; the binary's whole `main`. Results go to
+/// stdout, diagnostics and the progress bar to stderr.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vmig: cannot start the async runtime: {e}");
+            return ExitCode::Failure.into();
+        }
+    };
+    let json = cli.json;
+    // Unlocked: each write takes the lock, so nothing is held across the run's awaits.
+    let mut stdout = std::io::stdout();
+    match runtime.block_on(run(cli, &mut stdout)) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("vmig: {e}");
+            if json {
+                let refusal = match &e {
+                    AdminError::Refused(r) => Some(r),
+                    _ => None,
+                };
+                let body = ErrorJson {
+                    error: e.to_string(),
+                    exit_code: code,
+                    refusal,
+                };
+                // The exit status already says what failed; a closed stdout cannot be told.
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
+            }
+            code.into()
+        }
+    }
+}
+
+fn stdout_error(source: std::io::Error) -> AdminError {
+    AdminError::Output {
+        what: "stdout".into(),
+        source,
+    }
+}
+
+fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<(), AdminError> {
+    serde_json::to_writer_pretty(&mut *out, value)
+        .map_err(std::io::Error::other)
+        .and_then(|()| writeln!(out))
+        .map_err(stdout_error)
+}
+
+/// Runs a parsed command line, writing its results to `out` (`main` passes stdout; a report
+/// with `--output` goes to that file instead); returns the exit status.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> {
+    let targets = cli.connect.resolve(&ProcessEnvironment)?;
+    // Validate cheap inputs before connecting.
+    if let Command::Capacity(CapacityArgs { profile, .. })
+    | Command::Assign(AssignArgs { profile, .. }) = &cli.command
+    {
+        capacity::parse_type(profile)?;
+    }
+    let conns = connect_all(targets).await?;
+    let progress = progress();
+    let progress = progress.as_ref();
+    match cli.command {
+        Command::Report(a) => run_report(&conns, a, cli.json, progress, out).await,
+        Command::Capacity(a) => run_capacity(&conns, a, cli.json, progress, out).await,
+        Command::Assign(a) => run_assign(&conns, a, cli.json, progress, out).await,
+        Command::Unassign(a) => run_unassign(&conns, a, cli.json, progress, out).await,
+    }
+}
+
+/// `vmig report`: reads, analyses and renders; to `--output` when given, else to `out`.
+async fn run_report(
+    conns: &[Connection],
+    a: ReportArgs,
+    json: bool,
+    progress: &dyn Progress,
+    out: &mut dyn Write,
+) -> Result<ExitCode, AdminError> {
+    let scope = Scope {
+        datacenter: a.datacenter.clone(),
+        cluster: a.cluster.clone(),
+    };
+    let invs = collect_all(conns, &scope, progress).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let scope = ScopeView {
+        datacenter: a.datacenter,
+        cluster: a.cluster,
+    };
+    let format = if json { Format::Json } else { a.format };
+    let write = |out: &mut dyn Write| match format {
+        // JSON is written one compute resource at a time (see StreamedReport): at vCenter's
+        // maximum inventory the whole model would not fit the memory budget.
+        Format::Json => render::json::render_streamed(&StreamedReport::new(invs, now, scope), out),
+        _ => render::render(&analysis::analyse(invs, now).report(scope), format, out),
+    };
+    match &a.output {
+        Some(path) => {
+            let write_err = |source| AdminError::Output {
+                what: path.display().to_string(),
+                source,
+            };
+            let file = std::fs::File::create(path).map_err(write_err)?;
+            let mut file = std::io::BufWriter::new(file);
+            write(&mut file).map_err(write_err)?;
+            file.flush().map_err(write_err)?;
+            eprintln!("vmig: wrote {}", path.display());
+        }
+        None => {
+            let mut out = std::io::BufWriter::new(out);
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(stdout_error)?;
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `vmig capacity`: exit status [`ExitCode::NoCapacity`] when the count does not fit.
+async fn run_capacity(
+    conns: &[Connection],
+    a: CapacityArgs,
+    json: bool,
+    progress: &dyn Progress,
+    out: &mut dyn Write,
+) -> Result<ExitCode, AdminError> {
+    let vtype = capacity::parse_type(&a.profile)?;
+    let scope = Scope {
+        datacenter: a.datacenter,
+        cluster: a.cluster,
+    };
+    let analysis = analyse(conns, &scope, progress).await?;
+    let answer = capacity::answer(&analysis, &vtype, a.count);
+    if json {
+        write_json(out, &answer)?;
+    } else {
+        answer.render_text(out).map_err(stdout_error)?;
+    }
+    Ok(answer.exit_code())
+}
+
+/// `vmig assign`.
+async fn run_assign(
+    conns: &[Connection],
+    a: AssignArgs,
+    json: bool,
+    progress: &dyn Progress,
+    out: &mut dyn Write,
+) -> Result<ExitCode, AdminError> {
+    let choice = if a.host == "auto" {
+        HostChoice::Auto
+    } else {
+        HostChoice::Named(a.host.clone())
+    };
+    let done = assign::assign(conns, &a.vm, &a.profile, choice, a.dry_run, progress).await?;
+    if json {
+        write_json(out, &done)?;
+        return Ok(ExitCode::Ok);
+    }
+    let verb = if done.dry_run {
+        "would assign"
+    } else {
+        "assigned"
+    };
+    let moved = if done.relocated {
+        format!(
+            " (relocated from {})",
+            done.from_host.as_deref().unwrap_or("?")
+        )
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{verb} {} ({}) to VM {} on host {}{moved}, GPU {} {} at slices {} (fragmentation after {:.2})",
+        done.vgpu_type,
+        done.profile,
+        done.vm,
+        done.host,
+        done.gpu_index,
+        done.gpu_uuid,
+        done.placement,
+        done.fragmentation_after
+    )
+    .map_err(stdout_error)?;
+    Ok(ExitCode::Ok)
+}
+
+/// `vmig unassign`.
+async fn run_unassign(
+    conns: &[Connection],
+    a: UnassignArgs,
+    json: bool,
+    progress: &dyn Progress,
+    out: &mut dyn Write,
+) -> Result<ExitCode, AdminError> {
+    let done = assign::unassign(conns, &a.vm, progress).await?;
+    if json {
+        write_json(out, &done)?;
+        return Ok(ExitCode::Ok);
+    }
+    writeln!(
+        out,
+        "unassigned VM {}: removed {}{}",
+        done.vm,
+        if done.removed.is_empty() {
+            "no vGPU".to_string()
+        } else {
+            done.removed.join(", ")
+        },
+        if done.reservation_cleared {
+            ", reservation cleared"
+        } else {
+            ""
+        }
+    )
+    .map_err(stdout_error)?;
+    Ok(ExitCode::Ok)
+}
+
+/// Reads every vCenter concurrently, keeping only the VMs a report or capacity answer uses.
+async fn collect_all(
+    conns: &[Connection],
+    scope: &Scope,
+    progress: &dyn Progress,
+) -> Result<Vec<inventory::VcenterInventory>, AdminError> {
+    futures_util::future::join_all(conns.iter().map(|c| {
+        inventory::collect_with(
+            &c.client,
+            &c.target.host,
+            scope,
+            VmSelection::Report,
+            progress,
+        )
+    }))
+    .await
+    .into_iter()
+    .collect()
+}
+
+async fn analyse(
+    conns: &[Connection],
+    scope: &Scope,
+    progress: &dyn Progress,
+) -> Result<Analysis, AdminError> {
+    let invs = collect_all(conns, scope, progress).await?;
+    Ok(analysis::analyse(invs, time::OffsetDateTime::now_utc()))
+}
