@@ -5,7 +5,7 @@
 //! - [`nvml`] — safe MIG API over `nvml-wrapper`; `nvml::ffi` (private) holds every `unsafe`
 //!   NVML call (the only other `unsafe` is `daemon::sys`, for a few glibc calls).
 //! - [`operations`] — checked create/destroy/mode operations with admin-facing errors.
-//! - [`observe`] — one serde snapshot of every GPU's MIG state.
+//! - [`observe`](mod@observe) — one serde snapshot of every GPU's MIG state.
 //! - [`render`] — nvidia-smi-shaped tables and the stable `--json` rows.
 //! - [`cli`] — the `vmig-agent` command line (clap definitions only; `main` routes each
 //!   command to the function that runs it); [`smi`] — the nvidia-smi MIG commands;

@@ -6,7 +6,7 @@
 //! Flow: [`config`] → NVML observation ([`observe`]) → `mig::report::HostReport`
 //! ([`document`]) → custom attributes `vmig.mig` / `vmig.mig.summary` on the host's
 //! HostSystem ([`publish`]), paced by [`backoff`] and ordered by [`generation`], driven by the
-//! loops in [`run`].
+//! loops in [`run`](mod@run).
 //!
 //! ESXi constraints this module must keep (research vib-esxi.md §5): no child processes (no
 //! `std::process::Command`), only glibc calls (no io_uring, pidfd, statx), one small

@@ -35,7 +35,7 @@ pub(super) struct PlanReport<'a> {
     pub gpus: Vec<&'a GpuPlan>,
 }
 
-/// `vmig-agent plan`: the steps [`apply`](super::apply) would take with `options`, appended
+/// `vmig-agent plan`: the steps [`apply`](fn@super::apply) would take with `options`, appended
 /// to `out`; `Err` when a GPU is blocked or unreachable.
 pub fn plan(
     driver: &Driver,

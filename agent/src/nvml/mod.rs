@@ -2,7 +2,7 @@
 //! create, list and destroy GPU and compute instances, enumerate MIG devices, processes and
 //! vGPUs.
 //!
-//! It uses nvml-wrapper's safe methods where they exist and work, and [`ffi`] for the rest.
+//! It uses nvml-wrapper's safe methods where they exist and work, and `ffi` for the rest.
 //! The four known traps of nvml-wrapper 0.13 (research `nvml-mig.md` §5) are handled here,
 //! each once:
 //! - `Device::possible_placements()` always returns `[]` → [`Gpu::gi_possible_placements`]
@@ -11,7 +11,7 @@
 //!   them back into [`NvmlCode`]s (`INSUFFICIENT_RESOURCES` …);
 //! - `Device::mig_device_count()` is the *maximum* → [`Gpu::mig_devices`] walks every index
 //!   and keeps only the handles that exist;
-//! - a raw `nvml.lib()` call of a missing symbol panics → [`ffi`] checks the symbol first and
+//! - a raw `nvml.lib()` call of a missing symbol panics → `ffi` checks the symbol first and
 //!   returns [`CallError::MissingSymbol`]; a library without `nvmlShutdown` (which `Drop for
 //!   Nvml` calls unchecked) is refused at [`Driver::load`].
 //!

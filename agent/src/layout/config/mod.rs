@@ -8,18 +8,18 @@
 //!    maps would silently keep the last value, and the YAML library would only point at the
 //!    enclosing map);
 //! 2. typed deserialisation with unknown fields refused (mig-parted refuses them too);
-//! 3. per-GPU-model resolution ([`LayoutFile::desired_for`]): profile names, placements, CI
+//! 3. per-GPU-model resolution ([`LayoutFile::target_for`]): profile names, placements, CI
 //!    splits and the whole layout are checked against the catalog model and the planner from
 //!    an empty GPU, so "more instances than fit" is proven before anything changes.
 //!
 //! YAML keeps no positions after parsing, so the line of a key found wrong in pass 3 is
 //! recovered by parsing once more with a walker that fails exactly at that key: the YAML
-//! library stamps its own error with the position, which is then read back ([`locate`]).
+//! library stamps its own error with the position, which is then read back (`locate`).
 //!
-//! One file per idea: [`model`] what a file says (configs, entries, device specs, targets);
-//! [`error`] where a problem is and the error; [`raw`] and [`read`] passes 1–2 (the typed
-//! shape and its checks); [`keys`] the `mig-devices` key grammar; [`locate`] the structural
-//! walks (duplicates, positions); [`resolve`] pass 3 against a GPU model.
+//! One file per idea: `model` what a file says (configs, entries, device specs, targets);
+//! `error` where a problem is and the error; `raw` and `read` passes 1–2 (the typed
+//! shape and its checks); `keys` the `mig-devices` key grammar; `locate` the structural
+//! walks (duplicates, positions); `resolve` pass 3 against a GPU model.
 mod error;
 mod keys;
 mod locate;
