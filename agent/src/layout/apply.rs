@@ -7,19 +7,11 @@ use super::config::{Entry, LayoutFile};
 use super::error::LayoutError;
 use super::exec::{self, Execution, NvmlBackend};
 use super::host::{self, GpuPlan, GpuView, ModeChange, Status};
-use super::plan::{PlanReport, emit_json, plan_all, render_plan, status_word};
+use super::plan::{ApplyOptions, PlanReport, emit_json, plan_all, render_plan, status_word};
 use super::read::{LayoutSelection, load, read_host, read_view};
 use crate::error::{AgentError, ExitCode};
 use crate::nvml::{Driver, Gpu};
 use crate::operations as ops;
-
-/// How `apply` (and `plan`, which shows what it would do) treats instances in use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ApplyOptions {
-    /// Where in-use instances block the layout, keep them and apply the rest instead of
-    /// refusing the whole layout.
-    pub allow_partial: bool,
-}
 
 /// `vmig-agent apply`, and the daemon's layout enforcement: bring every GPU the layout
 /// selects to it, one GPU after the other, refusing before the first change when one cannot

@@ -2,12 +2,19 @@
 //! rendering that `apply` reuses when it refuses.
 use serde::Serialize;
 
-use super::apply::ApplyOptions;
 use super::config::LayoutFile;
 use super::error::LayoutError;
 use super::host::{self, GpuPlan, GpuView, ModeChange, Status};
 use super::read::{LayoutSelection, load, read_host};
 use crate::nvml::Driver;
+
+/// How `apply` (and `plan`, which shows what it would do) treats instances in use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// Where in-use instances block the layout, keep them and apply the rest instead of
+    /// refusing the whole layout.
+    pub allow_partial: bool,
+}
 
 /// The plans for every GPU the config selects. Validation errors abort before any plan.
 pub(super) fn plan_all(
