@@ -1,5 +1,9 @@
 //! MIG management through nvml-wrapper: the safe wrappers where nvml-wrapper has them, raw
 //! `nvml.lib()` calls with nvml-wrapper-sys structs for the rest (as the agent does).
+#![allow(
+    unsafe_code,
+    reason = "nvml-wrapper has no safe wrapper for many MIG calls: the tests call the C ABI as the agent does"
+)]
 mod common;
 
 use std::ffi::c_uint;
@@ -24,12 +28,33 @@ const GI_1G_5GB: u32 = 19;
 const GI_3G_20GB: u32 = 9;
 const GI_7G_40GB: u32 = 0;
 
+/// The C structs these tests let the library fill: integers, arrays of `c_char` and handles
+/// (raw pointers), nothing else.
+trait PlainC: Copy {}
+impl PlainC for nvmlGpuInstanceInfo_t {}
+impl PlainC for nvmlComputeInstanceInfo_t {}
+impl PlainC for nvmlGpuInstanceProfileInfo_v2_t {}
+impl PlainC for nvmlGpuInstanceProfileInfo_v3_t {}
+impl PlainC for nvmlComputeInstanceProfileInfo_t {}
+impl PlainC for nvmlComputeInstanceProfileInfo_v2_t {}
+impl PlainC for nvmlComputeInstanceProfileInfo_v3_t {}
+impl PlainC for nvmlProcessInfo_t {}
+
+/// An all-zero C struct to pass as an out-parameter (bindgen derives no `Default`).
+fn zeroed_c<T: PlainC>() -> T {
+    // SAFETY: `PlainC` is implemented only for structs of integers, `c_char` arrays and raw
+    // pointers (nested the same way), for which all-zero bytes are valid: 0 and NULL.
+    unsafe { zeroed() }
+}
+
 fn version_of<T>(v: u32) -> u32 {
     size_of::<T>() as u32 | (v << 24)
 }
 
 fn dev(nvml: &Nvml) -> (Device<'_>, nvmlDevice_t) {
     let d = nvml.device_by_index(0).unwrap();
+    // SAFETY: the raw handle is only passed back to this library's calls while `nvml` is alive;
+    // nothing frees or dereferences it on our side.
     let h = unsafe { d.handle() };
     (d, h)
 }
@@ -41,6 +66,8 @@ fn create_gi(
     start: Option<u32>,
 ) -> Result<nvmlGpuInstance_t, u32> {
     let mut gi: nvmlGpuInstance_t = null_mut();
+    // SAFETY: `dev` is a live device handle, `pl` a local placement read by the call, and `gi` a
+    // local handle slot the call writes.
     let rc = unsafe {
         match start {
             None => nvml
@@ -58,7 +85,9 @@ fn create_gi(
 }
 
 fn gi_info(nvml: &Nvml, gi: nvmlGpuInstance_t) -> Result<nvmlGpuInstanceInfo_t, u32> {
-    let mut info: nvmlGpuInstanceInfo_t = unsafe { zeroed() };
+    let mut info: nvmlGpuInstanceInfo_t = zeroed_c();
+    // SAFETY: handles are decoded and checked by the library, never dereferenced; `info` is a local
+    // `nvmlGpuInstanceInfo_t`, the struct the call writes.
     let rc = unsafe { nvml.lib().nvmlGpuInstanceGetInfo(gi, &mut info) };
     if rc == SUCCESS { Ok(info) } else { Err(rc) }
 }
@@ -70,6 +99,8 @@ fn create_ci(
     start: Option<u32>,
 ) -> Result<nvmlComputeInstance_t, u32> {
     let mut ci: nvmlComputeInstance_t = null_mut();
+    // SAFETY: `gi` is a GI handle of this library, `pl` a local placement read by the call, and
+    // `ci` a local handle slot the call writes.
     let rc = unsafe {
         match start {
             None => nvml
@@ -86,8 +117,10 @@ fn create_ci(
 }
 
 fn ci_info(nvml: &Nvml, ci: nvmlComputeInstance_t) -> nvmlComputeInstanceInfo_t {
-    let mut info: nvmlComputeInstanceInfo_t = unsafe { zeroed() };
+    let mut info: nvmlComputeInstanceInfo_t = zeroed_c();
     assert_eq!(
+        // SAFETY: `ci` is a CI handle of this library; `info` is a local
+        // `nvmlComputeInstanceInfo_t`, the struct the call writes.
         unsafe { nvml.lib().nvmlComputeInstanceGetInfo_v2(ci, &mut info) },
         SUCCESS
     );
@@ -110,6 +143,7 @@ fn mig_mode_is_pending_until_a_reset_by_another_process() {
     // Possible placements answer regardless of MIG mode (nvml.h).
     let mut count = 0;
     assert_eq!(
+        // SAFETY: NULL placements is the documented count query; `count` is a local `unsigned int`.
         unsafe {
             nvml.lib().nvmlDeviceGetGpuInstancePossiblePlacements_v2(
                 h,
@@ -159,6 +193,8 @@ fn mig_mode_is_pending_until_a_reset_by_another_process() {
 
     let mut status = 0;
     assert_eq!(
+        // SAFETY: `h` is a live device handle and `status` a local `nvmlReturn_t`; mode 2 is
+        // refused before anything is written.
         unsafe { nvml.lib().nvmlDeviceSetMigMode(h, 2, &mut status) },
         INVALID_ARGUMENT
     );
@@ -195,9 +231,11 @@ fn gpu_instance_profile_info_v1_v2_v3() {
         (3, 2, false)
     );
 
-    let mut v2: nvmlGpuInstanceProfileInfo_v2_t = unsafe { zeroed() };
+    let mut v2: nvmlGpuInstanceProfileInfo_v2_t = zeroed_c();
     v2.version = version_of::<nvmlGpuInstanceProfileInfo_v2_t>(2);
     assert_eq!(v2.version, 0x0200_0098);
+    // SAFETY: `v2` is a local v2 struct whose version word says v2, so the call writes a struct of
+    // its size.
     let rc = unsafe {
         nvml.lib().nvmlDeviceGetGpuInstanceProfileInfoV(
             h,
@@ -216,9 +254,11 @@ fn gpu_instance_profile_info_v1_v2_v3() {
     );
     assert_eq!(c_str(&v2.name), "MIG 3g.20gb");
 
-    let mut v3: nvmlGpuInstanceProfileInfo_v3_t = unsafe { zeroed() };
+    let mut v3: nvmlGpuInstanceProfileInfo_v3_t = zeroed_c();
     v3.version = version_of::<nvmlGpuInstanceProfileInfo_v3_t>(3);
     assert_eq!(v3.version, 0x0300_0098);
+    // SAFETY: `v3` is a local v3 struct (152 bytes, as v2) whose version says v3; the cast only
+    // retypes the pointer for the v2-typed binding.
     let rc = unsafe {
         nvml.lib().nvmlDeviceGetGpuInstanceProfileInfoV(
             h,
@@ -240,8 +280,10 @@ fn gpu_instance_profile_info_v1_v2_v3() {
     assert_eq!((v3.memorySizeMB, v3.capabilities), (19968, 0));
     assert_eq!(c_str(&v3.name), "MIG 3g.20gb");
 
-    let mut by_id: nvmlGpuInstanceProfileInfo_v3_t = unsafe { zeroed() };
+    let mut by_id: nvmlGpuInstanceProfileInfo_v3_t = zeroed_c();
     by_id.version = v3.version;
+    // SAFETY: `by_id` is a local v3 struct with the v3 version word; the cast only retypes the
+    // pointer for the v2-typed binding.
     let rc = unsafe {
         nvml.lib()
             .nvmlDeviceGetGpuInstanceProfileInfoByIdV(h, GI_7G_40GB, (&raw mut by_id).cast())
@@ -257,8 +299,10 @@ fn gpu_instance_profile_info_v1_v2_v3() {
         (0, 7, 40192, "MIG 7g.40gb".into())
     );
 
-    let mut bad: nvmlGpuInstanceProfileInfo_v2_t = unsafe { zeroed() };
+    let mut bad: nvmlGpuInstanceProfileInfo_v2_t = zeroed_c();
     bad.version = 0x0100_0098;
+    // SAFETY: `bad` is a local v2 struct; its unknown version is refused, and any write would still
+    // fit.
     let rc = unsafe {
         nvml.lib()
             .nvmlDeviceGetGpuInstanceProfileInfoV(h, 0, &mut bad)
@@ -295,6 +339,7 @@ fn gpu_instances_placements_capacity_and_errors() {
 
     let mut count = 0;
     assert_eq!(
+        // SAFETY: NULL placements is the documented count query; `count` is a local `unsigned int`.
         unsafe {
             lib.nvmlDeviceGetGpuInstancePossiblePlacements_v2(h, GI_3G_20GB, null_mut(), &mut count)
         },
@@ -308,6 +353,7 @@ fn gpu_instances_placements_capacity_and_errors() {
         count as usize
     ];
     assert_eq!(
+        // SAFETY: `pls` holds `count` placements, the number the count query above returned.
         unsafe {
             lib.nvmlDeviceGetGpuInstancePossiblePlacements_v2(
                 h,
@@ -321,12 +367,14 @@ fn gpu_instances_placements_capacity_and_errors() {
     let starts: Vec<(u32, u32)> = pls.iter().map(|p| (p.start, p.size)).collect();
     assert_eq!(starts, [(0, 4), (4, 4)]);
     assert_eq!(
+        // SAFETY: NULL placements asks for the count only; `count` is a local `unsigned int`.
         unsafe { lib.nvmlDeviceGetGpuInstancePossiblePlacements_v2(h, 77, null_mut(), &mut count) },
         NOT_SUPPORTED
     );
 
     let remaining = |profile| {
         let mut n = 0;
+        // SAFETY: `h` is a live device handle and `n` a local `unsigned int` the call writes.
         let rc = unsafe { lib.nvmlDeviceGetGpuInstanceRemainingCapacity(h, profile, &mut n) };
         assert_eq!(rc, SUCCESS);
         n
@@ -350,6 +398,7 @@ fn gpu_instances_placements_capacity_and_errors() {
     let bad_size = nvmlGpuInstancePlacement_t { start: 0, size: 2 };
     let mut gi = null_mut();
     assert_eq!(
+        // SAFETY: `bad_size` is a local placement the call only reads; `gi` is a local handle slot.
         unsafe { lib.nvmlDeviceCreateGpuInstanceWithPlacement(h, GI_3G_20GB, &bad_size, &mut gi) },
         INVALID_ARGUMENT
     );
@@ -375,6 +424,7 @@ fn gpu_instances_placements_capacity_and_errors() {
     );
     assert_eq!(create_gi(&nvml, h, 77, None), Err(INVALID_ARGUMENT));
     assert_eq!(
+        // SAFETY: a NULL out-pointer must be refused before anything is created or written.
         unsafe { lib.nvmlDeviceCreateGpuInstance(h, GI_1G_5GB, null_mut()) },
         INVALID_ARGUMENT
     );
@@ -383,26 +433,35 @@ fn gpu_instances_placements_capacity_and_errors() {
     let mut list = vec![null_mut(); 2];
     let mut n = 0;
     assert_eq!(
+        // SAFETY: `list` holds 2 handles, the 3g profile's `instanceCount`, which nvml.h requires;
+        // `n` is a local.
         unsafe { lib.nvmlDeviceGetGpuInstances(h, GI_3G_20GB, list.as_mut_ptr(), &mut n) },
         SUCCESS
     );
     assert_eq!(n, 2);
     let mut by_id = null_mut();
     assert_eq!(
+        // SAFETY: `by_id` is a local handle slot the call writes.
         unsafe { lib.nvmlDeviceGetGpuInstanceById(h, a_info.id, &mut by_id) },
         SUCCESS
     );
     assert_eq!(by_id, a);
     assert_eq!(
+        // SAFETY: `by_id` is a local handle slot; an unknown id is refused without writing.
         unsafe { lib.nvmlDeviceGetGpuInstanceById(h, 99, &mut by_id) },
         NOT_FOUND
     );
 
     // Destroy; the handle goes stale.
+    // SAFETY: `b` is a GI handle of this library; handles are decoded and checked, never
+    // dereferenced.
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(b) }, SUCCESS);
     assert_eq!(gi_info(&nvml, b).unwrap_err(), INVALID_ARGUMENT);
+    // SAFETY: a stale handle is an integer the library checks against its state and refuses;
+    // nothing is dereferenced.
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(b) }, INVALID_ARGUMENT);
     assert_eq!(
+        // SAFETY: `list` still holds 2 handles, the profile's `instanceCount`; `n` is a local.
         unsafe { lib.nvmlDeviceGetGpuInstances(h, GI_3G_20GB, list.as_mut_ptr(), &mut n) },
         SUCCESS
     );
@@ -419,92 +478,9 @@ fn compute_instances_mig_devices_and_processes() {
     let gi = create_gi(&nvml, h, GI_3G_20GB, None).unwrap();
     let gi_id = gi_info(&nvml, gi).unwrap().id;
 
-    // CI profiles inside a 3g GI: 0 = 1c.3g.20gb, 2 = 3g.20gb (the full GI).
-    let mut v1: nvmlComputeInstanceProfileInfo_t = unsafe { zeroed() };
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 2, 0, &mut v1) },
-        SUCCESS
-    );
-    assert_eq!(
-        (
-            v1.id,
-            v1.sliceCount,
-            v1.instanceCount,
-            v1.multiprocessorCount
-        ),
-        (2, 3, 1, 42)
-    );
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 2, 1, &mut v1) },
-        INVALID_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 4, 0, &mut v1) },
-        NOT_SUPPORTED
-    );
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 9, 0, &mut v1) },
-        INVALID_ARGUMENT
-    );
-    let mut v2: nvmlComputeInstanceProfileInfo_v2_t = unsafe { zeroed() };
-    v2.version = version_of::<nvmlComputeInstanceProfileInfo_v2_t>(2);
-    assert_eq!(v2.version, 0x0200_0088);
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfoV(gi, 0, 0, &mut v2) },
-        SUCCESS
-    );
-    assert_eq!(
-        (v2.id, v2.sliceCount, v2.instanceCount, c_str(&v2.name)),
-        (0, 1, 3, "MIG 1c.3g.20gb".into())
-    );
-    let mut v3: nvmlComputeInstanceProfileInfo_v3_t = unsafe { zeroed() };
-    v3.version = version_of::<nvmlComputeInstanceProfileInfo_v3_t>(3);
-    assert_eq!(v3.version, 0x0300_008C);
-    assert_eq!(
-        unsafe {
-            lib.nvmlGpuInstanceGetComputeInstanceProfileInfoV(gi, 2, 0, (&raw mut v3).cast())
-        },
-        SUCCESS
-    );
-    assert_eq!(
-        (
-            v3.id,
-            v3.sharedCopyEngineCount,
-            v3.capabilities,
-            c_str(&v3.name)
-        ),
-        (2, 3, 0, "MIG 3g.20gb".into())
-    );
-
-    let mut count = 0;
-    assert_eq!(
-        unsafe {
-            lib.nvmlGpuInstanceGetComputeInstancePossiblePlacements(gi, 0, null_mut(), &mut count)
-        },
-        SUCCESS
-    );
-    let mut pls = vec![nvmlComputeInstancePlacement_t { start: 0, size: 0 }; count as usize];
-    assert_eq!(
-        unsafe {
-            lib.nvmlGpuInstanceGetComputeInstancePossiblePlacements(
-                gi,
-                0,
-                pls.as_mut_ptr(),
-                &mut count,
-            )
-        },
-        SUCCESS
-    );
-    assert_eq!(
-        pls.iter().map(|p| (p.start, p.size)).collect::<Vec<_>>(),
-        [(0, 1), (1, 1), (2, 1)]
-    );
+    check_ci_profiles(lib, gi);
+    check_ci_placements(lib, gi);
     let mut n = 0;
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceRemainingCapacity(gi, 0, &mut n) },
-        SUCCESS
-    );
-    assert_eq!(n, 3);
 
     let c0 = create_ci(&nvml, gi, 0, None).unwrap();
     let c1 = create_ci(&nvml, gi, 0, Some(2)).unwrap();
@@ -525,10 +501,13 @@ fn compute_instances_mig_devices_and_processes() {
     );
     assert_eq!(i1.placement.start, 2);
     assert_ne!(i0.id, i1.id);
-    let mut legacy: nvmlComputeInstanceInfo_t = unsafe { zeroed() };
+    let mut legacy: nvmlComputeInstanceInfo_t = zeroed_c();
     let legacy_fn: unsafe extern "C" fn(
         nvmlComputeInstance_t,
         *mut nvmlComputeInstanceInfo_t,
+        // SAFETY: RTLD_NOLOAD only finds the library nvml-wrapper already loaded (and keeps alive
+        // through `nvml`); the symbol's C signature is `nvmlReturn_t (nvmlComputeInstance_t,
+        // nvmlComputeInstanceInfo_t *)`, the type transmuted to.
     ) -> u32 = unsafe {
         let lib_h = libc::dlopen(
             std::ffi::CString::new(common::lib_path().to_str().unwrap())
@@ -539,69 +518,37 @@ fn compute_instances_mig_devices_and_processes() {
         assert!(!lib_h.is_null(), "library is loaded by nvml-wrapper");
         std::mem::transmute(libc::dlsym(lib_h, c"nvmlComputeInstanceGetInfo".as_ptr()))
     };
+    // SAFETY: `legacy_fn` has the symbol's real signature (above); `c1` is a live CI handle and
+    // `legacy` a local `nvmlComputeInstanceInfo_t`.
     assert_eq!(unsafe { legacy_fn(c1, &mut legacy) }, SUCCESS);
     assert_eq!(legacy.id, i1.id);
 
     let mut list = vec![null_mut(); 3];
     assert_eq!(
+        // SAFETY: `list` holds 3 handles, the 1c profile's `instanceCount` in a 3g GI, as nvml.h
+        // requires; `n` is a local.
         unsafe { lib.nvmlGpuInstanceGetComputeInstances(gi, 0, list.as_mut_ptr(), &mut n) },
         SUCCESS
     );
     assert_eq!(n, 2);
     let mut found = null_mut();
     assert_eq!(
+        // SAFETY: `found` is a local handle slot the call writes.
         unsafe { lib.nvmlGpuInstanceGetComputeInstanceById(gi, i1.id, &mut found) },
         SUCCESS
     );
     assert_eq!(found, c1);
     assert_eq!(
+        // SAFETY: `found` is a local handle slot; an unknown id is refused without writing.
         unsafe { lib.nvmlGpuInstanceGetComputeInstanceById(gi, 99, &mut found) },
         NOT_FOUND
     );
 
     // A GI with compute instances cannot be destroyed (no cascade).
+    // SAFETY: `gi` is a GI handle of this library (decoded and checked, never dereferenced).
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, IN_USE);
 
-    // MIG devices: max count vs. real ones, sparse indices answer NOT_FOUND.
-    assert_eq!(d.mig_device_count().unwrap(), 7);
-    let m0 = d.mig_device_by_index(0).unwrap();
-    let m1 = d.mig_device_by_index(1).unwrap();
-    assert!(matches!(d.mig_device_by_index(2), Err(NvmlError::NotFound)));
-    assert!(matches!(
-        d.mig_device_by_index(7),
-        Err(NvmlError::InvalidArg)
-    ));
-    assert!(m0.mig_is_mig_device_handle().unwrap());
-    assert_eq!(m0.mig_parent_device().unwrap().index().unwrap(), 0);
-    assert!(matches!(d.mig_parent_device(), Err(NvmlError::InvalidArg)));
-    assert_eq!(m0.name().unwrap(), "NVIDIA A100-PCIE-40GB MIG 1c.3g.20gb");
-    let uuid = m0.uuid().unwrap();
-    assert!(is_mig_uuid(&uuid), "{uuid}");
-    assert_ne!(uuid, m1.uuid().unwrap());
-    let again = nvml.device_by_uuid(uuid.as_str()).unwrap();
-    assert!(again.mig_is_mig_device_handle().unwrap());
-    assert_eq!(m0.memory_info().unwrap().total, 19968 * 1024 * 1024);
-    assert_eq!(m0.attributes().unwrap().multiprocessor_count, 14);
-    assert_eq!(m0.attributes().unwrap().gpu_instance_slice_count, 3);
-    let (mut gid, mut cid) = (0, 0);
-    let mh = unsafe { m1.handle() };
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetGpuInstanceId(mh, &mut gid) },
-        SUCCESS
-    );
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetComputeInstanceId(mh, &mut cid) },
-        SUCCESS
-    );
-    assert_eq!((gid, cid), (gi_id, i1.id));
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetGpuInstanceId(h, &mut gid) },
-        NOT_SUPPORTED
-    );
-    assert!(
-        matches!(m0.mig_mode(), Err(NvmlError::NotSupported)),
-        "parent-only query on a MIG handle"
-    );
+    let (m0, m1) = check_mig_devices(&nvml, &d, h, gi_id, i1.id);
 
     // A process on MIG device (gi, c1), started by another process.
     let (g, c) = (gi_id.to_string(), i1.id.to_string());
@@ -642,9 +589,11 @@ fn compute_instances_mig_devices_and_processes() {
     assert_eq!(d.memory_info().unwrap().used, 1000 * 1024 * 1024);
 
     // In use: the CI cannot be destroyed, the GPU cannot be reset.
+    // SAFETY: `c1` is a CI handle of this library (decoded and checked, never dereferenced).
     assert_eq!(unsafe { lib.nvmlComputeInstanceDestroy(c1) }, IN_USE);
     let err = sim.ctl_err(&["reset"]);
     assert!(err.contains("4242") && err.contains("release"), "{err}");
+    // SAFETY: `c0` is a CI handle of this library (decoded and checked, never dereferenced).
     assert_eq!(unsafe { lib.nvmlComputeInstanceDestroy(c0) }, SUCCESS);
     assert!(
         matches!(m0.name(), Err(NvmlError::InvalidArg)),
@@ -657,9 +606,178 @@ fn compute_instances_mig_devices_and_processes() {
 
     sim.ctl_ok(&["release", "--pid", "4242"]);
     assert!(d.running_compute_processes().unwrap().is_empty());
+    // SAFETY: `c1` is a CI handle of this library (decoded and checked, never dereferenced).
     assert_eq!(unsafe { lib.nvmlComputeInstanceDestroy(c1) }, SUCCESS);
+    // SAFETY: `gi` is a GI handle of this library (decoded and checked, never dereferenced).
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, SUCCESS);
     assert!(matches!(d.mig_device_by_index(0), Err(NvmlError::NotFound)));
+}
+
+/// CI profile info in its three struct versions, inside a 3g GI.
+fn check_ci_profiles(lib: &NvmlLib, gi: nvmlGpuInstance_t) {
+    // CI profiles inside a 3g GI: 0 = 1c.3g.20gb, 2 = 3g.20gb (the full GI).
+    let mut v1: nvmlComputeInstanceProfileInfo_t = zeroed_c();
+    assert_eq!(
+        // SAFETY: `gi` is a GI handle of this library and `v1` a local v1 struct, the one this call
+        // writes.
+        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 2, 0, &mut v1) },
+        SUCCESS
+    );
+    assert_eq!(
+        (
+            v1.id,
+            v1.sliceCount,
+            v1.instanceCount,
+            v1.multiprocessorCount
+        ),
+        (2, 3, 1, 42)
+    );
+    assert_eq!(
+        // SAFETY: as above: `v1` is a local v1 struct; engine profile 1 is refused before any
+        // write.
+        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 2, 1, &mut v1) },
+        INVALID_ARGUMENT
+    );
+    assert_eq!(
+        // SAFETY: as above: `v1` is a local v1 struct; an absent profile is refused before any
+        // write.
+        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 4, 0, &mut v1) },
+        NOT_SUPPORTED
+    );
+    assert_eq!(
+        // SAFETY: as above: `v1` is a local v1 struct; a profile past the count is refused before
+        // any write.
+        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 9, 0, &mut v1) },
+        INVALID_ARGUMENT
+    );
+    let mut v2: nvmlComputeInstanceProfileInfo_v2_t = zeroed_c();
+    v2.version = version_of::<nvmlComputeInstanceProfileInfo_v2_t>(2);
+    assert_eq!(v2.version, 0x0200_0088);
+    assert_eq!(
+        // SAFETY: `v2` is a local v2 struct with the v2 version word, so the call writes a struct
+        // of its size.
+        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfoV(gi, 0, 0, &mut v2) },
+        SUCCESS
+    );
+    assert_eq!(
+        (v2.id, v2.sliceCount, v2.instanceCount, c_str(&v2.name)),
+        (0, 1, 3, "MIG 1c.3g.20gb".into())
+    );
+    let mut v3: nvmlComputeInstanceProfileInfo_v3_t = zeroed_c();
+    v3.version = version_of::<nvmlComputeInstanceProfileInfo_v3_t>(3);
+    assert_eq!(v3.version, 0x0300_008C);
+    assert_eq!(
+        // SAFETY: `v3` is a local v3 struct (140 bytes) with the v3 version word, which tells the
+        // library its size; the cast only retypes the pointer for the v2-typed binding.
+        unsafe {
+            lib.nvmlGpuInstanceGetComputeInstanceProfileInfoV(gi, 2, 0, (&raw mut v3).cast())
+        },
+        SUCCESS
+    );
+    assert_eq!(
+        (
+            v3.id,
+            v3.sharedCopyEngineCount,
+            v3.capabilities,
+            c_str(&v3.name)
+        ),
+        (2, 3, 0, "MIG 3g.20gb".into())
+    );
+}
+
+/// CI placements (count query, then the list) and remaining capacity of an empty 3g GI.
+fn check_ci_placements(lib: &NvmlLib, gi: nvmlGpuInstance_t) {
+    let mut count = 0;
+    assert_eq!(
+        // SAFETY: NULL placements is the documented count query; `count` is a local `unsigned int`.
+        unsafe {
+            lib.nvmlGpuInstanceGetComputeInstancePossiblePlacements(gi, 0, null_mut(), &mut count)
+        },
+        SUCCESS
+    );
+    let mut pls = vec![nvmlComputeInstancePlacement_t { start: 0, size: 0 }; count as usize];
+    assert_eq!(
+        // SAFETY: `pls` holds `count` placements, the number the count query above returned.
+        unsafe {
+            lib.nvmlGpuInstanceGetComputeInstancePossiblePlacements(
+                gi,
+                0,
+                pls.as_mut_ptr(),
+                &mut count,
+            )
+        },
+        SUCCESS
+    );
+    assert_eq!(
+        pls.iter().map(|p| (p.start, p.size)).collect::<Vec<_>>(),
+        [(0, 1), (1, 1), (2, 1)]
+    );
+    let mut n = 0;
+    assert_eq!(
+        // SAFETY: `gi` is a GI handle of this library and `n` a local `unsigned int`.
+        unsafe { lib.nvmlGpuInstanceGetComputeInstanceRemainingCapacity(gi, 0, &mut n) },
+        SUCCESS
+    );
+    assert_eq!(n, 3);
+}
+
+/// MIG device handles of GPU `h`, which holds GI `gi_id` with CIs at slices 0 and 2 (the
+/// second, `ci_id`): max count vs. real devices, parent and ids. Returns the two devices.
+fn check_mig_devices<'n>(
+    nvml: &'n Nvml,
+    d: &Device<'n>,
+    h: nvmlDevice_t,
+    gi_id: u32,
+    ci_id: u32,
+) -> (Device<'n>, Device<'n>) {
+    let lib = nvml.lib();
+    // MIG devices: max count vs. real ones, sparse indices answer NOT_FOUND.
+    assert_eq!(d.mig_device_count().unwrap(), 7);
+    let m0 = d.mig_device_by_index(0).unwrap();
+    let m1 = d.mig_device_by_index(1).unwrap();
+    assert!(matches!(d.mig_device_by_index(2), Err(NvmlError::NotFound)));
+    assert!(matches!(
+        d.mig_device_by_index(7),
+        Err(NvmlError::InvalidArg)
+    ));
+    assert!(m0.mig_is_mig_device_handle().unwrap());
+    assert_eq!(m0.mig_parent_device().unwrap().index().unwrap(), 0);
+    assert!(matches!(d.mig_parent_device(), Err(NvmlError::InvalidArg)));
+    assert_eq!(m0.name().unwrap(), "NVIDIA A100-PCIE-40GB MIG 1c.3g.20gb");
+    let uuid = m0.uuid().unwrap();
+    assert!(is_mig_uuid(&uuid), "{uuid}");
+    assert_ne!(uuid, m1.uuid().unwrap());
+    let again = nvml.device_by_uuid(uuid.as_str()).unwrap();
+    assert!(again.mig_is_mig_device_handle().unwrap());
+    assert_eq!(m0.memory_info().unwrap().total, 19968 * 1024 * 1024);
+    assert_eq!(m0.attributes().unwrap().multiprocessor_count, 14);
+    assert_eq!(m0.attributes().unwrap().gpu_instance_slice_count, 3);
+    let (mut gid, mut cid) = (0, 0);
+    // SAFETY: the raw handle is only passed back to this library below, while `nvml` is alive;
+    // nothing frees or dereferences it on our side.
+    let mh = unsafe { m1.handle() };
+    assert_eq!(
+        // SAFETY: `mh` is a live MIG device handle and `gid` a local `unsigned int`.
+        unsafe { lib.nvmlDeviceGetGpuInstanceId(mh, &mut gid) },
+        SUCCESS
+    );
+    assert_eq!(
+        // SAFETY: `mh` is a live MIG device handle and `cid` a local `unsigned int`.
+        unsafe { lib.nvmlDeviceGetComputeInstanceId(mh, &mut cid) },
+        SUCCESS
+    );
+    assert_eq!((gid, cid), (gi_id, ci_id));
+    assert_eq!(
+        // SAFETY: `h` is a live GPU handle (refused: not a MIG device) and `gid` a local `unsigned
+        // int`.
+        unsafe { lib.nvmlDeviceGetGpuInstanceId(h, &mut gid) },
+        NOT_SUPPORTED
+    );
+    assert!(
+        matches!(m0.mig_mode(), Err(NvmlError::NotSupported)),
+        "parent-only query on a MIG handle"
+    );
+    (m0, m1)
 }
 
 fn is_mig_uuid(s: &str) -> bool {
@@ -688,6 +806,7 @@ fn processes_without_mig_have_no_instance_ids() {
     // Raw protocol: *infoCount == 0 asks for the count; a short buffer is INSUFFICIENT_SIZE.
     let mut n: c_uint = 0;
     assert_eq!(
+        // SAFETY: `*n == 0` with a NULL buffer is the documented count query; `n` is a local.
         unsafe {
             nvml.lib()
                 .nvmlDeviceGetComputeRunningProcesses_v3(h, &mut n, null_mut())
@@ -695,8 +814,9 @@ fn processes_without_mig_have_no_instance_ids() {
         nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_SIZE
     );
     assert_eq!(n, 2);
-    let mut buf: Vec<nvmlProcessInfo_t> = vec![unsafe { zeroed() }; 2];
+    let mut buf: Vec<nvmlProcessInfo_t> = vec![zeroed_c(); 2];
     assert_eq!(
+        // SAFETY: `buf` holds `n` (2) `nvmlProcessInfo_t`, the count the query above returned.
         unsafe {
             nvml.lib()
                 .nvmlDeviceGetComputeRunningProcesses_v3(h, &mut n, buf.as_mut_ptr())
@@ -733,26 +853,31 @@ fn vgpu_on_a_gpu_instance_keeps_it_in_use() {
         "--vm",
         "vm-42",
     ]);
+    // SAFETY: `gi` is a GI handle of this library (decoded and checked, never dereferenced).
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, IN_USE);
 
     let mut n: c_uint = 0;
     assert_eq!(
+        // SAFETY: `*n == 0` with a NULL buffer is the documented count query; `n` is a local.
         unsafe { lib.nvmlDeviceGetActiveVgpus(h, &mut n, null_mut()) },
         nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_SIZE
     );
     let mut ids = vec![0; n as usize];
     assert_eq!(
+        // SAFETY: `ids` holds `n` ids, the count the query above returned.
         unsafe { lib.nvmlDeviceGetActiveVgpus(h, &mut n, ids.as_mut_ptr()) },
         SUCCESS
     );
     let mut type_id = 0;
     assert_eq!(
+        // SAFETY: `type_id` is a local `nvmlVgpuTypeId_t` the call writes.
         unsafe { lib.nvmlVgpuInstanceGetType(ids[0], &mut type_id) },
         SUCCESS
     );
     let mut name = [0; 64];
     let mut size = name.len() as c_uint;
     assert_eq!(
+        // SAFETY: `name` is a local array of `size` (64) bytes, the capacity passed in `size`.
         unsafe { lib.nvmlVgpuTypeGetName(type_id, name.as_mut_ptr(), &mut size) },
         SUCCESS
     );
@@ -760,12 +885,15 @@ fn vgpu_on_a_gpu_instance_keeps_it_in_use() {
     let mut vm = [0; 80];
     let mut vm_type = 9;
     assert_eq!(
+        // SAFETY: `vm` is a local array of the 80 bytes passed; `vm_type` is a local `unsigned
+        // int`.
         unsafe { lib.nvmlVgpuInstanceGetVmID(ids[0], vm.as_mut_ptr(), 80, &mut vm_type) },
         SUCCESS
     );
     assert_eq!((c_str(&vm), vm_type), ("vm-42".to_string(), 0));
     let mut on_gi = 0;
     assert_eq!(
+        // SAFETY: `on_gi` is a local `unsigned int` the call writes.
         unsafe { lib.nvmlVgpuInstanceGetGpuInstanceId(ids[0], &mut on_gi) },
         SUCCESS
     );
@@ -773,9 +901,12 @@ fn vgpu_on_a_gpu_instance_keeps_it_in_use() {
 
     sim.ctl_ok(&["release", "--vm", "vm-42"]);
     assert_eq!(
+        // SAFETY: `*n` is the capacity of a NULL buffer: with no vGPU left the call only writes
+        // `n`, a local.
         unsafe { lib.nvmlDeviceGetActiveVgpus(h, &mut n, null_mut()) },
         SUCCESS
     );
     assert_eq!(n, 0);
+    // SAFETY: `gi` is a GI handle of this library (decoded and checked, never dereferenced).
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, SUCCESS);
 }
