@@ -6,6 +6,8 @@
 //! every test in a file takes [`Sim::lock`] first: tests in one binary run on parallel threads.
 #![allow(dead_code)]
 
+pub mod mig;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
