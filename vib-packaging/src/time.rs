@@ -1,6 +1,6 @@
 //! Dates from `SOURCE_DATE_EPOCH`, formatted the way VMware's metadata writes them.
 //!
-//! The calendar arithmetic is the `time` crate's, as everywhere else in the workspace.
+//! The calendar arithmetic is the `time` crate's, the workspace's one way to compute dates.
 //!
 //! Reproducible builds take every timestamp from one number of seconds since 1970 (the
 //! `SOURCE_DATE_EPOCH` convention), so no clock is read here: the caller passes the epoch.
