@@ -11,6 +11,10 @@
 //! (the only `unsafe` code). Documentation: docs/nvml-sim.md.
 
 pub mod code;
+#[allow(
+    unsafe_code,
+    reason = "the exported NVML C ABI: raw pointers from C callers, `no_mangle` symbols"
+)]
 mod ffi;
 pub mod handle;
 pub mod state;

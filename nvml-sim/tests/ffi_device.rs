@@ -1,4 +1,8 @@
 //! Library lifetime and device queries through nvml-wrapper's real FFI path.
+#![allow(
+    unsafe_code,
+    reason = "these tests call the exported C ABI directly, with NULL and foreign pointers too"
+)]
 mod common;
 
 use std::ffi::{CStr, CString, c_char, c_uint};
@@ -42,6 +46,8 @@ fn missing_state_is_driver_not_loaded() {
         .unwrap_err();
     assert!(matches!(err, NvmlError::DriverNotLoaded), "{err:?}");
     let dir = tempfile::tempdir().unwrap();
+    // SAFETY: `_env` holds the environment lock every test of this binary takes before touching the
+    // environment or the library, so no other thread reads it now.
     unsafe { std::env::set_var("NVML_SIM_STATE", dir.path().join("absent.json")) };
     let err = Nvml::builder()
         .lib_path(lib_path().as_os_str())
@@ -49,6 +55,7 @@ fn missing_state_is_driver_not_loaded() {
         .unwrap_err();
     assert!(matches!(err, NvmlError::DriverNotLoaded), "{err:?}");
     std::fs::write(dir.path().join("bad.json"), "{").unwrap();
+    // SAFETY: still under `_env`, the lock that serialises all environment access in this binary.
     unsafe { std::env::set_var("NVML_SIM_STATE", dir.path().join("bad.json")) };
     let err = Nvml::builder()
         .lib_path(lib_path().as_os_str())
@@ -87,6 +94,8 @@ fn device_identity_pci_and_memory() {
         free: 0,
         used: 0,
     };
+    // SAFETY: `d0.handle()` is a live device handle of the loaded library (`d0` borrows `nvml`),
+    // and `v1` is a local `nvmlMemory_t`, the struct the v1 call writes.
     let rc = unsafe { nvml.lib().nvmlDeviceGetMemoryInfo(d0.handle(), &mut v1) };
     assert_eq!(rc, nvmlReturn_enum_NVML_SUCCESS);
     assert_eq!(
@@ -101,6 +110,8 @@ fn device_identity_pci_and_memory() {
         free: 0,
         used: 0,
     };
+    // SAFETY: `bad` is a local `nvmlMemory_v2_t`, so even if its version were accepted the write
+    // would fit; the handle is `d0`'s, live while `nvml` is.
     let rc = unsafe { nvml.lib().nvmlDeviceGetMemoryInfo_v2(d0.handle(), &mut bad) };
     assert_eq!(rc, nvmlReturn_enum_NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
 
@@ -147,18 +158,26 @@ fn device_identity_pci_and_memory() {
 fn buffers_too_small_and_null_pointers_are_reported() {
     let sim = Sim::new(&["a100-pcie-40gb"], &[]);
     let nvml = sim.nvml();
+    // SAFETY: the raw handle is only passed back to this library below, while `nvml` is alive;
+    // nothing frees or dereferences it on our side.
     let dev = unsafe { nvml.device_by_index(0).unwrap().handle() };
     let lib = nvml.lib();
     let mut buf = [0 as c_char; 8];
     assert_eq!(
+        // SAFETY: `buf` is a local array of `buf.len()` bytes, the length passed with it; `dev` is
+        // a live handle.
         unsafe { lib.nvmlDeviceGetUUID(dev, buf.as_mut_ptr(), buf.len() as c_uint) },
         nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_SIZE
     );
     assert_eq!(
+        // SAFETY: NULL is an out-pointer nvml.h lets callers pass (refused, never written); `dev`
+        // is a live handle.
         unsafe { lib.nvmlDeviceGetName(dev, std::ptr::null_mut(), 96) },
         nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
     );
     assert_eq!(
+        // SAFETY: NULL is an out-pointer nvml.h lets callers pass: the call must refuse it without
+        // writing.
         unsafe { lib.nvmlDeviceGetCount_v2(std::ptr::null_mut()) },
         nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
     );
@@ -170,11 +189,15 @@ fn buffers_too_small_and_null_pointers_are_reported() {
         usize::MAX as nvmlDevice_t,
     ] {
         assert_eq!(
+            // SAFETY: the simulator decodes handles as integers and checks them against its state
+            // (nvml_sim::handle), never dereferencing them, so foreign values are safe to pass;
+            // `name` is a local of the 96 bytes passed.
             unsafe { lib.nvmlDeviceGetName(bogus, name.as_mut_ptr(), 96) },
             nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
         );
     }
     assert_eq!(
+        // SAFETY: `dev` is a live handle and `name` a local array of the 96 bytes passed.
         unsafe { lib.nvmlDeviceGetName(dev, name.as_mut_ptr(), 96) },
         nvmlReturn_enum_NVML_SUCCESS
     );
@@ -186,6 +209,9 @@ fn error_strings_are_the_real_texts() {
     let sim = Sim::new(&["a100-pcie-40gb"], &[]);
     let nvml = sim.nvml();
     let text = |code| {
+        // SAFETY: nvmlErrorString returns a pointer to a static NUL-terminated text for every code
+        // (unknown ones included), valid for the life of the loaded library, which `nvml` keeps
+        // loaded.
         unsafe { CStr::from_ptr(nvml.lib().nvmlErrorString(code)) }
             .to_str()
             .unwrap()
@@ -352,6 +378,7 @@ fn process_names_come_from_occupy_and_are_cut_to_the_buffer() {
     let lib = nvml.lib();
     let mut buf = [0 as c_char; 6];
     assert_eq!(
+        // SAFETY: `buf` is a local array of `buf.len()` bytes, the length passed with it.
         unsafe { lib.nvmlSystemGetProcessName(4242, buf.as_mut_ptr(), buf.len() as c_uint) },
         nvmlReturn_enum_NVML_SUCCESS,
         "a short buffer gets the name cut, as NVIDIA documents"
@@ -359,6 +386,8 @@ fn process_names_come_from_occupy_and_are_cut_to_the_buffer() {
     assert_eq!(c_str(&buf), "train");
     for (ptr, len) in [(buf.as_mut_ptr(), 0), (std::ptr::null_mut(), 6)] {
         assert_eq!(
+            // SAFETY: each pair is a valid buffer with length 0 or NULL with a length: both are
+            // argument errors the call must refuse without writing.
             unsafe { lib.nvmlSystemGetProcessName(4242, ptr, len) },
             nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT
         );

@@ -1,98 +1,18 @@
-//! MIG management through nvml-wrapper: the safe wrappers where nvml-wrapper has them, raw
-//! `nvml.lib()` calls with nvml-wrapper-sys structs for the rest (as the agent does).
+//! GPU-instance management through nvml-wrapper: the safe wrappers where nvml-wrapper has
+//! them, raw `nvml.lib()` calls with nvml-wrapper-sys structs for the rest (as the agent
+//! does). Compute instances, MIG devices, processes and vGPUs: `ffi_compute.rs`.
+#![allow(
+    unsafe_code,
+    reason = "nvml-wrapper has no safe wrapper for many MIG calls: the tests call the C ABI as the agent does"
+)]
 mod common;
 
-use std::ffi::c_uint;
-use std::mem::{size_of, zeroed};
 use std::ptr::null_mut;
 
+use common::mig::*;
 use common::{Sim, c_str};
 use nvml_wrapper::error::{NvmlError, nvml_try};
-use nvml_wrapper::struct_wrappers::device::ProcessInfo;
-use nvml_wrapper::{Device, Nvml};
 use nvml_wrapper_sys::bindings::*;
-
-const SUCCESS: u32 = nvmlReturn_enum_NVML_SUCCESS;
-const INVALID_ARGUMENT: u32 = nvmlReturn_enum_NVML_ERROR_INVALID_ARGUMENT;
-const NOT_SUPPORTED: u32 = nvmlReturn_enum_NVML_ERROR_NOT_SUPPORTED;
-const NOT_FOUND: u32 = nvmlReturn_enum_NVML_ERROR_NOT_FOUND;
-const IN_USE: u32 = nvmlReturn_enum_NVML_ERROR_IN_USE;
-const INSUFFICIENT_RESOURCES: u32 = nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_RESOURCES;
-
-/// A100-40GB profile ids (nvidia-smi `-lgip`).
-const GI_1G_5GB: u32 = 19;
-const GI_3G_20GB: u32 = 9;
-const GI_7G_40GB: u32 = 0;
-
-fn version_of<T>(v: u32) -> u32 {
-    size_of::<T>() as u32 | (v << 24)
-}
-
-fn dev(nvml: &Nvml) -> (Device<'_>, nvmlDevice_t) {
-    let d = nvml.device_by_index(0).unwrap();
-    let h = unsafe { d.handle() };
-    (d, h)
-}
-
-fn create_gi(
-    nvml: &Nvml,
-    dev: nvmlDevice_t,
-    profile: u32,
-    start: Option<u32>,
-) -> Result<nvmlGpuInstance_t, u32> {
-    let mut gi: nvmlGpuInstance_t = null_mut();
-    let rc = unsafe {
-        match start {
-            None => nvml
-                .lib()
-                .nvmlDeviceCreateGpuInstance(dev, profile, &mut gi),
-            Some(start) => {
-                let size = if profile == GI_1G_5GB { 1 } else { 4 };
-                let pl = nvmlGpuInstancePlacement_t { start, size };
-                nvml.lib()
-                    .nvmlDeviceCreateGpuInstanceWithPlacement(dev, profile, &pl, &mut gi)
-            }
-        }
-    };
-    if rc == SUCCESS { Ok(gi) } else { Err(rc) }
-}
-
-fn gi_info(nvml: &Nvml, gi: nvmlGpuInstance_t) -> Result<nvmlGpuInstanceInfo_t, u32> {
-    let mut info: nvmlGpuInstanceInfo_t = unsafe { zeroed() };
-    let rc = unsafe { nvml.lib().nvmlGpuInstanceGetInfo(gi, &mut info) };
-    if rc == SUCCESS { Ok(info) } else { Err(rc) }
-}
-
-fn create_ci(
-    nvml: &Nvml,
-    gi: nvmlGpuInstance_t,
-    profile: u32,
-    start: Option<u32>,
-) -> Result<nvmlComputeInstance_t, u32> {
-    let mut ci: nvmlComputeInstance_t = null_mut();
-    let rc = unsafe {
-        match start {
-            None => nvml
-                .lib()
-                .nvmlGpuInstanceCreateComputeInstance(gi, profile, &mut ci),
-            Some(start) => {
-                let pl = nvmlComputeInstancePlacement_t { start, size: 1 };
-                nvml.lib()
-                    .nvmlGpuInstanceCreateComputeInstanceWithPlacement(gi, profile, &pl, &mut ci)
-            }
-        }
-    };
-    if rc == SUCCESS { Ok(ci) } else { Err(rc) }
-}
-
-fn ci_info(nvml: &Nvml, ci: nvmlComputeInstance_t) -> nvmlComputeInstanceInfo_t {
-    let mut info: nvmlComputeInstanceInfo_t = unsafe { zeroed() };
-    assert_eq!(
-        unsafe { nvml.lib().nvmlComputeInstanceGetInfo_v2(ci, &mut info) },
-        SUCCESS
-    );
-    info
-}
 
 #[test]
 fn mig_mode_is_pending_until_a_reset_by_another_process() {
@@ -110,6 +30,7 @@ fn mig_mode_is_pending_until_a_reset_by_another_process() {
     // Possible placements answer regardless of MIG mode (nvml.h).
     let mut count = 0;
     assert_eq!(
+        // SAFETY: NULL placements is the documented count query; `count` is a local `unsigned int`.
         unsafe {
             nvml.lib().nvmlDeviceGetGpuInstancePossiblePlacements_v2(
                 h,
@@ -159,6 +80,8 @@ fn mig_mode_is_pending_until_a_reset_by_another_process() {
 
     let mut status = 0;
     assert_eq!(
+        // SAFETY: `h` is a live device handle and `status` a local `nvmlReturn_t`; mode 2 is
+        // refused before anything is written.
         unsafe { nvml.lib().nvmlDeviceSetMigMode(h, 2, &mut status) },
         INVALID_ARGUMENT
     );
@@ -195,9 +118,11 @@ fn gpu_instance_profile_info_v1_v2_v3() {
         (3, 2, false)
     );
 
-    let mut v2: nvmlGpuInstanceProfileInfo_v2_t = unsafe { zeroed() };
+    let mut v2: nvmlGpuInstanceProfileInfo_v2_t = zeroed_c();
     v2.version = version_of::<nvmlGpuInstanceProfileInfo_v2_t>(2);
     assert_eq!(v2.version, 0x0200_0098);
+    // SAFETY: `v2` is a local v2 struct whose version word says v2, so the call writes a struct of
+    // its size.
     let rc = unsafe {
         nvml.lib().nvmlDeviceGetGpuInstanceProfileInfoV(
             h,
@@ -216,9 +141,11 @@ fn gpu_instance_profile_info_v1_v2_v3() {
     );
     assert_eq!(c_str(&v2.name), "MIG 3g.20gb");
 
-    let mut v3: nvmlGpuInstanceProfileInfo_v3_t = unsafe { zeroed() };
+    let mut v3: nvmlGpuInstanceProfileInfo_v3_t = zeroed_c();
     v3.version = version_of::<nvmlGpuInstanceProfileInfo_v3_t>(3);
     assert_eq!(v3.version, 0x0300_0098);
+    // SAFETY: `v3` is a local v3 struct (152 bytes, as v2) whose version says v3; the cast only
+    // retypes the pointer for the v2-typed binding.
     let rc = unsafe {
         nvml.lib().nvmlDeviceGetGpuInstanceProfileInfoV(
             h,
@@ -240,8 +167,10 @@ fn gpu_instance_profile_info_v1_v2_v3() {
     assert_eq!((v3.memorySizeMB, v3.capabilities), (19968, 0));
     assert_eq!(c_str(&v3.name), "MIG 3g.20gb");
 
-    let mut by_id: nvmlGpuInstanceProfileInfo_v3_t = unsafe { zeroed() };
+    let mut by_id: nvmlGpuInstanceProfileInfo_v3_t = zeroed_c();
     by_id.version = v3.version;
+    // SAFETY: `by_id` is a local v3 struct with the v3 version word; the cast only retypes the
+    // pointer for the v2-typed binding.
     let rc = unsafe {
         nvml.lib()
             .nvmlDeviceGetGpuInstanceProfileInfoByIdV(h, GI_7G_40GB, (&raw mut by_id).cast())
@@ -257,8 +186,10 @@ fn gpu_instance_profile_info_v1_v2_v3() {
         (0, 7, 40192, "MIG 7g.40gb".into())
     );
 
-    let mut bad: nvmlGpuInstanceProfileInfo_v2_t = unsafe { zeroed() };
+    let mut bad: nvmlGpuInstanceProfileInfo_v2_t = zeroed_c();
     bad.version = 0x0100_0098;
+    // SAFETY: `bad` is a local v2 struct; its unknown version is refused, and any write would still
+    // fit.
     let rc = unsafe {
         nvml.lib()
             .nvmlDeviceGetGpuInstanceProfileInfoV(h, 0, &mut bad)
@@ -295,6 +226,7 @@ fn gpu_instances_placements_capacity_and_errors() {
 
     let mut count = 0;
     assert_eq!(
+        // SAFETY: NULL placements is the documented count query; `count` is a local `unsigned int`.
         unsafe {
             lib.nvmlDeviceGetGpuInstancePossiblePlacements_v2(h, GI_3G_20GB, null_mut(), &mut count)
         },
@@ -308,6 +240,7 @@ fn gpu_instances_placements_capacity_and_errors() {
         count as usize
     ];
     assert_eq!(
+        // SAFETY: `pls` holds `count` placements, the number the count query above returned.
         unsafe {
             lib.nvmlDeviceGetGpuInstancePossiblePlacements_v2(
                 h,
@@ -321,12 +254,14 @@ fn gpu_instances_placements_capacity_and_errors() {
     let starts: Vec<(u32, u32)> = pls.iter().map(|p| (p.start, p.size)).collect();
     assert_eq!(starts, [(0, 4), (4, 4)]);
     assert_eq!(
+        // SAFETY: NULL placements asks for the count only; `count` is a local `unsigned int`.
         unsafe { lib.nvmlDeviceGetGpuInstancePossiblePlacements_v2(h, 77, null_mut(), &mut count) },
         NOT_SUPPORTED
     );
 
     let remaining = |profile| {
         let mut n = 0;
+        // SAFETY: `h` is a live device handle and `n` a local `unsigned int` the call writes.
         let rc = unsafe { lib.nvmlDeviceGetGpuInstanceRemainingCapacity(h, profile, &mut n) };
         assert_eq!(rc, SUCCESS);
         n
@@ -350,6 +285,7 @@ fn gpu_instances_placements_capacity_and_errors() {
     let bad_size = nvmlGpuInstancePlacement_t { start: 0, size: 2 };
     let mut gi = null_mut();
     assert_eq!(
+        // SAFETY: `bad_size` is a local placement the call only reads; `gi` is a local handle slot.
         unsafe { lib.nvmlDeviceCreateGpuInstanceWithPlacement(h, GI_3G_20GB, &bad_size, &mut gi) },
         INVALID_ARGUMENT
     );
@@ -375,6 +311,7 @@ fn gpu_instances_placements_capacity_and_errors() {
     );
     assert_eq!(create_gi(&nvml, h, 77, None), Err(INVALID_ARGUMENT));
     assert_eq!(
+        // SAFETY: a NULL out-pointer must be refused before anything is created or written.
         unsafe { lib.nvmlDeviceCreateGpuInstance(h, GI_1G_5GB, null_mut()) },
         INVALID_ARGUMENT
     );
@@ -383,399 +320,38 @@ fn gpu_instances_placements_capacity_and_errors() {
     let mut list = vec![null_mut(); 2];
     let mut n = 0;
     assert_eq!(
+        // SAFETY: `list` holds 2 handles, the 3g profile's `instanceCount`, which nvml.h requires;
+        // `n` is a local.
         unsafe { lib.nvmlDeviceGetGpuInstances(h, GI_3G_20GB, list.as_mut_ptr(), &mut n) },
         SUCCESS
     );
     assert_eq!(n, 2);
     let mut by_id = null_mut();
     assert_eq!(
+        // SAFETY: `by_id` is a local handle slot the call writes.
         unsafe { lib.nvmlDeviceGetGpuInstanceById(h, a_info.id, &mut by_id) },
         SUCCESS
     );
     assert_eq!(by_id, a);
     assert_eq!(
+        // SAFETY: `by_id` is a local handle slot; an unknown id is refused without writing.
         unsafe { lib.nvmlDeviceGetGpuInstanceById(h, 99, &mut by_id) },
         NOT_FOUND
     );
 
     // Destroy; the handle goes stale.
+    // SAFETY: `b` is a GI handle of this library; handles are decoded and checked, never
+    // dereferenced.
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(b) }, SUCCESS);
     assert_eq!(gi_info(&nvml, b).unwrap_err(), INVALID_ARGUMENT);
+    // SAFETY: a stale handle is an integer the library checks against its state and refuses;
+    // nothing is dereferenced.
     assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(b) }, INVALID_ARGUMENT);
     assert_eq!(
+        // SAFETY: `list` still holds 2 handles, the profile's `instanceCount`; `n` is a local.
         unsafe { lib.nvmlDeviceGetGpuInstances(h, GI_3G_20GB, list.as_mut_ptr(), &mut n) },
         SUCCESS
     );
     assert_eq!(n, 1);
     assert_eq!(remaining(GI_3G_20GB), 1);
-}
-
-#[test]
-fn compute_instances_mig_devices_and_processes() {
-    let sim = Sim::new(&["a100-pcie-40gb"], &["--mig"]);
-    let nvml = sim.nvml();
-    let (d, h) = dev(&nvml);
-    let lib = nvml.lib();
-    let gi = create_gi(&nvml, h, GI_3G_20GB, None).unwrap();
-    let gi_id = gi_info(&nvml, gi).unwrap().id;
-
-    // CI profiles inside a 3g GI: 0 = 1c.3g.20gb, 2 = 3g.20gb (the full GI).
-    let mut v1: nvmlComputeInstanceProfileInfo_t = unsafe { zeroed() };
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 2, 0, &mut v1) },
-        SUCCESS
-    );
-    assert_eq!(
-        (
-            v1.id,
-            v1.sliceCount,
-            v1.instanceCount,
-            v1.multiprocessorCount
-        ),
-        (2, 3, 1, 42)
-    );
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 2, 1, &mut v1) },
-        INVALID_ARGUMENT
-    );
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 4, 0, &mut v1) },
-        NOT_SUPPORTED
-    );
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfo(gi, 9, 0, &mut v1) },
-        INVALID_ARGUMENT
-    );
-    let mut v2: nvmlComputeInstanceProfileInfo_v2_t = unsafe { zeroed() };
-    v2.version = version_of::<nvmlComputeInstanceProfileInfo_v2_t>(2);
-    assert_eq!(v2.version, 0x0200_0088);
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceProfileInfoV(gi, 0, 0, &mut v2) },
-        SUCCESS
-    );
-    assert_eq!(
-        (v2.id, v2.sliceCount, v2.instanceCount, c_str(&v2.name)),
-        (0, 1, 3, "MIG 1c.3g.20gb".into())
-    );
-    let mut v3: nvmlComputeInstanceProfileInfo_v3_t = unsafe { zeroed() };
-    v3.version = version_of::<nvmlComputeInstanceProfileInfo_v3_t>(3);
-    assert_eq!(v3.version, 0x0300_008C);
-    assert_eq!(
-        unsafe {
-            lib.nvmlGpuInstanceGetComputeInstanceProfileInfoV(gi, 2, 0, (&raw mut v3).cast())
-        },
-        SUCCESS
-    );
-    assert_eq!(
-        (
-            v3.id,
-            v3.sharedCopyEngineCount,
-            v3.capabilities,
-            c_str(&v3.name)
-        ),
-        (2, 3, 0, "MIG 3g.20gb".into())
-    );
-
-    let mut count = 0;
-    assert_eq!(
-        unsafe {
-            lib.nvmlGpuInstanceGetComputeInstancePossiblePlacements(gi, 0, null_mut(), &mut count)
-        },
-        SUCCESS
-    );
-    let mut pls = vec![nvmlComputeInstancePlacement_t { start: 0, size: 0 }; count as usize];
-    assert_eq!(
-        unsafe {
-            lib.nvmlGpuInstanceGetComputeInstancePossiblePlacements(
-                gi,
-                0,
-                pls.as_mut_ptr(),
-                &mut count,
-            )
-        },
-        SUCCESS
-    );
-    assert_eq!(
-        pls.iter().map(|p| (p.start, p.size)).collect::<Vec<_>>(),
-        [(0, 1), (1, 1), (2, 1)]
-    );
-    let mut n = 0;
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceRemainingCapacity(gi, 0, &mut n) },
-        SUCCESS
-    );
-    assert_eq!(n, 3);
-
-    let c0 = create_ci(&nvml, gi, 0, None).unwrap();
-    let c1 = create_ci(&nvml, gi, 0, Some(2)).unwrap();
-    assert_eq!(
-        create_ci(&nvml, gi, 0, Some(2)),
-        Err(INSUFFICIENT_RESOURCES)
-    );
-    assert_eq!(
-        create_ci(&nvml, gi, 2, None),
-        Err(INSUFFICIENT_RESOURCES),
-        "full-GI CI overlaps"
-    );
-    let i0 = ci_info(&nvml, c0);
-    let i1 = ci_info(&nvml, c1);
-    assert_eq!(
-        (i0.device, i0.gpuInstance, i0.profileId, i0.placement.start),
-        (h, gi, 0, 0)
-    );
-    assert_eq!(i1.placement.start, 2);
-    assert_ne!(i0.id, i1.id);
-    let mut legacy: nvmlComputeInstanceInfo_t = unsafe { zeroed() };
-    let legacy_fn: unsafe extern "C" fn(
-        nvmlComputeInstance_t,
-        *mut nvmlComputeInstanceInfo_t,
-    ) -> u32 = unsafe {
-        let lib_h = libc::dlopen(
-            std::ffi::CString::new(common::lib_path().to_str().unwrap())
-                .unwrap()
-                .as_ptr(),
-            libc::RTLD_NOW | libc::RTLD_NOLOAD,
-        );
-        assert!(!lib_h.is_null(), "library is loaded by nvml-wrapper");
-        std::mem::transmute(libc::dlsym(lib_h, c"nvmlComputeInstanceGetInfo".as_ptr()))
-    };
-    assert_eq!(unsafe { legacy_fn(c1, &mut legacy) }, SUCCESS);
-    assert_eq!(legacy.id, i1.id);
-
-    let mut list = vec![null_mut(); 3];
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstances(gi, 0, list.as_mut_ptr(), &mut n) },
-        SUCCESS
-    );
-    assert_eq!(n, 2);
-    let mut found = null_mut();
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceById(gi, i1.id, &mut found) },
-        SUCCESS
-    );
-    assert_eq!(found, c1);
-    assert_eq!(
-        unsafe { lib.nvmlGpuInstanceGetComputeInstanceById(gi, 99, &mut found) },
-        NOT_FOUND
-    );
-
-    // A GI with compute instances cannot be destroyed (no cascade).
-    assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, IN_USE);
-
-    // MIG devices: max count vs. real ones, sparse indices answer NOT_FOUND.
-    assert_eq!(d.mig_device_count().unwrap(), 7);
-    let m0 = d.mig_device_by_index(0).unwrap();
-    let m1 = d.mig_device_by_index(1).unwrap();
-    assert!(matches!(d.mig_device_by_index(2), Err(NvmlError::NotFound)));
-    assert!(matches!(
-        d.mig_device_by_index(7),
-        Err(NvmlError::InvalidArg)
-    ));
-    assert!(m0.mig_is_mig_device_handle().unwrap());
-    assert_eq!(m0.mig_parent_device().unwrap().index().unwrap(), 0);
-    assert!(matches!(d.mig_parent_device(), Err(NvmlError::InvalidArg)));
-    assert_eq!(m0.name().unwrap(), "NVIDIA A100-PCIE-40GB MIG 1c.3g.20gb");
-    let uuid = m0.uuid().unwrap();
-    assert!(is_mig_uuid(&uuid), "{uuid}");
-    assert_ne!(uuid, m1.uuid().unwrap());
-    let again = nvml.device_by_uuid(uuid.as_str()).unwrap();
-    assert!(again.mig_is_mig_device_handle().unwrap());
-    assert_eq!(m0.memory_info().unwrap().total, 19968 * 1024 * 1024);
-    assert_eq!(m0.attributes().unwrap().multiprocessor_count, 14);
-    assert_eq!(m0.attributes().unwrap().gpu_instance_slice_count, 3);
-    let (mut gid, mut cid) = (0, 0);
-    let mh = unsafe { m1.handle() };
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetGpuInstanceId(mh, &mut gid) },
-        SUCCESS
-    );
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetComputeInstanceId(mh, &mut cid) },
-        SUCCESS
-    );
-    assert_eq!((gid, cid), (gi_id, i1.id));
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetGpuInstanceId(h, &mut gid) },
-        NOT_SUPPORTED
-    );
-    assert!(
-        matches!(m0.mig_mode(), Err(NvmlError::NotSupported)),
-        "parent-only query on a MIG handle"
-    );
-
-    // A process on MIG device (gi, c1), started by another process.
-    let (g, c) = (gi_id.to_string(), i1.id.to_string());
-    sim.ctl_ok(&[
-        "occupy",
-        "-i",
-        "0",
-        "--gi",
-        &g,
-        "--ci",
-        &c,
-        "--pid",
-        "4242",
-        "--name",
-        "train",
-        "--memory-mib",
-        "1000",
-    ]);
-    let on_parent = d.running_compute_processes().unwrap();
-    assert_eq!(on_parent.len(), 1);
-    let ProcessInfo {
-        pid,
-        gpu_instance_id,
-        compute_instance_id,
-        used_gpu_memory,
-    } = on_parent[0].clone();
-    assert_eq!(
-        (pid, gpu_instance_id, compute_instance_id),
-        (4242, Some(gi_id), Some(i1.id))
-    );
-    assert_eq!(
-        used_gpu_memory,
-        nvml_wrapper::enums::device::UsedGpuMemory::Used(1000 * 1024 * 1024)
-    );
-    assert_eq!(m1.running_compute_processes().unwrap().len(), 1);
-    assert!(m0.running_compute_processes().unwrap().is_empty());
-    assert_eq!(m1.memory_info().unwrap().used, 1000 * 1024 * 1024);
-    assert_eq!(d.memory_info().unwrap().used, 1000 * 1024 * 1024);
-
-    // In use: the CI cannot be destroyed, the GPU cannot be reset.
-    assert_eq!(unsafe { lib.nvmlComputeInstanceDestroy(c1) }, IN_USE);
-    let err = sim.ctl_err(&["reset"]);
-    assert!(err.contains("4242") && err.contains("release"), "{err}");
-    assert_eq!(unsafe { lib.nvmlComputeInstanceDestroy(c0) }, SUCCESS);
-    assert!(
-        matches!(m0.name(), Err(NvmlError::InvalidArg)),
-        "stale MIG device handle"
-    );
-    assert_eq!(
-        d.mig_device_by_index(0).unwrap().uuid().unwrap(),
-        m1.uuid().unwrap()
-    );
-
-    sim.ctl_ok(&["release", "--pid", "4242"]);
-    assert!(d.running_compute_processes().unwrap().is_empty());
-    assert_eq!(unsafe { lib.nvmlComputeInstanceDestroy(c1) }, SUCCESS);
-    assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, SUCCESS);
-    assert!(matches!(d.mig_device_by_index(0), Err(NvmlError::NotFound)));
-}
-
-fn is_mig_uuid(s: &str) -> bool {
-    let Some(body) = s.strip_prefix("MIG-") else {
-        return false;
-    };
-    let lens: Vec<usize> = body.split('-').map(str::len).collect();
-    lens == [8, 4, 4, 4, 12] && body.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
-}
-
-#[test]
-fn processes_without_mig_have_no_instance_ids() {
-    let sim = Sim::new(&["h100-sxm5-80gb"], &[]);
-    let nvml = sim.nvml();
-    let (d, h) = dev(&nvml);
-    assert!(d.running_compute_processes().unwrap().is_empty());
-    sim.ctl_ok(&["occupy", "-i", "0", "--pid", "77"]);
-    sim.ctl_ok(&["occupy", "-i", "0", "--pid", "78", "--memory-mib", "2048"]);
-    let procs = d.running_compute_processes().unwrap();
-    assert_eq!(procs.iter().map(|p| p.pid).collect::<Vec<_>>(), [77, 78]);
-    assert!(
-        procs
-            .iter()
-            .all(|p| p.gpu_instance_id.is_none() && p.compute_instance_id.is_none())
-    );
-    // Raw protocol: *infoCount == 0 asks for the count; a short buffer is INSUFFICIENT_SIZE.
-    let mut n: c_uint = 0;
-    assert_eq!(
-        unsafe {
-            nvml.lib()
-                .nvmlDeviceGetComputeRunningProcesses_v3(h, &mut n, null_mut())
-        },
-        nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_SIZE
-    );
-    assert_eq!(n, 2);
-    let mut buf: Vec<nvmlProcessInfo_t> = vec![unsafe { zeroed() }; 2];
-    assert_eq!(
-        unsafe {
-            nvml.lib()
-                .nvmlDeviceGetComputeRunningProcesses_v3(h, &mut n, buf.as_mut_ptr())
-        },
-        SUCCESS
-    );
-    assert_eq!(
-        (buf[1].pid, buf[1].usedGpuMemory, buf[1].gpuInstanceId),
-        (78, 2048 << 20, 0xFFFF_FFFF)
-    );
-    // A MIG device cannot be named while MIG is off; MIG mode cannot be applied while busy.
-    let err = sim.ctl_err(&["occupy", "-i", "0", "--gi", "1", "--ci", "0", "--pid", "79"]);
-    assert!(err.contains("MIG disabled"), "{err}");
-    d.set_mig_mode(true).unwrap();
-    assert!(sim.ctl_err(&["reset"]).contains("release"));
-}
-
-#[test]
-fn vgpu_on_a_gpu_instance_keeps_it_in_use() {
-    let sim = Sim::new(&["a100-pcie-40gb"], &["--mig"]);
-    let nvml = sim.nvml();
-    let (_d, h) = dev(&nvml);
-    let lib = nvml.lib();
-    let gi = create_gi(&nvml, h, GI_3G_20GB, None).unwrap();
-    let gi_id = gi_info(&nvml, gi).unwrap().id.to_string();
-    sim.ctl_ok(&[
-        "occupy",
-        "-i",
-        "0",
-        "--gi",
-        &gi_id,
-        "--vgpu",
-        "grid_a100-3-20c",
-        "--vm",
-        "vm-42",
-    ]);
-    assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, IN_USE);
-
-    let mut n: c_uint = 0;
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetActiveVgpus(h, &mut n, null_mut()) },
-        nvmlReturn_enum_NVML_ERROR_INSUFFICIENT_SIZE
-    );
-    let mut ids = vec![0; n as usize];
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetActiveVgpus(h, &mut n, ids.as_mut_ptr()) },
-        SUCCESS
-    );
-    let mut type_id = 0;
-    assert_eq!(
-        unsafe { lib.nvmlVgpuInstanceGetType(ids[0], &mut type_id) },
-        SUCCESS
-    );
-    let mut name = [0; 64];
-    let mut size = name.len() as c_uint;
-    assert_eq!(
-        unsafe { lib.nvmlVgpuTypeGetName(type_id, name.as_mut_ptr(), &mut size) },
-        SUCCESS
-    );
-    assert_eq!(c_str(&name), "grid_a100-3-20c");
-    let mut vm = [0; 80];
-    let mut vm_type = 9;
-    assert_eq!(
-        unsafe { lib.nvmlVgpuInstanceGetVmID(ids[0], vm.as_mut_ptr(), 80, &mut vm_type) },
-        SUCCESS
-    );
-    assert_eq!((c_str(&vm), vm_type), ("vm-42".to_string(), 0));
-    let mut on_gi = 0;
-    assert_eq!(
-        unsafe { lib.nvmlVgpuInstanceGetGpuInstanceId(ids[0], &mut on_gi) },
-        SUCCESS
-    );
-    assert_eq!(on_gi.to_string(), gi_id);
-
-    sim.ctl_ok(&["release", "--vm", "vm-42"]);
-    assert_eq!(
-        unsafe { lib.nvmlDeviceGetActiveVgpus(h, &mut n, null_mut()) },
-        SUCCESS
-    );
-    assert_eq!(n, 0);
-    assert_eq!(unsafe { lib.nvmlGpuInstanceDestroy(gi) }, SUCCESS);
 }

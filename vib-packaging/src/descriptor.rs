@@ -431,134 +431,16 @@ impl Descriptor {
         if root.name != "vib" {
             return Err(DescriptorError::WrongRoot(root.name));
         }
-        let mut last: Option<(usize, &str)> = None;
-        let mut seen: Vec<&str> = Vec::new();
-        let mut unknown = Vec::new();
-        for c in &root.children {
-            if DEPOT_ELEMENTS.contains(&c.name.as_str()) {
-                continue;
-            }
-            let Some(pos) = ELEMENT_ORDER.iter().position(|n| *n == c.name) else {
-                unknown.push(c.name.clone());
-                continue;
-            };
-            if seen.contains(&c.name.as_str()) {
-                return Err(DescriptorError::Duplicate(c.name.clone()));
-            }
-            seen.push(&c.name);
-            if let Some((lp, ln)) = last
-                && pos < lp
-            {
-                return Err(DescriptorError::OutOfOrder {
-                    element: c.name.clone(),
-                    after: ln.to_string(),
-                });
-            }
-            last = Some((pos, &c.name));
-        }
-        for r in REQUIRED {
-            if root.child(r).is_none() {
-                return Err(DescriptorError::Missing(r));
-            }
-        }
+        // The checks run in this order, so the first defect reported stays the same: element
+        // order, required elements, acceptance level, payloads, depot fields, flags.
+        let unknown = check_elements(&root)?;
         let text = |n: &str| root.child_text(n).unwrap_or_default().to_string();
-        let flag = |n: &'static str, default: bool| -> Result<bool, DescriptorError> {
-            match root.child_text(n).map(str::trim) {
-                None => Ok(default),
-                Some("true") => Ok(true),
-                Some("false") => Ok(false),
-                Some(v) => Err(DescriptorError::BadBool {
-                    element: n,
-                    value: v.to_string(),
-                }),
-            }
-        };
-        let constraints_of = |parent: Option<&Element>, tag: &str| -> Vec<Constraint> {
-            parent
-                .map(|p| {
-                    p.children_named(tag)
-                        .map(|c| Constraint {
-                            name: c.attr("name").unwrap_or_default().to_string(),
-                            relation: c.attr("relation").map(str::to_string),
-                            version: c.attr("version").map(str::to_string),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let rel = root.child("relationships");
-        let rel_child = |n: &str| rel.and_then(|r| r.child(n));
-        let relationships = Relationships {
-            depends: constraints_of(rel_child("depends"), "constraint"),
-            conflicts: constraints_of(rel_child("conflicts"), "constraint"),
-            replaces: constraints_of(rel_child("replaces"), "constraint"),
-            provides: constraints_of(rel_child("provides"), "provide"),
-            compatible_with: constraints_of(rel_child("compatibleWith"), "constraint"),
-        };
-        let sysreq = root.child("system-requires");
         let acceptance = text("acceptance-level");
         let acceptance_level = AcceptanceLevel::parse(acceptance.trim())
             .ok_or_else(|| DescriptorError::BadAcceptance(acceptance.clone()))?;
-        let mut payloads = Vec::new();
-        for p in root
-            .child("payloads")
-            .into_iter()
-            .flat_map(|p| p.children_named("payload"))
-        {
-            let name = p.attr("name").unwrap_or_default().to_string();
-            let bad = |problem: &str| DescriptorError::BadPayload {
-                payload: name.clone(),
-                problem: problem.into(),
-            };
-            if name.is_empty() {
-                return Err(bad("no name attribute"));
-            }
-            let payload_type = p
-                .attr("type")
-                .ok_or_else(|| bad("no type attribute"))?
-                .to_string();
-            let size = p
-                .attr("size")
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| bad("size attribute missing or not a number"))?;
-            let checksums = p
-                .children_named("checksum")
-                .map(|c| Checksum {
-                    checksum_type: c.attr("checksum-type").unwrap_or_default().to_string(),
-                    verify_process: c.attr("verify-process").map(str::to_string),
-                    value: c.text.trim().to_string(),
-                })
-                .collect();
-            payloads.push(Payload {
-                name,
-                payload_type,
-                size,
-                checksums,
-            });
-        }
-        let depot = match DEPOT_ELEMENTS.map(|n| root.child(n)) {
-            [None, None, None] => None,
-            [Some(rp), Some(ps), Some(ck)] => {
-                let packed_size = ps.text.trim().parse().map_err(|_| {
-                    DescriptorError::BadDepotInfo(format!("packed-size {:?}", ps.text))
-                })?;
-                if ck.attr("checksum-type") != Some("sha-256") {
-                    return Err(DescriptorError::BadDepotInfo(
-                        "checksum must be checksum-type=\"sha-256\"".into(),
-                    ));
-                }
-                Some(DepotInfo {
-                    relative_path: rp.text.clone(),
-                    packed_size,
-                    sha256: ck.text.trim().to_string(),
-                })
-            }
-            _ => {
-                return Err(DescriptorError::BadDepotInfo(
-                    "relative-path, packed-size and checksum must appear together".into(),
-                ));
-            }
-        };
+        let payloads = parse_payloads(&root)?;
+        let depot = parse_depot(&root)?;
+        let sysreq = root.child("system-requires");
         Ok(Self {
             vib_type: text("type"),
             name: text("name"),
@@ -576,13 +458,8 @@ impl Descriptor {
                     url: u.text.clone(),
                 })
                 .collect(),
-            relationships,
-            software_tags: root
-                .child("software-tags")
-                .into_iter()
-                .flat_map(|t| t.children_named("tag"))
-                .map(|t| t.text.clone())
-                .collect(),
+            relationships: parse_relationships(&root),
+            software_tags: child_texts(&root, "software-tags", "tag"),
             maintenance_mode: sysreq
                 .and_then(|s| s.child_text("maintenance-mode"))
                 .unwrap_or("false")
@@ -596,22 +473,166 @@ impl Descriptor {
                     product_line_id: p.attr("productLineID").unwrap_or_default().to_string(),
                 })
                 .collect(),
-            files: root
-                .child("file-list")
-                .into_iter()
-                .flat_map(|f| f.children_named("file"))
-                .map(|f| f.text.clone())
-                .collect(),
+            files: child_texts(&root, "file-list", "file"),
             acceptance_level,
-            live_install_allowed: flag("live-install-allowed", false)?,
-            live_remove_allowed: flag("live-remove-allowed", false)?,
-            cimom_restart: flag("cimom-restart", false)?,
-            stateless_ready: flag("stateless-ready", false)?,
-            overlay: flag("overlay", false)?,
+            live_install_allowed: flag(&root, "live-install-allowed", false)?,
+            live_remove_allowed: flag(&root, "live-remove-allowed", false)?,
+            cimom_restart: flag(&root, "cimom-restart", false)?,
+            stateless_ready: flag(&root, "stateless-ready", false)?,
+            overlay: flag(&root, "overlay", false)?,
             payloads,
             depot,
             unknown_elements: unknown,
         })
+    }
+}
+
+/// Checks the top-level elements: known ones at most once and in [`ELEMENT_ORDER`], every
+/// [`REQUIRED`] one present. Returns the names of the unknown ones (kept, not rejected).
+fn check_elements(root: &Element) -> Result<Vec<String>, DescriptorError> {
+    let mut last: Option<(usize, &str)> = None;
+    let mut seen: Vec<&str> = Vec::new();
+    let mut unknown = Vec::new();
+    for c in &root.children {
+        if DEPOT_ELEMENTS.contains(&c.name.as_str()) {
+            continue;
+        }
+        let Some(pos) = ELEMENT_ORDER.iter().position(|n| *n == c.name) else {
+            unknown.push(c.name.clone());
+            continue;
+        };
+        if seen.contains(&c.name.as_str()) {
+            return Err(DescriptorError::Duplicate(c.name.clone()));
+        }
+        seen.push(&c.name);
+        if let Some((lp, ln)) = last
+            && pos < lp
+        {
+            return Err(DescriptorError::OutOfOrder {
+                element: c.name.clone(),
+                after: ln.to_string(),
+            });
+        }
+        last = Some((pos, &c.name));
+    }
+    for r in REQUIRED {
+        if root.child(r).is_none() {
+            return Err(DescriptorError::Missing(r));
+        }
+    }
+    Ok(unknown)
+}
+
+/// A `true`/`false` element; `default` when absent.
+fn flag(root: &Element, n: &'static str, default: bool) -> Result<bool, DescriptorError> {
+    match root.child_text(n).map(str::trim) {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(v) => Err(DescriptorError::BadBool {
+            element: n,
+            value: v.to_string(),
+        }),
+    }
+}
+
+/// The texts of the `item` children of `list` (empty when `list` is absent).
+fn child_texts(root: &Element, list: &str, item: &str) -> Vec<String> {
+    root.child(list)
+        .into_iter()
+        .flat_map(|l| l.children_named(item))
+        .map(|i| i.text.clone())
+        .collect()
+}
+
+fn parse_relationships(root: &Element) -> Relationships {
+    let rel = root.child("relationships");
+    let constraints_of = |list: &str, tag: &str| -> Vec<Constraint> {
+        rel.and_then(|r| r.child(list))
+            .map(|p| {
+                p.children_named(tag)
+                    .map(|c| Constraint {
+                        name: c.attr("name").unwrap_or_default().to_string(),
+                        relation: c.attr("relation").map(str::to_string),
+                        version: c.attr("version").map(str::to_string),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Relationships {
+        depends: constraints_of("depends", "constraint"),
+        conflicts: constraints_of("conflicts", "constraint"),
+        replaces: constraints_of("replaces", "constraint"),
+        provides: constraints_of("provides", "provide"),
+        compatible_with: constraints_of("compatibleWith", "constraint"),
+    }
+}
+
+fn parse_payloads(root: &Element) -> Result<Vec<Payload>, DescriptorError> {
+    root.child("payloads")
+        .into_iter()
+        .flat_map(|p| p.children_named("payload"))
+        .map(parse_payload)
+        .collect()
+}
+
+fn parse_payload(p: &Element) -> Result<Payload, DescriptorError> {
+    let name = p.attr("name").unwrap_or_default().to_string();
+    let bad = |problem: &str| DescriptorError::BadPayload {
+        payload: name.clone(),
+        problem: problem.into(),
+    };
+    if name.is_empty() {
+        return Err(bad("no name attribute"));
+    }
+    let payload_type = p
+        .attr("type")
+        .ok_or_else(|| bad("no type attribute"))?
+        .to_string();
+    let size = p
+        .attr("size")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("size attribute missing or not a number"))?;
+    let checksums = p
+        .children_named("checksum")
+        .map(|c| Checksum {
+            checksum_type: c.attr("checksum-type").unwrap_or_default().to_string(),
+            verify_process: c.attr("verify-process").map(str::to_string),
+            value: c.text.trim().to_string(),
+        })
+        .collect();
+    Ok(Payload {
+        name,
+        payload_type,
+        size,
+        checksums,
+    })
+}
+
+/// The depot fields of a `vibs/*.xml`: all three or none.
+fn parse_depot(root: &Element) -> Result<Option<DepotInfo>, DescriptorError> {
+    match DEPOT_ELEMENTS.map(|n| root.child(n)) {
+        [None, None, None] => Ok(None),
+        [Some(rp), Some(ps), Some(ck)] => {
+            let packed_size =
+                ps.text.trim().parse().map_err(|_| {
+                    DescriptorError::BadDepotInfo(format!("packed-size {:?}", ps.text))
+                })?;
+            if ck.attr("checksum-type") != Some("sha-256") {
+                return Err(DescriptorError::BadDepotInfo(
+                    "checksum must be checksum-type=\"sha-256\"".into(),
+                ));
+            }
+            Ok(Some(DepotInfo {
+                relative_path: rp.text.clone(),
+                packed_size,
+                sha256: ck.text.trim().to_string(),
+            }))
+        }
+        _ => Err(DescriptorError::BadDepotInfo(
+            "relative-path, packed-size and checksum must appear together".into(),
+        )),
     }
 }
 

@@ -2,6 +2,10 @@
 //!
 //! Thin wiring over the `vib_packaging` library: parse arguments, read and write files, map
 //! outcomes to exit codes (0 ok, 1 defects found, 2 unusable input or failure).
+#![allow(
+    clippy::print_stdout,
+    reason = "a CLI: its reports and built paths are its stdout; the library never prints"
+)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -39,6 +39,104 @@ struct Bins {
 }
 
 pub fn demo() -> Result<()> {
+    let (bins, work) = build_and_clear()?;
+
+    step("starting the vCenter simulator: 2 clusters, 4 GPU hosts");
+    let vc = start_vcenter(&work)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = rt
+        .block_on(Client::connect(ConnectOptions::new(
+            vc.sim.url(),
+            Credentials::new(vc.sim.username(), vc.sim.password()),
+            TlsPolicy::CaFile(vc.ca.clone()),
+        )))
+        .context("cannot log in to the simulator")?;
+    let hosts = rt.block_on(client.hosts(&[HostProperty::Name, HostProperty::BiosUuid]))?;
+
+    step("simulated GPUs: one nvml-sim state file per host, MIG enabled");
+    let states = init_gpus(&bins, &work)?;
+
+    step(
+        "MIG layouts: seed-mixed (3g.20gb + 2g.10gb + 1g.5gb + 1g.5gb) on DC0_C0_H0, all-balanced on DC0_C1_H0",
+    );
+    // GPU 0 only: the host's second A100 stays empty, for vSphere to place vGPU VMs on.
+    agent_cli(&bins, &states[0], &["apply", "-c", "seed-mixed", "-i", "0"])?;
+    agent_cli(&bins, &states[2], &["apply", "-c", "all-balanced"])?;
+    agent_cli(&bins, &states[0], &["mig", "lgi"])?;
+
+    step("a running MIG-backed vGPU VM on DC0_C1_H1 (what ESXi's vGPU manager does at power-on)");
+    let vms = rt.block_on(client.vms(&[VmProperty::Name, VmProperty::Host]))?;
+    let h1 = hosts
+        .iter()
+        .find(|h| h.name.as_deref() == Some("DC0_C1_H1"))
+        .context("the simulator has no host DC0_C1_H1")?;
+    let running = vms
+        .iter()
+        .find(|v| v.host.as_ref() == Some(&h1.moref))
+        .and_then(|v| v.name.clone())
+        .context("the simulator has no VM on DC0_C1_H1")?;
+    start_vgpu(&bins, &states[3], &running)?;
+
+    step("starting one vmig-agent per host");
+    let uuid_of = |name: &str| -> Result<String> {
+        hosts
+            .iter()
+            .find(|h| h.name.as_deref() == Some(name))
+            .and_then(|h| h.bios_uuid.as_ref().map(|u| u.to_string()))
+            .with_context(|| format!("the simulator has no host {name}"))
+    };
+    let mut agents = Vec::new();
+    for ((host, _, _), state) in HOSTS.iter().zip(&states) {
+        agents.push(start_agent(
+            &bins,
+            &vc,
+            &work,
+            host,
+            &uuid_of(host)?,
+            state,
+        )?);
+    }
+    wait_published(&rt, &client, &HOSTS.map(|(h, _, _)| h))?;
+
+    step("assigning a powered-off VM to grid_a100-3-20c with vmig assign");
+    let vm = rt
+        .block_on(client.vms(&[VmProperty::Name]))?
+        .into_iter()
+        .filter_map(|v| v.name.clone().map(|n| (n, v)))
+        .find(|(n, _)| n.starts_with("DC0_C0_"))
+        .context("the simulator has no VM in cluster DC0_C0")?;
+    rt.block_on(async {
+        let task = client.power_off_vm(&vm.1.moref).await?;
+        client.wait_for_task(&task, TaskWait::default()).await
+    })
+    .with_context(|| format!("cannot power off {}", vm.0))?;
+    let _ = rt.block_on(client.logout());
+    vc.vmig(
+        &bins,
+        &["assign", "--vm", &vm.0, "--profile", "grid_a100-3-20c"],
+    )?;
+
+    step("vmig report");
+    vc.vmig(&bins, &["report", "--format", "table"])?;
+    let html = work.join("report.html");
+    let html_arg = html.display().to_string();
+    vc.vmig(&bins, &["report", "--format", "html", "-o", &html_arg])?;
+    println!("\nHTML report: {}", html.display());
+
+    step("stopping everything the demo started");
+    for mut agent in agents {
+        let _ = agent.stop();
+    }
+    drop(vc);
+    println!("  done; all files are under {}", work.display());
+    Ok(())
+}
+
+/// Builds the demo's programs; returns them and a fresh `target/demo/`, which also becomes
+/// this process's (and so its children's) temporary directory.
+fn build_and_clear() -> Result<(Bins, PathBuf)> {
     let root = root();
     // Only Go and govmomi (the vCenter simulator): the demo needs none of the test tools.
     run(Command::new("bash").args(["scripts/install-deps.sh", "20-go-vcsim"]))?;
@@ -74,16 +172,48 @@ pub fn demo() -> Result<()> {
     }
     let tmp = work.join("tmp");
     fs::create_dir_all(&tmp)?;
-    // SAFETY: set before this process starts any thread; it keeps the simulator's and the
-    // harness's temporary files under target/demo instead of /tmp.
-    unsafe { std::env::set_var("TMPDIR", &tmp) };
+    set_tmpdir(&tmp);
+    Ok((bins, work))
+}
 
-    step("starting the vCenter simulator: 2 clusters, 4 GPU hosts");
+#[allow(
+    unsafe_code,
+    reason = "std::env::set_var is unsafe in edition 2024; TMPDIR must reach the harness's own tempfile calls too"
+)]
+fn set_tmpdir(tmp: &Path) {
+    // SAFETY: called before this process starts any thread (the tokio runtime and every child
+    // come later), so nothing reads the environment concurrently. It keeps the simulator's and
+    // the harness's temporary files under target/demo instead of /tmp.
+    unsafe { std::env::set_var("TMPDIR", tmp) };
+}
+
+/// The vCenter simulator the demo runs against, with what a client needs to log in to it.
+struct Vcenter {
+    sim: Vcsim,
+    ca: PathBuf,
+    password_file: PathBuf,
+}
+
+impl Vcenter {
+    /// `vmig <args>` against this vCenter.
+    fn vmig(&self, bins: &Bins, args: &[&str]) -> Result<()> {
+        run(Command::new(&bins.vmig)
+            .args(["--url", self.sim.url(), "--username", self.sim.username()])
+            .arg("--password-file")
+            .arg(&self.password_file)
+            .arg("--ca-file")
+            .arg(&self.ca)
+            .args(args))
+    }
+}
+
+/// Starts the simulator with [`HOSTS`] as GPU hosts and writes its password for `vmig`.
+fn start_vcenter(work: &Path) -> Result<Vcenter> {
     let mut gpus = GpuConfig::default();
     for (host, model, count) in HOSTS {
         gpus = gpus.rule(GpuRule::hosts(host).gpu(model, count));
     }
-    let vc = Vcsim::builder()
+    let sim = Vcsim::builder()
         .datacenters(1)
         .clusters(2)
         .hosts_per_cluster(2)
@@ -92,35 +222,23 @@ pub fn demo() -> Result<()> {
         .gpu_hosts(gpus)
         .start()
         .context("cannot start the vCenter simulator")?;
-    let ca = vc
+    let ca = sim
         .ca_pem_path()
         .context("the simulator serves TLS")?
         .to_path_buf();
-    println!("  vCenter: {} (CA {})", vc.url(), ca.display());
+    println!("  vCenter: {} (CA {})", sim.url(), ca.display());
     let password_file = work.join("password");
-    fs::write(&password_file, format!("{}\n", vc.password()))?;
+    fs::write(&password_file, format!("{}\n", sim.password()))?;
     fs::set_permissions(&password_file, fs::Permissions::from_mode(0o600))?;
+    Ok(Vcenter {
+        sim,
+        ca,
+        password_file,
+    })
+}
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let client = rt
-        .block_on(Client::connect(ConnectOptions::new(
-            vc.url(),
-            Credentials::new(vc.username(), vc.password()),
-            TlsPolicy::CaFile(ca.clone()),
-        )))
-        .context("cannot log in to the simulator")?;
-    let hosts = rt.block_on(client.hosts(&[HostProperty::Name, HostProperty::BiosUuid]))?;
-    let uuid_of = |name: &str| -> Result<String> {
-        hosts
-            .iter()
-            .find(|h| h.name.as_deref() == Some(name))
-            .and_then(|h| h.bios_uuid.as_ref().map(|u| u.to_string()))
-            .with_context(|| format!("the simulator has no host {name}"))
-    };
-
-    step("simulated GPUs: one nvml-sim state file per host, MIG enabled");
+/// One nvml-sim state file per host of [`HOSTS`], MIG enabled; returns their paths in order.
+fn init_gpus(bins: &Bins, work: &Path) -> Result<Vec<PathBuf>> {
     let mut states = Vec::new();
     for (host, model, count) in HOSTS {
         let state = work.join(format!("{host}.nvml.json"));
@@ -133,128 +251,65 @@ pub fn demo() -> Result<()> {
         println!("  {host}: {count} × {model}");
         states.push(state);
     }
+    Ok(states)
+}
 
-    step(
-        "MIG layouts: seed-mixed (3g.20gb + 2g.10gb + 1g.5gb + 1g.5gb) on DC0_C0_H0, all-balanced on DC0_C1_H0",
-    );
-    // GPU 0 only: the host's second A100 stays empty, for vSphere to place vGPU VMs on.
-    agent_cli(&bins, &states[0], &["apply", "-c", "seed-mixed", "-i", "0"])?;
-    agent_cli(&bins, &states[2], &["apply", "-c", "all-balanced"])?;
-    agent_cli(&bins, &states[0], &["mig", "lgi"])?;
-
-    step("a running MIG-backed vGPU VM on DC0_C1_H1 (what ESXi's vGPU manager does at power-on)");
-    let vms = rt.block_on(client.vms(&[VmProperty::Name, VmProperty::Host]))?;
-    let h1 = hosts
-        .iter()
-        .find(|h| h.name.as_deref() == Some("DC0_C1_H1"))
-        .context("the simulator has no host DC0_C1_H1")?;
-    let running = vms
-        .iter()
-        .find(|v| v.host.as_ref() == Some(&h1.moref))
-        .and_then(|v| v.name.clone())
-        .context("the simulator has no VM on DC0_C1_H1")?;
-    agent_cli(
-        &bins,
-        &states[3],
-        &["mig", "cgi", "-i", "0", "3g.40gb", "-C"],
-    )?;
-    let gi = gi_id_of(&bins, &states[3], "3g.40gb")?;
-    run(Command::new(&bins.sim)
-        .arg("--state")
-        .arg(&states[3])
-        .args([
-            "occupy",
-            "-i",
-            "0",
-            "--gi",
-            &gi.to_string(),
-            "--vgpu",
-            "nvidia_h100xm-3-40c",
-            "--vm",
-            &running,
-        ]))?;
-    println!("  {running}: nvidia_h100xm-3-40c on GPU 0, GPU instance {gi}");
-
-    step("starting one vmig-agent per host");
-    let mut agents = Vec::new();
-    for ((host, _, _), state) in HOSTS.iter().zip(&states) {
-        let dir = work.join(host);
-        fs::create_dir_all(&dir)?;
-        let config = dir.join("agent.toml");
-        fs::write(
-            &config,
-            format!(
-                "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = {pw:?}\nca_file = {ca:?}\n\n\
-                 [host]\nuuid = {uuid:?}\n\n[agent]\npoll_interval_s = {POLL_S}\nheartbeat_interval_s = 60\nnvml_lib = {lib:?}\n",
-                url = vc.url(),
-                user = vc.username(),
-                pw = password_file.display().to_string(),
-                ca = ca.display().to_string(),
-                uuid = uuid_of(host)?,
-                lib = bins.lib.display().to_string(),
-            ),
-        )?;
-        let log = fs::File::create(dir.join("agent.log"))?;
-        let mut cmd = Command::new(&bins.agent);
-        cmd.arg("run")
-            .arg("--config")
-            .arg(&config)
-            .env("NVML_SIM_STATE", state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        agents.push(ChildGuard::spawn("vmig-agent run", &mut cmd)?);
-        println!("  {host}: vmig-agent run --config {}", config.display());
-    }
-    wait_published(&rt, &client, &HOSTS.map(|(h, _, _)| h))?;
-
-    step("assigning a powered-off VM to grid_a100-3-20c with vmig assign");
-    let vm = rt
-        .block_on(client.vms(&[VmProperty::Name]))?
-        .into_iter()
-        .filter_map(|v| v.name.clone().map(|n| (n, v)))
-        .find(|(n, _)| n.starts_with("DC0_C0_"))
-        .context("the simulator has no VM in cluster DC0_C0")?;
-    rt.block_on(async {
-        let task = client.power_off_vm(&vm.1.moref).await?;
-        client.wait_for_task(&task, TaskWait::default()).await
-    })
-    .with_context(|| format!("cannot power off {}", vm.0))?;
-    let _ = rt.block_on(client.logout());
-    vmig(
-        &bins,
-        &vc,
-        &ca,
-        &password_file,
-        &["assign", "--vm", &vm.0, "--profile", "grid_a100-3-20c"],
-    )?;
-
-    step("vmig report");
-    vmig(
-        &bins,
-        &vc,
-        &ca,
-        &password_file,
-        &["report", "--format", "table"],
-    )?;
-    let html = work.join("report.html");
-    let html_arg = html.display().to_string();
-    vmig(
-        &bins,
-        &vc,
-        &ca,
-        &password_file,
-        &["report", "--format", "html", "-o", &html_arg],
-    )?;
-    println!("\nHTML report: {}", html.display());
-
-    step("stopping everything the demo started");
-    for mut agent in agents {
-        let _ = agent.stop();
-    }
-    drop(vc);
-    println!("  done; all files are under {}", work.display());
+/// Creates a 3g.40gb GPU instance on GPU 0 of `state` and starts VM `vm`'s vGPU on it.
+fn start_vgpu(bins: &Bins, state: &Path, vm: &str) -> Result<()> {
+    agent_cli(bins, state, &["mig", "cgi", "-i", "0", "3g.40gb", "-C"])?;
+    let gi = gi_id_of(bins, state, "3g.40gb")?;
+    run(Command::new(&bins.sim).arg("--state").arg(state).args([
+        "occupy",
+        "-i",
+        "0",
+        "--gi",
+        &gi.to_string(),
+        "--vgpu",
+        "nvidia_h100xm-3-40c",
+        "--vm",
+        vm,
+    ]))?;
+    println!("  {vm}: nvidia_h100xm-3-40c on GPU 0, GPU instance {gi}");
     Ok(())
+}
+
+/// `vmig-agent run` for `host` (BIOS UUID `uuid`) on its simulated GPUs `state`, with its
+/// config and log under `work/<host>/`.
+fn start_agent(
+    bins: &Bins,
+    vc: &Vcenter,
+    work: &Path,
+    host: &str,
+    uuid: &str,
+    state: &Path,
+) -> Result<ChildGuard> {
+    let dir = work.join(host);
+    fs::create_dir_all(&dir)?;
+    let config = dir.join("agent.toml");
+    fs::write(
+        &config,
+        format!(
+            "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = {pw:?}\nca_file = {ca:?}\n\n\
+             [host]\nuuid = {uuid:?}\n\n[agent]\npoll_interval_s = {POLL_S}\nheartbeat_interval_s = 60\nnvml_lib = {lib:?}\n",
+            url = vc.sim.url(),
+            user = vc.sim.username(),
+            pw = vc.password_file.display().to_string(),
+            ca = vc.ca.display().to_string(),
+            lib = bins.lib.display().to_string(),
+        ),
+    )?;
+    let log = fs::File::create(dir.join("agent.log"))?;
+    let mut cmd = Command::new(&bins.agent);
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("NVML_SIM_STATE", state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let agent = ChildGuard::spawn("vmig-agent run", &mut cmd)?;
+    println!("  {host}: vmig-agent run --config {}", config.display());
+    Ok(agent)
 }
 
 fn step(what: &str) {
@@ -290,16 +345,6 @@ fn gi_id_of(bins: &Bins, state: &Path, profile: &str) -> Result<u64> {
         .find(|gi| gi["name"] == profile)
         .and_then(|gi| gi["gi_id"].as_u64())
         .with_context(|| format!("no {profile} GPU instance on GPU 0"))
-}
-
-fn vmig(bins: &Bins, vc: &Vcsim, ca: &Path, password: &Path, args: &[&str]) -> Result<()> {
-    run(Command::new(&bins.vmig)
-        .args(["--url", vc.url(), "--username", vc.username()])
-        .arg("--password-file")
-        .arg(password)
-        .arg("--ca-file")
-        .arg(ca)
-        .args(args))
 }
 
 /// Wait until every host carries an agent document.

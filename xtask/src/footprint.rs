@@ -57,81 +57,10 @@ impl Drop for Guard {
 
 pub fn run(args: &[String]) -> Result<()> {
     let o = parse(args)?;
-    let root = super::root();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    super::run(super::cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "vmig-agent",
-        "--bin",
-        "vmig-agent",
-    ]))?;
-    super::run(super::cargo().args(["build", "--release", "-p", "nvml-sim"]))?;
-    let release = target.join("release");
-    let agent_bin = release.join("vmig-agent");
-    let sim_bin = release.join("nvml-sim");
-    let nvml_lib = release.join("libnvml_sim.so");
-
+    let bins = build_release()?;
     let dir = tempfile_dir()?;
     let state = dir.join("nvml-sim.json");
-    let sim = |args: &[&str]| -> Result<String> {
-        let out = Command::new(&sim_bin)
-            .arg("--state")
-            .arg(&state)
-            .args(args)
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "nvml-sim {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let mut init = vec!["init", "--mig"];
-    for _ in 0..o.gpus {
-        init.extend(["--gpu", "h100-sxm5-80gb"]);
-    }
-    sim(&init)?;
-    let full = ["1g.10gb"; 7].join(",");
-    for i in 0..o.gpus {
-        let gpu = i.to_string();
-        let out = Command::new(&agent_bin)
-            .arg("--nvml-lib")
-            .arg(&nvml_lib)
-            .args(["mig", "cgi", "-i", &gpu, &full, "-C"])
-            .env("NVML_SIM_STATE", &state)
-            .output()?;
-        if !out.status.success() {
-            bail!("cgi on GPU {i}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
-    // Two GIs back running VMs' vGPUs, so the document carries vm / vgpu_type fields too.
-    let model = mig::GpuModel::by_key("h100-sxm5-80gb").context("catalog")?;
-    let vgpu_type = model
-        .gi_profile_by_name("1g.10gb")
-        .and_then(|p| mig::vgpu::vgpu_types_for(model, p).into_iter().next())
-        .context("vGPU type of 1g.10gb")?;
-    let lgi = Command::new(&agent_bin)
-        .arg("--nvml-lib")
-        .arg(&nvml_lib)
-        .args(["--json", "mig", "lgi", "-i", "0"])
-        .env("NVML_SIM_STATE", &state)
-        .output()?;
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&lgi.stdout).context("lgi --json")?;
-    let gi_ids: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r["gi_id"].as_u64())
-        .map(|g| g.to_string())
-        .collect();
-    for (gi, vm) in gi_ids.iter().zip(["render-01", "render-02"]) {
-        sim(&[
-            "occupy", "-i", "0", "--gi", gi, "--vgpu", &vgpu_type, "--vm", vm,
-        ])?;
-    }
+    prepare_gpus(&o, &bins, &state)?;
 
     eprintln!("xtask: starting the vCenter simulator");
     let vc = Vcsim::builder().start()?;
@@ -169,13 +98,13 @@ pub fn run(args: &[String]) -> Result<()> {
             vc.username(),
             ca.display().to_string(),
             o.poll_s,
-            nvml_lib.display().to_string(),
+            bins.nvml_lib.display().to_string(),
         ),
     )?;
     let log = dir.join("agent.log");
     let calls_file = dir.join("nvml-calls");
     let spawned = Instant::now();
-    let child = Command::new(&agent_bin)
+    let child = Command::new(&bins.agent)
         .args(["run", "--config"])
         .arg(&config)
         .env("NVML_SIM_STATE", &state)
@@ -186,31 +115,7 @@ pub fn run(args: &[String]) -> Result<()> {
         .spawn()
         .context("start vmig-agent")?;
     let mut agent = Guard(child);
-    let pid = agent.0.id();
-
-    let total = Duration::from_secs_f64(o.minutes * 60.0);
-    let warmup = Duration::from_secs(20).min(total / 4);
-    eprintln!("xtask: agent pid {pid}; warming up {warmup:?}, then measuring until {total:?}");
-    let started = Instant::now();
-    std::thread::sleep(warmup);
-    let ticks = clock_ticks();
-    let (cpu0, t0) = (cpu_ticks(pid)?, Instant::now());
-    let mut rss = Vec::new();
-    while started.elapsed() < total {
-        std::thread::sleep(Duration::from_secs(5));
-        if let Some(status) = agent.0.try_wait()? {
-            bail!(
-                "vmig-agent exited early ({status}); log {}:\n{}",
-                log.display(),
-                std::fs::read_to_string(&log)?
-            );
-        }
-        rss.push(status_kib(pid, "VmRSS")?);
-    }
-    let (cpu1, t1) = (cpu_ticks(pid)?, Instant::now());
-    let hwm = status_kib(pid, "VmHWM")?;
-    let threads = status_kib(pid, "Threads")?;
-    let cpu_pct = (cpu1 - cpu0) as f64 / ticks / (t1 - t0).as_secs_f64() * 100.0;
+    let usage = measure(&o, &mut agent, &log)?;
 
     let values = rt.block_on(async {
         let defs = client.custom_field_defs().await?;
@@ -230,6 +135,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let gis: usize = report.gpus.iter().map(|g| g.gpu_instances.len()).sum();
     let publications = std::fs::read_to_string(&log)?.matches(" published").count();
 
+    let pid = agent.0.id();
     let term = Instant::now();
     // SIGTERM through kill(1): the benchmark is a tool, not the daemon, so spawning is fine.
     Command::new("kill")
@@ -243,24 +149,11 @@ pub fn run(args: &[String]) -> Result<()> {
         .ok()
         .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()));
 
-    let steady = rss.iter().skip(rss.len() / 2).copied().max().unwrap_or(0);
     println!(
         "vmig-agent footprint ({} GPUs × 7 GIs = {gis} GIs, poll {} s, {:.1} min, release build)",
         o.gpus, o.poll_s, o.minutes
     );
-    println!(
-        "  RSS steady state (max of 2nd half of samples): {:.1} MiB",
-        steady as f64 / 1024.0
-    );
-    println!(
-        "  RSS high-water mark (VmHWM):                   {:.1} MiB",
-        hwm as f64 / 1024.0
-    );
-    println!(
-        "  CPU over {:.0} s after warm-up:                 {cpu_pct:.3} % of one core",
-        (t1 - t0).as_secs_f64()
-    );
-    println!("  threads:                                       {threads}");
+    usage.print();
     println!(
         "  published document (vmig.mig):                 {} bytes ({:.1} KiB)",
         document.len(),
@@ -284,6 +177,163 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("  SIGTERM → exit:                                {stop:?} ({status})");
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The release binaries the benchmark runs.
+struct Bins {
+    agent: PathBuf,
+    sim: PathBuf,
+    nvml_lib: PathBuf,
+}
+
+fn build_release() -> Result<Bins> {
+    let root = super::root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    super::run(super::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "vmig-agent",
+        "--bin",
+        "vmig-agent",
+    ]))?;
+    super::run(super::cargo().args(["build", "--release", "-p", "nvml-sim"]))?;
+    let release = target.join("release");
+    Ok(Bins {
+        agent: release.join("vmig-agent"),
+        sim: release.join("nvml-sim"),
+        nvml_lib: release.join("libnvml_sim.so"),
+    })
+}
+
+/// The simulated host: `o.gpus` H100s, each split into seven 1g.10gb GIs with one CI, two
+/// GIs of GPU 0 backing running vGPUs.
+fn prepare_gpus(o: &Options, bins: &Bins, state: &Path) -> Result<()> {
+    let sim = |args: &[&str]| -> Result<String> {
+        let out = Command::new(&bins.sim)
+            .arg("--state")
+            .arg(state)
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "nvml-sim {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let mut init = vec!["init", "--mig"];
+    for _ in 0..o.gpus {
+        init.extend(["--gpu", "h100-sxm5-80gb"]);
+    }
+    sim(&init)?;
+    let full = ["1g.10gb"; 7].join(",");
+    for i in 0..o.gpus {
+        let gpu = i.to_string();
+        let out = Command::new(&bins.agent)
+            .arg("--nvml-lib")
+            .arg(&bins.nvml_lib)
+            .args(["mig", "cgi", "-i", &gpu, &full, "-C"])
+            .env("NVML_SIM_STATE", state)
+            .output()?;
+        if !out.status.success() {
+            bail!("cgi on GPU {i}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    // Two GIs back running VMs' vGPUs, so the document carries vm / vgpu_type fields too.
+    let model = mig::GpuModel::by_key("h100-sxm5-80gb").context("catalog")?;
+    let vgpu_type = model
+        .gi_profile_by_name("1g.10gb")
+        .and_then(|p| mig::vgpu::vgpu_types_for(model, p).into_iter().next())
+        .context("vGPU type of 1g.10gb")?;
+    let lgi = Command::new(&bins.agent)
+        .arg("--nvml-lib")
+        .arg(&bins.nvml_lib)
+        .args(["--json", "mig", "lgi", "-i", "0"])
+        .env("NVML_SIM_STATE", state)
+        .output()?;
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&lgi.stdout).context("lgi --json")?;
+    let gi_ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r["gi_id"].as_u64())
+        .map(|g| g.to_string())
+        .collect();
+    for (gi, vm) in gi_ids.iter().zip(["render-01", "render-02"]) {
+        sim(&[
+            "occupy", "-i", "0", "--gi", gi, "--vgpu", &vgpu_type, "--vm", vm,
+        ])?;
+    }
+    Ok(())
+}
+
+/// What the agent cost while it ran, from its /proc entries.
+struct Usage {
+    steady_rss_kib: u64,
+    hwm_kib: u64,
+    cpu_pct: f64,
+    measured: Duration,
+    threads: u64,
+}
+
+impl Usage {
+    fn print(&self) {
+        println!(
+            "  RSS steady state (max of 2nd half of samples): {:.1} MiB",
+            self.steady_rss_kib as f64 / 1024.0
+        );
+        println!(
+            "  RSS high-water mark (VmHWM):                   {:.1} MiB",
+            self.hwm_kib as f64 / 1024.0
+        );
+        println!(
+            "  CPU over {:.0} s after warm-up:                 {:.3} % of one core",
+            self.measured.as_secs_f64(),
+            self.cpu_pct
+        );
+        println!(
+            "  threads:                                       {}",
+            self.threads
+        );
+    }
+}
+
+/// Lets the agent warm up, then samples its RSS every 5 s and its CPU time over the rest of
+/// `o.minutes`; fails if it exits early.
+fn measure(o: &Options, agent: &mut Guard, log: &Path) -> Result<Usage> {
+    let pid = agent.0.id();
+    let total = Duration::from_secs_f64(o.minutes * 60.0);
+    let warmup = Duration::from_secs(20).min(total / 4);
+    eprintln!("xtask: agent pid {pid}; warming up {warmup:?}, then measuring until {total:?}");
+    let started = Instant::now();
+    std::thread::sleep(warmup);
+    let ticks = clock_ticks();
+    let (cpu0, t0) = (cpu_ticks(pid)?, Instant::now());
+    let mut rss = Vec::new();
+    while started.elapsed() < total {
+        std::thread::sleep(Duration::from_secs(5));
+        if let Some(status) = agent.0.try_wait()? {
+            bail!(
+                "vmig-agent exited early ({status}); log {}:\n{}",
+                log.display(),
+                std::fs::read_to_string(log)?
+            );
+        }
+        rss.push(status_kib(pid, "VmRSS")?);
+    }
+    let (cpu1, t1) = (cpu_ticks(pid)?, Instant::now());
+    let hwm_kib = status_kib(pid, "VmHWM")?;
+    let threads = status_kib(pid, "Threads")?;
+    let cpu_pct = (cpu1 - cpu0) as f64 / ticks / (t1 - t0).as_secs_f64() * 100.0;
+    Ok(Usage {
+        steady_rss_kib: rss.iter().skip(rss.len() / 2).copied().max().unwrap_or(0),
+        hwm_kib,
+        cpu_pct,
+        measured: t1 - t0,
+        threads,
+    })
 }
 
 async fn rt_host(client: &Client, name: &str) -> Result<vcenter_client::HostSystem> {

@@ -4,6 +4,10 @@
 //! - `vib`, `footprint`, `scale`: packaging and benchmarks (see docs/packaging.md, docs/performance.md).
 //!
 //! Tasks orchestrate tools and binaries; they hold no product logic.
+#![allow(
+    clippy::print_stdout,
+    reason = "a developer tool: its results (benchmark tables, demo progress, help) are its stdout"
+)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

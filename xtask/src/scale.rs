@@ -157,13 +157,16 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
     }
 }
 
+/// Now, as agents write `observed` (RFC 3339, whole seconds, UTC: `2026-04-12T13:20:00Z`).
 fn now_rfc3339() -> String {
     // The simulator has no clock of ours; the document only needs to be fresh.
-    let out = Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output();
-    out.ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    let now = time::OffsetDateTime::now_utc();
+    time::OffsetDateTime::from_unix_timestamp(now.unix_timestamp())
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -204,57 +207,8 @@ const PY_MODES: [(&str, &str); 2] = [
     ("devices", "typical script, VM device lists"),
 ];
 
-const PYVMOMI: &str = r#"
-import json, sys
-from pyVim.connect import Connect, Disconnect
-from pyVmomi import vim, vmodl
-host, port, user, pwd = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-HOST_PATHS = json.loads(sys.argv[5]); VM_PATHS = json.loads(sys.argv[6]); MODE = sys.argv[7]
-# vcsim advertises API 6.5, whose pyVmomi types lack the vGPU fields the simulator returns;
-# speak 7.0 as a real vCenter would (a negative port means plain HTTP).
-si = Connect(host=host, port=-port, user=user, pwd=pwd, version="vim.version.v7_0")
-content = si.RetrieveContent()
-pc = content.propertyCollector
-PC = vmodl.query.PropertyCollector
-def retrieve(container, types, propsets):
-    view = content.viewManager.CreateContainerView(container, types, True)
-    spec = PC.FilterSpec(
-        objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[PC.TraversalSpec(name="traverseEntities", type=vim.view.ContainerView, path="view", skip=False)])],
-        propSet=[PC.PropertySpec(type=t, pathSet=p, all=False) for t, p in propsets])
-    res = pc.RetrievePropertiesEx([spec], PC.RetrieveOptions(maxObjects=1000))
-    while res:
-        for o in res.objects:
-            yield o
-        if not res.token:
-            break
-        res = pc.ContinueRetrievePropertiesEx(res.token)
-    view.Destroy()
-fields = content.customFieldsManager.field
-hosts = vms = vgpus = 0
-if MODE == "same":
-    for dc in list(retrieve(content.rootFolder, [vim.Datacenter], [(vim.Datacenter, ["name"])])):
-        for cr in list(retrieve(dc.obj, [vim.ComputeResource], [(vim.ComputeResource, ["name"])])):
-            for o in retrieve(cr.obj, [vim.HostSystem, vim.VirtualMachine], [(vim.HostSystem, HOST_PATHS), (vim.VirtualMachine, VM_PATHS)]):
-                if isinstance(o.obj, vim.HostSystem):
-                    hosts += 1
-                else:
-                    vms += 1
-else:
-    clusters = {}
-    for o in retrieve(content.rootFolder, [vim.HostSystem, vim.VirtualMachine], [(vim.HostSystem, HOST_PATHS + ["parent"]), (vim.VirtualMachine, VM_PATHS + ["config.hardware.device"])]):
-        if isinstance(o.obj, vim.HostSystem):
-            hosts += 1
-            for p in o.propSet:
-                if p.name == "parent":
-                    clusters[p.val._moId] = clusters.get(p.val._moId, 0) + 1
-        else:
-            vms += 1
-            for p in o.propSet:
-                if p.name == "config.hardware.device":
-                    vgpus += sum(1 for d in p.val if isinstance(d.backing, vim.vm.device.VirtualPCIPassthrough.VmiopBackingInfo))
-Disconnect(si)
-print(json.dumps({"hosts": hosts, "vms": vms, "vgpu_devices": vgpus}))
-"#;
+/// The pyVmomi client, written to the work directory and run with the venv's python.
+const PYVMOMI: &str = include_str!("pyvmomi_report.py");
 
 /// A tiny SOAP-over-curl client: one `curl` process per request, sequentially.
 struct Curl {
@@ -481,47 +435,90 @@ pub fn run(args: &[String]) -> Result<()> {
     let work = target.join("scale");
     std::fs::create_dir_all(&work)?;
 
-    // A simulator of our own, or one already served (`--url`, e.g. by `--serve`).
-    let _vcsim;
-    let mut vcsim_pid = None;
-    let (url, username, password) = match &o.url {
-        Some(url) => (
-            url.clone(),
-            std::env::var("GOVC_USERNAME").unwrap_or_else(|_| "user".into()),
-            std::env::var("GOVC_PASSWORD").unwrap_or_else(|_| "pass".into()),
-        ),
-        None => {
-            if std::env::var_os("GOGC").is_none() {
-                // The simulator holds a 1.7 GB heap at full scale; with Go's default GOGC=100
-                // a collection (seconds of CPU on this 2-core machine) lands on every second
-                // client run, always the same one when clients alternate. GOGC=300 makes it
-                // rare; it applies to every client alike. Set GOGC yourself to override.
-                // SAFETY: single-threaded here, before any child or thread is started.
-                unsafe { std::env::set_var("GOGC", "300") };
-            }
-            let vc = start_vcsim(&o)?;
-            vcsim_pid = vc.pid();
-            let creds = (
-                vc.url().to_string(),
-                vc.username().to_string(),
-                vc.password().to_string(),
-            );
-            _vcsim = vc;
-            creds
-        }
-    };
-    let hosts = o.clusters * o.hosts;
+    let vc = VcenterUnderTest::new(&o)?;
     if o.serve {
-        println!("GOVC_URL={url} GOVC_USERNAME={username} GOVC_PASSWORD={password}");
+        println!(
+            "GOVC_URL={} GOVC_USERNAME={} GOVC_PASSWORD={}",
+            vc.url, vc.username, vc.password
+        );
         eprintln!("scale: serving until stdin closes");
         std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())?;
         return Ok(());
     }
     let load_before = load_average();
+    let runs = run_vmig_and_curl(&o, &vmig, &vc, &work)?;
+    let py = run_pyvmomi(&o, &root, &work, &vc)?;
+    println!("{}", summary(&o, &load_before, &runs, &py)?);
+    Ok(())
+}
 
-    // 1. vmig and 3. curl, alternately, `--repeat` times each: the simulator's garbage
-    // collector (a 1.7 GB heap at full scale) runs every few clients and costs seconds, so
-    // alternating spreads it over both.
+/// The vCenter the clients read: a simulator of our own, or one already served (`--url`,
+/// e.g. by `--serve`).
+struct VcenterUnderTest {
+    /// Kept for its `Drop`, which stops the simulator.
+    _vcsim: Option<Vcsim>,
+    /// The simulator's PID when it is ours (to read its CPU time).
+    pid: Option<u32>,
+    url: String,
+    username: String,
+    password: String,
+}
+
+impl VcenterUnderTest {
+    fn new(o: &Options) -> Result<Self> {
+        if let Some(url) = &o.url {
+            return Ok(Self {
+                _vcsim: None,
+                pid: None,
+                url: url.clone(),
+                username: std::env::var("GOVC_USERNAME").unwrap_or_else(|_| "user".into()),
+                password: std::env::var("GOVC_PASSWORD").unwrap_or_else(|_| "pass".into()),
+            });
+        }
+        if std::env::var_os("GOGC").is_none() {
+            // The simulator holds a 1.7 GB heap at full scale; with Go's default GOGC=100
+            // a collection (seconds of CPU on this 2-core machine) lands on every second
+            // client run, always the same one when clients alternate. GOGC=300 makes it
+            // rare; it applies to every client alike. Set GOGC yourself to override.
+            set_gogc();
+        }
+        let vc = start_vcsim(o)?;
+        Ok(Self {
+            pid: vc.pid(),
+            url: vc.url().to_string(),
+            username: vc.username().to_string(),
+            password: vc.password().to_string(),
+            _vcsim: Some(vc),
+        })
+    }
+}
+
+#[allow(
+    unsafe_code,
+    reason = "std::env::set_var is unsafe in edition 2024; the simulator inherits GOGC from this process"
+)]
+fn set_gogc() {
+    // SAFETY: called from `run` before this process starts any thread or child, so nothing
+    // reads the environment concurrently.
+    unsafe { std::env::set_var("GOGC", "300") };
+}
+
+/// Timings of the alternating vmig and curl runs.
+struct Runs {
+    /// (wall s, peak RSS KiB) per vmig run.
+    vmig: Vec<(f64, u64)>,
+    /// Wall s per curl run.
+    curl: Vec<f64>,
+    /// Requests and bytes of one curl run.
+    requests: usize,
+    bytes: u64,
+}
+
+/// Clients 1 (vmig) and 3 (curl), alternately, `--repeat` times each: the simulator's
+/// garbage collector (a 1.7 GB heap at full scale) runs every few clients and costs seconds,
+/// so alternating spreads it over both.
+fn run_vmig_and_curl(o: &Options, vmig: &Path, vc: &VcenterUnderTest, work: &Path) -> Result<Runs> {
+    let (url, username, password, vcsim_pid) = (&vc.url, &vc.username, &vc.password, vc.pid);
     let out_json = work.join("report.json");
     let mut vmig_runs = Vec::new();
     let mut curl_runs = Vec::new();
@@ -529,11 +526,11 @@ pub fn run(args: &[String]) -> Result<()> {
     for _ in 0..o.repeat {
         let cpu0 = cpu_seconds(vcsim_pid);
         let (wall, rss, out) = timed(
-            Command::new(&vmig)
-                .args(["--url", &url, "report", "--format", "json", "-o"])
+            Command::new(vmig)
+                .args(["--url", url, "report", "--format", "json", "-o"])
                 .arg(&out_json)
-                .env("GOVC_USERNAME", &username)
-                .env("GOVC_PASSWORD", &password),
+                .env("GOVC_USERNAME", username)
+                .env("GOVC_PASSWORD", password),
         )?;
         if !out.status.success() {
             bail!(
@@ -548,7 +545,7 @@ pub fn run(args: &[String]) -> Result<()> {
         );
         vmig_runs.push((wall, rss));
         let cpu0 = cpu_seconds(vcsim_pid);
-        let (wall, n, b) = curl_transfer(&url, &username, &password, &work)?;
+        let (wall, n, b) = curl_transfer(url, username, password, work)?;
         eprintln!(
             "scale: curl: {wall:.2} s for {n} requests, {} MiB (load {}, simulator CPU {})",
             b >> 20,
@@ -569,12 +566,21 @@ pub fn run(args: &[String]) -> Result<()> {
         })
         .unwrap_or(0);
     eprintln!("scale: {seen_hosts} hosts in vmig's report");
-    let vmig_walls: Vec<f64> = vmig_runs.iter().map(|r| r.0).collect();
-    let vmig_wall = median(vmig_walls.clone());
-    let vmig_best = vmig_walls.iter().copied().fold(f64::INFINITY, f64::min);
-    let vmig_rss = vmig_runs.iter().map(|r| r.1).max().unwrap_or(0);
+    Ok(Runs {
+        vmig: vmig_runs,
+        curl: curl_runs,
+        requests,
+        bytes,
+    })
+}
 
-    // 2. pyVmomi, both ways.
+/// Client 2, pyVmomi, both ways: (label, wall s, peak RSS KiB) per mode; none when skipped.
+fn run_pyvmomi(
+    o: &Options,
+    root: &Path,
+    work: &Path,
+    vc: &VcenterUnderTest,
+) -> Result<Vec<(&'static str, f64, u64)>> {
     let python = root.join("target/venv-pyvmomi/bin/python");
     let mut py = Vec::new();
     if o.skip_pyvmomi {
@@ -582,12 +588,12 @@ pub fn run(args: &[String]) -> Result<()> {
     } else if python.exists() {
         let script = work.join("pyvmomi_report.py");
         std::fs::write(&script, PYVMOMI)?;
-        let (host, port) = host_port(&url)?;
+        let (host, port) = host_port(&vc.url)?;
         for (mode, label) in PY_MODES {
             let (wall, rss, out) = timed(
                 Command::new(&python)
                     .arg(&script)
-                    .args([host.as_str(), &port.to_string(), &username, &password])
+                    .args([host.as_str(), &port.to_string(), &vc.username, &vc.password])
                     .arg(serde_json::to_string(&vmig_paths("HostSystem"))?)
                     .arg(serde_json::to_string(&vmig_paths("VirtualMachine"))?)
                     .arg(mode),
@@ -611,9 +617,19 @@ pub fn run(args: &[String]) -> Result<()> {
             python.display()
         );
     }
+    Ok(py)
+}
 
-    let curl_best = curl_runs.iter().copied().fold(f64::INFINITY, f64::min);
-    let curl_wall = median(curl_runs);
+/// The table docs/performance.md quotes.
+fn summary(o: &Options, load_before: &str, runs: &Runs, py: &[(&str, f64, u64)]) -> Result<String> {
+    let hosts = o.clusters * o.hosts;
+    let vmig_walls: Vec<f64> = runs.vmig.iter().map(|r| r.0).collect();
+    let vmig_wall = median(vmig_walls.clone());
+    let vmig_best = vmig_walls.iter().copied().fold(f64::INFINITY, f64::min);
+    let vmig_rss = runs.vmig.iter().map(|r| r.1).max().unwrap_or(0);
+    let curl_best = runs.curl.iter().copied().fold(f64::INFINITY, f64::min);
+    let curl_wall = median(runs.curl.clone());
+    let (requests, bytes) = (runs.requests, runs.bytes);
 
     let mut s = String::new();
     writeln!(
@@ -642,7 +658,7 @@ pub fn run(args: &[String]) -> Result<()> {
         vmig_wall,
         vmig_rss as f64 / 1024.0
     )?;
-    for (label, w, r) in &py {
+    for (label, w, r) in py {
         writeln!(
             s,
             "{:<44} {:>9.2} {:>14.1}",
@@ -658,7 +674,7 @@ pub fn run(args: &[String]) -> Result<()> {
         curl_wall,
         "-"
     )?;
-    for (label, w, _) in &py {
+    for (label, w, _) in py {
         writeln!(
             s,
             "speed-up over pyVmomi, {label}: {:.1}x (target >= 8x)",
@@ -676,8 +692,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "vmig peak RSS: {:.1} MiB (target <= 60 MB)",
         vmig_rss as f64 / 1024.0
     )?;
-    println!("{s}");
-    Ok(())
+    Ok(s)
 }
 
 /// utime + stime of a process in seconds (Linux `/proc`), if known.
@@ -712,4 +727,26 @@ fn host_port(url: &str) -> Result<(String, u16)> {
         .rsplit_once(':')
         .with_context(|| format!("{url}: no port"))?;
     Ok((host.to_string(), port.parse().context("port")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::now_rfc3339;
+
+    #[test]
+    fn now_is_what_date_u_printed() {
+        // `date -u +%Y-%m-%dT%H:%M:%SZ` gave this shape before the `time` crate did.
+        let now = now_rfc3339();
+        let b = now.as_bytes();
+        assert_eq!(b.len(), 20, "{now}");
+        for (i, c) in b.iter().enumerate() {
+            let want_digit = !matches!(i, 4 | 7 | 10 | 13 | 16 | 19);
+            assert_eq!(c.is_ascii_digit(), want_digit, "{now}");
+        }
+        assert_eq!(
+            [b[4], b[7], b[10], b[13], b[16], b[19]],
+            *b"--T::Z",
+            "{now}"
+        );
+    }
 }

@@ -67,6 +67,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceProfileInfo(
         }
         with_state(|s| {
             let (gp, cp) = ci_profile(s, gpu_instance, profile)?;
+            // SAFETY: `info` is the caller's `nvmlComputeInstanceProfileInfo_t *` (NULL was refused
+            // above), writable for one v1 struct by the nvml.h contract.
             unsafe { put(info, info_v1(gp, cp)) }
         })
     })
@@ -81,7 +83,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceProfileInfoV(
     info: *mut ComputeInstanceProfileInfoV2,
 ) -> NvmlReturn {
     guard(|| {
-        // SAFETY: the version word is the first field; the caller set it.
+        // SAFETY: `info` is NULL (refused by `get`) or a profile-info struct whose first field
+        // is the version word the caller set (nvml.h), so reading one `c_uint` there is valid.
         let version = unsafe { get(info.cast::<c_uint>())? };
         if eng_profile >= CI_ENGINE_PROFILE_COUNT
             || (version != CI_PROFILE_INFO_V2 && version != CI_PROFILE_INFO_V3)
@@ -106,6 +109,9 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceProfileInfoV(
                 name,
             };
             if version == CI_PROFILE_INFO_V2 {
+                // SAFETY: `info` was not NULL (its version word was read above) and its version
+                // says v2, and a version word encodes its struct's size (`struct_version`), so the
+                // caller's buffer holds a v2 struct.
                 unsafe { put(info, v2) }
             } else {
                 // v3 = v2 + capabilities (no graphics-capable CI profiles are modelled).
@@ -123,7 +129,9 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceProfileInfoV(
                     name: v2.name,
                     capabilities: 0,
                 };
-                // SAFETY: the version word says the caller passed a v3 struct (140 bytes).
+                // SAFETY: `info` is not NULL (its version was read above) and its version is
+                // `CI_PROFILE_INFO_V3`, which encodes the v3 size (140 bytes), so the caller's
+                // buffer holds a whole v3 struct.
                 unsafe { put(info.cast::<ComputeInstanceProfileInfoV3>(), v3) }
             }
         })
@@ -151,6 +159,9 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstancePossiblePlacements(
                     size: p.size,
                 })
                 .collect();
+            // SAFETY: `count` is not NULL (checked above) and writable (nvml.h); `placements` is
+            // non-NULL only as a buffer for every legal placement, the documented maximum, which is
+            // what `list` holds.
             unsafe {
                 put(count, list.len() as c_uint)?;
                 if placements.is_null() {
@@ -178,6 +189,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceRemainingCapacity(
             let n = gpu_of(s, gpu)?
                 .mig
                 .remaining_ci_capacity(mig::GpuInstanceId(gi), CiProfileId(profile_id))?;
+            // SAFETY: `count` is the caller's `unsigned int *` out-parameter, checked not NULL
+            // above and writable by the nvml.h contract.
             unsafe { put(count, n) }
         })
     })
@@ -204,6 +217,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstance(
 ) -> NvmlReturn {
     guard(|| {
         non_null(compute_instance)?;
+        // SAFETY: `compute_instance` is the caller's `nvmlComputeInstance_t *` out-parameter,
+        // checked not NULL before the state is touched, writable by the nvml.h contract.
         with_state_mut(|s| unsafe {
             put(compute_instance, create(s, gpu_instance, profile_id, None)?)
         })
@@ -220,11 +235,15 @@ pub unsafe extern "C" fn nvmlGpuInstanceCreateComputeInstanceWithPlacement(
 ) -> NvmlReturn {
     guard(|| {
         non_null(compute_instance)?;
+        // SAFETY: `placement` is the caller's `const nvmlComputeInstancePlacement_t *`
+        // in-parameter: NULL (refused by `get`) or an initialised placement, per nvml.h.
         let pl = unsafe { get(placement)? };
         let pl = Placement {
             start: pl.start,
             size: pl.size,
         };
+        // SAFETY: `compute_instance` was checked not NULL before the state is touched and is a
+        // writable `nvmlComputeInstance_t *` by the nvml.h contract.
         with_state_mut(|s| unsafe {
             put(
                 compute_instance,
@@ -276,6 +295,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstances(
                     })
                 })
                 .collect();
+            // SAFETY: `count` and `compute_instances` were checked not NULL above; nvml.h makes the
+            // buffer hold the profile's `instanceCount` handles, and `list` is cut to that count.
             unsafe {
                 put(count, list.len() as c_uint)?;
                 put_slice(compute_instances, &list)
@@ -301,6 +322,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceById(
             if !inst.compute_instances.contains_key(&ComputeInstanceId(id)) {
                 return Err(NvmlCode::NOT_FOUND);
             }
+            // SAFETY: `compute_instance` was checked not NULL above and is a writable
+            // `nvmlComputeInstance_t *` by the nvml.h contract.
             unsafe {
                 put(
                     compute_instance,
@@ -311,6 +334,10 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetComputeInstanceById(
     })
 }
 
+/// `nvmlComputeInstanceGetInfo*`: parent device and GI, id, profile id, placement.
+///
+/// # Safety
+/// `info` is NULL or valid for a write of one `nvmlComputeInstanceInfo_t`.
 unsafe fn ci_info(compute_instance: RawHandle, info: *mut ComputeInstanceInfo) -> NvmlReturn {
     guard(|| {
         non_null(info)?;
@@ -329,6 +356,9 @@ unsafe fn ci_info(compute_instance: RawHandle, info: *mut ComputeInstanceInfo) -
                     size: inst.placement.size,
                 },
             };
+            // SAFETY: `info` was checked not NULL above and is a writable
+            // `nvmlComputeInstanceInfo_t *` by the nvml.h contract (v1 and v2 calls share the
+            // struct).
             unsafe { put(info, out) }
         })
     })
@@ -340,6 +370,8 @@ pub unsafe extern "C" fn nvmlComputeInstanceGetInfo_v2(
     compute_instance: RawHandle,
     info: *mut ComputeInstanceInfo,
 ) -> NvmlReturn {
+    // SAFETY: forwards this export's own caller contract unchanged: `info` is NULL or a writable
+    // `nvmlComputeInstanceInfo_t`, all `ci_info` needs.
     unsafe { ci_info(compute_instance, info) }
 }
 
@@ -349,5 +381,7 @@ pub unsafe extern "C" fn nvmlComputeInstanceGetInfo(
     compute_instance: RawHandle,
     info: *mut ComputeInstanceInfo,
 ) -> NvmlReturn {
+    // SAFETY: the legacy call takes the same `nvmlComputeInstanceInfo_t *` as v2, so the caller's
+    // contract is the one `ci_info` needs.
     unsafe { ci_info(compute_instance, info) }
 }

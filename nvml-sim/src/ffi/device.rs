@@ -28,6 +28,9 @@ pub unsafe extern "C" fn nvmlDeviceGetName(
                 None => g.model().nvml_name.to_string(),
                 Some((gi, ci)) => g.mig_name(gi, ci)?,
             };
+            // SAFETY: `name` and `length` are the caller's buffer and its size in bytes, passed
+            // through unchanged: nvml.h makes `name` NULL or `length` writable bytes, which
+            // `put_str` relies on and checks the text against.
             unsafe { put_str(name, length, &text) }
         })
     })
@@ -48,6 +51,8 @@ pub unsafe extern "C" fn nvmlDeviceGetUUID(
                 None => g.uuid.clone(),
                 Some((gi, ci)) => g.mig_uuid(gi, ci),
             };
+            // SAFETY: `uuid` and `length` are the caller's buffer and its byte size, unchanged:
+            // NULL or `length` writable bytes (nvml.h), which `put_str` checks the UUID against.
             unsafe { put_str(uuid, length, &text) }
         })
     })
@@ -63,6 +68,8 @@ pub unsafe extern "C" fn nvmlDeviceGetSerial(
     guard(|| {
         with_state(|s| {
             let gpu = resolve_gpu(s, device)?;
+            // SAFETY: `serial` and `length` are the caller's buffer and its byte size, unchanged:
+            // NULL or `length` writable bytes (nvml.h).
             unsafe { put_str(serial, length, &gpu_of(s, gpu)?.serial) }
         })
     })
@@ -71,6 +78,8 @@ pub unsafe extern "C" fn nvmlDeviceGetSerial(
 /// `nvmlDeviceGetIndex` (physical GPUs only).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlDeviceGetIndex(device: RawHandle, index: *mut c_uint) -> NvmlReturn {
+    // SAFETY: `index` is the caller's `unsigned int *` out-parameter: NULL (refused by `put`) or
+    // writable, per nvml.h.
     guard(|| with_state(|s| unsafe { put(index, resolve_gpu(s, device)?) }))
 }
 
@@ -80,6 +89,8 @@ pub unsafe extern "C" fn nvmlDeviceGetMinorNumber(
     device: RawHandle,
     minor_number: *mut c_uint,
 ) -> NvmlReturn {
+    // SAFETY: `minor_number` is the caller's `unsigned int *` out-parameter: NULL (refused by
+    // `put`) or writable, per nvml.h.
     guard(|| with_state(|s| unsafe { put(minor_number, resolve_gpu(s, device)?) }))
 }
 
@@ -104,6 +115,8 @@ pub unsafe extern "C" fn nvmlDeviceGetPciInfo_v3(
                 pciSubSystemId: id,
                 busId: fill_name(&g.pci_bus_id()),
             };
+            // SAFETY: `pci` is the caller's `nvmlPciInfo_t *` (the v3 layout this export is named
+            // after): NULL (refused by `put`) or writable, per nvml.h.
             unsafe { put(pci, info) }
         })
     })
@@ -120,6 +133,8 @@ pub unsafe extern "C" fn nvmlDeviceGetMemoryInfo(
         with_state(|s| {
             let (gpu, mig) = resolve_device(s, device)?;
             let (total, used) = gpu_of(s, gpu)?.memory_bytes(mig)?;
+            // SAFETY: `memory` was checked not NULL above; the v1 call's caller passes a writable
+            // `nvmlMemory_t`.
             unsafe {
                 put(
                     memory,
@@ -141,7 +156,8 @@ pub unsafe extern "C" fn nvmlDeviceGetMemoryInfo_v2(
     memory: *mut MemoryV2,
 ) -> NvmlReturn {
     guard(|| {
-        // SAFETY: the version word is the first field; the caller set it (nvml.h contract).
+        // SAFETY: `memory` is NULL (refused by `get`) or an `nvmlMemory_v2_t` whose first field
+        // is the version word the caller set (nvml.h), so reading one `c_uint` there is valid.
         let version = unsafe { get(memory.cast::<c_uint>())? };
         if version != MEMORY_V2 {
             return Err(NvmlCode::ARGUMENT_VERSION_MISMATCH);
@@ -156,6 +172,9 @@ pub unsafe extern "C" fn nvmlDeviceGetMemoryInfo_v2(
                 free: total.saturating_sub(used),
                 used,
             };
+            // SAFETY: `memory` is not NULL (its version word was read above) and its version is
+            // `nvmlMemory_v2`, whose size the version encodes, so it is a writable
+            // `nvmlMemory_v2_t`.
             unsafe { put(memory, info) }
         })
     })
@@ -211,6 +230,8 @@ pub unsafe extern "C" fn nvmlDeviceGetAttributes_v2(
                     }
                 }
             };
+            // SAFETY: `attributes` was checked not NULL above and is a writable
+            // `nvmlDeviceAttributes_t` by the nvml.h contract.
             unsafe { put(attributes, attrs) }
         })
     })
@@ -250,6 +271,9 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v3(
     info_count: *mut c_uint,
     infos: *mut ProcessInfo,
 ) -> NvmlReturn {
+    // SAFETY: `info_count` and `infos` are the caller's count/buffer pair unchanged: `*info_count`
+    // readable and writable, `infos` holding that many `nvmlProcessInfo_t` (nvml.h), as
+    // `put_counted` requires.
     guard(|| with_state(|s| unsafe { put_counted(info_count, infos, &process_infos(s, device)?) }))
 }
 
@@ -260,6 +284,8 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses_v2(
     info_count: *mut c_uint,
     infos: *mut ProcessInfo,
 ) -> NvmlReturn {
+    // SAFETY: the v2 call has the v3 signature and struct, so the caller's `info_count`/`infos`
+    // pair meets `put_counted`'s contract as in v3.
     guard(|| with_state(|s| unsafe { put_counted(info_count, infos, &process_infos(s, device)?) }))
 }
 
@@ -279,6 +305,8 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeRunningProcesses(
                     usedGpuMemory: p.usedGpuMemory,
                 })
                 .collect();
+            // SAFETY: the legacy call's `infos` holds `*info_count` of the 16-byte v1 structs, the
+            // element type of `v1`, so `put_counted` writes whole v1 entries only.
             unsafe { put_counted(info_count, infos, &v1) }
         })
     })
@@ -296,6 +324,8 @@ pub unsafe extern "C" fn nvmlDeviceGetMigMode(
         non_null(pending_mode)?;
         with_state(|s| {
             let mode = gpu_of(s, resolve_gpu(s, device)?)?.mig_mode;
+            // SAFETY: both out-parameters were checked not NULL above and are writable `unsigned
+            // int`s by the nvml.h contract.
             unsafe {
                 put(current_mode, c_uint::from(mode.current))?;
                 put(pending_mode, c_uint::from(mode.pending))
@@ -322,6 +352,8 @@ pub unsafe extern "C" fn nvmlDeviceSetMigMode(
         with_state_mut(|s| {
             let gpu = resolve_gpu(s, device)?;
             let status = s.set_mig_mode(gpu, enable)?;
+            // SAFETY: `activation_status` was checked not NULL before the mode changed, and is a
+            // writable `nvmlReturn_t` by the nvml.h contract.
             unsafe { put(activation_status, status) }
         })
     })
@@ -336,6 +368,8 @@ pub unsafe extern "C" fn nvmlDeviceGetMaxMigDeviceCount(
     guard(|| {
         with_state(|s| {
             let max = gpu_of(s, resolve_gpu(s, device)?)?.max_mig_devices();
+            // SAFETY: `count` is the caller's `unsigned int *` out-parameter: NULL (refused by
+            // `put`) or writable, per nvml.h.
             unsafe { put(count, max) }
         })
     })
@@ -364,6 +398,8 @@ pub unsafe extern "C" fn nvmlDeviceGetMigDeviceHandleByIndex(
                 .mig_device_list()
                 .get(index as usize)
                 .ok_or(NvmlCode::NOT_FOUND)?;
+            // SAFETY: `mig_device` was checked not NULL above and is a writable `nvmlDevice_t` by
+            // the nvml.h contract.
             unsafe { put(mig_device, raw(Handle::MigDevice { gpu, gi, ci })) }
         })
     })
@@ -379,6 +415,8 @@ pub unsafe extern "C" fn nvmlDeviceGetDeviceHandleFromMigDeviceHandle(
     guard(|| {
         non_null(device)?;
         with_state(|s| match resolve(s, mig_device)? {
+            // SAFETY: `device` was checked not NULL above and is a writable `nvmlDevice_t` by the
+            // nvml.h contract.
             Handle::MigDevice { gpu, .. } => unsafe { put(device, raw(Handle::Device { gpu })) },
             _ => Err(NvmlCode::INVALID_ARGUMENT),
         })
@@ -394,6 +432,8 @@ pub unsafe extern "C" fn nvmlDeviceIsMigDeviceHandle(
     guard(|| {
         with_state(|s| {
             let (_, mig) = resolve_device(s, device)?;
+            // SAFETY: `is_mig_device` is the caller's `unsigned int *` out-parameter: NULL (refused
+            // by `put`) or writable, per nvml.h.
             unsafe { put(is_mig_device, c_uint::from(mig.is_some())) }
         })
     })
@@ -407,6 +447,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceId(
 ) -> NvmlReturn {
     guard(|| {
         with_state(|s| match resolve_device(s, device)? {
+            // SAFETY: `id` is the caller's `unsigned int *` out-parameter: NULL (refused by `put`)
+            // or writable, per nvml.h.
             (_, Some((gi, _))) => unsafe { put(id, gi) },
             (_, None) => Err(NvmlCode::NOT_SUPPORTED),
         })
@@ -421,6 +463,8 @@ pub unsafe extern "C" fn nvmlDeviceGetComputeInstanceId(
 ) -> NvmlReturn {
     guard(|| {
         with_state(|s| match resolve_device(s, device)? {
+            // SAFETY: `id` is the caller's `unsigned int *` out-parameter: NULL (refused by `put`)
+            // or writable, per nvml.h.
             (_, Some((_, ci))) => unsafe { put(id, ci) },
             (_, None) => Err(NvmlCode::NOT_SUPPORTED),
         })

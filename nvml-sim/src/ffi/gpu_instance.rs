@@ -52,8 +52,13 @@ fn info_v1(p: &GiProfile) -> GpuInstanceProfileInfo {
 }
 
 /// Fill a versioned profile struct; the layout depends on `info->version`.
+///
+/// # Safety
+/// `info` is NULL or points to a profile-info struct whose first word is an initialised
+/// version and whose size is the one that version encodes (v2 and v3 are both 152 bytes).
 unsafe fn put_versioned(info: *mut GpuInstanceProfileInfoV2, p: &GiProfile) -> NvmlResult<()> {
-    // SAFETY: the version word is the first field of both layouts; the caller set it.
+    // SAFETY: `info` is NULL (refused by `get`) or a struct whose first field is the version
+    // word the caller set (this function's contract), so reading one `c_uint` there is valid.
     let version = unsafe { get(info.cast::<c_uint>())? };
     match version {
         GI_PROFILE_INFO_V2 => {
@@ -73,6 +78,8 @@ unsafe fn put_versioned(info: *mut GpuInstanceProfileInfoV2, p: &GiProfile) -> N
                 memorySizeMB: v1.memorySizeMB,
                 name: fill_name(&profile_name(p)),
             };
+            // SAFETY: `info` is not NULL (its version word was read above) and its version says v2,
+            // whose size the version encodes, so it holds a v2 struct (this function's contract).
             unsafe { put(info, v2) }
         }
         GI_PROFILE_INFO_V3 => {
@@ -91,7 +98,8 @@ unsafe fn put_versioned(info: *mut GpuInstanceProfileInfoV2, p: &GiProfile) -> N
                 name: fill_name(&profile_name(p)),
                 capabilities: if p.p2p { GI_CAPS_P2P } else { 0 },
             };
-            // SAFETY: v2 and v3 have the same size (152 bytes); the version says v3.
+            // SAFETY: not NULL (its version was read above), and the version says v3; v2 and v3
+            // are both 152 bytes (asserted in types.rs), so the caller's buffer holds a v3.
             unsafe { put(info.cast::<GpuInstanceProfileInfoV3>(), v3) }
         }
         // nvml.h documents INVALID_ARGUMENT for a bad version on these two calls.
@@ -110,6 +118,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfo(
         non_null(info)?;
         with_state(|s| {
             let p = profile_at_index(gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
+            // SAFETY: `info` was checked not NULL above and is a writable v1
+            // `nvmlGpuInstanceProfileInfo_t` by the nvml.h contract.
             unsafe { put(info, info_v1(p)) }
         })
     })
@@ -126,6 +136,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoV(
         non_null(info)?;
         with_state(|s| {
             let p = profile_at_index(gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
+            // SAFETY: `info` was checked not NULL above; nvml.h makes it a struct of the v2 or v3
+            // layout its version word names, which is what `put_versioned` needs.
             unsafe { put_versioned(info, p) }
         })
     })
@@ -147,6 +159,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoByIdV(
                 .model()
                 .gi_profile(GiProfileId(profile_id))
                 .ok_or(NvmlCode::INVALID_ARGUMENT)?;
+            // SAFETY: `info` was checked not NULL above and, per nvml.h, is a struct of the layout
+            // its version word names, as `put_versioned` needs.
             unsafe { put_versioned(info, p) }
         })
     })
@@ -180,6 +194,9 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements_v2(
                 .gi_profile(GiProfileId(profile_id))
                 .ok_or(NvmlCode::NOT_SUPPORTED)?;
             let list = placements_of(p);
+            // SAFETY: `count` is not NULL (checked above) and writable (nvml.h); `placements` is
+            // non-NULL only as a buffer for every legal placement, the documented maximum, which is
+            // what `list` holds.
             unsafe {
                 put(count, list.len() as c_uint)?;
                 if placements.is_null() {
@@ -213,6 +230,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements(
                 .ok_or(NvmlCode::NOT_SUPPORTED)?;
             let mut list = placements_of(p);
             list.truncate(p.instance_count as usize);
+            // SAFETY: both pointers were checked not NULL above; the v1 call documents a buffer of
+            // `instanceCount` placements, and `list` is cut to that count.
             unsafe {
                 put(count, list.len() as c_uint)?;
                 put_slice(placements, &list)
@@ -234,6 +253,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceRemainingCapacity(
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
             g.require_mig()?;
             let n = g.mig.remaining_gi_capacity(GiProfileId(profile_id))?;
+            // SAFETY: `count` was checked not NULL above and is a writable `unsigned int` by the
+            // nvml.h contract.
             unsafe { put(count, n) }
         })
     })
@@ -259,6 +280,8 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstance(
 ) -> NvmlReturn {
     guard(|| {
         non_null(gpu_instance)?;
+        // SAFETY: `gpu_instance` was checked not NULL before the state is touched and is a writable
+        // `nvmlGpuInstance_t` by the nvml.h contract.
         with_state_mut(|s| unsafe { put(gpu_instance, create(s, device, profile_id, None)?) })
     })
 }
@@ -274,11 +297,15 @@ pub unsafe extern "C" fn nvmlDeviceCreateGpuInstanceWithPlacement(
 ) -> NvmlReturn {
     guard(|| {
         non_null(gpu_instance)?;
+        // SAFETY: `placement` is the caller's `const nvmlGpuInstancePlacement_t *`: NULL (refused
+        // by `get`) or an initialised placement, per nvml.h.
         let pl = unsafe { get(placement)? };
         let pl = Placement {
             start: pl.start,
             size: pl.size,
         };
+        // SAFETY: `gpu_instance` was checked not NULL before the state is touched and is a writable
+        // `nvmlGpuInstance_t` by the nvml.h contract.
         with_state_mut(|s| unsafe { put(gpu_instance, create(s, device, profile_id, Some(pl))?) })
     })
 }
@@ -322,6 +349,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
                 .take(p.instance_count as usize)
                 .map(|gi| raw(Handle::GpuInstance { gpu, gi: gi.id.0 }))
                 .collect();
+            // SAFETY: `count` and `gpu_instances` were checked not NULL above; nvml.h makes the
+            // buffer hold the profile's `instanceCount` handles, and `list` is cut to that count.
             unsafe {
                 put(count, list.len() as c_uint)?;
                 put_slice(gpu_instances, &list)
@@ -346,6 +375,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceById(
             if !g.mig.gpu_instances.contains_key(&GpuInstanceId(id)) {
                 return Err(NvmlCode::NOT_FOUND);
             }
+            // SAFETY: `gpu_instance` was checked not NULL above and is a writable
+            // `nvmlGpuInstance_t` by the nvml.h contract.
             unsafe { put(gpu_instance, raw(Handle::GpuInstance { gpu, gi: id })) }
         })
     })
@@ -373,6 +404,8 @@ pub unsafe extern "C" fn nvmlGpuInstanceGetInfo(
                     size: inst.placement.size,
                 },
             };
+            // SAFETY: `info` was checked not NULL above and is a writable `nvmlGpuInstanceInfo_t`
+            // by the nvml.h contract.
             unsafe { put(info, out) }
         })
     })

@@ -112,6 +112,9 @@ fn call_count() -> u64 {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlSimGetCallCount(count: *mut u64) -> NvmlReturn {
     // Not counted itself, so reading the counter does not move it.
+    // SAFETY: `count` is this export's `unsigned long long *` out-parameter, passed on
+    // unchanged: the caller (a test or benchmark using the documented signature) gives NULL,
+    // which `put` refuses, or a writable u64.
     match catch_unwind(AssertUnwindSafe(|| unsafe { put(count, call_count()) })) {
         Ok(Ok(())) => NvmlCode::SUCCESS,
         Ok(Err(code)) => code.raw(),
@@ -222,40 +225,59 @@ fn non_null<T>(p: *const T) -> NvmlResult<()> {
     }
 }
 
-/// Write `v` through an out-pointer.
+/// Write `v` through an out-pointer; NULL → `INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `p` is NULL or valid for a write of one `T` (an nvml.h out-parameter of that type).
 unsafe fn put<T>(p: *mut T, v: T) -> NvmlResult<()> {
     non_null(p)?;
-    // SAFETY: non-null, and the caller guarantees it points to a writable T (nvml.h contract).
+    // SAFETY: not NULL (checked above), so by this function's contract valid for one write
+    // of `T`; `write` does not read or drop the uninitialised old value.
     unsafe { p.write(v) };
     Ok(())
 }
 
-/// Read a value the caller passed by pointer.
+/// Read a value the caller passed by pointer; NULL → `INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `p` is NULL or points to an initialised `T` (an nvml.h in-parameter of that type).
 unsafe fn get<T: Copy>(p: *const T) -> NvmlResult<T> {
     non_null(p)?;
-    // SAFETY: non-null, and the caller guarantees it points to an initialised T.
+    // SAFETY: not NULL (checked above), so by this function's contract an initialised `T`;
+    // `T: Copy`, so reading it out leaves the caller's value intact.
     Ok(unsafe { p.read() })
 }
 
-/// Copy `items` into a caller buffer known to hold at least `items.len()` elements.
+/// Copy `items` into a caller buffer; nothing to copy → nothing touched, NULL →
+/// `INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `buf` is NULL or valid for writes of at least `items.len()` elements: the caller has
+/// checked `items.len()` against the capacity the C caller declared or the documented bound.
 unsafe fn put_slice<T: Copy>(buf: *mut T, items: &[T]) -> NvmlResult<()> {
     if items.is_empty() {
         return Ok(());
     }
     non_null(buf)?;
-    // SAFETY: the caller sized the buffer (checked against its count or the documented
-    // maximum by the callers of this helper); source and destination cannot overlap.
+    // SAFETY: not NULL (checked above) and, by this function's contract, room for
+    // `items.len()` elements; `items` is our own Vec or slice, so the two cannot overlap.
     unsafe { std::ptr::copy_nonoverlapping(items.as_ptr(), buf, items.len()) };
     Ok(())
 }
 
 /// Copy `s` plus NUL into `buf` of `len` bytes; `INSUFFICIENT_SIZE` if it does not fit.
+///
+/// # Safety
+/// `buf` is NULL or valid for writes of `len` bytes (nvml.h's `char *, unsigned int length`
+/// pairs).
 unsafe fn put_str(buf: *mut c_char, len: c_uint, s: &str) -> NvmlResult<()> {
     non_null(buf)?;
     if (len as usize) < s.len() + 1 {
         return Err(NvmlCode::INSUFFICIENT_SIZE);
     }
-    // SAFETY: buf holds `len` >= s.len() + 1 bytes (caller contract + check above).
+    // SAFETY: `buf` is not NULL and holds `len` bytes (this function's contract), and
+    // `len >= s.len() + 1` (checked above), so the text and its NUL fit; `s` is Rust memory
+    // and cannot overlap the caller's buffer.
     unsafe {
         std::ptr::copy_nonoverlapping(s.as_ptr().cast::<c_char>(), buf, s.len());
         buf.add(s.len()).write(0);
@@ -263,10 +285,14 @@ unsafe fn put_str(buf: *mut c_char, len: c_uint, s: &str) -> NvmlResult<()> {
     Ok(())
 }
 
-/// Read a NUL-terminated input string.
+/// Read a NUL-terminated input string (lossily: UUIDs and bus ids are ASCII).
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that stays unchanged during the call.
 unsafe fn read_str(p: *const c_char) -> NvmlResult<String> {
     non_null(p)?;
-    // SAFETY: non-null and NUL-terminated (caller contract).
+    // SAFETY: not NULL (checked above) and NUL-terminated by this function's contract; the
+    // borrow ends with the copy made below, before we return to the caller.
     let s = unsafe { CStr::from_ptr(p) };
     Ok(s.to_string_lossy().into_owned())
 }
@@ -274,13 +300,19 @@ unsafe fn read_str(p: *const c_char) -> NvmlResult<String> {
 /// The `(count, buffer)` protocol shared by list queries: `*count` is the capacity on input;
 /// too small (including the `*count == 0` size query) → `INSUFFICIENT_SIZE` with the needed
 /// count written back, or SUCCESS when nothing needs reporting.
+///
+/// # Safety
+/// `count` is NULL or a readable and writable `unsigned int`; `buf` is NULL or holds the
+/// `*count` elements that value declares (the nvml.h contract of every such query).
 unsafe fn put_counted<T: Copy>(count: *mut c_uint, buf: *mut T, items: &[T]) -> NvmlResult<()> {
-    // SAFETY: forwarded caller contract.
+    // SAFETY: `count` is NULL (refused by `get`) or a readable `unsigned int` (our contract).
     let capacity = unsafe { get(count)? };
+    // SAFETY: `get` above returned, so `count` is not NULL, and it is writable (our contract).
     unsafe { put(count, items.len() as c_uint)? };
     if (capacity as usize) < items.len() {
         return Err(NvmlCode::INSUFFICIENT_SIZE);
     }
-    // SAFETY: capacity >= items.len() elements (caller contract).
+    // SAFETY: `buf` holds `capacity` elements (our contract) and `capacity >= items.len()`
+    // (checked above), which is what `put_slice` needs.
     unsafe { put_slice(buf, items) }
 }

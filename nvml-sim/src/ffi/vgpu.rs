@@ -22,6 +22,9 @@ pub unsafe extern "C" fn nvmlDeviceGetActiveVgpus(
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
             let ids: Vec<c_uint> = g.vgpus.iter().map(|v| v.instance).collect();
+            // SAFETY: `vgpu_count` and `vgpu_instances` are the caller's count/buffer pair
+            // unchanged: `*vgpu_count` readable and writable, the buffer holding that many ids
+            // (nvml.h), as `put_counted` requires.
             unsafe { put_counted(vgpu_count, vgpu_instances, &ids) }
         })
     })
@@ -37,6 +40,8 @@ pub unsafe extern "C" fn nvmlVgpuInstanceGetType(
         non_null(vgpu_type_id)?;
         with_state(|s| {
             let (_, v) = s.vgpu(vgpu_instance)?;
+            // SAFETY: `vgpu_type_id` was checked not NULL above and is a writable
+            // `nvmlVgpuTypeId_t` by the nvml.h contract.
             unsafe { put(vgpu_type_id, SimState::vgpu_type_id(&v.vgpu_type)) }
         })
     })
@@ -54,6 +59,9 @@ pub unsafe extern "C" fn nvmlVgpuInstanceGetVmID(
         non_null(vm_id_type)?;
         with_state(|s| {
             let (_, v) = s.vgpu(vgpu_instance)?;
+            // SAFETY: `vm_id` and `size` are the caller's buffer and its byte size (NULL or `size`
+            // writable bytes, checked by `put_str`); `vm_id_type` was checked not NULL above and is
+            // writable (nvml.h).
             unsafe {
                 put_str(vm_id, size, &v.vm)?;
                 put(vm_id_type, VM_ID_DOMAIN_ID)
@@ -72,6 +80,8 @@ pub unsafe extern "C" fn nvmlVgpuInstanceGetGpuInstanceId(
         non_null(gpu_instance_id)?;
         with_state(|s| {
             let (_, v) = s.vgpu(vgpu_instance)?;
+            // SAFETY: `gpu_instance_id` was checked not NULL above and is a writable `unsigned int`
+            // by the nvml.h contract.
             unsafe { put(gpu_instance_id, v.gi) }
         })
     })
@@ -85,6 +95,8 @@ pub unsafe extern "C" fn nvmlVgpuTypeGetName(
     size: *mut c_uint,
 ) -> NvmlReturn {
     guard(|| {
+        // SAFETY: `size` is the caller's `unsigned int *` in/out parameter: NULL (refused by `get`)
+        // or an initialised, writable value, per nvml.h.
         let capacity = unsafe { get(size)? };
         with_state(|s| {
             let name = s
@@ -93,9 +105,14 @@ pub unsafe extern "C" fn nvmlVgpuTypeGetName(
                 .to_string();
             let needed = name.len() as c_uint + 1;
             if capacity < needed {
+                // SAFETY: `size` was read by `get` above, so it is not NULL, and nvml.h makes it
+                // writable.
                 unsafe { put(size, needed)? };
                 return Err(NvmlCode::INSUFFICIENT_SIZE);
             }
+            // SAFETY: `vgpu_type_name` holds `capacity` bytes (the `*size` the caller declared,
+            // nvml.h) and `capacity >= needed` was checked above; `size` is not NULL (read above)
+            // and writable.
             unsafe {
                 put_str(vgpu_type_name, capacity, &name)?;
                 put(size, needed)

@@ -6,6 +6,8 @@
 //! every test in a file takes [`Sim::lock`] first: tests in one binary run on parallel threads.
 #![allow(dead_code)]
 
+pub mod mig;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
@@ -31,6 +33,10 @@ pub struct Sim {
 impl Sim {
     /// Serialise with the other tests of this binary, create a state with these GPUs and
     /// point `NVML_SIM_STATE` at it.
+    #[allow(
+        unsafe_code,
+        reason = "the library reads its state path from the environment, which only `set_var` changes"
+    )]
     pub fn new(gpus: &[&str], extra_init_args: &[&str]) -> Sim {
         let guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().expect("tempdir");

@@ -93,6 +93,10 @@ impl Drop for ChildGuard {
     }
 }
 
+#[allow(
+    unsafe_code,
+    reason = "std has no way to send SIGTERM (Child::kill sends SIGKILL); libc::kill is the one call"
+)]
 fn terminate(pid: u32) {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return;
