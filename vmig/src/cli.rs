@@ -112,7 +112,7 @@ pub struct CapacityArgs {
 /// `vmig assign`.
 #[derive(Debug, Args)]
 pub struct AssignArgs {
-    /// The VM (name, or id such as vm-42).
+    /// The VM (name, id such as vm-42, or BIOS UUID).
     #[arg(long, value_name = "NAME")]
     pub vm: String,
     /// MIG-backed vGPU type, e.g. grid_a100-3-20c.

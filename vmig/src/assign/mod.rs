@@ -146,7 +146,13 @@ fn find_vm<'a>(
     let mut found = Vec::new();
     for (vi, inv) in analysis.inventories.iter().enumerate() {
         for (_, cr, vm) in inv.vms() {
-            if vm.name == name || vm.moref.value() == name {
+            if vm.name == name
+                || vm.moref.value() == name
+                || vm
+                    .uuid
+                    .as_deref()
+                    .is_some_and(|u| crate::reservation::same_uuid(u, name))
+            {
                 found.push(Found {
                     conn: &conns[vi],
                     vi,
