@@ -73,6 +73,46 @@ fn write_config(dir: &Path, vc: &Vcsim, host_uuid: &str) -> PathBuf {
     path
 }
 
+/// A VM "powers on" on the simulated GPU: a 3g.20gb GI is created at slice `start` and
+/// backs its vGPU, NVML naming the VM `vm_id` (by BIOS UUID when `by_uuid`).
+fn power_on(state: &Path, start: &str, vm_id: &str, by_uuid: bool) {
+    let cgi = agent_cli(
+        state,
+        &[
+            "mig",
+            "cgi",
+            "-i",
+            "0",
+            "3g.20gb",
+            "--placement",
+            start,
+            "-C",
+        ],
+    );
+    // `Successfully created GPU instance ID  1 on GPU  0 using profile …`
+    let gi = cgi
+        .split("GPU instance ID")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no GI id in {cgi}"))
+        .to_string();
+    let mut args = vec![
+        "occupy",
+        "-i",
+        "0",
+        "--gi",
+        &gi,
+        "--vgpu",
+        "grid_a100-3-20c",
+        "--vm",
+        vm_id,
+    ];
+    if by_uuid {
+        args.push("--vm-uuid");
+    }
+    nvml_sim(state, &args);
+}
+
 fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
     r["vcenters"][0]["datacenters"][0]["clusters"]
         .as_array()?
@@ -156,40 +196,7 @@ fn vmig_reads_what_a_real_agent_publishes() {
     assert_eq!(cap["available"], 1, "the reservation is counted");
 
     // The VM "powers on": the GI is created where vmig planned it and backs the VM's vGPU.
-    let cgi = agent_cli(
-        &state,
-        &[
-            "mig",
-            "cgi",
-            "-i",
-            "0",
-            "3g.20gb",
-            "--placement",
-            &start,
-            "-C",
-        ],
-    );
-    // `Successfully created GPU instance ID  1 on GPU  0 using profile …`
-    let gi = cgi
-        .split("GPU instance ID")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no GI id in {cgi}"))
-        .to_string();
-    nvml_sim(
-        &state,
-        &[
-            "occupy",
-            "-i",
-            "0",
-            "--gi",
-            &gi,
-            "--vgpu",
-            "grid_a100-3-20c",
-            "--vm",
-            &vm,
-        ],
-    );
+    power_on(&state, &start, &vm, false);
     let r = wait_for(
         Duration::from_secs(60),
         "the agent to report the VM running",
@@ -227,40 +234,7 @@ fn vmig_reads_what_a_real_agent_publishes() {
         .expect("VM BIOS UUID")
         .as_str()
         .to_uppercase();
-    let cgi = agent_cli(
-        &state,
-        &[
-            "mig",
-            "cgi",
-            "-i",
-            "0",
-            "3g.20gb",
-            "--placement",
-            &start,
-            "-C",
-        ],
-    );
-    let gi = cgi
-        .split("GPU instance ID")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no GI id in {cgi}"))
-        .to_string();
-    nvml_sim(
-        &state,
-        &[
-            "occupy",
-            "-i",
-            "0",
-            "--gi",
-            &gi,
-            "--vgpu",
-            "grid_a100-3-20c",
-            "--vm",
-            &bios,
-            "--vm-uuid",
-        ],
-    );
+    power_on(&state, &start, &bios, true);
     let r = wait_for(
         Duration::from_secs(60),
         "the agent to report the VM by UUID",

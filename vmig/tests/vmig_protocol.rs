@@ -369,3 +369,82 @@ fn killed_during_relocate_or_reconfigure_then_repair_completes() {
         text(&again)
     );
 }
+
+#[test]
+fn interrupted_assign_stops_with_advice_then_repair_finishes() {
+    let delays = [("RelocateVM_Task", 1500), ("ReconfigVM_Task", 500)];
+    let (env, rt, c, vms) = scene("vmig-sigint", &delays);
+    let (a, a_ref) = &vms[0];
+    let child = assign_cmd(&env, a, "DC0_C0_H0").spawn().expect("spawn");
+    wait_until(Duration::from_secs(60), "relocating", || {
+        vm_state(&rt, &c, a_ref)
+            .1
+            .is_some_and(|r| r["step"] == "relocating")
+    });
+    signal(&child, "INT");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("vmig repair --vm {a}")),
+        "{}",
+        text(&out)
+    );
+    // The relocation in flight was finished and recorded; the vGPU was not started.
+    let (vgpus, res) = vm_state(&rt, &c, a_ref);
+    assert!(vgpus.is_empty(), "{vgpus:?}");
+    assert_eq!(res.expect("journal")["step"], "relocated");
+    let out = vmig(&env, &["repair", "--vm", a]).output().expect("repair");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(json(&out)["vms"][0]["action"], "finished", "{}", text(&out));
+    let (vgpus, res) = vm_state(&rt, &c, a_ref);
+    assert_eq!(vgpus, [FULL]);
+    assert_eq!(res.expect("reservation")["step"], "done");
+}
+
+#[test]
+fn expired_and_orphaned_reservations_are_listed_not_counted() {
+    let (env, rt, c, vms) = scene("vmig-expiry", &[]);
+    let ((a, _), (b, b_ref)) = (&vms[0], &vms[1]);
+    let out = vmig(
+        &env,
+        &[
+            "assign",
+            "--vm",
+            a,
+            "--profile",
+            FULL,
+            "--host",
+            "DC0_C0_H0",
+            "--reserve-for",
+            "1s",
+        ],
+    )
+    .output()
+    .expect("assign");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = assign_cmd(&env, b, "DC0_C0_H1").output().expect("assign");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // b loses its vGPU behind vmig's back: its reservation is orphaned.
+    rt.block_on(async {
+        let v = c.vm(b_ref, &[VmProperty::Vgpus]).await.expect("vm");
+        let spec = vcenter_client::VmConfigSpec::new().remove_vgpu(&v.vgpus[0]);
+        let t = c.reconfigure_vm(b_ref, &spec).await.expect("reconfigure");
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .expect("task");
+    });
+    std::thread::sleep(Duration::from_millis(2100));
+    let r = env.vmig_json(&["report"], 0);
+    let warnings = r["warnings"].to_string();
+    assert!(warnings.contains("expired"), "{warnings}");
+    assert!(warnings.contains("orphaned"), "{warnings}");
+    let statuses = counted_reservations(&env);
+    assert!(
+        statuses.contains(&(a.clone(), "expired".to_string())),
+        "{statuses:?}"
+    );
+    // H0's slice is free again (a's reservation expired); H1's is still held by b's.
+    let cap = env.vmig_json(&["capacity", "--profile", FULL], 0);
+    assert_eq!(cap["available"], 1, "{cap:#}");
+}
