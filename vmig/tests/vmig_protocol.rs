@@ -165,8 +165,14 @@ fn signal(child: &Child, sig: &str) {
 fn same_vm_on_two_hosts_concurrently_exactly_one_succeeds() {
     let (env, rt, c, vms) = scene("vmig-same-vm", &[]);
     let (vm, vm_ref) = &vms[0];
-    let a = assign_cmd(&env, vm, "DC0_C0_H0").spawn().expect("spawn");
-    let b = assign_cmd(&env, vm, "DC0_C0_H1").spawn().expect("spawn");
+    // The default stale time: the loser waits for the winner's VM lock, never breaks it.
+    let spawn = |host: &str| {
+        assign_cmd(&env, vm, host)
+            .env_remove("VMIG_LOCK_STALE_S")
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn("DC0_C0_H0"), spawn("DC0_C0_H1"));
     let (oa, ob) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     let codes = (oa.status.code(), ob.status.code());
     assert!(
@@ -192,16 +198,38 @@ fn stalled_lock_holder_stops_without_writing() {
     let ((a, a_ref), (b, b_ref)) = (&vms[0], &vms[1]);
     let host = vmig_support::host_ref(&rt, &c, "DC0_C0_H0");
     let lock_name = format!("vmig.lock.{}", host.value());
-    let holder = assign_cmd(&env, a, "DC0_C0_H0")
+    let mut holder = assign_cmd(&env, a, "DC0_C0_H0")
         .env("VMIG_TEST_PAUSE_BEFORE_RESERVE_MS", "1500")
         .spawn()
         .expect("spawn");
-    wait_until(Duration::from_secs(30), "the host lock", || {
+    // Stop it inside its critical section: holding the host lock, the slice chosen, just
+    // before the fenced write (it says so on stderr).
+    let stderr = holder.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("before the fenced write") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("the holder reaches its critical section");
+    assert!(
         rt.block_on(c.custom_field_defs())
             .expect("defs")
             .iter()
-            .any(|d| d.name == lock_name)
-    });
+            .any(|d| d.name == lock_name),
+        "the holder holds the host lock"
+    );
     signal(&holder, "STOP");
     // Past the stale time by vCenter's clock (2 s), another admin breaks it and assigns.
     std::thread::sleep(Duration::from_millis(2500));
@@ -213,7 +241,8 @@ fn stalled_lock_holder_stops_without_writing() {
         text(&other)
     );
     signal(&holder, "CONT");
-    let out = holder.wait_with_output().expect("wait");
+    let mut out = holder.wait_with_output().expect("wait");
+    out.stderr = reader.join().expect("stderr reader").into_bytes();
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let j = json(&out);
     assert_eq!(j["refusal"]["kind"], "lock_lost", "{j:#}");
@@ -271,8 +300,11 @@ fn admins_with_skewed_clocks_never_double_book() {
                 None => cmd.env_remove(k),
             };
         }
-        // Each holds the host lock a while, so the other meets it and judges its age.
+        // Each holds the host lock a while, so the other meets it and judges its age. A
+        // stale time of 60 s is far below the 10 minutes between the two clocks (judged by
+        // a workstation clock the lock would be broken) yet never reached by a live holder.
         cmd.env("VMIG_TEST_PAUSE_BEFORE_RESERVE_MS", "800")
+            .env("VMIG_LOCK_STALE_S", "60")
             .current_dir(env.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

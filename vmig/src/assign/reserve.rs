@@ -255,6 +255,8 @@ async fn test_pause() {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
     {
+        // The marker the stalled-holder test waits for before it stops this process.
+        eprintln!("vmig: {PAUSE_ENV}: pausing {ms} ms before the fenced write");
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
