@@ -217,7 +217,7 @@ fn reservation_warnings(
     let step = r.step();
     if step != crate::reservation::Step::Done {
         warnings.push(format!(
-            "VM {} in {}: an assign stopped at step {}; run `vmig repair --vm {}` to finish or undo it",
+            "VM {} in {}: its assign is at step {} (still running, or stopped: if no vmig is changing it, run `vmig repair --vm {}`)",
             vm.name,
             inv.name,
             step.as_str(),

@@ -528,3 +528,35 @@ async fn analyse(
     let now = crate::connection::vcenter_time(conns).await?;
     Ok(analysis::analyse(invs, now))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_for_durations() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("90s").unwrap(),
+            std::time::Duration::from_secs(90)
+        );
+        assert!(parse_duration("0h").is_err());
+        assert!(parse_duration("3w").unwrap_err().contains("unit"));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn repair_and_verbosity_parse() {
+        let cli =
+            Cli::try_parse_from(["vmig", "-vv", "repair", "--vm", "web-01", "--dry-run"]).unwrap();
+        assert_eq!(cli.verbose, 2);
+        let Command::Repair(a) = cli.command else {
+            panic!("not repair");
+        };
+        assert_eq!(a.vm.as_deref(), Some("web-01"));
+        assert!(a.dry_run);
+    }
+}

@@ -294,7 +294,8 @@ pub async fn acquire(
             remove_field(client, def.key).await?;
             continue;
         }
-        if start.elapsed() >= wait {
+        // Ctrl-C while waiting: give up now (nothing was written yet).
+        if start.elapsed() >= wait || crate::interrupt::interrupted() {
             return Err(LockError::Busy {
                 what: what.to_string(),
                 holder: current.map_or_else(|| "an unknown vmig".to_string(), |h| h.describe()),
@@ -343,5 +344,34 @@ async fn claim(
             let _ = remove_field(client, key).await;
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holder_is_alive_at_its_last_renewal() {
+        let mut h = Holder {
+            who: "a@vc".into(),
+            what: "assign".into(),
+            since: "2026-01-01T00:00:00Z".into(),
+            renewed: None,
+        };
+        assert_eq!(h.alive_at(), parse_time("2026-01-01T00:00:00Z"));
+        h.renewed = Some("2026-01-01T00:01:30Z".into());
+        assert_eq!(h.alive_at(), parse_time("2026-01-01T00:01:30Z"));
+        h.renewed = Some("garbage".into());
+        assert_eq!(
+            h.alive_at(),
+            None,
+            "unreadable: judged by observation instead"
+        );
+        // Older holders without `renewed` still parse.
+        let old: Holder =
+            serde_json::from_str(r#"{"who":"a","what":"b","since":"2026-01-01T00:00:00Z"}"#)
+                .unwrap();
+        assert!(old.renewed.is_none());
     }
 }

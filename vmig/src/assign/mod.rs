@@ -319,6 +319,12 @@ pub async fn assign(
     if dry_run {
         return Ok(outcome);
     }
+    if crate::interrupt::interrupted() {
+        return Err(AdminError::Incomplete(format!(
+            "VM {}: assign interrupted before any change; nothing was written",
+            vm.name
+        )));
+    }
     let mut vm_lock = lock_vm(f.conn, vm, &format!("assign {spelled} to VM {}", vm.name)).await?;
     let done = assign_locked(
         &f,
