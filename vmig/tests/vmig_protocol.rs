@@ -392,6 +392,42 @@ fn killed_during_relocate_or_reconfigure_then_repair_completes() {
         let on = rt.block_on(c.vm(vm, &[VmProperty::Host])).expect("vm").host;
         assert_eq!(on, Some(vmig_support::host_ref(&rt, &c, host)));
     }
+    // A relocation that never reached vCenter: the journal says `relocating`, the VM is
+    // still on its host. Repair rolls it back: no reservation, VM unchanged.
+    let (cvm, c_ref) = &vms[2];
+    let h0 = vmig_support::host_ref(&rt, &c, "DC0_C0_H0");
+    let h2 = vmig_support::host_ref(&rt, &c, "DC0_C0_H2");
+    let journal = serde_json::json!({
+        "schema": "vmig.reservation/v1", "host": h0.value(), "host_name": "DC0_C0_H0",
+        "gpu_uuid": format!("GPU-{A100}-0000"), "vgpu_type": FULL, "profile": "7g.40gb",
+        "profile_id": 0, "placement": {"start": 0, "size": 8},
+        "reserved_at": "2026-01-01T00:00:00Z", "by": "test", "token": 1,
+        "step": "relocating", "from_host": h2.value(),
+    });
+    rt.block_on(async {
+        let def = c
+            .ensure_custom_field("vmig.reservation", Some(VmRef::KIND))
+            .await
+            .expect("field");
+        c.set_custom_value(c_ref.as_moref(), def.key, &journal.to_string())
+            .await
+            .expect("set");
+    });
+    let out = vmig(&env, &["repair", "--vm", cvm])
+        .output()
+        .expect("repair");
+    assert_eq!(
+        json(&out)["vms"][0]["action"],
+        "rolled_back",
+        "{}",
+        text(&out)
+    );
+    assert_eq!(vm_state(&rt, &c, c_ref), (vec![], None));
+    let on = rt
+        .block_on(c.vm(c_ref, &[VmProperty::Host]))
+        .expect("vm")
+        .host;
+    assert_eq!(on, Some(h2));
     // Repair again: nothing left.
     let again = vmig(&env, &["repair"]).output().expect("repair");
     assert_eq!(
