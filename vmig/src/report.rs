@@ -507,7 +507,7 @@ fn running_vgpus(host: Option<&HostAnalysis>, vm: &VmInfo) -> Vec<(String, Optio
             || vm
                 .uuid
                 .as_deref()
-                .is_some_and(|u| u.eq_ignore_ascii_case(who))
+                .is_some_and(|u| crate::reservation::same_uuid(u, who))
     };
     host.gpus
         .iter()

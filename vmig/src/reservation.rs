@@ -157,16 +157,25 @@ impl HeldReservation {
     }
 }
 
-/// BIOS UUIDs compared as vSphere and NVML spell them (case and dashes may differ).
+/// BIOS UUIDs compared as vSphere and NVML may spell them: case and dashes may differ.
+/// Anything that is not a UUID is compared exactly, ignoring case.
 pub fn same_uuid(a: &str, b: &str) -> bool {
-    let norm = |s: &str| -> String {
-        s.chars()
+    let norm = |s: &str| -> Option<String> {
+        let s = s.trim();
+        if !s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return None;
+        }
+        let hex: String = s
+            .chars()
             .filter(char::is_ascii_hexdigit)
             .map(|c| c.to_ascii_lowercase())
-            .collect()
+            .collect();
+        (hex.len() == 32).then_some(hex)
     };
-    let (a, b) = (norm(a), norm(b));
-    a.len() == 32 && a == b
+    match (norm(a), norm(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a.eq_ignore_ascii_case(b),
+    }
 }
 
 /// What became of a reservation when it was applied to the reported layout.
@@ -506,6 +515,20 @@ mod tests {
         h.reservation.vm_uuid = Some("4213a1b2-0000-1111-2222-333344445555".into());
         let applied = apply(&report(vec![gi]), &mut states, vec![h], now());
         assert_eq!(applied[0][0].status, ReservationStatus::Running);
+    }
+
+    #[test]
+    fn uuids_match_across_spellings_names_do_not() {
+        assert!(same_uuid(
+            "4213a1b2-0000-1111-2222-333344445555",
+            "4213A1B200001111-2222333344445555"
+        ));
+        assert!(!same_uuid(
+            "4213a1b2-0000-1111-2222-333344445555",
+            "4213a1b2-0000-1111-2222-333344445556"
+        ));
+        assert!(same_uuid("4211-7", "4211-7"));
+        assert!(!same_uuid("web-01", "web-02"));
     }
 
     #[test]
