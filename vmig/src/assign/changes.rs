@@ -24,6 +24,55 @@ use crate::{AdminError, Connection};
 /// How long a task is followed before the command stops and leaves it to `repair`.
 const FOLLOW_FOR: Duration = Duration::from_secs(3600);
 
+/// Follows `task` (an `unassign`'s reconfiguration) to its end under the VM's lock, which
+/// it renews: a task that outlives a wait or a read that fails is never taken for failed.
+/// Only a task vCenter reports failed is an error; one that stays unknown stops the command
+/// with advice.
+pub(crate) async fn follow_task(
+    conn: &Connection,
+    task: &TaskRef,
+    lock: &mut Lock,
+    vm_name: &str,
+) -> Result<(), AdminError> {
+    let start = Instant::now();
+    let mut failures = 0u32;
+    let unknown = |why: String| {
+        AdminError::Incomplete(format!(
+            "VM {vm_name}: task {task} {why}; it may still finish: run the command again once it has ended"
+        ))
+    };
+    loop {
+        let wait = vcenter_client::TaskWait {
+            timeout: crate::lock::stale_after() / 4,
+            ..vcenter_client::TaskWait::default()
+        };
+        match conn.client.wait_for_task(task, wait).await {
+            Ok(_) => return Ok(()),
+            Err(e @ Error::TaskFailed { .. }) => {
+                return Err(AdminError::Vcenter {
+                    vcenter: conn.target.host.clone(),
+                    source: e,
+                });
+            }
+            Err(Error::TaskTimeout { .. }) => failures = 0,
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(task = %task, error = %e, "cannot read the task; retrying (it is not assumed failed)");
+                if failures >= 30 {
+                    return Err(unknown(format!("could not be read ({e})")));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        if start.elapsed() > FOLLOW_FOR {
+            return Err(unknown("is still running".into()));
+        }
+        if let Err(e) = lock.renew_if_due().await {
+            return Err(unknown(format!("is running, and {e}")));
+        }
+    }
+}
+
 /// One VM being changed under its lock, with its reservation as the journal.
 pub(crate) struct Changer<'a> {
     pub conn: &'a Connection,

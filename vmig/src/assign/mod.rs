@@ -37,9 +37,7 @@ mod reserve;
 use serde::Serialize;
 
 use mig::{Placement, VgpuType};
-use vcenter_client::{
-    HostRef, PowerState, ResourcePoolRef, TaskWait, VgpuDevice, VmConfigSpec, VmProperty,
-};
+use vcenter_client::{HostRef, PowerState, ResourcePoolRef, VgpuDevice, VmConfigSpec, VmProperty};
 
 use crate::analysis::{self, Analysis, HostAnalysis};
 use crate::capacity::{Choice, better, candidates, parse_type};
@@ -529,8 +527,8 @@ pub async fn unassign(
 ) -> Result<UnassignOutcome, AdminError> {
     let analysis = analyse_all(conns, progress).await?;
     let f = find_vm(conns, &analysis, vm_name)?;
-    let vm_lock = lock_vm(f.conn, f.vm, &format!("unassign VM {}", f.vm.name)).await?;
-    let done = unassign_locked(&f, &analysis).await;
+    let mut vm_lock = lock_vm(f.conn, f.vm, &format!("unassign VM {}", f.vm.name)).await?;
+    let done = unassign_locked(&f, &analysis, &mut vm_lock).await;
     release(vm_lock).await;
     done
 }
@@ -538,6 +536,7 @@ pub async fn unassign(
 async fn unassign_locked(
     f: &Found<'_>,
     analysis: &Analysis,
+    vm_lock: &mut Lock,
 ) -> Result<UnassignOutcome, AdminError> {
     let client = &f.conn.client;
     let err = vc_err(f.conn);
@@ -599,10 +598,7 @@ async fn unassign_locked(
             .reconfigure_vm(&vm.moref, &spec)
             .await
             .map_err(&err)?;
-        client
-            .wait_for_task(&task, TaskWait::default())
-            .await
-            .map_err(&err)?;
+        changes::follow_task(f.conn, &task, vm_lock, &vm.name).await?;
     }
     let cleared = if vm.reservation.is_some() {
         reserve::clear_reservation(client, &vm.moref)
