@@ -95,9 +95,12 @@ enum Command {
         /// vGPU type name, e.g. grid_a100-3-20c (marks GI --gi as backing an active vGPU).
         #[arg(long, requires_all = ["vm", "gi"])]
         vgpu: Option<String>,
-        /// VM owning the vGPU.
+        /// VM owning the vGPU (its name, or its BIOS UUID with --vm-uuid).
         #[arg(long, requires = "vgpu")]
         vm: Option<String>,
+        /// --vm is the VM's BIOS UUID: NVML reports it as a UUID, as ESXi may.
+        #[arg(long, requires = "vm")]
+        vm_uuid: bool,
     },
     /// End a process (--pid) or power off a VM's vGPU (--vm).
     Release {
@@ -195,10 +198,17 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             memory_mib,
             vgpu,
             vm,
+            vm_uuid,
         } => {
             if let (Some(vgpu), Some(vm), Some(gi)) = (vgpu, vm, gi) {
                 let inst = store
-                    .update(|s| s.start_vgpu(index, gi, &vgpu, &vm))?
+                    .update(|s| {
+                        if vm_uuid {
+                            s.start_vgpu_by_uuid(index, gi, &vgpu, &vm)
+                        } else {
+                            s.start_vgpu(index, gi, &vgpu, &vm)
+                        }
+                    })?
                     .with_context(|| format!("cannot start vGPU {vgpu} for VM {vm} ({path})"))?;
                 say!(
                     out,

@@ -155,10 +155,22 @@ pub struct SimVgpu {
     pub instance: u32,
     /// vGPU type name, e.g. `grid_a100-3-20c`.
     pub vgpu_type: String,
-    /// VM name (`nvmlVgpuInstanceGetVmID`).
+    /// VM id (`nvmlVgpuInstanceGetVmID`): a name, or a BIOS UUID when `vm_is_uuid`.
     pub vm: String,
     /// GPU instance backing it.
     pub gi: u32,
+    /// `vm` is the VM's BIOS UUID (`NVML_VGPU_VM_ID_UUID`, what ESXi may report) rather
+    /// than a domain name (`NVML_VGPU_VM_ID_DOMAIN_ID`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vm_is_uuid: bool,
+}
+
+impl SimVgpu {
+    /// The `nvmlVgpuVmIdType_t` of [`SimVgpu::vm`].
+    pub fn vm_id_type(&self) -> u32 {
+        // NVML_VGPU_VM_ID_UUID = 1, NVML_VGPU_VM_ID_DOMAIN_ID = 0.
+        u32::from(self.vm_is_uuid)
+    }
 }
 
 /// Refusals of the control-binary operations; the messages say what to do instead.
@@ -431,9 +443,31 @@ impl SimState {
             vgpu_type: vgpu_type.to_string(),
             vm: vm.to_string(),
             gi,
+            vm_is_uuid: false,
         });
         gpu.sync_in_use();
         self.next_vgpu_instance = instance + 1;
+        Ok(instance)
+    }
+
+    /// `nvml-sim occupy --vgpu TYPE --vm UUID --vm-uuid`: as [`SimState::start_vgpu`], the VM
+    /// named by its BIOS UUID as ESXi's NVML may name it.
+    pub fn start_vgpu_by_uuid(
+        &mut self,
+        index: u32,
+        gi: u32,
+        vgpu_type: &str,
+        uuid: &str,
+    ) -> Result<u32, SimError> {
+        let instance = self.start_vgpu(index, gi, vgpu_type, uuid)?;
+        if let Some(v) = self
+            .gpus
+            .iter_mut()
+            .flat_map(|g| g.vgpus.iter_mut())
+            .find(|v| v.instance == instance)
+        {
+            v.vm_is_uuid = true;
+        }
         Ok(instance)
     }
 

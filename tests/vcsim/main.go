@@ -22,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,7 +39,7 @@ type options struct {
 	datacenters, clusters, hostsPerCluster, standaloneHosts, vms int
 
 	listen, certFile, keyFile, username, password, apiVersion string
-	gpuConfig, customValues                                   string
+	gpuConfig, customValues, methodDelay                      string
 	exitOnStdinEOF                                            bool
 }
 
@@ -59,6 +61,7 @@ func main() {
 	flag.StringVar(&o.apiVersion, "api-version", "", "API version to advertise (default: the model's 6.5)")
 	flag.StringVar(&o.gpuConfig, "gpu-config", "", "JSON file: GPU models and which hosts carry them (docs/testing.md)")
 	flag.StringVar(&o.customValues, "custom-values", "", `JSON file {"HOST": {"FIELD": "VALUE"}}: custom attribute values to pre-set on hosts`)
+	flag.StringVar(&o.methodDelay, "method-delay", "", "METHOD=MS[,METHOD=MS...]: delay these vim25 methods (e.g. RelocateVM_Task=2000) before they run, to test clients interrupted mid-call")
 	flag.BoolVar(&o.exitOnStdinEOF, "exit-on-stdin-eof", false, "shut down when stdin closes (the harness dies with it)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -110,7 +113,15 @@ func run(o options) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 
+	delays, err := parseMethodDelay(o.methodDelay)
+	if err != nil {
+		return err
+	}
+
 	m := simulator.VPX()
+	// govmomi's own per-method delay: the call sleeps before it runs (a task method thus
+	// answers, and its task starts, only after the delay).
+	m.DelayConfig.MethodDelay = delays
 	m.Datacenter, m.Cluster, m.ClusterHost = o.datacenters, o.clusters, o.hostsPerCluster
 	m.Host, m.Machine = o.standaloneHosts, o.vms
 	if o.apiVersion != "" {
@@ -219,6 +230,26 @@ func hostsByName() map[string]*simulator.HostSystem {
 		hosts[h.Name] = h
 	}
 	return hosts
+}
+
+// parseMethodDelay reads -method-delay: "METHOD=MS,METHOD=MS".
+func parseMethodDelay(s string) (map[string]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	out := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		kv := strings.SplitN(part, "=", 2)
+		if len(kv) != 2 {
+			return nil, fmt.Errorf("-method-delay %q: expected METHOD=MS", part)
+		}
+		ms, err := strconv.Atoi(kv[1])
+		if err != nil || ms < 0 {
+			return nil, fmt.Errorf("-method-delay %q: %q is not a number of milliseconds", part, kv[1])
+		}
+		out[strings.TrimSpace(kv[0])] = ms
+	}
+	return out, nil
 }
 
 // readJSON decodes a file strictly: an unknown key is a typo, not something to ignore.

@@ -182,14 +182,21 @@ pub(crate) fn reservations_by_host(
             continue;
         };
         match Reservation::from_json(text) {
-            Ok(r) => by_host
-                .entry(r.host.clone())
-                .or_default()
-                .push(HeldReservation {
-                    vm: vm.name.clone(),
-                    vm_moref: vm.moref.value().to_string(),
-                    reservation: r,
-                }),
+            Ok(mut r) => {
+                // Agents may name a running VM by BIOS UUID: match on either.
+                if r.vm_uuid.is_none() {
+                    r.vm_uuid.clone_from(&vm.uuid);
+                }
+                reservation_warnings(inv, vm, &r, warnings);
+                by_host
+                    .entry(r.host.clone())
+                    .or_default()
+                    .push(HeldReservation {
+                        vm: vm.name.clone(),
+                        vm_moref: vm.moref.value().to_string(),
+                        reservation: r,
+                    });
+            }
             Err(e) => warnings.push(format!(
                 "VM {} in {}: its vmig.reservation cannot be read ({e}); it is ignored",
                 vm.name, inv.name
@@ -197,6 +204,36 @@ pub(crate) fn reservations_by_host(
         }
     }
     by_host
+}
+
+/// What an admin should hear about one reservation by itself: a half-done `assign`, or a
+/// finished one whose VM no longer has a MIG-backed vGPU (orphaned).
+fn reservation_warnings(
+    inv: &VcenterInventory,
+    vm: &crate::inventory::VmInfo,
+    r: &Reservation,
+    warnings: &mut Vec<String>,
+) {
+    let step = r.step();
+    if step != crate::reservation::Step::Done {
+        warnings.push(format!(
+            "VM {} in {}: its assign is at step {} (still running, or stopped: if no vmig is changing it, run `vmig repair --vm {}`)",
+            vm.name,
+            inv.name,
+            step.as_str(),
+            vm.name
+        ));
+    } else if vm.devices_read
+        && !vm
+            .vgpus
+            .iter()
+            .any(|d| VgpuType::parse(d.profile.as_str()).is_some_and(|t| t.is_mig_backed()))
+    {
+        warnings.push(format!(
+            "VM {} in {}: its reservation on host {} is orphaned (the VM has no MIG-backed vGPU); run `vmig unassign --vm {}` to clear it",
+            vm.name, inv.name, r.host_name, vm.name
+        ));
+    }
 }
 
 /// Warnings for reservations on hosts that were not analysed.
@@ -207,7 +244,7 @@ pub(crate) fn out_of_scope_warnings(
     for (host, held) in by_host {
         for h in held {
             warnings.push(format!(
-                "VM {} holds a reservation on host {} ({}), which is not in this report's scope",
+                "VM {} holds a reservation on host {} ({}), which is not in this report's scope or no longer exists",
                 h.vm, h.reservation.host_name, host
             ));
         }
@@ -360,14 +397,29 @@ pub(crate) fn analyse_host(
             problem,
         });
     }
-    let applied = crate::reservation::apply(&report, &mut states, held);
+    let applied = crate::reservation::apply(&report, &mut states, held, now);
     for ((g, state), res) in h.gpus.iter_mut().zip(states).zip(applied) {
         for r in &res {
-            if r.status == ReservationStatus::Unplaceable {
-                warnings.push(format!(
-                    "host {}: reservation of VM {} ({} {}) no longer fits; the host is overbooked",
-                    host.name, r.held.vm, r.held.reservation.vgpu_type, r.held.reservation.profile
-                ));
+            let (vm, vt, p) = (
+                &r.held.vm,
+                &r.held.reservation.vgpu_type,
+                &r.held.reservation.profile,
+            );
+            match r.status {
+                ReservationStatus::Unplaceable => warnings.push(format!(
+                    "host {}: reservation of VM {vm} ({vt} {p}) no longer fits; the host is overbooked",
+                    host.name
+                )),
+                ReservationStatus::Superseded => warnings.push(format!(
+                    "host {}: reservation of VM {vm} ({vt} {p}) is superseded by a later one on the same slices (written by a vmig whose lock was broken) and is not counted; run `vmig unassign --vm {vm}`",
+                    host.name
+                )),
+                ReservationStatus::Expired => warnings.push(format!(
+                    "host {}: reservation of VM {vm} ({vt} {p}) expired at {} and is not counted",
+                    host.name,
+                    r.held.reservation.expires_at.as_deref().unwrap_or("?")
+                )),
+                _ => {}
             }
         }
         g.state = state;

@@ -39,6 +39,9 @@ pub struct Cli {
     /// Print JSON on stdout instead of text (errors too).
     #[arg(long, global = true)]
     pub json: bool,
+    /// More diagnostics on stderr: -v info, -vv debug (warnings are always shown).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -55,7 +58,22 @@ pub enum Command {
     Assign(AssignArgs),
     /// Remove a VM's MIG-backed vGPU and its reservation.
     Unassign(UnassignArgs),
+    /// Finish or undo assignments that stopped half-way (crash, Ctrl-C, lost connection).
+    #[command(long_about = REPAIR_HELP)]
+    Repair(RepairArgs),
 }
+
+/// `vmig repair --help`.
+const REPAIR_HELP: &str = "\
+Finish or undo assignments that stopped half-way.
+
+`vmig assign` records each step in the VM's reservation (reserved, relocating, relocated,
+configuring, done) with the vCenter task it started. An assign that crashed, was
+interrupted (Ctrl-C, SIGTERM), lost vCenter or saw a task outlive its wait leaves a
+reservation whose step is not `done`; `vmig report` warns about it. `vmig repair` takes the
+VM's lock, follows the recorded task to its end, then leaves the VM either fully assigned
+(the vGPU added on the planned host) with its reservation, or unchanged with none.
+Run it again at any time: it is idempotent.";
 
 /// `vmig report`.
 #[derive(Debug, Args)]
@@ -94,7 +112,7 @@ pub struct CapacityArgs {
 /// `vmig assign`.
 #[derive(Debug, Args)]
 pub struct AssignArgs {
-    /// The VM (name, or id such as vm-42).
+    /// The VM (name, id such as vm-42, or BIOS UUID).
     #[arg(long, value_name = "NAME")]
     pub vm: String,
     /// MIG-backed vGPU type, e.g. grid_a100-3-20c.
@@ -106,6 +124,42 @@ pub struct AssignArgs {
     /// Check and plan, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// How long the reservation counts before the VM first runs, e.g. 7d, 12h, 30m
+    /// (vCenter's clock; an expired reservation is no longer counted).
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = parse_duration)]
+    pub reserve_for: std::time::Duration,
+}
+
+/// `vmig repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Only this VM (name, or id such as vm-42); default: every half-done assignment.
+    #[arg(long, value_name = "NAME")]
+    pub vm: Option<String>,
+    /// Say what would be done, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `90s`, `30m`, `12h`, `7d`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}`: expected a number and a unit, e.g. 7d, 12h, 30m, 90s"))?;
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: the unit must be s, m, h or d")),
+    };
+    if n == 0 {
+        return Err("the duration must be more than 0".into());
+    }
+    Ok(std::time::Duration::from_secs(n.saturating_mul(mult)))
 }
 
 /// `vmig unassign`.
@@ -155,6 +209,7 @@ struct ErrorJson<'a> {
 /// stdout, diagnostics and the progress bar to stderr.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -195,6 +250,22 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
+/// Diagnostics on stderr: warnings always, `-v` info, `-vv` debug (vmig's own and its
+/// vCenter client's).
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    // A second subscriber (never: main runs once) would only be refused.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}
+
 fn stdout_error(source: std::io::Error) -> AdminError {
     AdminError::Output {
         what: "stdout".into(),
@@ -225,8 +296,18 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
     match cli.command {
         Command::Report(a) => run_report(&conns, a, cli.json, progress, out).await,
         Command::Capacity(a) => run_capacity(&conns, a, cli.json, progress, out).await,
-        Command::Assign(a) => run_assign(&conns, a, cli.json, progress, out).await,
-        Command::Unassign(a) => run_unassign(&conns, a, cli.json, progress, out).await,
+        Command::Assign(a) => {
+            crate::interrupt::install();
+            run_assign(&conns, a, cli.json, progress, out).await
+        }
+        Command::Unassign(a) => {
+            crate::interrupt::install();
+            run_unassign(&conns, a, cli.json, progress, out).await
+        }
+        Command::Repair(a) => {
+            crate::interrupt::install();
+            run_repair(&conns, a, cli.json, progress, out).await
+        }
     }
 }
 
@@ -243,7 +324,7 @@ async fn run_report(
         cluster: a.cluster.clone(),
     };
     let invs = collect_all(conns, &scope, progress).await?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = crate::connection::vcenter_time(conns).await?;
     let scope = ScopeView {
         datacenter: a.datacenter,
         cluster: a.cluster,
@@ -313,7 +394,16 @@ async fn run_assign(
     } else {
         HostChoice::Named(a.host.clone())
     };
-    let done = assign::assign(conns, &a.vm, &a.profile, choice, a.dry_run, progress).await?;
+    let done = assign::assign(
+        conns,
+        &a.vm,
+        &a.profile,
+        choice,
+        a.dry_run,
+        a.reserve_for,
+        progress,
+    )
+    .await?;
     if json {
         write_json(out, &done)?;
         return Ok(ExitCode::Ok);
@@ -379,6 +469,36 @@ async fn run_unassign(
     Ok(ExitCode::Ok)
 }
 
+/// `vmig repair`.
+async fn run_repair(
+    conns: &[Connection],
+    a: RepairArgs,
+    json: bool,
+    progress: &dyn Progress,
+    out: &mut dyn Write,
+) -> Result<ExitCode, AdminError> {
+    let done = assign::repair(conns, a.vm.as_deref(), a.dry_run, progress).await?;
+    if json {
+        write_json(out, &done)?;
+        return Ok(ExitCode::Ok);
+    }
+    if done.vms.is_empty() {
+        writeln!(out, "nothing to repair: no half-done assignment").map_err(stdout_error)?;
+    }
+    for v in &done.vms {
+        writeln!(
+            out,
+            "VM {} (step {}): {}: {}",
+            v.vm,
+            v.step,
+            v.action.replace('_', " "),
+            v.detail
+        )
+        .map_err(stdout_error)?;
+    }
+    Ok(ExitCode::Ok)
+}
+
 /// Reads every vCenter concurrently, keeping only the VMs a report or capacity answer uses.
 async fn collect_all(
     conns: &[Connection],
@@ -405,5 +525,38 @@ async fn analyse(
     progress: &dyn Progress,
 ) -> Result<Analysis, AdminError> {
     let invs = collect_all(conns, scope, progress).await?;
-    Ok(analysis::analyse(invs, time::OffsetDateTime::now_utc()))
+    let now = crate::connection::vcenter_time(conns).await?;
+    Ok(analysis::analyse(invs, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserve_for_durations() {
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            std::time::Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("90s").unwrap(),
+            std::time::Duration::from_secs(90)
+        );
+        assert!(parse_duration("0h").is_err());
+        assert!(parse_duration("3w").unwrap_err().contains("unit"));
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn repair_and_verbosity_parse() {
+        let cli =
+            Cli::try_parse_from(["vmig", "-vv", "repair", "--vm", "web-01", "--dry-run"]).unwrap();
+        assert_eq!(cli.verbose, 2);
+        let Command::Repair(a) = cli.command else {
+            panic!("not repair");
+        };
+        assert_eq!(a.vm.as_deref(), Some("web-01"));
+        assert!(a.dry_run);
+    }
 }

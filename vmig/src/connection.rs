@@ -27,3 +27,17 @@ pub async fn connect_all(
     .await;
     attempts.into_iter().collect()
 }
+
+/// vCenter's current time (the first connection's): what analyses, locks, reservations and
+/// expiries are judged by, never the workstation's clock.
+pub async fn vcenter_time(conns: &[Connection]) -> Result<time::OffsetDateTime, AdminError> {
+    let Some(c) = conns.first() else {
+        return Ok(time::OffsetDateTime::now_utc());
+    };
+    crate::times::vcenter_now(&c.client)
+        .await
+        .map_err(|source| AdminError::Vcenter {
+            vcenter: c.target.host.clone(),
+            source,
+        })
+}

@@ -30,6 +30,10 @@ pub enum RefusalKind {
     NoCapacity,
     /// Another admin reserved the last slice first.
     LostRace,
+    /// Another vmig is changing the VM, or the VM already carries a reservation.
+    VmBusy,
+    /// This vmig's lock was broken while it stalled; it stopped without writing.
+    LockLost,
 }
 
 /// A check that failed: one sentence naming the VM, the host and the reason.
@@ -101,6 +105,10 @@ pub enum AdminError {
         #[source]
         source: std::io::Error,
     },
+    /// A change stopped part-way (signal, a task still running, vCenter unreachable while
+    /// following it); the VM's reservation records how far it got.
+    #[error("{0}")]
+    Incomplete(String),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),

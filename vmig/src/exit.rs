@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 pub enum ExitCode {
     /// Success (`capacity`: the requested count fits).
     Ok = 0,
-    /// vCenter, network, file or other I/O failure.
+    /// vCenter, network, file or other I/O failure; a change that stopped part-way.
     Failure = 1,
     /// Bad command line or settings (unknown vGPU type, no URL, no password).
     Usage = 2,
@@ -43,13 +43,16 @@ impl ExitCode {
     pub const fn help(self) -> &'static str {
         match self {
             ExitCode::Ok => "success (capacity: the requested count fits)",
-            ExitCode::Failure => "vCenter, network or file error",
+            ExitCode::Failure => {
+                "vCenter, network or file error; a change stopped part-way (run vmig repair)"
+            }
             ExitCode::Usage => {
                 "bad command line or connection settings (unknown vGPU type, no URL, no password)"
             }
             ExitCode::Refused => {
                 "assign/unassign refused by a check (VM not found or powered on, other vGPU type,\n\
-                 host not found or not offering the type, no current agent report, nothing to do)"
+                 host not found or not offering the type, no current agent report, nothing to do,\n\
+                 VM busy with another vmig, this vmig's lock broken while it stalled)"
             }
             ExitCode::NoCapacity => {
                 "not enough free MIG capacity (capacity: fewer than --count fit; assign: no free\n\
@@ -106,10 +109,11 @@ mod tests {
             "\
 Exit status:
   0  success (capacity: the requested count fits)
-  1  vCenter, network or file error
+  1  vCenter, network or file error; a change stopped part-way (run vmig repair)
   2  bad command line or connection settings (unknown vGPU type, no URL, no password)
   3  assign/unassign refused by a check (VM not found or powered on, other vGPU type,
-     host not found or not offering the type, no current agent report, nothing to do)
+     host not found or not offering the type, no current agent report, nothing to do,
+     VM busy with another vmig, this vmig's lock broken while it stalled)
   4  not enough free MIG capacity (capacity: fewer than --count fit; assign: no free
      slice, or another admin reserved the last one first)"
         );

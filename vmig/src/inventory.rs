@@ -165,6 +165,16 @@ pub struct VmInfo {
 }
 
 impl VmInfo {
+    /// The VM as it is now, device list included: what `assign`, `unassign` and `repair`
+    /// decide on once they hold the VM's lock (the inventory read before may be stale).
+    pub async fn reread(client: &Client, vm: &VmRef) -> vcenter_client::Result<VmInfo> {
+        let keys = field_keys(client).await?;
+        let v = client.vm(vm, VmProperty::ALL).await?;
+        let mut info = VmInfo::from_vm(v, keys);
+        info.devices_read = true;
+        Ok(info)
+    }
+
     fn from_vm(v: VirtualMachine, keys: FieldKeys) -> Self {
         VmInfo {
             name: v

@@ -216,8 +216,14 @@ pub struct ReservationView {
     pub planned_placement: Placement,
     /// When.
     pub reserved_at: String,
-    /// held, moved, running, unplaceable.
+    /// held, moved, running, unplaceable, superseded, expired.
     pub status: ReservationStatus,
+    /// The journal step of the `assign` that wrote it, while not `done`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<crate::reservation::Step>,
+    /// When it stops counting (vCenter time), if it expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// Capacity of one GI profile.
@@ -358,6 +364,8 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
             planned_placement: r.held.reservation.placement,
             reserved_at: r.held.reservation.reserved_at.clone(),
             status: r.status,
+            step: Some(r.held.reservation.step()).filter(|s| *s != crate::reservation::Step::Done),
+            expires_at: r.held.reservation.expires_at.clone(),
         })
         .collect();
     if let (Some(model), Some(state)) = (g.model, &g.state)
@@ -507,7 +515,7 @@ fn running_vgpus(host: Option<&HostAnalysis>, vm: &VmInfo) -> Vec<(String, Optio
             || vm
                 .uuid
                 .as_deref()
-                .is_some_and(|u| u.eq_ignore_ascii_case(who))
+                .is_some_and(|u| crate::reservation::same_uuid(u, who))
     };
     host.gpus
         .iter()

@@ -9,6 +9,16 @@
 //! placement has been taken meanwhile, the reservation is moved to the best free placement of
 //! the same profile on that host; if none is left it is reported as unplaceable.
 //! `vmig unassign` clears it (the value becomes empty; vCenter has no "unset").
+//!
+//! Since issue 15 a reservation also carries the fencing token of the host lock it was
+//! written under (`token`), the journal of the `assign` that wrote it (`step`, `task`,
+//! `from_host`; `vmig repair` reads it) and an expiry (`expires_at`, vCenter time). All new
+//! fields are optional, so reservations written before read as finished, fence-less and
+//! never expiring. Rules for readers ([`apply`]):
+//! - an expired reservation is not counted ([`ReservationStatus::Expired`]);
+//! - when two reservations claim overlapping placements on one GPU, the one with the higher
+//!   token wins and the lower is [`ReservationStatus::Superseded`], not counted: the lower
+//!   one can only be the late write of a holder whose lock was broken (see `lock`).
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +54,54 @@ pub struct Reservation {
     /// `config.memoryReservationLockedToMax` before `assign` set it, restored by `unassign`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_locked_before: Option<bool>,
+    /// Fencing token: the key of the host lock it was written under (higher wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<i64>,
+    /// How far the `assign` that wrote it got; none (older vmig) means finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Step>,
+    /// The vCenter task of the step under way (`task-123`), when one was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Managed object id of the host the VM was on before `assign` (to undo a move).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_host: Option<String>,
+    /// RFC 3339 vCenter time after which it is no longer counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// The VM's BIOS UUID (what an agent may report instead of the name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_uuid: Option<String>,
+}
+
+/// The journal of an `assign`: each step is written before (or, for `Relocated` and
+/// `Done`, after) the vCenter call it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The slice is booked; the VM is untouched.
+    Reserved,
+    /// `RelocateVM_Task` was (or is about to be) started.
+    Relocating,
+    /// The VM is on the planned host, without the vGPU yet.
+    Relocated,
+    /// `ReconfigVM_Task` (add the vGPU) was (or is about to be) started.
+    Configuring,
+    /// The VM has its vGPU: the assignment is complete.
+    Done,
+}
+
+impl Step {
+    /// The word used in JSON and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Reserved => "reserved",
+            Step::Relocating => "relocating",
+            Step::Relocated => "relocated",
+            Step::Configuring => "configuring",
+            Step::Done => "done",
+        }
+    }
 }
 
 impl Reservation {
@@ -54,6 +112,19 @@ impl Reservation {
             return Err(format!("unsupported reservation schema `{}`", r.schema));
         }
         Ok(r)
+    }
+
+    /// The journal step; older reservations without one are finished.
+    pub fn step(&self) -> Step {
+        self.step.unwrap_or(Step::Done)
+    }
+
+    /// Whether it has expired at `now` (vCenter time); an unreadable expiry never expires.
+    pub fn expired(&self, now: time::OffsetDateTime) -> bool {
+        self.expires_at
+            .as_deref()
+            .and_then(crate::times::parse_time)
+            .is_some_and(|t| t <= now)
     }
 
     /// Compact JSON, as stored.
@@ -73,6 +144,40 @@ pub struct HeldReservation {
     pub reservation: Reservation,
 }
 
+impl HeldReservation {
+    /// Whether `reported` (an agent's VM id: a name or a BIOS UUID, as NVML's
+    /// `nvmlVgpuInstanceGetVmID` returns either) names this VM.
+    pub fn is_vm(&self, reported: &str) -> bool {
+        reported == self.vm
+            || self
+                .reservation
+                .vm_uuid
+                .as_deref()
+                .is_some_and(|u| same_uuid(u, reported))
+    }
+}
+
+/// BIOS UUIDs compared as vSphere and NVML may spell them: case and dashes may differ.
+/// Anything that is not a UUID is compared exactly, ignoring case.
+pub fn same_uuid(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> Option<String> {
+        let s = s.trim();
+        if !s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return None;
+        }
+        let hex: String = s
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        (hex.len() == 32).then_some(hex)
+    };
+    match (norm(a), norm(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
 /// What became of a reservation when it was applied to the reported layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +190,11 @@ pub enum ReservationStatus {
     Running,
     /// No free placement of its profile is left on the host: overbooked.
     Unplaceable,
+    /// A reservation with a higher fencing token holds its placement: this one is the late
+    /// write of a vmig whose lock was broken, and is not counted.
+    Superseded,
+    /// Its `expires_at` has passed: not counted.
+    Expired,
 }
 
 impl ReservationStatus {
@@ -95,6 +205,8 @@ impl ReservationStatus {
             ReservationStatus::Moved => "moved",
             ReservationStatus::Running => "running",
             ReservationStatus::Unplaceable => "unplaceable",
+            ReservationStatus::Superseded => "superseded",
+            ReservationStatus::Expired => "expired",
         }
     }
 }
@@ -110,18 +222,27 @@ pub struct AppliedReservation {
     pub placement: Option<Placement>,
 }
 
-/// Applies a host's reservations (any order; they are sorted by time, then VM) to the
-/// per-GPU states built from its report. `states[i]` belongs to `report.gpus[i]` (`None` for
-/// GPUs without a usable state). Returns, per GPU, the reservations counted on it; running
-/// and unplaceable ones are attached to their planned GPU.
+/// Applies a host's reservations (any order) to the per-GPU states built from its report at
+/// vCenter time `now`. Fenced reservations go first, highest token first (a higher token
+/// was written knowing every lower one that had been written before it), then older
+/// fence-less ones by time, then VM. `states[i]` belongs to `report.gpus[i]` (`None` for
+/// GPUs without a usable state). Returns, per GPU, the reservations counted on it; running,
+/// unplaceable, superseded and expired ones are attached to their planned GPU.
 pub fn apply(
     report: &HostReport,
     states: &mut [Option<MigState>],
     mut held: Vec<HeldReservation>,
+    now: time::OffsetDateTime,
 ) -> Vec<Vec<AppliedReservation>> {
     held.sort_by(|a, b| {
-        (a.reservation.reserved_at.as_str(), a.vm_moref.as_str())
-            .cmp(&(b.reservation.reserved_at.as_str(), b.vm_moref.as_str()))
+        let key = |h: &HeldReservation| {
+            (
+                std::cmp::Reverse(h.reservation.token),
+                h.reservation.reserved_at.clone(),
+                h.vm_moref.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
     });
     let mut out: Vec<Vec<AppliedReservation>> = vec![Vec::new(); states.len()];
     for h in held {
@@ -133,13 +254,22 @@ pub fn apply(
             .gpus
             .iter()
             .flat_map(|g| &g.gpu_instances)
-            .any(|gi| gi.in_use && gi.vm.as_deref() == Some(h.vm.as_str()));
+            .any(|gi| gi.in_use && gi.vm.as_deref().is_some_and(|v| h.is_vm(v)));
         let attach = planned.unwrap_or(0);
-        if running {
+        let early = if running {
+            Some(ReservationStatus::Running)
+        } else if h.reservation.expired(now) {
+            Some(ReservationStatus::Expired)
+        } else if planned.is_some_and(|i| superseded(&out[i], &h)) {
+            Some(ReservationStatus::Superseded)
+        } else {
+            None
+        };
+        if let Some(status) = early {
             if let Some(slot) = out.get_mut(attach) {
                 slot.push(AppliedReservation {
                     held: h,
-                    status: ReservationStatus::Running,
+                    status,
                     placement: None,
                 });
             }
@@ -194,6 +324,19 @@ pub fn apply(
     out
 }
 
+/// Whether a reservation with a higher token already holds a placement on this GPU that
+/// overlaps `h`'s planned one.
+fn superseded(on_gpu: &[AppliedReservation], h: &HeldReservation) -> bool {
+    let Some(mine) = h.reservation.token else {
+        return false;
+    };
+    on_gpu.iter().any(|a| {
+        a.held.reservation.token.is_some_and(|t| t > mine)
+            && a.placement
+                .is_some_and(|p| p.overlaps(h.reservation.placement))
+    })
+}
+
 /// The reservation's GI profile on `model`: by name, since profile ids are per model.
 fn profile_for(model: &GpuModel, r: &Reservation) -> Option<GiProfileId> {
     model.gi_profile_by_name(&r.profile).map(|p| p.id)
@@ -222,6 +365,12 @@ mod tests {
                 reserved_at: at.into(),
                 by: "u@vc".into(),
                 memory_locked_before: None,
+                token: None,
+                step: None,
+                task: None,
+                from_host: None,
+                expires_at: None,
+                vm_uuid: None,
             },
         }
     }
@@ -264,6 +413,7 @@ mod tests {
                 res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4)),
                 res("b", "2026-01-01T00:00:02Z", Placement::new(4, 4)),
             ],
+            now(),
         );
         let got: Vec<_> = applied[0]
             .iter()
@@ -304,9 +454,81 @@ mod tests {
             &rep,
             &mut states,
             vec![res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4))],
+            now(),
         );
         assert_eq!(applied[0][0].status, ReservationStatus::Running);
         assert_eq!(states[0].as_ref().unwrap().gpu_instances.len(), 1);
+    }
+
+    fn now() -> time::OffsetDateTime {
+        crate::times::parse_time("2026-06-01T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn higher_token_wins_lower_is_superseded_expired_not_counted() {
+        let model = GpuModel::by_key("a100-pcie-40gb").unwrap();
+        let rep = report(vec![]);
+        let mut states = vec![Some(MigState::new(model))];
+        let mut late = res("late", "2026-01-01T00:00:05Z", Placement::new(4, 4));
+        late.reservation.token = Some(10);
+        let mut winner = res("winner", "2026-01-01T00:00:09Z", Placement::new(4, 4));
+        winner.reservation.token = Some(11);
+        let mut old = res("old", "2026-01-01T00:00:01Z", Placement::new(0, 4));
+        old.reservation.token = Some(3);
+        old.reservation.expires_at = Some("2026-02-01T00:00:00Z".into());
+        let applied = apply(&rep, &mut states, vec![late, old, winner], now());
+        let got: Vec<_> = applied[0]
+            .iter()
+            .map(|a| (a.held.vm.as_str(), a.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("winner", ReservationStatus::Held),
+                ("late", ReservationStatus::Superseded),
+                ("old", ReservationStatus::Expired),
+            ]
+        );
+        assert_eq!(states[0].as_ref().unwrap().gpu_instances.len(), 1);
+    }
+
+    #[test]
+    fn running_vm_matched_by_bios_uuid() {
+        let model = GpuModel::by_key("a100-pcie-40gb").unwrap();
+        let gi = GiReport {
+            gi_id: GpuInstanceId(1),
+            profile_id: GiProfileId(9),
+            profile: "3g.20gb".into(),
+            placement: Placement::new(4, 4),
+            compute_instances: vec![],
+            in_use: true,
+            vm: Some("4213A1B2-0000-1111-2222-333344445555".into()),
+            vgpu_type: None,
+            processes: vec![],
+        };
+        let mut state = MigState::new(model);
+        state
+            .create_gi(GiProfileId(9), Some(Placement::new(4, 4)))
+            .unwrap();
+        let mut states = vec![Some(state)];
+        let mut h = res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4));
+        h.reservation.vm_uuid = Some("4213a1b2-0000-1111-2222-333344445555".into());
+        let applied = apply(&report(vec![gi]), &mut states, vec![h], now());
+        assert_eq!(applied[0][0].status, ReservationStatus::Running);
+    }
+
+    #[test]
+    fn uuids_match_across_spellings_names_do_not() {
+        assert!(same_uuid(
+            "4213a1b2-0000-1111-2222-333344445555",
+            "4213A1B200001111-2222333344445555"
+        ));
+        assert!(!same_uuid(
+            "4213a1b2-0000-1111-2222-333344445555",
+            "4213a1b2-0000-1111-2222-333344445556"
+        ));
+        assert!(same_uuid("4211-7", "4211-7"));
+        assert!(!same_uuid("web-01", "web-02"));
     }
 
     #[test]

@@ -394,6 +394,12 @@ mod tests {
                 reserved_at: fresh.clone(),
                 by: "admin@vc".into(),
                 memory_locked_before: None,
+                token: None,
+                step: None,
+                task: None,
+                from_host: None,
+                expires_at: None,
+                vm_uuid: None,
             }
             .to_json()
         };

@@ -1,6 +1,6 @@
 //! Timestamps as vmig reads and writes them: RFC 3339 in UTC with whole seconds (the agents'
 //! `observed_at`, reservations' `reserved_at`, lock holders' `since`, a report's
-//! `generated_at`), and short human ages for tables.
+//! `generated_at`), vCenter's clock ([`vcenter_now`]), and short human ages for tables.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -17,6 +17,18 @@ pub fn format_time(t: OffsetDateTime) -> String {
         .replace_nanosecond(0)
         .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// vCenter's current time (`ServiceInstance.CurrentTime`): what every lock, reservation and
+/// expiry is written in and judged by, so that no admin workstation's clock matters.
+pub async fn vcenter_now(
+    client: &vcenter_client::Client,
+) -> vcenter_client::Result<OffsetDateTime> {
+    let text = client.current_time().await?;
+    parse_time(text.trim()).ok_or_else(|| vcenter_client::Error::Decode {
+        context: "CurrentTime".into(),
+        detail: format!("`{text}` is not an xsd:dateTime"),
+    })
 }
 
 /// `90s`, `12m`, `3h`, `2d`.

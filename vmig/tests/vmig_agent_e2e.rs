@@ -1,7 +1,8 @@
 //! End to end with a real agent: `vmig-agent run` on a simulated GPU machine (nvml-sim)
 //! publishes to the simulator, and `vmig` reads what it published. `vmig assign` reserves a
 //! slice on the agent's GPU; when the VM's vGPU "starts" (nvml-sim marks a GI as backing the
-//! VM's vGPU) the agent reports it and the reservation is no longer counted twice.
+//! VM's vGPU) the agent reports it and the reservation is no longer counted twice, whether
+//! NVML names the VM by name or, as ESXi may, by its BIOS UUID.
 
 mod vmig_support;
 
@@ -70,6 +71,46 @@ fn write_config(dir: &Path, vc: &Vcsim, host_uuid: &str) -> PathBuf {
     let path = dir.join("agent.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// A VM "powers on" on the simulated GPU: a 3g.20gb GI is created at slice `start` and
+/// backs its vGPU, NVML naming the VM `vm_id` (by BIOS UUID when `by_uuid`).
+fn power_on(state: &Path, start: &str, vm_id: &str, by_uuid: bool) {
+    let cgi = agent_cli(
+        state,
+        &[
+            "mig",
+            "cgi",
+            "-i",
+            "0",
+            "3g.20gb",
+            "--placement",
+            start,
+            "-C",
+        ],
+    );
+    // `Successfully created GPU instance ID  1 on GPU  0 using profile …`
+    let gi = cgi
+        .split("GPU instance ID")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no GI id in {cgi}"))
+        .to_string();
+    let mut args = vec![
+        "occupy",
+        "-i",
+        "0",
+        "--gi",
+        &gi,
+        "--vgpu",
+        "grid_a100-3-20c",
+        "--vm",
+        vm_id,
+    ];
+    if by_uuid {
+        args.push("--vm-uuid");
+    }
+    nvml_sim(state, &args);
 }
 
 fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
@@ -155,40 +196,7 @@ fn vmig_reads_what_a_real_agent_publishes() {
     assert_eq!(cap["available"], 1, "the reservation is counted");
 
     // The VM "powers on": the GI is created where vmig planned it and backs the VM's vGPU.
-    let cgi = agent_cli(
-        &state,
-        &[
-            "mig",
-            "cgi",
-            "-i",
-            "0",
-            "3g.20gb",
-            "--placement",
-            &start,
-            "-C",
-        ],
-    );
-    // `Successfully created GPU instance ID  1 on GPU  0 using profile …`
-    let gi = cgi
-        .split("GPU instance ID")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no GI id in {cgi}"))
-        .to_string();
-    nvml_sim(
-        &state,
-        &[
-            "occupy",
-            "-i",
-            "0",
-            "--gi",
-            &gi,
-            "--vgpu",
-            "grid_a100-3-20c",
-            "--vm",
-            &vm,
-        ],
-    );
+    power_on(&state, &start, &vm, false);
     let r = wait_for(
         Duration::from_secs(60),
         "the agent to report the VM running",
@@ -208,5 +216,54 @@ fn vmig_reads_what_a_real_agent_publishes() {
     assert_eq!(
         cap["available"], 1,
         "running and reserved are the same slice, counted once"
+    );
+
+    // A second VM, whose running vGPU NVML names by the VM's BIOS UUID.
+    let (vm2, vm2_ref, _) = vms(&rt, &c)
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .nth(1)
+        .unwrap();
+    park(&rt, &c, &vm2_ref, "DC0_C0_H0");
+    let a = env.vmig_json(&["assign", "--vm", &vm2, "--profile", "grid_a100-3-20c"], 0);
+    let start = a["placement"]["start"].as_u64().unwrap().to_string();
+    let bios = rt
+        .block_on(c.vm(&vm2_ref, &[vcenter_client::VmProperty::Uuid]))
+        .unwrap()
+        .uuid
+        .expect("VM BIOS UUID")
+        .as_str()
+        .to_uppercase();
+    power_on(&state, &start, &bios, true);
+    let r = wait_for(
+        Duration::from_secs(60),
+        "the agent to report the VM by UUID",
+        || {
+            let r = env.vmig_json(&["report"], 0);
+            let h = host_json(&r, "DC0_C0_H0")?;
+            h["gpus"][0]["instances"]
+                .as_array()?
+                .iter()
+                .any(|i| i["vm"] == bios.as_str())
+                .then(|| r.clone())
+        },
+    );
+    let h0 = host_json(&r, "DC0_C0_H0").unwrap();
+    let status = h0["gpus"][0]["reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["vm"] == vm2.as_str())
+        .map(|x| x["status"].clone());
+    assert_eq!(
+        status,
+        Some(serde_json::json!("running")),
+        "{:#}",
+        h0["gpus"][0]
+    );
+    assert!(
+        !r["warnings"].to_string().contains("overbooked"),
+        "{:#}",
+        r["warnings"]
     );
 }

@@ -8,9 +8,6 @@ use super::{get, gpu_of, guard, non_null, put, put_counted, put_str, resolve_gpu
 use crate::code::NvmlCode;
 use crate::state::SimState;
 
-/// `NVML_VGPU_VM_ID_DOMAIN_ID`: the id is a plain VM name, not a UUID.
-const VM_ID_DOMAIN_ID: c_uint = 0;
-
 /// `nvmlDeviceGetActiveVgpus`: `*vgpuCount` in = capacity, out = number active.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlDeviceGetActiveVgpus(
@@ -47,7 +44,7 @@ pub unsafe extern "C" fn nvmlVgpuInstanceGetType(
     })
 }
 
-/// `nvmlVgpuInstanceGetVmID`: the VM name, reported as a domain id.
+/// `nvmlVgpuInstanceGetVmID`: the VM name as a domain id, or its BIOS UUID as a UUID.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nvmlVgpuInstanceGetVmID(
     vgpu_instance: c_uint,
@@ -64,7 +61,7 @@ pub unsafe extern "C" fn nvmlVgpuInstanceGetVmID(
             // writable (nvml.h).
             unsafe {
                 put_str(vm_id, size, &v.vm)?;
-                put(vm_id_type, VM_ID_DOMAIN_ID)
+                put(vm_id_type, v.vm_id_type())
             }
         })
     })

@@ -162,6 +162,7 @@ pub struct VcsimBuilder {
     credentials: Option<(String, String)>,
     api_version: Option<String>,
     start_timeout: Duration,
+    method_delays: BTreeMap<String, u32>,
 }
 
 impl Default for VcsimBuilder {
@@ -178,6 +179,7 @@ impl Default for VcsimBuilder {
             credentials: None,
             api_version: None,
             start_timeout: Duration::from_secs(180),
+            method_delays: BTreeMap::new(),
         }
     }
 }
@@ -252,6 +254,13 @@ impl VcsimBuilder {
         self
     }
 
+    /// Delays every call of vim25 method `method` (e.g. `RelocateVM_Task`) by `ms` before it
+    /// runs, so a test can interrupt a client mid-call.
+    pub fn method_delay(mut self, method: &str, ms: u32) -> Self {
+        self.method_delays.insert(method.to_owned(), ms);
+        self
+    }
+
     /// Builds the simulator if needed, starts it and waits until it serves.
     pub fn start(self) -> Result<Vcsim> {
         let binary = try_vcsim_binary()?;
@@ -288,6 +297,14 @@ impl VcsimBuilder {
         };
         if let Some(v) = &self.api_version {
             args.push(format!("-api-version={v}").into());
+        }
+        if !self.method_delays.is_empty() {
+            let list: Vec<String> = self
+                .method_delays
+                .iter()
+                .map(|(m, ms)| format!("{m}={ms}"))
+                .collect();
+            args.push(format!("-method-delay={}", list.join(",")).into());
         }
         let tls = match self.tls {
             TlsMode::Plain => None,

@@ -8,30 +8,36 @@
 //!    with reservations counted;
 //! 2. chooses: the VM's current host if it fits, else the best fit (least fragmentation left)
 //!    among the hosts of the VM's cluster (or the `--host` given);
-//! 3. under the host's lock ([`crate::lock`]), re-reads the host's report and every
-//!    reservation, re-checks, and records `vmig.reservation` on the VM: from here on
-//!    `capacity` and other `assign`s count the slice; losing the race is a refusal;
-//! 4. relocates the powered-off VM if it must move (before reconfiguring, so the vGPU is
+//! 3. takes the VM's lock ([`crate::lock`]; held to the end, so one VM is changed by one
+//!    vmig at a time), re-reads the VM and refuses when it already carries a reservation or
+//!    a vGPU;
+//! 4. under the host's lock, re-reads the host's report and every reservation, re-checks,
+//!    and records `vmig.reservation` on the VM (fenced, with the host lock's token and an
+//!    expiry in vCenter time): from here on `capacity` and other `assign`s count the slice;
+//!    losing the race is a refusal;
+//! 5. relocates the powered-off VM if it must move (before reconfiguring, so the vGPU is
 //!    added on a host that offers its type), then one `ReconfigVM_Task` adds the
-//!    `VirtualPCIPassthrough` vGPU and sets `memoryReservationLockedToMax`;
-//! 5. on a failed task, clears the reservation again.
+//!    `VirtualPCIPassthrough` vGPU and sets `memoryReservationLockedToMax`; each step is
+//!    journaled in the reservation (submodule `changes`);
+//! 6. on a failed task, rolls back (reservation cleared, a move undone); on a signal, a task
+//!    still running or a lost connection, stops and names `vmig repair`.
 //!
-//! `unassign` removes the VM's MIG-backed vGPUs, restores the memory lock as it was, and
-//! clears the reservation.
+//! `unassign` (under the VM's lock) removes the VM's MIG-backed vGPUs, restores the memory
+//! lock as it was, and clears the reservation. `repair` finishes or undoes half-done
+//! assignments from their journal.
 //!
-//! Step 1's checks are in the submodule `checks`, step 3 in `reserve`; this file chooses,
-//! changes the VM and holds `unassign`.
+//! Step 1's checks are in the submodule `checks`, step 4 in `reserve`, step 5 in `changes`,
+//! `repair` in `repair`; this file chooses and holds `assign` and `unassign`.
 
+mod changes;
 mod checks;
+mod repair;
 mod reserve;
 
 use serde::Serialize;
 
 use mig::{Placement, VgpuType};
-use vcenter_client::{
-    HostRef, PowerState, RelocateSpec, ResourcePoolRef, TaskWait, VgpuDevice, VgpuProfile,
-    VmConfigSpec, VmProperty,
-};
+use vcenter_client::{HostRef, PowerState, ResourcePoolRef, VgpuDevice, VmConfigSpec, VmProperty};
 
 use crate::analysis::{self, Analysis, HostAnalysis};
 use crate::capacity::{Choice, better, candidates, parse_type};
@@ -39,7 +45,17 @@ use crate::inventory::{self, ComputeInventory, Scope, VmInfo};
 use crate::reservation::Reservation;
 use crate::{AdminError, Connection, Refusal, RefusalKind};
 
+pub use repair::{RepairOutcome, RepairedVm, repair};
 pub use reserve::LOCK_WAIT;
+
+use std::time::Duration;
+
+use crate::lock::{self, Lock};
+use crate::times::{format_time, vcenter_now};
+use changes::{Changer, Ended};
+
+/// How long a reservation counts by default (`assign --reserve-for`).
+pub const DEFAULT_RESERVE_FOR: Duration = Duration::from_secs(7 * 86_400);
 
 /// Where the vGPU goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +144,13 @@ fn find_vm<'a>(
     let mut found = Vec::new();
     for (vi, inv) in analysis.inventories.iter().enumerate() {
         for (_, cr, vm) in inv.vms() {
-            if vm.name == name || vm.moref.value() == name {
+            if vm.name == name
+                || vm.moref.value() == name
+                || vm
+                    .uuid
+                    .as_deref()
+                    .is_some_and(|u| crate::reservation::same_uuid(u, name))
+            {
                 found.push(Found {
                     conn: &conns[vi],
                     vi,
@@ -204,7 +226,8 @@ async fn vm_vgpus(conn: &Connection, vm: &VmInfo) -> Result<Vec<VgpuDevice>, Adm
     Ok(v.vgpus)
 }
 
-/// Reads every vCenter (whole inventory: reservations may sit on VMs anywhere).
+/// Reads every vCenter (whole inventory: reservations may sit on VMs anywhere), analysed at
+/// the first vCenter's time.
 async fn analyse_all(
     conns: &[Connection],
     progress: &dyn inventory::Progress,
@@ -218,16 +241,45 @@ async fn analyse_all(
     .await
     .into_iter()
     .collect::<Result<Vec<_>, _>>()?;
-    Ok(analysis::analyse(invs, time::OffsetDateTime::now_utc()))
+    let now = crate::connection::vcenter_time(conns).await?;
+    Ok(analysis::analyse(invs, now))
 }
 
-/// `vmig assign`.
+/// Takes `vm`'s lock for `doing` (waiting up to [`LOCK_WAIT`] for another vmig's).
+async fn lock_vm(conn: &Connection, vm: &VmInfo, doing: &str) -> Result<Lock, AdminError> {
+    lock::acquire(
+        &conn.client,
+        lock::Target::Vm(&vm.moref),
+        &format!("VM {}", vm.name),
+        &reserve::who(conn),
+        doing,
+        LOCK_WAIT,
+    )
+    .await
+    .map_err(|e| reserve::lock_err(conn, &vm.name, None, e))
+}
+
+/// Releases a lock after the work is done; a failure only warns (the lock goes stale on its
+/// own) so that it never hides what the work did.
+async fn release(lock: Lock) {
+    let what = lock.what().to_string();
+    if let Err(e) = lock.release().await {
+        tracing::warn!(lock = %what, error = %e, "could not release the vmig lock; it goes stale on its own");
+    }
+}
+
+/// `vmig assign`: `reserve_for` is how long the reservation counts (from vCenter's now).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the command's options, passed through"
+)]
 pub async fn assign(
     conns: &[Connection],
     vm_name: &str,
     type_name: &str,
     choice: HostChoice,
     dry_run: bool,
+    reserve_for: Duration,
     progress: &dyn inventory::Progress,
 ) -> Result<AssignOutcome, AdminError> {
     let vtype = parse_type(type_name)?;
@@ -265,8 +317,86 @@ pub async fn assign(
     if dry_run {
         return Ok(outcome);
     }
+    if crate::interrupt::interrupted() {
+        return Err(AdminError::Incomplete(format!(
+            "VM {}: assign interrupted before any change; nothing was written",
+            vm.name
+        )));
+    }
+    let mut vm_lock = lock_vm(f.conn, vm, &format!("assign {spelled} to VM {}", vm.name)).await?;
+    let done = assign_locked(
+        &f,
+        &analysis,
+        target,
+        &vtype,
+        &spelled,
+        reserve_for,
+        &mut vm_lock,
+        &mut outcome,
+    )
+    .await;
+    release(vm_lock).await;
+    done.map(|()| outcome)
+}
 
-    let reservation = reserve::reserve(f.conn, &analysis, target, vm, &vtype, &spelled).await?;
+/// `assign` under the VM's lock: re-read the VM, reserve under the host's lock, change the
+/// VM step by step.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the plan's pieces, passed through"
+)]
+async fn assign_locked(
+    f: &Found<'_>,
+    analysis: &Analysis,
+    target: &HostAnalysis,
+    vtype: &VgpuType,
+    spelled: &str,
+    reserve_for: Duration,
+    vm_lock: &mut Lock,
+    outcome: &mut AssignOutcome,
+) -> Result<(), AdminError> {
+    let conn = f.conn;
+    let err = vc_err(conn);
+    let fresh = VmInfo::reread(&conn.client, &f.vm.moref)
+        .await
+        .map_err(&err)?;
+    let cur = host_name(analysis, f.vi, fresh.host.as_ref());
+    if let Some(text) = &fresh.reservation {
+        let what = Reservation::from_json(text).map_or_else(
+            |_| "an unreadable vmig reservation".to_string(),
+            |r| {
+                format!(
+                    "a vmig reservation on host {} (step {})",
+                    r.host_name,
+                    r.step().as_str()
+                )
+            },
+        );
+        return Err(refuse(
+            RefusalKind::VmBusy,
+            &fresh.name,
+            cur.as_deref(),
+            format!(
+                "VM {} already carries {what}, made by another vmig; run `vmig repair --vm {}` or `vmig unassign --vm {}` first",
+                fresh.name, fresh.name, fresh.name
+            ),
+        ));
+    }
+    let again = Found { vm: &fresh, ..*f };
+    checks::vm_can_take(&again, vtype, cur.as_deref()).await?;
+    let relocated = Some(&target.host.moref) != fresh.host.as_ref();
+    outcome.relocated = relocated;
+    outcome.from_host = cur;
+    let now = vcenter_now(&conn.client).await.map_err(&err)?;
+    let expires = now + time::Duration::try_from(reserve_for).unwrap_or(time::Duration::MAX);
+    let journal = reserve::Journal {
+        from_host: fresh.host.as_ref().map(|h| h.value().to_string()),
+        expires_at: format_time(expires),
+        now,
+        vm_lock,
+    };
+    let reservation =
+        reserve::reserve(conn, analysis, target, &fresh, vtype, spelled, &journal).await?;
     // The fresh check under the lock may have picked another GPU or placement of the host.
     outcome.gpu_uuid = reservation.gpu_uuid.clone();
     outcome.gpu_index = target
@@ -275,16 +405,54 @@ pub async fn assign(
         .find(|g| g.report.uuid == reservation.gpu_uuid)
         .map_or(outcome.gpu_index, |g| g.report.index);
     outcome.placement = reservation.placement;
-    outcome.reservation = Some(reservation);
-
-    if let Err(e) = apply_changes(f.conn, vm, f.compute, target, &spelled, relocated).await {
-        // Give the slice back; the error says what failed.
-        if let Err(undo) = reserve::clear_reservation(&f.conn.client, &vm.moref).await {
-            tracing::warn!(vm = %vm.name, error = %undo, "could not clear the reservation after a failed assign");
+    let key = inventory::field_keys(&conn.client)
+        .await
+        .map_err(&err)?
+        .reservation
+        .ok_or_else(|| AdminError::Internal("vmig.reservation vanished".into()))?;
+    let mut changer = Changer {
+        conn,
+        vm: &fresh.moref,
+        vm_name: &fresh.name,
+        key,
+        reservation,
+        vm_lock,
+        command: "assign",
+    };
+    if relocated {
+        let pool = target_pool(conn, f.compute, target).await?;
+        if let Ended::Failed(e) = changer.relocate(&target.host.moref, pool).await? {
+            changer.roll_back(false).await;
+            return Err(err(e));
         }
-        return Err(e);
     }
-    Ok(outcome)
+    if let Ended::Failed(e) = changer.add_vgpu(spelled).await? {
+        changer.roll_back(relocated).await;
+        return Err(err(e));
+    }
+    outcome.reservation = Some(changer.reservation);
+    Ok(())
+}
+
+/// The resource pool a relocation names: vCenter wants the target cluster's root pool when
+/// the VM changes cluster, none within one.
+async fn target_pool(
+    conn: &Connection,
+    from: &ComputeInventory,
+    target: &HostAnalysis,
+) -> Result<Option<ResourcePoolRef>, AdminError> {
+    if target.compute == from.moref {
+        return Ok(None);
+    }
+    let oc = conn
+        .client
+        .retrieve_object(&target.compute, &["resourcePool"])
+        .await
+        .map_err(vc_err(conn))?;
+    Ok(oc
+        .get("resourcePool")
+        .and_then(|n| n.to_moref().ok())
+        .and_then(|r| ResourcePoolRef::try_from(r).ok()))
 }
 
 /// Where `assign` would put the vGPU: a host, one of its GPUs, and the placement there.
@@ -351,60 +519,7 @@ fn plan<'a>(
     })
 }
 
-async fn apply_changes(
-    conn: &Connection,
-    vm: &VmInfo,
-    from: &ComputeInventory,
-    target: &HostAnalysis,
-    spelled: &str,
-    relocate: bool,
-) -> Result<(), AdminError> {
-    let client = &conn.client;
-    let err = vc_err(conn);
-    if relocate {
-        // vCenter wants the target cluster's root pool when the VM changes cluster.
-        let pool = if target.compute == from.moref {
-            None
-        } else {
-            let oc = client
-                .retrieve_object(&target.compute, &["resourcePool"])
-                .await
-                .map_err(&err)?;
-            oc.get("resourcePool")
-                .and_then(|n| n.to_moref().ok())
-                .and_then(|r| ResourcePoolRef::try_from(r).ok())
-        };
-        let task = client
-            .relocate_vm(
-                &vm.moref,
-                &RelocateSpec {
-                    host: target.host.moref.clone(),
-                    pool,
-                },
-            )
-            .await
-            .map_err(&err)?;
-        client
-            .wait_for_task(&task, TaskWait::default())
-            .await
-            .map_err(&err)?;
-    }
-    let profile = VgpuProfile::new(spelled).map_err(&err)?;
-    let spec = VmConfigSpec::new()
-        .add_vgpu(profile)
-        .memory_reservation_locked_to_max(true);
-    let task = client
-        .reconfigure_vm(&vm.moref, &spec)
-        .await
-        .map_err(&err)?;
-    client
-        .wait_for_task(&task, TaskWait::default())
-        .await
-        .map_err(&err)?;
-    Ok(())
-}
-
-/// `vmig unassign`.
+/// `vmig unassign`: under the VM's lock, on the VM as it is then.
 pub async fn unassign(
     conns: &[Connection],
     vm_name: &str,
@@ -412,15 +527,27 @@ pub async fn unassign(
 ) -> Result<UnassignOutcome, AdminError> {
     let analysis = analyse_all(conns, progress).await?;
     let f = find_vm(conns, &analysis, vm_name)?;
-    let vm = f.vm;
-    let current = host_name(&analysis, f.vi, vm.host.as_ref());
-    let cur = current.as_deref();
+    let mut vm_lock = lock_vm(f.conn, f.vm, &format!("unassign VM {}", f.vm.name)).await?;
+    let done = unassign_locked(&f, &analysis, &mut vm_lock).await;
+    release(vm_lock).await;
+    done
+}
+
+async fn unassign_locked(
+    f: &Found<'_>,
+    analysis: &Analysis,
+    vm_lock: &mut Lock,
+) -> Result<UnassignOutcome, AdminError> {
     let client = &f.conn.client;
     let err = vc_err(f.conn);
-    let vgpus: Vec<VgpuDevice> = vm_vgpus(f.conn, vm)
-        .await?
-        .into_iter()
+    let vm = &VmInfo::reread(client, &f.vm.moref).await.map_err(&err)?;
+    let current = host_name(analysis, f.vi, vm.host.as_ref());
+    let cur = current.as_deref();
+    let vgpus: Vec<VgpuDevice> = vm
+        .vgpus
+        .iter()
         .filter(|d| VgpuType::parse(d.profile.as_str()).is_some_and(|t| t.is_mig_backed()))
+        .cloned()
         .collect();
     let reservation = vm
         .reservation
@@ -471,10 +598,7 @@ pub async fn unassign(
             .reconfigure_vm(&vm.moref, &spec)
             .await
             .map_err(&err)?;
-        client
-            .wait_for_task(&task, TaskWait::default())
-            .await
-            .map_err(&err)?;
+        changes::follow_task(f.conn, &task, vm_lock, &vm.name).await?;
     }
     let cleared = if vm.reservation.is_some() {
         reserve::clear_reservation(client, &vm.moref)

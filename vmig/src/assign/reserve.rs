@@ -2,6 +2,11 @@
 //! agent report and every reservation, re-check that a slice is still free, and write
 //! `vmig.reservation` on the VM. From then on `capacity` and other `assign`s count the slice;
 //! losing the race is a refusal.
+//!
+//! Fencing: just before the write both locks (the VM's, held by the caller, and the host's)
+//! are checked to still exist with their keys; the reservation carries the host lock's key
+//! as its token; just after the write the host lock is checked again and, if it was broken
+//! meanwhile, the reservation is taken back (when it still carries this token).
 
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -15,15 +20,67 @@ use crate::analysis::{Analysis, GpuAnalysis, HostAnalysis, gpu_model, reported_s
 use crate::capacity::{better, candidates};
 use crate::inventory::{self, VmInfo};
 use crate::lock;
-use crate::reservation::{HeldReservation, RESERVATION_SCHEMA, Reservation};
+use crate::reservation::{HeldReservation, RESERVATION_SCHEMA, Reservation, Step};
 use crate::times::format_time;
 use crate::{AdminError, Connection, RefusalKind};
 
-/// How long `assign` waits for another admin's lock on the same host.
+/// How long `assign` waits for another admin's lock on the same host or VM.
 pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 
+/// Test-only: milliseconds to pause just before the fenced write of the reservation (the
+/// stalled-holder test stops the process there). Hidden; never set it in production.
+const PAUSE_ENV: &str = "VMIG_TEST_PAUSE_BEFORE_RESERVE_MS";
+
+/// What the reservation records besides the slice.
+pub(super) struct Journal<'a> {
+    /// The VM's host before `assign` (moref value).
+    pub from_host: Option<String>,
+    /// Expiry (vCenter time, RFC 3339).
+    pub expires_at: String,
+    /// vCenter's time when the reservation is made.
+    pub now: time::OffsetDateTime,
+    /// The VM's lock, held by the caller.
+    pub vm_lock: &'a lock::Lock,
+}
+
+/// `user@vcenter`, as locks and reservations name their writer.
+pub(super) fn who(conn: &Connection) -> String {
+    format!("{}@{}", conn.target.credentials.user(), conn.target.host)
+}
+
+/// A lock failure as `assign` reports it: a busy lock or a broken one is a refusal naming
+/// the VM; a vCenter error stays one.
+pub(super) fn lock_err(
+    conn: &Connection,
+    vm: &str,
+    host: Option<&str>,
+    e: lock::LockError,
+) -> AdminError {
+    match e {
+        lock::LockError::Busy { .. } => {
+            let kind = if host.is_some() {
+                RefusalKind::LostRace
+            } else {
+                RefusalKind::VmBusy
+            };
+            refuse(kind, vm, host, format!("VM {vm}: {e}"))
+        }
+        lock::LockError::Lost { .. } => refuse(
+            RefusalKind::LockLost,
+            vm,
+            host,
+            format!("VM {vm}: {e}; run vmig assign again"),
+        ),
+        lock::LockError::Vcenter(source) => AdminError::Vcenter {
+            vcenter: conn.target.host.clone(),
+            source,
+        },
+    }
+}
+
 /// Takes `target`'s lock, reserves a slice of `vtype` (spelled `spelled`) for `vm` on it,
-/// and releases the lock.
+/// and releases the lock. A failure to release only warns: the reservation is written and
+/// the caller's remaining steps must run (the lock goes stale on its own).
 pub(super) async fn reserve(
     conn: &Connection,
     analysis: &Analysis,
@@ -31,33 +88,28 @@ pub(super) async fn reserve(
     vm: &VmInfo,
     vtype: &VgpuType,
     spelled: &str,
+    journal: &Journal<'_>,
 ) -> Result<Reservation, AdminError> {
-    let who = format!("{}@{}", conn.target.credentials.user(), conn.target.host);
+    let who = who(conn);
+    let host = Some(target.host.name.as_str());
     let lock = lock::acquire(
         &conn.client,
-        &target.host.moref,
-        &target.host.name,
-        lock::holder(&who, &format!("assign {} to VM {}", spelled, vm.name)),
+        lock::Target::Host(&target.host.moref),
+        &format!("host {}", target.host.name),
+        &who,
+        &format!("assign {} to VM {}", spelled, vm.name),
         LOCK_WAIT,
     )
     .await
-    .map_err(|e| match e {
-        lock::LockError::Busy { .. } => refuse(
-            RefusalKind::LostRace,
-            &vm.name,
-            Some(&target.host.name),
-            format!("VM {}: {e}", vm.name),
-        ),
-        lock::LockError::Vcenter(source) => AdminError::Vcenter {
-            vcenter: conn.target.host.clone(),
-            source,
-        },
-    })?;
-    let reserved = reserve_locked(conn, analysis, target, vm, vtype, spelled, &who).await;
-    let released = lock.release().await;
-    let reservation = reserved?;
-    released.map_err(vc_err(conn))?;
-    Ok(reservation)
+    .map_err(|e| lock_err(conn, &vm.name, host, e))?;
+    let reserved = reserve_locked(
+        conn, analysis, target, vm, vtype, spelled, &who, journal, &lock,
+    )
+    .await;
+    if let Err(e) = lock.release().await {
+        tracing::warn!(host = %target.host.name, error = %e, "could not release the host lock; it goes stale on its own");
+    }
+    reserved
 }
 
 /// Every VM's reservation in the vCenter, fresh.
@@ -69,12 +121,15 @@ async fn read_reservations(client: &Client) -> vcenter_client::Result<Vec<HeldRe
     let mut out = Vec::new();
     client
         .for_each_vm(
-            &[VmProperty::Name, VmProperty::CustomValues],
+            &[VmProperty::Name, VmProperty::Uuid, VmProperty::CustomValues],
             RetrieveOptions::default(),
             |v| {
                 if let Some(text) = v.custom_values.get(key).filter(|t| !t.trim().is_empty())
-                    && let Ok(r) = Reservation::from_json(text)
+                    && let Ok(mut r) = Reservation::from_json(text)
                 {
+                    if r.vm_uuid.is_none() {
+                        r.vm_uuid = v.uuid.as_ref().map(|u| u.as_str().to_string());
+                    }
                     out.push(HeldReservation {
                         vm: v.name.clone().unwrap_or_default(),
                         vm_moref: v.moref.value().to_string(),
@@ -88,7 +143,11 @@ async fn read_reservations(client: &Client) -> vcenter_client::Result<Vec<HeldRe
     Ok(out)
 }
 
-/// Under the lock: fresh report + reservations, re-check, write the reservation.
+/// Under the lock: fresh report + reservations, re-check, write the reservation (fenced).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces are all distinct"
+)]
 async fn reserve_locked(
     conn: &Connection,
     analysis: &Analysis,
@@ -97,6 +156,8 @@ async fn reserve_locked(
     vtype: &VgpuType,
     spelled: &str,
     who: &str,
+    journal: &Journal<'_>,
+    host_lock: &lock::Lock,
 ) -> Result<Reservation, AdminError> {
     let client = &conn.client;
     let err = vc_err(conn);
@@ -109,7 +170,7 @@ async fn reserve_locked(
             h.reservation.host == target.host.moref.value() && h.vm_moref != vm.moref.value()
         })
         .collect();
-    let fresh = reanalyse(target, &report, held);
+    let fresh = reanalyse(target, &report, held, journal.now);
     let cands = candidates([&fresh], vtype);
     let Some(best) = cands
         .iter()
@@ -149,24 +210,60 @@ async fn reserve_locked(
         profile,
         profile_id: best.profile,
         placement: choice.placement,
-        reserved_at: format_time(time::OffsetDateTime::now_utc()),
+        reserved_at: format_time(journal.now),
         by: who.to_string(),
         memory_locked_before: vm.memory_locked,
+        token: Some(host_lock.token()),
+        step: Some(Step::Reserved),
+        task: None,
+        from_host: journal.from_host.clone(),
+        expires_at: Some(journal.expires_at.clone()),
+        vm_uuid: vm.uuid.clone(),
     };
     let def = client
         .ensure_custom_field(mig::report::FIELD_RESERVATION, Some(VmRef::KIND))
         .await
         .map_err(&err)?;
+    test_pause().await;
+    let fenced = |e| super::reserve::lock_err(conn, &vm.name, Some(&target.host.name), e);
+    journal.vm_lock.check().await.map_err(fenced)?;
+    host_lock.check().await.map_err(fenced)?;
     client
         .set_custom_value(vm.moref.as_moref(), def.key, &reservation.to_json())
         .await
         .map_err(&err)?;
+    // A write that slipped in after the lock was broken: take it back if it is still ours
+    // (readers would count it as superseded anyway).
+    if let Err(lost) = host_lock.check().await {
+        let still_ours = VmInfo::reread(client, &vm.moref)
+            .await
+            .ok()
+            .and_then(|v| v.reservation)
+            .and_then(|t| Reservation::from_json(&t).ok())
+            .is_some_and(|r| r.token == reservation.token);
+        if still_ours {
+            let _ = clear_reservation(client, &vm.moref).await;
+        }
+        return Err(fenced(lost));
+    }
     Ok(reservation)
+}
+
+/// The test hook of [`PAUSE_ENV`].
+async fn test_pause() {
+    if let Some(ms) = std::env::var(PAUSE_ENV)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        // The marker the stalled-holder test waits for before it stops this process.
+        eprintln!("vmig: {PAUSE_ENV}: pausing {ms} ms before the fenced write");
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
 }
 
 /// Clears `vm`'s reservation (vCenter has no "unset": the value becomes empty); `false`
 /// when no VM in this vCenter ever had one.
-pub(super) async fn clear_reservation(client: &Client, vm: &VmRef) -> vcenter_client::Result<bool> {
+pub(crate) async fn clear_reservation(client: &Client, vm: &VmRef) -> vcenter_client::Result<bool> {
     let keys = inventory::field_keys(client).await?;
     let Some(key) = keys.reservation else {
         return Ok(false);
@@ -240,6 +337,7 @@ fn reanalyse(
     target: &HostAnalysis,
     report: &HostReport,
     held: Vec<HeldReservation>,
+    now: time::OffsetDateTime,
 ) -> HostAnalysis {
     let reported: Vec<Option<MigState>> = report
         .gpus
@@ -247,7 +345,7 @@ fn reanalyse(
         .map(|g| gpu_model(g).and_then(|m| reported_state(g, m).ok()))
         .collect();
     let mut states = reported.clone();
-    let applied = crate::reservation::apply(report, &mut states, held);
+    let applied = crate::reservation::apply(report, &mut states, held, now);
     let mut fresh = target.clone();
     fresh.gpus = report
         .gpus
