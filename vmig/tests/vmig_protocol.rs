@@ -12,8 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use vcenter_client::{Client, VmProperty, VmRef};
-use vmig_support::{Env, doc, gi, gpu, park, text, vms};
-use vmig_testkit::{GpuConfig, GpuRule, Vcsim};
+use vmig_support::{Env, park, text, vms};
 
 const A100: &str = "a100-pcie-40gb";
 const FULL: &str = "grid_a100-7-40c";
@@ -23,36 +22,7 @@ fn scene(
     name: &str,
     delays: &[(&str, u32)],
 ) -> (Env, tokio::runtime::Runtime, Client, Vec<(String, VmRef)>) {
-    let mut builder = Vcsim::builder()
-        .hosts_per_cluster(3)
-        .standalone_hosts(0)
-        .vms(4)
-        .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters("DC0_C0").gpu(A100, 1)))
-        .custom_value(
-            "DC0_C0_H0",
-            "vmig.mig",
-            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
-        )
-        .custom_value(
-            "DC0_C0_H1",
-            "vmig.mig",
-            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
-        )
-        .custom_value(
-            "DC0_C0_H2",
-            "vmig.mig",
-            &doc(
-                1,
-                3600,
-                vec![gpu(
-                    0,
-                    A100,
-                    true,
-                    true,
-                    &[gi("7g.40gb", 0, Some("big-vm"))],
-                )],
-            ),
-        );
+    let mut builder = vmig_support::two_free_one_full_a100(4);
     for (m, ms) in delays {
         builder = builder.method_delay(m, *ms);
     }

@@ -11,10 +11,8 @@ use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use vcenter_client::VmProperty;
-use vmig_support::{Env, doc, gi, gpu, park, text, vms};
-use vmig_testkit::{GpuConfig, GpuRule, Vcsim};
+use vmig_support::{Env, park, text, vms};
 
-const A100: &str = "a100-pcie-40gb";
 const TYPE: &str = "grid_a100-3-20c";
 
 /// xorshift64*: deterministic, no dependency.
@@ -41,36 +39,7 @@ fn concurrent_random_assigns_and_unassigns_keep_the_invariants() {
         });
     eprintln!("VMIG_RANDOM_SEED={seed}");
     let mut rng = Rng(seed);
-    let builder = Vcsim::builder()
-        .hosts_per_cluster(3)
-        .standalone_hosts(0)
-        .vms(5)
-        .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters("DC0_C0").gpu(A100, 1)))
-        .custom_value(
-            "DC0_C0_H0",
-            "vmig.mig",
-            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
-        )
-        .custom_value(
-            "DC0_C0_H1",
-            "vmig.mig",
-            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
-        )
-        .custom_value(
-            "DC0_C0_H2",
-            "vmig.mig",
-            &doc(
-                1,
-                3600,
-                vec![gpu(
-                    0,
-                    A100,
-                    true,
-                    true,
-                    &[gi("7g.40gb", 0, Some("big-vm"))],
-                )],
-            ),
-        );
+    let builder = vmig_support::two_free_one_full_a100(5);
     let env = Env::start(builder, "vmig-random");
     let rt = Env::runtime();
     let c = env.client(&rt);

@@ -6,6 +6,7 @@ use vcenter_client::PowerState;
 
 use super::{Found, HostChoice, refuse, vm_vgpus};
 use crate::analysis::HostAnalysis;
+use crate::inventory::VmInfo;
 use crate::{AdminError, RefusalKind};
 
 /// Whether the VM can be given a vGPU of `vtype`: it is powered off and has no vGPU yet (one
@@ -17,22 +18,7 @@ pub(super) async fn vm_can_take(
 ) -> Result<(), AdminError> {
     let vm = f.vm;
     let cur = current;
-    if vm.power_state != Some(PowerState::PoweredOff) {
-        let state = vm.power_state.map_or_else(
-            || "in an unknown power state".to_string(),
-            |p| p.to_string(),
-        );
-        return Err(refuse(
-            RefusalKind::VmPoweredOn,
-            &vm.name,
-            cur,
-            format!(
-                "VM {} on host {} is {state}; power it off first: vSphere adds a vGPU only to a powered-off VM",
-                vm.name,
-                cur.unwrap_or("?")
-            ),
-        ));
-    }
+    powered_off(vm, cur, "adds a vGPU only to")?;
     let vgpus = vm_vgpus(f.conn, vm).await?;
     if let Some(other) = vgpus.iter().find(|d| {
         VgpuType::parse(d.profile.as_str()).is_none_or(|t| t.base_name() != vtype.base_name())
@@ -148,4 +134,30 @@ pub(super) fn no_capacity(
             pool.len()
         ),
     )
+}
+
+/// Refuses unless `vm` is powered off: vSphere changes a VM's vGPUs only then. `what` is the
+/// change, as in "vSphere adds a vGPU only to a powered-off VM".
+pub(super) fn powered_off(
+    vm: &VmInfo,
+    current: Option<&str>,
+    what: &str,
+) -> Result<(), AdminError> {
+    if vm.power_state == Some(PowerState::PoweredOff) {
+        return Ok(());
+    }
+    let state = vm.power_state.map_or_else(
+        || "in an unknown power state".to_string(),
+        |p| p.to_string(),
+    );
+    Err(refuse(
+        RefusalKind::VmPoweredOn,
+        &vm.name,
+        current,
+        format!(
+            "VM {} on host {} is {state}; power it off first: vSphere {what} a powered-off VM",
+            vm.name,
+            current.unwrap_or("?")
+        ),
+    ))
 }

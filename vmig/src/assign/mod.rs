@@ -37,7 +37,9 @@ mod reserve;
 use serde::Serialize;
 
 use mig::{Placement, VgpuType};
-use vcenter_client::{HostRef, PowerState, ResourcePoolRef, VgpuDevice, VmConfigSpec, VmProperty};
+use vcenter_client::{
+    CustomFieldKey, HostRef, ResourcePoolRef, VgpuDevice, VmConfigSpec, VmProperty,
+};
 
 use crate::analysis::{self, Analysis, HostAnalysis};
 use crate::capacity::{Choice, better, candidates, parse_type};
@@ -405,11 +407,7 @@ async fn assign_locked(
         .find(|g| g.report.uuid == reservation.gpu_uuid)
         .map_or(outcome.gpu_index, |g| g.report.index);
     outcome.placement = reservation.placement;
-    let key = inventory::field_keys(&conn.client)
-        .await
-        .map_err(&err)?
-        .reservation
-        .ok_or_else(|| AdminError::Internal("vmig.reservation vanished".into()))?;
+    let key = reservation_key(conn).await?;
     let mut changer = Changer {
         conn,
         vm: &fresh.moref,
@@ -567,22 +565,7 @@ async fn unassign_locked(
     }
     let mut restored = None;
     if !vgpus.is_empty() {
-        if vm.power_state != Some(PowerState::PoweredOff) {
-            let state = vm.power_state.map_or_else(
-                || "in an unknown power state".to_string(),
-                |p| p.to_string(),
-            );
-            return Err(refuse(
-                RefusalKind::VmPoweredOn,
-                &vm.name,
-                cur,
-                format!(
-                    "VM {} on host {} is {state}; power it off first: vSphere removes a vGPU only from a powered-off VM",
-                    vm.name,
-                    cur.unwrap_or("?")
-                ),
-            ));
-        }
+        checks::powered_off(vm, cur, "removes a vGPU only from")?;
         let mut spec = VmConfigSpec::new();
         for d in &vgpus {
             spec = spec.remove_vgpu(d);
@@ -618,4 +601,13 @@ async fn unassign_locked(
         reservation_cleared: cleared,
         memory_locked_restored: restored,
     })
+}
+
+/// The key of the `vmig.reservation` field, which the reservation just written created.
+pub(super) async fn reservation_key(conn: &Connection) -> Result<CustomFieldKey, AdminError> {
+    inventory::field_keys(&conn.client)
+        .await
+        .map_err(vc_err(conn))?
+        .reservation
+        .ok_or_else(|| AdminError::Internal("vmig.reservation vanished".into()))
 }

@@ -195,11 +195,7 @@ async fn repair_with(
         ));
     };
     let step = r.step().as_str();
-    let key = inventory::field_keys(&conn.client)
-        .await
-        .map_err(&err)?
-        .reservation
-        .ok_or_else(|| AdminError::Internal("vmig.reservation vanished".into()))?;
+    let key = super::reservation_key(conn).await?;
     let mut changer = Changer {
         conn,
         vm: &fresh.moref,

@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use mig::report::{CiReport, GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1};
 use mig::{ComputeInstanceId, GpuModel, MigState, Placement};
 use vcenter_client::{Client, ConnectOptions, Credentials, TlsPolicy, VmProperty, VmRef};
-use vmig_testkit::{TempDir, Vcsim, temp_dir, workspace_bin};
+use vmig_testkit::{GpuConfig, GpuRule, TempDir, Vcsim, VcsimBuilder, temp_dir, workspace_bin};
 
 /// One GI of a test layout: profile name, start slice, in use by this VM (if any).
 pub struct Gi<'a> {
@@ -274,4 +274,40 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Cluster DC0_C0 of three hosts with one A100-PCIE-40GB each and `vms` VMs per pool: H0 and
+/// H1 report an empty GPU (room for one 7g.40gb each), H2 a full one (`big-vm` runs there).
+pub fn two_free_one_full_a100(vms: u32) -> VcsimBuilder {
+    const A100: &str = "a100-pcie-40gb";
+    Vcsim::builder()
+        .hosts_per_cluster(3)
+        .standalone_hosts(0)
+        .vms(vms)
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters("DC0_C0").gpu(A100, 1)))
+        .custom_value(
+            "DC0_C0_H0",
+            "vmig.mig",
+            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
+        )
+        .custom_value(
+            "DC0_C0_H1",
+            "vmig.mig",
+            &doc(1, 3600, vec![gpu(0, A100, true, true, &[])]),
+        )
+        .custom_value(
+            "DC0_C0_H2",
+            "vmig.mig",
+            &doc(
+                1,
+                3600,
+                vec![gpu(
+                    0,
+                    A100,
+                    true,
+                    true,
+                    &[gi("7g.40gb", 0, Some("big-vm"))],
+                )],
+            ),
+        )
 }
