@@ -78,6 +78,11 @@ pub struct GpuReport {
     /// Set when NVML failed for this GPU; the other fields are then partial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// NVML's own remaining capacity per GI profile name, present only when it disagrees with
+    /// `free` (which the agent computes from placements and instances). Readers flag the
+    /// disagreement and keep believing `free`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvml_free: Option<BTreeMap<String, u32>>,
 }
 
 /// One GPU instance.

@@ -248,6 +248,20 @@ pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analy
 }
 
 /// Analyses one host of compute resource `cr` with the reservations `held` on it.
+/// `3g.20gb×2 1g.5gb×7`, or `none`.
+fn capacity_text(free: &std::collections::BTreeMap<String, u32>) -> String {
+    let parts: Vec<String> = free
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(p, n)| format!("{p}×{n}"))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
 pub(crate) fn analyse_host(
     vcenter: usize,
     datacenter: &str,
@@ -330,6 +344,15 @@ pub(crate) fn analyse_host(
     };
     let mut states: Vec<Option<MigState>> = Vec::new();
     for g in &report.gpus {
+        if let Some(nvml) = &g.nvml_free {
+            warnings.push(format!(
+                "host {} GPU {}: NVML's remaining capacity {} disagrees with the placements; vmig uses the placements ({})",
+                host.name,
+                g.index,
+                capacity_text(nvml),
+                capacity_text(&g.free)
+            ));
+        }
         let model = gpu_model(g);
         let (reported, problem) = match model {
             None => (

@@ -664,6 +664,7 @@ mod tests {
                 fragmentation: 0.0,
                 placeable_vgpu_types: vec![],
                 error: None,
+                nvml_free: None,
             }],
         }
         .to_json();
