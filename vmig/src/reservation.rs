@@ -248,6 +248,7 @@ mod tests {
                 placeable_vgpu_types: vec![],
                 error: None,
                 nvml_free: None,
+                geometry: None,
             }],
         }
     }

@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use mig::report::{CiReport, GiReport, GpuReport, MigModeReport, ProcessReport};
+use mig::report::{
+    CiReport, GiProfileGeometry, GiReport, GpuReport, MigModeReport, ModelGeometry, ProcessReport,
+};
 
 use super::config::LayoutRef;
 use super::observe::Observer;
@@ -84,10 +86,21 @@ impl Observer for NvmlObserver {
         if cache.len() > 256 {
             cache.clear();
         }
+        let mut seen: Vec<String> = Vec::new();
         Ok(states
             .into_iter()
             .map(|s| match s {
-                Ok(state) => gpu_report(&state, cache),
+                Ok(state) => {
+                    let mut report = gpu_report(&state, cache);
+                    // The geometry once per model: later GPUs of the same name omit it.
+                    if !seen.contains(&state.name) {
+                        report.geometry = geometry_of(&state);
+                        if report.geometry.is_some() {
+                            seen.push(state.name.clone());
+                        }
+                    }
+                    report
+                }
                 Err(report) => report,
             })
             .collect())
@@ -142,8 +155,33 @@ fn failed_report(gpu: &Gpu<'_>, error: &str) -> GpuReport {
         fragmentation: 0.0,
         placeable_vgpu_types: Vec::new(),
         nvml_free: None,
+        geometry: None,
         error: Some(error.to_string()),
     }
+}
+
+/// The GI profiles and placements NVML listed for this GPU (`None` while MIG is off, when
+/// NVML lists none).
+fn geometry_of(state: &GpuMigState) -> Option<ModelGeometry> {
+    if state.gi_profiles.is_empty() {
+        return None;
+    }
+    let gi_profiles = state
+        .gi_profiles
+        .iter()
+        .map(|p| GiProfileGeometry {
+            id: p.profile.id,
+            index: p.profile.index,
+            name: p.profile.name.clone(),
+            slices: p.profile.slice_count,
+            instances: p.profile.instance_count,
+            memory_mib: p.profile.memory_mib,
+            engines: p.profile.engines,
+            starts: p.placements.iter().map(|pl| pl.start).collect(),
+            size: p.placements.first().map_or(0, |pl| pl.size),
+        })
+        .collect();
+    Some(ModelGeometry { gi_profiles })
 }
 
 /// NVML's remaining capacity per profile, published only when it differs from the geometry's
@@ -254,6 +292,7 @@ pub fn gpu_report(
             .map(|p| (p.profile.name.clone(), p.instances_placeable))
             .collect(),
         nvml_free: nvml_free_if_different(state),
+        geometry: None,
         largest_placeable,
         fragmentation,
         placeable_vgpu_types,
@@ -381,6 +420,15 @@ mod tests {
         assert_eq!(one[0].free.get("4g.20gb"), Some(&1));
         assert_eq!(one[0].free.get("7g.40gb"), None);
         assert_eq!(one[0].nvml_free, None);
+        // The geometry NVML gave, published with the GPU: driver 510 has no profile 15.
+        let geo = one[0].geometry.as_ref().expect("geometry published");
+        let ids: Vec<u32> = geo.gi_profiles.iter().map(|p| p.id.0).collect();
+        assert_eq!(ids, [19, 14, 9, 5, 0, 20]);
+        let three = &geo.gi_profiles[2];
+        assert_eq!(
+            (three.starts.as_slice(), three.size, three.memory_mib),
+            (&[0, 4][..], 4, 20096)
+        );
     }
 
     #[test]

@@ -9,6 +9,9 @@ use crate::ids::{CiProfileId, GiProfileId, Placement};
 
 mod ampere;
 mod hopper;
+mod runtime;
+
+pub use runtime::{model_from_geometry, register_geometry, runtime_models};
 
 /// One MIG-capable GPU model (SKU) with its full MIG geometry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +125,14 @@ impl GpuModel {
     /// Look a model up by its catalog key (case-insensitive).
     pub fn by_key(key: &str) -> Option<&'static GpuModel> {
         let key = key.trim();
-        catalog().iter().find(|m| m.key.eq_ignore_ascii_case(key))
+        catalog()
+            .iter()
+            .find(|m| m.key.eq_ignore_ascii_case(key))
+            .or_else(|| {
+                runtime_models()
+                    .into_iter()
+                    .find(|m| m.key.eq_ignore_ascii_case(key))
+            })
     }
 
     /// Look a model up by the name NVML reports (exact name; case and surrounding whitespace
@@ -132,6 +142,11 @@ impl GpuModel {
         catalog()
             .iter()
             .find(|m| m.nvml_name.eq_ignore_ascii_case(name))
+            .or_else(|| {
+                runtime_models()
+                    .into_iter()
+                    .find(|m| m.nvml_name.eq_ignore_ascii_case(name))
+            })
     }
 
     /// Look a model up by PCI device id.
