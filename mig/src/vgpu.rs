@@ -335,7 +335,9 @@ mod tests {
                 assert_eq!(names.len(), 1, "{} {}", m.key, p.name);
                 let t = VgpuType::parse(&names[0]).unwrap();
                 assert_eq!(t.gi_profile(m).map(|q| q.id), Some(p.id), "{}", names[0]);
-                assert_eq!(t.base_name(), names[0].trim_start_matches("grid_"));
+                // The family's prefix (`grid_` for Ampere, `nvidia_` after), then the base name.
+                let prefix = format!("{}_", vendor_prefix(m.vgpu_board));
+                assert_eq!(Some(t.base_name().as_str()), names[0].strip_prefix(&prefix));
             }
         }
         let a100 = model("a100-pcie-40gb");

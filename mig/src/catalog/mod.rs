@@ -89,7 +89,7 @@ pub struct CiProfile {
     pub is_default: bool,
 }
 
-static CATALOG: [GpuModel; 10] = [
+static CATALOG: [GpuModel; 11] = [
     ampere::A100_PCIE_40GB,
     ampere::A100_SXM4_40GB,
     ampere::A100_PCIE_80GB,
@@ -98,6 +98,7 @@ static CATALOG: [GpuModel; 10] = [
     hopper::H100_SXM5_80GB,
     hopper::H100_PCIE_80GB,
     hopper::H100_NVL_94GB,
+    hopper::GH200_96GB,
     hopper::H200_SXM_141GB,
     hopper::H200_NVL_141GB,
 ];
