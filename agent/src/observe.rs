@@ -304,6 +304,20 @@ fn observe_with(
             compute_instances: cis,
         });
     }
+    let gi_profiles = gi_profile_states(gpu, profiles, &instances)?;
+    state.gi_profiles = gi_profiles;
+    state.gpu_instances = instances;
+    state.mig_devices = mig_devices;
+    Ok(state)
+}
+
+/// Each GI profile with NVML's remaining capacity and the capacity computed from the
+/// placements, the instances that exist and the engine pool ([`mig::geometry`]).
+fn gi_profile_states(
+    gpu: &Gpu<'_>,
+    profiles: &[(GiProfileInfo, Vec<Placement>)],
+    instances: &[GpuInstanceState],
+) -> Result<Vec<GiProfileState>, CallError> {
     let geometry: Vec<mig::geometry::ProfileGeometry<'_>> = profiles
         .iter()
         .map(|(p, placements)| mig::geometry::ProfileGeometry {
@@ -341,10 +355,7 @@ fn observe_with(
             profile: p.clone(),
         });
     }
-    state.gi_profiles = gi_profiles;
-    state.gpu_instances = instances;
-    state.mig_devices = mig_devices;
-    Ok(state)
+    Ok(gi_profiles)
 }
 
 impl GpuMigState {

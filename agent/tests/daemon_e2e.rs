@@ -1,7 +1,8 @@
 //! End-to-end tests of `vmig-agent run` / `check-config`: the real binary, a real vCenter
 //! simulator (govmomi's vcsim, over TLS with a throw-away CA) and the simulated NVML
 //! (`nvml-sim`), each test in its own directory with its own simulator; every child process
-//! is killed on drop.
+//! is killed on drop. One file past 800 lines on purpose: the tests share the rig (vcsim,
+//! machine, agent process) defined here, and splitting it would duplicate that harness.
 //!
 //! What is read back from vCenter is read with `vcenter_client` and, where the interop venv
 //! exists (`target/venv-pyvmomi`, made by scripts/deps.d), also with pyVmomi.
