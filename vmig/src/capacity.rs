@@ -493,7 +493,14 @@ mod tests {
                 .expect("time"),
             heartbeat_interval_s: 300,
             // The geometry once per model: the second GPU of the model has none.
-            gpus: vec![gpu(0, Some(geometry)), gpu(1, None)],
+            gpus: vec![
+                GpuReport {
+                    // NVML's own capacity read 0, as on the seed's ESXi host.
+                    nvml_free: Some([("3g.40gb".to_string(), 0)].into_iter().collect()),
+                    ..gpu(0, Some(geometry))
+                },
+                gpu(1, None),
+            ],
         }
         .to_json();
         let host = HostInfo {
@@ -532,6 +539,13 @@ mod tests {
             h.gpus.iter().all(|g| g.problem.is_none()),
             "{:?}",
             h.gpus[0].problem
+        );
+        assert!(
+            analysis.warnings.iter().any(|w| w.contains(
+                "GPU 0: NVML's remaining capacity none disagrees with the placements; vmig uses the placements (3g.40gb×2)"
+            )),
+            "{:?}",
+            analysis.warnings
         );
         let vtype = parse_type("nvidia_q900-3-40c").expect("learned from the report");
         let answer = answer(&analysis, &vtype, 4);
