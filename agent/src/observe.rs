@@ -57,8 +57,12 @@ pub struct GpuMigState {
 pub struct GiProfileState {
     #[serde(flatten)]
     pub profile: GiProfileInfo,
-    /// `nvmlDeviceGetGpuInstanceRemainingCapacity` now.
+    /// `nvmlDeviceGetGpuInstanceRemainingCapacity` now, as NVML says it (an ESXi host read 0
+    /// on an empty GPU: not believed, see `instances_placeable`).
     pub instances_free: u32,
+    /// How many more GIs of this profile fit, computed from the placements, the instances
+    /// that exist and the engine pool ([`mig::geometry`]): what the agent publishes.
+    pub instances_placeable: u32,
     /// Every legal placement (free or not).
     pub placements: Vec<Placement>,
     /// Legal placements that overlap no existing GPU instance.
@@ -300,8 +304,44 @@ fn observe_with(
             compute_instances: cis,
         });
     }
+    let gi_profiles = gi_profile_states(gpu, profiles, &instances)?;
+    state.gi_profiles = gi_profiles;
+    state.gpu_instances = instances;
+    state.mig_devices = mig_devices;
+    Ok(state)
+}
+
+/// Each GI profile with NVML's remaining capacity and the capacity computed from the
+/// placements, the instances that exist and the engine pool ([`mig::geometry`]).
+fn gi_profile_states(
+    gpu: &Gpu<'_>,
+    profiles: &[(GiProfileInfo, Vec<Placement>)],
+    instances: &[GpuInstanceState],
+) -> Result<Vec<GiProfileState>, CallError> {
+    let geometry: Vec<mig::geometry::ProfileGeometry<'_>> = profiles
+        .iter()
+        .map(|(p, placements)| mig::geometry::ProfileGeometry {
+            id: p.id,
+            instance_count: p.instance_count,
+            engines: p.engines,
+            placements,
+        })
+        .collect();
+    let pool = mig::geometry::engine_pool(&geometry);
+    let existing: Vec<mig::geometry::ExistingGi> = instances
+        .iter()
+        .map(|gi| mig::geometry::ExistingGi {
+            profile: gi.profile_id,
+            engines: profiles
+                .iter()
+                .find(|(p, _)| p.id == gi.profile_id)
+                .map(|(p, _)| p.engines)
+                .unwrap_or_default(),
+            placement: gi.placement,
+        })
+        .collect();
     let mut gi_profiles = Vec::new();
-    for (p, placements) in profiles {
+    for ((p, placements), geo) in profiles.iter().zip(&geometry) {
         let free_placements = placements
             .iter()
             .filter(|pl| !instances.iter().any(|gi| overlaps(pl, &gi.placement)))
@@ -309,15 +349,13 @@ fn observe_with(
             .collect();
         gi_profiles.push(GiProfileState {
             instances_free: gpu.gi_remaining_capacity(p.id)?,
+            instances_placeable: mig::geometry::remaining_capacity(geo, pool, &existing),
             placements: placements.clone(),
             free_placements,
             profile: p.clone(),
         });
     }
-    state.gi_profiles = gi_profiles;
-    state.gpu_instances = instances;
-    state.mig_devices = mig_devices;
-    Ok(state)
+    Ok(gi_profiles)
 }
 
 impl GpuMigState {

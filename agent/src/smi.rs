@@ -327,16 +327,31 @@ fn create_one_gi(
     })
 }
 
+/// GIs in the order nvidia-smi lists them: it asks NVML for the GIs of each profile in
+/// profile-index order, so the seed's `-lgi` shows 11, 12 (1g), 6 (2g), 1 (3g), not 1, 6, 11,
+/// 12. `gis` come sorted by id, which the stable sort keeps within one profile.
+fn in_profile_order<'n>(
+    mut gis: Vec<GpuInstance<'n>>,
+    profiles: &[GiProfileInfo],
+) -> Vec<GpuInstance<'n>> {
+    gis.sort_by_key(|gi| {
+        let pid = gi.info().profile_id;
+        let rank = profiles.iter().position(|p| p.id == pid);
+        (rank.unwrap_or(usize::MAX), rank.map_or(pid.0, |_| 0))
+    });
+    gis
+}
+
 /// `mig lgi`: list GPU instances.
 pub fn lgi(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), AgentError> {
     let mut rows = Vec::new();
     for gpu in mig_gpus(driver, a.gpu.as_ref())? {
         let g = gpu.index();
         let profiles = ops::gi_profiles(&gpu)?;
-        for gi in gpu
+        let gis = gpu
             .gpu_instances()
-            .map_err(nvml_err(g, "list GPU instances"))?
-        {
+            .map_err(nvml_err(g, "list GPU instances"))?;
+        for gi in in_profile_order(gis, &profiles) {
             rows.push(gi_row(g, &gi, &profiles));
         }
     }
@@ -362,9 +377,12 @@ pub fn dgi(driver: &Driver, a: &GiArgs, json: bool, out: &mut String) -> Result<
 fn selected_gis<'n>(gpu: &Gpu<'n>, gi: Option<u32>) -> Result<Vec<GpuInstance<'n>>, AgentError> {
     match gi {
         Some(id) => Ok(vec![ops::find_gpu_instance(gpu, GpuInstanceId(id))?]),
-        None => gpu
-            .gpu_instances()
-            .map_err(nvml_err(gpu.index(), "list GPU instances")),
+        None => {
+            let gis = gpu
+                .gpu_instances()
+                .map_err(nvml_err(gpu.index(), "list GPU instances"))?;
+            Ok(in_profile_order(gis, &ops::gi_profiles(gpu)?))
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! End-to-end tests of `vmig-agent run` / `check-config`: the real binary, a real vCenter
 //! simulator (govmomi's vcsim, over TLS with a throw-away CA) and the simulated NVML
 //! (`nvml-sim`), each test in its own directory with its own simulator; every child process
-//! is killed on drop.
+//! is killed on drop. One file past 800 lines on purpose: the tests share the rig (vcsim,
+//! machine, agent process) defined here, and splitting it would duplicate that harness.
 //!
 //! What is read back from vCenter is read with `vcenter_client` and, where the interop venv
 //! exists (`target/venv-pyvmomi`, made by scripts/deps.d), also with pyVmomi.
@@ -787,6 +788,65 @@ fn enforces_the_layout_once_a_pending_mig_mode_applies() {
         agent
             .log()
             .contains("layout enforced after the pending MIG mode"),
+        "{}",
+        agent.log()
+    );
+}
+
+/// Hopper on ESXi: MIG mode takes effect without a reset but is lost at every host reboot
+/// (docs/mig-model.md). An agent started with a layout that wants MIG enables it again at
+/// start and applies the layout at once.
+#[test]
+fn re_enables_a_lost_hopper_mig_mode_at_start() {
+    let rig = Rig::new("daemon-hopper-reboot");
+    let (host, uuid) = rig.hosts[0].clone();
+    let machine = Machine::with_mig(rig.dir.path(), &["h100-sxm5-80gb"], false);
+    // As the host comes back from a reboot: ESXi driver, mode change effective at once.
+    machine.sim(&[
+        "init",
+        "--force",
+        "--gpu",
+        "h100-sxm5-80gb",
+        "--platform",
+        "esxi",
+        "--mig-activation",
+        "immediate",
+    ]);
+    let layouts = rig.dir.path().join("layouts.yaml");
+    std::fs::write(
+        &layouts,
+        "version: v1\nmig-configs:\n  halves:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.40gb\": 2\n",
+    )
+    .expect("write layouts");
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            layout: Some((&layouts, "halves")),
+            ..Default::default()
+        },
+    );
+    let agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
+    let doc = wait_for(
+        START_TIMEOUT,
+        "MIG re-enabled and the layout applied",
+        || {
+            rig.published(&host)
+                .map(|p| p.0)
+                .filter(|d| d.gpus[0].gpu_instances.len() == 2)
+        },
+    );
+    assert!(doc.gpus[0].mig_mode.is_some_and(|m| m.current && m.pending));
+    assert!(
+        doc.gpus[0]
+            .gpu_instances
+            .iter()
+            .all(|gi| gi.profile == "3g.40gb"),
+        "{doc:?}"
+    );
+    assert!(
+        agent.log().contains("layout enforced at start"),
         "{}",
         agent.log()
     );

@@ -20,6 +20,7 @@
 pub mod catalog;
 pub mod engines;
 pub mod fuzzing;
+pub mod geometry;
 pub mod ids;
 pub mod planner;
 pub mod report;

@@ -78,6 +78,47 @@ pub struct GpuReport {
     /// Set when NVML failed for this GPU; the other fields are then partial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// NVML's own remaining capacity per GI profile name, present only when it disagrees with
+    /// `free` (which the agent computes from placements and instances). Readers flag the
+    /// disagreement and keep believing `free`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvml_free: Option<BTreeMap<String, u32>>,
+    /// The MIG geometry of this GPU's model as NVML describes it, on the first GPU of each
+    /// model (by `name`) in the document, when MIG is on; readers whose catalog lacks the
+    /// model plan from it (docs/reported-data.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<ModelGeometry>,
+}
+
+/// A GPU model's GPU-instance profiles as NVML lists them (`-lgip` and `-lgipp` in one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelGeometry {
+    /// Every GI profile the driver offers, in NVML profile-index order.
+    pub gi_profiles: Vec<GiProfileGeometry>,
+}
+
+/// One GI profile: what `nvmlDeviceGetGpuInstanceProfileInfoV` and
+/// `nvmlDeviceGetGpuInstancePossiblePlacements_v2` return, compactly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GiProfileGeometry {
+    /// Profile id (`info.id`, nvidia-smi's id).
+    pub id: GiProfileId,
+    /// NVML profile index (`NVML_GPU_INSTANCE_PROFILE_*`).
+    pub index: u32,
+    /// Name without `MIG ` (`3g.20gb`).
+    pub name: String,
+    /// Compute slices (`sliceCount`).
+    pub slices: u32,
+    /// `instanceCount`.
+    pub instances: u32,
+    pub memory_mib: u64,
+    /// SMs and engines (`sm`, `ce`, `dec`, `enc`, `jpeg`, `ofa` keys).
+    #[serde(flatten)]
+    pub engines: crate::EngineCounts,
+    /// Legal placement starts (memory slices), as `-lgipp` lists them …
+    pub starts: Vec<u32>,
+    /// … each of this many memory slices.
+    pub size: u32,
 }
 
 /// One GPU instance.

@@ -122,11 +122,13 @@ impl VgpuType {
         (Some(profile.compute_slices) == self.mig_slices).then_some(profile)
     }
 
-    /// The catalog model whose vGPU board this type names.
+    /// The catalog models (and models registered from published geometry) whose vGPU board
+    /// this type names.
     pub fn gpu_models(&self) -> impl Iterator<Item = &'static GpuModel> + '_ {
         crate::catalog()
             .iter()
-            .filter(|m| m.vgpu_board.eq_ignore_ascii_case(&self.board))
+            .chain(crate::catalog::runtime_models())
+            .filter(|m| !m.vgpu_board.is_empty() && m.vgpu_board.eq_ignore_ascii_case(&self.board))
     }
 
     /// The type name without vendor prefix, lower case (`a100-3-20c`); equal for the `grid_`
@@ -164,11 +166,35 @@ impl std::fmt::Display for VgpuType {
     }
 }
 
-/// The MIG-backed vGPU type names (with `grid_` prefix) backed by `profile` on `model`.
-/// vSphere may show the same type with the `nvidia_` prefix (Hopper and newer vGPU releases);
-/// compare with `VgpuType::base_name` to accept both.
+/// Boards whose vGPU types NVIDIA's host driver names `GRID …` (vSphere: `grid_…`): the
+/// Ampere data-centre boards. Every later family (Ada, Hopper, Blackwell) is `NVIDIA …`
+/// (`nvidia_h100xm-80c`, `nvidia_l40s-48q`) [S: research mig-profiles.md §5.4].
+const GRID_BOARDS: [&str; 9] = [
+    "a100", "a100x", "a100d", "a100dx", "a800", "a800d", "a800dx", "a30", "a30x",
+];
+
+/// The vendor prefix vSphere shows in front of `board`'s type names: `grid` or `nvidia`.
+/// The one place vmig decides it; where a host lists its types (`sharedPassthruGpuTypes`),
+/// callers use the host's spelling instead (`vmig`'s `HostAnalysis::offered`).
+pub fn vendor_prefix(board: &str) -> &'static str {
+    if GRID_BOARDS.iter().any(|b| b.eq_ignore_ascii_case(board)) {
+        "grid"
+    } else {
+        "nvidia"
+    }
+}
+
+/// The MIG-backed C-series type for `profile` on `model`, spelled as NVIDIA names the
+/// family's types (`grid_a100-3-20c`, `nvidia_h100xm-1-10c`).
+pub fn vgpu_type_for(model: &GpuModel, profile: &GiProfile) -> Option<VgpuType> {
+    VgpuType::for_profile(model, profile, vendor_prefix(model.vgpu_board))
+}
+
+/// The MIG-backed vGPU type names backed by `profile` on `model`, with the family's prefix
+/// ([`vendor_prefix`]). A host may still spell a type the other way (the prefix follows the
+/// vGPU release's display name); compare with `VgpuType::base_name` to accept both.
 pub fn vgpu_types_for(model: &GpuModel, profile: &GiProfile) -> Vec<String> {
-    VgpuType::for_profile(model, profile, "grid")
+    vgpu_type_for(model, profile)
         .map(|t| t.to_string())
         .into_iter()
         .collect()
@@ -180,6 +206,19 @@ mod tests {
 
     fn model(key: &str) -> &'static GpuModel {
         GpuModel::by_key(key).unwrap()
+    }
+
+    #[test]
+    fn names_are_spelled_per_family() {
+        let h100 = model("h100-sxm5-80gb");
+        let p = h100.gi_profile_by_name("1g.10gb").unwrap();
+        assert_eq!(vgpu_types_for(h100, p), ["nvidia_h100xm-1-10c"]);
+        let a100 = model("a100-pcie-40gb");
+        let p = a100.gi_profile_by_name("3g.20gb").unwrap();
+        assert_eq!(vgpu_types_for(a100, p), ["grid_a100-3-20c"]);
+        assert_eq!(vendor_prefix("a30"), "grid");
+        assert_eq!(vendor_prefix("h200x"), "nvidia");
+        assert_eq!(vendor_prefix("b200"), "nvidia");
     }
 
     #[test]
@@ -296,7 +335,9 @@ mod tests {
                 assert_eq!(names.len(), 1, "{} {}", m.key, p.name);
                 let t = VgpuType::parse(&names[0]).unwrap();
                 assert_eq!(t.gi_profile(m).map(|q| q.id), Some(p.id), "{}", names[0]);
-                assert_eq!(t.base_name(), names[0].trim_start_matches("grid_"));
+                // The family's prefix (`grid_` for Ampere, `nvidia_` after), then the base name.
+                let prefix = format!("{}_", vendor_prefix(m.vgpu_board));
+                assert_eq!(Some(t.base_name().as_str()), names[0].strip_prefix(&prefix));
             }
         }
         let a100 = model("a100-pcie-40gb");

@@ -6,11 +6,12 @@
 //! by every process that loads the library and by the `nvml-sim` control binary, as a real
 //! driver's state is shared. MIG geometry and rules come from the pure `mig` crate.
 //!
-//! Map: [`code`] return codes and texts, [`handle`] opaque handle encoding, [`state`] the
+//! Map: [`code`] return codes and texts, [`driver`] what driver versions and ESXi change, [`handle`] opaque handle encoding, [`state`] the
 //! machine and the driver rules, [`store`] the locked state file, `ffi` the exported C functions
 //! (the only `unsafe` code). Documentation: docs/nvml-sim.md.
 
 pub mod code;
+pub mod driver;
 #[allow(
     unsafe_code,
     reason = "the exported NVML C ABI: raw pointers from C callers, `no_mangle` symbols"
@@ -21,6 +22,7 @@ pub mod state;
 pub mod store;
 
 pub use code::{NvmlCode, NvmlResult};
+pub use driver::Platform;
 pub use ffi::{CALL_COUNT_ENV, types};
 pub use state::{MigActivation, SimError, SimState};
 pub use store::{STATE_ENV, Store, StoreError};

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use nvml_sim::state::DEFAULT_PROCESS_MEMORY_MIB;
-use nvml_sim::{MigActivation, STATE_ENV, SimState, Store};
+use nvml_sim::{MigActivation, Platform, STATE_ENV, SimState, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +46,23 @@ impl From<Activation> for MigActivation {
     }
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PlatformArg {
+    /// Bare-metal / KVM Linux host.
+    Linux,
+    /// VMware ESXi host driver (vGPU manager).
+    Esxi,
+}
+
+impl From<PlatformArg> for Platform {
+    fn from(p: PlatformArg) -> Self {
+        match p {
+            PlatformArg::Linux => Platform::Linux,
+            PlatformArg::Esxi => Platform::Esxi,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create the machine: one GPU per --gpu, MIG disabled unless --mig.
@@ -59,12 +76,18 @@ enum Command {
         /// Start with MIG mode enabled (current and pending) on every GPU.
         #[arg(long)]
         mig: bool,
-        /// How nvmlDeviceSetMigMode activates a change.
-        #[arg(long, value_enum, default_value = "reset-required")]
-        mig_activation: Activation,
-        /// Driver version reported by nvmlSystemGetDriverVersion.
+        /// How nvmlDeviceSetMigMode activates a change [default: not-supported with
+        /// `--platform esxi`, else reset-required].
+        #[arg(long, value_enum)]
+        mig_activation: Option<Activation>,
+        /// Driver version reported by nvmlSystemGetDriverVersion; the simulated driver
+        /// behaves as that version does where versions differ (profiles offered, memory).
         #[arg(long)]
         driver_version: Option<String>,
+        /// Host OS of the driver: `esxi` answers as the ESXi host driver does (remaining
+        /// capacity 0 before the first GPU instance, activation "Not Supported").
+        #[arg(long, value_enum, default_value = "linux")]
+        platform: PlatformArg,
     },
     /// Reset GPUs: apply pending MIG mode, drop all GPU/compute instances. Refused while busy.
     Reset {
@@ -164,11 +187,17 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             mig,
             mig_activation,
             driver_version,
+            platform,
         } => {
             let mut state = SimState::new(&gpus)?;
-            state.mig_activation = mig_activation.into();
+            state.platform = platform.into();
+            state.mig_activation = match (mig_activation, state.platform) {
+                (Some(a), _) => a.into(),
+                (None, Platform::Esxi) => MigActivation::NotSupported,
+                (None, Platform::Linux) => MigActivation::ResetRequired,
+            };
             if let Some(v) = driver_version {
-                state.driver_version = v;
+                state.set_driver_version(&v);
             }
             for g in &mut state.gpus {
                 g.mig_mode.current = mig;

@@ -15,6 +15,7 @@ use mig::{
 use serde::{Deserialize, Serialize};
 
 use crate::code::{NvmlCode, NvmlResult};
+use crate::driver::{Behaviour, Platform};
 
 /// Version of the state file layout; bumped on incompatible changes.
 pub const STATE_FORMAT: u32 = 1;
@@ -73,6 +74,9 @@ pub struct SimState {
     /// How MIG mode changes are activated.
     #[serde(default)]
     pub mig_activation: MigActivation,
+    /// The host OS the driver runs on (ESXi answers differently, see [`crate::driver`]).
+    #[serde(default)]
+    pub platform: Platform,
     /// Next vGPU instance id to hand out (`nvmlVgpuInstance_t`, never 0).
     #[serde(default = "first_vgpu_instance")]
     pub next_vgpu_instance: u32,
@@ -281,6 +285,7 @@ impl SimState {
             nvml_version: DEFAULT_NVML_VERSION.into(),
             cuda_driver_version: DEFAULT_CUDA_DRIVER_VERSION,
             mig_activation: MigActivation::default(),
+            platform: Platform::default(),
             next_vgpu_instance: 1,
             gpus,
         })
@@ -301,6 +306,21 @@ impl SimState {
             g.mig.validate().map_err(|e| format!("GPU {i}: {e}"))?;
         }
         Ok(())
+    }
+
+    /// Report driver `version`, with the NVML and CUDA versions that driver branch ships
+    /// (NVML's version is `<CUDA major>.<driver version>`).
+    pub fn set_driver_version(&mut self, version: &str) {
+        self.driver_version = version.to_string();
+        if let Some(cuda) = crate::driver::driver_major(version).map(crate::driver::cuda_of) {
+            self.cuda_driver_version = cuda;
+            self.nvml_version = format!("{}.{version}", cuda / 1000);
+        }
+    }
+
+    /// What this state's driver version and platform change in `gpu`'s answers.
+    pub fn behaviour(&self, gpu: &SimGpu) -> Behaviour {
+        crate::driver::behaviour(gpu.model(), &self.driver_version, self.platform)
     }
 
     /// The GPU at NVML index `index`, or `NVML_ERROR_INVALID_ARGUMENT`.

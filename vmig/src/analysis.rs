@@ -285,6 +285,51 @@ pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analy
 }
 
 /// Analyses one host of compute resource `cr` with the reservations `held` on it.
+/// Teach vmig the GPU models its catalog lacks from the geometry the agent published. The
+/// vGPU board is taken from the host's MIG-backed type names whose profile the geometry has
+/// (and whose board no catalog model uses).
+fn learn_models(report: &HostReport, host: &HostInfo, warnings: &mut Vec<String>) {
+    for g in &report.gpus {
+        let Some(geo) = &g.geometry else { continue };
+        if g.catalog_model().is_some_and(|m| !m.vgpu_board.is_empty()) {
+            continue;
+        }
+        let board = host
+            .vgpu_types
+            .iter()
+            .filter_map(|t| VgpuType::parse(t))
+            .filter(|t| {
+                !mig::catalog()
+                    .iter()
+                    .any(|m| m.vgpu_board.eq_ignore_ascii_case(&t.board))
+            })
+            .find(|t| {
+                let name = t.mig_profile_name();
+                geo.gi_profiles.iter().any(|p| {
+                    name.as_deref() == Some(p.name.as_str()) && t.mig_slices == Some(p.slices)
+                })
+            })
+            .map(|t| t.board);
+        if let Err(e) = mig::catalog::register_geometry(&g.name, board.as_deref(), geo) {
+            warnings.push(format!("host {} GPU {}: {e}", host.name, g.index));
+        }
+    }
+}
+
+/// `3g.20gb×2 1g.5gb×7`, or `none`.
+fn capacity_text(free: &std::collections::BTreeMap<String, u32>) -> String {
+    let parts: Vec<String> = free
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(p, n)| format!("{p}×{n}"))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
 pub(crate) fn analyse_host(
     vcenter: usize,
     datacenter: &str,
@@ -365,8 +410,18 @@ pub(crate) fn analyse_host(
         }
         Some(_) => AgentStatus::Ok,
     };
+    learn_models(&report, host, warnings);
     let mut states: Vec<Option<MigState>> = Vec::new();
     for g in &report.gpus {
+        if let Some(nvml) = &g.nvml_free {
+            warnings.push(format!(
+                "host {} GPU {}: NVML's remaining capacity {} disagrees with the placements; vmig uses the placements ({})",
+                host.name,
+                g.index,
+                capacity_text(nvml),
+                capacity_text(&g.free)
+            ));
+        }
         let model = gpu_model(g);
         let (reported, problem) = match model {
             None => (

@@ -15,8 +15,8 @@ use mig::{GiProfileId, MigState, Placement, VgpuType};
 use crate::analysis::{Analysis, HostAnalysis};
 use crate::{AdminError, ExitCode};
 
-/// Parses a vGPU type name that must be MIG-backed and known to vmig's catalog.
-pub fn parse_type(name: &str) -> Result<VgpuType, AdminError> {
+/// Parses a vGPU type name that must be MIG-backed, without asking the catalog.
+fn parse_syntax(name: &str) -> Result<VgpuType, AdminError> {
     let t = VgpuType::parse(name).ok_or_else(|| {
         AdminError::Usage(format!(
             "{name:?} is not a vGPU type name; MIG-backed types look like grid_a100-3-20c"
@@ -27,14 +27,35 @@ pub fn parse_type(name: &str) -> Result<VgpuType, AdminError> {
             "{name} is a time-sliced vGPU type; vmig plans MIG-backed types only (like grid_a100-3-20c)"
         )));
     }
+    Ok(t)
+}
+
+fn check_profile(t: VgpuType, name: &str) -> Result<VgpuType, AdminError> {
     if !t.gpu_models().any(|m| t.gi_profile(m).is_some()) {
         return Err(AdminError::Usage(format!(
-            "{name} names no GI profile of a GPU in vmig's catalog (board {}, profile {})",
+            "{name} names no GI profile of a GPU in vmig's catalog or in the agents' reports (board {}, profile {})",
             t.board,
             t.mig_profile_name().unwrap_or_default()
         )));
     }
     Ok(t)
+}
+
+/// Parses a vGPU type name that must be MIG-backed and known to vmig's catalog or to a model
+/// learned from an agent's published geometry (call it after the reports were analysed).
+pub fn parse_type(name: &str) -> Result<VgpuType, AdminError> {
+    check_profile(parse_syntax(name)?, name)
+}
+
+/// What can be checked before any report is read: a MIG-backed name and, for a board vmig's
+/// catalog knows, a profile of that board. A board only an agent's report can teach vmig (a
+/// GPU newer than this build) passes; [`parse_type`] checks it after the analysis.
+pub fn precheck_type(name: &str) -> Result<VgpuType, AdminError> {
+    let t = parse_syntax(name)?;
+    let known = mig::catalog()
+        .iter()
+        .any(|m| m.vgpu_board.eq_ignore_ascii_case(&t.board));
+    if known { check_profile(t, name) } else { Ok(t) }
 }
 
 /// One GPU that could take the type, with its working state.
@@ -411,5 +432,125 @@ mod tests {
         let e = parse_type("banana").unwrap_err().to_string();
         assert!(e.contains("not a vGPU type"), "{e}");
         assert!(parse_type("grid_zz9-3-20c").is_err());
+    }
+
+    /// A GPU newer than vmig's build (here: an H100's geometry under another name and board)
+    /// is planned from the geometry its agent published and the host's vGPU type names.
+    #[test]
+    fn a_gpu_missing_from_the_catalog_is_planned_from_published_geometry() {
+        use mig::report::{GiProfileGeometry, GpuReport, HostReport, ModelGeometry, SCHEMA_V1};
+        use vcenter_client::{HostRef, MoRef};
+
+        use crate::inventory::{
+            ComputeInventory, DatacenterInventory, FieldKeys, HostInfo, VcenterInventory,
+        };
+
+        let h100 = mig::GpuModel::by_key("h100-sxm5-80gb").expect("catalog model");
+        let geometry = ModelGeometry {
+            gi_profiles: h100
+                .gi_profiles
+                .iter()
+                .map(|p| GiProfileGeometry {
+                    id: p.id,
+                    index: p.nvml_index,
+                    name: p.name.to_string(),
+                    slices: p.compute_slices,
+                    instances: p.instance_count,
+                    memory_mib: p.memory_mib,
+                    engines: p.engines,
+                    starts: p.placements.iter().map(|pl| pl.start).collect(),
+                    size: p.memory_slices,
+                })
+                .collect(),
+        };
+        let gpu = |index: u32, geometry: Option<ModelGeometry>| GpuReport {
+            index,
+            uuid: format!("GPU-{index}"),
+            name: "NVIDIA Q900 Future".into(),
+            pci_bus_id: format!("00000000:{index:02X}:00.0"),
+            model: None,
+            mig_mode: Some(mig::report::MigModeReport {
+                current: true,
+                pending: true,
+            }),
+            gpu_instances: vec![],
+            free: [("3g.40gb".to_string(), 2)].into_iter().collect(),
+            largest_placeable: Some("7g.80gb".into()),
+            fragmentation: 0.0,
+            placeable_vgpu_types: vec![],
+            error: None,
+            nvml_free: None,
+            geometry,
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let doc = HostReport {
+            schema: SCHEMA_V1.into(),
+            agent_version: "0.1.0".into(),
+            host_uuid: "u".into(),
+            generation: 1,
+            observed_at: now
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("time"),
+            heartbeat_interval_s: 300,
+            // The geometry once per model: the second GPU of the model has none.
+            gpus: vec![
+                GpuReport {
+                    // NVML's own capacity read 0, as on the seed's ESXi host.
+                    nvml_free: Some([("3g.40gb".to_string(), 0)].into_iter().collect()),
+                    ..gpu(0, Some(geometry))
+                },
+                gpu(1, None),
+            ],
+        }
+        .to_json();
+        let host = HostInfo {
+            moref: HostRef::new("host-1"),
+            name: "esx-future".into(),
+            connection_state: Some("connected".into()),
+            vgpu_types: vec!["nvidia_q900-3-40c".into(), "nvidia_q900-7-80c".into()],
+            graphics: vec![],
+            document: Some(doc),
+        };
+        let inv = VcenterInventory {
+            name: "vc".into(),
+            url: "https://vc".into(),
+            product: "test".into(),
+            fields: FieldKeys::default(),
+            datacenters: vec![DatacenterInventory {
+                moref: MoRef::new("Datacenter", "dc-1"),
+                name: "DC".into(),
+                compute: vec![ComputeInventory {
+                    moref: MoRef::new("ClusterComputeResource", "c-1"),
+                    name: "C".into(),
+                    is_cluster: true,
+                    hosts: vec![host],
+                    vms: vec![],
+                }],
+            }],
+            requests: 0,
+            objects: 0,
+        };
+        // Before the analysis the type is unknown; `precheck_type` lets it through.
+        assert!(parse_type("nvidia_q900-3-40c").is_err());
+        assert!(precheck_type("nvidia_q900-3-40c").is_ok());
+        let analysis = crate::analysis::analyse(vec![inv], now);
+        let h = &analysis.hosts[0];
+        assert!(
+            h.gpus.iter().all(|g| g.problem.is_none()),
+            "{:?}",
+            h.gpus[0].problem
+        );
+        assert!(
+            analysis.warnings.iter().any(|w| w.contains(
+                "GPU 0: NVML's remaining capacity none disagrees with the placements; vmig uses the placements (3g.40gb×2)"
+            )),
+            "{:?}",
+            analysis.warnings
+        );
+        let vtype = parse_type("nvidia_q900-3-40c").expect("learned from the report");
+        let answer = answer(&analysis, &vtype, 4);
+        assert_eq!(answer.available, 4, "two 3g.40gb on each of two GPUs");
+        assert!(answer.fits);
+        assert_eq!(answer.profiles, ["3g.40gb"]);
     }
 }

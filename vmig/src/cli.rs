@@ -288,7 +288,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
     if let Command::Capacity(CapacityArgs { profile, .. })
     | Command::Assign(AssignArgs { profile, .. }) = &cli.command
     {
-        capacity::parse_type(profile)?;
+        capacity::precheck_type(profile)?;
     }
     let conns = connect_all(targets).await?;
     let progress = progress();
@@ -366,12 +366,14 @@ async fn run_capacity(
     progress: &dyn Progress,
     out: &mut dyn Write,
 ) -> Result<ExitCode, AdminError> {
-    let vtype = capacity::parse_type(&a.profile)?;
+    capacity::precheck_type(&a.profile)?;
     let scope = Scope {
         datacenter: a.datacenter,
         cluster: a.cluster,
     };
     let analysis = analyse(conns, &scope, progress).await?;
+    // After the analysis: it may have learned a GPU model from an agent's geometry.
+    let vtype = capacity::parse_type(&a.profile)?;
     let answer = capacity::answer(&analysis, &vtype, a.count);
     if json {
         write_json(out, &answer)?;

@@ -290,13 +290,14 @@ pub struct FlaggedHost {
     pub reason: String,
 }
 
-/// The host's spelling of each MIG-backed type of `model`, with the `grid_` form as fallback.
+/// The host's spelling of each MIG-backed type of `model`, with the family's spelling
+/// (`mig::vgpu::vendor_prefix`) as fallback.
 fn type_name(
     host: &HostAnalysis,
     model: &GpuModel,
     profile: &mig::GiProfile,
 ) -> Option<(String, bool)> {
-    let t = VgpuType::for_profile(model, profile, "grid")?;
+    let t = mig::vgpu::vgpu_type_for(model, profile)?;
     Some(match host.offered(&t) {
         Some(s) => (s.to_string(), true),
         None => (t.to_string(), false),
@@ -525,7 +526,7 @@ fn running_vgpus(host: Option<&HostAnalysis>, vm: &VmInfo) -> Vec<(String, Optio
             let name = gi.vgpu_type.clone().or_else(|| {
                 let model = g.model?;
                 let p = model.gi_profile(gi.profile_id)?;
-                VgpuType::for_profile(model, p, "grid").map(|t| t.to_string())
+                mig::vgpu::vgpu_type_for(model, p).map(|t| t.to_string())
             });
             (
                 name.unwrap_or_else(|| gi.profile.clone()),

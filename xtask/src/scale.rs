@@ -154,6 +154,8 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
         fragmentation: state.fragmentation(),
         placeable_vgpu_types: vec![],
         error: None,
+        nvml_free: None,
+        geometry: None,
     }
 }
 

@@ -181,6 +181,8 @@ mod tests {
             fragmentation: 0.0,
             placeable_vgpu_types: vec![],
             error: None,
+            nvml_free: None,
+            geometry: None,
         }
     }
 

@@ -8,11 +8,13 @@
 //! kept in an [`ObserveCache`] so that a poll asks NVML only for the dynamic parts
 //! (`crate::observe` says which). Derived figures that need the `mig` model (fragmentation, which is a search over
 //! re-layouts) are cached per layout: the layout rarely changes, the poll runs every 5 s.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use mig::report::{CiReport, GiReport, GpuReport, MigModeReport, ProcessReport};
+use mig::report::{
+    CiReport, GiProfileGeometry, GiReport, GpuReport, MigModeReport, ModelGeometry, ProcessReport,
+};
 
 use super::config::LayoutRef;
 use super::observe::Observer;
@@ -84,10 +86,21 @@ impl Observer for NvmlObserver {
         if cache.len() > 256 {
             cache.clear();
         }
+        let mut seen: Vec<String> = Vec::new();
         Ok(states
             .into_iter()
             .map(|s| match s {
-                Ok(state) => gpu_report(&state, cache),
+                Ok(state) => {
+                    let mut report = gpu_report(&state, cache);
+                    // The geometry once per model: later GPUs of the same name omit it.
+                    if !seen.contains(&state.name) {
+                        report.geometry = geometry_of(&state);
+                        if report.geometry.is_some() {
+                            seen.push(state.name.clone());
+                        }
+                    }
+                    report
+                }
                 Err(report) => report,
             })
             .collect())
@@ -141,8 +154,50 @@ fn failed_report(gpu: &Gpu<'_>, error: &str) -> GpuReport {
         largest_placeable: None,
         fragmentation: 0.0,
         placeable_vgpu_types: Vec::new(),
+        nvml_free: None,
+        geometry: None,
         error: Some(error.to_string()),
     }
+}
+
+/// The GI profiles and placements NVML listed for this GPU (`None` while MIG is off, when
+/// NVML lists none).
+fn geometry_of(state: &GpuMigState) -> Option<ModelGeometry> {
+    if state.gi_profiles.is_empty() {
+        return None;
+    }
+    let gi_profiles = state
+        .gi_profiles
+        .iter()
+        .map(|p| GiProfileGeometry {
+            id: p.profile.id,
+            index: p.profile.index,
+            name: p.profile.name.clone(),
+            slices: p.profile.slice_count,
+            instances: p.profile.instance_count,
+            memory_mib: p.profile.memory_mib,
+            engines: p.profile.engines,
+            starts: p.placements.iter().map(|pl| pl.start).collect(),
+            size: p.placements.first().map_or(0, |pl| pl.size),
+        })
+        .collect();
+    Some(ModelGeometry { gi_profiles })
+}
+
+/// NVML's remaining capacity per profile, published only when it differs from the geometry's
+/// (the seed's ESXi host read 0 for every profile of an empty GPU); `vmig` flags it.
+fn nvml_free_if_different(state: &GpuMigState) -> Option<BTreeMap<String, u32>> {
+    state
+        .gi_profiles
+        .iter()
+        .any(|p| p.instances_free != p.instances_placeable)
+        .then(|| {
+            state
+                .gi_profiles
+                .iter()
+                .map(|p| (p.profile.name.clone(), p.instances_free))
+                .collect()
+        })
 }
 
 /// The published form of one GPU's observed state.
@@ -190,7 +245,7 @@ pub fn gpu_report(
     let free_profiles: Vec<_> = state
         .gi_profiles
         .iter()
-        .filter(|p| p.instances_free > 0)
+        .filter(|p| p.instances_placeable > 0)
         .collect();
     // `rev`: among equally large profiles keep the first in NVML order (`1g.5gb` before
     // `1g.5gb+me`), as `mig::MigState::largest_placeable` does; `max_by_key` keeps the last.
@@ -234,8 +289,10 @@ pub fn gpu_report(
         gpu_instances,
         free: free_profiles
             .iter()
-            .map(|p| (p.profile.name.clone(), p.instances_free))
+            .map(|p| (p.profile.name.clone(), p.instances_placeable))
             .collect(),
+        nvml_free: nvml_free_if_different(state),
+        geometry: None,
         largest_placeable,
         fragmentation,
         placeable_vgpu_types,
@@ -258,10 +315,17 @@ mod tests {
     const CHILD_LIB: &str = "VMIG_TEST_OBSERVER_NVML_LIB";
 
     fn run_child(test: &str, models: &[&str]) {
+        run_child_with(test, models, &[]);
+    }
+
+    fn run_child_with(test: &str, models: &[&str], extra: &[&str]) {
         let dir = vmig_testkit::temp_dir("agent-observer-calls");
         let state = dir.path().join("nvml-sim.json");
         let mut init = Command::new(vmig_testkit::workspace_bin("nvml-sim"));
-        init.arg("--state").arg(&state).args(["init", "--mig"]);
+        init.arg("--state")
+            .arg(&state)
+            .args(["init", "--mig"])
+            .args(extra);
         for m in models {
             init.args(["--gpu", m]);
         }
@@ -301,6 +365,70 @@ mod tests {
                 gi.create_ci(ci.id, None).expect("create CI");
             }
         }
+    }
+
+    #[test]
+    fn published_capacity_comes_from_geometry_not_from_nvml() {
+        run_child_with(
+            "daemon::nvml_observer::tests::child_published_capacity_comes_from_geometry_not_from_nvml",
+            &["a100-pcie-40gb"],
+            &["--driver-version", "510.47.03", "--platform", "esxi"],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside published_capacity_comes_from_geometry_not_from_nvml"]
+    fn child_published_capacity_comes_from_geometry_not_from_nvml() {
+        let lib = child_lib();
+        let mut observer = NvmlObserver::new(Some(lib.clone()));
+        // The seed's ESXi host: NVML reads 0 for every profile of the empty GPU.
+        let empty = observer.observe().expect("poll");
+        let free: Vec<(&str, u32)> = empty[0]
+            .free
+            .iter()
+            .map(|(p, n)| (p.as_str(), *n))
+            .collect();
+        assert_eq!(
+            free,
+            [
+                ("1g.5gb", 7),
+                ("1g.5gb+me", 1),
+                ("2g.10gb", 3),
+                ("3g.20gb", 2),
+                ("4g.20gb", 1),
+                ("7g.40gb", 1)
+            ]
+        );
+        assert_eq!(empty[0].largest_placeable.as_deref(), Some("7g.40gb"));
+        assert!(
+            empty[0]
+                .placeable_vgpu_types
+                .contains(&"grid_a100-7-40c".to_string())
+        );
+        let nvml = empty[0]
+            .nvml_free
+            .as_ref()
+            .expect("the disagreement is published");
+        assert_eq!(nvml.len(), 6);
+        assert!(nvml.values().all(|n| *n == 0), "{nvml:?}");
+        // After the first GI NVML and the geometry agree again: nothing extra is published.
+        let driver = Driver::load(Some(&lib)).expect("load nvml-sim");
+        let gpu = driver.gpu_by_index(0).expect("GPU 0");
+        gpu.create_gi(GiProfileId(9), None).expect("create 3g.20gb");
+        let one = observer.observe().expect("poll");
+        assert_eq!(one[0].free.get("3g.20gb"), Some(&1));
+        assert_eq!(one[0].free.get("4g.20gb"), Some(&1));
+        assert_eq!(one[0].free.get("7g.40gb"), None);
+        assert_eq!(one[0].nvml_free, None);
+        // The geometry NVML gave, published with the GPU: driver 510 has no profile 15.
+        let geo = one[0].geometry.as_ref().expect("geometry published");
+        let ids: Vec<u32> = geo.gi_profiles.iter().map(|p| p.id.0).collect();
+        assert_eq!(ids, [19, 14, 9, 5, 0, 20]);
+        let three = &geo.gi_profiles[2];
+        assert_eq!(
+            (three.starts.as_slice(), three.size, three.memory_mib),
+            (&[0, 4][..], 4, 20096)
+        );
     }
 
     #[test]

@@ -42,7 +42,8 @@ impl Host {
         Host::with_args(models, &["--mig"])
     }
 
-    fn with_args(models: &[&str], extra: &[&str]) -> Host {
+    /// A host made by `nvml-sim init --gpu MODEL… EXTRA…` (e.g. `--driver-version`).
+    pub fn with_args(models: &[&str], extra: &[&str]) -> Host {
         let dir = temp_dir("agent-cli");
         let state = dir.path().join("nvml-sim.json");
         let host = Host {

@@ -3,5 +3,6 @@
 mod catalog;
 mod errors;
 mod harness;
+mod seed_replay;
 mod session;
 mod traps;

@@ -1,4 +1,4 @@
-//! Hopper: H100 80GB (SXM5 and PCIe), H100 NVL 94GB, H200 141GB (SXM and NVL).
+//! Hopper: H100 80GB (SXM5 and PCIe), H100 NVL 94GB, GH200 96GB, H200 141GB (SXM and NVL).
 //!
 //! All Hopper parts share one geometry (8 memory slices, 7 compute slices, the same profile
 //! ids and placements); they differ in memory per slice and, on the H100 PCIe, in SMs. The
@@ -146,6 +146,8 @@ hopper_profiles!(H100_80GB_PCIE_PROFILES, gb: ["10", "20", "40", "80"],
     mem: [9984, 20096, 40448, 81152], sm: [14, 14, 30, 46, 62, 114]);
 hopper_profiles!(H100_94GB_PROFILES, gb: ["12", "24", "47", "94"],
     mem: [11008, 22144, 47488, 95360], sm: [16, 26, 32, 60, 64, 132]);
+hopper_profiles!(GH200_96GB_PROFILES, gb: ["12", "24", "48", "96"],
+    mem: [11264, 23552, 47616, 95232], sm: [16, 26, 32, 60, 64, 132]);
 hopper_profiles!(H200_141GB_PROFILES, gb: ["18", "35", "71", "141"],
     mem: [16384, 33280, 71424, 143360], sm: [16, 26, 32, 60, 64, 132]);
 
@@ -191,6 +193,23 @@ pub(super) const H100_NVL_94GB: GpuModel = GpuModel {
     sm_count: 132,
     vgpu_board: "h100l",
     gi_profiles: H100_94GB_PROFILES,
+    gi_id_regions: GI_IDS_8_SLICES,
+};
+
+/// NVIDIA GH200 Grace Hopper superchip with 96GB HBM3 (NVML calls it "GH200 480GB", after
+/// the superchip's total memory). Profiles, memory and SMs from a real `-lgip`; placements,
+/// PCI id and vGPU board inferred (docs/mig-model.md).
+pub(super) const GH200_96GB: GpuModel = GpuModel {
+    key: "gh200-96gb",
+    nvml_name: "NVIDIA GH200 480GB",
+    short_name: "GH200-96GB",
+    pci_device_id: 0x2342,
+    memory_mib: 97871,
+    compute_slices: 7,
+    memory_slices: 8,
+    sm_count: 132,
+    vgpu_board: "gh200",
+    gi_profiles: GH200_96GB_PROFILES,
     gi_id_regions: GI_IDS_8_SLICES,
 };
 

@@ -9,6 +9,9 @@ use crate::ids::{CiProfileId, GiProfileId, Placement};
 
 mod ampere;
 mod hopper;
+mod runtime;
+
+pub use runtime::{model_from_geometry, register_geometry, runtime_models};
 
 /// One MIG-capable GPU model (SKU) with its full MIG geometry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +89,7 @@ pub struct CiProfile {
     pub is_default: bool,
 }
 
-static CATALOG: [GpuModel; 10] = [
+static CATALOG: [GpuModel; 11] = [
     ampere::A100_PCIE_40GB,
     ampere::A100_SXM4_40GB,
     ampere::A100_PCIE_80GB,
@@ -95,6 +98,7 @@ static CATALOG: [GpuModel; 10] = [
     hopper::H100_SXM5_80GB,
     hopper::H100_PCIE_80GB,
     hopper::H100_NVL_94GB,
+    hopper::GH200_96GB,
     hopper::H200_SXM_141GB,
     hopper::H200_NVL_141GB,
 ];
@@ -122,7 +126,14 @@ impl GpuModel {
     /// Look a model up by its catalog key (case-insensitive).
     pub fn by_key(key: &str) -> Option<&'static GpuModel> {
         let key = key.trim();
-        catalog().iter().find(|m| m.key.eq_ignore_ascii_case(key))
+        catalog()
+            .iter()
+            .find(|m| m.key.eq_ignore_ascii_case(key))
+            .or_else(|| {
+                runtime_models()
+                    .into_iter()
+                    .find(|m| m.key.eq_ignore_ascii_case(key))
+            })
     }
 
     /// Look a model up by the name NVML reports (exact name; case and surrounding whitespace
@@ -132,6 +143,11 @@ impl GpuModel {
         catalog()
             .iter()
             .find(|m| m.nvml_name.eq_ignore_ascii_case(name))
+            .or_else(|| {
+                runtime_models()
+                    .into_iter()
+                    .find(|m| m.nvml_name.eq_ignore_ascii_case(name))
+            })
     }
 
     /// Look a model up by PCI device id.

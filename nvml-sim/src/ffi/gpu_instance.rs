@@ -20,15 +20,26 @@ use crate::state::{SimGpu, SimState};
 /// past it are INVALID_ARGUMENT, indices below it that the model lacks are NOT_SUPPORTED.
 pub const GI_PROFILE_COUNT: u32 = 0x12;
 
-/// The profile at NVML profile *index* `index` (the `NVML_GPU_INSTANCE_PROFILE_*` constant).
-fn profile_at_index(g: &SimGpu, index: u32) -> NvmlResult<&'static GiProfile> {
+/// The profile at NVML profile *index* `index` (the `NVML_GPU_INSTANCE_PROFILE_*` constant),
+/// as this driver reports it.
+fn profile_at_index(s: &SimState, g: &SimGpu, index: u32) -> NvmlResult<GiProfile> {
     g.require_mig()?;
     if index >= GI_PROFILE_COUNT {
         return Err(NvmlCode::INVALID_ARGUMENT);
     }
     g.model()
         .gi_profile_by_index(index)
+        .and_then(|p| s.behaviour(g).view(p))
         .ok_or(NvmlCode::NOT_SUPPORTED)
+}
+
+/// The profile with NVML profile *id* `id` as this driver reports it; a profile the driver
+/// does not offer is an invalid argument, as an id the GPU lacks is.
+fn profile_by_id(s: &SimState, g: &SimGpu, id: u32) -> NvmlResult<GiProfile> {
+    g.model()
+        .gi_profile(GiProfileId(id))
+        .and_then(|p| s.behaviour(g).view(p))
+        .ok_or(NvmlCode::INVALID_ARGUMENT)
 }
 
 fn profile_name(p: &GiProfile) -> String {
@@ -117,10 +128,10 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfo(
     guard(|| {
         non_null(info)?;
         with_state(|s| {
-            let p = profile_at_index(gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
+            let p = profile_at_index(s, gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
             // SAFETY: `info` was checked not NULL above and is a writable v1
             // `nvmlGpuInstanceProfileInfo_t` by the nvml.h contract.
-            unsafe { put(info, info_v1(p)) }
+            unsafe { put(info, info_v1(&p)) }
         })
     })
 }
@@ -135,10 +146,10 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoV(
     guard(|| {
         non_null(info)?;
         with_state(|s| {
-            let p = profile_at_index(gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
+            let p = profile_at_index(s, gpu_of(s, resolve_gpu(s, device)?)?, profile)?;
             // SAFETY: `info` was checked not NULL above; nvml.h makes it a struct of the v2 or v3
             // layout its version word names, which is what `put_versioned` needs.
-            unsafe { put_versioned(info, p) }
+            unsafe { put_versioned(info, &p) }
         })
     })
 }
@@ -155,13 +166,10 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoByIdV(
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
             g.require_mig()?;
-            let p = g
-                .model()
-                .gi_profile(GiProfileId(profile_id))
-                .ok_or(NvmlCode::INVALID_ARGUMENT)?;
+            let p = profile_by_id(s, g, profile_id)?;
             // SAFETY: `info` was checked not NULL above and, per nvml.h, is a struct of the layout
             // its version word names, as `put_versioned` needs.
-            unsafe { put_versioned(info, p) }
+            unsafe { put_versioned(info, &p) }
         })
     })
 }
@@ -189,11 +197,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements_v2(
         non_null(count)?;
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
-            let p = g
-                .model()
-                .gi_profile(GiProfileId(profile_id))
-                .ok_or(NvmlCode::NOT_SUPPORTED)?;
-            let list = placements_of(p);
+            let p = profile_by_id(s, g, profile_id).map_err(|_| NvmlCode::NOT_SUPPORTED)?;
+            let list = placements_of(&p);
             // SAFETY: `count` is not NULL (checked above) and writable (nvml.h); `placements` is
             // non-NULL only as a buffer for every legal placement, the documented maximum, which is
             // what `list` holds.
@@ -224,11 +229,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstancePossiblePlacements(
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
             g.require_mig()?;
-            let p = g
-                .model()
-                .gi_profile(GiProfileId(profile_id))
-                .ok_or(NvmlCode::NOT_SUPPORTED)?;
-            let mut list = placements_of(p);
+            let p = profile_by_id(s, g, profile_id).map_err(|_| NvmlCode::NOT_SUPPORTED)?;
+            let mut list = placements_of(&p);
             list.truncate(p.instance_count as usize);
             // SAFETY: both pointers were checked not NULL above; the v1 call documents a buffer of
             // `instanceCount` placements, and `list` is cut to that count.
@@ -252,7 +254,12 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceRemainingCapacity(
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
             g.require_mig()?;
-            let n = g.mig.remaining_gi_capacity(GiProfileId(profile_id))?;
+            profile_by_id(s, g, profile_id)?;
+            let n = if s.behaviour(g).capacity_zero_when_empty && g.mig.is_empty() {
+                0
+            } else {
+                g.mig.remaining_gi_capacity(GiProfileId(profile_id))?
+            };
             // SAFETY: `count` was checked not NULL above and is a writable `unsigned int` by the
             // nvml.h contract.
             unsafe { put(count, n) }
@@ -267,6 +274,9 @@ fn create(
     placement: Option<Placement>,
 ) -> NvmlResult<RawHandle> {
     let gpu = resolve_gpu(s, device)?;
+    let g = gpu_of(s, gpu)?;
+    g.require_mig()?;
+    profile_by_id(s, g, profile_id)?;
     let gi = s.gpu_mut(gpu)?.create_gi(profile_id, placement)?;
     Ok(raw(Handle::GpuInstance { gpu, gi }))
 }
@@ -337,10 +347,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstances(
             let gpu = resolve_gpu(s, device)?;
             let g = gpu_of(s, gpu)?;
             g.require_mig()?;
-            let p = g
-                .model()
-                .gi_profile(GiProfileId(profile_id))
-                .ok_or(NvmlCode::INVALID_ARGUMENT)?;
+            let p = profile_by_id(s, g, profile_id)?;
             let list: Vec<RawHandle> = g
                 .mig
                 .gpu_instances

@@ -284,8 +284,9 @@ pub async fn assign(
     reserve_for: Duration,
     progress: &dyn inventory::Progress,
 ) -> Result<AssignOutcome, AdminError> {
-    let vtype = parse_type(type_name)?;
     let analysis = analyse_all(conns, progress).await?;
+    // After the analysis: it may have learned a GPU model from an agent's geometry.
+    let vtype = parse_type(type_name)?;
     let f = find_vm(conns, &analysis, vm_name)?;
     let vm = f.vm;
     let current = host_name(&analysis, f.vi, vm.host.as_ref());

@@ -78,6 +78,8 @@ pub fn gpu(
         fragmentation: state.fragmentation(),
         placeable_vgpu_types: vec![],
         error: None,
+        nvml_free: None,
+        geometry: None,
     }
 }
 
