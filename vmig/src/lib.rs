@@ -30,6 +30,7 @@ pub mod lock;
 pub mod render;
 pub mod report;
 pub mod reservation;
+pub mod serve;
 pub mod stream;
 pub mod times;
 
