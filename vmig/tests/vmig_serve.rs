@@ -198,6 +198,43 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     );
     eprintln!("document change visible in /metrics after {took:?}");
 
+    // An open page follows a change without a reload (headless Chromium).
+    if let Some(browser) = chromium(&format!("http://{addr}/?token={TOKEN}&once=1")) {
+        let streams = || {
+            let (_, h) = get(&addr, "/healthz", Some(TOKEN));
+            serde_json::from_str::<serde_json::Value>(&h).expect("health JSON")["event_streams"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        wait_for("the page's event stream", Duration::from_secs(30), || {
+            streams() >= 2
+        });
+        let h0c = vec![gpu(
+            0,
+            A100,
+            true,
+            true,
+            &[
+                gi("3g.20gb", 4, Some("vm-a")),
+                gi("2g.10gb", 0, Some("vm-b")),
+                gi("1g.5gb", 2, Some("vm-live")),
+            ],
+        )];
+        rt.block_on(c.set_custom_value(host.as_moref(), key, &doc(1, 3600, h0c)))
+            .expect("write the document");
+        let out = browser.wait_with_output().expect("chromium");
+        let dom = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            dom.contains("data-live-updates=\"1\"") || dom.contains("data-live-updates=\"2\""),
+            "the page did not update itself:\n{}\n{dom}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            dom.contains("vm-live"),
+            "the new occupant is not on the page:\n{dom}"
+        );
+    }
+
     // A vCenter restart: the simulator comes back with its initial documents, and the server
     // reads everything again.
     let syncs = || {
@@ -216,4 +253,42 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     );
     eprintln!("re-read {took:?} after vcsim was back");
     drop(server);
+}
+
+/// Headless Chromium dumping the DOM of `url` after a few seconds of the page's time (its
+/// clock stands still while it waits for the network); `None` when Chromium is not
+/// installed, which fails under CI.
+fn chromium(url: &str) -> Option<Child> {
+    let bin = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    let Some(bin) = bin else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is not installed; CI needs it (scripts/deps.d/50-chromium.sh)"
+        );
+        eprintln!("SKIPPED the live page check: chromium is not installed");
+        return None;
+    };
+    let profile = vmig_testkit::temp_dir("chromium-serve");
+    let child = std::process::Command::new(bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu"])
+        .args([
+            "--disable-background-networking",
+            "--virtual-time-budget=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start chromium");
+    // The profile directory must outlive the browser.
+    std::mem::forget(profile);
+    Some(child)
 }

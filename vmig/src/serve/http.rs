@@ -130,11 +130,19 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
                 StatusCode::SERVICE_UNAVAILABLE
             },
             "application/json",
-            snap.health.clone(),
+            health(state, &snap.health),
         ),
         "/events" => events(state),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+fn health(state: &State, snap: &serde_json::Value) -> Bytes {
+    let mut h = snap.clone();
+    if let Some(o) = h.as_object_mut() {
+        o.insert("event_streams".into(), state.event_streams().into());
+    }
+    Bytes::from(h.to_string())
 }
 
 /// `text/event-stream`: an `event: report` with the snapshot generation now and after every
@@ -173,15 +181,20 @@ fn events(state: &State) -> Response<Body> {
 
 /// Replaces the page's body with the new page's whenever `/events` announces a generation
 /// other than the one shown, and runs the report's own script again. No external assets.
+/// `?once=1` closes the stream after the first update: a headless browser that dumps the page
+/// once its network is idle (the tests' Chromium) can then see the updated page.
 const LIVE_SCRIPT: &str = r"(function(){
 var m=location.search.match(/[?&]token=([^&]*)/),q=m?'?token='+m[1]:'';
-var shown=document.documentElement.getAttribute('data-generation');
+var once=/[?&]once=1/.test(location.search);
+var shown=document.documentElement.getAttribute('data-generation'),updates=0;
 var es=new EventSource('/events'+q);
 es.addEventListener('report',function(e){
 if(e.data===shown)return;shown=e.data;
 fetch('/'+q,{cache:'no-store'}).then(function(r){return r.text();}).then(function(h){
 var d=new DOMParser().parseFromString(h,'text/html');
 document.documentElement.setAttribute('data-generation',d.documentElement.getAttribute('data-generation')||e.data);
+updates+=1;document.documentElement.setAttribute('data-live-updates',String(updates));
+if(once)es.close();
 document.body.innerHTML=d.body.innerHTML;
 document.body.querySelectorAll('script:not(#vmig-live)').forEach(function(s){var n=document.createElement('script');n.textContent=s.textContent;s.replaceWith(n);});
 });});

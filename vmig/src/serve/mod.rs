@@ -82,8 +82,8 @@ pub struct Snapshot {
     pub html: Bytes,
     /// `/metrics`.
     pub metrics: Bytes,
-    /// `/healthz`.
-    pub health: Bytes,
+    /// `/healthz` (the listener adds the number of open event streams).
+    pub health: serde_json::Value,
 }
 
 /// Shared between the watchers and the listener.
@@ -135,6 +135,11 @@ impl State {
     /// Notified with the generation of every new snapshot.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// Open `/events` streams (live pages).
+    pub fn event_streams(&self) -> usize {
+        self.changed.receiver_count()
     }
 
     /// The bearer token requests must carry, if any.
@@ -219,7 +224,7 @@ impl State {
             report_json: Bytes::from(json),
             html: Bytes::from(html),
             metrics: Bytes::from(metrics),
-            health: Bytes::from(health.to_string()),
+            health,
         };
         match self.snapshot.write() {
             Ok(mut s) => *s = Arc::new(snap),
