@@ -66,7 +66,10 @@ async fn a_custom_value_change_arrives_as_an_update() {
         .wait_for_updates(&mut uc, Duration::from_secs(1))
         .await
         .unwrap();
-    assert!(idle.as_ref().is_none_or(|s| s.objects.is_empty()), "{idle:?}");
+    assert!(
+        idle.as_ref().is_none_or(|s| s.objects.is_empty()),
+        "{idle:?}"
+    );
 
     // A document written to one host comes back as that host's new customValue.
     c.set_custom_value(h0_ref.as_moref(), def.key, r#"{"v":3}"#)
