@@ -176,3 +176,128 @@ fn remove_vm(inv: &mut VcenterInventory, obj: &MoRef) -> Effect {
     }
     effect
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{ComputeInventory, DatacenterInventory, FieldKeys};
+    use vcenter_client::{CustomFieldKey, HostRef, VmRef};
+
+    fn inventory() -> VcenterInventory {
+        let host = HostInfo {
+            moref: HostRef::new("host-1"),
+            name: "h1".into(),
+            connection_state: Some("connected".into()),
+            vgpu_types: Vec::new(),
+            graphics: Vec::new(),
+            document: Some("old".into()),
+        };
+        let vm = VmInfo {
+            moref: VmRef::new("vm-1"),
+            name: "v1".into(),
+            uuid: None,
+            host: Some(HostRef::new("host-1")),
+            power_state: None,
+            memory_locked: None,
+            reservation: None,
+            vgpus: Vec::new(),
+            devices_read: true,
+        };
+        VcenterInventory {
+            name: "vc".into(),
+            url: "https://vc/sdk".into(),
+            product: "test".into(),
+            fields: FieldKeys {
+                document: Some(CustomFieldKey(101)),
+                reservation: Some(CustomFieldKey(102)),
+            },
+            datacenters: vec![DatacenterInventory {
+                moref: MoRef::new("Datacenter", "dc-1"),
+                name: "dc".into(),
+                compute: vec![ComputeInventory {
+                    moref: MoRef::new("ClusterComputeResource", "c-1"),
+                    name: "c".into(),
+                    is_cluster: true,
+                    hosts: vec![host],
+                    vms: vec![vm],
+                }],
+            }],
+            requests: 0,
+            objects: 0,
+        }
+    }
+
+    fn set(objects: &str) -> UpdateSet {
+        let xml = format!(
+            r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><WaitForUpdatesExResponse xmlns="urn:vim25"><returnval><version>2</version><filterSet><filter type="PropertyFilter">f</filter>{objects}</filterSet></returnval></WaitForUpdatesExResponse></soapenv:Body></soapenv:Envelope>"#
+        );
+        let resp = vcenter_client::soap::decode::parse_whole(xml.as_bytes(), "WaitForUpdatesEx")
+            .expect("XML");
+        UpdateSet::from_node(resp.child("returnval").expect("returnval")).expect("update set")
+    }
+
+    fn custom(obj: &str, key: i32, value: &str) -> String {
+        format!(
+            r#"<objectSet><kind>modify</kind><obj type="{}">{obj}</obj><changeSet><name>customValue</name><op>assign</op><val xsi:type="ArrayOfCustomFieldValue"><CustomFieldValue xsi:type="CustomFieldStringValue"><key>{key}</key><value>{value}</value></CustomFieldValue></val></changeSet></objectSet>"#,
+            if obj.starts_with("host") {
+                "HostSystem"
+            } else {
+                "VirtualMachine"
+            }
+        )
+    }
+
+    #[test]
+    fn documents_and_states_are_patched_in_place() {
+        let mut inv = inventory();
+        assert_eq!(
+            apply(&mut inv, &set(&custom("host-1", 101, "new"))),
+            Effect::Changed
+        );
+        let h = &inv.datacenters[0].compute[0].hosts[0];
+        assert_eq!(h.document.as_deref(), Some("new"));
+        // The same value again changes nothing.
+        assert_eq!(
+            apply(&mut inv, &set(&custom("host-1", 101, "new"))),
+            Effect::None
+        );
+        let power = r#"<objectSet><kind>modify</kind><obj type="VirtualMachine">vm-1</obj><changeSet><name>runtime.powerState</name><op>assign</op><val xsi:type="VirtualMachinePowerState">poweredOn</val></changeSet></objectSet>"#;
+        assert_eq!(apply(&mut inv, &set(power)), Effect::Changed);
+        assert_eq!(
+            inv.datacenters[0].compute[0].vms[0].power_state,
+            Some(vcenter_client::PowerState::PoweredOn)
+        );
+        assert_eq!(
+            apply(&mut inv, &set(&custom("vm-1", 102, "r"))),
+            Effect::Changed
+        );
+        assert_eq!(
+            inv.datacenters[0].compute[0].vms[0].reservation.as_deref(),
+            Some("r")
+        );
+        let gone =
+            r#"<objectSet><kind>leave</kind><obj type="VirtualMachine">vm-1</obj></objectSet>"#;
+        assert_eq!(apply(&mut inv, &set(gone)), Effect::Changed);
+        assert!(inv.datacenters[0].compute[0].vms.is_empty());
+    }
+
+    #[test]
+    fn what_cannot_be_patched_asks_for_a_full_read() {
+        let mut inv = inventory();
+        let new_host =
+            r#"<objectSet><kind>enter</kind><obj type="HostSystem">host-2</obj></objectSet>"#;
+        assert_eq!(apply(&mut inv, &set(new_host)), Effect::Resync);
+        // A VM the report did not keep gains a reservation.
+        assert_eq!(
+            apply(&mut inv, &set(&custom("vm-9", 102, "r"))),
+            Effect::Resync
+        );
+        // A VM the report did not keep changes otherwise: nothing to do.
+        assert_eq!(
+            apply(&mut inv, &set(&custom("vm-9", 555, "x"))),
+            Effect::None
+        );
+        let moved = r#"<objectSet><kind>modify</kind><obj type="VirtualMachine">vm-1</obj><changeSet><name>runtime.host</name><op>assign</op><val type="HostSystem" xsi:type="ManagedObjectReference">host-7</val></changeSet></objectSet>"#;
+        assert_eq!(apply(&mut inv, &set(moved)), Effect::Resync);
+    }
+}
