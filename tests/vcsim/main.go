@@ -140,6 +140,7 @@ func run(o options) error {
 	if err := setCustomValues(values); err != nil {
 		return err
 	}
+	reportCustomFieldChanges()
 	count := m.Count()
 	log.Printf("inventory built in %.1fs: %d hosts (%d with GPUs), %d VMs",
 		time.Since(start).Seconds(), count.Host, gpuHosts, count.Machine)

@@ -37,6 +37,7 @@ pub mod soap;
 mod task;
 mod tls;
 mod transport;
+mod updates;
 mod version;
 mod vm;
 
@@ -60,6 +61,10 @@ pub use soap::decode::Node;
 pub use soap::fault::{Fault, FaultKind};
 pub use task::{TaskInfo, TaskState, TaskWait};
 pub use tls::{Sha256Thumbprint, TlsPolicy};
+pub use updates::{
+    ObjectUpdate, PropertyChange, UpdateCollector, UpdateKind, UpdateSet,
+    is_invalid_collector_version,
+};
 pub use version::ApiVersion;
 pub use vm::{PowerState, RelocateSpec, VgpuDevice, VirtualMachine, VmConfigSpec, VmProperty};
 

@@ -158,7 +158,7 @@ impl FilterSpec {
     }
 
     /// Writes `<tag>` in WSDL order: propSet, objectSet.
-    fn encode(&self, r: &mut Request, tag: &str) -> Result<()> {
+    pub(crate) fn encode(&self, r: &mut Request, tag: &str) -> Result<()> {
         r.open(tag);
         for p in &self.props {
             r.open("propSet");

@@ -61,6 +61,8 @@ pub enum Command {
     /// Finish or undo assignments that stopped half-way (crash, Ctrl-C, lost connection).
     #[command(long_about = REPAIR_HELP)]
     Repair(RepairArgs),
+    /// Serve a live report, its JSON and Prometheus metrics over HTTP (read-only).
+    Serve(crate::serve::ServeArgs),
 }
 
 /// `vmig repair --help`.
@@ -308,6 +310,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
             crate::interrupt::install();
             run_repair(&conns, a, cli.json, progress, out).await
         }
+        Command::Serve(a) => crate::serve::run(&conns, a).await,
     }
 }
 

@@ -1,5 +1,5 @@
 //! `vmig`: the vCenter admin's view of MIG. The library behind the `vmig` command
-//! (`report`, `capacity`, `assign`, `unassign`, `repair`); the binary (`src/main.rs`) only calls
+//! (`report`, `capacity`, `assign`, `unassign`, `repair`, `serve`); the binary (`src/main.rs`) only calls
 //! [`cli::main`]. docs/admin-guide.md is the user's view of all this.
 //!
 //! Flow: [`connect_opts`] resolves flags and `GOVC_*` variables into targets and
@@ -11,7 +11,8 @@
 //! prints it. [`capacity`] and [`assign`] plan on the same analysis with `mig`'s best-fit
 //! planner. [`lock`] is the mutual exclusion (with fencing tokens and vCenter's clock) that
 //! keeps two admins from booking the same slice or changing the same VM; [`interrupt`]
-//! makes SIGINT/SIGTERM stop a change between vCenter calls. [`error`] and [`exit`] are how a command fails and the exit status it ends with.
+//! makes SIGINT/SIGTERM stop a change between vCenter calls. [`serve`] keeps the same model
+//! current with vCenter's incremental property collector and serves it over HTTP. [`error`] and [`exit`] are how a command fails and the exit status it ends with.
 //!
 //! vmig never writes `vmig.mig` (the agents own it); it writes `vmig.reservation` on VMs and
 //! short-lived `vmig.lock.*` field definitions.
@@ -30,6 +31,7 @@ pub mod lock;
 pub mod render;
 pub mod report;
 pub mod reservation;
+pub mod serve;
 pub mod stream;
 pub mod times;
 

@@ -1,0 +1,295 @@
+//! `vmig serve`: a read-only, live view of every vCenter the command names.
+//!
+//! One in-memory model per vCenter is read once with the inventory reader and then kept
+//! current with the incremental property collector ([`watch`], [`model`]); every change is
+//! analysed again and rendered once into a [`Snapshot`] (JSON report, HTML page, Prometheus
+//! metrics) that the HTTP listener ([`http`]) hands out as is, so a scrape or a page view never
+//! costs a vCenter call or an analysis. The server never writes to vCenter.
+
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Args;
+use time::OffsetDateTime;
+
+use crate::inventory::{Scope, VcenterInventory};
+use crate::report::ScopeView;
+use crate::{AdminError, Connection, ExitCode, analysis, render};
+
+/// How often the model is analysed again without a change: agent ages grow and reports go
+/// stale with time alone.
+const REANALYSE_EVERY: Duration = Duration::from_secs(30);
+
+/// `vmig serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (plain HTTP). Anything but loopback exposes the inventory.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9790")]
+    pub listen: SocketAddr,
+    /// File holding a bearer token every request must carry (`Authorization: Bearer …`).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Only this datacenter.
+    #[arg(long, value_name = "NAME")]
+    pub datacenter: Option<String>,
+    /// Only this cluster.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+}
+
+/// The state of one vCenter's watcher, for `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct VcenterState {
+    /// Host part of its URL.
+    pub name: String,
+    /// Whether the model is in step with vCenter (false while (re)reading or after an error).
+    pub up: bool,
+    /// The last error, while not up.
+    pub error: Option<String>,
+    /// Update sets applied.
+    pub updates: u64,
+    /// Full reads (the first one included).
+    pub syncs: u64,
+}
+
+/// The model behind the listener.
+#[derive(Debug, Default)]
+struct Model {
+    inventories: Vec<Option<VcenterInventory>>,
+    vcenters: Vec<VcenterState>,
+    /// vCenter's time when it was last read, and the local instant it was read at.
+    clock: Option<(OffsetDateTime, Instant)>,
+}
+
+/// Everything a request is answered from, rendered once per change.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Bumped on every new snapshot; what `/events` announces.
+    pub generation: u64,
+    /// Whether every vCenter has been read at least once.
+    pub ready: bool,
+    /// `/api/v1/report`.
+    pub report_json: Bytes,
+    /// `/`.
+    pub html: Bytes,
+    /// `/metrics`.
+    pub metrics: Bytes,
+    /// `/healthz` (the listener adds the number of open event streams).
+    pub health: serde_json::Value,
+}
+
+/// Shared between the watchers and the listener.
+#[derive(Debug)]
+pub struct State {
+    model: Mutex<Model>,
+    snapshot: RwLock<Arc<Snapshot>>,
+    changed: tokio::sync::watch::Sender<u64>,
+    scope: ScopeView,
+    token: Option<String>,
+    started: Instant,
+}
+
+impl State {
+    /// A state for `names` (one per vCenter), nothing read yet.
+    pub fn new(names: Vec<String>, scope: ScopeView, token: Option<String>) -> Arc<Self> {
+        let model = Model {
+            inventories: names.iter().map(|_| None).collect(),
+            vcenters: names
+                .into_iter()
+                .map(|name| VcenterState {
+                    name,
+                    ..VcenterState::default()
+                })
+                .collect(),
+            clock: None,
+        };
+        let (changed, _) = tokio::sync::watch::channel(0);
+        let state = Arc::new(State {
+            model: Mutex::new(model),
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            changed,
+            scope,
+            token,
+            started: Instant::now(),
+        });
+        state.rebuild();
+        state
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .read()
+            .map(|s| Arc::clone(&s))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// Notified with the generation of every new snapshot.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Open `/events` streams (live pages).
+    pub fn event_streams(&self) -> usize {
+        self.changed.receiver_count()
+    }
+
+    /// The bearer token requests must carry, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    fn with_model<T>(&self, f: impl FnOnce(&mut Model) -> T) -> T {
+        let mut m = self.model.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut m)
+    }
+
+    /// A full read of vCenter `i` replaces its model.
+    pub fn replace(&self, i: usize, inv: VcenterInventory, vcenter_now: OffsetDateTime) {
+        self.with_model(|m| {
+            m.inventories[i] = Some(inv);
+            m.clock = Some((vcenter_now, Instant::now()));
+            let v = &mut m.vcenters[i];
+            v.up = true;
+            v.error = None;
+            v.syncs += 1;
+        });
+        self.rebuild();
+    }
+
+    /// Applies an update set to vCenter `i`'s model; `Resync` asks the caller for a full read.
+    pub fn apply(&self, i: usize, set: &vcenter_client::UpdateSet) -> model::Effect {
+        let effect = self.with_model(|m| {
+            m.vcenters[i].updates += 1;
+            m.inventories[i]
+                .as_mut()
+                .map_or(model::Effect::Resync, |inv| model::apply(inv, set))
+        });
+        if effect == model::Effect::Changed {
+            self.rebuild();
+        }
+        effect
+    }
+
+    /// vCenter `i` is out of step (its watcher starts over); its last model stays shown.
+    pub fn failed(&self, i: usize, error: String) {
+        self.with_model(|m| {
+            let v = &mut m.vcenters[i];
+            v.up = false;
+            v.error = Some(error);
+        });
+        self.rebuild();
+    }
+
+    /// Analyses the model and renders every view of it.
+    pub fn rebuild(&self) {
+        let (invs, vcenters, now, ready) = self.with_model(|m| {
+            let now = m.clock.map_or_else(OffsetDateTime::now_utc, |(t, at)| {
+                t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
+            });
+            (
+                m.inventories.iter().flatten().cloned().collect::<Vec<_>>(),
+                m.vcenters.clone(),
+                now,
+                m.inventories.iter().all(Option::is_some),
+            )
+        });
+        let report = analysis::analyse(invs, now).report(self.scope.clone());
+        let mut json = Vec::new();
+        let mut html = Vec::new();
+        // Writing to memory cannot fail.
+        let _ = render::json::render(&report, &mut json);
+        let _ = render::html::render(&report, &mut html);
+        let generation = self.snapshot().generation + 1;
+        let html = http::live_page(&html, generation);
+        let metrics = metrics::render(&report, &vcenters, self.started.elapsed());
+        let health = serde_json::json!({
+            "ready": ready,
+            "generation": generation,
+            "vcenters": vcenters.iter().map(|v| serde_json::json!({
+                "name": v.name, "up": v.up, "error": v.error, "updates": v.updates, "syncs": v.syncs,
+            })).collect::<Vec<_>>(),
+        });
+        let snap = Snapshot {
+            generation,
+            ready,
+            report_json: Bytes::from(json),
+            html: Bytes::from(html),
+            metrics: Bytes::from(metrics),
+            health,
+        };
+        match self.snapshot.write() {
+            Ok(mut s) => *s = Arc::new(snap),
+            Err(p) => *p.into_inner() = Arc::new(snap),
+        }
+        self.changed.send_replace(generation);
+    }
+}
+
+fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
+    let raw = std::fs::read_to_string(path).map_err(|source| AdminError::Output {
+        what: format!("token file {}", path.display()),
+        source,
+    })?;
+    let token = raw.trim().to_string();
+    if token.is_empty() {
+        return Err(AdminError::Output {
+            what: format!("token file {}", path.display()),
+            source: std::io::Error::other("the file is empty"),
+        });
+    }
+    Ok(token)
+}
+
+/// Runs the server until the process is stopped.
+pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminError> {
+    let token = a.token_file.as_deref().map(read_token).transpose()?;
+    let scope = Scope {
+        datacenter: a.datacenter.clone(),
+        cluster: a.cluster.clone(),
+    };
+    let state = State::new(
+        conns.iter().map(|c| c.target.host.clone()).collect(),
+        ScopeView {
+            datacenter: a.datacenter,
+            cluster: a.cluster,
+        },
+        token,
+    );
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .map_err(|source| AdminError::Output {
+            what: format!("listening on {}", a.listen),
+            source,
+        })?;
+    let local = listener.local_addr().unwrap_or(a.listen);
+    // Scripts and service managers wait for this line (port 0 picks a free port).
+    eprintln!("vmig serve: listening on http://{local}");
+    let watchers = futures_util::future::join_all(
+        conns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| watch::watch(c, i, &scope, &state)),
+    );
+    let ticker = async {
+        let mut tick = tokio::time::interval(REANALYSE_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            state.rebuild();
+        }
+    };
+    tokio::select! {
+        r = http::serve(listener, Arc::clone(&state)) => r.map(|()| ExitCode::Ok),
+        _ = watchers => Ok(ExitCode::Ok),
+        () = ticker => Ok(ExitCode::Ok),
+    }
+}

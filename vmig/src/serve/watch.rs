@@ -1,0 +1,117 @@
+//! One vCenter's watcher: a private update collector over every host and VM, a full read,
+//! then `WaitForUpdatesEx` for as long as it works.
+//!
+//! The collector is created *before* the full read, so a change made while the inventory is
+//! being read is also delivered as an update afterwards (applying it twice is harmless).
+//! Any error — `InvalidCollectorVersion`, a lost session or collector after a vCenter
+//! restart, a network error — ends the round: the watcher marks the vCenter down, waits
+//! (doubling up to a minute) and starts over with a new collector and a full read. The
+//! client logs in again by itself on the first `NotAuthenticated`.
+
+use std::time::Duration;
+
+use vcenter_client::{Client, FilterSpec, UpdateCollector, is_invalid_collector_version};
+
+use super::State;
+use super::model::{Effect, HOST_PATHS, VM_PATHS};
+use crate::Connection;
+use crate::inventory::{self, NoProgress, Scope, VmSelection};
+
+/// The longest a `WaitForUpdatesEx` stays open; well under the client's read timeout.
+const MAX_WAIT: Duration = Duration::from_secs(20);
+/// The longest pause between two failed rounds.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Keeps vCenter `i`'s model current; never returns.
+pub async fn watch(conn: &Connection, i: usize, scope: &Scope, state: &State) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let e = round(conn, i, scope, state, &mut backoff).await;
+        let why = if is_invalid_collector_version(&e) {
+            "the collector's version is no longer valid".to_string()
+        } else {
+            e.to_string()
+        };
+        tracing::warn!(vcenter = %conn.target.host, "re-reading the inventory: {why}");
+        state.failed(i, why);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// A full read, then updates until something fails.
+async fn round(
+    conn: &Connection,
+    i: usize,
+    scope: &Scope,
+    state: &State,
+    backoff: &mut Duration,
+) -> vcenter_client::Error {
+    let c = &conn.client;
+    let (mut uc, view) = match collector(c).await {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let outcome: vcenter_client::Result<std::convert::Infallible> = async {
+        // The first answer is the whole filtered set; the inventory reader reads it (and
+        // the device lists the filter leaves out) its own way.
+        c.wait_for_updates(&mut uc, Duration::ZERO).await?;
+        sync(conn, i, scope, state).await?;
+        *backoff = Duration::from_secs(1);
+        loop {
+            let Some(set) = c.wait_for_updates(&mut uc, MAX_WAIT).await? else {
+                continue;
+            };
+            if state.apply(i, &set) == Effect::Resync {
+                sync(conn, i, scope, state).await?;
+            }
+        }
+    }
+    .await;
+    // Best effort: both are gone anyway if the session is.
+    let _ = c.destroy_update_collector(&uc).await;
+    let _ = c.destroy_view(&view).await;
+    match outcome {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+async fn collector(
+    c: &Client,
+) -> vcenter_client::Result<(UpdateCollector, vcenter_client::ContainerViewRef)> {
+    let root = c.service_content().root_folder.as_moref().clone();
+    let view = c
+        .create_container_view(&root, &["HostSystem", "VirtualMachine"], true)
+        .await?;
+    let spec = FilterSpec::container_view_types(
+        &view,
+        &[("HostSystem", HOST_PATHS), ("VirtualMachine", VM_PATHS)],
+    );
+    match c.create_update_collector(&spec).await {
+        Ok(uc) => Ok((uc, view)),
+        Err(e) => {
+            let _ = c.destroy_view(&view).await;
+            Err(e)
+        }
+    }
+}
+
+async fn sync(
+    conn: &Connection,
+    i: usize,
+    scope: &Scope,
+    state: &State,
+) -> Result<(), vcenter_client::Error> {
+    let host = &conn.target.host;
+    let inv = inventory::collect_with(&conn.client, host, scope, VmSelection::Report, &NoProgress)
+        .await
+        .map_err(|e| match e {
+            crate::AdminError::Vcenter { source, .. } => source,
+            other => vcenter_client::Error::NotFound(other.to_string()),
+        })?;
+    let now = crate::times::vcenter_now(&conn.client).await?;
+    state.replace(i, inv, now);
+    tracing::info!(vcenter = %host, "inventory read");
+    Ok(())
+}
