@@ -1,0 +1,262 @@
+//! The greedy plan for fleets too large for the exact search: exact options per GPU
+//! (which of its instances to evict or re-lay out, for each number of moves), then the
+//! cheapest options per GI gained, with evicted instances sent where they cost no capacity.
+//! Not proven minimal; every move is still legal when made, and the result is checked.
+use std::collections::HashMap;
+use std::collections::HashSet;
+
+use super::Move;
+use super::occ::Occ;
+use super::search::World;
+use crate::ids::Placement;
+
+/// What one option does with one local instance: `None` evicts it, `Some(p)` re-lays it out.
+type Choices = Vec<(usize, Option<Placement>)>;
+
+/// A GPU's layout as far as its options go: occupancy and its movable GIs, sorted.
+type Signature = (Occ, Vec<(usize, Placement, super::Mobility)>);
+
+#[derive(Debug, Clone)]
+struct GpuOption {
+    cost: u32,
+    gain: u32,
+    /// Indexes into the GPU's sorted local instance list.
+    choices: Choices,
+}
+
+pub(super) fn plan(mut w: World, count: u32, max_moves: u32) -> Result<Vec<Move>, u32> {
+    let mut memo: HashMap<Signature, Vec<GpuOption>> = HashMap::new();
+    let mut locals: Vec<Vec<usize>> = vec![Vec::new(); w.gpus.len()];
+    for (k, &(g, _)) in w.pos.iter().enumerate() {
+        if w.may_move(k) {
+            locals[g].push(k);
+        }
+    }
+    let mut all: Vec<(usize, GpuOption)> = Vec::new();
+    for (g, ks) in locals.iter_mut().enumerate() {
+        if ks.is_empty() {
+            continue;
+        }
+        ks.sort_by_key(|&k| (w.insts[k].pi, w.pos[k].1.start, w.insts[k].mob));
+        let sig: Vec<_> = ks
+            .iter()
+            .map(|&k| (w.insts[k].pi, w.pos[k].1, w.insts[k].mob))
+            .collect();
+        let opts = memo
+            .entry((w.gpus[g].occ, sig))
+            .or_insert_with(|| options(&w, g, ks, max_moves));
+        all.extend(opts.iter().map(|o| (g, o.clone())));
+    }
+    all.sort_by_key(|(g, o)| (o.cost * 1000 / o.gain.max(1), std::cmp::Reverse(o.gain), *g));
+    let mut moves: Vec<Move> = Vec::new();
+    let mut touched: HashSet<usize> = HashSet::new();
+    for (g, opt) in all {
+        if w.total() >= count {
+            break;
+        }
+        if touched.contains(&g) || moves.len() as u32 + opt.cost > max_moves {
+            continue;
+        }
+        let mut trial = w.clone();
+        let mut trial_moves = Vec::new();
+        let mut harbours = Vec::new();
+        if execute(
+            &mut trial,
+            g,
+            &locals[g],
+            &opt.choices,
+            &touched,
+            &mut trial_moves,
+            &mut harbours,
+        ) {
+            w = trial;
+            moves.extend(trial_moves);
+            touched.insert(g);
+            touched.extend(harbours);
+        }
+    }
+    if w.total() >= count {
+        Ok(moves)
+    } else {
+        Err(w.total())
+    }
+}
+
+/// The best option of GPU `g` for each number of moves (1..=max), with a positive gain.
+fn options(w: &World, g: usize, ks: &[usize], max_moves: u32) -> Vec<GpuOption> {
+    let mut base = w.gpus[g].occ;
+    for &k in ks {
+        base.remove(w.model, w.insts[k].pi, w.pos[k].1);
+    }
+    let mut best: Vec<Option<GpuOption>> = vec![None; max_moves as usize + 1];
+    let mut choices = Vec::new();
+    walk(
+        w,
+        g,
+        ks,
+        0,
+        &mut base,
+        0,
+        max_moves,
+        &mut choices,
+        &mut best,
+    );
+    best.into_iter().flatten().collect()
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the recursion's state, kept flat for speed"
+)]
+fn walk(
+    w: &World,
+    g: usize,
+    ks: &[usize],
+    i: usize,
+    occ: &mut Occ,
+    cost: u32,
+    max_moves: u32,
+    choices: &mut Choices,
+    best: &mut [Option<GpuOption>],
+) {
+    let Some(&k) = ks.get(i) else {
+        let gain = occ
+            .capacity(w.model, w.target)
+            .saturating_sub(w.gpus[g].cap);
+        let slot = &mut best[cost as usize];
+        if gain > 0
+            && slot.as_ref().is_none_or(|o| gain > o.gain)
+            && sequence(w, ks, choices).is_some()
+        {
+            *slot = Some(GpuOption {
+                cost,
+                gain,
+                choices: choices.clone(),
+            });
+        }
+        return;
+    };
+    let (pi, from) = (w.insts[k].pi, w.pos[k].1);
+    // Stay.
+    if occ.can_add(w.model, pi, from) {
+        occ.add(w.model, pi, from);
+        walk(w, g, ks, i + 1, occ, cost, max_moves, choices, best);
+        occ.remove(w.model, pi, from);
+    }
+    if cost >= max_moves {
+        return;
+    }
+    // Evict (somewhere off this GPU; `execute` finds where).
+    let may_leave = (0..w.gpus.len()).any(|h| h != g && w.kind(k, g, h).is_some());
+    if may_leave {
+        choices.push((i, None));
+        walk(w, g, ks, i + 1, occ, cost + 1, max_moves, choices, best);
+        choices.pop();
+    }
+    // Re-lay out on this GPU.
+    if w.kind(k, g, g).is_some() {
+        for &to in w.model.gi_profiles[pi].placements {
+            if to != from && occ.can_add(w.model, pi, to) {
+                occ.add(w.model, pi, to);
+                choices.push((i, Some(to)));
+                walk(w, g, ks, i + 1, occ, cost + 1, max_moves, choices, best);
+                choices.pop();
+                occ.remove(w.model, pi, to);
+            }
+        }
+    }
+}
+
+/// An order in which the re-layouts of `choices` can be made one by one after the evictions
+/// (each destination free when its turn comes), or `None`.
+fn sequence(w: &World, ks: &[usize], choices: &Choices) -> Option<Vec<usize>> {
+    let g = ks.first().map(|&k| w.pos[k].0)?;
+    let mut occ = w.gpus[g].occ;
+    for &(i, to) in choices {
+        if to.is_none() {
+            occ.remove(w.model, w.insts[ks[i]].pi, w.pos[ks[i]].1);
+        }
+    }
+    let mut pending: Vec<(usize, Placement)> = choices
+        .iter()
+        .filter_map(|&(i, to)| to.map(|p| (i, p)))
+        .collect();
+    let mut order = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|&(i, to)| {
+            let k = ks[i];
+            let mut o = occ;
+            o.remove(w.model, w.insts[k].pi, w.pos[k].1);
+            o.can_add(w.model, w.insts[k].pi, to)
+        })?;
+        let (i, to) = pending.remove(ready);
+        let k = ks[i];
+        occ.remove(w.model, w.insts[k].pi, w.pos[k].1);
+        occ.add(w.model, w.insts[k].pi, to);
+        order.push(i);
+    }
+    Some(order)
+}
+
+/// Carry out an option on `w`: evictions to harbours (GPUs not yet touched whose fits do not
+/// drop), then re-layouts in a feasible order. `false` when an eviction finds no harbour.
+fn execute(
+    w: &mut World,
+    g: usize,
+    ks: &[usize],
+    choices: &Choices,
+    touched: &HashSet<usize>,
+    moves: &mut Vec<Move>,
+    harbours: &mut Vec<usize>,
+) -> bool {
+    let Some(order) = sequence(w, ks, choices) else {
+        return false;
+    };
+    for &(i, to) in choices {
+        if to.is_some() {
+            continue;
+        }
+        let k = ks[i];
+        let Some((h, at, kind)) = harbour(w, k, g, touched) else {
+            return false;
+        };
+        let from = w.pos[k];
+        w.apply(k, h, at);
+        moves.push(w.record(k, from, kind));
+        harbours.push(h);
+    }
+    for i in order {
+        let k = ks[i];
+        let Some(to) = choices.iter().find(|c| c.0 == i).and_then(|c| c.1) else {
+            continue;
+        };
+        let from = w.pos[k];
+        w.apply(k, g, to);
+        moves.push(w.record(k, from, super::MoveKind::Relayout));
+    }
+    true
+}
+
+/// A GPU and placement for instance `k` (leaving GPU `g`) that does not lower that GPU's fits.
+fn harbour(
+    w: &World,
+    k: usize,
+    g: usize,
+    touched: &HashSet<usize>,
+) -> Option<(usize, Placement, super::MoveKind)> {
+    let pi = w.insts[k].pi;
+    (0..w.gpus.len())
+        .filter(|&h| h != g && !touched.contains(&h))
+        .find_map(|h| {
+            let kind = w.kind(k, g, h)?;
+            let occ = w.gpus[h].occ;
+            w.model.gi_profiles[pi].placements.iter().find_map(|&at| {
+                if !occ.can_add(w.model, pi, at) {
+                    return None;
+                }
+                let mut after = occ;
+                after.add(w.model, pi, at);
+                (after.capacity(w.model, w.target) >= w.gpus[h].cap).then_some((h, at, kind))
+            })
+        })
+}
