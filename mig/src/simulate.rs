@@ -147,6 +147,10 @@ struct Sim {
     gpus: Vec<Gpu>,
     insts: Vec<Inst>,
     vms: HashMap<u32, usize>,
+    /// Profiles whose defrag failed since the last departure. Arrivals only add GIs, and a
+    /// plan for the fuller fleet would be one for the emptier fleet too, so retrying before
+    /// a departure cannot succeed (for the exact search; the greedy one is assumed to agree).
+    failed: Vec<String>,
 }
 
 impl Sim {
@@ -156,6 +160,7 @@ impl Sim {
             gpus: Vec::new(),
             insts: Vec::new(),
             vms: HashMap::new(),
+            failed: Vec::new(),
         };
         for g in start {
             let Some(model) = g.state.try_gpu_model() else {
@@ -193,6 +198,7 @@ impl Sim {
         let model = self.gpus[i.gpu].model;
         self.gpus[i.gpu].occ.remove(model, i.pi, i.at);
         self.insts[k].alive = false;
+        self.failed.clear();
         true
     }
 
@@ -229,49 +235,67 @@ impl Sim {
 
     /// GPU, profile index and placement for one GI of `profile`, or `None`.
     fn choose(&self, profile: &str, policy: Policy) -> Option<Slot> {
-        let mut best: Option<((u32, u32), Slot)> = None;
-        for (g, gpu) in self.gpus.iter().enumerate() {
-            let model = gpu.model;
-            let Some(pi) = model.gi_profiles.iter().position(|p| p.name == profile) else {
-                continue;
-            };
-            match policy {
-                Policy::FirstFit => {
+        let candidates = self.gpus.iter().enumerate().filter_map(|(g, gpu)| {
+            let pi = gpu
+                .model
+                .gi_profiles
+                .iter()
+                .position(|p| p.name == profile)?;
+            gpu.occ.fits(gpu.model, pi).then_some((g, gpu, pi))
+        });
+        match policy {
+            Policy::FirstFit => candidates
+                .map(|(g, gpu, pi)| {
+                    let model = gpu.model;
+                    // The driver's auto-placement: the free region with the lowest GI id.
                     let at = model.gi_id_regions.iter().map(|(p, _)| *p).find(|&p| {
                         model.gi_profiles[pi].placements.contains(&p)
                             && gpu.occ.can_add(model, pi, p)
                     });
-                    if let Some(at) = at {
-                        return Some((g, pi, at));
-                    }
-                }
-                Policy::BestFit => {
-                    let free = model
+                    at.map(|at| (g, pi, at))
+                })
+                .find_map(|x| x),
+            Policy::BestFit => {
+                // The fullest GPU that fits (first on a tie), then on it the placement that
+                // keeps the largest profile placeable (first in table order on a tie).
+                let (g, gpu, pi) = candidates.min_by_key(|(_, gpu, _)| {
+                    gpu.model
                         .compute_slices
-                        .saturating_sub(gpu.occ.compute_used(model));
-                    for &at in model.gi_profiles[pi].placements {
-                        if !gpu.occ.can_add(model, pi, at) {
-                            continue;
-                        }
-                        let mut after = gpu.occ;
-                        after.add(model, pi, at);
-                        let largest = after
-                            .largest(model)
-                            .map_or(0, |l| rank(&model.gi_profiles[l]).0);
-                        // Fullest GPU first, then the placement keeping the largest hole.
-                        let score = (u32::MAX - free, largest);
-                        if best.is_none_or(|(b, _)| score > b) {
-                            best = Some((score, (g, pi, at)));
-                        }
+                        .saturating_sub(gpu.occ.compute_used(gpu.model))
+                })?;
+                let model = gpu.model;
+                let mut best: Option<(u32, Placement)> = None;
+                for &at in model.gi_profiles[pi].placements {
+                    if !gpu.occ.can_add(model, pi, at) {
+                        continue;
+                    }
+                    let mut after = gpu.occ;
+                    after.add(model, pi, at);
+                    let largest = after
+                        .largest(model)
+                        .map_or(0, |l| rank(&model.gi_profiles[l]).0 + 1);
+                    if best.is_none_or(|(b, _)| largest > b) {
+                        best = Some((largest, at));
                     }
                 }
+                best.map(|(_, at)| (g, pi, at))
             }
         }
-        best.map(|(_, c)| c)
     }
 
     /// Plan and apply moves so that one GI of `profile` fits; `false` if no plan.
     fn defrag(&mut self, profile: &str, config: SimConfig, r: &mut SimResult) -> bool {
+        if self.failed.iter().any(|p| p == profile) {
+            return false;
+        }
+        let done = self.try_defrag(profile, config, r);
+        if !done {
+            self.failed.push(profile.to_string());
+        }
+        done
+    }
+
+    fn try_defrag(&mut self, profile: &str, config: SimConfig, r: &mut SimResult) -> bool {
         let mut models: Vec<&'static GpuModel> = Vec::new();
         for g in &self.gpus {
             if !models.iter().any(|m| m.key == g.model.key) {
@@ -309,6 +333,8 @@ impl Sim {
             let Ok(plan) = plan_world(world, 1, config.limits) else {
                 continue;
             };
+            // Moves change the layout: a profile refused before may fit now.
+            self.failed.clear();
             for m in &plan.moves {
                 let k = m.gi.0 as usize;
                 let i = self.insts[k];

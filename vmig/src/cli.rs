@@ -55,6 +55,10 @@ pub enum Command {
     Assign(AssignArgs),
     /// Remove a VM's MIG-backed vGPU and its reservation.
     Unassign(UnassignArgs),
+    /// The fewest moves of existing GIs that make N more VMs of a type fit (dry run).
+    Plan(crate::plan::PlanArgs),
+    /// What-if: replay VM arrivals and departures against today's inventory.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// `vmig report`.
@@ -195,14 +199,14 @@ pub fn main() -> std::process::ExitCode {
     }
 }
 
-fn stdout_error(source: std::io::Error) -> AdminError {
+pub(crate) fn stdout_error(source: std::io::Error) -> AdminError {
     AdminError::Output {
         what: "stdout".into(),
         source,
     }
 }
 
-fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<(), AdminError> {
+pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<(), AdminError> {
     serde_json::to_writer_pretty(&mut *out, value)
         .map_err(std::io::Error::other)
         .and_then(|()| writeln!(out))
@@ -227,6 +231,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
         Command::Capacity(a) => run_capacity(&conns, a, cli.json, progress, out).await,
         Command::Assign(a) => run_assign(&conns, a, cli.json, progress, out).await,
         Command::Unassign(a) => run_unassign(&conns, a, cli.json, progress, out).await,
+        Command::Plan(a) => crate::plan::run(&conns, a, cli.json, progress, out).await,
+        Command::Simulate(a) => crate::simulate::run_cmd(&conns, a, cli.json, progress, out).await,
     }
 }
 
@@ -399,7 +405,7 @@ async fn collect_all(
     .collect()
 }
 
-async fn analyse(
+pub(crate) async fn analyse(
     conns: &[Connection],
     scope: &Scope,
     progress: &dyn Progress,

@@ -25,9 +25,11 @@ pub mod error;
 pub mod exit;
 pub mod inventory;
 pub mod lock;
+pub mod plan;
 pub mod render;
 pub mod report;
 pub mod reservation;
+pub mod simulate;
 pub mod stream;
 pub mod times;
 

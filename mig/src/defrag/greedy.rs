@@ -3,7 +3,6 @@
 //! cheapest options per GI gained, with evicted instances sent where they cost no capacity.
 //! Not proven minimal; every move is still legal when made, and the result is checked.
 use std::collections::HashMap;
-use std::collections::HashSet;
 
 use super::Move;
 use super::occ::Occ;
@@ -37,6 +36,14 @@ pub(super) fn plan(mut w: World, count: u32, max_moves: u32) -> Result<Vec<Move>
         if ks.is_empty() {
             continue;
         }
+        // A GPU that would not gain even with all its movable GIs gone has no option.
+        let mut bare = w.gpus[g].occ;
+        for &k in ks.iter() {
+            bare.remove(w.model, w.insts[k].pi, w.pos[k].1);
+        }
+        if bare.capacity(w.model, w.target) <= w.gpus[g].cap {
+            continue;
+        }
         ks.sort_by_key(|&k| (w.insts[k].pi, w.pos[k].1.start, w.insts[k].mob));
         let sig: Vec<_> = ks
             .iter()
@@ -47,32 +54,35 @@ pub(super) fn plan(mut w: World, count: u32, max_moves: u32) -> Result<Vec<Move>
             .or_insert_with(|| options(&w, g, ks, max_moves));
         all.extend(opts.iter().map(|o| (g, o.clone())));
     }
+    // Per profile (computed when first needed), the GPUs that can take one more GI of it
+    // without losing fits. Only GPUs that are touched change later, and they are excluded,
+    // so a list stays a superset of the harbours (`harbour` re-checks each one).
+    let mut havens: Vec<Option<Vec<usize>>> = vec![None; w.model.gi_profiles.len()];
     all.sort_by_key(|(g, o)| (o.cost * 1000 / o.gain.max(1), std::cmp::Reverse(o.gain), *g));
     let mut moves: Vec<Move> = Vec::new();
-    let mut touched: HashSet<usize> = HashSet::new();
+    let mut touched: Vec<bool> = vec![false; w.gpus.len()];
     for (g, opt) in all {
         if w.total() >= count {
             break;
         }
-        if touched.contains(&g) || moves.len() as u32 + opt.cost > max_moves {
+        if touched[g] || moves.len() as u32 + opt.cost > max_moves {
             continue;
         }
-        let mut trial = w.clone();
-        let mut trial_moves = Vec::new();
         let mut harbours = Vec::new();
         if execute(
-            &mut trial,
+            &mut w,
             g,
             &locals[g],
             &opt.choices,
             &touched,
-            &mut trial_moves,
+            &mut havens,
+            &mut moves,
             &mut harbours,
         ) {
-            w = trial;
-            moves.extend(trial_moves);
-            touched.insert(g);
-            touched.extend(harbours);
+            touched[g] = true;
+            for h in harbours {
+                touched[h] = true;
+            }
         }
     }
     if w.total() >= count {
@@ -90,43 +100,50 @@ fn options(w: &World, g: usize, ks: &[usize], max_moves: u32) -> Vec<GpuOption> 
     }
     let mut best: Vec<Option<GpuOption>> = vec![None; max_moves as usize + 1];
     let mut choices = Vec::new();
-    walk(
+    // Whether each instance may leave the GPU at all (somewhere; `execute` finds where).
+    let leave: Vec<bool> = ks
+        .iter()
+        .map(|&k| (0..w.gpus.len()).any(|h| h != g && w.kind(k, g, h).is_some()))
+        .collect();
+    let ctx = Ctx {
         w,
         g,
         ks,
-        0,
-        &mut base,
-        0,
+        leave: &leave,
         max_moves,
-        &mut choices,
-        &mut best,
-    );
+    };
+    walk(&ctx, 0, &mut base, 0, &mut choices, &mut best);
     best.into_iter().flatten().collect()
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the recursion's state, kept flat for speed"
-)]
-fn walk(
-    w: &World,
+/// What stays fixed while one GPU's options are enumerated.
+struct Ctx<'a> {
+    w: &'a World,
     g: usize,
-    ks: &[usize],
+    ks: &'a [usize],
+    leave: &'a [bool],
+    max_moves: u32,
+}
+
+/// Each movable instance of the GPU in turn stays, is evicted or is re-laid out; at the
+/// leaves the best gain per number of moves is kept.
+fn walk(
+    c: &Ctx<'_>,
     i: usize,
     occ: &mut Occ,
     cost: u32,
-    max_moves: u32,
     choices: &mut Choices,
     best: &mut [Option<GpuOption>],
 ) {
-    let Some(&k) = ks.get(i) else {
+    let w = c.w;
+    let Some(&k) = c.ks.get(i) else {
         let gain = occ
             .capacity(w.model, w.target)
-            .saturating_sub(w.gpus[g].cap);
+            .saturating_sub(w.gpus[c.g].cap);
         let slot = &mut best[cost as usize];
         if gain > 0
             && slot.as_ref().is_none_or(|o| gain > o.gain)
-            && sequence(w, ks, choices).is_some()
+            && sequence(w, c.ks, choices).is_some()
         {
             *slot = Some(GpuOption {
                 cost,
@@ -140,26 +157,25 @@ fn walk(
     // Stay.
     if occ.can_add(w.model, pi, from) {
         occ.add(w.model, pi, from);
-        walk(w, g, ks, i + 1, occ, cost, max_moves, choices, best);
+        walk(c, i + 1, occ, cost, choices, best);
         occ.remove(w.model, pi, from);
     }
-    if cost >= max_moves {
+    if cost >= c.max_moves {
         return;
     }
     // Evict (somewhere off this GPU; `execute` finds where).
-    let may_leave = (0..w.gpus.len()).any(|h| h != g && w.kind(k, g, h).is_some());
-    if may_leave {
+    if c.leave[i] {
         choices.push((i, None));
-        walk(w, g, ks, i + 1, occ, cost + 1, max_moves, choices, best);
+        walk(c, i + 1, occ, cost + 1, choices, best);
         choices.pop();
     }
     // Re-lay out on this GPU.
-    if w.kind(k, g, g).is_some() {
+    if w.kind(k, c.g, c.g).is_some() {
         for &to in w.model.gi_profiles[pi].placements {
             if to != from && occ.can_add(w.model, pi, to) {
                 occ.add(w.model, pi, to);
                 choices.push((i, Some(to)));
-                walk(w, g, ks, i + 1, occ, cost + 1, max_moves, choices, best);
+                walk(c, i + 1, occ, cost + 1, choices, best);
                 choices.pop();
                 occ.remove(w.model, pi, to);
             }
@@ -200,27 +216,43 @@ fn sequence(w: &World, ks: &[usize], choices: &Choices) -> Option<Vec<usize>> {
 
 /// Carry out an option on `w`: evictions to harbours (GPUs not yet touched whose fits do not
 /// drop), then re-layouts in a feasible order. `false` when an eviction finds no harbour.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the greedy loop's state, passed flat"
+)]
 fn execute(
     w: &mut World,
     g: usize,
     ks: &[usize],
     choices: &Choices,
-    touched: &HashSet<usize>,
+    touched: &[bool],
+    havens: &mut [Option<Vec<usize>>],
     moves: &mut Vec<Move>,
     harbours: &mut Vec<usize>,
 ) -> bool {
     let Some(order) = sequence(w, ks, choices) else {
         return false;
     };
+    let mut undo: Vec<(usize, (usize, Placement))> = Vec::new();
     for &(i, to) in choices {
         if to.is_some() {
             continue;
         }
         let k = ks[i];
-        let Some((h, at, kind)) = harbour(w, k, g, touched) else {
+        let pi = w.insts[k].pi;
+        let list = havens[pi]
+            .get_or_insert_with(|| (0..w.gpus.len()).filter(|&h| has_haven(w, h, pi)).collect());
+        let Some((h, at, kind)) = harbour(w, k, g, touched, list) else {
+            // Undo this option's evictions: `w` is left as it was.
+            for (k, (fg, fp)) in undo.into_iter().rev() {
+                w.apply(k, fg, fp);
+                moves.pop();
+            }
+            harbours.clear();
             return false;
         };
         let from = w.pos[k];
+        undo.push((k, from));
         w.apply(k, h, at);
         moves.push(w.record(k, from, kind));
         harbours.push(h);
@@ -237,16 +269,31 @@ fn execute(
     true
 }
 
+/// Whether GPU `h` can take a GI of profile `pi` without losing fits.
+fn has_haven(w: &World, h: usize, pi: usize) -> bool {
+    let occ = w.gpus[h].occ;
+    w.model.gi_profiles[pi].placements.iter().any(|&at| {
+        let mut after = occ;
+        occ.can_add(w.model, pi, at) && {
+            after.add(w.model, pi, at);
+            after.capacity(w.model, w.target) >= w.gpus[h].cap
+        }
+    })
+}
+
 /// A GPU and placement for instance `k` (leaving GPU `g`) that does not lower that GPU's fits.
 fn harbour(
     w: &World,
     k: usize,
     g: usize,
-    touched: &HashSet<usize>,
+    touched: &[bool],
+    havens: &[usize],
 ) -> Option<(usize, Placement, super::MoveKind)> {
     let pi = w.insts[k].pi;
-    (0..w.gpus.len())
-        .filter(|&h| h != g && !touched.contains(&h))
+    havens
+        .iter()
+        .copied()
+        .filter(|&h| h != g && !touched[h])
         .find_map(|h| {
             let kind = w.kind(k, g, h)?;
             let occ = w.gpus[h].occ;

@@ -35,6 +35,8 @@ pub(crate) struct World {
     pub(super) insts: Vec<Inst>,
     /// Where each instance is now: (world GPU index, placement).
     pub(super) pos: Vec<(usize, Placement)>,
+    /// The sum of `gpus[..].cap`, kept up to date by `apply`.
+    sum: u32,
 }
 
 impl World {
@@ -52,6 +54,7 @@ impl World {
             gpus: Vec::new(),
             insts: Vec::new(),
             pos: Vec::new(),
+            sum: 0,
         };
         for (fi, g) in fleet.iter().enumerate() {
             if g.state.model != model.key {
@@ -80,6 +83,7 @@ impl World {
                 }
             }
             let cap = occ.capacity(model, target);
+            w.sum += cap;
             w.gpus.push(Gpu {
                 fleet: fi,
                 host,
@@ -100,7 +104,7 @@ impl World {
         gpus: impl IntoIterator<Item = (usize, usize, Occ)>,
         insts: impl IntoIterator<Item = (GpuInstanceId, usize, usize, Placement, Mobility)>,
     ) -> World {
-        let gpus = gpus
+        let gpus: Vec<Gpu> = gpus
             .into_iter()
             .map(|(fleet, host, occ)| Gpu {
                 fleet,
@@ -116,7 +120,9 @@ impl World {
             gpus,
             insts: Vec::new(),
             pos: Vec::new(),
+            sum: 0,
         };
+        w.sum = w.gpus.iter().map(|g| g.cap).sum();
         for (gi, g, pi, at, mob) in insts {
             w.insts.push(Inst {
                 gi,
@@ -134,7 +140,7 @@ impl World {
     }
 
     pub(super) fn total(&self) -> u32 {
-        self.gpus.iter().map(|g| g.cap).sum()
+        self.sum
     }
 
     /// Whether instance `k` may leave its GPU at all under the limits.
@@ -205,8 +211,11 @@ impl World {
         self.gpus[a].occ.remove(self.model, pi, from);
         self.gpus[b].occ.add(self.model, pi, to);
         self.pos[k] = (b, to);
-        for g in [a, b] {
-            self.gpus[g].cap = self.gpus[g].occ.capacity(self.model, self.target);
+        let gpus: &[usize] = if a == b { &[a] } else { &[a, b] };
+        for &g in gpus {
+            let cap = self.gpus[g].occ.capacity(self.model, self.target);
+            self.sum = self.sum - self.gpus[g].cap + cap;
+            self.gpus[g].cap = cap;
         }
     }
 

@@ -39,6 +39,14 @@ pub struct StrandedTotals {
 }
 
 impl StrandedTotals {
+    /// Adds another sum (a cluster's to its vCenter's, ...).
+    pub fn merge(&mut self, other: StrandedTotals) {
+        self.gpus += other.gpus;
+        self.free_slices += other.free_slices;
+        self.stranded_slices += other.stranded_slices;
+        self.gpus_with_stranded += other.gpus_with_stranded;
+    }
+
     pub fn add(&mut self, s: &Stranded) {
         self.gpus += 1;
         self.free_slices += s.free_slices;
