@@ -32,7 +32,14 @@ pub(super) fn plan(mut w: World, count: u32, max_moves: u32) -> Result<Vec<Move>
         }
     }
     let mut all: Vec<(usize, GpuOption)> = Vec::new();
-    for (g, ks) in locals.iter_mut().enumerate() {
+    let mut havens: Vec<Option<Vec<usize>>> = vec![None; w.model.gi_profiles.len()];
+    let need = count.saturating_sub(w.total());
+    #[allow(
+        clippy::needless_range_loop,
+        reason = "the shortcut below needs `locals[g]` while `w` changes"
+    )]
+    for g in 0..locals.len() {
+        let ks = &mut locals[g];
         if ks.is_empty() {
             continue;
         }
@@ -52,12 +59,34 @@ pub(super) fn plan(mut w: World, count: u32, max_moves: u32) -> Result<Vec<Move>
         let opts = memo
             .entry((w.gpus[g].occ, sig))
             .or_insert_with(|| options(&w, g, ks, max_moves));
+        // Shortcut: one move that gains all that is missing cannot be beaten; take it
+        // without looking at the rest of the fleet (the simulator asks for one GI at a time).
+        let one = opts.iter().find(|o| o.cost == 1 && o.gain >= need).cloned();
         all.extend(opts.iter().map(|o| (g, o.clone())));
+        if let Some(o) = one {
+            let (mut moves, mut harbours) = (Vec::new(), Vec::new());
+            let touched = vec![false; w.gpus.len()];
+            let ks = locals[g].clone();
+            if execute(
+                &mut w,
+                g,
+                &ks,
+                &o.choices,
+                &touched,
+                &mut havens,
+                &mut moves,
+                &mut harbours,
+            ) {
+                // The option's gain was computed on this GPU as it is, and harbours keep
+                // their own counts, so the count is reached.
+                debug_assert!(w.total() >= count);
+                return Ok(moves);
+            }
+        }
     }
-    // Per profile (computed when first needed), the GPUs that can take one more GI of it
-    // without losing fits. Only GPUs that are touched change later, and they are excluded,
-    // so a list stays a superset of the harbours (`harbour` re-checks each one).
-    let mut havens: Vec<Option<Vec<usize>>> = vec![None; w.model.gi_profiles.len()];
+    // Per profile (computed when first needed, above or below), the GPUs that can take one
+    // more GI of it without losing fits. Only GPUs that are touched change later, and they
+    // are excluded, so a list stays a superset of the harbours (`harbour` re-checks each one).
     all.sort_by_key(|(g, o)| (o.cost * 1000 / o.gain.max(1), std::cmp::Reverse(o.gain), *g));
     let mut moves: Vec<Move> = Vec::new();
     let mut touched: Vec<bool> = vec![false; w.gpus.len()];
