@@ -18,12 +18,14 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod defrag;
 pub mod engines;
 pub mod fuzzing;
 pub mod geometry;
 pub mod ids;
 pub mod planner;
 pub mod report;
+pub mod simulate;
 pub mod state;
 pub mod vgpu;
 

@@ -63,6 +63,10 @@ pub enum Command {
     Repair(RepairArgs),
     /// Serve a live report, its JSON and Prometheus metrics over HTTP (read-only).
     Serve(crate::serve::ServeArgs),
+    /// The fewest moves of existing GIs that make N more VMs of a type fit (dry run).
+    Plan(crate::plan::PlanArgs),
+    /// What-if: replay VM arrivals and departures against today's inventory.
+    Simulate(crate::simulate::SimulateArgs),
 }
 
 /// `vmig repair --help`.
@@ -268,14 +272,14 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-fn stdout_error(source: std::io::Error) -> AdminError {
+pub(crate) fn stdout_error(source: std::io::Error) -> AdminError {
     AdminError::Output {
         what: "stdout".into(),
         source,
     }
 }
 
-fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<(), AdminError> {
+pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<(), AdminError> {
     serde_json::to_writer_pretty(&mut *out, value)
         .map_err(std::io::Error::other)
         .and_then(|()| writeln!(out))
@@ -311,6 +315,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
             run_repair(&conns, a, cli.json, progress, out).await
         }
         Command::Serve(a) => crate::serve::run(&conns, a).await,
+        Command::Plan(a) => crate::plan::run(&conns, a, cli.json, progress, out).await,
+        Command::Simulate(a) => crate::simulate::run_cmd(&conns, a, cli.json, progress, out).await,
     }
 }
 
@@ -524,7 +530,7 @@ async fn collect_all(
     .collect()
 }
 
-async fn analyse(
+pub(crate) async fn analyse(
     conns: &[Connection],
     scope: &Scope,
     progress: &dyn Progress,

@@ -28,10 +28,12 @@ pub mod exit;
 pub mod interrupt;
 pub mod inventory;
 pub mod lock;
+pub mod plan;
 pub mod render;
 pub mod report;
 pub mod reservation;
 pub mod serve;
+pub mod simulate;
 pub mod stream;
 pub mod times;
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use mig::defrag::{Stranded, StrandedTotals, stranded};
 use mig::report::MigModeReport;
 use mig::{GpuModel, Placement, VgpuType};
 
@@ -31,6 +32,8 @@ pub struct Report {
     pub vcenters: Vec<VcenterView>,
     /// Capacity over everything in scope.
     pub capacity: Vec<TypeCapacity>,
+    /// Stranded capacity over everything in scope.
+    pub stranded: StrandedTotals,
     /// VMs with MIG-backed vGPUs (or a reservation).
     pub vgpu_vms: Vec<VgpuVmView>,
     /// Hosts with GPUs whose agent report is missing, stale or unreadable.
@@ -83,6 +86,8 @@ pub struct ClusterView {
     pub hosts: Vec<HostView>,
     /// What can still be placed here.
     pub capacity: Vec<TypeCapacity>,
+    /// Stranded capacity summed over the cluster's GPUs.
+    pub stranded: StrandedTotals,
 }
 
 /// "can still place N× type".
@@ -163,6 +168,9 @@ pub struct GpuView {
     pub largest_placeable: Option<String>,
     /// Fragmentation in [0, 1], reservations included.
     pub fragmentation: f64,
+    /// Free slices that a re-layout of the GIs not in use (reservations of powered-off VMs,
+    /// idle GIs) would make usable by a larger profile (`mig::defrag::stranded`; issue 20).
+    pub stranded: Option<Stranded>,
     /// NVML error or analysis problem.
     pub error: Option<String>,
 }
@@ -323,6 +331,7 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
         free_vgpu_types: Vec::new(),
         largest_placeable: None,
         fragmentation: 0.0,
+        stranded: None,
         error: g.report.error.clone().or_else(|| g.problem.clone()),
     };
     for gi in &g.report.gpu_instances {
@@ -392,6 +401,7 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
         }
         v.largest_placeable = state.largest_placeable().map(|p| p.name.to_string());
         v.fragmentation = state.fragmentation();
+        v.stranded = Some(stranded(state, |gi| !gi.is_in_use()));
     }
     v
 }
@@ -471,6 +481,15 @@ pub(crate) struct ClusterSink<'a> {
     pub(crate) flagged: &'a mut Vec<FlaggedHost>,
 }
 
+/// Stranded capacity summed over clusters.
+fn sum_stranded<'c>(clusters: impl IntoIterator<Item = &'c ClusterView>) -> StrandedTotals {
+    let mut t = StrandedTotals::default();
+    for c in clusters {
+        t.merge(c.stranded);
+    }
+    t
+}
+
 /// The view of one compute resource from its analysed hosts (in report order).
 pub(crate) fn cluster_view<'h>(
     name: &str,
@@ -497,11 +516,18 @@ pub(crate) fn cluster_view<'h>(
     for (k, n) in &cl_total {
         *sink.vc_total.entry(k.clone()).or_default() += n;
     }
+    let mut stranded = StrandedTotals::default();
+    for g in views.iter().flat_map(|h| &h.gpus) {
+        if let Some(s) = &g.stranded {
+            stranded.add(s);
+        }
+    }
     ClusterView {
         name: name.to_string(),
         kind: if is_cluster { "cluster" } else { "standalone" },
         hosts: views,
         capacity: capacity_list(cl_total),
+        stranded,
     }
 }
 
@@ -630,12 +656,19 @@ impl Analysis {
                 capacity: capacity_list(vc_total),
             });
         }
+        let stranded = sum_stranded(
+            vcenters
+                .iter()
+                .flat_map(|v| &v.datacenters)
+                .flat_map(|d| &d.clusters),
+        );
         Report {
             schema: REPORT_SCHEMA,
             generated_at: format_time(self.now),
             scope,
             vcenters,
             capacity: capacity_list(total),
+            stranded,
             vgpu_vms: self.vgpu_vms(),
             flagged_hosts: flagged,
             warnings: self.warnings.clone(),

@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use mig::defrag::StrandedTotals;
 use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -23,6 +24,7 @@ use crate::times::format_time;
 #[derive(Default)]
 struct StreamState {
     total: BTreeMap<(String, String), u32>,
+    stranded: StrandedTotals,
     vgpu_vms: Vec<VgpuVmView>,
     flagged: Vec<FlaggedHost>,
     warnings: Vec<String>,
@@ -79,7 +81,7 @@ impl Serialize for StreamedReport {
                 "a streamed report can be written only once (its inventories are consumed)",
             ));
         }
-        let mut st = s.serialize_struct("Report", 8)?;
+        let mut st = s.serialize_struct("Report", 9)?;
         st.serialize_field("schema", REPORT_SCHEMA)?;
         st.serialize_field("generated_at", &format_time(self.now))?;
         st.serialize_field("scope", &self.scope)?;
@@ -89,6 +91,7 @@ impl Serialize for StreamedReport {
             ..StreamState::default()
         });
         st.serialize_field("capacity", &capacity_list(state.total))?;
+        st.serialize_field("stranded", &state.stranded)?;
         st.serialize_field("vgpu_vms", &state.vgpu_vms)?;
         st.serialize_field("flagged_hosts", &state.flagged)?;
         st.serialize_field("warnings", &state.warnings)?;
@@ -257,6 +260,7 @@ impl StreamDatacenter<'_> {
             flagged: &mut state.flagged,
         };
         let view = cluster_view(&cr.name, cr.is_cluster, &analysed, &mut sink);
+        state.stranded.merge(view.stranded);
         for vm in &vms {
             // A VM runs on a host of its own compute resource.
             let host = vm

@@ -9,7 +9,7 @@ use crate::analysis::AgentStatus;
 use crate::report::{GpuView, Report};
 
 /// The header row.
-pub const COLUMNS: [&str; 19] = [
+pub const COLUMNS: [&str; 21] = [
     "vcenter",
     "datacenter",
     "cluster",
@@ -29,6 +29,8 @@ pub const COLUMNS: [&str; 19] = [
     "free_vgpu_types",
     "largest_placeable",
     "fragmentation",
+    "stranded_slices",
+    "largest_after_relayout",
 ];
 
 fn field(s: &str) -> String {
@@ -97,6 +99,14 @@ fn gpu_columns(g: &GpuView) -> Vec<String> {
         types.join(";"),
         g.largest_placeable.clone().unwrap_or_default(),
         format!("{:.3}", g.fragmentation),
+        g.stranded
+            .as_ref()
+            .map(|s| s.stranded_slices.to_string())
+            .unwrap_or_default(),
+        g.stranded
+            .as_ref()
+            .and_then(|s| s.largest_after_relayout.clone())
+            .unwrap_or_default(),
     ]
 }
 

@@ -193,7 +193,7 @@ fn vms_table(r: &Report, h: &mut String) -> std::fmt::Result {
 }
 
 fn gpus_table(r: &Report, h: &mut String) -> std::fmt::Result {
-    h.push_str("<h2>GPUs</h2><table class=\"sortable\" id=\"gpus\"><thead><tr><th>host</th><th>cluster</th><th>GPU</th><th>model</th><th>MIG</th><th>GIs</th><th>in use</th><th>largest placeable</th><th>fragmentation</th></tr></thead><tbody>");
+    h.push_str("<h2>GPUs</h2><table class=\"sortable\" id=\"gpus\"><thead><tr><th>host</th><th>cluster</th><th>GPU</th><th>model</th><th>MIG</th><th>GIs</th><th>in use</th><th>largest placeable</th><th>fragmentation</th><th>stranded slices</th><th>largest after re-layout</th></tr></thead><tbody>");
     for vc in &r.vcenters {
         for dc in &vc.datacenters {
             for cl in &dc.clusters {
@@ -201,7 +201,7 @@ fn gpus_table(r: &Report, h: &mut String) -> std::fmt::Result {
                     for g in &host.gpus {
                         write!(
                             h,
-                            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-sort=\"{:.4}\">{:.2}</td></tr>",
+                            "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td data-sort=\"{:.4}\">{:.2}</td><td>{}</td><td>{}</td></tr>",
                             anchor(&host.moref, g.index),
                             esc(&host.name),
                             esc(&cl.name),
@@ -212,7 +212,13 @@ fn gpus_table(r: &Report, h: &mut String) -> std::fmt::Result {
                             g.instances.iter().filter(|gi| gi.in_use).count(),
                             esc(g.largest_placeable.as_deref().unwrap_or("none")),
                             g.fragmentation,
-                            g.fragmentation
+                            g.fragmentation,
+                            g.stranded.as_ref().map_or(0, |s| s.stranded_slices),
+                            esc(g
+                                .stranded
+                                .as_ref()
+                                .and_then(|s| s.largest_after_relayout.as_deref())
+                                .unwrap_or("none")),
                         )?;
                     }
                 }

@@ -9,6 +9,22 @@ use crate::report::{GpuView, HostView, Report};
 
 use super::capacity_sentence;
 
+/// "stranded: …" under a cluster or the total, only when something is stranded.
+fn stranded_line(
+    t: &mig::defrag::StrandedTotals,
+    indent: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    if t.stranded_slices == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{indent}stranded: {} of {} free slices on {} of {} GPUs (a re-layout would free them; see vmig plan)",
+        t.stranded_slices, t.free_slices, t.gpus_with_stranded, t.gpus
+    )
+}
+
 /// Writes the report as text.
 pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     for vc in &r.vcenters {
@@ -32,6 +48,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                     cl.name,
                     capacity_sentence(&cl.capacity)
                 )?;
+                stranded_line(&cl.stranded, "      ", out)?;
                 for h in &shown {
                     host(h, out)?;
                 }
@@ -60,6 +77,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         "Total: can still place {}",
         capacity_sentence(&r.capacity)
     )?;
+    stranded_line(&r.stranded, "  ", out)?;
 
     writeln!(out)?;
     if r.vgpu_vms.is_empty() {
@@ -269,6 +287,15 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
             g.largest_placeable.as_deref().unwrap_or("none"),
             g.fragmentation
         )?;
+        if let Some(st) = g.stranded.as_ref().filter(|s| s.stranded_slices > 0) {
+            writeln!(
+                out,
+                "          stranded: {} slice{} (largest after re-layout: {}; see vmig plan)",
+                st.stranded_slices,
+                if st.stranded_slices == 1 { "" } else { "s" },
+                st.largest_after_relayout.as_deref().unwrap_or("none")
+            )?;
+        }
         let types: Vec<String> = g
             .free_vgpu_types
             .iter()
