@@ -19,6 +19,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
 
 use futures_util::future::join_all;
+use time::OffsetDateTime;
 
 use crate::AdminError;
 use vcenter_client::{
@@ -230,9 +231,18 @@ pub struct VcenterInventory {
     pub requests: usize,
     /// Objects received.
     pub objects: usize,
+    /// vCenter's own clock (`ServiceInstance.CurrentTime`) when the read ended: reports are
+    /// judged stale or from the future against it, not against this machine's clock.
+    pub server_time: Option<OffsetDateTime>,
 }
 
 impl VcenterInventory {
+    /// The time to judge this vCenter's reports at: its own clock when it was read, else
+    /// `local_now`.
+    pub fn judged_at(&self, local_now: OffsetDateTime) -> OffsetDateTime {
+        self.server_time.unwrap_or(local_now)
+    }
+
     /// Every host with its datacenter and compute resource.
     pub fn hosts(
         &self,
@@ -413,7 +423,14 @@ pub async fn collect_with(
     for d in &mut datacenters {
         d.compute.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    // Read last, so that it is at least as late as every document read before it.
+    let server_time = client
+        .current_time()
+        .await
+        .ok()
+        .and_then(|t| crate::times::parse_time(&t));
     Ok(VcenterInventory {
+        server_time,
         name: name.to_string(),
         url: client.url(),
         product: client.service_content().about.full_name.clone(),

@@ -243,7 +243,7 @@ impl StreamDatacenter<'_> {
                     cr,
                     host,
                     held,
-                    r.now,
+                    invs[vc.vi].judged_at(r.now),
                     &mut state.warnings,
                 ));
             }
@@ -417,6 +417,7 @@ mod tests {
             url: "https://vc1/sdk".into(),
             product: "VMware vCenter Server 8.0.3".into(),
             fields: FieldKeys::default(),
+            server_time: None,
             datacenters: vec![DatacenterInventory {
                 moref: MoRef::new("Datacenter", "dc-1"),
                 name: "DC".into(),
