@@ -309,7 +309,7 @@ mod tests {
             Err(ReportError::TooLarge { .. })
         ));
         let gi = r#"{"gi_id":2,"profile_id":19,"profile":"1g.5gb","placement":{"start":0,"size":1},"in_use":false}"#;
-        let many = vec![gi; 9].join(",");
+        let many = [gi; 9].join(",");
         let r = reason(&edited(
             r#""gpu_instances": ["#,
             &format!(r#""gpu_instances": [{many},"#),
