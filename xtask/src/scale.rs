@@ -530,7 +530,8 @@ pub fn run(args: &[String]) -> Result<()> {
         let cpu0 = cpu_seconds(vcsim_pid);
         let (wall, rss, out) = timed(
             Command::new(&vmig)
-                .args(["--url", &url, "report", "--format", "json", "-o"])
+                // The simulator serves plain HTTP, which vmig accepts only with --insecure.
+                .args(["--url", &url, "--insecure", "report", "--format", "json", "-o"])
                 .arg(&out_json)
                 .env("GOVC_USERNAME", &username)
                 .env("GOVC_PASSWORD", &password),
