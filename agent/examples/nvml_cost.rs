@@ -10,6 +10,10 @@
 //! It only reads: no MIG mode change, no instance created or destroyed, safe on a
 //! production host. A call that fails (e.g. GI listing with MIG disabled) is timed all the
 //! same and shown with its error, since the daemon pays for failed calls too.
+#![allow(
+    clippy::print_stdout,
+    reason = "a measuring program whose output is its stdout report"
+)]
 use std::path::PathBuf;
 use std::time::Instant;
 

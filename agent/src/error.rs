@@ -1,5 +1,6 @@
 //! What can go wrong for an admin driving MIG, as typed values that name the object and the
-//! fix, and the exit code each maps to (0 ok, 2 usage, 3 state conflict, 4 NVML failure).
+//! fix, and the agent's one [`ExitCode`] type (0 ok, 1 failed, 2 usage or configuration,
+//! 3 state conflict, 4 NVML failure), which every command maps its outcome to.
 //!
 //! The wording is the contract with the admin: every message says which GPU, which instance
 //! or profile, and what to do next, in the terms nvidia-smi users know.
@@ -9,14 +10,37 @@ use mig::{ComputeInstanceId, GpuInstanceId, Placement};
 
 use crate::nvml::{CallError, LoadError};
 
-/// Exit status: success.
-pub const EXIT_OK: i32 = 0;
-/// Exit status: the command line is wrong (bad flag, unknown GPU or profile, illegal placement).
-pub const EXIT_USAGE: i32 = 2;
-/// Exit status: the GPU's state forbids it (MIG off or pending, no room, in use, no such instance).
-pub const EXIT_STATE: i32 = 3;
-/// Exit status: NVML could not be loaded or failed, or refused for lack of permission.
-pub const EXIT_NVML: i32 = 4;
+/// Every exit status of `vmig-agent`; the numbers are a documented contract
+/// (docs/agent-cli.md "Exit codes", docs/layouts.md, docs/operations.md) and never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ExitCode {
+    /// 0: success (`assert`: the GPUs match).
+    Ok = 0,
+    /// 1: `check-config` found a failing check, or the daemon stopped on an error.
+    Failed = 1,
+    /// 2: the command line is wrong (bad flag, unknown GPU or profile, illegal placement), or
+    /// a configuration or layout file cannot be used.
+    Usage = 2,
+    /// 3: the GPU's state forbids it (MIG off or pending, no room, in use, no such instance;
+    /// a layout refused or not matching).
+    State = 3,
+    /// 4: NVML could not be loaded or failed, or refused for lack of permission.
+    Nvml = 4,
+}
+
+impl ExitCode {
+    /// The number the process exits with.
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code.code())
+    }
+}
 
 /// Something that keeps a GPU or compute instance busy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -258,14 +282,14 @@ pub enum AgentError {
 
 impl AgentError {
     /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> ExitCode {
         use AgentError::*;
         match self {
             Usage(_)
             | NoSuchGpu { .. }
             | UnknownGiProfile { .. }
             | UnknownCiProfile { .. }
-            | IllegalPlacement { .. } => EXIT_USAGE,
+            | IllegalPlacement { .. } => ExitCode::Usage,
             MigNotSupported { .. }
             | MigDisabled { .. }
             | MigPendingEnable { .. }
@@ -276,8 +300,8 @@ impl AgentError {
             | GiHasComputeInstances { .. }
             | GiInUse { .. }
             | CiInUse { .. }
-            | GpuInUse { .. } => EXIT_STATE,
-            PermissionDenied { .. } | Load(_) | Nvml { .. } => EXIT_NVML,
+            | GpuInUse { .. } => ExitCode::State,
+            PermissionDenied { .. } | Load(_) | Nvml { .. } => ExitCode::Nvml,
         }
     }
 
@@ -304,8 +328,8 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_contract() {
-        assert_eq!(AgentError::Usage("x".into()).exit_code(), 2);
-        assert_eq!(AgentError::MigDisabled { gpu: 0 }.exit_code(), 3);
+        assert_eq!(AgentError::Usage("x".into()).exit_code().code(), 2);
+        assert_eq!(AgentError::MigDisabled { gpu: 0 }.exit_code().code(), 3);
         let gi = GpuInstanceId(1);
         assert_eq!(
             AgentError::GiInUse {
@@ -313,21 +337,22 @@ mod tests {
                 gi,
                 users: vec![]
             }
-            .exit_code(),
+            .exit_code()
+            .code(),
             3
         );
         let failed = CallError::Failed {
             function: "f",
             code: NvmlCode::UNKNOWN,
         };
-        assert_eq!(AgentError::nvml(0, "list", failed).exit_code(), 4);
+        assert_eq!(AgentError::nvml(0, "list", failed).exit_code().code(), 4);
         let denied = CallError::Failed {
             function: "f",
             code: NvmlCode::NO_PERMISSION,
         };
         let e = AgentError::nvml(0, "create a GPU instance", denied);
         assert!(matches!(e, AgentError::PermissionDenied { .. }));
-        assert_eq!(e.exit_code(), 4);
+        assert_eq!(e.exit_code().code(), 4);
     }
 
     #[test]

@@ -5,11 +5,17 @@
 //! - [`nvml`] — safe MIG API over `nvml-wrapper`; `nvml::ffi` (private) holds every `unsafe`
 //!   NVML call (the only other `unsafe` is `daemon::sys`, for a few glibc calls).
 //! - [`operations`] — checked create/destroy/mode operations with admin-facing errors.
-//! - [`observe`] — one serde snapshot of every GPU's MIG state.
+//! - [`observe`](mod@observe) — one serde snapshot of every GPU's MIG state.
 //! - [`render`] — nvidia-smi-shaped tables and the stable `--json` rows.
-//! - [`cli`] — the `vmig-agent` command line; [`error`] — errors and exit codes.
+//! - [`cli`] — the `vmig-agent` command line (clap definitions only; `main` routes each
+//!   command to the function that runs it); [`smi`] — the nvidia-smi MIG commands;
+//!   [`error`] — errors and the one [`ExitCode`] type.
 //! - [`gpu_selector`], [`profile_spec`] — parsing of `-i` and PROFILES arguments.
 //! - [`layout`] — declarative MIG layouts (`plan`, `apply`, `assert`, `export`; docs/layouts.md).
+//! - [`daemon`] — `run` and `check-config` (docs/operations.md).
+//!
+//! The library writes nothing to stdout: every command appends its output to a `String`
+//! that the binary prints.
 pub mod cli;
 pub mod daemon;
 pub mod error;
@@ -21,6 +27,7 @@ pub mod observe;
 pub mod operations;
 pub mod profile_spec;
 pub mod render;
+pub mod smi;
 
-pub use error::AgentError;
+pub use error::{AgentError, ExitCode};
 pub use observe::{HostMigState, observe};

@@ -3,7 +3,7 @@
 //! tables and one-line messages, column for column (research `nvml-mig.md` §6).
 //!
 //! Pure functions from rows to text: no NVML here, so every table is snapshot-tested.
-use mig::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
+use mig::{CiProfileId, ComputeInstanceId, EngineCounts, GiProfileId, GpuInstanceId, Placement};
 use serde::Serialize;
 
 /// `lgip` row.
@@ -16,12 +16,9 @@ pub struct GiProfileRow {
     pub instances_free: u32,
     pub instances_total: u32,
     pub memory_mib: u64,
-    pub sm: u32,
-    pub ce: u32,
-    pub dec: u32,
-    pub enc: u32,
-    pub jpeg: u32,
-    pub ofa: u32,
+    /// The `sm`, `ce`, `dec`, `enc`, `jpeg` and `ofa` keys.
+    #[serde(flatten)]
+    pub engines: EngineCounts,
     pub p2p: bool,
 }
 
@@ -53,14 +50,10 @@ pub struct CiProfileRow {
     pub name: String,
     pub instances_free: u32,
     pub instances_total: u32,
-    /// Exclusive SMs.
-    pub sm: u32,
-    /// Engines shared within the GI.
-    pub ce: u32,
-    pub dec: u32,
-    pub enc: u32,
-    pub jpeg: u32,
-    pub ofa: u32,
+    /// Exclusive SMs (`sm`), and the engines shared within the GI (`ce`, `dec`, `enc`,
+    /// `jpeg`, `ofa` keys).
+    #[serde(flatten)]
+    pub engines: EngineCounts,
     /// The profile `-C` creates (marked `*` in the table).
     pub default: bool,
 }
@@ -263,14 +256,14 @@ pub fn gi_profiles_table(rows: &[GiProfileRow]) -> String {
                 .left(33, &format!("/{}", r.instances_total))
                 .left(43, &gib(r.memory_mib))
                 .left(54, yes_no(r.p2p))
-                .right(63, &r.sm.to_string())
-                .right(69, &r.dec.to_string())
-                .right(75, &r.enc.to_string())
+                .right(63, &r.engines.sm.to_string())
+                .right(69, &r.engines.dec.to_string())
+                .right(75, &r.engines.enc.to_string())
                 .done(),
             Line::new(w)
-                .right(63, &r.ce.to_string())
-                .right(69, &r.jpeg.to_string())
-                .right(75, &r.ofa.to_string())
+                .right(63, &r.engines.ce.to_string())
+                .right(69, &r.engines.jpeg.to_string())
+                .right(75, &r.engines.ofa.to_string())
                 .done(),
         ]
     })
@@ -364,14 +357,14 @@ pub fn ci_profiles_table(rows: &[CiProfileRow]) -> String {
         vec![
             line.right(48, &r.instances_free.to_string())
                 .left(48, &format!("/{}", r.instances_total))
-                .right(63, &r.sm.to_string())
-                .right(72, &r.dec.to_string())
-                .right(78, &r.enc.to_string())
-                .right(84, &r.ofa.to_string())
+                .right(63, &r.engines.sm.to_string())
+                .right(72, &r.engines.dec.to_string())
+                .right(78, &r.engines.enc.to_string())
+                .right(84, &r.engines.ofa.to_string())
                 .done(),
             Line::new(w)
-                .right(72, &r.ce.to_string())
-                .right(78, &r.jpeg.to_string())
+                .right(72, &r.engines.ce.to_string())
+                .right(78, &r.engines.jpeg.to_string())
                 .done(),
         ]
     })
@@ -531,12 +524,14 @@ mod tests {
             instances_free: free,
             instances_total: total,
             memory_mib: mib,
-            sm,
-            dec: e[0],
-            enc: e[1],
-            ce: e[2],
-            jpeg: e[3],
-            ofa: e[4],
+            engines: EngineCounts {
+                sm,
+                dec: e[0],
+                enc: e[1],
+                ce: e[2],
+                jpeg: e[3],
+                ofa: e[4],
+            },
             p2p: false,
         }
     }
@@ -601,12 +596,14 @@ mod tests {
             name: name.into(),
             instances_free: free,
             instances_total: total,
-            sm,
-            ce: 2,
-            dec: 1,
-            enc: 0,
-            jpeg: 0,
-            ofa: 0,
+            engines: EngineCounts {
+                sm,
+                ce: 2,
+                dec: 1,
+                enc: 0,
+                jpeg: 0,
+                ofa: 0,
+            },
             default,
         };
         let t = ci_profiles_table(&[

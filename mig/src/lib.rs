@@ -10,7 +10,7 @@
 //! - planner: `DesiredLayout`, `DesiredGi`, `Plan`, `Step`, `plan()`, `PlanError`
 //! - vgpu: `VgpuType`, vGPU type name mapping
 //!
-//! Additions beyond the contract: `MigMode`, `Engines` (media-engine pool), `InvalidStateError`
+//! Additions beyond the contract: `MigMode`, `EngineCounts` (a profile's SM/CE/media engines), `InvalidStateError`
 //! with `MigState::validate`, `ParsePlacementError` (`Placement: FromStr + Display`), the NVML
 //! constants `catalog::gi_index` / `catalog::ci_index`, and query helpers on `MigState`
 //! (`gpu_instance`, `gi_at`, `gi_profile_of`, `set_gi_in_use`, `set_ci_in_use`,
@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod engines;
 pub mod fuzzing;
 pub mod ids;
 pub mod planner;
@@ -25,7 +26,8 @@ pub mod report;
 pub mod state;
 pub mod vgpu;
 
-pub use catalog::{CiProfile, Engines, GiProfile, GpuModel, catalog};
+pub use catalog::{CiProfile, GiProfile, GpuModel, catalog};
+pub use engines::EngineCounts;
 pub use ids::{
     CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, ParsePlacementError, Placement,
 };

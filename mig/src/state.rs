@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CiProfile, Engines, GiProfile, GpuModel};
+use crate::catalog::{CiProfile, GiProfile, GpuModel};
+use crate::engines::EngineCounts;
 use crate::ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
 
 /// A compute instance inside a GPU instance.
@@ -193,14 +194,14 @@ pub struct MigState {
 struct Occupancy {
     mask: u64,
     counts: BTreeMap<GiProfileId, u32>,
-    engines: Engines,
+    engines: EngineCounts,
 }
 
 impl Occupancy {
     fn add(&mut self, profile: &GiProfile, placement: Placement) {
         self.mask |= placement.mask();
         *self.counts.entry(profile.id).or_default() += 1;
-        self.engines = self.engines.plus(profile.engines());
+        self.engines = self.engines.plus(profile.engines);
     }
 
     fn remove(&mut self, profile: &GiProfile, placement: Placement) {
@@ -208,13 +209,7 @@ impl Occupancy {
         if let Some(n) = self.counts.get_mut(&profile.id) {
             *n = n.saturating_sub(1);
         }
-        let e = profile.engines();
-        self.engines = Engines {
-            decoders: self.engines.decoders.saturating_sub(e.decoders),
-            encoders: self.engines.encoders.saturating_sub(e.encoders),
-            jpegs: self.engines.jpegs.saturating_sub(e.jpegs),
-            ofas: self.engines.ofas.saturating_sub(e.ofas),
-        };
+        self.engines = self.engines.saturating_sub(profile.engines);
     }
 
     /// How many more of `profile` the instance limit and the engine pool allow.
@@ -222,13 +217,12 @@ impl Occupancy {
         let existing = self.counts.get(&profile.id).copied().unwrap_or(0);
         let mut quota = profile.instance_count.saturating_sub(existing);
         let pool = model.engine_pool();
-        let need = profile.engines();
-        for (have, used, per) in [
-            (pool.decoders, self.engines.decoders, need.decoders),
-            (pool.encoders, self.engines.encoders, need.encoders),
-            (pool.jpegs, self.engines.jpegs, need.jpegs),
-            (pool.ofas, self.engines.ofas, need.ofas),
-        ] {
+        let media = pool
+            .media()
+            .into_iter()
+            .zip(self.engines.media())
+            .zip(profile.engines.media());
+        for ((have, used), per) in media {
             // Engines this profile does not use impose no limit.
             if let Some(n) = have.saturating_sub(used).checked_div(per) {
                 quota = quota.min(n);

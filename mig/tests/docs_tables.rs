@@ -45,12 +45,12 @@ fn render() -> String {
                 p.instance_count,
                 p.memory_mib,
                 p.memory_gib_display(),
-                p.sm_count,
-                p.copy_engines,
-                p.decoders,
-                p.encoders,
-                p.jpegs,
-                p.ofas,
+                p.engines.sm,
+                p.engines.ce,
+                p.engines.dec,
+                p.engines.enc,
+                p.engines.jpeg,
+                p.engines.ofa,
                 placements(p.placements)
             );
         }

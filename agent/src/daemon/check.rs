@@ -4,26 +4,43 @@
 //! Exit status: 0 all checks passed, 1 a check failed, 2 the file itself is unusable.
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use mig::report::{FIELD_DOCUMENT, FIELD_SUMMARY, HostReport};
 use vcenter_client::Client;
 
-use super::cli::{CheckConfigArgs, EXIT_CONFIG};
 use super::config::{self, Config};
 use super::nvml_observer::NvmlObserver;
 use super::observe::Observer;
 use super::vcenter::{self, HostIdentity};
+use crate::error::ExitCode;
 
-/// Check a configuration; prints the report on stdout.
-pub fn check_config(args: &CheckConfigArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
+/// What `vmig-agent check-config` is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// The configuration file to check.
+    pub config: PathBuf,
+    /// File holding this host's SMBIOS UUID (as for `run`).
+    pub bios_uuid_file: PathBuf,
+    /// Only check the file itself, not vCenter or NVML.
+    pub offline: bool,
+    /// The NVML library to load when the configuration sets no `[agent] nvml_lib`.
+    pub nvml_lib: Option<PathBuf>,
+}
+
+/// Check a configuration, appending one line per check to `out`.
+pub fn check_config(args: &CheckOptions, out: &mut String) -> ExitCode {
     let mut report = Report::default();
+    let code = run_checks(args, &mut report);
+    out.push_str(&report.out);
+    code
+}
+
+fn run_checks(args: &CheckOptions, report: &mut Report) -> ExitCode {
     let cfg = match Config::load(&args.config) {
         Ok(cfg) => cfg,
         Err(e) => {
             report.fail("config", &e.to_string());
-            print!("{}", report.out);
-            return ExitCode::from(EXIT_CONFIG);
+            return ExitCode::Usage;
         }
     };
     report.ok(
@@ -42,61 +59,71 @@ pub fn check_config(args: &CheckConfigArgs, nvml_lib: Option<PathBuf>) -> ExitCo
         ),
         Err(e) => {
             report.fail("password file", &e.to_string());
-            print!("{}", report.out);
-            return ExitCode::from(EXIT_CONFIG);
+            return ExitCode::Usage;
         }
     }
     if let Some(layout) = &cfg.layout {
-        let parsed = std::fs::read_to_string(&layout.file)
-            .map_err(|e| format!("cannot read {}: {e}", layout.file.display()))
-            .and_then(|text| {
-                crate::layout::LayoutFile::parse(&layout.file.display().to_string(), &text)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|file| {
-                file.config(Some(&layout.name))
-                    .map(drop)
-                    .map_err(|e| e.to_string())
-            });
-        match parsed {
-            Ok(()) => report.ok(
-                "layout",
-                &format!("{} in {} is valid; `run` applies it at start and after a pending MIG mode applies", layout.name, layout.file.display()),
-            ),
-            Err(e) => report.fail("layout", &e),
-        }
+        check_layout(layout, report);
     }
     if !args.offline {
-        let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or(nvml_lib));
-        match observer.observe() {
-            Ok(gpus) => {
-                let errors = gpus.iter().filter(|g| g.error.is_some()).count();
-                let text = format!("{} GPU(s): {}", gpus.len(), super::document::summary(&gpus));
-                if errors == 0 {
-                    report.ok("NVML", &text)
-                } else {
-                    report.fail("NVML", &text)
-                }
-            }
-            Err(e) => report.fail("NVML", &format!("{e:#}")),
-        }
+        check_nvml(&cfg, args, report);
         match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
-            Ok(rt) => rt.block_on(check_vcenter(&cfg, args, &mut report)),
+            Ok(rt) => rt.block_on(check_vcenter(&cfg, args, report)),
             Err(e) => report.fail("vCenter", &format!("cannot start the async runtime: {e}")),
         }
     }
-    print!("{}", report.out);
     if report.failed {
-        ExitCode::FAILURE
+        ExitCode::Failed
     } else {
-        ExitCode::SUCCESS
+        ExitCode::Ok
     }
 }
 
-async fn check_vcenter(cfg: &Config, args: &CheckConfigArgs, report: &mut Report) {
+fn check_layout(layout: &config::LayoutRef, report: &mut Report) {
+    let parsed = std::fs::read_to_string(&layout.file)
+        .map_err(|e| format!("cannot read {}: {e}", layout.file.display()))
+        .and_then(|text| {
+            crate::layout::LayoutFile::parse(&layout.file.display().to_string(), &text)
+                .map_err(|e| e.to_string())
+        })
+        .and_then(|file| {
+            file.config(Some(&layout.name))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        });
+    match parsed {
+        Ok(()) => report.ok(
+            "layout",
+            &format!(
+                "{} in {} is valid; `run` applies it at start and after a pending MIG mode applies",
+                layout.name,
+                layout.file.display()
+            ),
+        ),
+        Err(e) => report.fail("layout", &e),
+    }
+}
+
+fn check_nvml(cfg: &Config, args: &CheckOptions, report: &mut Report) {
+    let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()));
+    match observer.observe() {
+        Ok(gpus) => {
+            let errors = gpus.iter().filter(|g| g.error.is_some()).count();
+            let text = format!("{} GPU(s): {}", gpus.len(), super::document::summary(&gpus));
+            if errors == 0 {
+                report.ok("NVML", &text);
+            } else {
+                report.fail("NVML", &text);
+            }
+        }
+        Err(e) => report.fail("NVML", &format!("{e:#}")),
+    }
+}
+
+async fn check_vcenter(cfg: &Config, args: &CheckOptions, report: &mut Report) {
     let client = match vcenter::connect(&cfg.vcenter).await {
         Ok(c) => c,
         Err(e) => return report.fail("vCenter", &e.to_string()),
@@ -117,7 +144,7 @@ async fn check_vcenter(cfg: &Config, args: &CheckConfigArgs, report: &mut Report
     }
 }
 
-async fn check_host(client: &Client, cfg: &Config, args: &CheckConfigArgs, report: &mut Report) {
+async fn check_host(client: &Client, cfg: &Config, args: &CheckOptions, report: &mut Report) {
     let identity = HostIdentity {
         uuid_override: cfg.host_uuid.clone(),
         bios_uuid_file: args.bios_uuid_file.clone(),

@@ -1,10 +1,12 @@
 //! `vmig-agent run`: the resident daemon that keeps vCenter's view of this host's MIG slices
-//! true, and `vmig-agent check-config`, which validates its configuration and connection.
+//! true ([`run`](fn@run), in [`service`]), and `vmig-agent check-config`, which validates its
+//! configuration and connection ([`check_config`], in [`check`]). Both load NVML themselves
+//! (the daemon keeps running when it is missing) and take their own option types.
 //!
 //! Flow: [`config`] → NVML observation ([`observe`]) → `mig::report::HostReport`
 //! ([`document`]) → custom attributes `vmig.mig` / `vmig.mig.summary` on the host's
 //! HostSystem ([`publish`]), paced by [`backoff`] and ordered by [`generation`], driven by the
-//! loops in [`run`].
+//! loops in [`run`](mod@run).
 //!
 //! ESXi constraints this module must keep (research vib-esxi.md §5): no child processes (no
 //! `std::process::Command`), only glibc calls (no io_uring, pidfd, statx), one small
@@ -12,7 +14,6 @@
 //! gethostname.
 pub mod backoff;
 pub mod check;
-pub mod cli;
 pub mod config;
 pub mod document;
 pub mod generation;
@@ -24,3 +25,6 @@ pub mod run;
 pub mod service;
 pub mod sys;
 pub mod vcenter;
+
+pub use check::{CheckOptions, check_config};
+pub use service::{RunOptions, run};

@@ -16,6 +16,7 @@ use mig::report::{CiReport, GiReport, GpuReport, MigModeReport, ProcessReport};
 
 use super::config::LayoutRef;
 use super::observe::Observer;
+use crate::layout::{ApplyOptions, LayoutSelection};
 use crate::nvml::{Driver, Gpu};
 use crate::observe::{GpuMigState, ObserveCache, observe_gpu_cached};
 
@@ -96,8 +97,19 @@ impl Observer for NvmlObserver {
     /// an instance in use is refused as a whole and the GPUs stay as they are.
     fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
         let driver = self.driver()?;
-        let (report, outcome) =
-            crate::layout::enforce(driver, Some(&layout.file), &layout.name, false);
+        let selection = LayoutSelection {
+            file: Some(layout.file.clone()),
+            config: Some(layout.name.clone()),
+            gpu: None,
+        };
+        let mut report = String::new();
+        let outcome = crate::layout::apply(
+            driver,
+            &selection,
+            &ApplyOptions::default(),
+            false,
+            &mut report,
+        );
         let report = report
             .lines()
             .map(str::trim)
@@ -270,24 +282,7 @@ mod tests {
 
     /// nvml-sim's own counter of NVML calls made by this process (`nvmlSimGetCallCount`).
     fn calls(lib: &Path) -> u64 {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::ffi::CString::new(lib.as_os_str().as_bytes()).expect("path");
-        // SAFETY: RTLD_NOLOAD only returns the handle of the already loaded library (loaded
-        // by Driver::load), and the symbol has the signature nvml-sim exports:
-        // `nvmlReturn_t nvmlSimGetCallCount(unsigned long long *)`.
-        unsafe {
-            let handle = libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
-            assert!(!handle.is_null(), "nvml-sim is not loaded");
-            let sym = libc::dlsym(handle, c"nvmlSimGetCallCount".as_ptr());
-            assert!(!sym.is_null(), "nvml-sim without nvmlSimGetCallCount");
-            let f = std::mem::transmute::<*mut libc::c_void, unsafe extern "C" fn(*mut u64) -> u32>(
-                sym,
-            );
-            let mut n = 0u64;
-            assert_eq!(f(&mut n), 0);
-            libc::dlclose(handle);
-            n
-        }
+        crate::nvml::sim_call_count(lib)
     }
 
     /// Split every GPU into its smallest GI profile, one CI each (the most NVML objects).
@@ -330,7 +325,7 @@ mod tests {
         let second = observer.observe().expect("second poll");
         let c2 = calls(&lib);
         let (cold, warm) = (c1 - c0, c2 - c1);
-        println!("NVML calls per poll of 2 split GPUs: first {cold}, then {warm}");
+        eprintln!("NVML calls per poll of 2 split GPUs: first {cold}, then {warm}");
         assert_eq!(
             first, second,
             "nothing changed, so the report must not either"

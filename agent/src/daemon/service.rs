@@ -10,27 +10,41 @@
 //! take milliseconds, and ESXi counts every thread of a user world (docs/performance.md).
 use std::cell::RefCell;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::BackoffPolicy;
-use super::cli::{EXIT_CONFIG, RunArgs};
 use super::config::{self, Config, TlsMode};
 use super::generation::{GenerationStore, state_path_for};
 use super::logging;
 use super::nvml_observer::NvmlObserver;
 use super::run::{CLOSE_TIMEOUT, Shared, serve};
 use super::vcenter::{HostIdentity, VcenterSink};
+use crate::error::ExitCode;
 
 /// How long the loops get to stop after SIGTERM before the process exits regardless.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1800);
 
-/// `vmig-agent run`; `nvml_lib` is the global `--nvml-lib` / `VMIG_NVML_LIB`, used when the
-/// configuration sets no `[agent] nvml_lib`.
-pub fn run(args: &RunArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
+/// What `vmig-agent run` is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The configuration file (TOML, docs/operations.md).
+    pub config: PathBuf,
+    /// Log to syslog (facility daemon) instead of stderr.
+    pub syslog: bool,
+    /// Log level, or a tracing filter (`VMIG_LOG` overrides it).
+    pub log_level: String,
+    /// File holding this host's SMBIOS UUID, when `[host] uuid` is not set.
+    pub bios_uuid_file: PathBuf,
+    /// The NVML library to load when the configuration sets no `[agent] nvml_lib`.
+    pub nvml_lib: Option<PathBuf>,
+}
+
+/// `vmig-agent run`: 0 after SIGTERM/SIGINT, [`ExitCode::Usage`] for an unusable
+/// configuration, [`ExitCode::Failed`] when the daemon stops on an error.
+pub fn run(args: &RunOptions) -> ExitCode {
     logging::init(
         if args.syslog {
             logging::Target::Syslog
@@ -43,7 +57,7 @@ pub fn run(args: &RunArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
         Ok(cfg) => cfg,
         Err(e) => {
             tracing::error!("refusing to start: {e}");
-            return ExitCode::from(EXIT_CONFIG);
+            return ExitCode::Usage;
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -53,20 +67,20 @@ pub fn run(args: &RunArgs, nvml_lib: Option<PathBuf>) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::Failed;
         }
     };
-    match runtime.block_on(serve_process(args, cfg, nvml_lib)) {
-        Ok(()) => ExitCode::SUCCESS,
+    match runtime.block_on(serve_process(args, cfg)) {
+        Ok(()) => ExitCode::Ok,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            ExitCode::Failed
         }
     }
 }
 
 /// Load and check the configuration, including that the password file is private.
-fn load(args: &RunArgs) -> Result<Config, config::ConfigError> {
+fn load(args: &RunOptions) -> Result<Config, config::ConfigError> {
     let cfg = Config::load(&args.config)?;
     config::read_password(&cfg.vcenter.password_file)?;
     Ok(cfg)
@@ -77,11 +91,7 @@ enum Next {
     Reload(Box<Config>),
 }
 
-async fn serve_process(
-    args: &RunArgs,
-    mut cfg: Config,
-    nvml_lib: Option<PathBuf>,
-) -> anyhow::Result<()> {
+async fn serve_process(args: &RunOptions, mut cfg: Config) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -91,7 +101,8 @@ async fn serve_process(
     loop {
         announce(&cfg);
         let cancel = CancellationToken::new();
-        let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| nvml_lib.clone()));
+        let mut observer =
+            NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()));
         let identity = HostIdentity {
             uuid_override: cfg.host_uuid.clone(),
             bios_uuid_file: args.bios_uuid_file.clone(),

@@ -19,7 +19,7 @@ use mig::{
 };
 use serde::Serialize;
 
-use crate::error::AgentError;
+use crate::error::{AgentError, ExitCode};
 use crate::nvml::Gpu;
 use crate::operations as ops;
 
@@ -30,7 +30,7 @@ pub struct ExecError {
     /// What failed, naming the GPU and the instance.
     pub message: String,
     /// The agent exit code this failure maps to (3 state, 4 NVML).
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
 }
 
 impl From<AgentError> for ExecError {
@@ -90,7 +90,7 @@ impl SimBackend {
         if self.fail_at == Some(n) {
             return Err(ExecError {
                 message: format!("injected failure at call {n}"),
-                exit_code: crate::error::EXIT_NVML,
+                exit_code: ExitCode::Nvml,
             });
         }
         Ok(())
@@ -99,8 +99,8 @@ impl SimBackend {
 
 fn sim_err(e: mig::MigError) -> ExecError {
     let exit_code = match e {
-        mig::MigError::GiInUse(_) | mig::MigError::CiInUse { .. } => crate::error::EXIT_STATE,
-        _ => crate::error::EXIT_NVML,
+        mig::MigError::GiInUse(_) | mig::MigError::CiInUse { .. } => ExitCode::State,
+        _ => ExitCode::Nvml,
     };
     ExecError {
         message: e.to_string(),
@@ -180,7 +180,7 @@ impl MigBackend for NvmlBackend<'_, '_> {
                     self.gpu.index(),
                     profile
                 ),
-                exit_code: crate::error::EXIT_STATE,
+                exit_code: ExitCode::State,
             })?;
         Ok(ops::create_gpu_instance(self.gpu, p, Some(placement.start))?.id())
     }
@@ -213,7 +213,7 @@ impl MigBackend for NvmlBackend<'_, '_> {
                     "GPU instance {gi} on GPU {} offers no compute instance profile {profile}",
                     self.gpu.index()
                 ),
-                exit_code: crate::error::EXIT_STATE,
+                exit_code: ExitCode::State,
             })?;
         Ok(ops::create_compute_instance(self.gpu, &handle, p)?.id())
     }
@@ -226,7 +226,7 @@ impl MigBackend for NvmlBackend<'_, '_> {
                 self.gpu.index(),
                 g.name
             ),
-            exit_code: crate::error::EXIT_STATE,
+            exit_code: ExitCode::State,
         })
     }
 }
@@ -378,7 +378,7 @@ fn run_step(
 ) -> Result<StepIds, ExecError> {
     let missing = |what: String| ExecError {
         message: format!("{what}; the GPU changed since the plan was made, run plan again"),
-        exit_code: crate::error::EXIT_STATE,
+        exit_code: ExitCode::State,
     };
     match step {
         Step::DestroyCi { gi, ci } => {
@@ -511,7 +511,7 @@ fn roll_back(backend: &mut dyn MigBackend, before: &MigState, journal: Vec<Undo>
 fn no_gi(p: Placement) -> ExecError {
     ExecError {
         message: format!("no GPU instance at {p} any more"),
-        exit_code: crate::error::EXIT_STATE,
+        exit_code: ExitCode::State,
     }
 }
 

@@ -7,7 +7,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::error::LayoutError;
 use super::host::GpuView;
+use super::plan::emit_json;
+use super::read::read_host;
+use crate::error::AgentError;
+use crate::gpu_selector::GpuSelector;
+use crate::nvml::Driver;
 
 /// One `mig-devices` key and value for a GI, plus a warning if the file cannot say it.
 fn gi_item(model: &'static mig::GpuModel, g: &mig::GpuInstance) -> (String, Value, Option<String>) {
@@ -162,6 +168,47 @@ fn yaml_key(s: &str) -> String {
     } else {
         format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
     }
+}
+
+/// What `vmig-agent export` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Only this GPU.
+    pub gpu: Option<GpuSelector>,
+    /// Name of the exported config.
+    pub label: String,
+    /// Name GPUs by UUID instead of index (vmig extension; mig-parted cannot read it).
+    pub by_uuid: bool,
+}
+
+/// `vmig-agent export`: the current layout as a config file (or JSON), appended to `out`.
+pub fn export_current(
+    driver: &Driver,
+    a: &ExportOptions,
+    json: bool,
+    out: &mut String,
+) -> Result<(), LayoutError> {
+    let (_, views) = read_host(driver)?;
+    let views: Vec<&GpuView> = views
+        .iter()
+        .filter(|v| a.gpu.as_ref().is_none_or(|s| v.is_named_by(s)))
+        .collect();
+    if views.is_empty()
+        && let Some(s) = &a.gpu
+    {
+        return Err(AgentError::NoSuchGpu {
+            selector: s.to_string(),
+            available: Vec::new(),
+        }
+        .into());
+    }
+    let (yaml, value) = export(&views, &a.label, a.by_uuid);
+    if json {
+        emit_json(out, &value);
+    } else {
+        out.push_str(&yaml);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -326,51 +326,7 @@ pub fn plan_gpu(
         return Ok(gp);
     };
     if !entry.mig_enabled {
-        match (mode.current, mode.pending) {
-            (false, false) => {}
-            (false, true) => {
-                // Cancelling a pending enable needs no reset.
-                gp.status = Status::DisableMig;
-                gp.mode_change = Some(ModeChange::Disable);
-            }
-            (true, false) => {
-                gp.status = Status::ResetPending;
-                gp.reason = Some(format!(
-                    "MIG disable is pending: {}",
-                    crate::error::how_to_apply_mig_mode(view.index)
-                ));
-            }
-            (true, true) => {
-                gp.status = Status::DisableMig;
-                gp.mode_change = Some(ModeChange::Disable);
-                if let Some(state) = &view.state {
-                    let in_use: Vec<GpuInstanceId> = state
-                        .gpu_instances
-                        .values()
-                        .filter(|g| g.is_in_use())
-                        .map(|g| g.id)
-                        .collect();
-                    if !in_use.is_empty() {
-                        gp.status = Status::Blocked;
-                        gp.blocked = blocked_gis(view, state, &in_use);
-                        gp.reason = Some("MIG cannot be disabled while GPU instances are in use; stop the VMs and processes first".into());
-                        return Ok(gp);
-                    }
-                    match mig::plan(state, &DesiredLayout::default()) {
-                        Ok(p) => {
-                            gp.steps = planned_steps(state, &p);
-                            gp.plan = Some(p);
-                            gp.before = Some(state.clone());
-                            gp.desired = Some(DesiredLayout::default());
-                        }
-                        Err(e) => {
-                            gp.status = Status::Unreachable;
-                            gp.reason = Some(e.to_string());
-                        }
-                    }
-                }
-            }
-        }
+        plan_mig_off(&mut gp, view, mode);
         return Ok(gp);
     }
     let Some(model) = view.model else {
@@ -387,31 +343,7 @@ pub fn plan_gpu(
     gp.desired = Some(desired.clone());
     match (mode.current, mode.pending) {
         (false, pending) => {
-            gp.status = if pending {
-                Status::ResetPending
-            } else {
-                Status::EnableMig
-            };
-            if !pending {
-                gp.mode_change = Some(ModeChange::Enable);
-            }
-            let empty = MigState::new(model);
-            gp.reason = Some(format!(
-                "MIG {} on this GPU; the layout is created by the next apply after the reset: {}",
-                if pending {
-                    "enable is pending"
-                } else {
-                    "is disabled: it will be enabled, which takes effect after a reset,"
-                },
-                crate::error::how_to_apply_mig_mode(view.index)
-            ));
-            match mig::plan(&empty, &desired) {
-                Ok(p) => gp.after_reset = planned_steps(&empty, &p),
-                Err(e) => {
-                    gp.status = Status::Unreachable;
-                    gp.reason = Some(super::config::plan_error_text(model, &e));
-                }
-            }
+            plan_mig_enable(&mut gp, view, model, &desired, pending);
             return Ok(gp);
         }
         (true, false) => {
@@ -425,8 +357,106 @@ pub fn plan_gpu(
         gp.reason = Some("the GPU's MIG state could not be read".into());
         return Ok(gp);
     };
+    plan_changes(&mut gp, view, model, state, &desired, allow_partial);
+    Ok(gp)
+}
+
+/// What a GPU whose entry says `mig-enabled: false` needs, by its current/pending MIG mode.
+fn plan_mig_off(gp: &mut GpuPlan, view: &GpuView, mode: MigMode) {
+    match (mode.current, mode.pending) {
+        (false, false) => {}
+        (false, true) => {
+            // Cancelling a pending enable needs no reset.
+            gp.status = Status::DisableMig;
+            gp.mode_change = Some(ModeChange::Disable);
+        }
+        (true, false) => {
+            gp.status = Status::ResetPending;
+            gp.reason = Some(format!(
+                "MIG disable is pending: {}",
+                crate::error::how_to_apply_mig_mode(view.index)
+            ));
+        }
+        (true, true) => {
+            gp.status = Status::DisableMig;
+            gp.mode_change = Some(ModeChange::Disable);
+            if let Some(state) = &view.state {
+                let in_use: Vec<GpuInstanceId> = state
+                    .gpu_instances
+                    .values()
+                    .filter(|g| g.is_in_use())
+                    .map(|g| g.id)
+                    .collect();
+                if !in_use.is_empty() {
+                    gp.status = Status::Blocked;
+                    gp.blocked = blocked_gis(view, state, &in_use);
+                    gp.reason = Some("MIG cannot be disabled while GPU instances are in use; stop the VMs and processes first".into());
+                    return;
+                }
+                match mig::plan(state, &DesiredLayout::default()) {
+                    Ok(p) => {
+                        gp.steps = planned_steps(state, &p);
+                        gp.plan = Some(p);
+                        gp.before = Some(state.clone());
+                        gp.desired = Some(DesiredLayout::default());
+                    }
+                    Err(e) => {
+                        gp.status = Status::Unreachable;
+                        gp.reason = Some(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// MIG is off (or its enable pending): enable it; the layout follows after the reset.
+fn plan_mig_enable(
+    gp: &mut GpuPlan,
+    view: &GpuView,
+    model: &'static GpuModel,
+    desired: &DesiredLayout,
+    pending: bool,
+) {
+    gp.status = if pending {
+        Status::ResetPending
+    } else {
+        Status::EnableMig
+    };
+    if !pending {
+        gp.mode_change = Some(ModeChange::Enable);
+    }
+    let empty = MigState::new(model);
+    gp.reason = Some(format!(
+        "MIG {} on this GPU; the layout is created by the next apply after the reset: {}",
+        if pending {
+            "enable is pending"
+        } else {
+            "is disabled: it will be enabled, which takes effect after a reset,"
+        },
+        crate::error::how_to_apply_mig_mode(view.index)
+    ));
+    match mig::plan(&empty, desired) {
+        Ok(p) => gp.after_reset = planned_steps(&empty, &p),
+        Err(e) => {
+            gp.status = Status::Unreachable;
+            gp.reason = Some(super::config::plan_error_text(model, &e));
+        }
+    }
+}
+
+/// MIG is on: the steps from the GPU's state to `desired`, keeping what is in use when the
+/// strict plan is blocked (applied only with `allow_partial`).
+fn plan_changes(
+    gp: &mut GpuPlan,
+    view: &GpuView,
+    model: &'static GpuModel,
+    state: MigState,
+    desired: &DesiredLayout,
+    allow_partial: bool,
+) {
     gp.before = Some(state.clone());
-    let strict = mig::planner::plan_with_options(&state, &desired, PlanOptions::default());
+    let strict = mig::planner::plan_with_options(&state, desired, PlanOptions::default());
     let outcome: PlanOutcome = match strict {
         Ok(o) => o,
         Err(PlanError::BlockedByInUse { gis, reason }) => {
@@ -434,7 +464,7 @@ pub fn plan_gpu(
             gp.reason = Some(reason);
             match mig::planner::plan_with_options(
                 &state,
-                &desired,
+                desired,
                 PlanOptions {
                     allow_partial: true,
                 },
@@ -450,14 +480,14 @@ pub fn plan_gpu(
                 Err(e) => {
                     gp.status = Status::Unreachable;
                     gp.reason = Some(super::config::plan_error_text(model, &e));
-                    return Ok(gp);
+                    return;
                 }
             }
         }
         Err(e) => {
             gp.status = Status::Unreachable;
             gp.reason = Some(super::config::plan_error_text(model, &e));
-            return Ok(gp);
+            return;
         }
     };
     if !outcome.in_use_outside.is_empty() && gp.blocked.is_empty() {
@@ -477,7 +507,6 @@ pub fn plan_gpu(
         };
     }
     gp.plan = Some(outcome.plan);
-    Ok(gp)
 }
 
 /// Why a GPU does not match its entry, one line each; empty when it matches.

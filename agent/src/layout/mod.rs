@@ -7,47 +7,38 @@
 //! already matches, never destroys an instance in use, chooses placements so fragmented GPUs
 //! still fit, and proves a layout infeasible before anything changes.
 //!
+//! Each command is one library function taking the NVML [`Driver`](crate::nvml::Driver),
+//! a [`LayoutSelection`], its options and the `out` buffer its report goes to: [`plan`](fn@plan),
+//! [`apply`](fn@apply) (also the daemon's entry point), [`assert`](fn@assert), [`export_current`];
+//! they fail with a [`LayoutError`], whose exit code is 0 done or matching, 2 bad config or
+//! arguments, 3 refused / blocked / does not match, 4 NVML failure (after rolling back the
+//! GPU that failed).
+//!
 //! - [`config`] — parsing and validation with line/key errors, per-model resolution;
 //! - [`builtin`] — the layouts shipped in the binary (`agent/layouts/vmig-layouts.yaml`);
+//! - [`read`] — the layout file a selection names, and the GPUs as the layout code sees them;
 //! - [`host`] — which GPUs a config selects and what each needs (pure decisions);
 //! - [`exec`] — running a plan through a [`exec::MigBackend`] with rollback (NVML or in-memory);
-//! - [`export`] — the current layout as a file that `apply` reproduces;
-//! - [`cli`] — the four subcommands, their reports and exit codes.
+//! - [`plan`](mod@plan), [`apply`](mod@apply), [`assert`](mod@assert), [`export`] — the
+//!   four commands and their reports.
 //!
 //! docs/layouts.md documents the format, the shipped layouts and the safety rules.
+pub mod apply;
+pub mod assert;
 pub mod builtin;
-pub mod cli;
 pub mod config;
+pub mod error;
 pub mod exec;
 pub mod export;
 pub mod host;
+pub mod plan;
+pub mod read;
 
-pub use cli::{
-    ApplyArgs, AssertArgs, ExportArgs, LayoutArgs, LayoutError, PlanArgs, dispatch, run_apply,
-    run_assert, run_export, run_plan,
-};
+pub use apply::apply;
+pub use assert::assert;
 pub use config::{ConfigError, LayoutFile, Target};
+pub use error::LayoutError;
 pub use exec::{MigBackend, NvmlBackend, SimBackend, execute};
-
-/// Apply named layout `config` from `file` (the built-in layouts when `None`) to every GPU it
-/// selects, as `vmig-agent apply` does: for the daemon, which enforces a layout at start and
-/// after a pending MIG mode change took effect. Returns the text report (also on error) and
-/// the outcome. Idempotent: when every GPU already matches, the report says "nothing to do".
-pub fn enforce(
-    driver: &crate::nvml::Driver,
-    file: Option<&std::path::Path>,
-    config: &str,
-    allow_partial: bool,
-) -> (String, Result<(), LayoutError>) {
-    let args = ApplyArgs {
-        layout: LayoutArgs {
-            file: file.map(std::path::Path::to_path_buf),
-            config: Some(config.to_string()),
-            gpu: None,
-        },
-        allow_partial,
-    };
-    let mut out = String::new();
-    let r = run_apply(driver, &args, false, &mut out);
-    (out, r)
-}
+pub use export::{ExportOptions, export_current};
+pub use plan::{ApplyOptions, plan};
+pub use read::{LayoutSelection, load, read_host, read_view};

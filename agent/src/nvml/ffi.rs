@@ -1,8 +1,9 @@
 //! The raw NVML calls that `nvml-wrapper` 0.13 has no safe method for (GPU/compute-instance
 //! management, instance listing, placements, MIG-device ids), wrapped once.
 //!
-//! This is the only module of the agent that contains `unsafe`. Two rules hold for every
-//! function here:
+//! With `daemon::sys` (a few glibc calls), this is the only module of the agent allowed to
+//! contain `unsafe` (the workspace denies `unsafe_code` everywhere else). Two rules hold for
+//! every function here:
 //! - the symbol is looked up through the `Result` field of `NvmlLib` **before** calling it:
 //!   `NvmlLib`'s generated methods `.expect()` the symbol and would panic on a driver that
 //!   lacks it (nvml-mig.md §5); a missing symbol becomes [`RawError::MissingSymbol`];
@@ -10,9 +11,14 @@
 //!   and the safe layer above (`nvml::mod`) ties every handle to the lifetime of that `Nvml`.
 //!
 //! Nothing here interprets return codes beyond success/failure: that is the safe layer's job.
+#![allow(
+    unsafe_code,
+    reason = "the NVML calls nvml-wrapper 0.13 does not wrap safely; each block states its SAFETY"
+)]
 use std::ffi::{CStr, c_char, c_uint};
 use std::ptr;
 
+use mig::EngineCounts;
 use nvml_wrapper::{Device, Nvml};
 use nvml_wrapper_sys::bindings::{
     NVML_COMPUTE_INSTANCE_ENGINE_PROFILE_SHARED, nvmlComputeInstance_t, nvmlComputeInstanceInfo_t,
@@ -84,12 +90,7 @@ pub(crate) struct RawGiProfile {
     pub p2p: bool,
     pub slice_count: u32,
     pub instance_count: u32,
-    pub sm: u32,
-    pub ce: u32,
-    pub dec: u32,
-    pub enc: u32,
-    pub jpeg: u32,
-    pub ofa: u32,
+    pub engines: EngineCounts,
     pub memory_mib: u64,
     /// The driver's name (`MIG 3g.20gb`); `None` when only the v1 call (no name) exists.
     pub name: Option<String>,
@@ -101,12 +102,8 @@ pub(crate) struct RawCiProfile {
     pub id: u32,
     pub slice_count: u32,
     pub instance_count: u32,
-    pub sm: u32,
-    pub ce: u32,
-    pub dec: u32,
-    pub enc: u32,
-    pub jpeg: u32,
-    pub ofa: u32,
+    /// Exclusive SMs; the other engines are shared with the rest of the GI.
+    pub engines: EngineCounts,
     pub name: Option<String>,
 }
 
@@ -161,12 +158,14 @@ pub(crate) fn gi_profile_info(
             p2p: info.isP2pSupported != 0,
             slice_count: info.sliceCount,
             instance_count: info.instanceCount,
-            sm: info.multiprocessorCount,
-            ce: info.copyEngineCount,
-            dec: info.decoderCount,
-            enc: info.encoderCount,
-            jpeg: info.jpegCount,
-            ofa: info.ofaCount,
+            engines: EngineCounts {
+                sm: info.multiprocessorCount,
+                ce: info.copyEngineCount,
+                dec: info.decoderCount,
+                enc: info.encoderCount,
+                jpeg: info.jpegCount,
+                ofa: info.ofaCount,
+            },
             memory_mib: info.memorySizeMB,
             name: name_from(&info.name),
         });
@@ -182,12 +181,14 @@ pub(crate) fn gi_profile_info(
         p2p: info.isP2pSupported != 0,
         slice_count: info.sliceCount,
         instance_count: info.instanceCount,
-        sm: info.multiprocessorCount,
-        ce: info.copyEngineCount,
-        dec: info.decoderCount,
-        enc: info.encoderCount,
-        jpeg: info.jpegCount,
-        ofa: info.ofaCount,
+        engines: EngineCounts {
+            sm: info.multiprocessorCount,
+            ce: info.copyEngineCount,
+            dec: info.decoderCount,
+            enc: info.encoderCount,
+            jpeg: info.jpegCount,
+            ofa: info.ofaCount,
+        },
         memory_mib: info.memorySizeMB,
         name: None,
     })
@@ -334,12 +335,14 @@ pub(crate) fn ci_profile_info(
             id: info.id,
             slice_count: info.sliceCount,
             instance_count: info.instanceCount,
-            sm: info.multiprocessorCount,
-            ce: info.sharedCopyEngineCount,
-            dec: info.sharedDecoderCount,
-            enc: info.sharedEncoderCount,
-            jpeg: info.sharedJpegCount,
-            ofa: info.sharedOfaCount,
+            engines: EngineCounts {
+                sm: info.multiprocessorCount,
+                ce: info.sharedCopyEngineCount,
+                dec: info.sharedDecoderCount,
+                enc: info.sharedEncoderCount,
+                jpeg: info.sharedJpegCount,
+                ofa: info.sharedOfaCount,
+            },
             name: name_from(&info.name),
         });
     }
@@ -353,12 +356,14 @@ pub(crate) fn ci_profile_info(
         id: info.id,
         slice_count: info.sliceCount,
         instance_count: info.instanceCount,
-        sm: info.multiprocessorCount,
-        ce: info.sharedCopyEngineCount,
-        dec: info.sharedDecoderCount,
-        enc: info.sharedEncoderCount,
-        jpeg: info.sharedJpegCount,
-        ofa: info.sharedOfaCount,
+        engines: EngineCounts {
+            sm: info.multiprocessorCount,
+            ce: info.sharedCopyEngineCount,
+            dec: info.sharedDecoderCount,
+            enc: info.sharedEncoderCount,
+            jpeg: info.sharedJpegCount,
+            ofa: info.sharedOfaCount,
+        },
         name: None,
     })
 }
@@ -510,6 +515,33 @@ pub(crate) fn error_string(nvml: &Nvml, code: u32) -> Option<String> {
     // SAFETY: non-NULL, NUL-terminated and static per the NVML contract.
     let s = unsafe { CStr::from_ptr(p) };
     Some(s.to_string_lossy().into_owned())
+}
+
+/// nvml-sim's own count of the NVML calls this process made (`nvmlSimGetCallCount`), from the
+/// nvml-sim library at `lib` that `Driver::load` already loaded: the daemon's tests prove with
+/// it how many calls a poll makes. Panics when that library is not loaded or is not nvml-sim.
+#[cfg(test)]
+pub(crate) fn sim_call_count(lib: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(lib.as_os_str().as_bytes()).expect("path");
+    // SAFETY: RTLD_NOLOAD only returns the handle of the already loaded library (loaded by
+    // Driver::load), and `path` is a NUL-terminated string that outlives the call.
+    let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    assert!(!handle.is_null(), "nvml-sim is not loaded");
+    // SAFETY: `handle` is a live handle from dlopen above; the name is a C string literal.
+    let sym = unsafe { libc::dlsym(handle, c"nvmlSimGetCallCount".as_ptr()) };
+    assert!(!sym.is_null(), "nvml-sim without nvmlSimGetCallCount");
+    // SAFETY: nvml-sim exports this symbol as
+    // `nvmlReturn_t nvmlSimGetCallCount(unsigned long long *)`, the type transmuted to.
+    let f = unsafe {
+        std::mem::transmute::<*mut libc::c_void, unsafe extern "C" fn(*mut u64) -> u32>(sym)
+    };
+    let mut n = 0u64;
+    // SAFETY: `n` is a live out-parameter of the signature above.
+    assert_eq!(unsafe { f(&mut n) }, 0);
+    // SAFETY: balances the dlopen above; the library stays loaded (Driver::load holds it).
+    unsafe { libc::dlclose(handle) };
+    n
 }
 
 #[cfg(test)]

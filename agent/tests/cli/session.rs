@@ -20,9 +20,24 @@ fn gi_ids(host: &Host) -> Vec<u32> {
         .collect()
 }
 
+/// GPU instance profile names of one model: the 3g, 1g and 2g profiles (ids 9, 19, 14).
+struct Names {
+    three: String,
+    one: String,
+    two: String,
+}
+
 fn seed_session(model: &str, board: &str) {
     let host = Host::new(&[model]);
+    enable_mig(&host, board);
+    let names = list_profiles(&host);
+    create_mixed_set(&host, &names);
+    destroy_in_both_orders(&host);
+    placements_and_compute_instances(&host, &names);
+}
 
+/// `nvidia-smi -L` before MIG, then `-mig 1`, pending until the GPU is reset.
+fn enable_mig(host: &Host, board: &str) {
     // nvidia-smi -L before MIG.
     let list = host.ok(&["list"]);
     assert!(
@@ -47,8 +62,10 @@ fn seed_session(model: &str, board: &str) {
     let mode = host.json(&["mig", "mode", "-i", "0"]);
     assert_eq!(mode["mig_mode"]["current"], "enabled");
     assert_eq!(mode["reset_required"], false);
+}
 
-    // -lgip / -lgipp.
+/// `-lgip` / `-lgipp`: tables, JSON keys, and the profile names of this model.
+fn list_profiles(host: &Host) -> Names {
     let table = host.ok(&["mig", "lgip", "-i", "0"]);
     assert!(table.contains("| GPU instance profiles:"), "{table}");
     let lgip = host.json(&["mig", "lgip", "-i", "0"]);
@@ -88,7 +105,11 @@ fn seed_session(model: &str, board: &str) {
         lgipp.contains("GPU  0 Profile ID  0 Placement : {0}:8"),
         "{lgipp}"
     );
+    Names { three, one, two }
+}
 
+/// `-cgi 9,19,14,19 -C`, a full GPU refusing more, and `-L` showing the MIG devices.
+fn create_mixed_set(host: &Host, Names { three, one, .. }: &Names) {
     // -cgi 9,19,14,19 -C: the mixed set the MIG guide says works when 3g comes first.
     let out = host.ok(&["mig", "cgi", "-i", "0", "9,19,14,19", "-C"]);
     let created: Vec<&str> = out
@@ -111,7 +132,7 @@ fn seed_session(model: &str, board: &str) {
     );
 
     // The GPU is full now: another GI is refused, saying why.
-    let err = host.fails(&["mig", "cgi", "-i", "0", &one], 3);
+    let err = host.fails(&["mig", "cgi", "-i", "0", one], 3);
     assert!(err.contains("insufficient resources"), "{err}");
     assert!(
         err.contains(&format!("Free placements for {one} (ID 19): none")),
@@ -137,7 +158,10 @@ fn seed_session(model: &str, board: &str) {
             assert!(d.get(key).is_some(), "mig device lacks {key}: {d}");
         }
     }
+}
 
+/// `-lgi` / `-lci`, then destroying GIs before their CIs (refused) and in the right order.
+fn destroy_in_both_orders(host: &Host) {
     // -lgi / -lci.
     let lgi = host.json(&["mig", "lgi", "-i", "0"]);
     assert_eq!(rows(&lgi).len(), 4);
@@ -187,7 +211,7 @@ fn seed_session(model: &str, board: &str) {
         host.ok(&["mig", "lci", "-i", "0"]),
         "No compute instances found: Not Found\n"
     );
-    for gi in gi_ids(&host) {
+    for gi in gi_ids(host) {
         let out = host.ok(&["mig", "dgi", "-i", "0", "--gi", &gi.to_string()]);
         assert_eq!(
             out.trim_end(),
@@ -198,7 +222,10 @@ fn seed_session(model: &str, board: &str) {
         host.ok(&["mig", "lgi", "-i", "0"]),
         "No GPU instances found: Not Found\n"
     );
+}
 
+/// Explicit GI placements, then explicit and default compute instances.
+fn placements_and_compute_instances(host: &Host, Names { three, one, two }: &Names) {
     // Now with explicit placements: 3g at 0, then 2g and 1g at 4 and 6 (names, not ids).
     let j = host.json(&["mig", "cgi", "-i", "0", "9", "--placement", "0"]);
     assert_eq!(

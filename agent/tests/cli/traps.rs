@@ -77,7 +77,7 @@ fn child_traps_1_to_3() {
         matches!(err, AgentError::GiInsufficientResources { .. }),
         "{err}"
     );
-    assert_eq!(err.exit_code(), 3);
+    assert_eq!(err.exit_code().code(), 3);
 
     // 3. mig_device_count() is the maximum, not what exists.
     a.create_ci(CiProfileId(2), None).expect("CI in a");

@@ -4,6 +4,7 @@
 //! Guide, real `nvidia-smi mig -lgip/-lgipp/-lcip` output and the NVIDIA vGPU type tables.
 //! Sources for every number, and which numbers are inferred rather than observed:
 //! docs/mig-model.md. One module per GPU family keeps each table next to its sources.
+use crate::engines::EngineCounts;
 use crate::ids::{CiProfileId, GiProfileId, Placement};
 
 mod ampere;
@@ -56,18 +57,8 @@ pub struct GiProfile {
     pub instance_count: u32,
     /// Memory in MiB exactly as NVML reports `memorySizeMB`.
     pub memory_mib: u64,
-    /// Streaming multiprocessors (`multiprocessorCount`).
-    pub sm_count: u32,
-    /// Copy engines (`copyEngineCount`).
-    pub copy_engines: u32,
-    /// Video decoders (`decoderCount`).
-    pub decoders: u32,
-    /// Video encoders (`encoderCount`).
-    pub encoders: u32,
-    /// JPEG decoders (`jpegCount`).
-    pub jpegs: u32,
-    /// Optical-flow accelerators (`ofaCount`).
-    pub ofas: u32,
+    /// SMs, copy and media engines (`multiprocessorCount`, `copyEngineCount`, …).
+    pub engines: EngineCounts,
     /// Peer-to-peer support (`isP2pSupported`; "No" in every real output found).
     pub p2p: bool,
     /// Legal placements (start:size in memory slices), as `-lgipp` lists them.
@@ -93,41 +84,6 @@ pub struct CiProfile {
     pub placements: &'static [Placement],
     /// Whether this is the default CI that `nvidia-smi mig -cgi ... -C` creates.
     pub is_default: bool,
-}
-
-/// Media/copy engines a GI takes from the GPU's fixed pool. The GPU has exactly the engines of
-/// its full-GPU profile; every GI holds its own share, so the sum over GIs can never exceed the
-/// full profile's. This is what makes the `+me` profiles singletons (there is one OFA).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Engines {
-    /// Video decoders.
-    pub decoders: u32,
-    /// Video encoders.
-    pub encoders: u32,
-    /// JPEG decoders.
-    pub jpegs: u32,
-    /// Optical-flow accelerators.
-    pub ofas: u32,
-}
-
-impl Engines {
-    /// Component-wise sum.
-    pub fn plus(self, other: Engines) -> Engines {
-        Engines {
-            decoders: self.decoders + other.decoders,
-            encoders: self.encoders + other.encoders,
-            jpegs: self.jpegs + other.jpegs,
-            ofas: self.ofas + other.ofas,
-        }
-    }
-
-    /// Whether every component is at most `limit`'s.
-    pub fn fits_within(self, limit: Engines) -> bool {
-        self.decoders <= limit.decoders
-            && self.encoders <= limit.encoders
-            && self.jpegs <= limit.jpegs
-            && self.ofas <= limit.ofas
-    }
 }
 
 static CATALOG: [GpuModel; 10] = [
@@ -227,9 +183,10 @@ impl GpuModel {
             .unwrap_or_else(|| panic!("catalog model {} has no full-GPU profile", self.key))
     }
 
-    /// The GPU's engine pool: the engines of the full-GPU profile.
-    pub fn engine_pool(&self) -> Engines {
-        self.full_profile().engines()
+    /// The GPU's engine pool: the engines of the full-GPU profile (see
+    /// [`EngineCounts::media`] for which of them GIs compete for).
+    pub fn engine_pool(&self) -> EngineCounts {
+        self.full_profile().engines
     }
 
     /// The NVML `pciDeviceId` word: device id in the upper 16 bits, NVIDIA's vendor id 0x10DE below.
@@ -258,16 +215,6 @@ impl GiProfile {
             .iter()
             .find(|c| c.is_default)
             .unwrap_or_else(|| panic!("catalog GI profile {} has no default CI profile", self.name))
-    }
-
-    /// The media engines this GI takes from the GPU's pool.
-    pub fn engines(&self) -> Engines {
-        Engines {
-            decoders: self.decoders,
-            encoders: self.encoders,
-            jpegs: self.jpegs,
-            ofas: self.ofas,
-        }
     }
 
     /// `memory_mib` as nvidia-smi prints it in the `Memory GiB` column (`19.50`).
@@ -409,12 +356,14 @@ const fn gi(
         memory_slices: slices[1],
         instance_count,
         memory_mib,
-        sm_count,
-        copy_engines: engines[0],
-        decoders: engines[1],
-        encoders: engines[2],
-        jpegs: engines[3],
-        ofas: engines[4],
+        engines: EngineCounts {
+            sm: sm_count,
+            ce: engines[0],
+            dec: engines[1],
+            enc: engines[2],
+            jpeg: engines[3],
+            ofa: engines[4],
+        },
         p2p: false,
         placements,
         ci_profiles,

@@ -39,7 +39,7 @@ fn gi_profiles_are_consistent() {
             assert!(p.memory_mib < m.memory_mib, "{} {}", m.key, p.name);
             assert!(!p.placements.is_empty() && p.instance_count as usize <= p.placements.len());
             assert!(
-                p.engines().fits_within(m.engine_pool()),
+                p.engines.media_fits_within(m.engine_pool()),
                 "{} {}",
                 m.key,
                 p.name
@@ -89,7 +89,7 @@ fn ci_profiles_are_consistent() {
             let d = p.default_ci_profile();
             assert_eq!(d.compute_slices, p.compute_slices);
             assert_eq!(d.name, p.name, "the full-GI CI is named like the GI");
-            assert_eq!(d.sm_count, p.sm_count);
+            assert_eq!(d.sm_count, p.engines.sm);
             for c in p.ci_profiles {
                 if c.compute_slices < p.compute_slices {
                     assert_eq!(c.name, format!("{}c.{}", c.compute_slices, p.name));
@@ -171,8 +171,14 @@ fn check_table(key: &str, rows: &[Row]) {
                 p.id.0,
                 p.instance_count,
                 p.memory_mib,
-                p.sm_count,
-                [p.copy_engines, p.decoders, p.encoders, p.jpegs, p.ofas],
+                p.engines.sm,
+                [
+                    p.engines.ce,
+                    p.engines.dec,
+                    p.engines.enc,
+                    p.engines.jpeg,
+                    p.engines.ofa
+                ],
                 shown.as_str()
             ),
             (id, count, mem, sm, [ce, dec, enc, jpeg, ofa], placements),
@@ -334,7 +340,11 @@ fn h100_sxm5_matches_real_output() {
 #[test]
 fn h100_pcie_has_its_own_sm_counts() {
     let m = GpuModel::by_key("h100-pcie-80gb").unwrap();
-    let sms: Vec<(&str, u32)> = m.gi_profiles.iter().map(|p| (p.name, p.sm_count)).collect();
+    let sms: Vec<(&str, u32)> = m
+        .gi_profiles
+        .iter()
+        .map(|p| (p.name, p.engines.sm))
+        .collect();
     assert_eq!(
         sms,
         [
@@ -393,6 +403,6 @@ fn h200_names_follow_the_mig_user_guide() {
                 .memory_gib_display(),
             "140.00"
         );
-        assert_eq!(m.gi_profile_by_name("3g.71gb").unwrap().sm_count, 60);
+        assert_eq!(m.gi_profile_by_name("3g.71gb").unwrap().engines.sm, 60);
     }
 }

@@ -64,16 +64,14 @@ fn profiles_with_room_after(
     profiles.push(new);
     let used = profiles
         .iter()
-        .fold(Default::default(), |e: crate::catalog::Engines, p| {
-            e.plus(p.engines())
-        });
+        .fold(crate::EngineCounts::default(), |e, p| e.plus(p.engines));
     let pool = model.engine_pool();
     let mut room: Vec<&'static GiProfile> = model
         .gi_profiles
         .iter()
         .filter(|p| {
             let count = profiles.iter().filter(|q| q.id == p.id).count();
-            count < p.instance_count as usize && used.plus(p.engines()).fits_within(pool)
+            count < p.instance_count as usize && used.plus(p.engines).media_fits_within(pool)
         })
         .collect();
     room.sort_by_key(|p| std::cmp::Reverse((p.compute_slices, p.memory_slices)));

@@ -44,11 +44,11 @@ fn info_v1(gp: &GiProfile, cp: &CiProfile) -> ComputeInstanceProfileInfo {
         sliceCount: cp.compute_slices,
         instanceCount: cp.instance_count,
         multiprocessorCount: cp.sm_count,
-        sharedCopyEngineCount: gp.copy_engines,
-        sharedDecoderCount: gp.decoders,
-        sharedEncoderCount: gp.encoders,
-        sharedJpegCount: gp.jpegs,
-        sharedOfaCount: gp.ofas,
+        sharedCopyEngineCount: gp.engines.ce,
+        sharedDecoderCount: gp.engines.dec,
+        sharedEncoderCount: gp.engines.enc,
+        sharedJpegCount: gp.engines.jpeg,
+        sharedOfaCount: gp.engines.ofa,
     }
 }
 

@@ -182,11 +182,11 @@ pub unsafe extern "C" fn nvmlDeviceGetAttributes_v2(
                     let cp = gp.ci_profile(inst.profile).ok_or(NvmlCode::UNKNOWN)?;
                     DeviceAttributes {
                         multiprocessorCount: cp.sm_count,
-                        sharedCopyEngineCount: gp.copy_engines,
-                        sharedDecoderCount: gp.decoders,
-                        sharedEncoderCount: gp.encoders,
-                        sharedJpegCount: gp.jpegs,
-                        sharedOfaCount: gp.ofas,
+                        sharedCopyEngineCount: gp.engines.ce,
+                        sharedDecoderCount: gp.engines.dec,
+                        sharedEncoderCount: gp.engines.enc,
+                        sharedJpegCount: gp.engines.jpeg,
+                        sharedOfaCount: gp.engines.ofa,
                         gpuInstanceSliceCount: gp.compute_slices,
                         computeInstanceSliceCount: cp.compute_slices,
                         memorySizeMB: gp.memory_mib,
@@ -200,11 +200,11 @@ pub unsafe extern "C" fn nvmlDeviceGetAttributes_v2(
                         .max_by_key(|p| (p.compute_slices, p.memory_slices));
                     DeviceAttributes {
                         multiprocessorCount: model.sm_count,
-                        sharedCopyEngineCount: full.map_or(0, |p| p.copy_engines),
-                        sharedDecoderCount: full.map_or(0, |p| p.decoders),
-                        sharedEncoderCount: full.map_or(0, |p| p.encoders),
-                        sharedJpegCount: full.map_or(0, |p| p.jpegs),
-                        sharedOfaCount: full.map_or(0, |p| p.ofas),
+                        sharedCopyEngineCount: full.map_or(0, |p| p.engines.ce),
+                        sharedDecoderCount: full.map_or(0, |p| p.engines.dec),
+                        sharedEncoderCount: full.map_or(0, |p| p.engines.enc),
+                        sharedJpegCount: full.map_or(0, |p| p.engines.jpeg),
+                        sharedOfaCount: full.map_or(0, |p| p.engines.ofa),
                         gpuInstanceSliceCount: model.compute_slices,
                         computeInstanceSliceCount: model.compute_slices,
                         memorySizeMB: model.memory_mib,
