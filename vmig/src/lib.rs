@@ -23,6 +23,7 @@ pub mod connect_opts;
 pub mod connection;
 pub mod error;
 pub mod exit;
+pub mod fuzzing;
 pub mod inventory;
 pub mod lock;
 pub mod render;
