@@ -63,9 +63,8 @@ fn hostile_documents_flag_their_host_only() {
         let inv = vmig::fuzzing::inventory_for_test(&text);
         let a = analyse(vec![inv], vmig::fuzzing::judged_at());
         let h1 = a.hosts.iter().find(|h| h.host.name == "esx01").unwrap();
-        let good = name.starts_with("a100-good")
-            || name.starts_with("generation-u64max")
-            || name.contains("injection");
+        // Injected text is shown escaped, not refused.
+        let good = name.starts_with("a100-good") || name.contains("injection");
         if good {
             assert_eq!(h1.status, AgentStatus::Ok, "{name}: {:?}", h1.status_detail);
         } else {

@@ -531,7 +531,15 @@ pub fn run(args: &[String]) -> Result<()> {
         let (wall, rss, out) = timed(
             Command::new(&vmig)
                 // The simulator serves plain HTTP, which vmig accepts only with --insecure.
-                .args(["--url", &url, "--insecure", "report", "--format", "json", "-o"])
+                .args([
+                    "--url",
+                    &url,
+                    "--insecure",
+                    "report",
+                    "--format",
+                    "json",
+                    "-o",
+                ])
                 .arg(&out_json)
                 .env("GOVC_USERNAME", &username)
                 .env("GOVC_PASSWORD", &password),

@@ -28,6 +28,11 @@ pub const MAX_ID: u32 = 255;
 pub const MAX_PROCESSES: usize = 1024;
 /// Most entries in a GPU's `free` map or `placeable_vgpu_types` list.
 pub const MAX_LIST_ENTRIES: usize = 256;
+/// Largest `generation` accepted: 2^53 − 1, the largest integer every JSON reader (a
+/// JavaScript one included) holds exactly. An agent counting one change a second needs 285
+/// million years to get there, so a larger value is a forged or broken document; the agent
+/// overwrites it (see agent/src/daemon/generation.rs) instead of failing on `+ 1`.
+pub const MAX_GENERATION: u64 = (1 << 53) - 1;
 /// Longest heartbeat interval accepted (one day); staleness is three heartbeats, so a larger
 /// value would keep a dead agent's report "ok" for days.
 pub const MAX_HEARTBEAT_INTERVAL_S: u64 = 86_400;
@@ -37,6 +42,12 @@ pub const MAX_HEARTBEAT_INTERVAL_S: u64 = 86_400;
 pub fn validate(report: &HostReport) -> Result<(), String> {
     text("agent_version", &report.agent_version, MAX_TEXT_CHARS)?;
     text("host_uuid", &report.host_uuid, MAX_TEXT_CHARS)?;
+    if report.generation > MAX_GENERATION {
+        return Err(format!(
+            "generation {} is above the largest accepted, {MAX_GENERATION}",
+            report.generation
+        ));
+    }
     rfc3339_shape(&report.observed_at).map_err(|why| {
         format!(
             "observed_at {:?} is not an RFC 3339 time: {why}",
@@ -285,6 +296,11 @@ mod tests {
                 "heartbeat_interval_s 0",
             ),
             ("2026-11-26T14:02:11Z", "tomorrow", "observed_at"),
+            (
+                r#""generation": 17"#,
+                r#""generation": 18446744073709551615"#,
+                "generation 18446744073709551615",
+            ),
             (
                 r#""gi_id": 1"#,
                 r#""gi_id": 4000000000"#,
