@@ -296,6 +296,19 @@ fn freshness(
     (AgentStatus::Ok, Some(age), None)
 }
 
+/// "invalid report: …" when the document's `host_uuid` is a UUID other than the host's BIOS
+/// UUID: a document copied from another host, or written there by another host's agent.
+/// (A `host_uuid` that is not a UUID at all is left alone: older test documents use names.)
+fn uuid_mismatch(report: &HostReport, host: &HostInfo) -> Option<String> {
+    let bios = host.bios_uuid.as_ref()?;
+    let claimed: vcenter_client::BiosUuid = report.host_uuid.parse().ok()?;
+    (!bios.matches(&claimed)).then(|| {
+        format!(
+            "invalid report: its host_uuid {claimed} is not this host's BIOS UUID {bios} (a document from another host?)"
+        )
+    })
+}
+
 /// Analyses one host of compute resource `cr` with the reservations `held` on it.
 pub(crate) fn analyse_host(
     vcenter: usize,
@@ -317,6 +330,7 @@ pub(crate) fn analyse_host(
             moref: host.moref.clone(),
             name: host.name.clone(),
             connection_state: host.connection_state.clone(),
+            bios_uuid: host.bios_uuid.clone(),
             vgpu_types: host.vgpu_types.clone(),
             graphics: host.graphics.clone(),
             document: None,
@@ -359,6 +373,10 @@ pub(crate) fn analyse_host(
     h.status = status;
     h.age_s = age;
     h.status_detail = detail;
+    if let Some(d) = uuid_mismatch(&report, host) {
+        h.status = AgentStatus::Invalid;
+        h.status_detail = Some(d);
+    }
     let mut states: Vec<Option<MigState>> = Vec::new();
     for g in &report.gpus {
         let model = gpu_model(g);

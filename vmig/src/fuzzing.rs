@@ -63,6 +63,7 @@ fn host(n: u32, document: Option<String>) -> HostInfo {
         moref: HostRef::new(format!("host-{n}")),
         name: format!("esx{n:02}"),
         connection_state: Some("connected".into()),
+        bios_uuid: None,
         vgpu_types: vec!["grid_a100-3-20c".into(), "grid_a100-1-5c".into()],
         graphics: vec![],
         document,

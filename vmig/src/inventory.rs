@@ -23,8 +23,8 @@ use time::OffsetDateTime;
 
 use crate::AdminError;
 use vcenter_client::{
-    Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem, MoRef,
-    ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec, VgpuDevice,
+    BiosUuid, Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem,
+    MoRef, ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec, VgpuDevice,
     VirtualMachine, VmProperty, VmRef,
 };
 
@@ -37,6 +37,7 @@ const DEVICE_BATCH: usize = 250;
 pub const HOST_PROPS: &[HostProperty] = &[
     HostProperty::Name,
     HostProperty::ConnectionState,
+    HostProperty::BiosUuid,
     HostProperty::Gpu,
     HostProperty::CustomValues,
 ];
@@ -104,6 +105,9 @@ pub struct HostInfo {
     pub name: String,
     /// `runtime.connectionState` (`connected`, `disconnected`, `notResponding`).
     pub connection_state: Option<String>,
+    /// `hardware.systemInfo.uuid`: checked against the document's `host_uuid`, so a document
+    /// copied from (or written by) another host is flagged.
+    pub bios_uuid: Option<BiosUuid>,
     /// vGPU types the host offers (`config.sharedPassthruGpuTypes`).
     pub vgpu_types: Vec<String>,
     /// Physical graphics devices (`config.graphicsInfo`).
@@ -136,6 +140,7 @@ impl HostInfo {
                 .map(str::to_string),
             moref: h.moref,
             connection_state: h.connection_state,
+            bios_uuid: h.bios_uuid,
             vgpu_types: h.shared_passthru_gpu_types,
             graphics: h.graphics_info,
         }
@@ -688,6 +693,7 @@ mod tests {
             moref: HostRef::new("host-1"),
             name: "esx01".into(),
             connection_state: None,
+            bios_uuid: None,
             vgpu_types: vec![],
             graphics: vec![],
             document: Some(doc),
@@ -731,6 +737,7 @@ mod tests {
             moref: HostRef::new("host-1"),
             name: "h".into(),
             connection_state: None,
+            bios_uuid: None,
             vgpu_types: vec![],
             graphics: vec![],
             document: None,

@@ -351,6 +351,7 @@ mod tests {
             moref: HostRef::new(format!("host-{n}")),
             name: format!("esx{n:02}"),
             connection_state: Some("connected".into()),
+            bios_uuid: None,
             vgpu_types: vec!["grid_a100-3-20c".into(), "grid_a100-1-5c".into()],
             graphics: vec![],
             document,

@@ -2,7 +2,8 @@
 //! the table hang and the HTML diagram overflow, a report from the future, an endless
 //! heartbeat, escape sequences and formulas in names) next to a good host. Every format must
 //! answer within seconds, flag exactly the bad hosts with "invalid report: …", keep the good
-//! host "ok", and show the injected text harmless. Also: a simulator with a 1024-bit RSA
+//! host "ok", and show the injected text harmless. A document whose `host_uuid` is another
+//! host's is flagged too. Also: a simulator with a 1024-bit RSA
 //! certificate is reachable with `--insecure` and refused with a sentence otherwise.
 
 mod vmig_support;
@@ -77,9 +78,10 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         r.gpus[0].gpu_instances[0].vm = Some("=HYPERLINK(\"http://x\")\u{1b}[2J\r".into());
         r.gpus[0].name = "NVIDIA A100-PCIE-40GB<script>alert(1)</script>".into();
     });
+    let other_host = document(|r| r.host_uuid = "00000000-1111-2222-3333-444444444444".into());
     let builder = Vcsim::builder()
         .clusters(1)
-        .hosts_per_cluster(6)
+        .hosts_per_cluster(7)
         .vms(1)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts("DC0_C0_H*").gpu(A100, 1)))
         .custom_value("DC0_C0_H0", "vmig.mig", &document(|_| {}))
@@ -87,9 +89,17 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         .custom_value("DC0_C0_H2", "vmig.mig", &overflow)
         .custom_value("DC0_C0_H3", "vmig.mig", &future)
         .custom_value("DC0_C0_H4", "vmig.mig", &forever)
-        .custom_value("DC0_C0_H5", "vmig.mig", &injected);
+        .custom_value("DC0_C0_H5", "vmig.mig", &injected)
+        // A well-formed UUID that is not the host's: a document from another host.
+        .custom_value("DC0_C0_H6", "vmig.mig", &other_host);
     let env = Env::start(builder, "vmig-hostile");
-    let bad = ["DC0_C0_H1", "DC0_C0_H2", "DC0_C0_H3", "DC0_C0_H4"];
+    let bad = [
+        "DC0_C0_H1",
+        "DC0_C0_H2",
+        "DC0_C0_H3",
+        "DC0_C0_H4",
+        "DC0_C0_H6",
+    ];
 
     // JSON: statuses and reasons.
     let out = run_bounded(env.vmig_cmd(&["report", "--format", "json"]));
@@ -147,6 +157,11 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
     let out = run_bounded(env.vmig_cmd(&["report", "--format", "html"]));
     assert!(out.status.success(), "{}", text(&out));
     let html = String::from_utf8(out.stdout.clone()).expect("utf-8");
+    assert!(
+        html.contains("is not this host&#39;s BIOS UUID")
+            || html.contains("is not this host's BIOS UUID"),
+        "host_uuid mismatch shown"
+    );
     assert!(
         html.matches("invalid report: ").count() >= bad.len(),
         "reasons shown"
