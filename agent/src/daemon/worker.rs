@@ -102,8 +102,12 @@ impl<T: 'static> Worker<T> {
         let (tx, rx) = oneshot::channel();
         self.busy.store(true, Ordering::Release);
         self.current = Some((what.to_string(), Instant::now()));
+        let busy = self.busy.clone();
         let job: Job<T> = Box::new(move |state| {
-            let _ = tx.send(f(state));
+            let r = f(state);
+            // Free before answering: the caller may call again as soon as it has the answer.
+            busy.store(false, Ordering::Release);
+            let _ = tx.send(r);
         });
         if self.jobs.send(job).is_err() {
             self.busy.store(false, Ordering::Release);
@@ -137,6 +141,18 @@ impl<T: 'static> Worker<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn back_to_back_calls_are_not_stalls() {
+        let mut w = Worker::spawn("test-worker", |_| 0u64).expect("spawn");
+        for i in 0..1000 {
+            let r = w.call("counting", Duration::from_secs(5), move |n| {
+                *n += 1;
+                *n
+            });
+            assert_eq!(r.await.ok(), Some(i + 1));
+        }
+    }
 
     #[tokio::test]
     async fn a_stalled_call_is_reported_and_later_calls_do_not_queue() {
