@@ -69,16 +69,17 @@ impl<T: 'static> Worker<T> {
         let (jobs, rx) = mpsc::channel::<Job<T>>();
         let busy = Arc::new(AtomicBool::new(false));
         let progress = Progress::default();
-        let (thread_busy, thread_progress) = (busy.clone(), progress.clone());
+        let thread_progress = progress.clone();
         std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
                 let mut state = make(thread_progress.clone());
                 // Ends when the Worker (the only sender) is dropped.
+                // Each job frees the worker itself, before it answers (see `call`): freeing it
+                // here, after the answer, could free the *next* call the caller already made.
                 for job in rx {
-                    job(&mut state);
                     thread_progress.set("");
-                    thread_busy.store(false, Ordering::Release);
+                    job(&mut state);
                 }
             })?;
         Ok(Worker {
@@ -185,7 +186,11 @@ mod tests {
             "answered at once with the stall in progress"
         );
         release.send(()).expect("release");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Free again once the stalled call has returned (soon, however loaded the machine).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while w.busy.load(Ordering::Acquire) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(
             w.call("again", Duration::from_secs(5), |_| 3).await.ok(),
             Some(3)
