@@ -5,6 +5,9 @@
 //!
 //! What is read back from vCenter is read with `vcenter_client` and, where the interop venv
 //! exists (`target/venv-pyvmomi`, made by scripts/deps.d), also with pyVmomi.
+//!
+//! Over 800 lines on purpose: every scenario shares one rig (simulator, nvml-sim machine,
+//! config writer, agent process), and the scenarios read best next to it.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
