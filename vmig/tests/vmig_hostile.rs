@@ -100,6 +100,17 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         "DC0_C0_H4",
         "DC0_C0_H6",
     ];
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let sessions = || {
+        let sm = c.service_content().session_manager.clone();
+        let content = rt
+            .block_on(c.retrieve_object(&sm, &["sessionList"]))
+            .expect("sessionList");
+        content.get("sessionList").map_or(0, |n| n.children().len())
+    };
+    let before = sessions();
+    assert!(before >= 1, "the simulator lists the test client's session");
 
     // JSON: statuses and reasons.
     let out = run_bounded(env.vmig_cmd(&["report", "--format", "json"]));
@@ -167,6 +178,9 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         "reasons shown"
     );
     assert!(!html.contains("<script>alert(1)"), "markup escaped");
+
+    // Four vmig runs, each logged out at its end.
+    assert_eq!(sessions(), before, "vmig left sessions behind in vCenter");
 }
 
 #[test]
