@@ -1,11 +1,13 @@
 //! End-to-end tests of `vmig-agent run` / `check-config`: the real binary, a real vCenter
 //! simulator (govmomi's vcsim, over TLS with a throw-away CA) and the simulated NVML
 //! (`nvml-sim`), each test in its own directory with its own simulator; every child process
-//! is killed on drop. One file past 800 lines on purpose: the tests share the rig (vcsim,
-//! machine, agent process) defined here, and splitting it would duplicate that harness.
+//! is killed on drop.
 //!
 //! What is read back from vCenter is read with `vcenter_client` and, where the interop venv
 //! exists (`target/venv-pyvmomi`, made by scripts/deps.d), also with pyVmomi.
+//!
+//! Over 800 lines on purpose: every scenario shares one rig (simulator, nvml-sim machine,
+//! config writer, agent process), and the scenarios read best next to it.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -245,6 +247,16 @@ struct Agent {
 
 impl Agent {
     fn start(dir: &Path, machine: &Machine, config: &Path, extra: &[&str]) -> Agent {
+        Agent::start_with_env(dir, machine, config, extra, &[])
+    }
+
+    fn start_with_env(
+        dir: &Path,
+        machine: &Machine,
+        config: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> Agent {
         let log = dir.join(format!(
             "agent-{}.log",
             config.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
@@ -257,6 +269,7 @@ impl Agent {
             .args(["--log-level", "debug"])
             .args(extra)
             .env("NVML_SIM_STATE", &machine.state)
+            .envs(env.iter().copied())
             .env_remove("VMIG_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -790,6 +803,150 @@ fn enforces_the_layout_once_a_pending_mig_mode_applies() {
             .contains("layout enforced after the pending MIG mode"),
         "{}",
         agent.log()
+    );
+}
+
+// ---------------------------------------------------------------- issue 16
+
+/// Live sessions in the simulator (`SessionManager.sessionList`), the test client's included.
+fn session_count(rt: &tokio::runtime::Runtime, c: &Client) -> usize {
+    let sm = c.service_content().session_manager.clone();
+    let content = rt
+        .block_on(c.retrieve_object(&sm, &["sessionList"]))
+        .expect("sessionList");
+    content.get("sessionList").map_or(0, |n| n.children().len())
+}
+
+/// A wrong `[host] uuid` fails every publication after login: each failure logs its session
+/// out, so the agent never holds more than one.
+#[test]
+fn failed_publications_log_their_sessions_out() {
+    let rig = Rig::new("daemon-logout");
+    let machine = Machine::new(rig.dir.path(), &["a100-pcie-40gb"]);
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some("00000000-1111-2222-3333-444444444444"),
+            ..Default::default()
+        },
+    );
+    let c = client(&rig.rt, &rig.vc);
+    let before = session_count(&rig.rt, &c);
+    assert!(before >= 1, "the simulator lists the test client's session");
+    let mut agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
+    let mut most = 0;
+    wait_for(START_TIMEOUT, "five failed publications", || {
+        most = most.max(session_count(&rig.rt, &c).saturating_sub(before));
+        (agent.log().matches("cannot publish to vCenter").count() >= 5).then_some(())
+    });
+    let after = session_count(&rig.rt, &c).saturating_sub(before);
+    assert!(
+        most <= 1 && after <= 1,
+        "the agent held up to {most} sessions ({after} at the end):\n{}",
+        agent.log()
+    );
+    assert!(agent.alive());
+    let (status, _) = agent.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A document already at generation u64::MAX in vCenter: the agent does not crash on `+ 1`;
+/// it overwrites the value with its own count.
+#[test]
+fn a_document_at_the_maximum_generation_is_overwritten() {
+    let rig = Rig::new("daemon-generation");
+    let (host, uuid) = rig.hosts[0].clone();
+    let c = client(&rig.rt, &rig.vc);
+    let forged = format!(
+        r#"{{"schema":"vmig.mig/v1","agent_version":"x","host_uuid":"{uuid}","generation":{},"observed_at":"2026-01-01T00:00:00Z","heartbeat_interval_s":60,"gpus":[]}}"#,
+        u64::MAX
+    );
+    rig.rt.block_on(async {
+        let field = c
+            .ensure_custom_field(FIELD_DOCUMENT, Some("HostSystem"))
+            .await
+            .expect("field");
+        let hosts = c.hosts(&[HostProperty::Name]).await.expect("hosts");
+        let h = hosts
+            .iter()
+            .find(|h| h.name.as_deref() == Some(host.as_str()))
+            .expect("host");
+        c.set_custom_value(h.moref.as_moref(), field.key, &forged)
+            .await
+            .expect("set");
+    });
+    let machine = Machine::new(rig.dir.path(), &["a100-pcie-40gb"]);
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            ..Default::default()
+        },
+    );
+    let mut agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
+    let (doc, _) = wait_for(START_TIMEOUT, "the forged value overwritten", || {
+        rig.published(&host).filter(|(d, _)| !d.gpus.is_empty())
+    });
+    assert!(
+        doc.generation <= mig::report::MAX_GENERATION,
+        "{}",
+        doc.generation
+    );
+    assert!(agent.alive(), "no crash:\n{}", agent.log());
+    let (status, _) = agent.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A hung NVML call (nvml-sim stalls while a file exists): the agent reports "NVML stalled"
+/// in the document, keeps publishing, and SIGTERM still ends it within 2 s.
+#[test]
+fn a_stalled_nvml_call_is_reported_and_sigterm_still_works() {
+    let rig = Rig::new("daemon-stall");
+    let (host, uuid) = rig.hosts[0].clone();
+    let machine = Machine::new(rig.dir.path(), &["a100-pcie-40gb"]);
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            ..Default::default()
+        },
+    );
+    let stall = rig.dir.path().join("stall");
+    let mut agent = Agent::start_with_env(
+        rig.dir.path(),
+        &machine,
+        &config,
+        &[],
+        &[("NVML_SIM_STALL_FILE", stall.as_path())],
+    );
+    wait_for(START_TIMEOUT, "the first publication", || {
+        rig.published(&host)
+    });
+    std::fs::write(&stall, "").expect("stall NVML");
+    let (doc, _) = wait_for(Duration::from_secs(60), "the stall in the document", || {
+        rig.published(&host).filter(|(d, _)| {
+            d.gpus.iter().any(|g| {
+                g.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("NVML stalled"))
+            })
+        })
+    });
+    let error = doc.gpus[0].error.clone().unwrap_or_default();
+    assert!(
+        error.contains("on GPU 0") || error.contains("reading the GPUs"),
+        "{error}"
+    );
+    assert!(agent.log().contains("NVML stalled"), "{}", agent.log());
+    let (status, took) = agent.terminate();
+    let _ = std::fs::remove_file(&stall);
+    assert!(status.success(), "exit status {status:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "SIGTERM → exit took {took:?}"
     );
 }
 

@@ -12,6 +12,13 @@ use crate::catalog::GpuModel;
 use crate::ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
 use crate::state::{GpuInstance, MigState};
 
+mod validate;
+pub use validate::{
+    MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,
+    MAX_HEARTBEAT_INTERVAL_S, MAX_ID, MAX_LIST_ENTRIES, MAX_MEMORY_SLICES, MAX_PROCESSES,
+    MAX_TEXT_CHARS,
+};
+
 /// The schema name this module writes and reads.
 pub const SCHEMA_V1: &str = "vmig.mig/v1";
 
@@ -171,6 +178,11 @@ pub enum ReportError {
     Malformed(#[from] serde_json::Error),
     #[error("unsupported report schema `{found}` (this vmig reads `{SCHEMA_V1}`); upgrade vmig")]
     UnsupportedSchema { found: String },
+    #[error("invalid report: it is {size} bytes, more than the {MAX_DOCUMENT_BYTES}-byte limit")]
+    TooLarge { size: usize },
+    /// Parsed, but outside what any agent could have written ([`HostReport::validate`]).
+    #[error("invalid report: {0}")]
+    Invalid(String),
 }
 
 impl GpuReport {
@@ -225,15 +237,28 @@ impl GpuReport {
 }
 
 impl HostReport {
-    /// Parse a published document, checking its schema name.
+    /// Parse a published document, checking its schema name and [validating](Self::validate)
+    /// it: every reader goes through here, so no reader sees an unbounded value.
     pub fn from_json(text: &str) -> Result<HostReport, ReportError> {
+        if text.len() > MAX_DOCUMENT_BYTES {
+            return Err(ReportError::TooLarge { size: text.len() });
+        }
         let report: HostReport = serde_json::from_str(text)?;
         if report.schema != SCHEMA_V1 {
             return Err(ReportError::UnsupportedSchema {
                 found: report.schema,
             });
         }
+        report.validate().map_err(ReportError::Invalid)?;
         Ok(report)
+    }
+
+    /// Checks the document against the limits of docs/reported-data.md ("Limits"): placements
+    /// inside the model's memory slices, ids and counts within NVML's, text lengths bounded,
+    /// `observed_at` an RFC 3339 time, `heartbeat_interval_s` in 1..=1 day. The error is one
+    /// sentence naming the first offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        validate::validate(self)
     }
 
     /// Compact JSON, as published (vCenter custom values are size-sensitive).

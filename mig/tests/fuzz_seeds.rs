@@ -114,7 +114,7 @@ proptest! {
             r#"{{"gi_id":{id},"profile_id":{pid},"profile":"{prof}","placement":{{"start":{start},"size":{size}}},"compute_instances":[{{"ci_id":0,"profile":"{prof}","uuid":"MIG-x"}}],"in_use":{in_use},"vgpu_type":"grid_a100-{size}-{start}c"}}"#
         )).collect();
         let doc = format!(
-            r#"{{"schema":"vmig.mig/v1","agent_version":"0","host_uuid":"u","generation":1,"observed_at":"t","heartbeat_interval_s":1,"gpus":[{{"index":0,"uuid":"GPU-x","name":"n","pci_bus_id":"p","model":"{model}","gpu_instances":[{}],"fragmentation":{fragmentation}}}]}}"#,
+            r#"{{"schema":"vmig.mig/v1","agent_version":"0","host_uuid":"u","generation":1,"observed_at":"2026-11-26T14:02:11Z","heartbeat_interval_s":1,"gpus":[{{"index":0,"uuid":"GPU-x","name":"n","pci_bus_id":"p","model":"{model}","gpu_instances":[{}],"fragmentation":{fragmentation}}}]}}"#,
             gis.join(",")
         );
         fuzzing::report(doc.as_bytes());

@@ -96,6 +96,15 @@ pub enum Error {
         /// The start of the body.
         body: String,
     },
+    /// An answer went past one of the client's limits on what vCenter may send
+    /// (`soap::decode::MAX_*`): a bound, so a broken or hostile server cannot exhaust memory.
+    #[error("vCenter's answer exceeds the client's limit of {limit} {what}")]
+    ResponseLimit {
+        /// The limit.
+        limit: u64,
+        /// What it counts, e.g. "bytes in one response".
+        what: &'static str,
+    },
     /// The response is not well-formed XML.
     #[error("malformed XML in {context}: {detail}")]
     Xml {

@@ -9,9 +9,15 @@
 //! presented, so a failed handshake can be reported with that thumbprint
 //! instead of a bare "invalid certificate". Only rustls with the *ring*
 //! provider is used: no OpenSSL, no aws-lc.
+//!
+//! *ring* verifies RSA handshake signatures only with keys of 2048 bits or more. A server
+//! with a smaller key (govmomi's vcsim test certificate is 1024-bit) is refused with a
+//! sentence naming the size whenever the server is verified (CA or pin), and accepted under
+//! [`TlsPolicy::Insecure`]: with verification off there is no identity for the signature to
+//! prove, so checking its strength would only refuse what the admin asked to allow.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +26,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+mod key_size;
+use key_size::{MIN_RSA_BITS, rsa_key_bits, weak_key_error};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -34,6 +43,9 @@ pub enum TlsPolicy {
     /// Verify the chain and host name against the PEM certificates in this file
     /// (e.g. the VMCA root downloaded from `https://<vc>/certs/download.zip`).
     CaFile(PathBuf),
+    /// Like [`TlsPolicy::CaFile`], with the certificates of several PEM files (govc's
+    /// `GOVC_TLS_CA_CERTS` is a `:`-separated list).
+    CaFiles(Vec<PathBuf>),
     /// Accept exactly the server certificate with this SHA-256 thumbprint; the
     /// chain and host name are not checked (vSphere's usual pinning).
     Thumbprint(Sha256Thumbprint),
@@ -127,26 +139,8 @@ pub(crate) fn client_config(
             }
             webpki(roots, &provider, seen)?
         }
-        TlsPolicy::CaFile(path) => {
-            let ca_err = |detail: String| Error::CaFile {
-                path: path.clone(),
-                detail,
-            };
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| ca_err(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ca_err(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(ca_err("no PEM CERTIFICATE blocks found".into()));
-            }
-            let mut roots = RootCertStore::empty();
-            for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
-            }
-            webpki(roots, &provider, seen)?
-        }
+        TlsPolicy::CaFile(path) => webpki(ca_roots(std::slice::from_ref(path))?, &provider, seen)?,
+        TlsPolicy::CaFiles(paths) => webpki(ca_roots(paths)?, &provider, seen)?,
         TlsPolicy::Thumbprint(expected) => Arc::new(Pinned {
             expected: Some(*expected),
             algs,
@@ -165,6 +159,56 @@ pub(crate) fn client_config(
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(config)
+}
+
+/// The certificates of every PEM file in `paths`; each file must hold at least one.
+fn ca_roots(paths: &[PathBuf]) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    for path in paths {
+        add_pem_file(&mut roots, path)?;
+    }
+    if roots.is_empty() {
+        return Err(Error::TlsConfig("no CA file given".into()));
+    }
+    Ok(roots)
+}
+
+fn add_pem_file(roots: &mut RootCertStore, path: &Path) -> Result<(), Error> {
+    let ca_err = |detail: String| Error::CaFile {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| ca_err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ca_err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(ca_err("no PEM CERTIFICATE blocks found".into()));
+    }
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
+    }
+    Ok(())
+}
+
+/// What to do with a handshake signature that did not verify: when the key is RSA below
+/// [`MIN_RSA_BITS`], say so (`how` the server is verified), or accept it when nothing is
+/// verified (`how` is `None`); any other failure stays as rustls reported it.
+fn judge_signature(
+    verified: Result<HandshakeSignatureValid, rustls::Error>,
+    cert: &CertificateDer<'_>,
+    how: Option<&str>,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let Err(e) = verified else {
+        return verified;
+    };
+    match (rsa_key_bits(cert.as_ref()), how) {
+        (Some(bits), None) if bits < MIN_RSA_BITS => Ok(HandshakeSignatureValid::assertion()),
+        (Some(bits), Some(how)) if bits < MIN_RSA_BITS => Err(weak_key_error(bits, how)),
+        _ => Err(e),
+    }
 }
 
 fn webpki(
@@ -213,7 +257,11 @@ impl ServerCertVerifier for Recording {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        judge_signature(
+            self.inner.verify_tls12_signature(message, cert, dss),
+            cert,
+            Some("against trusted CA certificates"),
+        )
     }
 
     fn verify_tls13_signature(
@@ -222,7 +270,11 @@ impl ServerCertVerifier for Recording {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        judge_signature(
+            self.inner.verify_tls13_signature(message, cert, dss),
+            cert,
+            Some("against trusted CA certificates"),
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -232,7 +284,8 @@ impl ServerCertVerifier for Recording {
 
 /// Thumbprint pinning (or, with `expected: None`, no certificate check).
 /// Handshake signatures are still verified with the presented key, so the
-/// peer must hold the pinned certificate's private key.
+/// peer must hold the pinned certificate's private key (under `Insecure` a
+/// key too weak for *ring* is accepted unverified: see the module comment).
 #[derive(Debug)]
 struct Pinned {
     expected: Option<Sha256Thumbprint>,
@@ -264,7 +317,11 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+        judge_signature(
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs),
+            cert,
+            self.expected.map(|_| "with a pinned thumbprint"),
+        )
     }
 
     fn verify_tls13_signature(
@@ -273,7 +330,11 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+        judge_signature(
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs),
+            cert,
+            self.expected.map(|_| "with a pinned thumbprint"),
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -68,3 +68,27 @@ async fn tls_policies_against_vcsim() {
         "{err:?}"
     );
 }
+
+/// A server with a 1024-bit RSA key (govmomi's own vcsim test certificate is one): reachable
+/// with verification off, refused with a sentence naming the key size when verified.
+#[tokio::test]
+async fn rsa_1024_server_is_insecure_only() {
+    let sim = start(Vcsim::builder().tls(vmig_testkit::TlsMode::Rsa1024));
+    let c = Client::connect(options_with(&sim, TlsPolicy::Insecure))
+        .await
+        .expect("--insecure connects to a 1024-bit server");
+    assert!(!c.current_time().await.unwrap().is_empty());
+
+    let pin: Sha256Thumbprint = sim.thumbprint().unwrap().parse().unwrap();
+    let ca = TlsPolicy::CaFile(sim.ca_pem_path().unwrap().to_path_buf());
+    for policy in [ca, TlsPolicy::Thumbprint(pin)] {
+        let err = Client::connect(options_with(&sim, policy.clone()))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1024-bit RSA key") && err.contains("at least 2048 bits"),
+            "{policy:?}: {err}"
+        );
+    }
+}

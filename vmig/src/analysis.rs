@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use mig::report::{GpuReport, HostReport};
+use mig::report::{GpuReport, HostReport, ReportError};
 use mig::{GpuModel, MigState, VgpuType};
 
 use crate::inventory::{ComputeInventory, HostInfo, VcenterInventory};
@@ -258,9 +258,10 @@ pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analy
     let mut hosts = Vec::new();
     for (vi, inv) in inventories.iter().enumerate() {
         let mut by_host = reservations_by_host(inv, &mut warnings);
+        let vc_now = inv.judged_at(now);
         for (dc, cr, host) in inv.hosts() {
             let held = by_host.remove(host.moref.value()).unwrap_or_default();
-            let h = analyse_host(vi, &dc.name, cr, host, held, now, &mut warnings);
+            let h = analyse_host(vi, &dc.name, cr, host, held, vc_now, &mut warnings);
             hosts.push(h);
         }
         out_of_scope_warnings(by_host, &mut warnings);
@@ -282,6 +283,67 @@ pub fn analyse(inventories: Vec<VcenterInventory>, now: OffsetDateTime) -> Analy
         now,
         warnings,
     }
+}
+
+/// How far ahead of vCenter's clock a report's `observed_at` may be: hosts and vCenter keep
+/// NTP time, so more than this is a wrong clock or a forged document, and either must not
+/// keep the host "agent ok".
+pub const MAX_CLOCK_AHEAD_S: i64 = 300;
+
+/// The one sentence shown for an unreadable document: always "invalid report: …".
+fn invalid_detail(e: &ReportError) -> String {
+    match e {
+        ReportError::Invalid(_) | ReportError::TooLarge { .. } => e.to_string(),
+        other => format!("invalid report: {other}"),
+    }
+}
+
+/// Status, age and detail of a validated `report` judged at `now` (vCenter's clock when it
+/// could be read). Validation bounds `heartbeat_interval_s`, so the stale limit is bounded too.
+fn freshness(
+    report: &HostReport,
+    now: OffsetDateTime,
+) -> (AgentStatus, Option<i64>, Option<String>) {
+    let Some(observed) = parse_time(&report.observed_at) else {
+        let d = format!(
+            "invalid report: observed_at {:?} is not a time",
+            report.observed_at
+        );
+        return (AgentStatus::Invalid, None, Some(d));
+    };
+    let age = (now - observed).whole_seconds();
+    if age < -MAX_CLOCK_AHEAD_S {
+        let d = format!(
+            "invalid report: observed_at {} is {} ahead of vCenter's clock (more than {MAX_CLOCK_AHEAD_S} s); check the host's time",
+            report.observed_at,
+            human_age(age.saturating_neg())
+        );
+        return (AgentStatus::Invalid, Some(age), Some(d));
+    }
+    let limit = STALE_HEARTBEATS.saturating_mul(report.heartbeat_interval_s.max(1));
+    if age > i64::try_from(limit).unwrap_or(i64::MAX) {
+        let d = format!(
+            "its last agent report is {} old, older than {STALE_HEARTBEATS} heartbeats of {} s (observed {})",
+            human_age(age),
+            report.heartbeat_interval_s,
+            report.observed_at
+        );
+        return (AgentStatus::Stale, Some(age), Some(d));
+    }
+    (AgentStatus::Ok, Some(age), None)
+}
+
+/// "invalid report: …" when the document's `host_uuid` is a UUID other than the host's BIOS
+/// UUID: a document copied from another host, or written there by another host's agent.
+/// (A `host_uuid` that is not a UUID at all is left alone: older test documents use names.)
+fn uuid_mismatch(report: &HostReport, host: &HostInfo) -> Option<String> {
+    let bios = host.bios_uuid.as_ref()?;
+    let claimed: vcenter_client::BiosUuid = report.host_uuid.parse().ok()?;
+    (!bios.matches(&claimed)).then(|| {
+        format!(
+            "invalid report: its host_uuid {claimed} is not this host's BIOS UUID {bios} (a document from another host?)"
+        )
+    })
 }
 
 /// Analyses one host of compute resource `cr` with the reservations `held` on it.
@@ -350,6 +412,7 @@ pub(crate) fn analyse_host(
             moref: host.moref.clone(),
             name: host.name.clone(),
             connection_state: host.connection_state.clone(),
+            bios_uuid: host.bios_uuid.clone(),
             vgpu_types: host.vgpu_types.clone(),
             graphics: host.graphics.clone(),
             document: None,
@@ -384,32 +447,18 @@ pub(crate) fn analyse_host(
         Ok(r) => r,
         Err(e) => {
             h.status = AgentStatus::Invalid;
-            h.status_detail = Some(format!("its vmig.mig report cannot be read: {e}"));
+            h.status_detail = Some(invalid_detail(&e));
             return h;
         }
     };
-    let age = parse_time(&report.observed_at).map(|t| (now - t).whole_seconds());
+    let (status, age, detail) = freshness(&report, now);
+    h.status = status;
     h.age_s = age;
-    let limit = STALE_HEARTBEATS.saturating_mul(report.heartbeat_interval_s.max(1));
-    h.status = match age {
-        None => {
-            h.status_detail = Some(format!(
-                "its report has an unreadable time {:?}",
-                report.observed_at
-            ));
-            AgentStatus::Invalid
-        }
-        Some(a) if a > i64::try_from(limit).unwrap_or(i64::MAX) => {
-            h.status_detail = Some(format!(
-                "its last agent report is {} old, older than {STALE_HEARTBEATS} heartbeats of {} s (observed {})",
-                human_age(a),
-                report.heartbeat_interval_s,
-                report.observed_at
-            ));
-            AgentStatus::Stale
-        }
-        Some(_) => AgentStatus::Ok,
-    };
+    h.status_detail = detail;
+    if let Some(d) = uuid_mismatch(&report, host) {
+        h.status = AgentStatus::Invalid;
+        h.status_detail = Some(d);
+    }
     learn_models(&report, host, warnings);
     let mut states: Vec<Option<MigState>> = Vec::new();
     for g in &report.gpus {

@@ -401,18 +401,20 @@ impl CapacityAnswer {
                 self.plan.len()
             )?;
             for p in &self.plan {
-                writeln!(
-                    out,
+                let line = format!(
                     "  {:>3}. {} GPU {} @{} (fragmentation after {:.2})",
                     p.n, p.host, p.gpu_index, p.placement, p.fragmentation_after
-                )?;
+                );
+                writeln!(out, "{}", crate::render::escape_controls(&line))?;
             }
         }
         if !self.not_counted.is_empty() {
             writeln!(out)?;
             writeln!(out, "Not counted:")?;
             for n in &self.not_counted {
-                writeln!(out, "  {} ({}): {}", n.host, n.cluster, n.reason)?;
+                // Reasons quote documents, which any host can write (render::escape_controls).
+                let line = format!("  {} ({}): {}", n.host, n.cluster, n.reason);
+                writeln!(out, "{}", crate::render::escape_controls(&line))?;
             }
         }
         Ok(())

@@ -299,7 +299,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
     let conns = connect_all(targets).await?;
     let progress = progress();
     let progress = progress.as_ref();
-    match cli.command {
+    let result = match cli.command {
         Command::Report(a) => run_report(&conns, a, cli.json, progress, out).await,
         Command::Capacity(a) => run_capacity(&conns, a, cli.json, progress, out).await,
         Command::Assign(a) => {
@@ -317,7 +317,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
         Command::Serve(a) => crate::serve::run(&conns, a).await,
         Command::Plan(a) => crate::plan::run(&conns, a, cli.json, progress, out).await,
         Command::Simulate(a) => crate::simulate::run_cmd(&conns, a, cli.json, progress, out).await,
-    }
+    };
+    // Failed or not: no session is left behind in vCenter (connection.rs).
+    crate::connection::logout_all(&conns).await;
+    result
 }
 
 /// `vmig report`: reads, analyses and renders; to `--output` when given, else to `out`.

@@ -6,6 +6,13 @@
 //! command line: `--password-file`, `GOVC_PASSWORD` (or the URL's user info) and, when stdin
 //! is a terminal, an interactive prompt are the sources, in that order.
 //!
+//! The rules are the agent's (agent/src/daemon/config.rs): `http://` only together with
+//! `--insecure` (the password would cross the network in clear); `--insecure`, `--thumbprint`
+//! and `--ca-file` are alternatives, so giving two is an error rather than one silently
+//! winning; a password file must be private to its owner (mode 0600 or stricter), and only its
+//! first line counts, without a trailing `\r`, and must not be empty. A password written in a
+//! `--url` is visible to every local user in the process list, so it draws a warning.
+//!
 //! Nothing here connects; [`Target::connect_options`] hands the result to [`vcenter_client::Client`].
 
 use std::path::PathBuf;
@@ -26,7 +33,8 @@ pub struct ConnectArgs {
     /// $GOVC_PASSWORD, then a prompt when stdin is a terminal.
     #[arg(long, value_name = "FILE", global = true)]
     pub password_file: Option<PathBuf>,
-    /// PEM file of CA certificates to trust. Default: $GOVC_TLS_CA_CERTS, then the system roots.
+    /// PEM file of CA certificates to trust. Default: $GOVC_TLS_CA_CERTS (one or more files,
+    /// `:`-separated like govc), then the system roots.
     #[arg(long, value_name = "FILE", global = true)]
     pub ca_file: Option<PathBuf>,
     /// Pin the server certificate's SHA-256 thumbprint (`AB:CD:…`); give one for all URLs or one per URL.
@@ -115,6 +123,41 @@ pub enum ConnectOptsError {
         value: String,
         /// The parser's complaint.
         reason: String,
+    },
+    /// `http://` without `--insecure`.
+    #[error(
+        "vCenter URL {url} is plain HTTP: the password would travel unencrypted; use https:// \
+         (or, for a lab simulator only, also pass --insecure or set GOVC_INSECURE=1)"
+    )]
+    PlainHttp {
+        /// The URL (user info removed).
+        url: String,
+    },
+    /// Two of `--insecure`, `--thumbprint`, `--ca-file`.
+    #[error(
+        "{0} and {1} are alternatives: give at most one of --insecure, --thumbprint and --ca-file"
+    )]
+    TlsConflict(&'static str, &'static str),
+    /// A password file others can read or write.
+    #[error(
+        "password file {} is readable by {who} (mode {mode:04o}); it holds a vCenter password, \
+         so vmig refuses to use it until only its owner can read it: chmod 600 {}",
+        path.display(),
+        path.display()
+    )]
+    PasswordFileMode {
+        /// The file.
+        path: PathBuf,
+        /// Who else may read it.
+        who: &'static str,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A password file whose first line is empty.
+    #[error("password file {} is empty (its first line is the password)", path.display())]
+    PasswordFileEmpty {
+        /// The file.
+        path: PathBuf,
     },
     /// More than one thumbprint, but not one per URL.
     #[error(
@@ -226,6 +269,10 @@ pub trait Environment {
     fn can_prompt(&self) -> bool;
     /// Asks for a password without echo.
     fn prompt_password(&self, prompt: &str) -> std::io::Result<String>;
+    /// Tells the admin something that does not stop the command (stderr).
+    fn warn(&self, message: &str) {
+        eprintln!("vmig: warning: {message}");
+    }
 }
 
 /// The real process environment and terminal.
@@ -275,6 +322,15 @@ impl ConnectArgs {
                 urls: raw_urls.len(),
             });
         }
+        if self.insecure && !self.thumbprint.is_empty() {
+            return Err(ConnectOptsError::TlsConflict("--insecure", "--thumbprint"));
+        }
+        if self.insecure && self.ca_file.is_some() {
+            return Err(ConnectOptsError::TlsConflict("--insecure", "--ca-file"));
+        }
+        if !self.thumbprint.is_empty() && self.ca_file.is_some() {
+            return Err(ConnectOptsError::TlsConflict("--thumbprint", "--ca-file"));
+        }
         let file_password = match &self.password_file {
             Some(path) => Some(read_password_file(path)?),
             None => None,
@@ -282,6 +338,13 @@ impl ConnectArgs {
         let mut out = Vec::with_capacity(raw_urls.len());
         for (i, raw) in raw_urls.iter().enumerate() {
             let parsed = parse_url(raw)?;
+            if parsed.password.is_some() && !self.urls.is_empty() {
+                env.warn(&format!(
+                    "the --url for {} holds a password, which every local user can read in the \
+                     process list; use --password-file or GOVC_PASSWORD instead",
+                    parsed.host
+                ));
+            }
             let user = self
                 .username
                 .clone()
@@ -323,11 +386,14 @@ impl ConnectArgs {
                 TlsPolicy::CaFile(ca.clone())
             } else if env.var("GOVC_INSECURE").is_some_and(|v| truthy(&v)) {
                 TlsPolicy::Insecure
-            } else if let Some(ca) = env.var("GOVC_TLS_CA_CERTS") {
-                TlsPolicy::CaFile(PathBuf::from(ca))
+            } else if let Some(list) = env.var("GOVC_TLS_CA_CERTS") {
+                ca_list_policy(&list)
             } else {
                 TlsPolicy::SystemRoots
             };
+            if parsed.url.starts_with("http://") && tls != TlsPolicy::Insecure {
+                return Err(ConnectOptsError::PlainHttp { url: parsed.url });
+            }
             out.push(Target {
                 url: parsed.url,
                 host: parsed.host,
@@ -339,12 +405,62 @@ impl ConnectArgs {
     }
 }
 
+/// `GOVC_TLS_CA_CERTS`: one PEM file, or several separated by `:` as govc reads it (empty
+/// entries skipped).
+fn ca_list_policy(list: &str) -> TlsPolicy {
+    let mut paths: Vec<PathBuf> = list
+        .split(':')
+        .filter(|p| !p.trim().is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if paths.len() == 1 {
+        TlsPolicy::CaFile(paths.remove(0))
+    } else {
+        TlsPolicy::CaFiles(paths)
+    }
+}
+
+/// The password in `path`: its first line without the line end (`\n` or `\r\n`), from a
+/// file only its owner can read.
 fn read_password_file(path: &std::path::Path) -> Result<String, ConnectOptsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConnectOptsError::PasswordFile {
+    let io_err = |source| ConnectOptsError::PasswordFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    check_private(path)?;
+    let text = std::fs::read_to_string(path).map_err(io_err)?;
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    if line.is_empty() {
+        return Err(ConnectOptsError::PasswordFileEmpty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(line.to_string())
+}
+
+/// Refuses a password file whose mode lets its group or other users read or write it.
+fn check_private(path: &std::path::Path) -> Result<(), ConnectOptsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|source| ConnectOptsError::PasswordFile {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(text.lines().next().unwrap_or_default().to_string())
+    let mode = meta.permissions().mode() & 0o7777;
+    let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
+        (false, false) => return Ok(()),
+        (true, false) => "its group",
+        (false, true) => "other users",
+        (true, true) => "its group and other users",
+    };
+    Err(ConnectOptsError::PasswordFileMode {
+        path: path.to_path_buf(),
+        who,
+        mode,
+    })
 }
 
 #[cfg(test)]
@@ -356,6 +472,7 @@ mod tests {
     struct FakeEnv {
         vars: HashMap<&'static str, &'static str>,
         tty: bool,
+        warnings: std::cell::RefCell<Vec<String>>,
     }
 
     impl Environment for FakeEnv {
@@ -368,12 +485,21 @@ mod tests {
         fn prompt_password(&self, _prompt: &str) -> std::io::Result<String> {
             Ok("typed".into())
         }
+        fn warn(&self, message: &str) {
+            self.warnings.borrow_mut().push(message.to_string());
+        }
+    }
+
+    fn private(path: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
 
     fn env(vars: &[(&'static str, &'static str)], tty: bool) -> FakeEnv {
         FakeEnv {
             vars: vars.iter().copied().collect(),
             tty,
+            warnings: Default::default(),
         }
     }
 
@@ -450,6 +576,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
         std::fs::write(&file, "from-file\nsecond line\n").unwrap();
+        private(&file);
         let args = ConnectArgs {
             urls: vec!["u:urlpw@vc".into()],
             password_file: Some(file),
@@ -509,5 +636,90 @@ mod tests {
             args.resolve(&env(&[], false)).unwrap_err(),
             ConnectOptsError::ThumbprintCount { .. }
         ));
+    }
+
+    #[test]
+    fn connection_rules_match_the_agents() {
+        let url = |u: &str, insecure: bool| ConnectArgs {
+            urls: vec![u.into()],
+            insecure,
+            ..Default::default()
+        };
+        let e = url("http://u:p@vc", false)
+            .resolve(&env(&[], false))
+            .unwrap_err();
+        assert!(matches!(e, ConnectOptsError::PlainHttp { .. }), "{e}");
+        assert!(
+            e.to_string().contains("--insecure") && !e.to_string().contains(":p@"),
+            "{e}"
+        );
+        assert!(url("http://u:p@vc", true).resolve(&env(&[], false)).is_ok());
+        let insecure_env = env(&[("GOVC_INSECURE", "1")], false);
+        assert!(url("http://u:p@vc", false).resolve(&insecure_env).is_ok());
+
+        // A password in --url works, with a warning; one from GOVC_URL is not on argv.
+        let e = env(&[], false);
+        url("u:secret@vc", false).resolve(&e).unwrap();
+        let w = e.warnings.borrow().join("\n");
+        assert!(w.contains("process list") && !w.contains("secret"), "{w}");
+        let e = env(&[("GOVC_URL", "u:secret@vc")], false);
+        ConnectArgs::default().resolve(&e).unwrap();
+        assert!(e.warnings.borrow().is_empty());
+
+        let tp = "AB:".repeat(31) + "CD";
+        let mut args = url("u:p@vc", true);
+        args.thumbprint = vec![tp.clone()];
+        let e = args.resolve(&env(&[], false)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--insecure and --thumbprint are alternatives"),
+            "{e}"
+        );
+        let mut args = url("u:p@vc", false);
+        args.thumbprint = vec![tp];
+        args.ca_file = Some("/ca.pem".into());
+        assert!(matches!(
+            args.resolve(&env(&[], false)).unwrap_err(),
+            ConnectOptsError::TlsConflict("--thumbprint", "--ca-file")
+        ));
+    }
+
+    #[test]
+    fn password_files_are_private_single_line_and_not_empty() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        let args = ConnectArgs {
+            urls: vec!["u@vc".into()],
+            password_file: Some(file.clone()),
+            ..Default::default()
+        };
+        std::fs::write(&file, "pw\r\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = args.resolve(&env(&[], false)).unwrap_err().to_string();
+        assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
+        private(&file);
+        let t = &args.resolve(&env(&[], false)).unwrap()[0];
+        assert_eq!(t.credentials.password().expose(), "pw", "CRLF stripped");
+        std::fs::write(&file, "\r\nsecond\n").unwrap();
+        assert!(matches!(
+            args.resolve(&env(&[], false)).unwrap_err(),
+            ConnectOptsError::PasswordFileEmpty { .. }
+        ));
+    }
+
+    #[test]
+    fn govc_ca_certs_is_a_path_list() {
+        let args = ConnectArgs {
+            urls: vec!["u:p@a".into()],
+            ..Default::default()
+        };
+        let t = &args
+            .resolve(&env(&[("GOVC_TLS_CA_CERTS", "/a.pem:/b.pem:")], false))
+            .unwrap()[0];
+        assert_eq!(
+            t.tls,
+            TlsPolicy::CaFiles(vec!["/a.pem".into(), "/b.pem".into()])
+        );
     }
 }

@@ -1,4 +1,9 @@
-//! Logging in to every vCenter a command names, concurrently.
+//! Logging in to every vCenter a command names, concurrently, and out again: vCenter keeps
+//! an abandoned session for 30 minutes and limits how many it holds, so every session vmig
+//! opens is logged out when the command ends, failed or not, and when another vCenter's
+//! login fails.
+
+use std::time::Duration;
 
 use crate::AdminError;
 
@@ -25,6 +30,13 @@ pub async fn connect_all(
         }
     }))
     .await;
+    if attempts.iter().any(Result::is_err) {
+        let opened: Vec<Connection> = attempts
+            .iter()
+            .filter_map(|a| a.as_ref().ok().cloned())
+            .collect();
+        logout_all(&opened).await;
+    }
     attempts.into_iter().collect()
 }
 
@@ -40,4 +52,16 @@ pub async fn vcenter_time(conns: &[Connection]) -> Result<time::OffsetDateTime, 
             vcenter: c.target.host.clone(),
             source,
         })
+}
+
+/// How long logging out of one vCenter may take at the end of a command.
+pub const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Logs out of every connection concurrently, each within [`LOGOUT_TIMEOUT`]; failures only
+/// matter to vCenter's session count, so they are ignored.
+pub async fn logout_all(conns: &[Connection]) {
+    futures_util::future::join_all(conns.iter().map(|c| async move {
+        let _ = tokio::time::timeout(LOGOUT_TIMEOUT, c.client.logout()).await;
+    }))
+    .await;
 }

@@ -19,11 +19,12 @@ use std::collections::{HashMap, VecDeque};
 use std::ops::ControlFlow;
 
 use futures_util::future::join_all;
+use time::OffsetDateTime;
 
 use crate::AdminError;
 use vcenter_client::{
-    Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem, MoRef,
-    ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec, VgpuDevice,
+    BiosUuid, Client, CustomFieldKey, FilterSpec, GraphicsInfo, HostProperty, HostRef, HostSystem,
+    MoRef, ObjectSpec, PowerState, PropertySpec, RetrieveOptions, TraversalSpec, VgpuDevice,
     VirtualMachine, VmProperty, VmRef,
 };
 
@@ -36,6 +37,7 @@ const DEVICE_BATCH: usize = 250;
 pub const HOST_PROPS: &[HostProperty] = &[
     HostProperty::Name,
     HostProperty::ConnectionState,
+    HostProperty::BiosUuid,
     HostProperty::Gpu,
     HostProperty::CustomValues,
 ];
@@ -103,6 +105,9 @@ pub struct HostInfo {
     pub name: String,
     /// `runtime.connectionState` (`connected`, `disconnected`, `notResponding`).
     pub connection_state: Option<String>,
+    /// `hardware.systemInfo.uuid`: checked against the document's `host_uuid`, so a document
+    /// copied from (or written by) another host is flagged.
+    pub bios_uuid: Option<BiosUuid>,
     /// vGPU types the host offers (`config.sharedPassthruGpuTypes`).
     pub vgpu_types: Vec<String>,
     /// Physical graphics devices (`config.graphicsInfo`).
@@ -135,6 +140,7 @@ impl HostInfo {
                 .map(str::to_string),
             moref: h.moref,
             connection_state: h.connection_state,
+            bios_uuid: h.bios_uuid,
             vgpu_types: h.shared_passthru_gpu_types,
             graphics: h.graphics_info,
         }
@@ -240,9 +246,18 @@ pub struct VcenterInventory {
     pub requests: usize,
     /// Objects received.
     pub objects: usize,
+    /// vCenter's own clock (`ServiceInstance.CurrentTime`) when the read ended: reports are
+    /// judged stale or from the future against it, not against this machine's clock.
+    pub server_time: Option<OffsetDateTime>,
 }
 
 impl VcenterInventory {
+    /// The time to judge this vCenter's reports at: its own clock when it was read, else
+    /// `local_now`.
+    pub fn judged_at(&self, local_now: OffsetDateTime) -> OffsetDateTime {
+        self.server_time.unwrap_or(local_now)
+    }
+
     /// Every host with its datacenter and compute resource.
     pub fn hosts(
         &self,
@@ -423,7 +438,14 @@ pub async fn collect_with(
     for d in &mut datacenters {
         d.compute.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    // Read last, so that it is at least as late as every document read before it.
+    let server_time = client
+        .current_time()
+        .await
+        .ok()
+        .and_then(|t| crate::times::parse_time(&t));
     Ok(VcenterInventory {
+        server_time,
         name: name.to_string(),
         url: client.url(),
         product: client.service_content().about.full_name.clone(),
@@ -683,6 +705,7 @@ mod tests {
             moref: HostRef::new("host-1"),
             name: "esx01".into(),
             connection_state: None,
+            bios_uuid: None,
             vgpu_types: vec![],
             graphics: vec![],
             document: Some(doc),
@@ -726,6 +749,7 @@ mod tests {
             moref: HostRef::new("host-1"),
             name: "h".into(),
             connection_state: None,
+            bios_uuid: None,
             vgpu_types: vec![],
             graphics: vec![],
             document: None,

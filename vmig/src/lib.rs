@@ -25,6 +25,7 @@ pub mod connect_opts;
 pub mod connection;
 pub mod error;
 pub mod exit;
+pub mod fuzzing;
 pub mod interrupt;
 pub mod inventory;
 pub mod lock;

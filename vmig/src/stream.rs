@@ -246,7 +246,7 @@ impl StreamDatacenter<'_> {
                     cr,
                     host,
                     held,
-                    r.now,
+                    invs[vc.vi].judged_at(r.now),
                     &mut state.warnings,
                 ));
             }
@@ -357,6 +357,7 @@ mod tests {
             moref: HostRef::new(format!("host-{n}")),
             name: format!("esx{n:02}"),
             connection_state: Some("connected".into()),
+            bios_uuid: None,
             vgpu_types: vec!["grid_a100-3-20c".into(), "grid_a100-1-5c".into()],
             graphics: vec![],
             document,
@@ -429,6 +430,7 @@ mod tests {
             url: "https://vc1/sdk".into(),
             product: "VMware vCenter Server 8.0.3".into(),
             fields: FieldKeys::default(),
+            server_time: None,
             datacenters: vec![DatacenterInventory {
                 moref: MoRef::new("Datacenter", "dc-1"),
                 name: "DC".into(),

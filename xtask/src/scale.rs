@@ -529,7 +529,16 @@ fn run_vmig_and_curl(o: &Options, vmig: &Path, vc: &VcenterUnderTest, work: &Pat
         let cpu0 = cpu_seconds(vcsim_pid);
         let (wall, rss, out) = timed(
             Command::new(vmig)
-                .args(["--url", url, "report", "--format", "json", "-o"])
+                // The simulator serves plain HTTP, which vmig accepts only with --insecure.
+                .args([
+                    "--url",
+                    url,
+                    "--insecure",
+                    "report",
+                    "--format",
+                    "json",
+                    "-o",
+                ])
                 .arg(&out_json)
                 .env("GOVC_USERNAME", username)
                 .env("GOVC_PASSWORD", password),

@@ -109,7 +109,13 @@ fn check_layout(layout: &config::LayoutRef, report: &mut Report) {
 
 fn check_nvml(cfg: &Config, args: &CheckOptions, report: &mut Report) {
     let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()));
-    match observer.observe() {
+    // The observer runs NVML on its own thread and is awaited (daemon/worker.rs).
+    let observed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(observer.observe()));
+    match observed {
         Ok(gpus) => {
             let errors = gpus.iter().filter(|g| g.error.is_some()).count();
             let text = format!("{} GPU(s): {}", gpus.len(), super::document::summary(&gpus));

@@ -214,6 +214,13 @@ impl Config {
                 "[agent] heartbeat_interval_s ({heartbeat}) must not be shorter than poll_interval_s ({poll})"
             )));
         }
+        // Readers refuse documents with a longer heartbeat (mig::report validation).
+        let max = mig::report::MAX_HEARTBEAT_INTERVAL_S;
+        if heartbeat > max {
+            return Err(invalid(format!(
+                "[agent] heartbeat_interval_s ({heartbeat}) must be at most {max} (one day): vmig treats a longer one as an invalid report"
+            )));
+        }
         let layout = match (raw.agent.layout_file, raw.agent.layout_name) {
             (None, None) => None,
             (Some(file), Some(name)) if !name.trim().is_empty() => Some(LayoutRef {
@@ -469,6 +476,18 @@ layout_name = "all-balanced"
         let err = parse_thumbprint("AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01")
             .expect_err("sha1");
         assert!(err.contains("SHA-1"));
+    }
+
+    #[test]
+    fn heartbeat_is_at_most_a_day() {
+        let base = "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n";
+        let e = Config::parse(
+            Path::new("/etc/vmig/agent.toml"),
+            &format!("{base}[agent]\nheartbeat_interval_s = 86401\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("at most 86400"), "{e}");
     }
 
     #[test]

@@ -7,8 +7,15 @@
 //! every publication the agent reads back what vCenter holds and moves its counter above it
 //! ([`GenerationStore::raise_above`]), which is what guarantees that an older generation never
 //! replaces a newer one.
+//!
+//! Overflow rule: the counter never passes [`MAX_GENERATION`] (2^53 − 1, the largest integer
+//! every JSON reader holds exactly). A document in vCenter above it is invalid to every reader
+//! (`mig::report` validation), so the agent ignores it and overwrites it with its own count;
+//! [`GenerationStore::raise_above`] also refuses such a value, and a state file holding one is
+//! clamped. Nothing here adds past the maximum, so no value from outside can make it panic.
 use std::path::{Path, PathBuf};
 
+use mig::report::MAX_GENERATION;
 use serde::{Deserialize, Serialize};
 
 /// The state file that belongs to a configuration file.
@@ -37,7 +44,11 @@ impl GenerationStore {
         let state = path
             .as_deref()
             .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|text| serde_json::from_str(&text).ok())
+            .and_then(|text| serde_json::from_str::<StateFile>(&text).ok())
+            .map(|mut s| {
+                s.generation = s.generation.min(MAX_GENERATION);
+                s
+            })
             .unwrap_or_default();
         GenerationStore {
             path,
@@ -55,7 +66,8 @@ impl GenerationStore {
     pub fn record(&mut self, fingerprint: &str) -> u64 {
         if self.state.fingerprint != fingerprint {
             self.state.fingerprint = fingerprint.to_string();
-            self.state.generation += 1;
+            // At the maximum a change keeps the number: readers still see the new document.
+            self.state.generation = self.state.generation.saturating_add(1).min(MAX_GENERATION);
             self.save();
         }
         self.state.generation
@@ -63,7 +75,17 @@ impl GenerationStore {
 
     /// Make sure the current generation is above `published` (a generation found in vCenter
     /// that this agent did not write, or wrote before losing its state file).
+    /// A `published` value at or above [`MAX_GENERATION`] is not followed (no document can be
+    /// above it): the counter stays and the next publication overwrites that value.
     pub fn raise_above(&mut self, published: u64) -> u64 {
+        if published >= MAX_GENERATION {
+            tracing::warn!(
+                found = published,
+                max = MAX_GENERATION,
+                "vCenter holds a generation no agent writes; overwriting it with this agent's count"
+            );
+            return self.state.generation;
+        }
         if self.state.generation <= published {
             self.state.generation = published + 1;
             self.save();
@@ -117,6 +139,31 @@ mod tests {
         assert_eq!(s.raise_above(9), 10);
         drop(s);
         assert_eq!(GenerationStore::open(Some(path)).generation(), 10);
+    }
+
+    #[test]
+    fn never_overflows() {
+        let mut s = GenerationStore::open(None);
+        assert_eq!(
+            s.raise_above(u64::MAX),
+            0,
+            "an impossible value is not followed"
+        );
+        assert_eq!(s.raise_above(MAX_GENERATION), 0);
+        assert_eq!(s.raise_above(MAX_GENERATION - 1), MAX_GENERATION);
+        assert_eq!(s.record("x"), MAX_GENERATION, "saturates at the maximum");
+        assert_eq!(s.record("y"), MAX_GENERATION);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("agent.state");
+        std::fs::write(
+            &path,
+            format!(r#"{{"generation":{},"fingerprint":"a"}}"#, u64::MAX),
+        )
+        .expect("write");
+        let mut s = GenerationStore::open(Some(path));
+        assert_eq!(s.generation(), MAX_GENERATION);
+        assert_eq!(s.record("b"), MAX_GENERATION);
     }
 
     #[test]

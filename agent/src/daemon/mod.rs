@@ -25,6 +25,7 @@ pub mod run;
 pub mod service;
 pub mod sys;
 pub mod vcenter;
+pub mod worker;
 
 pub use check::{CheckOptions, check_config};
 pub use service::{RunOptions, run};

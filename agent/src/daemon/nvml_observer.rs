@@ -10,6 +10,7 @@
 //! re-layouts) are cached per layout: the layout rarely changes, the poll runs every 5 s.
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use mig::report::{
@@ -22,9 +23,69 @@ use crate::layout::{ApplyOptions, LayoutSelection};
 use crate::nvml::{Driver, Gpu};
 use crate::observe::{GpuMigState, ObserveCache, observe_gpu_cached};
 
-/// Observes the GPUs through NVML.
+use super::worker::{Progress, Worker};
+
+/// How long an NVML read or layout may take before it counts as stalled, unless set with
+/// [`NvmlObserver::with_stall_timeout`]. A poll takes milliseconds.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The stall timeout for a poll interval: two polls, within 5..=60 s.
+pub fn stall_timeout_for(poll_interval: Duration) -> Duration {
+    (poll_interval * 2).clamp(Duration::from_secs(5), Duration::from_secs(60))
+}
+
+/// Observes the GPUs through NVML, on a thread of its own ([`Worker`]).
 #[derive(Debug)]
 pub struct NvmlObserver {
+    worker: Result<Worker<NvmlCore>, String>,
+    stall_timeout: Duration,
+}
+
+impl NvmlObserver {
+    /// An observer that loads NVML from `lib` (or the standard names) when first used.
+    pub fn new(lib: Option<PathBuf>) -> Self {
+        let worker = Worker::spawn("nvml", move |progress| NvmlCore::new(lib, progress))
+            .map_err(|e| format!("cannot start the NVML thread: {e}"));
+        NvmlObserver {
+            worker,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
+
+    /// Sets how long a call may take before it is reported as stalled.
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    fn worker(&mut self) -> anyhow::Result<&mut Worker<NvmlCore>> {
+        self.worker.as_mut().map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+impl Observer for NvmlObserver {
+    async fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>> {
+        let timeout = self.stall_timeout;
+        self.worker()?
+            .call("reading the GPUs", timeout, NvmlCore::observe)
+            .await?
+    }
+
+    async fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
+        let timeout = self.stall_timeout;
+        let layout = layout.clone();
+        self.worker()?
+            .call("applying the layout", timeout, move |core| {
+                core.enforce_layout(&layout)
+            })
+            .await?
+    }
+}
+
+/// The NVML state of [`NvmlObserver`], on its thread.
+#[derive(Debug)]
+struct NvmlCore {
+    progress: Progress,
     lib: Option<PathBuf>,
     driver: Option<Driver>,
     /// Static per-GPU NVML data, by GPU UUID; emptied whenever the library is (re)loaded.
@@ -33,10 +94,10 @@ pub struct NvmlObserver {
     fragmentation: HashMap<String, f64>,
 }
 
-impl NvmlObserver {
-    /// An observer that loads NVML from `lib` (or the standard names) when first used.
-    pub fn new(lib: Option<PathBuf>) -> Self {
-        NvmlObserver {
+impl NvmlCore {
+    fn new(lib: Option<PathBuf>, progress: Progress) -> Self {
+        NvmlCore {
+            progress,
             lib,
             driver: None,
             cache: ObserveCache::default(),
@@ -55,8 +116,9 @@ impl NvmlObserver {
     }
 }
 
-impl Observer for NvmlObserver {
+impl NvmlCore {
     fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>> {
+        self.progress.set("the NVML library");
         self.driver()?;
         let Some(driver) = self.driver.as_ref() else {
             anyhow::bail!("NVML not loaded");
@@ -70,6 +132,7 @@ impl Observer for NvmlObserver {
         };
         let mut states = Vec::with_capacity(gpus.len());
         for gpu in &gpus {
+            self.progress.set(format!("GPU {}", gpu.index()));
             states.push(
                 observe_gpu_cached(gpu, &mut self.cache)
                     .map_err(|e| failed_report(gpu, &e.to_string())),
@@ -312,6 +375,15 @@ mod tests {
 
     use super::*;
 
+    /// Awaits `f` on a runtime of its own (the observer is async; these tests are not).
+    fn block<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
     const CHILD_LIB: &str = "VMIG_TEST_OBSERVER_NVML_LIB";
 
     fn run_child(test: &str, models: &[&str]) {
@@ -448,9 +520,9 @@ mod tests {
         let mut observer = NvmlObserver::new(Some(lib.clone()));
 
         let c0 = calls(&lib);
-        let first = observer.observe().expect("first poll");
+        let first = block(observer.observe()).expect("first poll");
         let c1 = calls(&lib);
-        let second = observer.observe().expect("second poll");
+        let second = block(observer.observe()).expect("second poll");
         let c2 = calls(&lib);
         let (cold, warm) = (c1 - c0, c2 - c1);
         eprintln!("NVML calls per poll of 2 split GPUs: first {cold}, then {warm}");
@@ -473,7 +545,7 @@ mod tests {
 
         // A fresh observer (no cache) reports exactly the same.
         let mut fresh = NvmlObserver::new(Some(lib.clone()));
-        assert_eq!(fresh.observe().expect("fresh poll"), second);
+        assert_eq!(block(fresh.observe()).expect("fresh poll"), second);
 
         // Changes made behind the observer's back are seen at the next poll: a destroyed GI…
         let gpu1 = driver.gpu_by_index(1).expect("GPU 1");
@@ -488,7 +560,7 @@ mod tests {
             .expect("a GI")
             .destroy()
             .expect("destroy GI");
-        let third = observer.observe().expect("third poll");
+        let third = block(observer.observe()).expect("third poll");
         assert_eq!(third[1].gpu_instances.len(), 6);
         assert!(
             third[1]
@@ -496,16 +568,16 @@ mod tests {
                 .iter()
                 .all(|gi| gi.gi_id != victim_id)
         );
-        assert_eq!(third, fresh.observe().expect("fresh poll"));
+        assert_eq!(third, block(fresh.observe()).expect("fresh poll"));
         // …a new one, with a new MIG device UUID…
         let profile = GiProfileId(second[1].gpu_instances[0].profile_id.0);
         let gi = gpu1.create_gi(profile, None).expect("create GI");
         let ci_profiles = gi.ci_profiles().expect("CI profiles");
         let ci_profile = ci_profiles.first().expect("a CI profile").id;
         gi.create_ci(ci_profile, None).expect("create CI");
-        let fourth = observer.observe().expect("fourth poll");
+        let fourth = block(observer.observe()).expect("fourth poll");
         assert_eq!(fourth[1].gpu_instances.len(), 7);
-        assert_eq!(fourth, fresh.observe().expect("fresh poll"));
+        assert_eq!(fourth, block(fresh.observe()).expect("fresh poll"));
         let old_uuids: Vec<_> = second[1]
             .gpu_instances
             .iter()
@@ -525,8 +597,8 @@ mod tests {
             g.destroy().expect("destroy GI");
         }
         gpu1.set_mig_mode(false).expect("disable MIG");
-        let fifth = observer.observe().expect("fifth poll");
-        assert_eq!(fifth, fresh.observe().expect("fresh poll"));
+        let fifth = block(observer.observe()).expect("fifth poll");
+        assert_eq!(fifth, block(fresh.observe()).expect("fresh poll"));
         let mode = fifth[1].mig_mode.as_ref().expect("MIG capable");
         assert!(!mode.pending, "{fifth:#?}");
     }

@@ -3,6 +3,8 @@
 //! The loop only needs "the state of every GPU now" and "enforce this layout"; keeping that
 //! behind a trait lets the loop be tested with a scripted observer and paused time, and lets
 //! the NVML-backed implementation (`nvml_observer.rs`) evolve with the agent's NVML module.
+use std::future::Future;
+
 use mig::report::GpuReport;
 
 use super::config::LayoutRef;
@@ -12,9 +14,15 @@ pub trait Observer {
     /// The state of every GPU. A failing GPU is reported in its own `error` field; `Err` means
     /// NVML as a whole is unusable right now (library missing, driver not loaded), and the
     /// loop tries again at the next poll.
-    fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>>;
+    ///
+    /// Async so that the NVML-backed observer can run NVML on a thread of its own and give up
+    /// waiting on a stalled call (`worker.rs`).
+    fn observe(&mut self) -> impl Future<Output = anyhow::Result<Vec<GpuReport>>>;
 
     /// Bring the GPUs to the named layout (the declarative `apply`), returning a one-line
     /// account of what was done for the log.
-    fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String>;
+    fn enforce_layout(
+        &mut self,
+        layout: &LayoutRef,
+    ) -> impl Future<Output = anyhow::Result<String>>;
 }

@@ -80,7 +80,11 @@ async fn observe_loop<O: Observer>(
     cancel: &CancellationToken,
 ) {
     if let Some(layout) = &cfg.layout {
-        enforce(observer, layout, "at start");
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            () = enforce(observer, layout, "at start") => {}
+        }
     }
     let mut ticks = tokio::time::interval(cfg.poll_interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -92,10 +96,21 @@ async fn observe_loop<O: Observer>(
             () = cancel.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let mut gpus = match observer.observe() {
+        // Awaited beside the cancellation: a stalled NVML call must not hold up SIGTERM.
+        let observed = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return,
+            r = observer.observe() => r,
+        };
+        let mut gpus = match observed {
             Ok(gpus) => gpus,
             Err(e) => {
                 let message = format!("{e:#}");
+                if e.downcast_ref::<super::worker::Stalled>().is_some()
+                    && mark_stalled(shared, &message)
+                {
+                    changed.notify_one();
+                }
                 // One line per distinct problem, not one per poll.
                 if last_error.as_deref() != Some(message.as_str()) {
                     tracing::error!(error = %message, "cannot read the GPUs through NVML; retrying every poll");
@@ -114,13 +129,17 @@ async fn observe_loop<O: Observer>(
                 .map(|g| g.index)
                 .collect();
             if !applied.is_empty() {
-                enforce(
-                    observer,
-                    layout,
-                    &format!("after the pending MIG mode of GPU {applied:?} was applied"),
-                );
+                let when = format!("after the pending MIG mode of GPU {applied:?} was applied");
                 // Publish the state the layout produced, not the one before it.
-                if let Ok(after) = observer.observe() {
+                let after = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => return,
+                    after = async {
+                        enforce(observer, layout, &when).await;
+                        observer.observe().await
+                    } => after,
+                };
+                if let Ok(after) = after {
                     gpus = after;
                 }
             }
@@ -156,8 +175,30 @@ fn became_current(before: Option<MigModeReport>, now: Option<MigModeReport>) -> 
     matches!((before, now), (Some(b), Some(n)) if b.current != b.pending && n.current == n.pending)
 }
 
-fn enforce<O: Observer>(observer: &mut O, layout: &LayoutRef, when: &str) {
-    match observer.enforce_layout(layout) {
+/// Puts a stall on every GPU of the latest observation (`error`), under a new generation, so
+/// that vmig shows it; returns whether anything changed. The observation time stays that of
+/// the last real observation, so readers also see the report age.
+fn mark_stalled(shared: &RefCell<Shared>, message: &str) -> bool {
+    let mut sh = shared.borrow_mut();
+    let Some(mut latest) = sh.latest.clone() else {
+        return false;
+    };
+    let mut changed = false;
+    for g in &mut latest.gpus {
+        if g.error.as_deref() != Some(message) {
+            g.error = Some(message.to_string());
+            changed = true;
+        }
+    }
+    if changed {
+        latest.generation = sh.store.record(&document::fingerprint(&latest.gpus));
+        sh.latest = Some(latest);
+    }
+    changed
+}
+
+async fn enforce<O: Observer>(observer: &mut O, layout: &LayoutRef, when: &str) {
+    match observer.enforce_layout(layout).await {
         Ok(done) => {
             tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}")
         }
@@ -313,10 +354,10 @@ mod tests {
     }
 
     impl Observer for FakeObserver {
-        fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>> {
+        async fn observe(&mut self) -> anyhow::Result<Vec<GpuReport>> {
             Ok(self.state.borrow().clone())
         }
-        fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
+        async fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
             self.layouts.borrow_mut().push(layout.name.clone());
             Ok("nothing to do".into())
         }

@@ -19,7 +19,7 @@ use super::backoff::BackoffPolicy;
 use super::config::{self, Config, TlsMode};
 use super::generation::{GenerationStore, state_path_for};
 use super::logging;
-use super::nvml_observer::NvmlObserver;
+use super::nvml_observer::{NvmlObserver, stall_timeout_for};
 use super::run::{CLOSE_TIMEOUT, Shared, serve};
 use super::vcenter::{HostIdentity, VcenterSink};
 use crate::error::ExitCode;
@@ -102,7 +102,8 @@ async fn serve_process(args: &RunOptions, mut cfg: Config) -> anyhow::Result<()>
         announce(&cfg);
         let cancel = CancellationToken::new();
         let mut observer =
-            NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()));
+            NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()))
+                .with_stall_timeout(stall_timeout_for(cfg.poll_interval));
         let identity = HostIdentity {
             uuid_override: cfg.host_uuid.clone(),
             bios_uuid_file: args.bios_uuid_file.clone(),

@@ -4,7 +4,10 @@
 //! One session is kept open between publications. Any failure drops it, so the next attempt
 //! starts from a fresh connection: after a vCenter restart or a network cut that is what
 //! works, and publications are rare enough (on change, and every heartbeat) that reconnecting
-//! costs nothing. An expired session inside a healthy connection is re-logged in by the client
+//! costs nothing. Every path that drops a logged-in session logs it out first (bounded by
+//! [`LOGOUT_TIMEOUT`]): vCenter keeps an abandoned session for 30 minutes, and an agent
+//! failing after login every poll (a wrong `[host] uuid`, a missing privilege) would otherwise
+//! pile them up to vCenter's session limit. An expired session inside a healthy connection is re-logged in by the client
 //! itself on `NotAuthenticated`.
 //!
 //! Finding the host: `[host] uuid` if set, else the BIOS UUID read from the SMBIOS file
@@ -29,6 +32,19 @@ use super::sys;
 /// Where Linux exposes the SMBIOS system UUID. ESXi has no such file that vmig knows of:
 /// there, set `[host] uuid`, or rely on the DNS-name / IP fallback.
 pub const DEFAULT_BIOS_UUID_FILE: &str = "/sys/class/dmi/id/product_uuid";
+
+/// How long a logout on a failure path may take: the connection may be the thing that failed.
+pub const LOGOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Logs `client` out, at most [`LOGOUT_TIMEOUT`]; failures are only logged (the session is
+/// dropped either way).
+pub async fn logout_quietly(client: &Client, url: &str) {
+    match tokio::time::timeout(LOGOUT_TIMEOUT, client.logout()).await {
+        Ok(Ok(())) => tracing::debug!(url, "logged out of vCenter after a failure"),
+        Ok(Err(e)) => tracing::debug!(url, error = %e, "vCenter logout after a failure failed"),
+        Err(_) => tracing::debug!(url, "vCenter logout after a failure timed out"),
+    }
+}
 
 /// The managed object type the attribute definitions are created for.
 const HOST_TYPE: &str = "HostSystem";
@@ -72,7 +88,28 @@ impl VcenterSink {
 
     async fn open(&self) -> Result<Session, PublishError> {
         let client = connect(&self.cfg).await?;
-        let (host, host_uuid, label) = find_host(&client, &self.cfg, &self.identity).await?;
+        match self.open_with(&client).await {
+            Ok((host, host_uuid, label, document_key, summary_key)) => Ok(Session {
+                client,
+                host,
+                host_uuid,
+                label,
+                document_key,
+                summary_key,
+            }),
+            Err(e) => {
+                logout_quietly(&client, &self.cfg.url).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// What [`Self::open`] needs after login: the host and the field keys.
+    async fn open_with(
+        &self,
+        client: &Client,
+    ) -> Result<(HostRef, String, String, CustomFieldKey, CustomFieldKey), PublishError> {
+        let (host, host_uuid, label) = find_host(client, &self.cfg, &self.identity).await?;
         let vc = |e| self.error(e);
         let document_key = client
             .ensure_custom_field(FIELD_DOCUMENT, Some(HOST_TYPE))
@@ -85,14 +122,14 @@ impl VcenterSink {
             .map_err(vc)?
             .key;
         tracing::info!(host = %label, uuid = %host_uuid, user = %self.cfg.username, "connected to vCenter {}", self.cfg.url);
-        Ok(Session {
-            client,
-            host,
-            host_uuid,
-            label,
-            document_key,
-            summary_key,
-        })
+        Ok((host, host_uuid, label, document_key, summary_key))
+    }
+
+    /// Drops the session after a failure, logging it out first.
+    async fn drop_session(&mut self) {
+        if let Some(s) = self.session.take() {
+            logout_quietly(&s.client, &self.cfg.url).await;
+        }
     }
 
     fn error(&self, e: vcenter_client::Error) -> PublishError {
@@ -124,7 +161,7 @@ impl Sink for VcenterSink {
                 })
             }
             Err(e) => {
-                self.session = None;
+                self.drop_session().await;
                 Err(map_error(&self.cfg, e))
             }
         }
@@ -148,10 +185,11 @@ impl Sink for VcenterSink {
                 .set_custom_value(entity, s.summary_key, summary)
                 .await;
         }
-        result.map_err(|e| {
-            self.session = None;
-            map_error(&self.cfg, e)
-        })
+        if let Err(e) = result {
+            self.drop_session().await;
+            return Err(map_error(&self.cfg, e));
+        }
+        Ok(())
     }
 
     async fn close(&mut self) {

@@ -122,6 +122,22 @@ pub unsafe extern "C" fn nvmlSimGetCallCount(count: *mut u64) -> NvmlReturn {
     }
 }
 
+/// Environment variable naming a file whose existence stalls every state-reading NVML call
+/// until it is removed: a hung driver, for tests of a client's timeouts (the agent must keep
+/// its heartbeat and answer SIGTERM while a call hangs).
+pub const STALL_FILE_ENV: &str = "NVML_SIM_STALL_FILE";
+
+/// Blocks while the [`STALL_FILE_ENV`] file exists.
+fn stall_while_flagged() {
+    let Some(path) = std::env::var_os(STALL_FILE_ENV).filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let path = std::path::PathBuf::from(path);
+    while path.exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The store of the initialised library, or `UNINITIALIZED`.
 fn current_store() -> NvmlResult<Store> {
     runtime().store.clone().ok_or(NvmlCode::UNINITIALIZED)
@@ -139,11 +155,13 @@ fn store_code(e: StoreError) -> NvmlCode {
 /// Run a query `f` on the current machine state under the file lock. The state is the
 /// store's cached parse unless another process changed the file (see [`crate::store`]).
 fn with_state<R>(f: impl FnOnce(&SimState) -> NvmlResult<R>) -> NvmlResult<R> {
+    stall_while_flagged();
     current_store()?.read(f).map_err(store_code)?
 }
 
 /// Run a call that may change the machine under the file lock; changes are saved.
 fn with_state_mut<R>(f: impl FnOnce(&mut SimState) -> NvmlResult<R>) -> NvmlResult<R> {
+    stall_while_flagged();
     current_store()?.update(f).map_err(store_code)?
 }
 

@@ -30,6 +30,19 @@ use crate::moref::MoRef;
 /// bound keeps hostile input from exhausting the stack when trees are dropped.
 const MAX_DEPTH: usize = 100;
 
+/// Largest answer read whole ([`Mode::Whole`], [`Mode::Plain`]): every call but the property
+/// collector's answers in kilobytes.
+pub const MAX_WHOLE_RESPONSE_BYTES: u64 = 64 << 20;
+/// Largest streamed answer ([`Mode::Stream`]): vCenter's maximum inventory (2,500 hosts,
+/// 40,000 VMs) is about 250 MB.
+pub const MAX_STREAM_RESPONSE_BYTES: u64 = 1 << 30;
+/// Longest text of one element: a custom attribute value (a `vmig.mig` document) is at most
+/// a few hundred KiB.
+pub const MAX_TEXT_BYTES: usize = 8 << 20;
+/// Most elements held in memory at once (the whole tree, or in streaming mode the objects not
+/// yet handed out): about 100 MB of nodes.
+pub const MAX_HELD_ELEMENTS: usize = 1_000_000;
+
 /// One XML element of a response: its local name, `xsi:type`, the plain
 /// `type` attribute (set on managed object references), its text (leaves
 /// only) and its child elements in document order.
@@ -166,6 +179,11 @@ struct TreeBuilder {
     /// node once, at its end tag and only for leaves, saves an allocation per piece and
     /// per container element.
     text: String,
+    /// Elements held now ([`MAX_HELD_ELEMENTS`]).
+    held: usize,
+    /// Per open element, the elements of its subtree so far (itself included), so that the
+    /// count drops when a streamed object is handed out.
+    sizes: Vec<usize>,
 }
 
 impl TreeBuilder {
@@ -175,6 +193,8 @@ impl TreeBuilder {
             root: None,
             mode,
             text: String::new(),
+            held: 0,
+            sizes: Vec::new(),
         }
     }
 
@@ -199,19 +219,31 @@ impl TreeBuilder {
                 "elements nested deeper than {MAX_DEPTH} levels"
             )));
         }
+        if self.held >= MAX_HELD_ELEMENTS {
+            return Err(limit_err(MAX_HELD_ELEMENTS as u64, "elements held at once"));
+        }
         // Whitespace between child elements is formatting, not content: the parent's
         // text so far is dropped, and later text of the parent is ignored (`text`).
         self.text.clear();
         self.stack.push(node);
+        self.sizes.push(1);
+        self.held += 1;
         Ok(())
     }
 
-    fn text(&mut self, s: &str) {
+    fn text(&mut self, s: &str) -> Result<(), Error> {
         if let Some(top) = self.stack.last()
             && top.children.is_empty()
         {
+            if self.text.len().saturating_add(s.len()) > MAX_TEXT_BYTES {
+                return Err(limit_err(
+                    MAX_TEXT_BYTES as u64,
+                    "bytes of text in one element",
+                ));
+            }
             self.text.push_str(s);
         }
+        Ok(())
     }
 
     fn end(&mut self) -> Result<Option<Node>, Error> {
@@ -219,6 +251,7 @@ impl TreeBuilder {
             .stack
             .pop()
             .ok_or_else(|| xml_err("an end tag without a start tag"))?;
+        let size = self.sizes.pop().unwrap_or(1);
         if node.children.is_empty() && !self.text.is_empty() {
             node.text = self.text.as_str().into();
         }
@@ -229,7 +262,11 @@ impl TreeBuilder {
             && self.stack[2].name != "Fault"
             && self.stack[3].name == "returnval"
         {
+            self.held = self.held.saturating_sub(size);
             return Ok(Some(node));
+        }
+        if let Some(parent) = self.sizes.last_mut() {
+            *parent = parent.saturating_add(size);
         }
         match self.stack.last_mut() {
             Some(parent) => parent.children.push(node),
@@ -254,6 +291,27 @@ fn xml_err(detail: impl Into<String>) -> Error {
         context: "response".into(),
         detail: detail.into(),
     }
+}
+
+fn limit_err(limit: u64, what: &'static str) -> Error {
+    Error::ResponseLimit { limit, what }
+}
+
+/// The byte limit of an answer read in `mode`.
+fn byte_limit(mode: Mode) -> u64 {
+    match mode {
+        Mode::Stream => MAX_STREAM_RESPONSE_BYTES,
+        Mode::Whole | Mode::Plain => MAX_WHOLE_RESPONSE_BYTES,
+    }
+}
+
+/// Fails once the reader has gone past `limit` bytes (it reads through a `take(limit + 1)`,
+/// so a longer answer shows as exactly one byte too many, never as a truncated document).
+fn check_size<R>(reader: &NsReader<R>, limit: u64) -> Result<(), Error> {
+    if reader.buffer_position() > limit {
+        return Err(limit_err(limit, "bytes in one response"));
+    }
+    Ok(())
 }
 
 fn qx(e: impl std::fmt::Display) -> Error {
@@ -406,10 +464,7 @@ fn apply(b: &mut TreeBuilder, step: Step) -> Result<(Option<Node>, bool), Error>
             b.start(n, s)?;
             b.end().map(|n| (n, false))
         }
-        Step::Text(t) => {
-            b.text(&t);
-            Ok((None, false))
-        }
+        Step::Text(t) => b.text(&t).map(|()| (None, false)),
         Step::End => b.end().map(|n| (n, false)),
         Step::Eof => Ok((None, true)),
         Step::Skip => Ok((None, false)),
@@ -426,12 +481,15 @@ pub fn parse_sync<R: BufRead>(
     mode: Mode,
     emit: &mut Emit<'_>,
 ) -> Result<Option<Node>, Error> {
-    let mut reader = NsReader::from_reader(input);
+    let limit = byte_limit(mode);
+    let mut reader = NsReader::from_reader(input.take(limit.saturating_add(1)));
     let mut b = TreeBuilder::new(mode);
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let ev = reader.read_event_into(&mut buf).map_err(qx)?;
+        let ev = reader.read_event_into(&mut buf);
+        check_size(&reader, limit)?;
+        let ev = ev.map_err(qx)?;
         let step = convert(&reader, ev)?;
         let (out, eof) = apply(&mut b, step)?;
         if let Some(node) = out
@@ -451,12 +509,16 @@ pub async fn parse_async<R: tokio::io::AsyncBufRead + Unpin>(
     mode: Mode,
     emit: &mut Emit<'_>,
 ) -> Result<Option<Node>, Error> {
-    let mut reader = NsReader::from_reader(input);
+    use tokio::io::AsyncReadExt;
+    let limit = byte_limit(mode);
+    let mut reader = NsReader::from_reader(input.take(limit.saturating_add(1)));
     let mut b = TreeBuilder::new(mode);
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let ev = reader.read_event_into_async(&mut buf).await.map_err(qx)?;
+        let ev = reader.read_event_into_async(&mut buf).await;
+        check_size(&reader, limit)?;
+        let ev = ev.map_err(qx)?;
         let step = convert(&reader, ev)?;
         let (out, eof) = apply(&mut b, step)?;
         if let Some(node) = out
@@ -586,5 +648,87 @@ mod tests {
         doc.push_str(&"<a>".repeat(500));
         let err = parse_whole(doc.as_bytes(), "X").unwrap_err();
         assert!(err.to_string().contains("deeper"), "{err}");
+    }
+
+    /// `head`, then `filler` repeated for ever: a server that never stops sending.
+    struct Endless {
+        head: std::io::Cursor<Vec<u8>>,
+        filler: &'static [u8],
+        at: usize,
+    }
+
+    impl std::io::Read for Endless {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.head.read(out)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            for b in out.iter_mut() {
+                *b = self.filler[self.at % self.filler.len()];
+                self.at += 1;
+            }
+            Ok(out.len())
+        }
+    }
+
+    fn endless(filler: &'static [u8]) -> std::io::BufReader<Endless> {
+        let head = format!(
+            r#"<soapenv:Envelope xmlns:soapenv="{SOAPENV_NS}"><soapenv:Body><XResponse><returnval>"#
+        );
+        std::io::BufReader::new(Endless {
+            head: std::io::Cursor::new(head.into_bytes()),
+            filler,
+            at: 0,
+        })
+    }
+
+    fn limit_of(filler: &'static [u8], mode: Mode) -> (u64, &'static str) {
+        let mut emit = |_| Ok(ControlFlow::Continue(()));
+        match parse_sync(endless(filler), mode, &mut emit) {
+            Err(Error::ResponseLimit { limit, what }) => (limit, what),
+            other => panic!("expected a limit error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn endless_answers_stop_at_a_named_limit() {
+        // One text that never ends, in pieces (every entity is its own event; one piece
+        // without an end is stopped by the byte count below).
+        let (limit, what) = limit_of(b"xyz&amp;", Mode::Whole);
+        assert_eq!(
+            (limit, what),
+            (MAX_TEXT_BYTES as u64, "bytes of text in one element")
+        );
+        // Elements that never end, kept whole.
+        let (limit, what) = limit_of(b"<a/>", Mode::Whole);
+        assert_eq!(
+            (limit, what),
+            (MAX_HELD_ELEMENTS as u64, "elements held at once")
+        );
+        // A comment that never ends: only the byte count stops it.
+        let (limit, what) = limit_of(b"<!--", Mode::Whole);
+        assert_eq!(
+            (limit, what),
+            (MAX_WHOLE_RESPONSE_BYTES, "bytes in one response")
+        );
+        let e = Error::ResponseLimit { limit, what }.to_string();
+        assert!(e.contains("67108864 bytes in one response"), "{e}");
+    }
+
+    #[test]
+    fn streamed_objects_leave_the_held_count() {
+        // 1.5 × the held limit in small objects, each handed out: no limit is hit.
+        let mut doc = format!(
+            r#"<soapenv:Envelope xmlns:soapenv="{SOAPENV_NS}"><soapenv:Body><XResponse><returnval>"#
+        );
+        doc.push_str(&"<objects><obj/></objects>".repeat(MAX_HELD_ELEMENTS * 3 / 4));
+        doc.push_str("</returnval></XResponse></soapenv:Body></soapenv:Envelope>");
+        let mut n = 0;
+        let mut emit = |_| {
+            n += 1;
+            Ok(ControlFlow::Continue(()))
+        };
+        parse_sync(doc.as_bytes(), Mode::Stream, &mut emit).unwrap();
+        assert_eq!(n, MAX_HELD_ELEMENTS * 3 / 4);
     }
 }

@@ -2,6 +2,10 @@
 //! every host whose agent status is not `not_applicable` but that has no GPU rows. Fields
 //! follow RFC 4180 (quoted when they contain `,`, `"` or a line break). Lists inside a field
 //! are `;`-separated, counts as `name=count`.
+//!
+//! Names come from vCenter and from the agents' documents, which any host can write: a cell
+//! that starts with `=`, `+`, `-`, `@`, a tab or a carriage return would be run as a formula by
+//! a spreadsheet, so such a cell gets a leading `'` (the usual spreadsheet neutraliser).
 
 use std::io::Write;
 
@@ -9,7 +13,7 @@ use crate::analysis::AgentStatus;
 use crate::report::{GpuView, Report};
 
 /// The header row.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 22] = [
     "vcenter",
     "datacenter",
     "cluster",
@@ -31,9 +35,17 @@ pub const COLUMNS: [&str; 21] = [
     "fragmentation",
     "stranded_slices",
     "largest_after_relayout",
+    "agent_detail",
 ];
 
 fn field(s: &str) -> String {
+    let neutralised;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutralised = format!("'{s}");
+        neutralised.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -130,9 +142,11 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                         if h.agent.status == AgentStatus::NotApplicable {
                             continue;
                         }
-                        rows.push(vec![String::new(); COLUMNS.len() - lead.len()]);
+                        rows.push(vec![String::new(); COLUMNS.len() - lead.len() - 1]);
                     }
-                    for row in rows {
+                    let detail = h.agent.detail.clone().unwrap_or_default();
+                    for mut row in rows {
+                        row.push(detail.clone());
                         let all: Vec<String> =
                             lead.iter().chain(row.iter()).map(|c| field(c)).collect();
                         writeln!(out, "{}", all.join(","))?;
@@ -153,5 +167,14 @@ mod tests {
         assert_eq!(field("plain"), "plain");
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        for s in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(field(s).trim_start_matches('"').starts_with('\''), "{s:?}");
+        }
+        assert_eq!(field("a-1"), "a-1");
     }
 }

@@ -381,10 +381,23 @@ fn fit(s: &str, max: usize) -> String {
     }
 }
 
+/// Most columns a diagram draws (memory slices of a GPU, compute slices of a GI); real GPUs
+/// have at most 8.
+const MAX_COLUMNS: u32 = 64;
+
+/// The part of `p` inside `cols` columns as (start, size), `None` when nothing is: the
+/// drawing's arithmetic then stays within `cols` whatever a placement says.
+fn clip(p: mig::Placement, cols: u32) -> Option<(u32, u32)> {
+    let start = p.start;
+    let end = p.end().min(cols);
+    (start < end).then(|| (start, end - start))
+}
+
 fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
     const CW: u32 = 72; // column width
     const LEFT: u32 = 70;
-    let cols = g.memory_slices.max(1);
+    // Bounded whatever the view holds, so no coordinate below can overflow a u32.
+    let cols = g.memory_slices.clamp(1, MAX_COLUMNS);
     let width = LEFT + cols * CW + 4;
     let height = 132;
     write!(
@@ -437,8 +450,11 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
         )?;
     }
     for gi in &g.instances {
-        let x = LEFT + gi.placement.start * CW;
-        let w = gi.placement.size * CW;
+        let Some((start, size)) = clip(gi.placement, cols) else {
+            continue;
+        };
+        let x = LEFT + start * CW;
+        let w = size * CW;
         let (fill, who) = match (&gi.vm, gi.in_use) {
             (Some(vm), _) => (IN_USE, vm.clone()),
             (None, true) => (IN_USE, "in use".to_string()),
@@ -470,7 +486,7 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
             esc(&fit(&who, chars))
         )?;
         // Compute band: the GI's compute slices, CIs drawn over them.
-        let slices = gi.compute_slices.max(1);
+        let slices = gi.compute_slices.clamp(1, MAX_COLUMNS);
         let cw = f64::from(w - 2) / f64::from(slices);
         for s in 0..slices {
             write!(
@@ -500,9 +516,11 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
         }
     }
     for r in &g.reservations {
-        let Some(p) = r.placement else { continue };
-        let x = LEFT + p.start * CW;
-        let w = p.size * CW;
+        let Some((start, size)) = r.placement.and_then(|p| clip(p, cols)) else {
+            continue;
+        };
+        let x = LEFT + start * CW;
+        let w = size * CW;
         let chars = (w / 7) as usize;
         write!(
             h,

@@ -7,6 +7,7 @@ pub mod html;
 pub mod json;
 pub mod table;
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use crate::report::Report;
@@ -43,4 +44,41 @@ pub fn capacity_sentence(c: &[crate::report::TypeCapacity]) -> String {
         .map(|t| format!("{}\u{d7} {}", t.count, t.vgpu_type))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `s` with every control character (C0, DEL, C1) and every bidirectional or zero-width
+/// format character shown as `\u{…}`: text from vCenter and from hosts' documents must not
+/// move a terminal's cursor, recolour it, or reorder what an admin reads.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    fn hidden(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    }
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn controls_are_shown_escaped() {
+        assert_eq!(escape_controls("plain ×"), "plain ×");
+        assert_eq!(escape_controls("a\u{1b}[31mb"), "a\\u{1b}[31mb");
+        assert_eq!(
+            escape_controls("x\ny\rz\u{202e}"),
+            "x\\u{a}y\\u{d}z\\u{202e}"
+        );
+    }
 }

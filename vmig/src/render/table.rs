@@ -1,8 +1,30 @@
 //! The terminal view: an indented tree vCenter → datacenter → cluster → host → GPU with a
 //! one-line slice map per GPU, then the vGPU VMs and the hosts that need attention. Hosts
 //! without GPUs are only counted, so a 2,500-host report stays readable.
+//!
+//! Names, VM ids and reasons come from vCenter and from documents any host can write, so
+//! every line goes through `outln!`: control characters (escape sequences, carriage returns,
+//! newlines inside a value) and bidirectional overrides are shown escaped (`\u{1b}`), never
+//! sent to the terminal.
 
 use std::io::Write;
+
+use super::escape_controls;
+
+/// `writeln!` with the line's control characters escaped (see the module comment).
+macro_rules! outln {
+    ($out:expr) => {
+        $out.write_all(b"\n")
+    };
+    ($out:expr, $($arg:tt)*) => {
+        write_line($out, &format!($($arg)*))
+    };
+}
+
+fn write_line(out: &mut dyn Write, text: &str) -> std::io::Result<()> {
+    out.write_all(escape_controls(text).as_bytes())?;
+    out.write_all(b"\n")
+}
 
 use crate::analysis::AgentStatus;
 use crate::report::{GpuView, HostView, Report};
@@ -28,9 +50,9 @@ fn stranded_line(
 /// Writes the report as text.
 pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     for vc in &r.vcenters {
-        writeln!(out, "vCenter {} ({})", vc.name, vc.product)?;
+        outln!(out, "vCenter {} ({})", vc.name, vc.product)?;
         for dc in &vc.datacenters {
-            writeln!(out, "  Datacenter {}", dc.name)?;
+            outln!(out, "  Datacenter {}", dc.name)?;
             for cl in &dc.clusters {
                 let shown: Vec<&HostView> = cl
                     .hosts
@@ -42,7 +64,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 } else {
                     "Standalone"
                 };
-                writeln!(
+                outln!(
                     out,
                     "    {label} {}: can still place {}",
                     cl.name,
@@ -54,7 +76,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 }
                 let hidden = cl.hosts.len() - shown.len();
                 if hidden > 0 {
-                    writeln!(
+                    outln!(
                         out,
                         "      ({hidden} host{} without GPUs)",
                         if hidden == 1 { "" } else { "s" }
@@ -63,7 +85,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
         if r.vcenters.len() > 1 {
-            writeln!(
+            outln!(
                 out,
                 "  vCenter {} can still place {}",
                 vc.name,
@@ -71,19 +93,19 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             )?;
         }
     }
-    writeln!(out)?;
-    writeln!(
+    outln!(out)?;
+    outln!(
         out,
         "Total: can still place {}",
         capacity_sentence(&r.capacity)
     )?;
     stranded_line(&r.stranded, "  ", out)?;
 
-    writeln!(out)?;
+    outln!(out)?;
     if r.vgpu_vms.is_empty() {
-        writeln!(out, "VMs with MIG-backed vGPUs: none")?;
+        outln!(out, "VMs with MIG-backed vGPUs: none")?;
     } else {
-        writeln!(out, "VMs with MIG-backed vGPUs")?;
+        outln!(out, "VMs with MIG-backed vGPUs")?;
         let rows: Vec<[String; 7]> = r
             .vgpu_vms
             .iter()
@@ -118,10 +140,10 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         )?;
     }
     if !r.flagged_hosts.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "Hosts needing attention")?;
+        outln!(out)?;
+        outln!(out, "Hosts needing attention")?;
         for f in &r.flagged_hosts {
-            writeln!(
+            outln!(
                 out,
                 "  {} ({}/{}): {} — {}",
                 f.host,
@@ -133,10 +155,10 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         }
     }
     if !r.warnings.is_empty() {
-        writeln!(out)?;
-        writeln!(out, "Warnings")?;
+        outln!(out)?;
+        outln!(out, "Warnings")?;
         for w in &r.warnings {
-            writeln!(out, "  {w}")?;
+            outln!(out, "  {w}")?;
         }
     }
     Ok(())
@@ -169,7 +191,7 @@ fn host(h: &HostView, out: &mut dyn Write) -> std::io::Result<()> {
         Some("connected") | None => String::new(),
         Some(c) => format!(" [{c}]"),
     };
-    writeln!(out, "      Host {}{conn}  {agent}", h.name)?;
+    outln!(out, "      Host {}{conn}  {agent}", h.name)?;
     for g in &h.gpus {
         gpu(g, out)?;
     }
@@ -189,13 +211,17 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
         Some(m) => format!("MIG {}", on_off(m.current)),
         None => "no MIG".into(),
     };
-    writeln!(
+    outln!(
         out,
         "        GPU {}  {}  {}  {}  {}",
-        g.index, g.name, mig, g.pci_bus_id, g.uuid
+        g.index,
+        g.name,
+        mig,
+        g.pci_bus_id,
+        g.uuid
     )?;
     if let Some(e) = &g.error {
-        writeln!(out, "          problem: {e}")?;
+        outln!(out, "          problem: {e}")?;
     }
     // Slice map: one cell per memory slice; a letter per GI (upper case = in use), r for a
     // reservation, . for free.
@@ -206,23 +232,19 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
         } else {
             letter(i).to_ascii_lowercase()
         };
-        for s in gi.placement.start..gi.placement.end() {
-            if let Some(cell) = cells.get_mut(s as usize) {
-                *cell = c;
-            }
+        for cell in slice_cells(&mut cells, gi.placement) {
+            *cell = c;
         }
     }
     for r in &g.reservations {
         if let Some(p) = r.placement {
-            for s in p.start..p.end() {
-                if let Some(cell) = cells.get_mut(s as usize).filter(|c| **c == '.') {
-                    *cell = 'r';
-                }
+            for cell in slice_cells(&mut cells, p).filter(|c| **c == '.') {
+                *cell = 'r';
             }
         }
     }
     let map: String = cells.iter().map(|c| format!("{c} ")).collect();
-    writeln!(out, "          slices [ {}]", map)?;
+    outln!(out, "          slices [ {}]", map)?;
     for (i, gi) in g.instances.iter().enumerate() {
         let who = match (&gi.vm, gi.in_use) {
             (Some(vm), _) => format!(
@@ -240,7 +262,7 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
             .iter()
             .map(|c| format!("CI {} {}", c.ci_id, c.profile))
             .collect();
-        writeln!(
+        outln!(
             out,
             "          {} GI {} {} @{}  {}{}",
             letter(i),
@@ -259,7 +281,7 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
         let at = r
             .placement
             .map_or_else(|| "-".to_string(), |p| format!("@{p}"));
-        writeln!(
+        outln!(
             out,
             "          r reserved by {} {} {} {}  ({}, since {})",
             r.vm,
@@ -276,7 +298,7 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
             .iter()
             .map(|p| format!("{}\u{d7}{}", p.profile, p.count))
             .collect();
-        writeln!(
+        outln!(
             out,
             "          free: {}  largest placeable: {}  fragmentation {:.2}",
             if free.is_empty() {
@@ -303,10 +325,18 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
             .map(|t| format!("{}\u{d7} {}", t.count, t.vgpu_type))
             .collect();
         if !types.is_empty() {
-            writeln!(out, "          vGPU: {}", types.join(", "))?;
+            outln!(out, "          vGPU: {}", types.join(", "))?;
         }
     }
     Ok(())
+}
+
+/// The cells `p` covers, clipped to the map: the loop is over at most the GPU's slices
+/// whatever the placement says (a placement's `end()` saturates at `u32::MAX`).
+fn slice_cells(cells: &mut [char], p: mig::Placement) -> impl Iterator<Item = &mut char> {
+    let start = usize::try_from(p.start).unwrap_or(usize::MAX);
+    let size = usize::try_from(p.size).unwrap_or(usize::MAX);
+    cells.iter_mut().skip(start).take(size)
 }
 
 fn on_off(b: bool) -> &'static str {
@@ -319,6 +349,12 @@ pub fn table<const N: usize>(
     header: [&str; N],
     rows: &[[String; N]],
 ) -> std::io::Result<()> {
+    // Escaped first, so the widths are those of what is shown.
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| r.clone().map(|c| escape_controls(&c).into_owned()))
+        .collect();
+    let rows = rows.as_slice();
     let mut widths = header.map(|h| h.chars().count());
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -334,9 +370,9 @@ pub fn table<const N: usize>(
         }
         s.trim_end().to_string()
     };
-    writeln!(out, "{}", line(header.to_vec()))?;
+    outln!(out, "{}", line(header.to_vec()))?;
     for r in rows {
-        writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
+        outln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
     }
     Ok(())
 }
