@@ -509,6 +509,7 @@ mod tests {
             moref: HostRef::new("host-1"),
             name: "esx-future".into(),
             connection_state: Some("connected".into()),
+            bios_uuid: None,
             vgpu_types: vec!["nvidia_q900-3-40c".into(), "nvidia_q900-7-80c".into()],
             graphics: vec![],
             document: Some(doc),
@@ -517,6 +518,7 @@ mod tests {
             name: "vc".into(),
             url: "https://vc".into(),
             product: "test".into(),
+            server_time: None,
             fields: FieldKeys::default(),
             datacenters: vec![DatacenterInventory {
                 moref: MoRef::new("Datacenter", "dc-1"),

@@ -15,7 +15,7 @@ use crate::inventory::{
 };
 use crate::render::{self, Format};
 use crate::report::ScopeView;
-use crate::reservation::{RESERVATION_SCHEMA, Reservation};
+use crate::reservation::{RESERVATION_SCHEMA, Reservation, Step};
 use crate::stream::StreamedReport;
 use crate::times::parse_time;
 
@@ -54,6 +54,12 @@ pub fn good_reservation() -> String {
         reserved_at: "2026-11-26T14:00:00Z".into(),
         by: "admin@vc".into(),
         memory_locked_before: None,
+        token: Some(7),
+        step: Some(Step::Done),
+        task: None,
+        from_host: None,
+        expires_at: Some("2026-12-03T14:00:00Z".into()),
+        vm_uuid: None,
     }
     .to_json()
 }

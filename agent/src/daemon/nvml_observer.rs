@@ -454,7 +454,7 @@ mod tests {
         let lib = child_lib();
         let mut observer = NvmlObserver::new(Some(lib.clone()));
         // The seed's ESXi host: NVML reads 0 for every profile of the empty GPU.
-        let empty = observer.observe().expect("poll");
+        let empty = block(observer.observe()).expect("poll");
         let free: Vec<(&str, u32)> = empty[0]
             .free
             .iter()
@@ -487,7 +487,7 @@ mod tests {
         let driver = Driver::load(Some(&lib)).expect("load nvml-sim");
         let gpu = driver.gpu_by_index(0).expect("GPU 0");
         gpu.create_gi(GiProfileId(9), None).expect("create 3g.20gb");
-        let one = observer.observe().expect("poll");
+        let one = block(observer.observe()).expect("poll");
         assert_eq!(one[0].free.get("3g.20gb"), Some(&1));
         assert_eq!(one[0].free.get("4g.20gb"), Some(&1));
         assert_eq!(one[0].free.get("7g.40gb"), None);

@@ -196,7 +196,17 @@ impl State {
                 t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
             });
             (
-                m.inventories.iter().flatten().cloned().collect::<Vec<_>>(),
+                m.inventories
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    // A full read stamps vCenter's time at that moment; the live view judges
+                    // ages at vCenter's time now, which `clock` carries forward.
+                    .map(|mut inv| {
+                        inv.server_time = Some(now);
+                        inv
+                    })
+                    .collect::<Vec<_>>(),
                 m.vcenters.clone(),
                 now,
                 m.inventories.iter().all(Option::is_some),

@@ -188,6 +188,7 @@ mod tests {
             moref: HostRef::new("host-1"),
             name: "h1".into(),
             connection_state: Some("connected".into()),
+            bios_uuid: None,
             vgpu_types: Vec::new(),
             graphics: Vec::new(),
             document: Some("old".into()),
@@ -207,6 +208,7 @@ mod tests {
             name: "vc".into(),
             url: "https://vc/sdk".into(),
             product: "test".into(),
+            server_time: None,
             fields: FieldKeys {
                 document: Some(CustomFieldKey(101)),
                 reservation: Some(CustomFieldKey(102)),
