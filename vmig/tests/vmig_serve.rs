@@ -138,6 +138,10 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     vmig::serve::metrics::check(&metrics).unwrap_or_else(|e| panic!("{e}\n{metrics}"));
     assert_eq!(in_use(&metrics, "DC0_C0_H0"), Some(1.0), "{metrics}");
     assert!(metrics.contains("vmig_placeable_vgpus{"), "{metrics}");
+    assert!(
+        metrics.contains("vmig_gpu_stranded_compute_slices{"),
+        "{metrics}"
+    );
     assert!(metrics.contains("vmig_agent_status{"), "{metrics}");
     assert!(metrics.contains("vmig_vcenter_up{"), "{metrics}");
 

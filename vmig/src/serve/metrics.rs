@@ -104,6 +104,7 @@ struct Families {
     slices: Family,
     free: Family,
     fragmentation: Family,
+    stranded: Family,
     instances: Family,
     age: Family,
     status: Family,
@@ -131,6 +132,11 @@ impl Families {
                 "vmig_gpu_fragmentation",
                 "gauge",
                 "Fragmentation of a GPU's free memory slices in [0, 1], reservations included.",
+            ),
+            stranded: Family::new(
+                "vmig_gpu_stranded_compute_slices",
+                "gauge",
+                "Free compute slices of a GPU that only a re-layout of its movable GPU instances would make usable (vmig plan).",
             ),
             instances: Family::new(
                 "vmig_gpu_instances",
@@ -194,6 +200,10 @@ impl Families {
         self.slices.add(gpu.clone(), f64::from(g.memory_slices));
         self.free.add(gpu.clone(), f64::from(free_memory_slices(g)));
         self.fragmentation.add(gpu.clone(), g.fragmentation);
+        if let Some(st) = &g.stranded {
+            self.stranded
+                .add(gpu.clone(), f64::from(st.stranded_slices));
+        }
         let used = g.instances.iter().filter(|gi| gi.in_use).count();
         let idle = g.instances.len() - used;
         for (in_use, n) in [("true", used), ("false", idle)] {
@@ -210,6 +220,7 @@ impl Families {
             &self.slices,
             &self.free,
             &self.fragmentation,
+            &self.stranded,
             &self.instances,
             &self.age,
             &self.status,
