@@ -30,6 +30,7 @@ mod custom_fields;
 mod error;
 mod host;
 mod moref;
+mod password_file;
 mod property;
 mod search;
 mod session;
@@ -52,6 +53,7 @@ pub use moref::{
     BiosUuid, ClusterRef, ContainerViewRef, CustomFieldKey, DeviceKey, FolderRef, HostRef, MoRef,
     ResourcePoolRef, SessionKey, TaskRef, VgpuProfile, VmRef, WrongKind,
 };
+pub use password_file::{PasswordFileError, check_private, read_password_file};
 pub use property::{
     DynamicProperty, FilterSpec, MissingProperty, ObjectContent, ObjectSpec, PropertySpec,
     RetrieveOptions, RetrieveStats, TraversalSpec,

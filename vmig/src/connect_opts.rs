@@ -17,7 +17,7 @@
 
 use std::path::PathBuf;
 
-use vcenter_client::{ConnectOptions, Credentials, Sha256Thumbprint, TlsPolicy};
+use vcenter_client::{ConnectOptions, Credentials, PasswordFileError, Sha256Thumbprint, TlsPolicy};
 
 /// The connection flags every `vmig` command takes.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -420,46 +420,14 @@ fn ca_list_policy(list: &str) -> TlsPolicy {
     }
 }
 
-/// The password in `path`: its first line without the line end (`\n` or `\r\n`), from a
-/// file only its owner can read.
+/// The password in `path` (vcenter-client's rules, the agent's too: first line, owner-only).
 fn read_password_file(path: &std::path::Path) -> Result<String, ConnectOptsError> {
-    let io_err = |source| ConnectOptsError::PasswordFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    check_private(path)?;
-    let text = std::fs::read_to_string(path).map_err(io_err)?;
-    let line = text
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(ConnectOptsError::PasswordFileEmpty {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(line.to_string())
-}
-
-/// Refuses a password file whose mode lets its group or other users read or write it.
-fn check_private(path: &std::path::Path) -> Result<(), ConnectOptsError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| ConnectOptsError::PasswordFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
-        (false, false) => return Ok(()),
-        (true, false) => "its group",
-        (false, true) => "other users",
-        (true, true) => "its group and other users",
-    };
-    Err(ConnectOptsError::PasswordFileMode {
-        path: path.to_path_buf(),
-        who,
-        mode,
+    vcenter_client::read_password_file(path).map_err(|e| match e {
+        PasswordFileError::Read { path, source } => ConnectOptsError::PasswordFile { path, source },
+        PasswordFileError::Mode { path, who, mode } => {
+            ConnectOptsError::PasswordFileMode { path, who, mode }
+        }
+        PasswordFileError::Empty { path } => ConnectOptsError::PasswordFileEmpty { path },
     })
 }
 

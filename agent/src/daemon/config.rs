@@ -11,9 +11,10 @@
 //! session is opened ([`read_password`]), after checking that the file is private.
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
+use std::time::Duration;
+use vcenter_client::PasswordFileError;
 
 /// Where `run` and `check-config` look when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/vmig/agent.toml";
@@ -330,39 +331,21 @@ impl fmt::Debug for Password {
 /// Read the service account's password, refusing a file that group or others can read.
 /// Only the first line counts, without its line end, so `echo pw > file` works.
 pub fn read_password(path: &Path) -> Result<Password, ConfigError> {
-    check_private(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::PasswordRead {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(ConfigError::PasswordEmpty {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(Password(line.to_string()))
+    vcenter_client::read_password_file(path)
+        .map(Password)
+        .map_err(ConfigError::from)
 }
 
-/// Refuse a password file whose mode lets group or others read or write it.
-pub fn check_private(path: &Path) -> Result<(), ConfigError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| ConfigError::PasswordRead {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    let who = match (mode & 0o070 != 0, mode & 0o007 != 0) {
-        (false, false) => return Ok(()),
-        (true, false) => "its group",
-        (false, true) => "other users",
-        (true, true) => "its group and other users",
-    };
-    Err(ConfigError::PasswordPermissions {
-        path: path.to_path_buf(),
-        who,
-        mode,
-    })
+impl From<PasswordFileError> for ConfigError {
+    fn from(e: PasswordFileError) -> Self {
+        match e {
+            PasswordFileError::Read { path, source } => ConfigError::PasswordRead { path, source },
+            PasswordFileError::Mode { path, who, mode } => {
+                ConfigError::PasswordPermissions { path, who, mode }
+            }
+            PasswordFileError::Empty { path } => ConfigError::PasswordEmpty { path },
+        }
+    }
 }
 
 #[cfg(test)]
