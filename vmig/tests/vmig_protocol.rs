@@ -3,8 +3,8 @@
 //! the stale time (SIGSTOP), the same VM assigned to two hosts at once, and `vmig assign`
 //! killed while vCenter relocates or reconfigures the VM, then `vmig repair`.
 //!
-//! The stale time is shortened through `VMIG_LOCK_STALE_S` (hidden, for tests) and a holder
-//! is made to pause inside its critical section with `VMIG_TEST_PAUSE_BEFORE_RESERVE_MS`.
+//! The stale time is shortened through `VMIG_LOCK_STALE_S`; the simulator's per-method delay
+//! on `SetField` keeps a holder inside its critical section long enough to meet or stop it.
 
 mod vmig_support;
 
@@ -164,42 +164,42 @@ fn same_vm_on_two_hosts_concurrently_exactly_one_succeeds() {
 
 #[test]
 fn stalled_lock_holder_stops_without_writing() {
-    let (env, rt, c, vms) = scene("vmig-stalled", &[]);
+    // Each AddCustomFieldDef takes 3 s. The holder creates the `vmig.reservation` field
+    // (the simulator starts without it) after its capacity re-check under the host lock and
+    // before its fenced write: that call is where it is stopped.
+    let (env, rt, c, vms) = scene("vmig-stalled", &[("AddCustomFieldDef", 3000)]);
     let ((a, a_ref), (b, b_ref)) = (&vms[0], &vms[1]);
     let host = vmig_support::host_ref(&rt, &c, "DC0_C0_H0");
     let lock_name = format!("vmig.lock.{}", host.value());
-    let mut holder = assign_cmd(&env, a, "DC0_C0_H0")
-        .env("VMIG_TEST_PAUSE_BEFORE_RESERVE_MS", "1500")
-        .spawn()
-        .expect("spawn");
-    // Stop it inside its critical section: holding the host lock, the slice chosen, just
-    // before the fenced write (it says so on stderr).
+    let mut holder = assign_cmd(&env, a, "DC0_C0_H0").spawn().expect("spawn");
     let stderr = holder.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
         let mut all = String::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("before the fenced write") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
+        let _ = std::io::Read::read_to_string(&mut std::io::BufReader::new(stderr), &mut all);
         all
     });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the holder reaches its critical section");
-    assert!(
-        rt.block_on(c.custom_field_defs())
-            .expect("defs")
-            .iter()
-            .any(|d| d.name == lock_name),
-        "the holder holds the host lock"
-    );
+    // The host lock is claimed once its holder value is written.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let claimed = rt.block_on(async {
+            let defs = c.custom_field_defs().await.expect("defs");
+            let Some(def) = defs.iter().find(|d| d.name == lock_name) else {
+                return false;
+            };
+            let values = c.custom_values(host.as_moref()).await.expect("values");
+            values.get(def.key).is_some_and(|v| !v.is_empty())
+        });
+        if claimed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the holder never claimed the host lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A few reads later it waits on the 3 s creation of the reservation field.
+    std::thread::sleep(Duration::from_millis(1200));
     signal(&holder, "STOP");
     // Past the stale time by vCenter's clock (2 s), another admin breaks it and assigns.
     std::thread::sleep(Duration::from_millis(2500));
@@ -255,7 +255,9 @@ fn admins_with_skewed_clocks_never_double_book() {
     let Some(faketime) = faketime() else {
         return;
     };
-    let (env, rt, c, vms) = scene("vmig-skew", &[]);
+    // Each SetField takes 0.4 s, so each admin holds the host lock a while and the other
+    // meets it and judges its age.
+    let (env, rt, c, vms) = scene("vmig-skew", &[("SetField", 400)]);
     let ((a, a_ref), (b, b_ref)) = (&vms[0], &vms[1]);
     let skewed = |offset: &str, vm: &str| {
         let plain = assign_cmd(&env, vm, "DC0_C0_H0");
@@ -270,11 +272,9 @@ fn admins_with_skewed_clocks_never_double_book() {
                 None => cmd.env_remove(k),
             };
         }
-        // Each holds the host lock a while, so the other meets it and judges its age. A
-        // stale time of 60 s is far below the 10 minutes between the two clocks (judged by
-        // a workstation clock the lock would be broken) yet never reached by a live holder.
-        cmd.env("VMIG_TEST_PAUSE_BEFORE_RESERVE_MS", "800")
-            .env("VMIG_LOCK_STALE_S", "60")
+        // A stale time of 60 s is far below the 10 minutes between the two clocks (judged
+        // by a workstation clock the lock would be broken) yet never reached by a live holder.
+        cmd.env("VMIG_LOCK_STALE_S", "60")
             .current_dir(env.dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

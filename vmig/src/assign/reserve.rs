@@ -27,10 +27,6 @@ use crate::{AdminError, Connection, RefusalKind};
 /// How long `assign` waits for another admin's lock on the same host or VM.
 pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 
-/// Test-only: milliseconds to pause just before the fenced write of the reservation (the
-/// stalled-holder test stops the process there). Hidden; never set it in production.
-const PAUSE_ENV: &str = "VMIG_TEST_PAUSE_BEFORE_RESERVE_MS";
-
 /// What the reservation records besides the slice.
 pub(super) struct Journal<'a> {
     /// The VM's host before `assign` (moref value).
@@ -224,7 +220,6 @@ async fn reserve_locked(
         .ensure_custom_field(mig::report::FIELD_RESERVATION, Some(VmRef::KIND))
         .await
         .map_err(&err)?;
-    test_pause().await;
     let fenced = |e| super::reserve::lock_err(conn, &vm.name, Some(&target.host.name), e);
     journal.vm_lock.check().await.map_err(fenced)?;
     host_lock.check().await.map_err(fenced)?;
@@ -247,18 +242,6 @@ async fn reserve_locked(
         return Err(fenced(lost));
     }
     Ok(reservation)
-}
-
-/// The test hook of [`PAUSE_ENV`].
-async fn test_pause() {
-    if let Some(ms) = std::env::var(PAUSE_ENV)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        // The marker the stalled-holder test waits for before it stops this process.
-        eprintln!("vmig: {PAUSE_ENV}: pausing {ms} ms before the fenced write");
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-    }
 }
 
 /// Clears `vm`'s reservation (vCenter has no "unset": the value becomes empty); `false`
