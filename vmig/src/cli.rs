@@ -168,6 +168,12 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(n.saturating_mul(mult)))
 }
 
+/// One line of a command's text answer, with control characters from vCenter's names shown
+/// escaped (as every report format does).
+fn line(out: &mut dyn Write, text: &str) -> Result<(), AdminError> {
+    writeln!(out, "{}", crate::render::escape_controls(text)).map_err(stdout_error)
+}
+
 /// `vmig unassign`.
 #[derive(Debug, Args)]
 pub struct UnassignArgs {
@@ -233,7 +239,8 @@ pub fn main() -> std::process::ExitCode {
         Ok(code) => code.into(),
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("vmig: {e}");
+            // Errors name VMs and hosts as vCenter spells them: shown escaped, like the report.
+            eprintln!("vmig: {}", crate::render::escape_controls(&e.to_string()));
             if json {
                 let refusal = match &e {
                     AdminError::Refused(r) => Some(r),
@@ -435,19 +442,20 @@ async fn run_assign(
     } else {
         String::new()
     };
-    writeln!(
+    line(
         out,
-        "{verb} {} ({}) to VM {} on host {}{moved}, GPU {} {} at slices {} (fragmentation after {:.2})",
-        done.vgpu_type,
-        done.profile,
-        done.vm,
-        done.host,
-        done.gpu_index,
-        done.gpu_uuid,
-        done.placement,
-        done.fragmentation_after
-    )
-    .map_err(stdout_error)?;
+        &format!(
+            "{verb} {} ({}) to VM {} on host {}{moved}, GPU {} {} at slices {} (fragmentation after {:.2})",
+            done.vgpu_type,
+            done.profile,
+            done.vm,
+            done.host,
+            done.gpu_index,
+            done.gpu_uuid,
+            done.placement,
+            done.fragmentation_after
+        ),
+    )?;
     Ok(ExitCode::Ok)
 }
 
@@ -464,22 +472,23 @@ async fn run_unassign(
         write_json(out, &done)?;
         return Ok(ExitCode::Ok);
     }
-    writeln!(
+    line(
         out,
-        "unassigned VM {}: removed {}{}",
-        done.vm,
-        if done.removed.is_empty() {
-            "no vGPU".to_string()
-        } else {
-            done.removed.join(", ")
-        },
-        if done.reservation_cleared {
-            ", reservation cleared"
-        } else {
-            ""
-        }
-    )
-    .map_err(stdout_error)?;
+        &format!(
+            "unassigned VM {}: removed {}{}",
+            done.vm,
+            if done.removed.is_empty() {
+                "no vGPU".to_string()
+            } else {
+                done.removed.join(", ")
+            },
+            if done.reservation_cleared {
+                ", reservation cleared"
+            } else {
+                ""
+            }
+        ),
+    )?;
     Ok(ExitCode::Ok)
 }
 
@@ -500,15 +509,16 @@ async fn run_repair(
         writeln!(out, "nothing to repair: no half-done assignment").map_err(stdout_error)?;
     }
     for v in &done.vms {
-        writeln!(
+        line(
             out,
-            "VM {} (step {}): {}: {}",
-            v.vm,
-            v.step,
-            v.action.replace('_', " "),
-            v.detail
-        )
-        .map_err(stdout_error)?;
+            &format!(
+                "VM {} (step {}): {}: {}",
+                v.vm,
+                v.step,
+                v.action.replace('_', " "),
+                v.detail
+            ),
+        )?;
     }
     Ok(ExitCode::Ok)
 }
@@ -546,6 +556,16 @@ pub(crate) async fn analyse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_answers_show_control_characters_escaped() {
+        let mut out = Vec::new();
+        line(&mut out, "assigned to VM evil\u{1b}[2Jvm\u{202e}").unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "assigned to VM evil\\u{1b}[2Jvm\\u{202e}\n"
+        );
+    }
 
     #[test]
     fn reserve_for_durations() {
