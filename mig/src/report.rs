@@ -104,6 +104,30 @@ pub struct ModelGeometry {
     pub gi_profiles: Vec<GiProfileGeometry>,
 }
 
+impl ModelGeometry {
+    /// What an agent publishes for a catalog model whose driver lists exactly the catalog's
+    /// profiles (tests, and a check that published and built-in geometry agree).
+    pub fn of_catalog(model: &GpuModel) -> Self {
+        ModelGeometry {
+            gi_profiles: model
+                .gi_profiles
+                .iter()
+                .map(|p| GiProfileGeometry {
+                    id: p.id,
+                    index: p.nvml_index,
+                    name: p.name.to_string(),
+                    slices: p.compute_slices,
+                    instances: p.instance_count,
+                    memory_mib: p.memory_mib,
+                    engines: p.engines,
+                    starts: p.placements.iter().map(|pl| pl.start).collect(),
+                    size: p.memory_slices,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One GI profile: what `nvmlDeviceGetGpuInstanceProfileInfoV` and
 /// `nvmlDeviceGetGpuInstancePossiblePlacements_v2` return, compactly.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -440,7 +440,7 @@ mod tests {
     /// is planned from the geometry its agent published and the host's vGPU type names.
     #[test]
     fn a_gpu_missing_from_the_catalog_is_planned_from_published_geometry() {
-        use mig::report::{GiProfileGeometry, GpuReport, HostReport, ModelGeometry, SCHEMA_V1};
+        use mig::report::{GpuReport, HostReport, ModelGeometry, SCHEMA_V1};
         use vcenter_client::{HostRef, MoRef};
 
         use crate::inventory::{
@@ -448,23 +448,7 @@ mod tests {
         };
 
         let h100 = mig::GpuModel::by_key("h100-sxm5-80gb").expect("catalog model");
-        let geometry = ModelGeometry {
-            gi_profiles: h100
-                .gi_profiles
-                .iter()
-                .map(|p| GiProfileGeometry {
-                    id: p.id,
-                    index: p.nvml_index,
-                    name: p.name.to_string(),
-                    slices: p.compute_slices,
-                    instances: p.instance_count,
-                    memory_mib: p.memory_mib,
-                    engines: p.engines,
-                    starts: p.placements.iter().map(|pl| pl.start).collect(),
-                    size: p.memory_slices,
-                })
-                .collect(),
-        };
+        let geometry = ModelGeometry::of_catalog(h100);
         let gpu = |index: u32, geometry: Option<ModelGeometry>| GpuReport {
             index,
             uuid: format!("GPU-{index}"),

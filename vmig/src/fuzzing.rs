@@ -64,7 +64,8 @@ pub fn good_reservation() -> String {
     .to_json()
 }
 
-fn host(n: u32, document: Option<String>) -> HostInfo {
+/// Host `host-N` (`escNN`), connected, offering two A100 vGPU types, with `document`.
+pub fn host(n: u32, document: Option<String>) -> HostInfo {
     HostInfo {
         moref: HostRef::new(format!("host-{n}")),
         name: format!("esx{n:02}"),
@@ -76,7 +77,8 @@ fn host(n: u32, document: Option<String>) -> HostInfo {
     }
 }
 
-fn vm(n: u32, host: u32, reservation: Option<String>) -> VmInfo {
+/// Powered-off VM `vm-N` (`vmNNN`, BIOS UUID `4211-N`) on `host-H`, devices not read.
+pub fn vm(n: u32, host: u32, reservation: Option<String>) -> VmInfo {
     VmInfo {
         moref: VmRef::new(format!("vm-{n}")),
         name: format!("vm{n:03}"),

@@ -432,9 +432,8 @@ mod tests {
         assert_eq!(states[0].as_ref().unwrap().gpu_instances.len(), 2);
     }
 
-    #[test]
-    fn running_vm_is_not_counted_twice() {
-        let model = GpuModel::by_key("a100-pcie-40gb").unwrap();
+    /// A 3g.20gb GI at 4:4 that the agent reports in use by `vm`, and the GPU's state with it.
+    fn running_3g(vm: &str) -> (GiReport, Vec<Option<MigState>>) {
         let gi = GiReport {
             gi_id: GpuInstanceId(1),
             profile_id: GiProfileId(9),
@@ -442,16 +441,21 @@ mod tests {
             placement: Placement::new(4, 4),
             compute_instances: vec![],
             in_use: true,
-            vm: Some("a".into()),
+            vm: Some(vm.into()),
             vgpu_type: None,
             processes: vec![],
         };
-        let rep = report(vec![gi]);
-        let mut state = MigState::new(model);
+        let mut state = MigState::new(GpuModel::by_key("a100-pcie-40gb").unwrap());
         state
             .create_gi(GiProfileId(9), Some(Placement::new(4, 4)))
             .unwrap();
-        let mut states = vec![Some(state)];
+        (gi, vec![Some(state)])
+    }
+
+    #[test]
+    fn running_vm_is_not_counted_twice() {
+        let (gi, mut states) = running_3g("a");
+        let rep = report(vec![gi]);
         let applied = apply(
             &rep,
             &mut states,
@@ -496,23 +500,7 @@ mod tests {
 
     #[test]
     fn running_vm_matched_by_bios_uuid() {
-        let model = GpuModel::by_key("a100-pcie-40gb").unwrap();
-        let gi = GiReport {
-            gi_id: GpuInstanceId(1),
-            profile_id: GiProfileId(9),
-            profile: "3g.20gb".into(),
-            placement: Placement::new(4, 4),
-            compute_instances: vec![],
-            in_use: true,
-            vm: Some("4213A1B2-0000-1111-2222-333344445555".into()),
-            vgpu_type: None,
-            processes: vec![],
-        };
-        let mut state = MigState::new(model);
-        state
-            .create_gi(GiProfileId(9), Some(Placement::new(4, 4)))
-            .unwrap();
-        let mut states = vec![Some(state)];
+        let (gi, mut states) = running_3g("4213A1B2-0000-1111-2222-333344445555");
         let mut h = res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4));
         h.reservation.vm_uuid = Some("4213a1b2-0000-1111-2222-333344445555".into());
         let applied = apply(&report(vec![gi]), &mut states, vec![h], now());

@@ -292,12 +292,13 @@ mod tests {
     use mig::MigState;
     use mig::report::{GpuReport, HostReport, MigModeReport};
 
+    use crate::fuzzing::host;
     use crate::inventory::{
-        ComputeInventory, DatacenterInventory, FieldKeys, HostInfo, VcenterInventory, VmInfo,
+        ComputeInventory, DatacenterInventory, FieldKeys, VcenterInventory, VmInfo,
     };
     use mig::report::{CiReport, GiReport, SCHEMA_V1};
     use mig::{ComputeInstanceId, GpuModel, Placement};
-    use vcenter_client::{DeviceKey, HostRef, MoRef, PowerState, VgpuDevice, VgpuProfile, VmRef};
+    use vcenter_client::{DeviceKey, MoRef, PowerState, VgpuDevice, VgpuProfile};
 
     const A100: &str = "a100-pcie-40gb";
 
@@ -352,29 +353,11 @@ mod tests {
         .to_json()
     }
 
-    fn host(n: u32, document: Option<String>) -> HostInfo {
-        HostInfo {
-            moref: HostRef::new(format!("host-{n}")),
-            name: format!("esx{n:02}"),
-            connection_state: Some("connected".into()),
-            bios_uuid: None,
-            vgpu_types: vec!["grid_a100-3-20c".into(), "grid_a100-1-5c".into()],
-            graphics: vec![],
-            document,
-        }
-    }
-
+    /// A running VM: the fuzz fixture's VM, powered on.
     fn vm(n: u32, host: u32) -> VmInfo {
         VmInfo {
-            moref: VmRef::new(format!("vm-{n}")),
-            name: format!("vm{n:03}"),
-            uuid: Some(format!("4211-{n}")),
-            host: Some(HostRef::new(format!("host-{host}"))),
             power_state: Some(PowerState::PoweredOn),
-            memory_locked: None,
-            reservation: None,
-            vgpus: vec![],
-            devices_read: false,
+            ..crate::fuzzing::vm(n, host, None)
         }
     }
 

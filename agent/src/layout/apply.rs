@@ -175,17 +175,7 @@ fn render_applied(out: &mut String, view: &GpuView, r: &Applied) {
         out.push_str(&format!("  done: {}\n", d.text));
     }
     for b in &r.blocked {
-        out.push_str(&format!(
-            "  kept in use: GI {} ({} at {}){}\n",
-            b.gi,
-            b.profile,
-            b.placement,
-            if b.users.is_empty() {
-                String::new()
-            } else {
-                format!(" by {}", b.users.join(", "))
-            }
-        ));
+        out.push_str(&format!("  kept in use: {}{}\n", b.label(), b.by_users()));
     }
     if !r.dropped.is_empty() {
         out.push_str(&format!("  left out: {}\n", r.dropped.join(", ")));

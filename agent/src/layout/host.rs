@@ -170,6 +170,22 @@ pub struct BlockedGi {
     pub users: Vec<String>,
 }
 
+impl BlockedGi {
+    /// `GI 3 (3g.20gb at 4:4)`, as plan and apply reports name it.
+    pub fn label(&self) -> String {
+        format!("GI {} ({} at {})", self.gi, self.profile, self.placement)
+    }
+
+    /// ` by VM-a, VM-b`, or nothing when no user is known.
+    pub fn by_users(&self) -> String {
+        if self.users.is_empty() {
+            String::new()
+        } else {
+            format!(" by {}", self.users.join(", "))
+        }
+    }
+}
+
 /// Which MIG mode change a GPU needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

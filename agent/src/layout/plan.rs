@@ -126,15 +126,9 @@ pub(super) fn render_plan(out: &mut String, view: &GpuView, p: &GpuPlan) {
     header(out, view, p);
     for b in &p.blocked {
         out.push_str(&format!(
-            "  blocked: GI {} ({} at {}) is in use{}\n",
-            b.gi,
-            b.profile,
-            b.placement,
-            if b.users.is_empty() {
-                String::new()
-            } else {
-                format!(" by {}", b.users.join(", "))
-            }
+            "  blocked: {} is in use{}\n",
+            b.label(),
+            b.by_users()
         ));
     }
     if let Some(r) = &p.reason {

@@ -178,33 +178,11 @@ pub fn register_geometry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::GiProfileGeometry;
-
-    /// What an agent publishes for `model` (as NVML lists the catalog's profiles).
-    fn published(model: &GpuModel) -> ModelGeometry {
-        ModelGeometry {
-            gi_profiles: model
-                .gi_profiles
-                .iter()
-                .map(|p| GiProfileGeometry {
-                    id: p.id,
-                    index: p.nvml_index,
-                    name: p.name.to_string(),
-                    slices: p.compute_slices,
-                    instances: p.instance_count,
-                    memory_mib: p.memory_mib,
-                    engines: p.engines,
-                    starts: p.placements.iter().map(|pl| pl.start).collect(),
-                    size: p.memory_slices,
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn an_unknown_gpu_is_planned_from_its_published_geometry() {
         let h100 = GpuModel::by_key("h100-sxm5-80gb").expect("catalog model");
-        let geo = published(h100);
+        let geo = ModelGeometry::of_catalog(h100);
         let m = register_geometry("NVIDIA Z100 Test", Some("z100"), &geo).expect("valid");
         assert_eq!(m.key, "nvidia-z100-test");
         assert_eq!((m.memory_slices, m.compute_slices), (8, 7));
@@ -239,13 +217,15 @@ mod tests {
 
     #[test]
     fn impossible_geometry_is_refused() {
-        let mut geo = published(GpuModel::by_key("a30-24gb").expect("catalog model"));
+        let mut geo =
+            ModelGeometry::of_catalog(GpuModel::by_key("a30-24gb").expect("catalog model"));
         geo.gi_profiles.retain(|p| p.size < 4);
         assert!(
             model_from_geometry("X", None, &geo).is_err(),
             "no full profile"
         );
-        let mut geo = published(GpuModel::by_key("a30-24gb").expect("catalog model"));
+        let mut geo =
+            ModelGeometry::of_catalog(GpuModel::by_key("a30-24gb").expect("catalog model"));
         geo.gi_profiles[0].starts = vec![u32::MAX];
         assert!(model_from_geometry("X", None, &geo).is_err());
         assert!(

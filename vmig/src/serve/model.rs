@@ -74,6 +74,30 @@ fn custom_value(u: &ObjectUpdate, key: vcenter_client::CustomFieldKey) -> Option
         .map(str::to_string)
 }
 
+/// Whether the update carries any custom value at all.
+fn has_custom_values(u: &ObjectUpdate) -> bool {
+    u.value("customValue")
+        .is_some_and(|n| !n.children().is_empty())
+}
+
+/// Puts the value of vmig's field `key` from a `customValue` change into `slot`. `false`
+/// when the field was defined after the read (no key yet) and the object now has custom
+/// values: the key must be read again, which only a full read does.
+fn update_field(
+    u: &ObjectUpdate,
+    key: Option<vcenter_client::CustomFieldKey>,
+    slot: &mut Option<String>,
+    effect: &mut Effect,
+) -> bool {
+    match key {
+        Some(k) => {
+            set_if_changed(slot, custom_value(u, k), effect);
+            true
+        }
+        None => !has_custom_values(u),
+    }
+}
+
 fn set_if_changed<T: PartialEq>(slot: &mut T, value: T, effect: &mut Effect) {
     if *slot != value {
         *slot = value;
@@ -88,18 +112,8 @@ fn apply_host(inv: &mut VcenterInventory, u: &ObjectUpdate) -> Effect {
         return Effect::None;
     };
     let mut effect = Effect::None;
-    if u.changed("customValue") {
-        match document_key {
-            Some(k) => set_if_changed(&mut h.document, custom_value(u, k), &mut effect),
-            // vmig.mig was defined after the read: its key must be read again.
-            None if u
-                .value("customValue")
-                .is_some_and(|n| !n.children().is_empty()) =>
-            {
-                return Effect::Resync;
-            }
-            None => {}
-        }
+    if u.changed("customValue") && !update_field(u, document_key, &mut h.document, &mut effect) {
+        return Effect::Resync;
     }
     if let Some(n) = u.value("name") {
         set_if_changed(&mut h.name, n.text().to_string(), &mut effect);
@@ -119,9 +133,7 @@ fn apply_vm(inv: &mut VcenterInventory, u: &ObjectUpdate) -> Effect {
         // A VM the report did not keep matters once it holds a reservation.
         let reserved = match reservation_key {
             Some(k) => custom_value(u, k).is_some(),
-            None => u
-                .value("customValue")
-                .is_some_and(|n| !n.children().is_empty()),
+            None => has_custom_values(u),
         };
         return if reserved {
             Effect::Resync
@@ -137,17 +149,10 @@ fn apply_vm(inv: &mut VcenterInventory, u: &ObjectUpdate) -> Effect {
             return Effect::Resync;
         }
     }
-    if u.changed("customValue") {
-        match reservation_key {
-            Some(k) => set_if_changed(&mut v.reservation, custom_value(u, k), &mut effect),
-            None if u
-                .value("customValue")
-                .is_some_and(|n| !n.children().is_empty()) =>
-            {
-                return Effect::Resync;
-            }
-            None => {}
-        }
+    if u.changed("customValue")
+        && !update_field(u, reservation_key, &mut v.reservation, &mut effect)
+    {
+        return Effect::Resync;
     }
     if let Some(n) = u.value("name") {
         set_if_changed(&mut v.name, n.text().to_string(), &mut effect);
