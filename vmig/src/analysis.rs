@@ -217,9 +217,10 @@ fn reservation_warnings(
     let step = r.step();
     if step != crate::reservation::Step::Done {
         warnings.push(format!(
-            "VM {} in {}: its assign is at step {} (still running, or stopped: if no vmig is changing it, run `vmig repair --vm {}`)",
+            "VM {} in {}: its {} is at step {} (still running, or stopped: if no vmig is changing it, run `vmig repair --vm {}`)",
             vm.name,
             inv.name,
+            step.command(),
             step.as_str(),
             vm.name
         ));

@@ -74,8 +74,9 @@ pub struct Reservation {
     pub vm_uuid: Option<String>,
 }
 
-/// The journal of an `assign`: each step is written before (or, for `Relocated` and
-/// `Done`, after) the vCenter call it names.
+/// The journal of an `assign` (and of the `unassign` that undoes it): each step is written
+/// before (or, for `Relocated`, `Done` and `Unassigned`, after) the vCenter call it names.
+/// An `unassign` ends by clearing the reservation, so "released" is no reservation at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -89,6 +90,11 @@ pub enum Step {
     Configuring,
     /// The VM has its vGPU: the assignment is complete.
     Done,
+    /// `vmig unassign`: the `ReconfigVM_Task` that removes the vGPU (and restores the
+    /// memory lock) was (or is about to be) started; the slice still counts.
+    Unassigning,
+    /// `vmig unassign`: the vGPU is gone; only clearing the reservation (the release) is left.
+    Unassigned,
 }
 
 impl Step {
@@ -100,6 +106,20 @@ impl Step {
             Step::Relocated => "relocated",
             Step::Configuring => "configuring",
             Step::Done => "done",
+            Step::Unassigning => "unassigning",
+            Step::Unassigned => "unassigned",
+        }
+    }
+
+    /// The command whose journal this step is: `assign` or `unassign`.
+    pub fn command(self) -> &'static str {
+        match self {
+            Step::Unassigning | Step::Unassigned => "unassign",
+            Step::Reserved
+            | Step::Relocating
+            | Step::Relocated
+            | Step::Configuring
+            | Step::Done => "assign",
         }
     }
 }

@@ -486,3 +486,260 @@ fn expired_and_orphaned_reservations_are_listed_not_counted() {
     let cap = env.vmig_json(&["capacity", "--profile", FULL], 0);
     assert_eq!(cap["available"], 1, "{cap:#}");
 }
+
+/// Writes `journal` as `vm`'s reservation, as a vmig that stopped would have left it.
+fn put_reservation(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    vm: &VmRef,
+    journal: &serde_json::Value,
+) {
+    rt.block_on(async {
+        let def = c
+            .ensure_custom_field("vmig.reservation", Some(VmRef::KIND))
+            .await
+            .expect("field");
+        c.set_custom_value(vm.as_moref(), def.key, &journal.to_string())
+            .await
+            .expect("set");
+    });
+}
+
+/// A full-GPU reservation on `host` (GPU 0 of the scene) at `step`, fenced with `token`.
+fn journal(
+    host: &vcenter_client::HostRef,
+    host_name: &str,
+    step: &str,
+    token: i64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "vmig.reservation/v1", "host": host.value(), "host_name": host_name,
+        "gpu_uuid": format!("GPU-{A100}-0000"), "vgpu_type": FULL, "profile": "7g.40gb",
+        "profile_id": 0, "placement": {"start": 0, "size": 8},
+        "reserved_at": "2026-01-01T00:00:00Z", "by": "test", "token": token, "step": step,
+    })
+}
+
+fn host_of(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    vm: &VmRef,
+) -> Option<vcenter_client::HostRef> {
+    rt.block_on(c.vm(vm, &[VmProperty::Host])).expect("vm").host
+}
+
+#[test]
+fn killed_or_interrupted_unassign_then_repair_releases() {
+    let (env, rt, c, vms) = scene("vmig-unassign-kill", &[("ReconfigVM_Task", 2000)]);
+    let ((a, a_ref), (b, b_ref)) = (&vms[0], &vms[1]);
+    for (vm, host) in [(a, "DC0_C0_H0"), (b, "DC0_C0_H1")] {
+        let out = assign_cmd(&env, vm, host).output().expect("assign");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    // SIGKILL while vCenter holds the ReconfigVM_Task call that removes a's vGPU.
+    let mut child = vmig(&env, &["unassign", "--vm", a]).spawn().expect("spawn");
+    wait_until(Duration::from_secs(60), "unassigning", || {
+        vm_state(&rt, &c, a_ref)
+            .1
+            .is_some_and(|r| r["step"] == "unassigning")
+    });
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // SIGINT during b's: like assign, it finishes the call in flight, records it and stops
+    // before the next change (the release).
+    let child = vmig(&env, &["unassign", "--vm", b]).spawn().expect("spawn");
+    wait_until(Duration::from_secs(60), "unassigning", || {
+        vm_state(&rt, &c, b_ref)
+            .1
+            .is_some_and(|r| r["step"] == "unassigning")
+    });
+    signal(&child, "INT");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unassign stopped at step unassigned")
+            && err.contains(&format!("vmig repair --vm {b}")),
+        "{}",
+        text(&out)
+    );
+    let (vgpus, res) = vm_state(&rt, &c, b_ref);
+    assert!(vgpus.is_empty(), "{vgpus:?}");
+    assert_eq!(res.expect("journal kept")["step"], "unassigned");
+    // Both are listed by a dry run, which changes nothing.
+    let dry = env.vmig_json(&["repair", "--dry-run"], 0);
+    let listed = dry["vms"].as_array().expect("vms");
+    assert_eq!(listed.len(), 2, "{dry:#}");
+    let steps: Vec<&str> = listed.iter().filter_map(|v| v["step"].as_str()).collect();
+    assert!(
+        steps.contains(&"unassigning") && steps.contains(&"unassigned"),
+        "{dry:#}"
+    );
+    for v in listed {
+        assert_eq!(v["action"], "would_finish", "{dry:#}");
+    }
+    assert!(vm_state(&rt, &c, a_ref).1.is_some());
+    // Let the call in flight at the kill land, then repair finishes both.
+    std::thread::sleep(Duration::from_millis(2200));
+    let out = vmig(&env, &["repair"]).output().expect("repair");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = json(&out);
+    assert_eq!(j["vms"].as_array().map(Vec::len), Some(2), "{j:#}");
+    for v in j["vms"].as_array().expect("vms") {
+        assert_eq!(v["action"], "finished", "{j:#}");
+    }
+    for vm in [a_ref, b_ref] {
+        assert_eq!(vm_state(&rt, &c, vm), (vec![], None), "{vm}: released");
+    }
+    assert!(counted_reservations(&env).is_empty());
+}
+
+#[test]
+fn killed_unassign_before_its_call_is_finished_by_repair() {
+    // The kill lands before ReconfigVM_Task reached vCenter (the journal says
+    // `unassigning`, no task): repair removes the vGPU itself, then releases the slice.
+    let (env, rt, c, vms) = scene("vmig-unassign-early", &[]);
+    let (a, a_ref) = &vms[0];
+    let out = assign_cmd(&env, a, "DC0_C0_H0").output().expect("assign");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_, res) = vm_state(&rt, &c, a_ref);
+    let mut res = res.expect("reservation");
+    res["step"] = "unassigning".into();
+    put_reservation(&rt, &c, a_ref, &res);
+    let out = vmig(&env, &["repair", "--vm", a]).output().expect("repair");
+    assert_eq!(json(&out)["vms"][0]["action"], "finished", "{}", text(&out));
+    assert_eq!(vm_state(&rt, &c, a_ref), (vec![], None));
+}
+
+#[test]
+fn repair_never_rolls_a_superseded_journal_forward() {
+    let (env, rt, c, vms) = scene("vmig-superseded", &[]);
+    let ((a, a_ref), (b, b_ref)) = (&vms[0], &vms[1]);
+    let h0 = vmig_support::host_ref(&rt, &c, "DC0_C0_H0");
+    let h2 = vmig_support::host_ref(&rt, &c, "DC0_C0_H2");
+    // a's assign (token 3) was stalled after moving a to H0; its lock was broken and b's
+    // assign (token 9) booked the same slice: a's journal is the late one.
+    park(&rt, &c, a_ref, "DC0_C0_H0");
+    let mut late = journal(&h0, "DC0_C0_H0", "relocated", 3);
+    late["from_host"] = h2.value().into();
+    put_reservation(&rt, &c, a_ref, &late);
+    put_reservation(&rt, &c, b_ref, &journal(&h0, "DC0_C0_H0", "done", 9));
+    let dry = env.vmig_json(&["repair", "--dry-run", "--vm", a], 0);
+    let v = &dry["vms"][0];
+    assert_eq!(v["action"], "would_roll_back", "{dry:#}");
+    let detail = v["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("superseded")
+            && detail.contains(&format!("VM {b}"))
+            && detail.contains("token 9"),
+        "{detail}"
+    );
+    let out = vmig(&env, &["repair"]).output().expect("repair");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = json(&out);
+    assert_eq!(j["vms"].as_array().map(Vec::len), Some(1), "{j:#}");
+    assert_eq!(j["vms"][0]["action"], "rolled_back", "{j:#}");
+    assert!(
+        j["vms"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not rolled forward")),
+        "{j:#}"
+    );
+    // a got no vGPU, lost its stale reservation and went back where it came from; b's
+    // booking is untouched.
+    assert_eq!(vm_state(&rt, &c, a_ref), (vec![], None));
+    assert_eq!(host_of(&rt, &c, a_ref), Some(h2));
+    let (_, b_res) = vm_state(&rt, &c, b_ref);
+    assert_eq!(b_res.expect("b keeps its reservation")["token"], 9);
+    // The same journal with the higher token of the two is completed.
+    park(&rt, &c, a_ref, "DC0_C0_H0");
+    put_reservation(&rt, &c, a_ref, &journal(&h0, "DC0_C0_H0", "relocated", 12));
+    let out = vmig(&env, &["repair", "--vm", a]).output().expect("repair");
+    assert_eq!(json(&out)["vms"][0]["action"], "finished", "{}", text(&out));
+    assert_eq!(vm_state(&rt, &c, a_ref).0, [FULL]);
+}
+
+/// The root resource pool of `host`'s cluster.
+fn cluster_pool(rt: &tokio::runtime::Runtime, c: &Client, host: &str) -> vcenter_client::MoRef {
+    let h = vmig_support::host_ref(rt, c, host);
+    rt.block_on(async {
+        let parent = c
+            .host(&h, &[vcenter_client::HostProperty::Parent])
+            .await
+            .expect("host")
+            .parent
+            .expect("parent");
+        c.retrieve_object(&parent, &["resourcePool"])
+            .await
+            .expect("cluster")
+            .get("resourcePool")
+            .expect("resourcePool")
+            .to_moref()
+            .expect("moref")
+    })
+}
+
+fn pool_of(rt: &tokio::runtime::Runtime, c: &Client, vm: &VmRef) -> vcenter_client::MoRef {
+    rt.block_on(c.retrieve_object(vm.as_moref(), &["resourcePool"]))
+        .expect("vm")
+        .get("resourcePool")
+        .expect("resourcePool")
+        .to_moref()
+        .expect("moref")
+}
+
+#[test]
+fn roll_back_across_clusters_returns_the_vm_to_its_clusters_pool() {
+    let env = Env::start(
+        vmig_support::two_free_one_full_a100(2).clusters(2),
+        "vmig-two-clusters",
+    );
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let (a, a_ref) = vms(&rt, &c)
+        .into_iter()
+        .find(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .map(|(n, r, _)| (n, r))
+        .expect("a VM of cluster DC0_C0");
+    park(&rt, &c, &a_ref, "DC0_C0_H2");
+    let home_pool = cluster_pool(&rt, &c, "DC0_C0_H2");
+    assert_eq!(pool_of(&rt, &c, &a_ref), home_pool);
+    // An assign moved a into cluster DC0_C1 (with that cluster's pool, as assign does) and
+    // stopped; its reservation has expired since.
+    let far = vmig_support::host_ref(&rt, &c, "DC0_C1_H0");
+    let far_pool = cluster_pool(&rt, &c, "DC0_C1_H0");
+    rt.block_on(async {
+        let spec = vcenter_client::RelocateSpec {
+            host: far.clone(),
+            pool: Some(vcenter_client::ResourcePoolRef::try_from(far_pool.clone()).expect("pool")),
+        };
+        let t = c.relocate_vm(&a_ref, &spec).await.expect("relocate");
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .expect("relocate task");
+    });
+    assert_eq!(pool_of(&rt, &c, &a_ref), far_pool);
+    let h2 = vmig_support::host_ref(&rt, &c, "DC0_C0_H2");
+    let mut stopped = journal(&far, "DC0_C1_H0", "relocated", 4);
+    stopped["from_host"] = h2.value().into();
+    stopped["expires_at"] = "2026-01-02T00:00:00Z".into();
+    put_reservation(&rt, &c, &a_ref, &stopped);
+    let out = vmig(&env, &["repair", "--vm", &a])
+        .output()
+        .expect("repair");
+    let j = json(&out);
+    assert_eq!(j["vms"][0]["action"], "rolled_back", "{}", text(&out));
+    assert!(
+        j["vms"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("expired") && d.contains("moved the VM back")),
+        "{j:#}"
+    );
+    assert_eq!(vm_state(&rt, &c, &a_ref), (vec![], None));
+    assert_eq!(host_of(&rt, &c, &a_ref), Some(h2));
+    assert_eq!(
+        pool_of(&rt, &c, &a_ref),
+        home_pool,
+        "back in its own cluster's pool"
+    );
+}

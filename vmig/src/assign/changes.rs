@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use vcenter_client::{
-    CustomFieldKey, Error, HostRef, RelocateSpec, ResourcePoolRef, TaskRef, TaskState, VgpuProfile,
-    VmConfigSpec, VmRef,
+    CustomFieldKey, Error, HostProperty, HostRef, MoRef, RelocateSpec, ResourcePoolRef, TaskRef,
+    TaskState, VgpuProfile, VmConfigSpec, VmProperty, VmRef,
 };
 
 use crate::interrupt::interrupted;
@@ -82,7 +82,7 @@ pub(crate) struct Changer<'a> {
     pub key: CustomFieldKey,
     pub reservation: Reservation,
     pub vm_lock: &'a mut Lock,
-    /// `assign` or `repair`, for messages.
+    /// `assign`, `unassign` or `repair`, for messages.
     pub command: &'static str,
 }
 
@@ -248,13 +248,64 @@ impl Changer<'_> {
         Ok(ended)
     }
 
+    /// Removes the vGPU with `spec` (built by `removal_spec`), journaled as `unassigning`,
+    /// then `unassigned`; clearing the reservation (the release) is the caller's last step.
+    pub async fn remove_vgpus(&mut self, spec: &VmConfigSpec) -> Result<Ended, AdminError> {
+        let vm = self.vm.clone();
+        let spec = spec.clone();
+        let ended = self
+            .run_step(
+                Step::Unassigning,
+                async move |c: &vcenter_client::Client| c.reconfigure_vm(&vm, &spec).await,
+            )
+            .await?;
+        if matches!(ended, Ended::Done) {
+            self.record(Step::Unassigned, None).await?;
+        }
+        Ok(ended)
+    }
+
+    /// The resource pool a move back to `from` names: the root pool of `from`'s cluster (or
+    /// standalone compute resource) when the VM is now in another one, as `assign` names the
+    /// target's when it crosses clusters (a VM's pool must belong to its host's compute
+    /// resource); none within one, so the VM keeps its pool.
+    async fn pool_back(&self, from: &HostRef) -> Result<Option<ResourcePoolRef>, Error> {
+        let c = &self.conn.client;
+        let parent = async |h: &HostRef| -> Result<Option<MoRef>, Error> {
+            Ok(c.host(h, &[HostProperty::Parent]).await?.parent)
+        };
+        let Some(home) = parent(from).await? else {
+            return Ok(None);
+        };
+        let now = match c.vm(self.vm, &[VmProperty::Host]).await?.host {
+            Some(h) => parent(&h).await?,
+            None => None,
+        };
+        if now.as_ref() == Some(&home) {
+            return Ok(None);
+        }
+        let oc = c.retrieve_object(&home, &["resourcePool"]).await?;
+        Ok(oc
+            .get("resourcePool")
+            .and_then(|n| n.to_moref().ok())
+            .and_then(|r| ResourcePoolRef::try_from(r).ok()))
+    }
+
     /// Undoes a change that failed: moves the VM back to the host the journal names (when it
-    /// was moved), then clears the reservation. Failures here only warn: the error the
+    /// was moved; across clusters into that host's cluster's root pool), then clears the
+    /// reservation. Failures here only warn: the error the
     /// caller reports is the one that made it roll back.
     pub async fn roll_back(&mut self, moved: bool) {
         if moved && let Some(from) = self.reservation.from_host.clone() {
             let back = HostRef::new(from);
-            match self.relocate(&back, None).await {
+            let pool = match self.pool_back(&back).await {
+                Ok(pool) => pool,
+                Err(e) => {
+                    tracing::warn!(vm = self.vm_name, error = %e, "could not read the original host's resource pool; moving the VM back without one");
+                    None
+                }
+            };
+            match self.relocate(&back, pool).await {
                 Ok(Ended::Done) => {}
                 Ok(Ended::Failed(e)) => {
                     tracing::warn!(vm = self.vm_name, error = %e, "could not move the VM back to its host");

@@ -23,8 +23,11 @@
 //!    still running or a lost connection, stops and names `vmig repair`.
 //!
 //! `unassign` (under the VM's lock) removes the VM's MIG-backed vGPUs, restores the memory
-//! lock as it was, and clears the reservation. `repair` finishes or undoes half-done
-//! assignments from their journal.
+//! lock as it was, and clears the reservation; when the VM carries a vmig reservation, the
+//! removal is journaled in it (`unassigning` before the `ReconfigVM_Task`, `unassigned`
+//! after, then the reservation is cleared), so a killed or interrupted `unassign` is left
+//! for `repair` like an `assign`. `repair` finishes or undoes half-done assignments and
+//! unassignments from their journal.
 //!
 //! Step 1's checks are in the submodule `checks`, step 4 in `reserve`, step 5 in `changes`,
 //! `repair` in `repair`; this file chooses and holds `assign` and `unassign`.
@@ -542,12 +545,7 @@ async fn unassign_locked(
     let vm = &VmInfo::reread(client, &f.vm.moref).await.map_err(&err)?;
     let current = host_name(analysis, f.vi, vm.host.as_ref());
     let cur = current.as_deref();
-    let vgpus: Vec<VgpuDevice> = vm
-        .vgpus
-        .iter()
-        .filter(|d| VgpuType::parse(d.profile.as_str()).is_some_and(|t| t.is_mig_backed()))
-        .cloned()
-        .collect();
+    let vgpus = mig_vgpus(vm);
     let reservation = vm
         .reservation
         .as_deref()
@@ -567,22 +565,43 @@ async fn unassign_locked(
     let mut restored = None;
     if !vgpus.is_empty() {
         checks::powered_off(vm, cur, "removes a vGPU only from")?;
-        let mut spec = VmConfigSpec::new();
-        for d in &vgpus {
-            spec = spec.remove_vgpu(d);
-        }
-        if let Some(r) = &reservation {
-            let before = r.memory_locked_before.unwrap_or(false);
-            if vm.memory_locked != Some(before) {
-                spec = spec.memory_reservation_locked_to_max(before);
-                restored = Some(before);
+        let (spec, restore) = removal_spec(vm, &vgpus, reservation.as_ref());
+        restored = restore;
+        match reservation {
+            // vmig's own assignment: journaled, so `repair` can finish a killed unassign.
+            Some(r) => {
+                let before = r.step();
+                let mut changer = Changer {
+                    conn: f.conn,
+                    vm: &vm.moref,
+                    vm_name: &vm.name,
+                    key: reservation_key(f.conn).await?,
+                    reservation: r,
+                    vm_lock,
+                    command: "unassign",
+                };
+                if let Ended::Failed(e) = changer.remove_vgpus(&spec).await? {
+                    // The vGPU is still there: the journal goes back to where it was.
+                    if let Err(undo) = changer.record(before, None).await {
+                        tracing::warn!(vm = %vm.name, error = %undo, "could not put the journal back after a failed unassign; `vmig repair` will");
+                    }
+                    return Err(err(e));
+                }
+                // Like `assign`, a signal stops before the next change: the release is one.
+                if crate::interrupt::interrupted() {
+                    return Err(changer.stop("interrupted after the vGPU was removed"));
+                }
+            }
+            // A vGPU vmig never booked: one reconfiguration, nothing of vmig's to journal
+            // (running `unassign` again finishes it).
+            None => {
+                let task = client
+                    .reconfigure_vm(&vm.moref, &spec)
+                    .await
+                    .map_err(&err)?;
+                changes::follow_task(f.conn, &task, vm_lock, &vm.name).await?;
             }
         }
-        let task = client
-            .reconfigure_vm(&vm.moref, &spec)
-            .await
-            .map_err(&err)?;
-        changes::follow_task(f.conn, &task, vm_lock, &vm.name).await?;
     }
     let cleared = if vm.reservation.is_some() {
         reserve::clear_reservation(client, &vm.moref)
@@ -602,6 +621,37 @@ async fn unassign_locked(
         reservation_cleared: cleared,
         memory_locked_restored: restored,
     })
+}
+
+/// The VM's MIG-backed vGPUs (the ones `unassign` removes).
+pub(super) fn mig_vgpus(vm: &VmInfo) -> Vec<VgpuDevice> {
+    vm.vgpus
+        .iter()
+        .filter(|d| VgpuType::parse(d.profile.as_str()).is_some_and(|t| t.is_mig_backed()))
+        .cloned()
+        .collect()
+}
+
+/// The reconfiguration that removes `vgpus` and puts `memoryReservationLockedToMax` back as
+/// the reservation recorded it; with the value restored, when it changes.
+pub(super) fn removal_spec(
+    vm: &VmInfo,
+    vgpus: &[VgpuDevice],
+    reservation: Option<&Reservation>,
+) -> (VmConfigSpec, Option<bool>) {
+    let mut spec = VmConfigSpec::new();
+    for d in vgpus {
+        spec = spec.remove_vgpu(d);
+    }
+    let mut restored = None;
+    if let Some(r) = reservation {
+        let before = r.memory_locked_before.unwrap_or(false);
+        if vm.memory_locked != Some(before) {
+            spec = spec.memory_reservation_locked_to_max(before);
+            restored = Some(before);
+        }
+    }
+    (spec, restored)
 }
 
 /// The key of the `vmig.reservation` field, which the reservation just written created.

@@ -1,14 +1,23 @@
 //! `vmig repair [--vm NAME] [--dry-run]`: finds reservations whose journal step is not
-//! `done` (an `assign` that crashed, was interrupted, lost vCenter or saw a task outlive
-//! its wait) and leaves each VM either fully assigned with its reservation or unchanged
-//! with none. Under the VM's lock (so never beside a live `assign`: its lock is renewed;
-//! a dead one's goes stale), it first follows the recorded vCenter task to its end, then
-//! looks at the VM as it is:
-//! - the vGPU is there → the journal is marked `done`;
-//! - the VM is on the planned host, powered off, without the vGPU, reservation not expired
-//!   → roll forward: add the vGPU (journaled as `assign` does);
-//! - otherwise → roll back: clear the reservation, and move the VM back to the host the
-//!   journal names if a failed roll-forward had moved it.
+//! `done` (an `assign` or `unassign` that crashed, was interrupted, lost vCenter or saw a
+//! task outlive its wait) and leaves each VM either fully assigned with its reservation or
+//! unchanged with none (for an `unassign`: without vGPU and reservation). Under the VM's
+//! lock (so never beside a live `assign`: its lock is renewed; a dead one's goes stale), it
+//! first follows the recorded vCenter task to its end, then looks at the VM as it is:
+//! - assign steps:
+//!   - the vGPU is there → the journal is marked `done`;
+//!   - the VM is on the planned host, powered off, without the vGPU, reservation not
+//!     expired → roll forward: add the vGPU (journaled as `assign` does);
+//!   - otherwise → roll back: clear the reservation, and move the VM back (powered off,
+//!     into the resource pool it came from) to the host the journal names if it was moved;
+//! - fencing, before any roll-forward: the reservation is judged as readers judge it on the
+//!   host's fresh report; one superseded by a higher token (written by the vmig that broke
+//!   this assign's lock) or left without a free slice is never completed: without its vGPU
+//!   it is rolled back, with it it is left as it is with a sentence saying so; when it cannot
+//!   be judged (no readable agent report) nothing is rolled forward;
+//! - unassign steps (`unassigning`, `unassigned`): the vGPU gone → clear the reservation;
+//!   still there and powered off → remove it (journaled), then clear; powered on since → the
+//!   journal goes back to `done` (the VM keeps its vGPU) with advice.
 
 use serde::Serialize;
 use vcenter_client::{PowerState, TaskRef};
@@ -16,9 +25,11 @@ use vcenter_client::{PowerState, TaskRef};
 use mig::VgpuType;
 
 use super::changes::{Changer, Ended};
+use super::reserve::Standing;
 use super::{analyse_all, find_vm, lock_vm, release, vc_err};
+use crate::analysis::Analysis;
 use crate::inventory::{self, VmInfo};
-use crate::reservation::{Reservation, Step};
+use crate::reservation::{Reservation, ReservationStatus, Step};
 use crate::times::vcenter_now;
 use crate::{AdminError, Connection};
 
@@ -31,8 +42,9 @@ pub struct RepairedVm {
     pub vm_moref: String,
     /// The journal step found.
     pub step: String,
-    /// `finished`, `rolled_back`, `nothing_to_do`, or with `--dry-run` `would_finish`,
-    /// `would_roll_back`.
+    /// `finished`, `rolled_back`, `left` (nothing safe to do: `detail` says what the admin
+    /// must decide), `nothing_to_do`, or with `--dry-run` `would_finish`, `would_roll_back`,
+    /// `would_leave`.
     pub action: String,
     /// One sentence saying why.
     pub detail: String,
@@ -47,18 +59,40 @@ pub struct RepairOutcome {
     pub vms: Vec<RepairedVm>,
 }
 
-/// What to do with a half-done assignment, judged on the VM as it is.
+/// What to do with a half-done assignment or unassignment, judged on the VM as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Plan {
     /// The vGPU is there: mark done.
     MarkDone,
     /// Add the vGPU.
     AddVgpu,
-    /// Clear the reservation.
+    /// Clear the reservation (and move the VM back when the assign moved it).
     RollBack,
+    /// Unassign: the vGPU is gone; clear the reservation.
+    Release,
+    /// Unassign: remove the vGPU (journaled), then clear the reservation.
+    RemoveVgpu,
+    /// Unassign that cannot finish (the VM runs): the journal goes back to `done`.
+    KeepAssigned,
+    /// Nothing is safe to do: the entry says what the admin must decide.
+    Leave,
+}
+
+impl Plan {
+    /// The `action` word for a dry run.
+    fn would(self) -> &'static str {
+        match self {
+            Plan::MarkDone | Plan::AddVgpu | Plan::Release | Plan::RemoveVgpu => "would_finish",
+            Plan::RollBack | Plan::KeepAssigned => "would_roll_back",
+            Plan::Leave => "would_leave",
+        }
+    }
 }
 
 fn decide(r: &Reservation, vm: &VmInfo, now: time::OffsetDateTime) -> (Plan, String) {
+    if r.step().command() == "unassign" {
+        return decide_unassign(vm);
+    }
     let base = VgpuType::parse(&r.vgpu_type).map(|t| t.base_name());
     let has = vm
         .vgpus
@@ -89,6 +123,87 @@ fn decide(r: &Reservation, vm: &VmInfo, now: time::OffsetDateTime) -> (Plan, Str
     )
 }
 
+/// A killed `unassign`: finished when the vGPU is gone or can still be removed.
+fn decide_unassign(vm: &VmInfo) -> (Plan, String) {
+    if super::mig_vgpus(vm).is_empty() {
+        return (
+            Plan::Release,
+            "the unassign removed the vGPU; only the reservation was left".into(),
+        );
+    }
+    if vm.power_state == Some(PowerState::PoweredOff) {
+        return (
+            Plan::RemoveVgpu,
+            "the unassign stopped before the vGPU was removed".into(),
+        );
+    }
+    (
+        Plan::KeepAssigned,
+        format!(
+            "the unassign stopped before the vGPU was removed and the VM was powered on since: it keeps its vGPU and reservation; power it off and run `vmig unassign --vm {}` again",
+            vm.name
+        ),
+    )
+}
+
+/// Fencing before rolling forward: a reservation another holds (a higher token on its
+/// placement) or that no longer has a free slice is never completed. `standing` is `None`
+/// when it cannot be judged now.
+fn fence(plan: Plan, why: String, r: &Reservation, standing: Option<&Standing>) -> (Plan, String) {
+    if !matches!(plan, Plan::MarkDone | Plan::AddVgpu) {
+        return (plan, why);
+    }
+    let token = r
+        .token
+        .map_or_else(|| "no token".to_string(), |t| format!("token {t}"));
+    match (plan, standing) {
+        (Plan::AddVgpu, None) => (
+            Plan::Leave,
+            format!(
+                "{why}, but vmig cannot check now that the slice on host {} is still its own (no readable agent report): not rolled forward; run `vmig repair` again once the host's agent reports",
+                r.host_name
+            ),
+        ),
+        (_, Some(s)) if s.status == ReservationStatus::Superseded => {
+            let by = s.by.as_ref().map_or_else(
+                || "a reservation with a higher token".to_string(),
+                |(vm, t)| format!("VM {vm}'s reservation (token {t})"),
+            );
+            if plan == Plan::MarkDone {
+                (
+                    Plan::Leave,
+                    format!(
+                        "{why}, but its reservation ({token}) was superseded by {by}, written after this assign's lock was broken: the slice is promised twice; left as it is: unassign one of the two VMs"
+                    ),
+                )
+            } else {
+                (
+                    Plan::RollBack,
+                    format!(
+                        "{why}, but its reservation ({token}) was superseded by {by}, written after this assign's lock was broken: not rolled forward"
+                    ),
+                )
+            }
+        }
+        (Plan::AddVgpu, Some(s)) if s.status == ReservationStatus::Unplaceable => (
+            Plan::RollBack,
+            format!(
+                "{why}, but no free slice is left for it on host {}: not rolled forward",
+                r.host_name
+            ),
+        ),
+        _ => (plan, why),
+    }
+}
+
+/// Whether a roll-back must move the VM back: the assign moved it (it is on the planned
+/// host, which is not the one it came from) and it is powered off.
+fn move_back(r: &Reservation, vm: &VmInfo) -> bool {
+    vm.host.as_ref().is_some_and(|h| h.value() == r.host)
+        && r.from_host.as_deref().is_some_and(|f| f != r.host)
+        && vm.power_state == Some(PowerState::PoweredOff)
+}
+
 fn pending(vm: &VmInfo) -> Option<Reservation> {
     vm.reservation
         .as_deref()
@@ -96,7 +211,7 @@ fn pending(vm: &VmInfo) -> Option<Reservation> {
         .filter(|r| r.step() != Step::Done)
 }
 
-/// `vmig repair`: every half-done assignment, or only `vm_name`'s.
+/// `vmig repair`: every half-done assignment or unassignment, or only `vm_name`'s.
 pub async fn repair(
     conns: &[Connection],
     vm_name: Option<&str>,
@@ -104,34 +219,60 @@ pub async fn repair(
     progress: &dyn inventory::Progress,
 ) -> Result<RepairOutcome, AdminError> {
     let analysis = analyse_all(conns, progress).await?;
-    let mut todo: Vec<(&Connection, &VmInfo)> = Vec::new();
+    let mut todo: Vec<(usize, &VmInfo)> = Vec::new();
     if let Some(name) = vm_name {
         let f = find_vm(conns, &analysis, name)?;
-        todo.push((f.conn, f.vm));
+        todo.push((f.vi, f.vm));
     } else {
         for (vi, inv) in analysis.inventories.iter().enumerate() {
             for (_, _, vm) in inv.vms() {
                 if pending(vm).is_some() {
-                    todo.push((&conns[vi], vm));
+                    todo.push((vi, vm));
                 }
             }
         }
     }
     let mut vms = Vec::new();
-    for (conn, vm) in todo {
+    for (vi, vm) in todo {
+        let at = At {
+            conn: &conns[vi],
+            analysis: &analysis,
+            vi,
+        };
         let done = if dry_run {
-            let fresh = VmInfo::reread(&conn.client, &vm.moref)
-                .await
-                .map_err(vc_err(conn))?;
-            plan_only(&fresh, analysis.now)
+            plan_only(&at, vm).await?
         } else {
-            let lock = lock_vm(conn, vm, &format!("repair VM {}", vm.name)).await?;
-            let done = repair_locked(conn, vm, lock).await;
-            done?
+            let lock = lock_vm(at.conn, vm, &format!("repair VM {}", vm.name)).await?;
+            repair_locked(&at, vm, lock).await?
         };
         vms.push(done);
     }
     Ok(RepairOutcome { dry_run, vms })
+}
+
+/// Where a VM is: its vCenter's connection, the analysis and the vCenter's index in it.
+struct At<'a> {
+    conn: &'a Connection,
+    analysis: &'a Analysis,
+    vi: usize,
+}
+
+impl At<'_> {
+    /// The plan for `r` on `vm` as it is now, fenced.
+    async fn judge(
+        &self,
+        r: &Reservation,
+        vm: &VmInfo,
+        now: time::OffsetDateTime,
+    ) -> Result<(Plan, String), AdminError> {
+        let (plan, why) = decide(r, vm, now);
+        if !matches!(plan, Plan::MarkDone | Plan::AddVgpu) {
+            return Ok((plan, why));
+        }
+        let standing =
+            super::reserve::standing(self.conn, self.analysis, self.vi, vm, r, now).await?;
+        Ok(fence(plan, why, r, standing.as_ref()))
+    }
 }
 
 fn entry(vm: &VmInfo, step: &str, action: &str, detail: String) -> RepairedVm {
@@ -144,44 +285,49 @@ fn entry(vm: &VmInfo, step: &str, action: &str, detail: String) -> RepairedVm {
     }
 }
 
-fn plan_only(vm: &VmInfo, now: time::OffsetDateTime) -> RepairedVm {
-    let Some(r) = pending(vm) else {
-        return entry(
-            vm,
+async fn plan_only(at: &At<'_>, vm: &VmInfo) -> Result<RepairedVm, AdminError> {
+    let fresh = VmInfo::reread(&at.conn.client, &vm.moref)
+        .await
+        .map_err(vc_err(at.conn))?;
+    let Some(r) = pending(&fresh) else {
+        return Ok(entry(
+            &fresh,
             "done",
             "nothing_to_do",
             "no half-done assignment".into(),
-        );
+        ));
     };
-    let (plan, why) = decide(&r, vm, now);
-    let action = match plan {
-        Plan::MarkDone | Plan::AddVgpu => "would_finish",
-        Plan::RollBack => "would_roll_back",
-    };
+    let (plan, why) = at.judge(&r, &fresh, at.analysis.now).await?;
     let task = r
         .task
         .as_deref()
-        .map(|t| format!(" once task {t} ends"))
+        .map(|t| format!(" (judged before task {t} ends; repair follows it first)"))
         .unwrap_or_default();
-    entry(vm, r.step().as_str(), action, format!("{why}{task}"))
+    Ok(entry(
+        &fresh,
+        r.step().as_str(),
+        plan.would(),
+        format!("{why}{task}"),
+    ))
 }
 
 /// One VM, under its lock (released here, a failure to release only warns).
 async fn repair_locked(
-    conn: &Connection,
+    at: &At<'_>,
     vm: &VmInfo,
     mut lock: crate::lock::Lock,
 ) -> Result<RepairedVm, AdminError> {
-    let done = repair_with(conn, vm, &mut lock).await;
+    let done = repair_with(at, vm, &mut lock).await;
     release(lock).await;
     done
 }
 
 async fn repair_with(
-    conn: &Connection,
+    at: &At<'_>,
     vm: &VmInfo,
     lock: &mut crate::lock::Lock,
 ) -> Result<RepairedVm, AdminError> {
+    let conn = at.conn;
     let err = vc_err(conn);
     let fresh = VmInfo::reread(&conn.client, &vm.moref)
         .await
@@ -213,28 +359,72 @@ async fn repair_with(
     let vm_now = VmInfo::reread(&conn.client, &fresh.moref)
         .await
         .map_err(&err)?;
-    let (plan, why) = decide(&r, &vm_now, now);
-    match plan {
+    let (plan, why) = at.judge(&r, &vm_now, now).await?;
+    let (action, detail) = match plan {
         Plan::MarkDone => {
             changer.record(Step::Done, None).await?;
-            Ok(entry(&vm_now, step, "finished", why))
+            ("finished", why)
         }
         Plan::AddVgpu => match changer.add_vgpu(&r.vgpu_type).await? {
-            Ended::Done => Ok(entry(&vm_now, step, "finished", format!("{why}: added it"))),
+            Ended::Done => ("finished", format!("{why}: added it")),
             Ended::Failed(e) => {
                 let moved = r.from_host.as_deref().is_some_and(|f| f != r.host);
                 changer.roll_back(moved).await;
-                Ok(entry(
-                    &vm_now,
-                    step,
-                    "rolled_back",
-                    format!("{why}, and adding it failed ({e})"),
-                ))
+                ("rolled_back", format!("{why}, and adding it failed ({e})"))
             }
         },
         Plan::RollBack => {
-            changer.roll_back(false).await;
-            Ok(entry(&vm_now, step, "rolled_back", why))
+            let moved = move_back(&r, &vm_now);
+            changer.roll_back(moved).await;
+            let back = if moved {
+                let from = r.from_host.as_deref().unwrap_or("?");
+                let name = at
+                    .analysis
+                    .hosts
+                    .iter()
+                    .find(|h| h.vcenter == at.vi && h.host.moref.value() == from)
+                    .map_or(from, |h| h.host.name.as_str());
+                format!("; moved the VM back to host {name}")
+            } else {
+                String::new()
+            };
+            ("rolled_back", format!("{why}{back}"))
         }
-    }
+        Plan::Release => {
+            super::reserve::clear_reservation(&conn.client, &vm_now.moref)
+                .await
+                .map_err(&err)?;
+            ("finished", format!("{why}: cleared it"))
+        }
+        Plan::RemoveVgpu => {
+            let vgpus = super::mig_vgpus(&vm_now);
+            let (spec, _) = super::removal_spec(&vm_now, &vgpus, Some(&r));
+            match changer.remove_vgpus(&spec).await? {
+                Ended::Done => {
+                    super::reserve::clear_reservation(&conn.client, &vm_now.moref)
+                        .await
+                        .map_err(&err)?;
+                    (
+                        "finished",
+                        format!("{why}: removed it and cleared the reservation"),
+                    )
+                }
+                Ended::Failed(e) => {
+                    changer.record(Step::Done, None).await?;
+                    (
+                        "rolled_back",
+                        format!(
+                            "{why}, and removing it failed ({e}): the VM keeps its vGPU and reservation"
+                        ),
+                    )
+                }
+            }
+        }
+        Plan::KeepAssigned => {
+            changer.record(Step::Done, None).await?;
+            ("rolled_back", why)
+        }
+        Plan::Leave => ("left", why),
+    };
+    Ok(entry(&vm_now, step, action, detail))
 }

@@ -20,7 +20,9 @@ use crate::analysis::{Analysis, GpuAnalysis, HostAnalysis, gpu_model, reported_s
 use crate::capacity::{better, candidates};
 use crate::inventory::{self, VmInfo};
 use crate::lock;
-use crate::reservation::{HeldReservation, RESERVATION_SCHEMA, Reservation, Step};
+use crate::reservation::{
+    AppliedReservation, HeldReservation, RESERVATION_SCHEMA, Reservation, ReservationStatus, Step,
+};
 use crate::times::format_time;
 use crate::{AdminError, Connection, RefusalKind};
 
@@ -242,6 +244,67 @@ async fn reserve_locked(
         return Err(fenced(lost));
     }
     Ok(reservation)
+}
+
+/// Where a journaled reservation stands now among every reservation on its host, judged as
+/// readers judge it ([`crate::reservation::apply`] on the host's fresh report).
+pub(super) struct Standing {
+    /// Its status.
+    pub status: ReservationStatus,
+    /// When superseded: the VM and token of the reservation that holds its placement.
+    pub by: Option<(String, i64)>,
+}
+
+/// How `vm`'s reservation `r` stands at vCenter time `now` (host `r.host` of vCenter `vi`):
+/// `None` when that cannot be judged (the host is not in the inventory or its agent report
+/// cannot be read now).
+pub(super) async fn standing(
+    conn: &Connection,
+    analysis: &Analysis,
+    vi: usize,
+    vm: &VmInfo,
+    r: &Reservation,
+    now: time::OffsetDateTime,
+) -> Result<Option<Standing>, AdminError> {
+    let Some(target) = analysis
+        .hosts
+        .iter()
+        .find(|h| h.vcenter == vi && h.host.moref.value() == r.host)
+    else {
+        return Ok(None);
+    };
+    let report = match fresh_report(conn, target, vm).await {
+        Ok(report) => report,
+        Err(AdminError::Refused(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let held: Vec<HeldReservation> = read_reservations(&conn.client)
+        .await
+        .map_err(vc_err(conn))?
+        .into_iter()
+        .filter(|h| h.reservation.host == r.host)
+        .collect();
+    let fresh = reanalyse(target, &report, held, now);
+    let mine = |a: &&AppliedReservation| a.held.vm_moref == vm.moref.value();
+    let Some((gpu, status)) = fresh.gpus.iter().find_map(|g| {
+        g.reservations
+            .iter()
+            .find(mine)
+            .map(|a| (&g.reservations, a.status))
+    }) else {
+        return Ok(None);
+    };
+    let by = (status == ReservationStatus::Superseded)
+        .then(|| {
+            gpu.iter().find_map(|a| {
+                let t = a.held.reservation.token?;
+                (t > r.token.unwrap_or(i64::MIN)
+                    && a.placement.is_some_and(|p| p.overlaps(r.placement)))
+                .then(|| (a.held.vm.clone(), t))
+            })
+        })
+        .flatten();
+    Ok(Some(Standing { status, by }))
 }
 
 /// Clears `vm`'s reservation (vCenter has no "unset": the value becomes empty); `false`
