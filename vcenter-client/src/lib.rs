@@ -30,6 +30,7 @@ mod custom_fields;
 mod error;
 mod host;
 mod moref;
+mod options;
 mod password_file;
 mod property;
 mod search;

@@ -21,16 +21,19 @@ pub enum ExitCode {
     Refused = 3,
     /// Not enough free MIG capacity (also: another admin booked the last slice first).
     NoCapacity = 4,
+    /// `plan --apply` stopped because the inventory changed since the plan: plan again.
+    Replan = 5,
 }
 
 impl ExitCode {
     /// Every code, in numeric order (the order `--help` lists them in).
-    pub const ALL: [ExitCode; 5] = [
+    pub const ALL: [ExitCode; 6] = [
         ExitCode::Ok,
         ExitCode::Failure,
         ExitCode::Usage,
         ExitCode::Refused,
         ExitCode::NoCapacity,
+        ExitCode::Replan,
     ];
 
     /// The numeric status.
@@ -57,6 +60,10 @@ impl ExitCode {
             ExitCode::NoCapacity => {
                 "not enough free MIG capacity (capacity: fewer than --count fit; assign: no free\n\
                  slice, or another admin reserved the last one first)"
+            }
+            ExitCode::Replan => {
+                "plan --apply stopped before a move because the inventory changed since the plan\n\
+                 (the moves before it are done): run vmig plan again"
             }
         }
     }
@@ -98,7 +105,7 @@ mod tests {
     #[test]
     fn numbers_are_stable() {
         let numbers: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(numbers, [0, 1, 2, 3, 4]);
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 5]);
         assert_eq!(serde_json::to_string(&ExitCode::Refused).unwrap(), "3");
     }
 
@@ -115,7 +122,9 @@ Exit status:
      host not found or not offering the type, no current agent report, nothing to do,
      VM busy with another vmig, this vmig's lock broken while it stalled)
   4  not enough free MIG capacity (capacity: fewer than --count fit; assign: no free
-     slice, or another admin reserved the last one first)"
+     slice, or another admin reserved the last one first)
+  5  plan --apply stopped before a move because the inventory changed since the plan
+     (the moves before it are done): run vmig plan again"
         );
     }
 }

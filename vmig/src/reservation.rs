@@ -95,6 +95,9 @@ pub enum Step {
     Unassigning,
     /// `vmig unassign`: the vGPU is gone; only clearing the reservation (the release) is left.
     Unassigned,
+    /// `vmig plan --apply`: the reservation names the move's destination; the relocation
+    /// (cold, or vMotion of a running VM) was (or is about to be) started. `done` follows.
+    Moving,
 }
 
 impl Step {
@@ -108,6 +111,7 @@ impl Step {
             Step::Done => "done",
             Step::Unassigning => "unassigning",
             Step::Unassigned => "unassigned",
+            Step::Moving => "moving",
         }
     }
 
@@ -115,6 +119,7 @@ impl Step {
     pub fn command(self) -> &'static str {
         match self {
             Step::Unassigning | Step::Unassigned => "unassign",
+            Step::Moving => "plan --apply",
             Step::Reserved
             | Step::Relocating
             | Step::Relocated

@@ -10,7 +10,11 @@
 
 mod vmig_support;
 
-use vmig_support::{Env, doc, gi, gpu};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use vcenter_client::{Client, VmProperty, VmRef};
+use vmig_support::{Env, doc, gi, gpu, park, text, vms};
 use vmig_testkit::{GpuConfig, GpuRule, Vcsim};
 
 const A100: &str = "a100-pcie-40gb";
@@ -93,6 +97,20 @@ fn plan_simulate_and_stranded_capacity() {
         "{p:#}"
     );
 
+    // vMotion of vGPU VMs is off in vCenter (vgpu.hotmigrate.enabled unset): no live move
+    // is offered, and the plan says why.
+    let p = env.vmig_json(
+        &["plan", "--fit", "grid_a100-4-20cx3", "--allow", "cold,live"],
+        4,
+    );
+    let why = p["live_not_offered"].to_string();
+    assert!(why.contains("vgpu.hotmigrate.enabled"), "{p:#}");
+    assert!(p["moves"].as_array().is_some_and(Vec::is_empty), "{p:#}");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    rt.block_on(c.update_option("vgpu.hotmigrate.enabled", "true"))
+        .expect("enable vGPU vMotion");
+
     // With vMotion: two moves, the idle re-layout and VM b to another host.
     let p = env.vmig_json(
         &["plan", "--fit", "grid_a100-4-20cx3", "--allow", "cold,live"],
@@ -116,10 +134,17 @@ fn plan_simulate_and_stranded_capacity() {
         "{text}"
     );
 
-    // --apply is refused with a usage error (exit 2) until the assign journal exists.
-    let out = env.vmig(&["plan", "--fit", "grid_a100-4-20c", "--apply"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not implemented yet"));
+    // --apply cannot re-lay out idle GIs (that is the host's agent's job, not vCenter's):
+    // they are pinned, so the plan above does not exist for --apply and nothing changes.
+    let p = env.vmig_json(&["plan", "--fit", "grid_a100-4-20cx2", "--apply"], 4);
+    assert_eq!(p["dry_run"], false, "{p:#}");
+    assert!(
+        p["no_plan"]
+            .as_str()
+            .expect("why")
+            .contains("no plan exists"),
+        "{p:#}"
+    );
 
     // Simulate: three 4g arrivals; without defrag one fits, with defrag more.
     std::fs::write(
@@ -157,4 +182,257 @@ fn plan_simulate_and_stranded_capacity() {
             .expect("html")
             .contains("class=\"bar\"")
     );
+}
+
+/// `two_free_one_full_a100`: H0 and H1 with an empty A100 each, H2 full. VMs p and q get a
+/// `1g.5gb` slice each, p on H0, q on H1 (powered off): no `7g.40gb` fits until one of them
+/// moves to the other's GPU.
+fn apply_scene(
+    name: &str,
+    delays: &[(&str, u32)],
+) -> (Env, tokio::runtime::Runtime, Client, Vec<(String, VmRef)>) {
+    let mut builder = vmig_support::two_free_one_full_a100(4);
+    for (m, ms) in delays {
+        builder = builder.method_delay(m, *ms);
+    }
+    let env = Env::start(builder, name);
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let all: Vec<(String, VmRef)> = vms(&rt, &c)
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .map(|(n, r, _)| (n, r))
+        .collect();
+    for (_, r) in &all {
+        park(&rt, &c, r, "DC0_C0_H2");
+    }
+    for ((vm, _), host) in all.iter().zip(["DC0_C0_H0", "DC0_C0_H1"]) {
+        env.vmig_json(
+            &[
+                "assign",
+                "--vm",
+                vm,
+                "--profile",
+                "grid_a100-1-5c",
+                "--host",
+                host,
+            ],
+            0,
+        );
+    }
+    (env, rt, c, all)
+}
+
+/// The one cold move a `7g.40gb` plan makes on the apply scene: (VM, from host, to host).
+fn the_move(plan: &serde_json::Value) -> (String, String, String) {
+    let moves = plan["moves"].as_array().expect("moves");
+    assert_eq!(moves.len(), 1, "{plan:#}");
+    let m = &moves[0];
+    assert_eq!(m["kind"], "cold", "{plan:#}");
+    let what = m["what"].as_str().expect("what");
+    let vm = what
+        .strip_prefix("reservation of VM ")
+        .and_then(|w| w.strip_suffix(" (powered off)"))
+        .unwrap_or_else(|| panic!("{what}"));
+    let host = |k: &str| {
+        m[k].as_str()
+            .and_then(|g| g.split(" GPU").next())
+            .expect("gpu")
+            .to_string()
+    };
+    (vm.to_string(), host("from_gpu"), host("to_gpu"))
+}
+
+/// (host name, reservation JSON) of `vm`.
+fn where_is(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    vm: &VmRef,
+) -> (String, Option<serde_json::Value>) {
+    rt.block_on(async {
+        let defs = c.custom_field_defs().await.expect("defs");
+        let key = defs
+            .iter()
+            .find(|d| d.name == "vmig.reservation")
+            .map(|d| d.key);
+        let v = c
+            .vm(vm, &[VmProperty::Host, VmProperty::CustomValues])
+            .await
+            .expect("vm");
+        let hosts = c
+            .hosts(&[vcenter_client::HostProperty::Name])
+            .await
+            .expect("hosts");
+        let host = hosts
+            .into_iter()
+            .find(|h| Some(&h.moref) == v.host.as_ref())
+            .and_then(|h| h.name)
+            .unwrap_or_default();
+        let res = key
+            .and_then(|k| v.custom_values.get(k))
+            .filter(|t| !t.is_empty())
+            .map(|t| serde_json::from_str(t).expect("reservation JSON"));
+        (host, res)
+    })
+}
+
+fn vm_ref(vms: &[(String, VmRef)], name: &str) -> VmRef {
+    vms.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| panic!("no VM {name}"))
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no JSON ({e}): {}", text(out)))
+}
+
+#[test]
+fn apply_frees_a_slot_then_assign_succeeds() {
+    let (env, rt, c, vms) = apply_scene("vmig-plan-apply", &[]);
+    let fit = ["plan", "--fit", "grid_a100-7-40c"];
+    let dry = env.vmig_json(&fit, 0);
+    assert_eq!(dry["fits_before"], 0, "{dry:#}");
+    let (vm, from, to) = the_move(&dry);
+    assert_ne!(from, to);
+    let mut args = fit.to_vec();
+    args.push("--apply");
+    let done = env.vmig_json(&args, 0);
+    assert_eq!(done["plan"]["dry_run"], false, "{done:#}");
+    let applied = done["apply"]["applied"].as_array().expect("applied");
+    assert_eq!(applied.len(), 1, "{done:#}");
+    assert_eq!(applied[0]["vm"], vm.as_str());
+    assert!(done["apply"]["stopped"].is_null(), "{done:#}");
+    // The VM and its slice are on the destination, the journal finished.
+    let (host, res) = where_is(&rt, &c, &vm_ref(&vms, &vm));
+    assert_eq!(host, to);
+    let res = res.expect("reservation");
+    assert_eq!(res["host_name"], to.as_str());
+    assert_eq!(res["step"], "done");
+    // The freed GPU takes a full-GPU VM.
+    let (r, _) = &vms[2];
+    let out = env.vmig_json(&["assign", "--vm", r, "--profile", "grid_a100-7-40c"], 0);
+    assert_eq!(out["host"], from.as_str(), "{out:#}");
+    // Text output names the move.
+    let again = env.vmig(&["plan", "--fit", "grid_a100-7-40cx2", "--apply"]);
+    assert_eq!(again.status.code(), Some(4), "{}", text(&again));
+}
+
+#[test]
+fn concurrent_assign_between_plan_and_apply_stops_it_with_replan() {
+    // Every lock creation takes 3 s: the concurrent assign (VM lock, then host lock) books
+    // its slice about 6 s after it starts; the apply, started 1.5 s later, plans at once and
+    // re-checks under its two locks about 6 s later, after that booking.
+    let (env, rt, c, vms) = apply_scene("vmig-plan-race", &[("AddCustomFieldDef", 3000)]);
+    let dry = env.vmig_json(&["plan", "--fit", "grid_a100-7-40c"], 0);
+    let (vm, from, _) = the_move(&dry);
+    // Another admin gives VM r a slice on the very GPU the plan frees.
+    let (r, r_ref) = &vms[2];
+    let other = env
+        .vmig_cmd(&[
+            "--json",
+            "assign",
+            "--vm",
+            r,
+            "--profile",
+            "grid_a100-1-5c",
+            "--host",
+            &from,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("assign");
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let apply = env
+        .vmig_cmd(&["--json", "plan", "--fit", "grid_a100-7-40c", "--apply"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("apply");
+    let other = other.wait_with_output().expect("assign");
+    assert_eq!(other.status.code(), Some(0), "{}", text(&other));
+    assert_eq!(apply.status.code(), Some(5), "{}", text(&apply));
+    let j = json(&apply);
+    assert!(
+        j["apply"]["applied"].as_array().is_some_and(Vec::is_empty),
+        "{j:#}"
+    );
+    let reason = j["apply"]["stopped"]["reason"].as_str().unwrap_or("");
+    assert!(reason.contains("would fit"), "{j:#}");
+    assert!(started.elapsed() > Duration::from_secs(3));
+    // Nothing of the move happened; r holds its slice.
+    let (host, res) = where_is(&rt, &c, &vm_ref(&vms, &vm));
+    assert_eq!(host, from);
+    assert_eq!(res.expect("reservation")["step"], "done");
+    let (r_host, r_res) = where_is(&rt, &c, r_ref);
+    assert_eq!(r_host, from);
+    assert!(r_res.is_some());
+    // Planned again on the new state, the fit still exists (another VM moves).
+    let again = env.vmig_json(&["plan", "--fit", "grid_a100-7-40c"], 0);
+    assert_eq!(again["fits_after"], 1, "{again:#}");
+    assert_ne!(the_move(&again).0, vm, "{again:#}");
+}
+
+#[test]
+fn killed_during_an_applied_move_then_repair_finishes_it() {
+    let (env, rt, c, vms) = apply_scene("vmig-plan-kill", &[("RelocateVM_Task", 2000)]);
+    let dry = env.vmig_json(&["plan", "--fit", "grid_a100-7-40c"], 0);
+    let (vm, from, to) = the_move(&dry);
+    let vm_r = vm_ref(&vms, &vm);
+    // A killed vmig's locks go stale after 2 s (instead of 120 s) for the repair below.
+    let mut child = env
+        .vmig_cmd(&["--json", "plan", "--fit", "grid_a100-7-40c", "--apply"])
+        .env("VMIG_LOCK_STALE_S", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("apply");
+    let start = Instant::now();
+    while where_is(&rt, &c, &vm_r)
+        .1
+        .is_none_or(|r| r["step"] != "moving")
+    {
+        if child.try_wait().expect("wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            panic!("apply ended before step moving: {}", text(&out));
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never reached step moving"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    // The stopped move is reported and listed by a dry run...
+    let r = env.vmig_json(&["report"], 0);
+    assert!(
+        r["warnings"]
+            .to_string()
+            .contains("plan --apply is at step moving"),
+        "{r:#}"
+    );
+    let dry = env.vmig_json(&["repair", "--dry-run"], 0);
+    assert_eq!(dry["vms"][0]["vm"], vm.as_str(), "{dry:#}");
+    assert_eq!(dry["vms"][0]["step"], "moving", "{dry:#}");
+    assert_eq!(dry["vms"][0]["action"], "would_finish", "{dry:#}");
+    // ...and repair finishes it once the relocation in flight has landed.
+    std::thread::sleep(Duration::from_millis(2200));
+    let out = env
+        .vmig_cmd(&["--json", "repair"])
+        .env("VMIG_LOCK_STALE_S", "2")
+        .output()
+        .expect("repair");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = json(&out);
+    assert_eq!(out["vms"][0]["action"], "finished", "{out:#}");
+    let (host, res) = where_is(&rt, &c, &vm_r);
+    assert_eq!(host, to);
+    assert_eq!(res.expect("reservation")["step"], "done");
+    // The freed GPU takes a full-GPU VM.
+    let (r, _) = &vms[2];
+    let out = env.vmig_json(&["assign", "--vm", r, "--profile", "grid_a100-7-40c"], 0);
+    assert_eq!(out["host"], from.as_str(), "{out:#}");
 }

@@ -94,6 +94,15 @@ impl Request {
         self.buf.push_str(r#"">"#);
     }
 
+    /// `<tag xsi:type="Type">escaped text</tag>`, e.g. an `xsd:string` in an `anyType` slot.
+    pub fn typed_text(&mut self, tag: &str, xsi_type: &str, value: &str) -> Result<(), Error> {
+        check_xml_chars(tag, value)?;
+        self.open_typed(tag, xsi_type);
+        escape_into(&mut self.buf, value);
+        self.close(tag);
+        Ok(())
+    }
+
     /// Closes `</tag>`.
     pub fn close(&mut self, tag: &str) {
         self.buf.push_str("</");

@@ -265,30 +265,27 @@ impl Changer<'_> {
         Ok(ended)
     }
 
-    /// The resource pool a move back to `from` names: the root pool of `from`'s cluster (or
-    /// standalone compute resource) when the VM is now in another one, as `assign` names the
-    /// target's when it crosses clusters (a VM's pool must belong to its host's compute
-    /// resource); none within one, so the VM keeps its pool.
-    async fn pool_back(&self, from: &HostRef) -> Result<Option<ResourcePoolRef>, Error> {
-        let c = &self.conn.client;
-        let parent = async |h: &HostRef| -> Result<Option<MoRef>, Error> {
-            Ok(c.host(h, &[HostProperty::Parent]).await?.parent)
+    /// Moves the VM (powered off: cold; running: vMotion) to `host` for `plan --apply`,
+    /// journaled as `moving`, then `done`.
+    pub async fn move_to(
+        &mut self,
+        host: &HostRef,
+        pool: Option<ResourcePoolRef>,
+    ) -> Result<Ended, AdminError> {
+        let vm = self.vm.clone();
+        let spec = RelocateSpec {
+            host: host.clone(),
+            pool,
         };
-        let Some(home) = parent(from).await? else {
-            return Ok(None);
-        };
-        let now = match c.vm(self.vm, &[VmProperty::Host]).await?.host {
-            Some(h) => parent(&h).await?,
-            None => None,
-        };
-        if now.as_ref() == Some(&home) {
-            return Ok(None);
+        let ended = self
+            .run_step(Step::Moving, async move |c: &vcenter_client::Client| {
+                c.relocate_vm(&vm, &spec).await
+            })
+            .await?;
+        if matches!(ended, Ended::Done) {
+            self.record(Step::Done, None).await?;
         }
-        let oc = c.retrieve_object(&home, &["resourcePool"]).await?;
-        Ok(oc
-            .get("resourcePool")
-            .and_then(|n| n.to_moref().ok())
-            .and_then(|r| ResourcePoolRef::try_from(r).ok()))
+        Ok(ended)
     }
 
     /// Undoes a change that failed: moves the VM back to the host the journal names (when it
@@ -298,7 +295,7 @@ impl Changer<'_> {
     pub async fn roll_back(&mut self, moved: bool) {
         if moved && let Some(from) = self.reservation.from_host.clone() {
             let back = HostRef::new(from);
-            let pool = match self.pool_back(&back).await {
+            let pool = match pool_toward(&self.conn.client, self.vm, &back).await {
                 Ok(pool) => pool,
                 Err(e) => {
                     tracing::warn!(vm = self.vm_name, error = %e, "could not read the original host's resource pool; moving the VM back without one");
@@ -319,4 +316,33 @@ impl Changer<'_> {
             tracing::warn!(vm = self.vm_name, error = %e, "could not clear the reservation after a failed change");
         }
     }
+}
+
+/// The resource pool a relocation of `vm` to `to` names: the root pool of `to`'s cluster (or
+/// standalone compute resource) when the VM is now in another one (a VM's pool must belong
+/// to its host's compute resource; `assign` names the target's the same way); none within
+/// one, so the VM keeps its pool.
+pub(crate) async fn pool_toward(
+    c: &vcenter_client::Client,
+    vm: &VmRef,
+    to: &HostRef,
+) -> Result<Option<ResourcePoolRef>, Error> {
+    let parent = async |h: &HostRef| -> Result<Option<MoRef>, Error> {
+        Ok(c.host(h, &[HostProperty::Parent]).await?.parent)
+    };
+    let Some(home) = parent(to).await? else {
+        return Ok(None);
+    };
+    let now = match c.vm(vm, &[VmProperty::Host]).await?.host {
+        Some(h) => parent(&h).await?,
+        None => None,
+    };
+    if now.as_ref() == Some(&home) {
+        return Ok(None);
+    }
+    let oc = c.retrieve_object(&home, &["resourcePool"]).await?;
+    Ok(oc
+        .get("resourcePool")
+        .and_then(|n| n.to_moref().ok())
+        .and_then(|r| ResourcePoolRef::try_from(r).ok()))
 }

@@ -34,6 +34,7 @@
 
 mod changes;
 mod checks;
+mod moves;
 mod repair;
 mod reserve;
 
@@ -50,6 +51,7 @@ use crate::inventory::{self, ComputeInventory, Scope, VmInfo};
 use crate::reservation::Reservation;
 use crate::{AdminError, Connection, Refusal, RefusalKind};
 
+pub use moves::{MoveEnd, MoveOrder, move_one};
 pub use repair::{RepairOutcome, RepairedVm, repair};
 pub use reserve::LOCK_WAIT;
 

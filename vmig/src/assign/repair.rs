@@ -74,6 +74,8 @@ enum Plan {
     RemoveVgpu,
     /// Unassign that cannot finish (the VM runs): the journal goes back to `done`.
     KeepAssigned,
+    /// `plan --apply`: relocate the powered-off VM to the host its reservation names.
+    MoveAgain,
     /// Nothing is safe to do: the entry says what the admin must decide.
     Leave,
 }
@@ -82,7 +84,9 @@ impl Plan {
     /// The `action` word for a dry run.
     fn would(self) -> &'static str {
         match self {
-            Plan::MarkDone | Plan::AddVgpu | Plan::Release | Plan::RemoveVgpu => "would_finish",
+            Plan::MarkDone | Plan::AddVgpu | Plan::Release | Plan::RemoveVgpu | Plan::MoveAgain => {
+                "would_finish"
+            }
             Plan::RollBack | Plan::KeepAssigned => "would_roll_back",
             Plan::Leave => "would_leave",
         }
@@ -90,8 +94,10 @@ impl Plan {
 }
 
 fn decide(r: &Reservation, vm: &VmInfo, now: time::OffsetDateTime) -> (Plan, String) {
-    if r.step().command() == "unassign" {
-        return decide_unassign(vm);
+    match r.step() {
+        Step::Unassigning | Step::Unassigned => return decide_unassign(vm),
+        Step::Moving => return decide_move(r, vm),
+        _ => {}
     }
     let base = VgpuType::parse(&r.vgpu_type).map(|t| t.base_name());
     let has = vm
@@ -146,18 +152,45 @@ fn decide_unassign(vm: &VmInfo) -> (Plan, String) {
     )
 }
 
+/// A stopped move of `plan --apply`: its reservation already names the destination.
+fn decide_move(r: &Reservation, vm: &VmInfo) -> (Plan, String) {
+    if vm.host.as_ref().is_some_and(|h| h.value() == r.host) {
+        return (
+            Plan::MarkDone,
+            format!("the VM reached host {}", r.host_name),
+        );
+    }
+    if vm.power_state == Some(PowerState::PoweredOff) {
+        return (
+            Plan::MoveAgain,
+            format!(
+                "the VM is powered off and not yet on host {}, where its reservation is",
+                r.host_name
+            ),
+        );
+    }
+    (
+        Plan::Leave,
+        format!(
+            "the VM runs away from host {h}, where its reservation is (the vMotion did not happen): migrate it to {h} and run `vmig repair --vm {v}` again, or power it off and run `vmig repair --vm {v}` to move it cold",
+            h = r.host_name,
+            v = vm.name
+        ),
+    )
+}
+
 /// Fencing before rolling forward: a reservation another holds (a higher token on its
 /// placement) or that no longer has a free slice is never completed. `standing` is `None`
 /// when it cannot be judged now.
 fn fence(plan: Plan, why: String, r: &Reservation, standing: Option<&Standing>) -> (Plan, String) {
-    if !matches!(plan, Plan::MarkDone | Plan::AddVgpu) {
+    if !matches!(plan, Plan::MarkDone | Plan::AddVgpu | Plan::MoveAgain) {
         return (plan, why);
     }
     let token = r
         .token
         .map_or_else(|| "no token".to_string(), |t| format!("token {t}"));
     match (plan, standing) {
-        (Plan::AddVgpu, None) => (
+        (Plan::AddVgpu | Plan::MoveAgain, None) => (
             Plan::Leave,
             format!(
                 "{why}, but vmig cannot check now that the slice on host {} is still its own (no readable agent report): not rolled forward; run `vmig repair` again once the host's agent reports",
@@ -169,7 +202,7 @@ fn fence(plan: Plan, why: String, r: &Reservation, standing: Option<&Standing>) 
                 || "a reservation with a higher token".to_string(),
                 |(vm, t)| format!("VM {vm}'s reservation (token {t})"),
             );
-            if plan == Plan::MarkDone {
+            if matches!(plan, Plan::MarkDone | Plan::MoveAgain) {
                 (
                     Plan::Leave,
                     format!(
@@ -185,6 +218,13 @@ fn fence(plan: Plan, why: String, r: &Reservation, standing: Option<&Standing>) 
                 )
             }
         }
+        (Plan::MoveAgain, Some(s)) if s.status == ReservationStatus::Unplaceable => (
+            Plan::Leave,
+            format!(
+                "{why}, but no free slice is left for it on host {} now: left as it is; run `vmig plan` again",
+                r.host_name
+            ),
+        ),
         (Plan::AddVgpu, Some(s)) if s.status == ReservationStatus::Unplaceable => (
             Plan::RollBack,
             format!(
@@ -266,7 +306,7 @@ impl At<'_> {
         now: time::OffsetDateTime,
     ) -> Result<(Plan, String), AdminError> {
         let (plan, why) = decide(r, vm, now);
-        if !matches!(plan, Plan::MarkDone | Plan::AddVgpu) {
+        if !matches!(plan, Plan::MarkDone | Plan::AddVgpu | Plan::MoveAgain) {
             return Ok((plan, why));
         }
         let standing =
@@ -423,6 +463,22 @@ async fn repair_with(
         Plan::KeepAssigned => {
             changer.record(Step::Done, None).await?;
             ("rolled_back", why)
+        }
+        Plan::MoveAgain => {
+            let to = vcenter_client::HostRef::new(r.host.clone());
+            let pool = super::changes::pool_toward(&conn.client, &vm_now.moref, &to)
+                .await
+                .map_err(&err)?;
+            match changer.move_to(&to, pool).await? {
+                Ended::Done => ("finished", format!("{why}: moved it there")),
+                Ended::Failed(e) => (
+                    "left",
+                    format!(
+                        "{why}, and moving it failed ({e}): run `vmig repair --vm {}` again or `vmig plan` again",
+                        vm_now.name
+                    ),
+                ),
+            }
         }
         Plan::Leave => ("left", why),
     };
