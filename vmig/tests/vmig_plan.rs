@@ -436,3 +436,106 @@ fn killed_during_an_applied_move_then_repair_finishes_it() {
     let out = env.vmig_json(&["assign", "--vm", r, "--profile", "grid_a100-7-40c"], 0);
     assert_eq!(out["host"], from.as_str(), "{out:#}");
 }
+
+/// The admin guide's worked example: the inventory `cargo xtask demo` builds (2 clusters of
+/// 2 hosts: DC0_C0_H0 with two A100-PCIE-40GB, DC0_C0_H1 an A100 80GB PCIe, DC0_C1_H0 an
+/// H100 SXM5 with the `all-balanced` layout's idle GIs, DC0_C1_H1 an H100 SXM5 running a VM's
+/// `3g.40gb`), a day later: GPU 0 of DC0_C0_H0 no longer carries the demo's `seed-mixed`
+/// test layout, and VMs come and go. The transcript goes to stderr
+/// (`cargo test -p vmig --test vmig_plan worked_example -- --nocapture`).
+#[test]
+fn worked_example_on_the_demo_inventory() {
+    const A40: &str = "a100-pcie-40gb";
+    const A80: &str = "a100-pcie-80gb";
+    const H100: &str = "h100-sxm5-80gb";
+    let balanced = [
+        gi("2g.20gb", 0, None),
+        gi("1g.10gb", 2, None),
+        gi("1g.10gb", 3, None),
+        gi("3g.40gb", 4, None),
+    ];
+    let docs = [
+        (
+            "DC0_C0_H0",
+            A40,
+            vec![gpu(0, A40, true, true, &[]), gpu(1, A40, true, true, &[])],
+        ),
+        ("DC0_C0_H1", A80, vec![gpu(0, A80, true, true, &[])]),
+        ("DC0_C1_H0", H100, vec![gpu(0, H100, true, true, &balanced)]),
+        (
+            "DC0_C1_H1",
+            H100,
+            vec![gpu(
+                0,
+                H100,
+                true,
+                true,
+                &[gi("3g.40gb", 4, Some("DC0_C1_RP0_VM0"))],
+            )],
+        ),
+    ];
+    let mut gpus = GpuConfig::default();
+    let mut builder = Vcsim::builder()
+        .clusters(2)
+        .hosts_per_cluster(2)
+        .standalone_hosts(0)
+        .vms(4);
+    for (host, model, d) in docs {
+        let n = u32::try_from(d.len()).expect("count");
+        gpus = gpus.rule(GpuRule::hosts(host).gpu(model, n));
+        builder = builder.custom_value(host, "vmig.mig", &doc(1, 3600, d));
+    }
+    let env = Env::start(builder.gpu_hosts(gpus), "vmig-worked-example");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let c0: Vec<String> = vms(&rt, &c)
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .map(|(n, r, _)| {
+            park(&rt, &c, &r, "DC0_C0_H0");
+            n
+        })
+        .collect();
+    let (a, b, cc, d) = (&c0[0], &c0[1], &c0[2], &c0[3]);
+    let run = |args: &[&str], code: i32| -> String {
+        let out = env.vmig(args);
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+        let shown = String::from_utf8_lossy(&out.stdout).to_string();
+        eprintln!("$ vmig {}\n{shown}", args.join(" "));
+        shown
+    };
+    // The demo's assign, then two more: best fit fills GPU 0, the small VM goes to GPU 1.
+    run(&["assign", "--vm", a, "--profile", "grid_a100-3-20c"], 0);
+    run(&["assign", "--vm", b, "--profile", "grid_a100-4-20c"], 0);
+    run(&["assign", "--vm", cc, "--profile", "grid_a100-1-5c"], 0);
+    // The first VM is retired: 4 slices free on GPU 0, 7 on GPU 1, no full GPU.
+    run(&["unassign", "--vm", a], 0);
+    let cap = run(&["capacity", "--profile", "grid_a100-7-40c"], 4);
+    assert!(cap.contains('0'), "{cap}");
+    let plan = run(&["plan", "--fit", "grid_a100-7-40c"], 0);
+    assert!(plan.contains("1 move, 1 fit after"), "{plan}");
+    assert!(
+        plan.contains("cold") && plan.contains("(powered off)"),
+        "{plan}"
+    );
+    let applied = run(&["plan", "--fit", "grid_a100-7-40c", "--apply"], 0);
+    assert!(applied.contains("applied move 1"), "{applied}");
+    assert!(applied.contains("the move was applied"), "{applied}");
+    let assigned = run(&["assign", "--vm", d, "--profile", "grid_a100-7-40c"], 0);
+    assert!(assigned.contains("DC0_C0_H0"), "{assigned}");
+    // Live moves on the H100s: off until vCenter allows vGPU vMotion.
+    let live = run(
+        &[
+            "plan",
+            "--fit",
+            "nvidia_h100xm-7-80c",
+            "--allow",
+            "cold,live",
+        ],
+        4,
+    );
+    assert!(
+        live.contains("vgpu.hotmigrate.enabled is not set"),
+        "{live}"
+    );
+}

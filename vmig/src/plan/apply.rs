@@ -83,10 +83,15 @@ impl ApplyReport {
 
     pub fn render_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         for m in &self.applied {
+            let hosts = if m.from_host == m.to_host {
+                format!("on host {}", m.from_host)
+            } else {
+                format!("from host {} to host {}", m.from_host, m.to_host)
+            };
             writeln!(
                 out,
-                "applied move {}: VM {} from host {} to host {} ({} at {})",
-                m.step, m.vm, m.from_host, m.to_host, m.to_gpu, m.to
+                "applied move {}: VM {} {hosts} ({} at {})",
+                m.step, m.vm, m.to_gpu, m.to
             )?;
         }
         match &self.stopped {
@@ -95,6 +100,7 @@ impl ApplyReport {
                 "stopped before move {}: {}; the moves before it are done: re-plan (run vmig plan again)",
                 s.step, s.reason
             ),
+            None if self.applied.len() == 1 => writeln!(out, "the move was applied"),
             None => writeln!(out, "all {} moves applied", self.applied.len()),
         }
     }
