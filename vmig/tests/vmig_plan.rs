@@ -539,3 +539,116 @@ fn worked_example_on_the_demo_inventory() {
         "{live}"
     );
 }
+
+/// Moves `vm` (powered on, as the simulator starts it) to `host`.
+fn place_running(rt: &tokio::runtime::Runtime, c: &Client, vm: &VmRef, host: &str) {
+    let h = vmig_support::host_ref(rt, c, host);
+    rt.block_on(async {
+        let t = c
+            .relocate_vm(
+                vm,
+                &vcenter_client::RelocateSpec {
+                    host: h,
+                    pool: None,
+                },
+            )
+            .await
+            .expect("relocate");
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .expect("relocate task");
+    });
+}
+
+#[test]
+fn live_moves_need_vgpu_vmotion_and_the_type_on_the_destination() {
+    // H0 runs VM b's 1g.5gb at 0:1, H1 VM d's; H1 does not offer grid_a100-1-5c. A full-GPU
+    // VM fits only after one of them leaves its GPU, and only by vMotion.
+    const T: &str = "grid_a100-1-5c";
+    let b = "DC0_C0_RP0_VM0";
+    let d = "DC0_C0_RP0_VM1";
+    let gpus = GpuConfig::default()
+        .rule(GpuRule::hosts("DC0_C0_H0").gpu(A100, 1))
+        .rule(
+            GpuRule::hosts("DC0_C0_H1")
+                .gpu(A100, 1)
+                .vgpu_types(&["grid_a100-7-40c", "grid_a100-4-20c"]),
+        );
+    let builder = Vcsim::builder()
+        .hosts_per_cluster(2)
+        .standalone_hosts(0)
+        .vms(2)
+        .gpu_hosts(gpus)
+        .custom_value(
+            "DC0_C0_H0",
+            "vmig.mig",
+            &doc(
+                1,
+                3600,
+                vec![gpu(0, A100, true, true, &[gi("1g.5gb", 0, Some(b))])],
+            ),
+        )
+        .custom_value(
+            "DC0_C0_H1",
+            "vmig.mig",
+            &doc(
+                1,
+                3600,
+                vec![gpu(0, A100, true, true, &[gi("1g.5gb", 0, Some(d))])],
+            ),
+        );
+    let env = Env::start(builder, "vmig-plan-live");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let all: Vec<(String, VmRef)> = vms(&rt, &c).into_iter().map(|(n, r, _)| (n, r)).collect();
+    let (b_ref, d_ref) = (vm_ref(&all, b), vm_ref(&all, d));
+    place_running(&rt, &c, &b_ref, "DC0_C0_H0");
+    place_running(&rt, &c, &d_ref, "DC0_C0_H1");
+    let fit = ["plan", "--fit", "grid_a100-7-40c", "--allow", "cold,live"];
+    // vCenter does not allow vGPU vMotion yet: no live move, and the answer says so.
+    let p = env.vmig_json(&fit, 4);
+    assert!(
+        p["live_not_offered"]
+            .to_string()
+            .contains("vgpu.hotmigrate.enabled is not set"),
+        "{p:#}"
+    );
+    rt.block_on(c.update_option("vgpu.hotmigrate.enabled", "true"))
+        .expect("enable vGPU vMotion");
+    // Now the only live move offered takes d to H0: b cannot go to H1, which does not offer
+    // its type.
+    let p = env.vmig_json(&fit, 0);
+    let moves = p["moves"].as_array().expect("moves");
+    assert_eq!(moves.len(), 1, "{p:#}");
+    assert_eq!(moves[0]["kind"], "live", "{p:#}");
+    assert_eq!(moves[0]["what"], format!("VM {d} (running)"), "{p:#}");
+    assert_eq!(moves[0]["to_gpu"], "DC0_C0_H0 GPU 0", "{p:#}");
+    // (The planner first tried b to H1, deterministically: the answer says why not.)
+    let why = p["live_not_offered"].to_string();
+    assert!(
+        why.contains(&format!(
+            "VM {b}: host DC0_C0_H1 does not offer its vGPU type {T}"
+        )),
+        "{p:#}"
+    );
+    // Applied: d is moved by vMotion (it stays powered on) and its slice re-booked on H0.
+    let mut args = fit.to_vec();
+    args.push("--apply");
+    let done = env.vmig_json(&args, 0);
+    assert_eq!(
+        done["apply"]["applied"].as_array().map(Vec::len),
+        Some(1),
+        "{done:#}"
+    );
+    let (host, res) = where_is(&rt, &c, &d_ref);
+    assert_eq!(host, "DC0_C0_H0");
+    let res = res.expect("reservation");
+    assert_eq!(res["host_name"], "DC0_C0_H0");
+    assert_eq!(res["step"], "done");
+    assert_eq!(res["vgpu_type"], T);
+    let power = rt
+        .block_on(c.vm(&d_ref, &[VmProperty::PowerState]))
+        .expect("vm")
+        .power_state;
+    assert_eq!(power, Some(vcenter_client::PowerState::PoweredOn));
+}

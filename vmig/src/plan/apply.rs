@@ -147,10 +147,9 @@ fn replay(
                 m.profile, m.from, gpus[from].name
             )
         })?;
-    gpus[from]
-        .state
-        .destroy_gi(gi)
-        .map_err(|e| format!("{}: {e}", gpus[from].name))?;
+    // The GI leaves its GPU with its VM (a running one's CIs and use go with it): not a
+    // driver operation, so it is taken out of the state rather than destroyed.
+    gpus[from].state.gpu_instances.remove(&gi);
     gpus[to]
         .state
         .create_gi(profile.id, Some(m.to))
