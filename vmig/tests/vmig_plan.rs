@@ -652,3 +652,46 @@ fn live_moves_need_vgpu_vmotion_and_the_type_on_the_destination() {
         .power_state;
     assert_eq!(power, Some(vcenter_client::PowerState::PoweredOn));
 }
+
+#[test]
+fn interrupted_apply_finishes_the_call_in_flight_and_records_it() {
+    // SIGINT while vCenter holds the (last) move's RelocateVM_Task call: like `assign`, the
+    // call is finished and its end recorded (a relocation is never abandoned half-way);
+    // with no further move there is nothing to stop before.
+    let (env, rt, c, vms) = apply_scene("vmig-plan-sigint", &[("RelocateVM_Task", 1500)]);
+    let dry = env.vmig_json(&["plan", "--fit", "grid_a100-7-40c"], 0);
+    let (vm, _, to) = the_move(&dry);
+    let vm_r = vm_ref(&vms, &vm);
+    let child = env
+        .vmig_cmd(&["plan", "--fit", "grid_a100-7-40c", "--apply"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("apply");
+    let start = Instant::now();
+    while where_is(&rt, &c, &vm_r)
+        .1
+        .is_none_or(|r| r["step"] != "moving")
+    {
+        assert!(start.elapsed() < Duration::from_secs(60), "never moving");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("signal received"),
+        "{}",
+        text(&out)
+    );
+    let (host, res) = where_is(&rt, &c, &vm_r);
+    assert_eq!(host, to);
+    assert_eq!(res.expect("reservation")["step"], "done");
+    let r = env.vmig_json(&["repair", "--dry-run"], 0);
+    assert_eq!(r["vms"], serde_json::json!([]), "{r:#}");
+}

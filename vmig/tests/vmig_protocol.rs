@@ -657,6 +657,32 @@ fn repair_never_rolls_a_superseded_journal_forward() {
     let out = vmig(&env, &["repair", "--vm", a]).output().expect("repair");
     assert_eq!(json(&out)["vms"][0]["action"], "finished", "{}", text(&out));
     assert_eq!(vm_state(&rt, &c, a_ref).0, [FULL]);
+    // A late journal whose vGPU was already added (its task ran before the lock was
+    // broken): neither completed nor undone, but left with a sentence.
+    let (cvm, c_ref) = &vms[2];
+    park(&rt, &c, c_ref, "DC0_C0_H0");
+    rt.block_on(async {
+        let spec = vcenter_client::VmConfigSpec::new()
+            .add_vgpu(vcenter_client::VgpuProfile::new(FULL).expect("profile"));
+        let t = c.reconfigure_vm(c_ref, &spec).await.expect("reconfigure");
+        c.wait_for_task(&t, vcenter_client::TaskWait::default())
+            .await
+            .expect("task");
+    });
+    put_reservation(&rt, &c, c_ref, &journal(&h0, "DC0_C0_H0", "configuring", 5));
+    let out = vmig(&env, &["repair", "--vm", cvm])
+        .output()
+        .expect("repair");
+    let j = json(&out);
+    assert_eq!(j["vms"][0]["action"], "left", "{}", text(&out));
+    let detail = j["vms"][0]["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("superseded") && detail.contains("promised twice"),
+        "{detail}"
+    );
+    let (vgpus, res) = vm_state(&rt, &c, c_ref);
+    assert_eq!(vgpus, [FULL], "the vGPU stays");
+    assert_eq!(res.expect("journal kept")["step"], "configuring");
 }
 
 /// The root resource pool of `host`'s cluster.

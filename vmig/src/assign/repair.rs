@@ -484,3 +484,109 @@ async fn repair_with(
     };
     Ok(entry(&vm_now, step, action, detail))
 }
+
+#[cfg(test)]
+mod tests {
+    use mig::{GiProfileId, Placement};
+    use vcenter_client::{HostRef, VmRef};
+
+    use super::*;
+    use crate::reservation::RESERVATION_SCHEMA;
+
+    fn journal(step: Step, token: i64) -> Reservation {
+        Reservation {
+            schema: RESERVATION_SCHEMA.into(),
+            host: "host-2".into(),
+            host_name: "H2".into(),
+            gpu_uuid: "GPU-0".into(),
+            vgpu_type: "grid_a100-7-40c".into(),
+            profile: "7g.40gb".into(),
+            profile_id: GiProfileId(0),
+            placement: Placement::new(0, 8),
+            reserved_at: "2026-01-01T00:00:00Z".into(),
+            by: "t".into(),
+            memory_locked_before: None,
+            token: Some(token),
+            step: Some(step),
+            task: None,
+            from_host: Some("host-1".into()),
+            expires_at: None,
+            vm_uuid: None,
+        }
+    }
+
+    fn vm(host: &str, power: PowerState) -> VmInfo {
+        VmInfo {
+            moref: VmRef::new("vm-7"),
+            name: "web".into(),
+            uuid: None,
+            host: Some(HostRef::new(host)),
+            power_state: Some(power),
+            memory_locked: None,
+            reservation: None,
+            vgpus: Vec::new(),
+            devices_read: true,
+        }
+    }
+
+    fn now() -> time::OffsetDateTime {
+        crate::times::parse_time("2026-06-01T00:00:00Z").unwrap()
+    }
+
+    #[test]
+    fn superseded_journal_is_rolled_back_not_forward() {
+        let r = journal(Step::Relocated, 3);
+        let v = vm("host-2", PowerState::PoweredOff);
+        let (plan, why) = decide(&r, &v, now());
+        assert_eq!(plan, Plan::AddVgpu);
+        let s = Standing {
+            status: ReservationStatus::Superseded,
+            by: Some(("db".into(), 9)),
+        };
+        let (plan, why) = fence(plan, why, &r, Some(&s));
+        assert_eq!(plan, Plan::RollBack);
+        assert!(why.contains("token 3") && why.contains("VM db's reservation (token 9)"));
+        assert!(
+            move_back(&r, &v),
+            "moved by the assign, powered off: moved back"
+        );
+    }
+
+    #[test]
+    fn unjudgeable_journal_is_left_and_held_one_goes_on() {
+        let r = journal(Step::Relocated, 3);
+        let (plan, why) = fence(Plan::AddVgpu, "x".into(), &r, None);
+        assert_eq!(plan, Plan::Leave);
+        assert!(why.contains("not rolled forward"), "{why}");
+        let held = Standing {
+            status: ReservationStatus::Held,
+            by: None,
+        };
+        assert_eq!(
+            fence(Plan::AddVgpu, "x".into(), &r, Some(&held)).0,
+            Plan::AddVgpu
+        );
+        // A roll-back is never fenced.
+        assert_eq!(
+            fence(Plan::RollBack, "x".into(), &r, None).0,
+            Plan::RollBack
+        );
+        assert!(!move_back(&r, &vm("host-2", PowerState::PoweredOn)));
+        assert!(!move_back(&r, &vm("host-1", PowerState::PoweredOff)));
+    }
+
+    #[test]
+    fn stopped_unassign_and_move_are_finished_when_safe() {
+        let r = journal(Step::Unassigning, 3);
+        let (plan, _) = decide(&r, &vm("host-2", PowerState::PoweredOff), now());
+        assert_eq!(plan, Plan::Release, "no vGPU left: release");
+        let r = journal(Step::Moving, 3);
+        let (plan, _) = decide(&r, &vm("host-2", PowerState::PoweredOff), now());
+        assert_eq!(plan, Plan::MarkDone, "arrived");
+        let (plan, _) = decide(&r, &vm("host-1", PowerState::PoweredOff), now());
+        assert_eq!(plan, Plan::MoveAgain);
+        let (plan, why) = decide(&r, &vm("host-1", PowerState::PoweredOn), now());
+        assert_eq!(plan, Plan::Leave);
+        assert!(why.contains("vMotion did not happen"), "{why}");
+    }
+}
