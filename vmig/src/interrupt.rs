@@ -1,6 +1,6 @@
 //! SIGINT/SIGTERM during a change: vmig never abandons a vCenter call half-way. The first
-//! signal sets a flag that `assign`, `unassign` and `repair` check between vCenter calls;
-//! they record the step they reached in the VM's reservation and stop with advice naming
+//! signal sets a flag that `assign`, `unassign`, `repair` and `plan --apply` check between
+//! vCenter calls; they record the step they reached in the VM's reservation and stop with advice naming
 //! `vmig repair`. A second signal exits at once (the journal still lets `repair` finish).
 //! Read-only commands do not install this: Ctrl-C ends them immediately.
 
