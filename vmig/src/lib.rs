@@ -34,6 +34,7 @@ pub mod render;
 pub mod report;
 pub mod reservation;
 pub mod serve;
+pub mod setup;
 pub mod simulate;
 pub mod stream;
 pub mod times;
