@@ -33,6 +33,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod reservation;
+pub mod reservation_validate;
 pub mod serve;
 pub mod setup;
 pub mod simulate;
