@@ -25,6 +25,7 @@
 //! (reqwest + rustls/ring, no OpenSSL); [`Client`] adds sessions; the other
 //! modules are one vSphere concept each. See `docs/vcenter-client.md`.
 
+mod authorization;
 mod client;
 mod custom_fields;
 mod error;
@@ -43,6 +44,7 @@ mod updates;
 mod version;
 mod vm;
 
+pub use authorization::{AuthorizationRole, PrivilegeGrant, RoleId};
 pub use client::{AboutInfo, Client, ConnectOptions, ServiceContent};
 pub use custom_fields::{CustomFieldDef, CustomValues};
 pub use error::{Error, Result};

@@ -67,6 +67,9 @@ pub enum Command {
     Plan(crate::plan::PlanArgs),
     /// What-if: replay VM arrivals and departures against today's inventory.
     Simulate(crate::simulate::SimulateArgs),
+    /// One-time, as an administrator: create the custom attributes vmig and its agents use
+    /// (then agents need no Global.ManageCustomFields); --check-role checks an account's privileges.
+    Setup(crate::setup::SetupArgs),
 }
 
 /// `vmig repair --help`.
@@ -324,6 +327,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
         Command::Serve(a) => crate::serve::run(&conns, a).await,
         Command::Plan(a) => crate::plan::run(&conns, a, cli.json, progress, out).await,
         Command::Simulate(a) => crate::simulate::run_cmd(&conns, a, cli.json, progress, out).await,
+        Command::Setup(a) => crate::setup::run(&conns, &a, cli.json, out).await,
     };
     // Failed or not: no session is left behind in vCenter (connection.rs).
     crate::connection::logout_all(&conns).await;

@@ -4,7 +4,8 @@
 //!
 //! The TOML keys are part of the product's interface (docs/operations.md) and are exactly:
 //! `[vcenter] url, username, password_file, ca_file, thumbprint, insecure`; `[host] uuid`;
-//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_lib, layout_file, layout_name`.
+//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_stall_timeout_s, nvml_lib, layout_file,
+//! layout_name`.
 //! Unknown keys are refused so that a typo never silently falls back to a default.
 //!
 //! The password is never part of [`Config`]: it is read from `password_file` only when a
@@ -22,6 +23,10 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/vmig/agent.toml";
 pub const DEFAULT_POLL_INTERVAL_S: u64 = 5;
 /// Default seconds between two publications of an unchanged state.
 pub const DEFAULT_HEARTBEAT_INTERVAL_S: u64 = 300;
+
+/// The longest `[agent] nvml_stall_timeout_s` accepted: a hung driver would go unreported (and
+/// its GPUs look healthy in vCenter) for that long.
+pub const MAX_NVML_STALL_TIMEOUT_S: u64 = 3600;
 
 /// A configuration that could not be used, naming the file, the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +103,9 @@ pub struct Config {
     pub host_uuid: Option<String>,
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
+    /// `[agent] nvml_stall_timeout_s`: how long an NVML call may take before the daemon reports
+    /// "NVML stalled"; by default twice the poll interval, within 5..=60 s.
+    pub nvml_stall_timeout: Duration,
     /// `[agent] nvml_lib`; `None` means NVML's standard library names.
     pub nvml_lib: Option<PathBuf>,
     /// `[agent] layout_file` + `layout_name`, both or neither.
@@ -144,6 +152,7 @@ struct RawHost {
 struct RawAgent {
     poll_interval_s: Option<u64>,
     heartbeat_interval_s: Option<u64>,
+    nvml_stall_timeout_s: Option<u64>,
     nvml_lib: Option<PathBuf>,
     layout_file: Option<PathBuf>,
     layout_name: Option<String>,
@@ -222,6 +231,22 @@ impl Config {
                 "[agent] heartbeat_interval_s ({heartbeat}) must be at most {max} (one day): vmig treats a longer one as an invalid report"
             )));
         }
+        let nvml_stall_timeout = match raw.agent.nvml_stall_timeout_s {
+            None => super::nvml_observer::stall_timeout_for(Duration::from_secs(poll)),
+            Some(0) => {
+                return Err(invalid(
+                    "[agent] nvml_stall_timeout_s must be at least 1: with 0 every NVML call would count as stalled".into(),
+                ));
+            }
+            Some(s) if s > MAX_NVML_STALL_TIMEOUT_S => {
+                return Err(invalid(format!(
+                    "[agent] nvml_stall_timeout_s ({s}) must be at most {MAX_NVML_STALL_TIMEOUT_S} (one hour): \
+                     a hung driver would go unreported that long; leave it out for the default (twice \
+                     poll_interval_s, within 5..=60 s)"
+                )));
+            }
+            Some(s) => Duration::from_secs(s),
+        };
         let layout = match (raw.agent.layout_file, raw.agent.layout_name) {
             (None, None) => None,
             (Some(file), Some(name)) if !name.trim().is_empty() => Some(LayoutRef {
@@ -245,6 +270,7 @@ impl Config {
             host_uuid,
             poll_interval: Duration::from_secs(poll),
             heartbeat_interval: Duration::from_secs(heartbeat),
+            nvml_stall_timeout,
             nvml_lib: raw.agent.nvml_lib.map(resolve),
             layout,
         })
@@ -416,6 +442,35 @@ layout_name = "all-balanced"
             Duration::from_secs(DEFAULT_HEARTBEAT_INTERVAL_S)
         );
         assert!(c.host_uuid.is_none() && c.layout.is_none() && c.nvml_lib.is_none());
+        // Unchanged default: twice the poll interval, within 5..=60 s.
+        assert_eq!(c.nvml_stall_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_nvml_stall_timeout_is_bounded() {
+        let with = |v: &str| {
+            parse(&format!(
+                "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n\
+                 [agent]\nnvml_stall_timeout_s = {v}\n"
+            ))
+        };
+        assert_eq!(
+            with("3").expect("valid").nvml_stall_timeout,
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            with("3600").expect("valid").nvml_stall_timeout,
+            Duration::from_secs(3600)
+        );
+        let zero = with("0").expect_err("0 refused").to_string();
+        assert!(
+            zero.contains("nvml_stall_timeout_s must be at least 1"),
+            "{zero}"
+        );
+        let huge = with("86400").expect_err("a day refused").to_string();
+        assert!(huge.contains("must be at most 3600"), "{huge}");
+        let negative = with("-1").expect_err("negative refused").to_string();
+        assert!(negative.contains("nvml_stall_timeout_s"), "{negative}");
     }
 
     #[test]

@@ -41,6 +41,17 @@ pub enum PublishError {
     HostNotFound { url: String, tried: String },
     #[error("vCenter {url}: {detail}")]
     Vcenter { url: String, detail: String },
+    #[error(
+        "vCenter {url}: the custom attribute(s) {missing} are not defined and `{username}` may not \
+         create them (privilege Global.ManageCustomFields); run `vmig setup` once as a vCenter \
+         administrator: it creates every attribute vmig uses, and the agent then needs only \
+         Global.SetCustomField on its host"
+    )]
+    FieldsMissing {
+        url: String,
+        username: String,
+        missing: String,
+    },
 }
 
 /// A place documents are published to.

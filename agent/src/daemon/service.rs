@@ -19,7 +19,7 @@ use super::backoff::BackoffPolicy;
 use super::config::{self, Config, TlsMode};
 use super::generation::{GenerationStore, state_path_for};
 use super::logging;
-use super::nvml_observer::{NvmlObserver, stall_timeout_for};
+use super::nvml_observer::NvmlObserver;
 use super::run::{CLOSE_TIMEOUT, Shared, serve};
 use super::vcenter::{HostIdentity, VcenterSink};
 use crate::error::ExitCode;
@@ -103,7 +103,7 @@ async fn serve_process(args: &RunOptions, mut cfg: Config) -> anyhow::Result<()>
         let cancel = CancellationToken::new();
         let mut observer =
             NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()))
-                .with_stall_timeout(stall_timeout_for(cfg.poll_interval));
+                .with_stall_timeout(cfg.nvml_stall_timeout);
         let identity = HostIdentity {
             uuid_override: cfg.host_uuid.clone(),
             bios_uuid_file: args.bios_uuid_file.clone(),
@@ -175,6 +175,7 @@ fn announce(cfg: &Config) {
         host = %identity,
         poll_s = cfg.poll_interval.as_secs(),
         heartbeat_s = cfg.heartbeat_interval.as_secs(),
+        nvml_stall_timeout_s = cfg.nvml_stall_timeout.as_secs(),
         close_timeout = ?CLOSE_TIMEOUT,
         "vmig-agent running"
     );
