@@ -11,7 +11,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use vmig_support::{Env, doc, gi, gpu, host_ref};
-use vmig_testkit::{GpuConfig, GpuRule, Vcsim};
+use vmig_testkit::{GpuConfig, GpuRule, TestCa, Vcsim};
 
 const A100: &str = "a100-pcie-40gb";
 const TOKEN: &str = "s3cret-t0ken";
@@ -30,16 +30,24 @@ impl Drop for Server {
 }
 
 fn start_server(env: &Env) -> Server {
+    start_server_with(env, &[])
+}
+
+/// `vmig serve` on a free loopback port with the test token and `extra` arguments; its
+/// address once it says where it listens (http or https).
+fn start_server_with(env: &Env, extra: &[&str]) -> Server {
     let token_file = env.path("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token file");
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        token_file.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
     let mut child = env
-        .vmig_cmd(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--token-file",
-            token_file.to_str().expect("utf-8 path"),
-        ])
+        .vmig_cmd(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -49,7 +57,10 @@ fn start_server(env: &Env) -> Server {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[vmig serve] {line}");
-            if let Some(addr) = line.strip_prefix("vmig serve: listening on http://") {
+            if let Some(addr) = line
+                .strip_prefix("vmig serve: listening on http://")
+                .or_else(|| line.strip_prefix("vmig serve: listening on https://"))
+            {
                 let _ = tx.send(addr.to_string());
             }
         }
@@ -295,4 +306,131 @@ fn chromium(url: &str) -> Option<Child> {
     // The profile directory must outlive the browser.
     std::mem::forget(profile);
     Some(child)
+}
+
+/// Writes `text` to `path` with `mode`.
+fn write_mode(path: &std::path::Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// `vmig serve ARGS` that must refuse to start: its stderr.
+fn refused(env: &Env, args: &[&str]) -> String {
+    let out = env.vmig_cmd(args).output().expect("run vmig serve");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "vmig serve started: {err}");
+    assert!(
+        !err.contains("listening on"),
+        "it opened the listener first: {err}"
+    );
+    err
+}
+
+#[test]
+fn the_tls_listener_serves_https_and_refuses_wrong_files() {
+    let builder = Vcsim::builder().clusters(1).hosts_per_cluster(1).vms(1);
+    let env = Env::start(builder, "vmig-serve-tls");
+    let ca = TestCa::generate("vmig serve test CA").expect("CA");
+    let cert = ca
+        .issue_server_cert(&["127.0.0.1", "localhost"])
+        .expect("server certificate");
+    let other = ca
+        .issue_server_cert(&["127.0.0.1"])
+        .expect("second certificate");
+    let (cert_path, key_path) = (env.path("serve.pem"), env.path("serve.key"));
+    write_mode(&cert_path, &cert.cert_pem, 0o644);
+    write_mode(&key_path, &cert.key_pem, 0o600);
+    let (cert_s, key_s) = (
+        cert_path.to_str().expect("utf-8 path"),
+        key_path.to_str().expect("utf-8 path"),
+    );
+
+    // Wrong files are refused at start, each with a sentence naming the file and the fix.
+    let loose = env.path("loose.key");
+    write_mode(&loose, &cert.key_pem, 0o644);
+    let loose_s = loose.to_str().expect("utf-8 path");
+    let err = refused(&env, &["serve", "--tls-cert", cert_s, "--tls-key", loose_s]);
+    assert!(err.contains(loose_s) && err.contains("chmod 600"), "{err}");
+    let wrong = env.path("other.key");
+    write_mode(&wrong, &other.key_pem, 0o600);
+    let wrong_s = wrong.to_str().expect("utf-8 path");
+    let err = refused(&env, &["serve", "--tls-cert", cert_s, "--tls-key", wrong_s]);
+    assert!(
+        err.contains("the key does not belong to the certificate"),
+        "{err}"
+    );
+    let missing = env.path("missing.key");
+    let missing_s = missing.to_str().expect("utf-8 path");
+    let err = refused(
+        &env,
+        &["serve", "--tls-cert", cert_s, "--tls-key", missing_s],
+    );
+    assert!(
+        err.contains("cannot read the TLS key") && err.contains(missing_s),
+        "{err}"
+    );
+    let err = refused(&env, &["serve", "--tls-cert", key_s, "--tls-key", key_s]);
+    assert!(err.contains("holds no certificate"), "{err}");
+    let err = refused(&env, &["serve", "--tls-cert", cert_s]);
+    assert!(err.contains("--tls-key"), "{err}");
+
+    let server = start_server_with(&env, &["--tls-cert", cert_s, "--tls-key", key_s]);
+    let addr = server.addr.clone();
+    let rt = Env::runtime();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).expect("CA certificate"),
+        )
+        .build()
+        .expect("HTTPS client");
+    let https = |path: &str, token: Option<&str>| -> u16 {
+        let mut req = client.get(format!("https://{addr}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        rt.block_on(req.send())
+            .unwrap_or_else(|e| panic!("HTTPS GET {path}: {e:?}"))
+            .status()
+            .as_u16()
+    };
+    wait_for(
+        "the first read, over HTTPS",
+        Duration::from_secs(60),
+        || https("/healthz", Some(TOKEN)) == 200,
+    );
+    assert_eq!(https("/metrics", Some(TOKEN)), 200);
+    assert_eq!(https("/metrics", None), 401, "no token");
+    assert_eq!(https("/metrics", Some("wrong")), 401, "wrong token");
+    let body = rt
+        .block_on(async {
+            client
+                .get(format!("https://{addr}/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await?
+                .text()
+                .await
+        })
+        .expect("metrics over HTTPS");
+    assert!(body.contains("vmig_vcenter_up{"), "{body}");
+
+    // Plain HTTP to the TLS listener gets no HTTP answer.
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok();
+    write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    // A reset is as good an answer as a close.
+    let _ = s.read_to_end(&mut raw);
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("HTTP/1.1"),
+        "plain HTTP was answered: {}",
+        String::from_utf8_lossy(&raw)
+    );
+    drop(server);
 }

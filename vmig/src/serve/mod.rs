@@ -9,6 +9,7 @@
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod tls;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -31,9 +32,18 @@ const REANALYSE_EVERY: Duration = Duration::from_secs(30);
 /// `vmig serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (plain HTTP). Anything but loopback exposes the inventory.
+    /// Address to listen on (plain HTTP unless --tls-cert is given). Anything but loopback
+    /// exposes the inventory.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9790")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM: the server certificate first, then any
+    /// intermediates). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1), readable by its owner
+    /// only.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// File holding a bearer token every request must carry (`Authorization: Bearer …`).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -262,6 +272,19 @@ fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
 /// Runs the server until the process is stopped.
 pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminError> {
     let token = a.token_file.as_deref().map(read_token).transpose()?;
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    if tls::token_in_clear(a.listen, token.is_some(), tls.is_some()) {
+        tracing::warn!(
+            "--token-file without --tls-cert on {}: the token and the inventory cross the \
+             network in clear; give --tls-cert/--tls-key or listen on 127.0.0.1 behind a \
+             TLS proxy",
+            a.listen
+        );
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let scope = Scope {
         datacenter: a.datacenter.clone(),
         cluster: a.cluster.clone(),
@@ -282,7 +305,7 @@ pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminEr
         })?;
     let local = listener.local_addr().unwrap_or(a.listen);
     // Scripts and service managers wait for this line (port 0 picks a free port).
-    eprintln!("vmig serve: listening on http://{local}");
+    eprintln!("vmig serve: listening on {scheme}://{local}");
     let watchers = futures_util::future::join_all(
         conns
             .iter()
@@ -298,7 +321,7 @@ pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminEr
         }
     };
     tokio::select! {
-        r = http::serve(listener, Arc::clone(&state)) => r.map(|()| ExitCode::Ok),
+        r = http::serve(listener, Arc::clone(&state), tls) => r.map(|()| ExitCode::Ok),
         _ = watchers => Ok(ExitCode::Ok),
         () = ticker => Ok(ExitCode::Ok),
     }
