@@ -1,7 +1,9 @@
 //! `vmig serve` against a simulator: the real binary is started, its endpoints are read over
 //! plain HTTP, a document written to a host reaches `/metrics` within 2 s through the
-//! incremental property collector, the token is enforced, `/metrics` passes the exposition
-//! check, `/events` announces snapshots, and a vCenter restart is followed by a full re-read.
+//! incremental property collector and an open page (headless Chromium, the normal page) without
+//! a reload, the token is enforced, `/metrics` passes the exposition check, `/events` announces
+//! snapshots, and a vCenter restart is followed by a full re-read. The TLS listener serves
+//! HTTPS with the token and refuses plain HTTP and wrong key/certificate files.
 
 mod vmig_support;
 
@@ -213,8 +215,9 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     );
     eprintln!("document change visible in /metrics after {took:?}");
 
-    // An open page follows a change without a reload (headless Chromium).
-    if let Some(browser) = chromium(&format!("http://{addr}/?token={TOKEN}&once=1")) {
+    // An open page follows a change without a reload: headless Chromium on the normal page,
+    // read through its DevTools protocol while the page's event stream stays open.
+    if let Some(mut browser) = Chromium::open(&format!("http://{addr}/?token={TOKEN}")) {
         let streams = || {
             let (_, h) = get(&addr, "/healthz", Some(TOKEN));
             serde_json::from_str::<serde_json::Value>(&h).expect("health JSON")["event_streams"]
@@ -224,6 +227,11 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
         wait_for("the page's event stream", Duration::from_secs(30), || {
             streams() >= 2
         });
+        let before = browser.dom();
+        assert!(
+            before.contains("data-generation=") && !before.contains("vm-live"),
+            "{before}"
+        );
         let h0c = vec![gpu(
             0,
             A100,
@@ -237,17 +245,21 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
         )];
         rt.block_on(c.set_custom_value(host.as_moref(), key, &doc(1, 3600, h0c)))
             .expect("write the document");
-        let out = browser.wait_with_output().expect("chromium");
-        let dom = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            dom.contains("data-live-updates=\"1\"") || dom.contains("data-live-updates=\"2\""),
-            "the page did not update itself:\n{}\n{dom}",
-            String::from_utf8_lossy(&out.stderr)
+        let mut dom = String::new();
+        let took = wait_for(
+            "the open page to show the change",
+            Duration::from_secs(10),
+            || {
+                dom = browser.dom();
+                dom.contains("vm-live")
+            },
         );
+        eprintln!("document change on the open page after {took:?}");
         assert!(
-            dom.contains("vm-live"),
-            "the new occupant is not on the page:\n{dom}"
+            dom.contains("data-live-updates=\""),
+            "the page was replaced, not updated in place:\n{dom}"
         );
+        assert!(streams() >= 2, "the page's event stream closed");
     }
 
     // A vCenter restart: the simulator comes back with its initial documents, and the server
@@ -270,42 +282,170 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     drop(server);
 }
 
-/// Headless Chromium dumping the DOM of `url` after a few seconds of the page's time (its
-/// clock stands still while it waits for the network); `None` when Chromium is not
-/// installed, which fails under CI.
-fn chromium(url: &str) -> Option<Child> {
-    let bin = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            std::process::Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
+/// Headless Chromium with a page open, driven through its DevTools protocol over a pipe
+/// (`--remote-debugging-pipe`: JSON messages ending in NUL on file descriptors 3 and 4,
+/// here two FIFOs the shell connects before it becomes Chromium). Reading the live DOM this
+/// way lets the page keep its event stream open, as in a user's browser; `--dump-dom` would
+/// wait for the network to go idle, which a live page never does.
+struct Chromium {
+    child: Child,
+    to: std::fs::File,
+    from: std::sync::mpsc::Receiver<serde_json::Value>,
+    session: String,
+    next_id: u64,
+    /// The profile and the FIFOs; removed when the browser is gone.
+    _dir: vmig_testkit::TempDir,
+}
+
+impl Chromium {
+    /// Chromium with `url` open; `None` when Chromium is not installed, which fails under CI.
+    fn open(url: &str) -> Option<Chromium> {
+        let bin = ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find(|b| {
+                std::process::Command::new(b)
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            });
+        let Some(bin) = bin else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "chromium is not installed; CI needs it (scripts/deps.d/50-chromium.sh)"
+            );
+            eprintln!("SKIPPED the live page check: chromium is not installed");
+            return None;
+        };
+        let dir = vmig_testkit::temp_dir("chromium-serve");
+        let (to_path, from_path) = (dir.path().join("to"), dir.path().join("from"));
+        for p in [&to_path, &from_path] {
+            let ok = std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .expect("mkfifo");
+            assert!(ok.success(), "mkfifo {}", p.display());
+        }
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" 3<"$VMIG_CDP_TO" 4>"$VMIG_CDP_FROM""#)
+            .arg(bin)
+            .args(["--headless", "--no-sandbox", "--disable-gpu"])
+            .arg("--disable-background-networking")
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("profile").display()
+            ))
+            .args(["--remote-debugging-pipe", url])
+            .env("VMIG_CDP_TO", &to_path)
+            .env("VMIG_CDP_FROM", &from_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        // The shell opens "to" first, then "from"; each open waits for the other end.
+        let to = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&to_path)
+            .expect("open the pipe to chromium");
+        let from = std::fs::File::open(&from_path).expect("open the pipe from chromium");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(from);
+            let mut msg = Vec::new();
+            while r.read_until(0, &mut msg).is_ok_and(|n| n > 0) {
+                if msg.last() == Some(&0) {
+                    msg.pop();
+                }
+                if let Ok(v) = serde_json::from_slice(&msg)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+                msg.clear();
+            }
         });
-    let Some(bin) = bin else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is not installed; CI needs it (scripts/deps.d/50-chromium.sh)"
+        let mut browser = Chromium {
+            child,
+            to,
+            from: rx,
+            session: String::new(),
+            next_id: 0,
+            _dir: dir,
+        };
+        let mut target = None;
+        wait_for("chromium's page target", Duration::from_secs(30), || {
+            let targets = browser.call(None, "Target.getTargets", serde_json::json!({}));
+            target = targets["targetInfos"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["type"] == "page" && t["url"].as_str() == Some(url))
+                .and_then(|t| t["targetId"].as_str().map(str::to_string));
+            target.is_some()
+        });
+        let attached = browser.call(
+            None,
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target, "flatten": true }),
         );
-        eprintln!("SKIPPED the live page check: chromium is not installed");
-        return None;
-    };
-    let profile = vmig_testkit::temp_dir("chromium-serve");
-    let child = std::process::Command::new(bin)
-        .args(["--headless", "--no-sandbox", "--disable-gpu"])
-        .args([
-            "--disable-background-networking",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--dump-dom", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    // The profile directory must outlive the browser.
-    std::mem::forget(profile);
-    Some(child)
+        browser.session = attached["sessionId"]
+            .as_str()
+            .expect("a DevTools session")
+            .to_string();
+        Some(browser)
+    }
+
+    /// One DevTools command (on the page's session when `session` is set): its result.
+    fn call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = session {
+            msg["sessionId"] = s.into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).expect("JSON");
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("write to chromium");
+        loop {
+            let v = self
+                .from
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("no answer from chromium to {method}: {e}"));
+            if v["id"].as_u64() == Some(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// The page's DOM as it is now.
+    fn dom(&mut self) -> String {
+        let session = self.session.clone();
+        let r = self.call(
+            Some(&session),
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": "document.documentElement.outerHTML",
+                "returnByValue": true,
+            }),
+        );
+        r["result"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Writes `text` to `path` with `mode`.

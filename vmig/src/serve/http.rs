@@ -208,11 +208,10 @@ fn events(state: &State) -> Response<Body> {
 
 /// Replaces the page's body with the new page's whenever `/events` announces a generation
 /// other than the one shown, and runs the report's own script again. No external assets.
-/// `?once=1` closes the stream after the first update: a headless browser that dumps the page
-/// once its network is idle (the tests' Chromium) can then see the updated page.
+/// `data-live-updates` on `<html>` counts the updates the page applied (visible in the
+/// browser's inspector, and what the tests read through Chromium's DevTools protocol).
 const LIVE_SCRIPT: &str = r"(function(){
 var m=location.search.match(/[?&]token=([^&]*)/),q=m?'?token='+m[1]:'';
-var once=/[?&]once=1/.test(location.search);
 var shown=document.documentElement.getAttribute('data-generation'),updates=0;
 var es=new EventSource('/events'+q);
 es.addEventListener('report',function(e){
@@ -221,7 +220,6 @@ fetch('/'+q,{cache:'no-store'}).then(function(r){return r.text();}).then(functio
 var d=new DOMParser().parseFromString(h,'text/html');
 document.documentElement.setAttribute('data-generation',d.documentElement.getAttribute('data-generation')||e.data);
 updates+=1;document.documentElement.setAttribute('data-live-updates',String(updates));
-if(once)es.close();
 document.body.innerHTML=d.body.innerHTML;
 document.body.querySelectorAll('script:not(#vmig-live)').forEach(function(s){var n=document.createElement('script');n.textContent=s.textContent;s.replaceWith(n);});
 });});
