@@ -17,6 +17,7 @@ mod args;
 mod demo;
 mod footprint;
 mod scale;
+mod scale_serve;
 mod vib;
 
 fn main() -> Result<()> {
