@@ -122,6 +122,13 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         *waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some((marker, t0));
         rt.block_on(client.set_custom_value(host.as_moref(), key, &doc.to_json()))?;
         let written = t0.elapsed().as_secs_f64();
+        // The server's -v lines carry UTC times: this one places the write among them.
+        eprintln!(
+            "scale: change {k} written at {}",
+            time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
         let metrics = loop {
             let m = get(&server.addr, "/metrics")?.1;
             if in_use(&m, t.host, "0") == Some(f64::from(k)) {
@@ -171,6 +178,8 @@ fn start(vmig: &Path, t: &Target<'_>) -> Result<Server> {
             "--url",
             t.url,
             "--insecure",
+            // Its update sets and snapshot timings go to stderr, echoed with the figures.
+            "-v",
             "serve",
             "--listen",
             "127.0.0.1:0",

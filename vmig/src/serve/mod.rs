@@ -183,6 +183,7 @@ impl State {
                 .as_mut()
                 .map_or(model::Effect::Resync, |inv| model::apply(inv, set))
         });
+        tracing::info!("update set: {} object(s), {effect:?}", set.objects.len());
         if effect == model::Effect::Changed {
             self.rebuild();
         }
@@ -201,6 +202,7 @@ impl State {
 
     /// Analyses the model and renders every view of it.
     pub fn rebuild(&self) {
+        let began = Instant::now();
         let (invs, vcenters, now, ready) = self.with_model(|m| {
             let now = m.clock.map_or_else(OffsetDateTime::now_utc, |(t, at)| {
                 t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
@@ -223,6 +225,7 @@ impl State {
             )
         });
         let report = analysis::analyse(invs, now).report(self.scope.clone());
+        let analysed = began.elapsed();
         let mut json = Vec::new();
         let mut html = Vec::new();
         // Writing to memory cannot fail.
@@ -251,6 +254,11 @@ impl State {
             Err(p) => *p.into_inner() = Arc::new(snap),
         }
         self.changed.send_replace(generation);
+        tracing::info!(
+            "snapshot {generation}: analysed in {} ms, rendered in {} ms",
+            analysed.as_millis(),
+            began.elapsed().saturating_sub(analysed).as_millis()
+        );
     }
 }
 

@@ -54,8 +54,10 @@ async fn round(
     };
     let outcome: vcenter_client::Result<std::convert::Infallible> = async {
         // The first answer is the whole filtered set; the inventory reader reads it (and
-        // the device lists the filter leaves out) its own way.
-        c.wait_for_updates(&mut uc, Duration::ZERO).await?;
+        // the device lists the filter leaves out) its own way, so its objects are read one
+        // by one and dropped: kept whole, the answer took over 200 MB at 40,000 VMs.
+        c.wait_for_updates_each(&mut uc, Duration::ZERO, drop)
+            .await?;
         sync(conn, i, scope, state).await?;
         *backoff = Duration::from_secs(1);
         loop {
