@@ -1,5 +1,5 @@
 //! `cargo xtask scale [--clusters N] [--hosts N] [--vms N] [--gpus N] [--vmig BIN]
-//! [--repeat N] [--skip-pyvmomi] [--serve | --url URL]`: `vmig report` at vCenter's maximum
+//! [--repeat N] [--skip-pyvmomi] [--vmig-serve [--changes N] [--idle S]] [--serve | --url URL]`: `vmig report` at vCenter's maximum
 //! inventory. A benchmark, not a test: it prints figures for docs/performance.md ("vmig at
 //! vCenter scale") and asserts nothing.
 //!
@@ -16,6 +16,8 @@
 //!    vmig itself reads each compute resource with one traversal call and no view), and as a
 //!    typical admin script must without agent documents (one view over all hosts and VMs,
 //!    with the VMs' device lists); see `PY_MODES`.
+//!
+//! `--vmig-serve` then measures `vmig serve` on the same simulator (scale_serve.rs).
 //!
 //! `--serve` only starts the simulator and prints its URL; `--url` runs the clients against
 //! such a simulator (the shape flags must match it), to measure without rebuilding the
