@@ -67,7 +67,7 @@ pub use soap::fault::{Fault, FaultKind};
 pub use task::{TaskInfo, TaskState, TaskWait};
 pub use tls::{Sha256Thumbprint, TlsPolicy};
 pub use updates::{
-    ObjectUpdate, PropertyChange, UpdateCollector, UpdateKind, UpdateSet,
+    ObjectUpdate, PropertyChange, StreamedUpdates, UpdateCollector, UpdateKind, UpdateSet,
     is_invalid_collector_version,
 };
 pub use version::ApiVersion;
