@@ -218,6 +218,7 @@ fn failed_report(gpu: &Gpu<'_>, error: &str) -> GpuReport {
         fragmentation: 0.0,
         placeable_vgpu_types: Vec::new(),
         nvml_free: None,
+        layout_state: None,
         geometry: None,
         error: Some(error.to_string()),
     }
@@ -355,6 +356,7 @@ pub fn gpu_report(
             .map(|p| (p.profile.name.clone(), p.instances_placeable))
             .collect(),
         nvml_free: nvml_free_if_different(state),
+        layout_state: None,
         geometry: None,
         largest_placeable,
         fragmentation,

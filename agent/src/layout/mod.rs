@@ -15,7 +15,7 @@
 //! GPU that failed).
 //!
 //! - [`config`] — parsing and validation with line/key errors, per-model resolution;
-//! - [`builtin`] — the layouts shipped in the binary (`agent/layouts/vmig-layouts.yaml`);
+//! - [`builtin`] — the layouts shipped in the binary (`mig/layouts/vmig-layouts.yaml`);
 //! - [`read`] — the layout file a selection names, and the GPUs as the layout code sees them;
 //! - [`host`] — which GPUs a config selects and what each needs (pure decisions);
 //! - [`exec`] — running a plan through a [`exec::MigBackend`] with rollback (NVML or in-memory);
