@@ -19,6 +19,7 @@
 
 pub mod catalog;
 pub mod defrag;
+pub mod desired_layout;
 pub mod engines;
 pub mod fuzzing;
 pub mod geometry;

@@ -28,6 +28,7 @@ pub mod exit;
 pub mod fuzzing;
 pub mod interrupt;
 pub mod inventory;
+pub mod layout;
 pub mod lock;
 pub mod plan;
 pub mod render;
