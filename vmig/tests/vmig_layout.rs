@@ -127,8 +127,49 @@ fn set_show_clear_with_host_over_cluster_and_refusals() {
     assert_eq!(h0["gpus"][0]["state"], "waiting-for-agent", "{h0:#}");
     assert_eq!(shown["hosts"].as_array().unwrap().len(), 1);
 
-    // Refusals, each with nothing written: an impossible layout on the reported A100, an
-    // unknown name, a broken file, an unknown cluster.
+    refusals_write_nothing(&env);
+
+    // A layout from a file: its whole text travels; the hostile host value is overwritten and
+    // counts up from nothing it could claim.
+    let mine = env.path("mine.yaml");
+    std::fs::write(
+        &mine,
+        "version: v1\nmig-configs:\n  halves:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb\": 2\n",
+    )
+    .unwrap();
+    let a = env.vmig_json(
+        &[
+            "layout",
+            "set",
+            "--host",
+            "DC0_C0_H2",
+            "--layout",
+            "halves",
+            "--file",
+            mine.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert_eq!(a["layout"]["version"], 1, "{a:#}");
+    assert!(a["layout"]["file"].as_str().unwrap().contains("3g.20gb"));
+
+    // Clear: H0 follows its cluster again; clearing twice says there was nothing.
+    let a = env.vmig_json(&["layout", "clear", "--host", "DC0_C0_H0"], 0);
+    assert_eq!(a["previous"], "seed-mixed v1");
+    let shown = env.vmig_json(&["layout", "show"], 0);
+    assert_eq!(host(&shown, "DC0_C0_H0")["desired"]["from"], "cluster");
+    assert_eq!(host(&shown, "DC0_C0_H0")["gpus"][0]["state"], "applied");
+    let a = env.vmig_json(&["layout", "clear", "--host", "DC0_C0_H0"], 0);
+    assert!(a["previous"].is_null(), "{a:#}");
+    env.vmig_json(&["layout", "clear", "--cluster", "DC0_C0"], 0);
+    let shown = env.vmig_json(&["layout", "show"], 0);
+    assert!(host(&shown, "DC0_C0_H1")["desired"].is_null());
+    assert_eq!(host(&shown, "DC0_C0_H0")["gpus"][0]["state"], "applied");
+}
+
+/// Refusals, each with nothing written: an impossible layout on the reported A100, an
+/// unknown name, an unknown cluster, a broken file, a missing target.
+fn refusals_write_nothing(env: &Env) {
     let seven = env.path("seven.yaml");
     std::fs::write(
         &seven,
@@ -200,41 +241,4 @@ fn set_show_clear_with_host_over_cluster_and_refusals() {
     assert_eq!(host(&shown, "DC0_C0_H1")["desired"]["version"], 2);
     assert_eq!(host(&shown, "DC0_C0_H1")["desired"]["name"], "all-balanced");
     assert!(host(&shown, "DC0_C0_H1")["desired_error"].is_null());
-
-    // A layout from a file: its whole text travels; the hostile host value is overwritten and
-    // counts up from nothing it could claim.
-    let mine = env.path("mine.yaml");
-    std::fs::write(
-        &mine,
-        "version: v1\nmig-configs:\n  halves:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb\": 2\n",
-    )
-    .unwrap();
-    let a = env.vmig_json(
-        &[
-            "layout",
-            "set",
-            "--host",
-            "DC0_C0_H2",
-            "--layout",
-            "halves",
-            "--file",
-            mine.to_str().unwrap(),
-        ],
-        0,
-    );
-    assert_eq!(a["layout"]["version"], 1, "{a:#}");
-    assert!(a["layout"]["file"].as_str().unwrap().contains("3g.20gb"));
-
-    // Clear: H0 follows its cluster again; clearing twice says there was nothing.
-    let a = env.vmig_json(&["layout", "clear", "--host", "DC0_C0_H0"], 0);
-    assert_eq!(a["previous"], "seed-mixed v1");
-    let shown = env.vmig_json(&["layout", "show"], 0);
-    assert_eq!(host(&shown, "DC0_C0_H0")["desired"]["from"], "cluster");
-    assert_eq!(host(&shown, "DC0_C0_H0")["gpus"][0]["state"], "applied");
-    let a = env.vmig_json(&["layout", "clear", "--host", "DC0_C0_H0"], 0);
-    assert!(a["previous"].is_null(), "{a:#}");
-    env.vmig_json(&["layout", "clear", "--cluster", "DC0_C0"], 0);
-    let shown = env.vmig_json(&["layout", "show"], 0);
-    assert!(host(&shown, "DC0_C0_H1")["desired"].is_null());
-    assert_eq!(host(&shown, "DC0_C0_H0")["gpus"][0]["state"], "applied");
 }
