@@ -4,7 +4,8 @@
 //!
 //! The TOML keys are part of the product's interface (docs/operations.md) and are exactly:
 //! `[vcenter] url, username, password_file, ca_file, thumbprint, insecure`; `[host] uuid`;
-//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_lib, layout_file, layout_name`.
+//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_lib, layout_file, layout_name`;
+//! `[layout] source`.
 //! Unknown keys are refused so that a typo never silently falls back to a default.
 //!
 //! The password is never part of [`Config`]: it is read from `password_file` only when a
@@ -102,6 +103,21 @@ pub struct Config {
     pub nvml_lib: Option<PathBuf>,
     /// `[agent] layout_file` + `layout_name`, both or neither.
     pub layout: Option<LayoutRef>,
+    /// `[layout] source`: whether the daemon reconciles a desired layout (default: observe).
+    pub layout_source: LayoutSourceMode,
+}
+
+/// `[layout] source`: where the daemon takes a layout to reconcile from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutSourceMode {
+    /// `"off"` (the default): observe and publish only; a local `[agent] layout_file` is
+    /// enforced at start and after a pending MIG mode applies, as before.
+    #[default]
+    Off,
+    /// `"vcenter"`: every poll, read the desired layout `vmig layout set` wrote (host over
+    /// cluster), apply it and publish per-GPU layout states. A local layout still wins.
+    Vcenter,
 }
 
 /// A named layout in a layout file, to enforce at start and after a pending MIG mode applies.
@@ -119,6 +135,15 @@ struct RawConfig {
     host: RawHost,
     #[serde(default)]
     agent: RawAgent,
+    #[serde(default)]
+    layout: RawLayout,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    #[serde(default)]
+    source: LayoutSourceMode,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,6 +272,7 @@ impl Config {
             heartbeat_interval: Duration::from_secs(heartbeat),
             nvml_lib: raw.agent.nvml_lib.map(resolve),
             layout,
+            layout_source: raw.layout.source,
         })
     }
 }

@@ -71,6 +71,19 @@ impl Observer for NvmlObserver {
             .await?
     }
 
+    async fn reconcile(
+        &mut self,
+        desired: std::sync::Arc<super::reconcile::DesiredInForce>,
+    ) -> anyhow::Result<super::reconcile::States> {
+        let timeout = self.stall_timeout;
+        self.worker()?
+            .call("reconciling the layout", timeout, move |core| {
+                let driver = core.driver()?;
+                Ok(super::reconcile::reconcile_gpus(driver, &desired))
+            })
+            .await?
+    }
+
     async fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
         let timeout = self.stall_timeout;
         let layout = layout.clone();

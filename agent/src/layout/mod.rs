@@ -34,11 +34,11 @@ pub mod host;
 pub mod plan;
 pub mod read;
 
-pub use apply::apply;
+pub use apply::{apply, apply_file};
 pub use assert::assert;
 pub use config::{ConfigError, LayoutFile, Target};
 pub use error::LayoutError;
 pub use exec::{MigBackend, NvmlBackend, SimBackend, execute};
 pub use export::{ExportOptions, export_current};
-pub use plan::{ApplyOptions, plan};
+pub use plan::{ApplyOptions, plan, plan_all};
 pub use read::{LayoutSelection, load, read_host, read_view};
