@@ -29,6 +29,7 @@ mod client;
 mod custom_fields;
 mod error;
 mod host;
+mod maintenance;
 mod moref;
 mod password_file;
 mod property;

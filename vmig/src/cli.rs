@@ -69,6 +69,8 @@ pub enum Command {
     Simulate(crate::simulate::SimulateArgs),
     /// Desired MIG layouts kept in vCenter per cluster or host: set, show, clear.
     Layout(crate::layout::LayoutArgs),
+    /// Bring a cluster's hosts to their desired layout through maintenance mode and reboots.
+    Rollout(crate::rollout::RolloutArgs),
 }
 
 /// `vmig repair --help`.
@@ -327,6 +329,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
         Command::Plan(a) => crate::plan::run(&conns, a, cli.json, progress, out).await,
         Command::Simulate(a) => crate::simulate::run_cmd(&conns, a, cli.json, progress, out).await,
         Command::Layout(a) => crate::layout::run(&conns, a, cli.json, out).await,
+        Command::Rollout(a) => {
+            crate::interrupt::install();
+            crate::rollout::run(&conns, a, cli.json, out).await
+        }
     };
     // Failed or not: no session is left behind in vCenter (connection.rs).
     crate::connection::logout_all(&conns).await;

@@ -21,16 +21,22 @@ pub enum ExitCode {
     Refused = 3,
     /// Not enough free MIG capacity (also: another admin booked the last slice first).
     NoCapacity = 4,
+    /// `rollout` stopped at a host that failed (named in the message); nothing after it ran.
+    RolloutStopped = 5,
+    /// `rollout` put a host in maintenance mode and waits for its reboot (`--reboot admin`).
+    WaitingForReboot = 6,
 }
 
 impl ExitCode {
     /// Every code, in numeric order (the order `--help` lists them in).
-    pub const ALL: [ExitCode; 5] = [
+    pub const ALL: [ExitCode; 7] = [
         ExitCode::Ok,
         ExitCode::Failure,
         ExitCode::Usage,
         ExitCode::Refused,
         ExitCode::NoCapacity,
+        ExitCode::RolloutStopped,
+        ExitCode::WaitingForReboot,
     ];
 
     /// The numeric status.
@@ -57,6 +63,13 @@ impl ExitCode {
             ExitCode::NoCapacity => {
                 "not enough free MIG capacity (capacity: fewer than --count fit; assign: no free\n\
                  slice, or another admin reserved the last one first)"
+            }
+            ExitCode::RolloutStopped => {
+                "rollout stopped at a failed host (named); fix it and run the same rollout again"
+            }
+            ExitCode::WaitingForReboot => {
+                "rollout waits for a host in maintenance mode to be rebooted (--reboot admin);\n\
+                 reboot it, then run the same rollout again"
             }
         }
     }
@@ -98,7 +111,7 @@ mod tests {
     #[test]
     fn numbers_are_stable() {
         let numbers: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(numbers, [0, 1, 2, 3, 4]);
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 5, 6]);
         assert_eq!(serde_json::to_string(&ExitCode::Refused).unwrap(), "3");
     }
 
@@ -115,7 +128,10 @@ Exit status:
      host not found or not offering the type, no current agent report, nothing to do,
      VM busy with another vmig, this vmig's lock broken while it stalled)
   4  not enough free MIG capacity (capacity: fewer than --count fit; assign: no free
-     slice, or another admin reserved the last one first)"
+     slice, or another admin reserved the last one first)
+  5  rollout stopped at a failed host (named); fix it and run the same rollout again
+  6  rollout waits for a host in maintenance mode to be rebooted (--reboot admin);
+     reboot it, then run the same rollout again"
         );
     }
 }

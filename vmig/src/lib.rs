@@ -34,6 +34,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod reservation;
+pub mod rollout;
 pub mod serve;
 pub mod simulate;
 pub mod stream;
