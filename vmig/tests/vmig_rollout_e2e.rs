@@ -280,6 +280,56 @@ fn four_hosts_from_mig_off_to_all_balanced() {
     );
 
     blocked_host_stops_the_rollout(&env, &rt, &c, &machines);
+    failed_reboot_stops_the_rollout(&env, &rt, &c, &machines);
+}
+
+/// `--reboot host` where the reboot fails (vcsim implements no `RebootHost_Task`): the
+/// blocked host from before is released first (its own layout cleared, the cluster's
+/// all-balanced is what it has), then the next host that needs a reset stops the rollout
+/// with exit 5, named, left in maintenance mode.
+fn failed_reboot_stops_the_rollout(
+    env: &Env,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    machines: &[Machine],
+) {
+    let (h0, h1) = (&machines[0].name, &machines[1].name);
+    env.vmig_json(&["layout", "clear", "--host", h0], 0);
+    env.vmig_json(
+        &["layout", "set", "--host", h1, "--layout", "all-disabled"],
+        0,
+    );
+    wait_for(
+        Duration::from_secs(60),
+        "H0 applied, H1 pending-reset",
+        || {
+            let s = states(env);
+            (s.iter().any(|(h, st)| h == h0 && st == "applied")
+                && s.iter().any(|(h, st)| h == h1 && st == "pending-reset"))
+            .then_some(())
+        },
+    );
+    let (code, events, stderr) = rollout(env, &["--reboot", "host", "--timeout-s", "30"]);
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "done-host" && e["host"] == h0.as_str()),
+        "the resumed host is finished first: {events:?}"
+    );
+    let stop = events
+        .iter()
+        .find(|e| e["event"] == "stopped")
+        .expect("a stop event");
+    assert_eq!(stop["host"], h1.as_str(), "{events:?}");
+    assert!(
+        stop["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reboot it"),
+        "{stop}"
+    );
+    assert_eq!(in_mm(rt, c, machines), std::slice::from_ref(h1));
 }
 
 /// Runs `rollout --reboot admin` until done, rebooting what it waits for; the second run is

@@ -388,22 +388,21 @@ async fn drive(r: &mut Rollout<'_>) -> Result<ExitCode, AdminError> {
             return Ok(ExitCode::RolloutStopped);
         }
     }
-    // Resumed hosts first (they may be in maintenance mode now), then the others by name.
-    let mut todo: Vec<(String, HostRef, String)> = Vec::new();
-    for (row, href) in &rows {
-        let l = label(row);
-        let resumed = r.phase(&row.host, &l).is_some_and(|p| p != Phase::Done);
-        let in_mm = r
-            .conn
-            .client
-            .in_maintenance_mode(href)
-            .await
-            .map_err(vc_err(r.conn))?;
-        if resumed || need(row) != Need::Nothing || (in_mm && r.phase(&row.host, &l).is_some()) {
-            todo.push((row.host.clone(), href.clone(), l));
-        }
-    }
-    todo.sort_by_key(|(h, _, l)| (r.phase(h, l).is_none(), h.clone()));
+    // Resumed hosts first (they may be in maintenance mode now), then the others by name. A
+    // host this rollout put in maintenance mode is taken out again even when its desired
+    // layout changed since (its record entry then names the older layout).
+    let recorded = |h: &str| {
+        r.record
+            .hosts
+            .get(h)
+            .is_some_and(|e| e.phase != Phase::Done)
+    };
+    let mut todo: Vec<(String, HostRef, String)> = rows
+        .iter()
+        .filter(|(row, _)| recorded(&row.host) || need(row) != Need::Nothing)
+        .map(|(row, href)| (row.host.clone(), href.clone(), label(row)))
+        .collect();
+    todo.sort_by_key(|(h, _, _)| (!recorded(h), h.clone()));
     if r.args.dry_run {
         for (row, _) in &rows {
             let what = match need(row) {
