@@ -442,6 +442,24 @@ layout_name = "all-balanced"
             Duration::from_secs(DEFAULT_HEARTBEAT_INTERVAL_S)
         );
         assert!(c.host_uuid.is_none() && c.layout.is_none() && c.nvml_lib.is_none());
+        // Observe only unless reconcile is asked for (docs/operations.md, safe defaults).
+        assert_eq!(c.layout_source, LayoutSourceMode::Off);
+    }
+
+    #[test]
+    fn layout_source_is_off_or_vcenter() {
+        let base = "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n";
+        let c = parse(&format!("{base}[layout]\nsource = \"vcenter\"\n")).expect("valid");
+        assert_eq!(c.layout_source, LayoutSourceMode::Vcenter);
+        let c = parse(&format!("{base}[layout]\nsource = \"off\"\n")).expect("valid");
+        assert_eq!(c.layout_source, LayoutSourceMode::Off);
+        for bad in [
+            "[layout]\nsource = \"vCenter-ish\"\n",
+            "[layout]\nsorce = \"vcenter\"\n",
+        ] {
+            let e = parse(&format!("{base}{bad}")).unwrap_err().to_string();
+            assert!(e.contains("source") || e.contains("sorce"), "{e}");
+        }
     }
 
     #[test]
