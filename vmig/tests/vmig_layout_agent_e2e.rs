@@ -103,7 +103,7 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap());
-    let _agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start the agent");
+    let mut agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start the agent");
     let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for(Duration::from_secs(120), "the agent's first report", || {
         let shown = env.vmig_json(&["layout", "show", "--host", HOST], 0);
@@ -211,6 +211,38 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
         after["gpus"][0]["mig"]["gpu_instances"],
         now["gpus"][0]["mig"]["gpu_instances"]
     );
+
+    // The host's own agent config names a layout: it wins over vCenter's, and show says so.
+    env.vmig_json(
+        &["layout", "set", "--host", HOST, "--layout", "all-balanced"],
+        0,
+    );
+    drop(agent);
+    let local = env.path("local.yaml");
+    std::fs::write(
+        &local,
+        "version: v1\nmig-configs:\n  keep:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb\": 1\n",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[layout]",
+        &format!(
+            "layout_file = {:?}\nlayout_name = \"keep\"\n\n[layout]",
+            local.display().to_string()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let log2 = env.path("agent-2.log");
+    cmd.stderr(std::fs::File::create(&log2).unwrap());
+    agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("restart the agent");
+    let g = wait_for(Duration::from_secs(60), "local-override", || {
+        gpu_state(&env, |g| g["state"] == "local-override")
+    });
+    assert!(
+        g["agent_layout"].as_str().unwrap().contains("keep (local)"),
+        "{g:#}"
+    );
+    drop(agent);
 }
 
 /// The GI id of the first GI of GI profile `profile_id` in `nvml-sim show` output.

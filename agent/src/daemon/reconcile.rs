@@ -53,16 +53,26 @@ pub struct DesiredInForce {
     /// The parsed layout file, or why the desired layout cannot be used (every GPU is then
     /// reported `invalid-layout` with that reason, and nothing is changed).
     pub file: Result<LayoutFile, String>,
+    /// SHA-256 of the text it was read from: two admins may write the same version with
+    /// different content, and the agent must follow whichever is there.
+    pub digest: String,
+}
+
+/// The digest [`DesiredInForce::digest`] holds.
+pub fn digest(text: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 impl DesiredInForce {
     /// What identifies one desired layout: a change of it triggers a new attempt.
     pub fn key(&self) -> String {
         format!(
-            "{}|{}|{:?}|{}",
+            "{}|{}|{:?}|{}|{}",
             self.source.as_str(),
             self.name,
             self.version,
+            self.digest,
             match &self.file {
                 Ok(_) => "ok".to_string(),
                 Err(e) => e.clone(),
@@ -449,4 +459,79 @@ pub async fn desired_loop<D: DesiredSource>(
         }
     }
     let _ = tokio::time::timeout(super::run::CLOSE_TIMEOUT, source.close()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desired(version: u64, text: &str) -> DesiredInForce {
+        DesiredInForce {
+            source: LayoutSource::VcenterCluster,
+            name: "all-balanced".into(),
+            version: Some(version),
+            file: Err("unused".into()),
+            digest: digest(text),
+        }
+    }
+
+    fn state(kind: LayoutStateKind) -> GpuLayoutState {
+        desired(1, "").state(kind, None, None)
+    }
+
+    /// A new attempt when the layout (version or content) or the GPUs changed, or a failed
+    /// GPU is due a retry; none when nothing changed.
+    #[tokio::test(start_paused = true)]
+    async fn attempts_only_on_change_or_failure() {
+        let mut r = Reconciler::default();
+        let d1 = desired(1, "a");
+        assert!(r.needs_attempt(&d1, "fp"));
+        r.record(
+            &d1,
+            "fp".into(),
+            vec![("GPU-1".into(), state(LayoutStateKind::Applied))],
+        );
+        assert!(!r.needs_attempt(&d1, "fp"));
+        assert!(r.needs_attempt(&d1, "fp2"), "the GPUs changed");
+        assert!(r.needs_attempt(&desired(2, "a"), "fp"), "a new version");
+        assert!(
+            r.needs_attempt(&desired(1, "b"), "fp"),
+            "same version, other content"
+        );
+
+        r.record(
+            &d1,
+            "fp".into(),
+            vec![("GPU-1".into(), state(LayoutStateKind::Failed))],
+        );
+        assert!(!r.needs_attempt(&d1, "fp"));
+        tokio::time::advance(RETRY_FAILED).await;
+        assert!(r.needs_attempt(&d1, "fp"), "a failed GPU is retried");
+
+        let mut gpus = vec![GpuReport {
+            index: 0,
+            uuid: "GPU-1".into(),
+            name: "A100".into(),
+            pci_bus_id: String::new(),
+            model: None,
+            mig_mode: None,
+            gpu_instances: vec![],
+            free: Default::default(),
+            largest_placeable: None,
+            fragmentation: 0.0,
+            placeable_vgpu_types: vec![],
+            error: None,
+            nvml_free: None,
+            layout_state: None,
+            geometry: None,
+        }];
+        r.attach(&mut gpus);
+        assert_eq!(
+            gpus[0].layout_state.as_ref().map(|s| s.state),
+            Some(LayoutStateKind::Failed)
+        );
+        r.clear();
+        r.attach(&mut gpus);
+        assert!(gpus[0].layout_state.is_none());
+    }
 }

@@ -15,7 +15,7 @@ use mig::report::LayoutSource;
 use vcenter_client::{Client, ClusterRef, CustomValues, HostProperty, HostRef};
 
 use super::config::{LayoutRef, VcenterConfig};
-use super::reconcile::{DesiredInForce, DesiredSource};
+use super::reconcile::{DesiredInForce, DesiredSource, digest};
 use super::vcenter::{HostIdentity, connect, find_host, logout_quietly};
 
 /// Reads the desired layout from vCenter (or the local config).
@@ -44,8 +44,10 @@ impl VcenterDesired {
             tracing::warn!(file = %l.file.display(), layout = %l.name, "the local layout in the agent's config wins over any desired layout in vCenter on this host");
             self.warned_local = true;
         }
-        let file = std::fs::read_to_string(&l.file)
-            .map_err(|e| format!("cannot read layout file {}: {e}", l.file.display()))
+        let text = std::fs::read_to_string(&l.file)
+            .map_err(|e| format!("cannot read layout file {}: {e}", l.file.display()));
+        let digest = text.as_deref().map(digest).unwrap_or_default();
+        let file = text
             .and_then(|text| {
                 LayoutFile::parse(&l.file.display().to_string(), &text).map_err(|e| e.to_string())
             })
@@ -58,6 +60,7 @@ impl VcenterDesired {
             name: l.name.clone(),
             version: None,
             file,
+            digest,
         }
     }
 
@@ -111,12 +114,14 @@ fn parse(source: LayoutSource, text: &str) -> DesiredInForce {
             name: doc.name,
             version: Some(doc.version),
             file: Ok(file),
+            digest: digest(text),
         },
         Err(e) => DesiredInForce {
             source,
             name: "(unreadable)".into(),
             version: None,
             file: Err(e.to_string()),
+            digest: digest(text),
         },
     }
 }
