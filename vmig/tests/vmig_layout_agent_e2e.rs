@@ -180,37 +180,7 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
     let now: serde_json::Value = serde_json::from_str(&nvml_sim(&state, &["show"])).unwrap();
     assert_eq!(nvml_gi_of(&now, 9), gi, "the in-use GI is still there");
 
-    // A hostile value written past vmig: every GPU is invalid-layout, nothing changes.
-    let h = host_ref(&rt, &c, HOST);
-    rt.block_on(async {
-        let key = c
-            .custom_field_defs()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|d| d.name == "vmig.layout")
-            .unwrap()
-            .key;
-        c.set_custom_value(
-            h.as_moref(),
-            key,
-            "{\"schema\":\"vmig.layout/v1\",\"name\":1}",
-        )
-        .await
-        .unwrap();
-    });
-    let g = wait_for(Duration::from_secs(60), "invalid-layout", || {
-        gpu_state(&env, |g| g["state"] == "invalid-layout")
-    });
-    assert!(
-        g["reason"].as_str().unwrap().contains("not valid JSON"),
-        "{g:#}"
-    );
-    let after: serde_json::Value = serde_json::from_str(&nvml_sim(&state, &["show"])).unwrap();
-    assert_eq!(
-        after["gpus"][0]["mig"]["gpu_instances"],
-        now["gpus"][0]["mig"]["gpu_instances"]
-    );
+    hostile_value_is_invalid_layout(&env, &rt, &c, &state, &now);
 
     // The host's own agent config names a layout: it wins over vCenter's, and show says so.
     env.vmig_json(
@@ -252,4 +222,44 @@ fn nvml_gi_of(show: &serde_json::Value, profile_id: u64) -> String {
         .and_then(|o| o.values().find(|g| g["profile"] == profile_id))
         .unwrap_or_else(|| panic!("no GI of profile {profile_id} in {show:#}"))["id"]
         .to_string()
+}
+
+/// A hostile value written past vmig: every GPU is invalid-layout, nothing changes.
+fn hostile_value_is_invalid_layout(
+    env: &Env,
+    rt: &tokio::runtime::Runtime,
+    c: &vcenter_client::Client,
+    state: &Path,
+    now: &serde_json::Value,
+) {
+    let h = host_ref(rt, c, HOST);
+    rt.block_on(async {
+        let key = c
+            .custom_field_defs()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|d| d.name == "vmig.layout")
+            .unwrap()
+            .key;
+        c.set_custom_value(
+            h.as_moref(),
+            key,
+            "{\"schema\":\"vmig.layout/v1\",\"name\":1}",
+        )
+        .await
+        .unwrap();
+    });
+    let g = wait_for(Duration::from_secs(60), "invalid-layout", || {
+        gpu_state(env, |g| g["state"] == "invalid-layout")
+    });
+    assert!(
+        g["reason"].as_str().unwrap().contains("not valid JSON"),
+        "{g:#}"
+    );
+    let after: serde_json::Value = serde_json::from_str(&nvml_sim(state, &["show"])).unwrap();
+    assert_eq!(
+        after["gpus"][0]["mig"]["gpu_instances"],
+        now["gpus"][0]["mig"]["gpu_instances"]
+    );
 }
