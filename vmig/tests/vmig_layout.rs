@@ -161,6 +161,7 @@ fn set_show_clear_with_host_over_cluster_and_refusals() {
     assert_eq!(host(&shown, "DC0_C0_H0")["gpus"][0]["state"], "applied");
     let a = env.vmig_json(&["layout", "clear", "--host", "DC0_C0_H0"], 0);
     assert!(a["previous"].is_null(), "{a:#}");
+    two_admins_at_once(&env);
     env.vmig_json(&["layout", "clear", "--cluster", "DC0_C0"], 0);
     let shown = env.vmig_json(&["layout", "show"], 0);
     assert!(host(&shown, "DC0_C0_H1")["desired"].is_null());
@@ -241,4 +242,36 @@ fn refusals_write_nothing(env: &Env) {
     assert_eq!(host(&shown, "DC0_C0_H1")["desired"]["version"], 2);
     assert_eq!(host(&shown, "DC0_C0_H1")["desired"]["name"], "all-balanced");
     assert!(host(&shown, "DC0_C0_H1")["desired_error"].is_null());
+}
+
+/// Two admins set the cluster's layout at the same moment: both succeed, the last write wins,
+/// and what is left is one whole, readable document with a version above the one before.
+fn two_admins_at_once(env: &Env) {
+    let before = env.vmig_json(&["layout", "show", "--host", "DC0_C0_H1"], 0);
+    let v0 = before["hosts"][0]["desired"]["version"].as_u64().unwrap();
+    let spawn = |layout: &str| {
+        env.vmig_cmd(&[
+            "--json",
+            "layout",
+            "set",
+            "--cluster",
+            "DC0_C0",
+            "--layout",
+            layout,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let (a, b) = (spawn("all-1g"), spawn("seed-mixed"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", vmig_support::text(&out));
+    }
+    let after = env.vmig_json(&["layout", "show", "--host", "DC0_C0_H1"], 0);
+    let d = &after["hosts"][0]["desired"];
+    assert!(after["hosts"][0]["desired_error"].is_null(), "{after:#}");
+    assert!(d["name"] == "all-1g" || d["name"] == "seed-mixed", "{d:#}");
+    assert!(d["version"].as_u64().unwrap() > v0, "{d:#}");
 }
