@@ -20,6 +20,8 @@ use vmig_testkit::{
 
 const A100: &str = "a100-pcie-40gb";
 const CLUSTER: &str = "DC0_C0";
+/// The rollout lock's stale period: a SIGKILLed rollout's lock is broken this soon.
+const STALE_S: &str = "6";
 
 fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -163,7 +165,11 @@ fn states(env: &Env) -> Vec<(String, String)> {
 fn rollout(env: &Env, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
     let mut args = vec!["--json", "rollout", "--cluster", CLUSTER];
     args.extend_from_slice(extra);
-    let out = env.vmig(&args);
+    let out = env
+        .vmig_cmd(&args)
+        .env("VMIG_LOCK_STALE_S", STALE_S)
+        .output()
+        .expect("run vmig");
     // One event per line; an error is one (pretty-printed) object: read a stream of values.
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let events = serde_json::Deserializer::from_str(&stdout)
@@ -259,6 +265,8 @@ fn four_hosts_from_mig_off_to_all_balanced() {
     );
     assert!(in_mm(&rt, &c, &machines).is_empty());
 
+    another_rollout_holds_the_lock(&env, &rt, &c, cluster.moref.value());
+    assert!(in_mm(&rt, &c, &machines).is_empty());
     drive_to_done(&env, &rt, &c, &mut machines);
 
     assert!(
@@ -363,6 +371,26 @@ fn drive_to_done(env: &Env, rt: &tokio::runtime::Runtime, c: &Client, machines: 
     panic!("the rollout did not finish in 12 rounds");
 }
 
+/// Another admin's rollout holds the cluster lock (its `vmig.lock.<cluster>` field, value not
+/// yet written): this rollout is refused with nothing changed, and runs once it is gone.
+fn another_rollout_holds_the_lock(
+    env: &Env,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    cluster: &str,
+) {
+    let def = rt
+        .block_on(c.add_custom_field_def(
+            &format!("vmig.lock.{cluster}"),
+            Some("ClusterComputeResource"),
+        ))
+        .unwrap();
+    let (code, _, stderr) = rollout(env, &["--reboot", "admin"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("another vmig rollout"), "{stderr}");
+    rt.block_on(c.remove_custom_field_def(def.key)).unwrap();
+}
+
 /// Starts a rollout, SIGKILLs it while it waits for ExitMaintenanceMode_Task.
 fn killed_mid_way(env: &Env) {
     let err = env.path("killed.stderr");
@@ -375,7 +403,8 @@ fn killed_mid_way(env: &Env) {
         "--timeout-s",
         "60",
     ]);
-    cmd.stdout(Stdio::null())
+    cmd.env("VMIG_LOCK_STALE_S", STALE_S)
+        .stdout(Stdio::null())
         .stderr(std::fs::File::create(&err).unwrap());
     let mut child = cmd.spawn().unwrap();
     let seen = wait_for(
@@ -396,6 +425,8 @@ fn killed_mid_way(env: &Env) {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+    // Its cluster lock is left behind; the next rollout breaks it once stale.
+    std::thread::sleep(Duration::from_secs(STALE_S.parse::<u64>().unwrap() + 1));
 }
 
 /// A VM on a GI that all-1g would destroy; vcsim's maintenance mode does not evacuate, so

@@ -143,6 +143,8 @@ struct Rollout<'a> {
     out: &'a mut dyn Write,
     field: Option<CustomFieldKey>,
     record: Record,
+    /// The cluster's rollout lock (none with `--dry-run`), renewed while the rollout runs.
+    lock: Option<crate::lock::Lock>,
 }
 
 impl Rollout<'_> {
@@ -168,7 +170,39 @@ impl Rollout<'_> {
         Ok(())
     }
 
+    /// Keeps the cluster lock alive (cheap when not due).
+    async fn renew(&mut self) -> Result<(), AdminError> {
+        if let Some(l) = &mut self.lock {
+            l.renew_if_due().await.map_err(|e| {
+                AdminError::Incomplete(format!("{e}; run the same vmig rollout again to resume"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Follows `task` to its end (up to `--timeout-s`), renewing the cluster lock meanwhile:
+    /// evacuating a host can take far longer than the lock's stale period.
+    async fn follow(
+        &mut self,
+        task: &vcenter_client::TaskRef,
+    ) -> Result<Result<(), vcenter_client::Error>, AdminError> {
+        let deadline = Instant::now() + Duration::from_secs(self.args.timeout_s);
+        loop {
+            self.renew().await?;
+            let slice = TaskWait {
+                timeout: Duration::from_secs(15),
+                ..TaskWait::default()
+            };
+            match self.conn.client.wait_for_task(task, slice).await {
+                Ok(_) => return Ok(Ok(())),
+                Err(vcenter_client::Error::TaskTimeout { .. }) if Instant::now() < deadline => {}
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+
     async fn save(&mut self) -> Result<(), AdminError> {
+        self.renew().await?;
         let Some(key) = self.field else {
             return Ok(());
         };
@@ -249,11 +283,11 @@ pub async fn run(
         if let Some((cl, values)) = inv.clusters.iter().find(|(cl, _)| cl.name == args.cluster) {
             check_layouts(&inv, &args.cluster)?;
             let existing = value(values, &keys_of(c, FIELD_ROLLOUT).await?).map(str::to_string);
-            found = Some((c, cl.moref.as_moref().clone(), existing));
+            found = Some((c, cl.moref.clone(), existing));
             break;
         }
     }
-    let Some((c, cluster, existing)) = found else {
+    let Some((c, cluster_ref, existing)) = found else {
         return Err(AdminError::LayoutRefused(format!(
             "no cluster named `{}`; nothing was changed",
             args.cluster
@@ -286,16 +320,47 @@ pub async fn run(
                 .key,
         )
     };
+    // One rollout per cluster at a time: two would each keep `--max-unavailable`, together not.
+    let lock = if args.dry_run {
+        None
+    } else {
+        let what = format!("cluster {}", args.cluster);
+        let who = c.target.credentials.user().to_string();
+        Some(
+            crate::lock::acquire(
+                &c.client,
+                crate::lock::Target::Cluster(&cluster_ref),
+                &what,
+                &who,
+                "vmig rollout",
+                Duration::from_secs(5),
+            )
+            .await
+            .map_err(|e| match e {
+                crate::lock::LockError::Busy { .. } => AdminError::LayoutRefused(format!(
+                    "{e}: another vmig rollout of this cluster is running; nothing was changed"
+                )),
+                other => AdminError::Incomplete(other.to_string()),
+            })?,
+        )
+    };
     let mut r = Rollout {
         conn: c,
-        cluster,
+        cluster: cluster_ref.as_moref().clone(),
         args: &args,
         json,
         out,
         field,
         record,
+        lock,
     };
-    drive(&mut r).await
+    let result = drive(&mut r).await;
+    if let Some(l) = r.lock.take()
+        && let Err(e) = l.release().await
+    {
+        tracing::warn!(error = %e, "could not release the rollout lock; it goes stale on its own");
+    }
+    result
 }
 
 async fn keys_of(c: &Connection, name: &str) -> Result<Vec<CustomFieldKey>, AdminError> {
@@ -357,6 +422,7 @@ async fn settled_rows(
 ) -> Result<Result<Vec<(HostRow, HostRef)>, ExitCode>, AdminError> {
     let deadline = Instant::now() + Duration::from_secs(r.args.timeout_s);
     loop {
+        r.renew().await?;
         let rows = read_rows(r.conn, &r.args.cluster).await?;
         let waiting = rows.iter().find_map(|(row, _)| match need(row) {
             Need::Waiting(w) => Some((row.host.clone(), w)),
@@ -453,10 +519,6 @@ async fn run_batch(
     batch: &[(String, HostRef, String)],
 ) -> Result<ExitCode, AdminError> {
     let c = r.conn;
-    let wait = TaskWait {
-        timeout: Duration::from_secs(r.args.timeout_s),
-        ..TaskWait::default()
-    };
     let mut resumed_waiting = Vec::new();
     for (host, href, l) in batch {
         if crate::interrupt::interrupted() {
@@ -491,7 +553,7 @@ async fn run_batch(
                 .enter_maintenance_mode(href, 0, false)
                 .await
                 .map_err(vc_err(c))?;
-            if let Err(e) = c.client.wait_for_task(&task, wait).await {
+            if let Err(e) = r.follow(&task).await? {
                 r.event("stopped", Some(host), &format!("cannot enter maintenance mode: {e}; move or power off the VMs that cannot move, then run the same rollout again"))?;
                 return Ok(ExitCode::RolloutStopped);
             }
@@ -512,16 +574,13 @@ async fn wait_batch(
     let c = r.conn;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(r.args.timeout_s);
-    let wait = TaskWait {
-        timeout: Duration::from_secs(r.args.timeout_s),
-        ..TaskWait::default()
-    };
     loop {
         if crate::interrupt::interrupted() {
             return Err(AdminError::Incomplete(
                 "interrupted; run the same vmig rollout again to resume".into(),
             ));
         }
+        r.renew().await?;
         let rows = read_rows(c, &r.args.cluster).await?;
         let mut remaining = 0;
         let mut admin_waits = 0;
@@ -554,7 +613,7 @@ async fn wait_batch(
                         .exit_maintenance_mode(href, 0)
                         .await
                         .map_err(vc_err(c))?;
-                    if let Err(e) = c.client.wait_for_task(&task, wait).await {
+                    if let Err(e) = r.follow(&task).await? {
                         r.event(
                             "stopped",
                             Some(host),
@@ -580,7 +639,7 @@ async fn wait_batch(
                                 "rebooting the host (RebootHost_Task)",
                             )?;
                             let rebooted = match c.client.reboot_host(href, false).await {
-                                Ok(t) => c.client.wait_for_task(&t, wait).await.map(drop),
+                                Ok(t) => r.follow(&t).await?,
                                 Err(e) => Err(e),
                             };
                             if let Err(e) = rebooted {
