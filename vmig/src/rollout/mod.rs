@@ -695,3 +695,75 @@ async fn wait_batch(
         tokio::time::sleep(POLL).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::show::{DesiredView, GpuRow};
+    use crate::layout::target::TargetKind;
+
+    fn row(states: &[&str]) -> HostRow {
+        HostRow {
+            host: "esx-1".into(),
+            cluster: Some("C".into()),
+            desired: Some(DesiredView {
+                name: "all-balanced".into(),
+                version: 2,
+                from: TargetKind::Cluster,
+                set_by: "admin".into(),
+                set_at: "2026-12-02T10:00:00Z".into(),
+            }),
+            desired_error: None,
+            agent: "ok".into(),
+            gpus: states
+                .iter()
+                .enumerate()
+                .map(|(i, s)| GpuRow {
+                    index: i as u32,
+                    uuid: format!("GPU-{i}"),
+                    name: "A100".into(),
+                    state: (*s).into(),
+                    agent_layout: None,
+                    reason: None,
+                    action: None,
+                    blocked_by: if *s == "blocked-in-use" {
+                        vec!["VM vm-7".into()]
+                    } else {
+                        vec![]
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    /// What stops a rollout wins over what a reset fixes, which wins over a blocked GPU.
+    #[test]
+    fn a_hosts_need_follows_its_worst_gpu() {
+        assert_eq!(need(&row(&["applied", "applied"])), Need::Nothing);
+        assert_eq!(need(&row(&["applied", "pending-reset"])), Need::Reset);
+        assert_eq!(
+            need(&row(&["pending-reset", "blocked-in-use"])),
+            Need::Reset
+        );
+        assert!(matches!(need(&row(&["blocked-in-use"])), Need::Blocked(b) if b.contains("vm-7")));
+        assert!(matches!(
+            need(&row(&["pending-reset", "waiting-for-agent"])),
+            Need::Waiting(_)
+        ));
+        for broken in ["failed", "invalid-layout", "local-override"] {
+            assert!(
+                matches!(need(&row(&["pending-reset", broken])), Need::Broken(_)),
+                "{broken}"
+            );
+        }
+        let mut r = row(&["applied"]);
+        r.agent = "no report".into();
+        assert!(matches!(need(&r), Need::Broken(_)));
+        let mut r = row(&[]);
+        r.desired = None;
+        r.desired_error = Some("not valid JSON".into());
+        assert!(matches!(need(&r), Need::Broken(_)));
+        r.desired_error = None;
+        assert_eq!(need(&r), Need::Nothing, "no desired layout: nothing to do");
+    }
+}
