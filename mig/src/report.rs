@@ -12,7 +12,9 @@ use crate::catalog::GpuModel;
 use crate::ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
 use crate::state::{GpuInstance, MigState};
 
+mod layout_state;
 mod validate;
+pub use layout_state::{GpuLayoutState, LayoutSource, LayoutStateKind};
 pub use validate::{
     MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,
     MAX_HEARTBEAT_INTERVAL_S, MAX_ID, MAX_LIST_ENTRIES, MAX_MEMORY_SLICES, MAX_PROCESSES,
@@ -90,6 +92,10 @@ pub struct GpuReport {
     /// disagreement and keep believing `free`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nvml_free: Option<BTreeMap<String, u32>>,
+    /// Where this GPU stands against the desired layout (absent when no layout is in force,
+    /// and in documents of agents older than issue #21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout_state: Option<GpuLayoutState>,
     /// The MIG geometry of this GPU's model as NVML describes it, on the first GPU of each
     /// model (by `name`) in the document, when MIG is on; readers whose catalog lacks the
     /// model plan from it (docs/reported-data.md).

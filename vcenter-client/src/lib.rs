@@ -30,6 +30,7 @@ mod client;
 mod custom_fields;
 mod error;
 mod host;
+mod maintenance;
 mod moref;
 mod options;
 mod password_file;

@@ -466,6 +466,7 @@ mod tests {
             placeable_vgpu_types: vec![],
             error: None,
             nvml_free: None,
+            layout_state: None,
             geometry,
         };
         let now = time::OffsetDateTime::now_utc();
@@ -483,6 +484,7 @@ mod tests {
                 GpuReport {
                     // NVML's own capacity read 0, as on the seed's ESXi host.
                     nvml_free: Some([("3g.40gb".to_string(), 0)].into_iter().collect()),
+                    layout_state: None,
                     ..gpu(0, Some(geometry))
                 },
                 gpu(1, None),

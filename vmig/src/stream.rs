@@ -347,6 +347,7 @@ mod tests {
                 placeable_vgpu_types: vec![],
                 error: None,
                 nvml_free: None,
+                layout_state: None,
                 geometry: None,
             }],
         }

@@ -171,6 +171,7 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
         placeable_vgpu_types: vec![],
         error: None,
         nvml_free: None,
+        layout_state: None,
         geometry: None,
     }
 }

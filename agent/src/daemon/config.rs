@@ -5,7 +5,7 @@
 //! The TOML keys are part of the product's interface (docs/operations.md) and are exactly:
 //! `[vcenter] url, username, password_file, ca_file, thumbprint, insecure`; `[host] uuid`;
 //! `[agent] poll_interval_s, heartbeat_interval_s, nvml_stall_timeout_s, nvml_lib, layout_file,
-//! layout_name`.
+//! layout_name`; `[layout] source`.
 //! Unknown keys are refused so that a typo never silently falls back to a default.
 //!
 //! The password is never part of [`Config`]: it is read from `password_file` only when a
@@ -110,6 +110,21 @@ pub struct Config {
     pub nvml_lib: Option<PathBuf>,
     /// `[agent] layout_file` + `layout_name`, both or neither.
     pub layout: Option<LayoutRef>,
+    /// `[layout] source`: whether the daemon reconciles a desired layout (default: observe).
+    pub layout_source: LayoutSourceMode,
+}
+
+/// `[layout] source`: where the daemon takes a layout to reconcile from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutSourceMode {
+    /// `"off"` (the default): observe and publish only; a local `[agent] layout_file` is
+    /// enforced at start and after a pending MIG mode applies, as before.
+    #[default]
+    Off,
+    /// `"vcenter"`: every poll, read the desired layout `vmig layout set` wrote (host over
+    /// cluster), apply it and publish per-GPU layout states. A local layout still wins.
+    Vcenter,
 }
 
 /// A named layout in a layout file, to enforce at start and after a pending MIG mode applies.
@@ -127,6 +142,15 @@ struct RawConfig {
     host: RawHost,
     #[serde(default)]
     agent: RawAgent,
+    #[serde(default)]
+    layout: RawLayout,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    #[serde(default)]
+    source: LayoutSourceMode,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +297,7 @@ impl Config {
             nvml_stall_timeout,
             nvml_lib: raw.agent.nvml_lib.map(resolve),
             layout,
+            layout_source: raw.layout.source,
         })
     }
 }
@@ -444,6 +469,8 @@ layout_name = "all-balanced"
         assert!(c.host_uuid.is_none() && c.layout.is_none() && c.nvml_lib.is_none());
         // Unchanged default: twice the poll interval, within 5..=60 s.
         assert_eq!(c.nvml_stall_timeout, Duration::from_secs(10));
+        // Observe only unless reconcile is asked for (docs/operations.md, safe defaults).
+        assert_eq!(c.layout_source, LayoutSourceMode::Off);
     }
 
     #[test]
@@ -471,6 +498,22 @@ layout_name = "all-balanced"
         assert!(huge.contains("must be at most 3600"), "{huge}");
         let negative = with("-1").expect_err("negative refused").to_string();
         assert!(negative.contains("nvml_stall_timeout_s"), "{negative}");
+    }
+
+    #[test]
+    fn layout_source_is_off_or_vcenter() {
+        let base = "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n";
+        let c = parse(&format!("{base}[layout]\nsource = \"vcenter\"\n")).expect("valid");
+        assert_eq!(c.layout_source, LayoutSourceMode::Vcenter);
+        let c = parse(&format!("{base}[layout]\nsource = \"off\"\n")).expect("valid");
+        assert_eq!(c.layout_source, LayoutSourceMode::Off);
+        for bad in [
+            "[layout]\nsource = \"vCenter-ish\"\n",
+            "[layout]\nsorce = \"vcenter\"\n",
+        ] {
+            let e = parse(&format!("{base}{bad}")).unwrap_err().to_string();
+            assert!(e.contains("source") || e.contains("sorce"), "{e}");
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub mod logging;
 pub mod nvml_observer;
 pub mod observe;
 pub mod publish;
+pub mod reconcile;
+pub mod reconcile_vcenter;
 pub mod run;
 pub mod service;
 pub mod sys;

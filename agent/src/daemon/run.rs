@@ -44,6 +44,8 @@ pub struct Shared {
     pub latest: Option<Latest>,
     /// The generation last written to vCenter, if any in this process.
     pub published: Option<u64>,
+    /// The desired layout in force, as last read (`reconcile.rs`; `[layout] source`).
+    pub desired: super::reconcile::SharedDesired,
 }
 
 impl Shared {
@@ -52,6 +54,7 @@ impl Shared {
             store,
             latest: None,
             published: None,
+            desired: None,
         }
     }
 }
@@ -65,10 +68,26 @@ pub async fn serve<O: Observer, S: Sink>(
     policy: BackoffPolicy,
     cancel: &CancellationToken,
 ) {
+    let mut none = super::reconcile::NoDesired;
+    serve_reconciling(cfg, observer, sink, &mut none, shared, policy, cancel).await;
+}
+
+/// [`serve`], plus the loop that reads the desired layout from `source` for reconcile
+/// (`reconcile.rs`; it returns at once unless `[layout] source = "vcenter"`).
+pub async fn serve_reconciling<O: Observer, S: Sink, D: super::reconcile::DesiredSource>(
+    cfg: &Config,
+    observer: &mut O,
+    sink: &mut S,
+    source: &mut D,
+    shared: &RefCell<Shared>,
+    policy: BackoffPolicy,
+    cancel: &CancellationToken,
+) {
     let changed = Notify::new();
     tokio::join!(
         observe_loop(cfg, observer, shared, &changed, cancel),
         publish_loop(cfg, sink, shared, &changed, policy, cancel),
+        super::reconcile::desired_loop(cfg, source, shared, cancel),
     );
 }
 
@@ -90,6 +109,7 @@ async fn observe_loop<O: Observer>(
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut modes: HashMap<String, MigModeReport> = HashMap::new();
     let mut last_error: Option<String> = None;
+    let mut reconciler = super::reconcile::Reconciler::default();
     loop {
         tokio::select! {
             biased;
@@ -142,6 +162,14 @@ async fn observe_loop<O: Observer>(
                 if let Ok(after) = after {
                     gpus = after;
                 }
+            }
+        }
+        // Desired layout (reconcile.rs): only with `[layout] source = "vcenter"`.
+        if cfg.layout_source == super::config::LayoutSourceMode::Vcenter {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                () = super::reconcile::step(observer, shared, &mut reconciler, &mut gpus) => {}
             }
         }
         modes = gpus
@@ -421,6 +449,7 @@ mod tests {
             placeable_vgpu_types: vec![],
             error: None,
             nvml_free: None,
+            layout_state: None,
             geometry: None,
         }
     }

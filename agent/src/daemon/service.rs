@@ -20,7 +20,7 @@ use super::config::{self, Config, TlsMode};
 use super::generation::{GenerationStore, state_path_for};
 use super::logging;
 use super::nvml_observer::NvmlObserver;
-use super::run::{CLOSE_TIMEOUT, Shared, serve};
+use super::run::{CLOSE_TIMEOUT, Shared, serve_reconciling};
 use super::vcenter::{HostIdentity, VcenterSink};
 use crate::error::ExitCode;
 
@@ -108,12 +108,18 @@ async fn serve_process(args: &RunOptions, mut cfg: Config) -> anyhow::Result<()>
             uuid_override: cfg.host_uuid.clone(),
             bios_uuid_file: args.bios_uuid_file.clone(),
         };
+        let mut source = super::reconcile_vcenter::VcenterDesired::new(
+            cfg.vcenter.clone(),
+            identity.clone(),
+            cfg.layout.clone(),
+        );
         let mut sink = VcenterSink::new(cfg.vcenter.clone(), identity);
         let next = {
-            let work = serve(
+            let work = serve_reconciling(
                 &cfg,
                 &mut observer,
                 &mut sink,
+                &mut source,
                 &shared,
                 BackoffPolicy::default(),
                 &cancel,
@@ -176,6 +182,7 @@ fn announce(cfg: &Config) {
         poll_s = cfg.poll_interval.as_secs(),
         heartbeat_s = cfg.heartbeat_interval.as_secs(),
         nvml_stall_timeout_s = cfg.nvml_stall_timeout.as_secs(),
+        layout_source = ?cfg.layout_source,
         close_timeout = ?CLOSE_TIMEOUT,
         "vmig-agent running"
     );

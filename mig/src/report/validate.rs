@@ -105,6 +105,9 @@ fn validate_gpu(gpu: &GpuReport) -> Result<(), String> {
     for t in &gpu.placeable_vgpu_types {
         text("placeable_vgpu_types entry", t, MAX_TEXT_CHARS)?;
     }
+    if let Some(l) = &gpu.layout_state {
+        super::layout_state::validate(l)?;
+    }
     // The geometry of the model when vmig knows it; the largest MIG geometry otherwise.
     let slices = gpu
         .catalog_model()

@@ -79,6 +79,7 @@ pub fn gpu(
         placeable_vgpu_types: vec![],
         error: None,
         nvml_free: None,
+        layout_state: None,
         geometry: None,
     }
 }
