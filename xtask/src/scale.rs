@@ -387,6 +387,7 @@ fn start_vcsim(o: &Options) -> Result<Vcsim> {
                 generation: 1,
                 observed_at: observed.clone(),
                 heartbeat_interval_s: 3600,
+                usage: None,
                 gpus: (0..o.gpus).map(|g| gpu_report(n, g)).collect(),
             }
             .to_json();

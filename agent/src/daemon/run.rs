@@ -44,6 +44,8 @@ pub struct Shared {
     pub latest: Option<Latest>,
     /// The generation last written to vCenter, if any in this process.
     pub published: Option<u64>,
+    /// Rolling utilization windows (`sampling.rs`), attached to each publication.
+    pub usage: super::sampling::UsageState,
 }
 
 impl Shared {
@@ -52,6 +54,7 @@ impl Shared {
             store,
             latest: None,
             published: None,
+            usage: super::sampling::UsageState::default(),
         }
     }
 }
@@ -294,7 +297,12 @@ async fn publish_once<S: Sink>(
     // is exactly the latest observation with its own generation.
     let (document, summary, generation) = {
         let mut sh = shared.borrow_mut();
-        let Shared { store, latest, .. } = &mut *sh;
+        let Shared {
+            store,
+            latest,
+            usage,
+            ..
+        } = &mut *sh;
         let Some(latest) = latest.as_mut() else {
             return Err(PublishError::Vcenter {
                 url: cfg.vcenter.url.clone(),
@@ -322,13 +330,14 @@ async fn publish_once<S: Sink>(
                 );
             }
         }
-        let report = document::host_report(
+        let mut report = document::host_report(
             &target.host_uuid,
             latest.generation,
             &latest.observed_at,
             cfg.heartbeat_interval.as_secs(),
             &latest.gpus,
         );
+        report.usage = usage.summary(&latest.gpus);
         (
             report.to_json(),
             document::summary(&latest.gpus),
