@@ -67,6 +67,8 @@ pub enum Command {
     Plan(crate::plan::PlanArgs),
     /// What-if: replay VM arrivals and departures against today's inventory.
     Simulate(crate::simulate::SimulateArgs),
+    /// VMs whose vGPU profile is larger than their measured peak, and idle slices.
+    Rightsize(crate::rightsize::RightsizeArgs),
 }
 
 /// `vmig repair --help`.
@@ -324,6 +326,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
         Command::Serve(a) => crate::serve::run(&conns, a).await,
         Command::Plan(a) => crate::plan::run(&conns, a, cli.json, progress, out).await,
         Command::Simulate(a) => crate::simulate::run_cmd(&conns, a, cli.json, progress, out).await,
+        Command::Rightsize(a) => crate::rightsize::run(&conns, a, cli.json, progress, out).await,
     };
     // Failed or not: no session is left behind in vCenter (connection.rs).
     crate::connection::logout_all(&conns).await;

@@ -33,6 +33,7 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod reservation;
+pub mod rightsize;
 pub mod serve;
 pub mod simulate;
 pub mod stream;
