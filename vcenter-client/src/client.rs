@@ -88,6 +88,8 @@ pub struct ServiceContent {
     pub custom_fields_manager: Option<MoRef>,
     /// `TaskManager`.
     pub task_manager: Option<MoRef>,
+    /// `EventManager` (events: `post_host_event`, `host_events`).
+    pub event_manager: Option<MoRef>,
     /// Product and API information.
     pub about: AboutInfo,
 }
@@ -120,6 +122,7 @@ impl ServiceContent {
             search_index: req("searchIndex")?,
             custom_fields_manager: opt("customFieldsManager"),
             task_manager: opt("taskManager"),
+            event_manager: opt("eventManager"),
             about: AboutInfo {
                 name: s("name"),
                 full_name: s("fullName"),

@@ -28,6 +28,7 @@
 mod client;
 mod custom_fields;
 mod error;
+mod events;
 mod host;
 mod moref;
 mod password_file;
@@ -45,6 +46,7 @@ mod vm;
 pub use client::{AboutInfo, Client, ConnectOptions, ServiceContent};
 pub use custom_fields::{CustomFieldDef, CustomValues};
 pub use error::{Error, Result};
+pub use events::{EventSeverity, HostEvent, MAX_EVENTS_READ, PostedEvent};
 pub use host::{
     Cluster, GraphicsConfig, GraphicsDeviceType, GraphicsInfo, HardwareSummary, HostProperty,
     HostSystem, NVIDIA_VENDOR_ID, PciDevice, SharedGpuCapabilities,
