@@ -46,6 +46,8 @@ pub struct Shared {
     pub published: Option<u64>,
     /// Rolling utilization windows (`sampling.rs`), attached to each publication.
     pub usage: super::sampling::UsageState,
+    /// MIG events waiting to be posted to vCenter (`events.rs`).
+    pub events: super::events::EventOutbox,
 }
 
 impl Shared {
@@ -55,6 +57,7 @@ impl Shared {
             latest: None,
             published: None,
             usage: super::sampling::UsageState::default(),
+            events: super::events::EventOutbox::default(),
         }
     }
 }
@@ -86,7 +89,7 @@ async fn observe_loop<O: Observer>(
         tokio::select! {
             biased;
             () = cancel.cancelled() => return,
-            () = enforce(observer, layout, "at start") => {}
+            () = enforce(observer, layout, "at start", shared) => {}
         }
     }
     let mut ticks = tokio::time::interval(cfg.poll_interval);
@@ -117,6 +120,10 @@ async fn observe_loop<O: Observer>(
                 // One line per distinct problem, not one per poll.
                 if last_error.as_deref() != Some(message.as_str()) {
                     tracing::error!(error = %message, "cannot read the GPUs through NVML; retrying every poll");
+                    shared
+                        .borrow_mut()
+                        .events
+                        .push(super::events::MigEvent::nvml_error(&message));
                 }
                 last_error = Some(message);
                 continue;
@@ -138,7 +145,7 @@ async fn observe_loop<O: Observer>(
                     biased;
                     () = cancel.cancelled() => return,
                     after = async {
-                        enforce(observer, layout, &when).await;
+                        enforce(observer, layout, &when, shared).await;
                         observer.observe().await
                     } => after,
                 };
@@ -157,6 +164,13 @@ async fn observe_loop<O: Observer>(
             let generation = sh.store.record(&fingerprint);
             let is_new = sh.latest.as_ref().map(|l| l.generation) != Some(generation);
             let observed_at = document::rfc3339(SystemTime::now());
+            let events = match &sh.latest {
+                Some(before) => super::events::changes(&before.gpus, &gpus),
+                None => super::events::at_start(&gpus),
+            };
+            for e in events {
+                sh.events.push(e);
+            }
             sh.latest = Some(Latest {
                 gpus,
                 observed_at,
@@ -200,16 +214,27 @@ fn mark_stalled(shared: &RefCell<Shared>, message: &str) -> bool {
     changed
 }
 
-async fn enforce<O: Observer>(observer: &mut O, layout: &LayoutRef, when: &str) {
-    match observer.enforce_layout(layout).await {
+async fn enforce<O: Observer>(
+    observer: &mut O,
+    layout: &LayoutRef,
+    when: &str,
+    shared: &RefCell<Shared>,
+) {
+    let event = match observer.enforce_layout(layout).await {
         Ok(done) => {
-            tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}")
+            tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}");
+            super::events::MigEvent::layout_applied(&layout.name, &format!("{when}: {done}"))
         }
-        Err(e) => tracing::error!(
-            layout = %layout.name, file = %layout.file.display(), error = %format!("{e:#}"),
-            "cannot enforce the layout {when}; reporting the GPUs as they are"
-        ),
-    }
+        Err(e) => {
+            let why = format!("{e:#}");
+            tracing::error!(
+                layout = %layout.name, file = %layout.file.display(), error = %why,
+                "cannot enforce the layout {when}; reporting the GPUs as they are"
+            );
+            super::events::MigEvent::layout_refused(&layout.name, &format!("{when}: {why}"))
+        }
+    };
+    shared.borrow_mut().events.push(event);
 }
 
 async fn publish_loop<S: Sink>(
@@ -233,6 +258,12 @@ async fn publish_loop<S: Sink>(
                 (Some(l), Some(p), Some(_)) if l.generation > p => Some(Instant::now()),
                 (Some(_), _, Some(t)) => Some(t + cfg.heartbeat_interval),
             }
+        };
+        // MIG events waiting for the rate limit also wake the publisher (`events.rs`).
+        let events_due = shared.borrow_mut().events.due_at(Instant::now());
+        let due = match (due, events_due) {
+            (Some(a), Some(b)) if last_ok.is_some() => Some(a.min(b)),
+            (a, _) => a,
         };
         let wait = async {
             match due {
@@ -345,6 +376,13 @@ async fn publish_once<S: Sink>(
         )
     };
     sink.write(&document, &summary).await?;
+    let events = shared.borrow_mut().events.take_ready(Instant::now());
+    if !events.is_empty()
+        && let Err(e) = sink.post_events(&events).await
+    {
+        tracing::warn!(error = %e, count = events.len(), "cannot post MIG events to vCenter; will retry");
+        shared.borrow_mut().events.requeue(events);
+    }
     Ok((generation, target.host_label))
 }
 
