@@ -247,6 +247,9 @@ pub struct EventOutbox {
     tokens: u32,
     refilled_at: Option<Instant>,
     dropped: u32,
+    /// After a failed post, nothing is due before this (the next heartbeat): a missing
+    /// privilege must not make the publisher retry every few seconds.
+    held_until: Option<Instant>,
 }
 
 impl Default for EventOutbox {
@@ -256,6 +259,7 @@ impl Default for EventOutbox {
             tokens: BURST,
             refilled_at: None,
             dropped: 0,
+            held_until: None,
         }
     }
 }
@@ -289,16 +293,25 @@ impl EventOutbox {
             return None;
         }
         self.refill(now);
-        if self.tokens > 0 {
-            Some(now)
+        let due = if self.tokens > 0 {
+            now
         } else {
-            Some(self.refilled_at.unwrap_or(now) + REFILL)
-        }
+            self.refilled_at.unwrap_or(now) + REFILL
+        };
+        Some(self.held_until.map_or(due, |h| h.max(due)))
+    }
+
+    /// Nothing is due before `until` (events still go out with any publication before it).
+    pub fn hold(&mut self, until: Instant) {
+        self.held_until = Some(until);
     }
 
     /// The events that may be posted now (a summary of dropped ones first).
     pub fn take_ready(&mut self, now: Instant) -> Vec<MigEvent> {
         self.refill(now);
+        if self.held_until.is_some_and(|h| h <= now) {
+            self.held_until = None;
+        }
         let mut out = Vec::new();
         if self.dropped > 0 && self.tokens > 0 {
             self.tokens -= 1;
@@ -508,5 +521,9 @@ mod tests {
         o.requeue(again);
         assert!(o.take_ready(t).is_empty());
         assert_eq!(o.take_ready(t + REFILL)[0].message, message);
+        // A failed post holds the outbox until the next heartbeat.
+        let t = t + REFILL * 20;
+        o.hold(t + Duration::from_secs(300));
+        assert_eq!(o.due_at(t), Some(t + Duration::from_secs(300)));
     }
 }

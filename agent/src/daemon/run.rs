@@ -380,8 +380,10 @@ async fn publish_once<S: Sink>(
     if !events.is_empty()
         && let Err(e) = sink.post_events(&events).await
     {
-        tracing::warn!(error = %e, count = events.len(), "cannot post MIG events to vCenter; will retry");
-        shared.borrow_mut().events.requeue(events);
+        tracing::warn!(error = %e, count = events.len(), "cannot post MIG events to vCenter (privilege Global.LogEvent?); will retry with the next publication");
+        let mut sh = shared.borrow_mut();
+        sh.events.requeue(events);
+        sh.events.hold(Instant::now() + cfg.heartbeat_interval);
     }
     Ok((generation, target.host_label))
 }
