@@ -420,6 +420,9 @@ mod tests {
         summaries: Vec<String>,
         attempts: u32,
         closed: bool,
+        /// Event type ids posted, and whether posting is refused (no `Global.LogEvent`).
+        events: Vec<&'static str>,
+        events_refused: bool,
     }
 
     struct FakeSink(Rc<RefCell<FakeVc>>);
@@ -445,6 +448,20 @@ mod tests {
             vc.writes
                 .push(HostReport::from_json(document).expect("valid document"));
             vc.summaries.push(summary.to_string());
+            Ok(())
+        }
+        async fn post_events(
+            &mut self,
+            events: &[crate::daemon::events::MigEvent],
+        ) -> Result<(), PublishError> {
+            let mut vc = self.0.borrow_mut();
+            if vc.events_refused {
+                return Err(PublishError::Vcenter {
+                    url: "fake".into(),
+                    detail: "NoPermission Global.LogEvent".into(),
+                });
+            }
+            vc.events.extend(events.iter().map(|e| e.kind.type_id()));
             Ok(())
         }
         async fn close(&mut self) {
@@ -571,6 +588,39 @@ mod tests {
         assert_ne!(vc.writes[1].observed_at, "", "observed_at is set");
         assert_eq!(vc.summaries[0], "1×A100-PCIE-40GB MIG on | free: 1g.5gb×7");
         assert!(vc.closed, "the session is closed at shutdown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn mig_changes_become_events_and_a_refused_post_causes_no_publish_storm() {
+        let mode = |current, pending| Some(MigModeReport { current, pending });
+        let rig = with_daemon(false, None, |rig| async move {
+            sleep_s(1).await;
+            assert!(rig.vc.borrow().events.is_empty(), "nothing changed yet");
+            rig.gpus.borrow_mut()[0].mig_mode = mode(true, false);
+            sleep_s(6).await;
+            assert_eq!(rig.vc.borrow().events, ["com.vmig.mig.mode.pending"]);
+            // vCenter refuses events: the document is still published, the event waits.
+            rig.vc.borrow_mut().events_refused = true;
+            rig.gpus.borrow_mut()[0].mig_mode = mode(false, false);
+            sleep_s(6).await;
+            let writes = rig.vc.borrow().writes.len();
+            assert_eq!(writes, 3, "both changes published");
+            sleep_s(120).await;
+            assert_eq!(
+                rig.vc.borrow().writes.len(),
+                writes,
+                "a refused post does not make the publisher retry before the heartbeat"
+            );
+            rig.vc.borrow_mut().events_refused = false;
+            sleep_s(300).await;
+        })
+        .await;
+        let vc = rig.vc.borrow();
+        assert_eq!(
+            vc.events,
+            ["com.vmig.mig.mode.pending", "com.vmig.mig.mode.done"],
+            "the held event is posted with the heartbeat"
+        );
     }
 
     #[tokio::test(start_paused = true)]
