@@ -92,6 +92,8 @@ pub struct ServiceContent {
     pub setting: Option<MoRef>,
     /// `AuthorizationManager` (roles, permissions, privilege checks).
     pub authorization_manager: Option<MoRef>,
+    /// `EventManager` (events: `post_host_event`, `host_events`).
+    pub event_manager: Option<MoRef>,
     /// Product and API information.
     pub about: AboutInfo,
 }
@@ -126,6 +128,7 @@ impl ServiceContent {
             task_manager: opt("taskManager"),
             setting: opt("setting"),
             authorization_manager: opt("authorizationManager"),
+            event_manager: opt("eventManager"),
             about: AboutInfo {
                 name: s("name"),
                 full_name: s("fullName"),

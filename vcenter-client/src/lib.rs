@@ -29,6 +29,7 @@ mod authorization;
 mod client;
 mod custom_fields;
 mod error;
+mod events;
 mod host;
 mod maintenance;
 mod moref;
@@ -49,6 +50,7 @@ pub use authorization::{AuthorizationRole, PrivilegeGrant, RoleId};
 pub use client::{AboutInfo, Client, ConnectOptions, ServiceContent};
 pub use custom_fields::{CustomFieldDef, CustomValues};
 pub use error::{Error, Result};
+pub use events::{EventSeverity, HostEvent, MAX_EVENTS_READ, PostedEvent};
 pub use host::{
     Cluster, GraphicsConfig, GraphicsDeviceType, GraphicsInfo, HardwareSummary, HostProperty,
     HostSystem, NVIDIA_VENDOR_ID, PciDevice, SharedGpuCapabilities,

@@ -479,6 +479,7 @@ mod tests {
                 .format(&time::format_description::well_known::Rfc3339)
                 .expect("time"),
             heartbeat_interval_s: 300,
+            usage: None,
             // The geometry once per model: the second GPU of the model has none.
             gpus: vec![
                 GpuReport {

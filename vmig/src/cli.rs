@@ -74,6 +74,8 @@ pub enum Command {
     Layout(crate::layout::LayoutArgs),
     /// Bring a cluster's hosts to their desired layout through maintenance mode and reboots.
     Rollout(crate::rollout::RolloutArgs),
+    /// VMs whose vGPU profile is larger than their measured peak, and idle slices.
+    Rightsize(crate::rightsize::RightsizeArgs),
 }
 
 /// `vmig repair --help`.
@@ -337,6 +339,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
             crate::interrupt::install();
             crate::rollout::run(&conns, a, cli.json, out).await
         }
+        Command::Rightsize(a) => crate::rightsize::run(&conns, a, cli.json, progress, out).await,
     };
     // Failed or not: no session is left behind in vCenter (connection.rs).
     crate::connection::logout_all(&conns).await;

@@ -679,6 +679,7 @@ mod tests {
             generation: 1,
             observed_at: "2026-11-26T14:02:11Z".into(),
             heartbeat_interval_s: 300,
+            usage: None,
             gpus: vec![GpuReport {
                 index: 0,
                 uuid: "GPU-1".into(),

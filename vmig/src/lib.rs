@@ -35,6 +35,7 @@ pub mod render;
 pub mod report;
 pub mod reservation;
 pub mod reservation_validate;
+pub mod rightsize;
 pub mod rollout;
 pub mod serve;
 pub mod setup;

@@ -411,6 +411,7 @@ mod tests {
             generation: 1,
             observed_at: "2026-01-01T00:00:00Z".into(),
             heartbeat_interval_s: 60,
+            usage: None,
             gpus: vec![GpuReport {
                 index: 0,
                 uuid: "GPU-0".into(),

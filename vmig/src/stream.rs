@@ -315,6 +315,7 @@ mod tests {
             generation: 1,
             observed_at: observed_at.into(),
             heartbeat_interval_s: 300,
+            usage: None,
             gpus: vec![GpuReport {
                 index: 0,
                 uuid: format!("GPU-{n}"),

@@ -28,6 +28,7 @@ fn document(edit: impl FnOnce(&mut HostReport)) -> String {
         generation: 7,
         observed_at: time_ago(5),
         heartbeat_interval_s: 300,
+        usage: None,
         gpus: vec![gpu(
             0,
             A100,

@@ -391,6 +391,7 @@ pub(crate) fn host_doc(n: u32, gpus: u32, observed: &str) -> HostReport {
         generation: 1,
         observed_at: observed.to_string(),
         heartbeat_interval_s: 3600,
+        usage: None,
         gpus: (0..gpus).map(|g| gpu_report(n, g)).collect(),
     }
 }

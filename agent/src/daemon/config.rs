@@ -4,8 +4,8 @@
 //!
 //! The TOML keys are part of the product's interface (docs/operations.md) and are exactly:
 //! `[vcenter] url, username, password_file, ca_file, thumbprint, insecure`; `[host] uuid`;
-//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_stall_timeout_s, nvml_lib, layout_file,
-//! layout_name`; `[layout] source`.
+//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_stall_timeout_s, sample_interval_s,
+//! nvml_lib, layout_file, layout_name`; `[layout] source`.
 //! Unknown keys are refused so that a typo never silently falls back to a default.
 //!
 //! The password is never part of [`Config`]: it is read from `password_file` only when a
@@ -21,6 +21,10 @@ use vcenter_client::PasswordFileError;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/vmig/agent.toml";
 /// Default seconds between two NVML observations.
 pub const DEFAULT_POLL_INTERVAL_S: u64 = 5;
+/// Default seconds between two utilization samples (`sample_interval_s`; 0 turns sampling off).
+pub const DEFAULT_SAMPLE_INTERVAL_S: u64 = 10;
+/// Longest sampling interval: a 1-minute bucket of the 1-hour window should see a sample.
+pub const MAX_SAMPLE_INTERVAL_S: u64 = 60;
 /// Default seconds between two publications of an unchanged state.
 pub const DEFAULT_HEARTBEAT_INTERVAL_S: u64 = 300;
 
@@ -106,6 +110,8 @@ pub struct Config {
     /// `[agent] nvml_stall_timeout_s`: how long an NVML call may take before the daemon reports
     /// "NVML stalled"; by default twice the poll interval, within 5..=60 s.
     pub nvml_stall_timeout: Duration,
+    /// `[agent] sample_interval_s`: utilization sampling period; `None` when turned off (0).
+    pub sample_interval: Option<Duration>,
     /// `[agent] nvml_lib`; `None` means NVML's standard library names.
     pub nvml_lib: Option<PathBuf>,
     /// `[agent] layout_file` + `layout_name`, both or neither.
@@ -177,6 +183,7 @@ struct RawAgent {
     poll_interval_s: Option<u64>,
     heartbeat_interval_s: Option<u64>,
     nvml_stall_timeout_s: Option<u64>,
+    sample_interval_s: Option<u64>,
     nvml_lib: Option<PathBuf>,
     layout_file: Option<PathBuf>,
     layout_name: Option<String>,
@@ -271,6 +278,15 @@ impl Config {
             }
             Some(s) => Duration::from_secs(s),
         };
+        let sample = raw
+            .agent
+            .sample_interval_s
+            .unwrap_or(DEFAULT_SAMPLE_INTERVAL_S);
+        if sample > MAX_SAMPLE_INTERVAL_S {
+            return Err(invalid(format!(
+                "[agent] sample_interval_s ({sample}) must be at most {MAX_SAMPLE_INTERVAL_S} (0 turns utilization sampling off)"
+            )));
+        }
         let layout = match (raw.agent.layout_file, raw.agent.layout_name) {
             (None, None) => None,
             (Some(file), Some(name)) if !name.trim().is_empty() => Some(LayoutRef {
@@ -295,6 +311,7 @@ impl Config {
             poll_interval: Duration::from_secs(poll),
             heartbeat_interval: Duration::from_secs(heartbeat),
             nvml_stall_timeout,
+            sample_interval: (sample > 0).then(|| Duration::from_secs(sample)),
             nvml_lib: raw.agent.nvml_lib.map(resolve),
             layout,
             layout_source: raw.layout.source,
@@ -471,6 +488,10 @@ layout_name = "all-balanced"
         assert_eq!(c.nvml_stall_timeout, Duration::from_secs(10));
         // Observe only unless reconcile is asked for (docs/operations.md, safe defaults).
         assert_eq!(c.layout_source, LayoutSourceMode::Off);
+        assert_eq!(
+            c.sample_interval,
+            Some(Duration::from_secs(DEFAULT_SAMPLE_INTERVAL_S))
+        );
     }
 
     #[test]
@@ -514,6 +535,22 @@ layout_name = "all-balanced"
             let e = parse(&format!("{base}{bad}")).unwrap_err().to_string();
             assert!(e.contains("source") || e.contains("sorce"), "{e}");
         }
+    }
+
+    #[test]
+    fn sampling_is_bounded_and_zero_turns_it_off() {
+        let base = "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n";
+        let off = parse(&format!("{base}[agent]\nsample_interval_s = 0\n")).expect("valid");
+        assert_eq!(off.sample_interval, None);
+        let on = parse(&format!("{base}[agent]\nsample_interval_s = 30\n")).expect("valid");
+        assert_eq!(on.sample_interval, Some(Duration::from_secs(30)));
+        let err = parse(&format!("{base}[agent]\nsample_interval_s = 61\n"))
+            .expect_err("too long")
+            .to_string();
+        assert!(
+            err.contains("sample_interval_s") && err.contains("60"),
+            "{err}"
+        );
     }
 
     #[test]

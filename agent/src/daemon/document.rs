@@ -28,6 +28,7 @@ pub fn host_report(
         generation,
         observed_at: observed_at.to_string(),
         heartbeat_interval_s,
+        usage: None,
         gpus: gpus.to_vec(),
     }
 }

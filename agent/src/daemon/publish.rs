@@ -65,6 +65,16 @@ pub trait Sink {
     /// Store the JSON document and the one-line summary on the host found by [`Sink::target`].
     async fn write(&mut self, document: &str, summary: &str) -> Result<(), PublishError>;
 
+    /// Post MIG events on the host found by [`Sink::target`] (`events.rs`). A sink without an
+    /// event log accepts and forgets them.
+    async fn post_events(
+        &mut self,
+        events: &[super::events::MigEvent],
+    ) -> Result<(), PublishError> {
+        let _ = events;
+        Ok(())
+    }
+
     /// End the session (logout); errors are only logged.
     async fn close(&mut self);
 }

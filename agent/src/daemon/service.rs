@@ -115,15 +115,21 @@ async fn serve_process(args: &RunOptions, mut cfg: Config) -> anyhow::Result<()>
         );
         let mut sink = VcenterSink::new(cfg.vcenter.clone(), identity);
         let next = {
-            let work = serve_reconciling(
-                &cfg,
-                &mut observer,
-                &mut sink,
-                &mut source,
-                &shared,
-                BackoffPolicy::default(),
-                &cancel,
-            );
+            let nvml_lib = cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone());
+            let work = async {
+                tokio::join!(
+                    serve_reconciling(
+                        &cfg,
+                        &mut observer,
+                        &mut sink,
+                        &mut source,
+                        &shared,
+                        BackoffPolicy::default(),
+                        &cancel,
+                    ),
+                    super::sampling::sample_loop(&cfg, nvml_lib, &shared, &cancel),
+                );
+            };
             tokio::pin!(work);
             loop {
                 tokio::select! {

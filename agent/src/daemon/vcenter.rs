@@ -243,6 +243,36 @@ impl Sink for VcenterSink {
         Ok(())
     }
 
+    async fn post_events(
+        &mut self,
+        events: &[super::events::MigEvent],
+    ) -> Result<(), PublishError> {
+        let Some(s) = &self.session else {
+            return Err(PublishError::Vcenter {
+                url: self.cfg.url.clone(),
+                detail: "no session".into(),
+            });
+        };
+        let suffix = format!(" ({})", s.host.as_moref().value());
+        let name = s.label.strip_suffix(&suffix).unwrap_or(&s.label);
+        let now = super::document::rfc3339(std::time::SystemTime::now());
+        for e in events {
+            let event = vcenter_client::HostEvent {
+                host: s.host.as_moref(),
+                host_name: name,
+                event_type_id: e.kind.type_id(),
+                severity: e.kind.severity(),
+                message: &e.message,
+                created_time: &now,
+            };
+            s.client
+                .post_host_event(&event)
+                .await
+                .map_err(|err| map_error(&self.cfg, err))?;
+        }
+        Ok(())
+    }
+
     async fn close(&mut self) {
         if let Some(s) = self.session.take() {
             match s.client.logout().await {

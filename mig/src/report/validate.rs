@@ -64,6 +64,9 @@ pub fn validate(report: &HostReport) -> Result<(), String> {
     for (i, gpu) in report.gpus.iter().enumerate() {
         validate_gpu(gpu).map_err(|e| format!("gpus[{i}]: {e}"))?;
     }
+    if let Some(usage) = &report.usage {
+        super::usage::validate(usage, MAX_TEXT_CHARS, MAX_GPUS)?;
+    }
     Ok(())
 }
 

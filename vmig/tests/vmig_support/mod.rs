@@ -113,6 +113,7 @@ pub fn doc(observed_ago_s: i64, heartbeat_s: u64, gpus: Vec<GpuReport>) -> Strin
         generation: 7,
         observed_at: time_ago(observed_ago_s),
         heartbeat_interval_s: heartbeat_s,
+        usage: None,
         gpus,
     }
     .to_json()
