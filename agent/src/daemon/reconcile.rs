@@ -322,15 +322,21 @@ impl Reconciler {
                     .is_none_or(|t| t.elapsed() >= RETRY_FAILED))
     }
 
-    /// Records an attempt's result; logs every state change (the place where states are
-    /// also posted as vCenter events, see [`post_state_events`]).
-    pub fn record(&mut self, desired: &DesiredInForce, fingerprint: String, states: States) {
+    /// Records an attempt's result; returns the vCenter events of the states that changed
+    /// ([`state_events`]).
+    pub fn record(
+        &mut self,
+        desired: &DesiredInForce,
+        fingerprint: String,
+        states: States,
+    ) -> Vec<super::events::MigEvent> {
         let states: HashMap<String, GpuLayoutState> = states.into_iter().collect();
-        post_state_events(&self.states, &states);
+        let events = state_events(&self.states, &states);
         self.key = Some(desired.key());
         self.fingerprint = Some(fingerprint);
         self.last_attempt = Some(Instant::now());
         self.states = states;
+        events
     }
 
     /// Forgets everything (no desired layout any more: the GPUs stay as they are).
@@ -349,28 +355,45 @@ impl Reconciler {
     }
 }
 
-/// Logs each GPU whose layout state changed.
-///
-/// EVENTS (issue #19): this is where per-GPU layout states are to be posted as vCenter
-/// events as well (`agent/src/daemon/events.rs`, built separately); `before` and `after` are
-/// the states by GPU UUID. Until then the change is only logged.
-pub fn post_state_events(
+/// Logs each GPU whose layout state changed and returns the vCenter events for them
+/// (`events.rs`: `applied` is a layout-applied event, every other state a layout-refused one
+/// that names the state, the reason and what to do). `before` and `after` are the states by
+/// GPU UUID; an unchanged state gives no event, so a blocked GPU is not re-announced every poll.
+pub fn state_events(
     before: &HashMap<String, GpuLayoutState>,
     after: &HashMap<String, GpuLayoutState>,
-) {
-    for (uuid, s) in after {
-        if before.get(uuid) != Some(s) {
+) -> Vec<super::events::MigEvent> {
+    use super::events::MigEvent;
+    let mut changed: Vec<(&String, &GpuLayoutState)> = after
+        .iter()
+        .filter(|(uuid, s)| before.get(*uuid) != Some(*s))
+        .collect();
+    // HashMap order is arbitrary: post in a stable order.
+    changed.sort_by(|a, b| a.0.cmp(b.0));
+    changed
+        .into_iter()
+        .map(|(uuid, s)| {
             let detail = s.reason.as_deref().unwrap_or("");
             match s.state {
                 LayoutStateKind::Applied => {
                     tracing::info!(gpu = %uuid, layout = %s.layout, version = ?s.version, "layout state: applied");
+                    MigEvent::layout_applied(&s.layout, &format!("GPU {uuid}"))
                 }
                 k => {
                     tracing::warn!(gpu = %uuid, layout = %s.layout, version = ?s.version, "layout state: {} {detail}", k.as_str());
+                    let action = s
+                        .action
+                        .as_deref()
+                        .map(|a| format!("; {a}"))
+                        .unwrap_or_default();
+                    MigEvent::layout_refused(
+                        &s.layout,
+                        &format!("GPU {uuid}: {} {detail}{action}", k.as_str()),
+                    )
                 }
             }
-        }
-    }
+        })
+        .collect()
 }
 
 /// A shareable desired layout (the fetch loop hands it to the observe loop).
@@ -398,7 +421,12 @@ pub async fn step<O: super::observe::Observer>(
                 if let Ok(after) = observer.observe().await {
                     *gpus = after;
                 }
-                reconciler.record(&desired, super::document::fingerprint(gpus), states);
+                let events =
+                    reconciler.record(&desired, super::document::fingerprint(gpus), states);
+                let mut sh = shared.borrow_mut();
+                for e in events {
+                    sh.events.push(e);
+                }
             }
             Err(e) => {
                 tracing::warn!(layout = %desired.label(), error = %format!("{e:#}"), "cannot reconcile the desired layout; trying again at the next poll");
@@ -486,11 +514,23 @@ mod tests {
         let mut r = Reconciler::default();
         let d1 = desired(1, "a");
         assert!(r.needs_attempt(&d1, "fp"));
-        r.record(
+        let events = r.record(
             &d1,
             "fp".into(),
             vec![("GPU-1".into(), state(LayoutStateKind::Applied))],
         );
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].kind,
+            super::super::events::EventKind::LayoutApplied
+        );
+        assert!(events[0].message.contains("GPU-1"), "{events:?}");
+        let again = r.record(
+            &d1,
+            "fp".into(),
+            vec![("GPU-1".into(), state(LayoutStateKind::Applied))],
+        );
+        assert!(again.is_empty(), "an unchanged state is not posted again");
         assert!(!r.needs_attempt(&d1, "fp"));
         assert!(r.needs_attempt(&d1, "fp2"), "the GPUs changed");
         assert!(r.needs_attempt(&desired(2, "a"), "fp"), "a new version");
@@ -499,11 +539,17 @@ mod tests {
             "same version, other content"
         );
 
-        r.record(
+        let events = r.record(
             &d1,
             "fp".into(),
             vec![("GPU-1".into(), state(LayoutStateKind::Failed))],
         );
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(
+            events[0].kind,
+            super::super::events::EventKind::LayoutRefused
+        );
+        assert!(events[0].message.contains("failed"), "{events:?}");
         assert!(!r.needs_attempt(&d1, "fp"));
         tokio::time::advance(RETRY_FAILED).await;
         assert!(r.needs_attempt(&d1, "fp"), "a failed GPU is retried");
