@@ -354,7 +354,7 @@ fn drive_to_done(env: &Env, rt: &tokio::runtime::Runtime, c: &Client, machines: 
                 assert!(events.iter().any(|e| e["event"] == "done"), "{events:?}");
                 return;
             }
-            6 => {
+            7 => {
                 assert_eq!(mm.len(), 1, "--max-unavailable 1: {mm:?}\n{stderr}");
                 let waiting: Vec<_> = events
                     .iter()
