@@ -51,7 +51,7 @@ use crate::capacity::{Choice, better, candidates, parse_type};
 use crate::inventory::{self, ComputeInventory, Scope, VmInfo};
 use crate::reservation::Reservation;
 use crate::{AdminError, Connection, Refusal, RefusalKind};
-use multi::{Placed, Wanted, place_all};
+use multi::{Fit, Placed, Wanted, place_all};
 
 pub use moves::{MoveEnd, MoveOrder, move_one};
 pub use repair::{RepairOutcome, RepairedVm, repair};
@@ -633,21 +633,20 @@ fn plan_many<'a>(
     let vm = f.vm;
     let vtypes: Vec<VgpuType> = wanted.iter().map(|w| w.vtype.clone()).collect();
     let pool = host_pool(analysis, f, &vtypes, choice)?;
-    let fits: Vec<(&HostAnalysis, Vec<Placed>)> = pool
+    let fits: Vec<(&HostAnalysis, Fit)> = pool
         .iter()
         .filter_map(|h| place_all(h, wanted).map(|p| (*h, p)))
         .collect();
-    let left = |p: &[Placed]| multi::fragmentation_left(p);
     fits.iter()
         .find(|(h, _)| Some(&h.host.moref) == vm.host.as_ref())
         .or_else(|| {
             fits.iter().min_by(|a, b| {
-                left(&a.1)
-                    .total_cmp(&left(&b.1))
+                a.1.fragmentation
+                    .total_cmp(&b.1.fragmentation)
                     .then_with(|| a.0.host.name.cmp(&b.0.host.name))
             })
         })
-        .cloned()
+        .map(|(h, fit)| (*h, fit.placed.clone()))
         .ok_or_else(|| {
             let types = reserve::spelled_list(wanted);
             let (host, where_) = match choice {

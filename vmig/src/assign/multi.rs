@@ -69,10 +69,18 @@ pub(super) fn same_board_and_series(vm: &str, wanted: &[Wanted]) -> Result<(), A
     Ok(())
 }
 
+/// Every wanted type placed on one host, and what that leaves.
+#[derive(Debug, Clone)]
+pub(super) struct Fit {
+    /// In the order of `wanted`.
+    pub placed: Vec<Placed>,
+    /// Summed fragmentation of the GPUs used, after all placements (lower is better).
+    pub fragmentation: f64,
+}
+
 /// Places every wanted type on `host` (its GPUs as analysed, reservations counted), largest
-/// first, each at the best fit left; `None` when one of them does not fit. The answer is in
-/// the order of `wanted`.
-pub(super) fn place_all(host: &HostAnalysis, wanted: &[Wanted]) -> Option<Vec<Placed>> {
+/// first, each at the best fit left; `None` when one of them does not fit.
+pub(super) fn place_all(host: &HostAnalysis, wanted: &[Wanted]) -> Option<Fit> {
     let mut order: Vec<usize> = (0..wanted.len()).collect();
     // Largest first: a big GI has few placements, small ones fill around it. Stable, so
     // equal sizes keep the user's order.
@@ -105,20 +113,19 @@ pub(super) fn place_all(host: &HostAnalysis, wanted: &[Wanted]) -> Option<Vec<Pl
             .ok()?;
         out[i] = Some(placed);
     }
-    out.into_iter().collect()
-}
-
-/// Summed fragmentation the placements leave on their GPUs (each GPU's last value), for
-/// choosing between hosts: lower is better.
-pub(super) fn fragmentation_left(placed: &[Placed]) -> f64 {
-    let mut last: Vec<(usize, f64)> = Vec::new();
-    for p in placed {
-        match last.iter_mut().find(|(g, _)| *g == p.gpu) {
-            Some(slot) => slot.1 = p.choice.fragmentation,
-            None => last.push((p.gpu, p.choice.fragmentation)),
-        }
-    }
-    last.iter().map(|(_, f)| f).sum()
+    let placed: Vec<Placed> = out.into_iter().collect::<Option<_>>()?;
+    let mut used: Vec<usize> = placed.iter().map(|p| p.gpu).collect();
+    used.sort_unstable();
+    used.dedup();
+    let fragmentation = used
+        .iter()
+        .filter_map(|&g| scratch.gpus[g].state.as_ref())
+        .map(mig::MigState::fragmentation)
+        .sum();
+    Some(Fit {
+        placed,
+        fragmentation,
+    })
 }
 
 #[cfg(test)]

@@ -175,7 +175,7 @@ async fn reserve_locked(
         })
         .collect();
     let fresh = reanalyse(target, &report, held, journal.now);
-    let Some(placed) = place_all(&fresh, wanted) else {
+    let Some(placed) = place_all(&fresh, wanted).map(|f| f.placed) else {
         let by = if newcomers.is_empty() {
             "another change".to_string()
         } else {
