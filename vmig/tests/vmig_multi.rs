@@ -1,7 +1,8 @@
 //! Several vGPUs for one VM (issue 18), on the simulator with the real `vmig` binary:
 //! `assign` with two `--profile` places both on one host and books both (capacity and report
 //! count each), `unassign` takes both away; a set that does not fit together changes
-//! nothing; types of different series are refused; `assign` killed while vCenter moves or
+//! nothing; types of different boards are refused; two admins racing for one GPU: one wins,
+//! the other changes nothing; `assign` killed while vCenter moves or
 //! reconfigures the VM, then `repair`, leaves the VM with all its vGPUs or none.
 
 mod vmig_support;
@@ -172,7 +173,7 @@ fn two_vgpus_placed_together_counted_each_and_unassigned() {
 }
 
 #[test]
-fn a_set_that_does_not_fit_together_or_mixes_series_changes_nothing() {
+fn a_set_that_does_not_fit_together_or_mixes_boards_changes_nothing() {
     let (env, rt, c, vms) = scene("vmig-multi-none", &[]);
     let (vm, vm_ref) = &vms[0];
     // A 7g takes a whole A100 40GB: no GPU holds it and a 1g beside it, and vmig never
@@ -315,4 +316,42 @@ fn killed_multi_assign_then_repair_leaves_all_or_none() {
         .expect("repair");
     let j: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
     assert_eq!(j["vms"], serde_json::json!([]), "{}", text(&again));
+}
+
+#[test]
+fn two_admins_race_for_one_gpu_with_two_vgpus_each_exactly_one_wins() {
+    // SetField slowed down so both runs meet inside the reserve step.
+    let (env, rt, c, vms) = scene("vmig-multi-race", &[("SetField", 300)]);
+    let ((a, a_ref), (b, b_ref)) = (&vms[0], &vms[1]);
+    let runs: Vec<_> = [a, b]
+        .iter()
+        .map(|vm| assign_two(&env, vm, "DC0_C0_H0").spawn().expect("spawn"))
+        .collect();
+    let outs: Vec<_> = runs
+        .into_iter()
+        .map(|ch| ch.wait_with_output().expect("wait"))
+        .collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        1,
+        "exactly one wins: {codes:?}\n{}\n{}",
+        text(&outs[0]),
+        text(&outs[1])
+    );
+    for (out, vm_ref) in outs.iter().zip([a_ref, b_ref]) {
+        let (vgpus, res, on) = vm_state(&rt, &c, vm_ref);
+        if out.status.code() == Some(0) {
+            assert_eq!(vgpus, [SMALL, MEDIUM]);
+            assert_eq!(res.expect("reservation")["step"], "done");
+            assert_eq!(on.as_deref(), Some("DC0_C0_H0"));
+        } else {
+            // The loser changed nothing at all.
+            let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            let kind = j["refusal"]["kind"].as_str().unwrap_or("");
+            assert!(["lost_race", "no_capacity"].contains(&kind), "{j:#}");
+            assert!(vgpus.is_empty() && res.is_none(), "{vgpus:?} {res:?}");
+            assert_eq!(on.as_deref(), Some("DC0_C0_H2"));
+        }
+    }
 }
