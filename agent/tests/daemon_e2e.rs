@@ -181,6 +181,10 @@ struct AgentConfig<'a> {
     heartbeat_s: u64,
     /// `[agent] layout_file`, `layout_name`.
     layout: Option<(&'a Path, &'a str)>,
+    /// `[vcenter] username` when not the simulator's administrator.
+    username: Option<&'a str>,
+    /// Further `[agent]` lines.
+    agent_extra: &'a str,
 }
 
 impl Default for AgentConfig<'_> {
@@ -191,6 +195,8 @@ impl Default for AgentConfig<'_> {
             trust: Trust::Ca,
             heartbeat_s: 60,
             layout: None,
+            username: None,
+            agent_extra: "",
         }
     }
 }
@@ -221,7 +227,7 @@ fn write_config(dir: &Path, vc: &Vcsim, c: &AgentConfig<'_>) -> PathBuf {
         "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\n{tls}\n\n{host}\n\
          [agent]\npoll_interval_s = {POLL_S}\nheartbeat_interval_s = {hb}\nnvml_lib = {lib:?}\n",
         url = vc.url(),
-        user = vc.username(),
+        user = c.username.unwrap_or(vc.username()),
         hb = c.heartbeat_s,
         lib = nvml_sim_lib().display().to_string(),
     );
@@ -235,7 +241,7 @@ fn write_config(dir: &Path, vc: &Vcsim, c: &AgentConfig<'_>) -> PathBuf {
         })
         .unwrap_or_default();
     let path = dir.join("agent.toml");
-    std::fs::write(&path, text + &layout).expect("write config");
+    std::fs::write(&path, text + &layout + c.agent_extra).expect("write config");
     path
 }
 
@@ -1007,4 +1013,149 @@ fn re_enables_a_lost_hopper_mig_mode_at_start() {
         "{}",
         agent.log()
     );
+}
+
+/// With `[agent] nvml_stall_timeout_s = 1` a hung NVML call is reported after one second (the
+/// default for a 2 s poll would be 5 s), and `check-config` shows the timeout.
+#[test]
+fn a_configured_stall_timeout_is_used() {
+    let rig = Rig::new("daemon-stall-timeout");
+    let (host, uuid) = rig.hosts[0].clone();
+    let machine = Machine::new(rig.dir.path(), &["a100-pcie-40gb"]);
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            agent_extra: "nvml_stall_timeout_s = 1\n",
+            ..Default::default()
+        },
+    );
+    let check = machine.agent_cli(&[
+        "check-config",
+        "--offline",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ]);
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(report.contains("NVML stall timeout 1 s"), "{report}");
+
+    let stall = rig.dir.path().join("stall");
+    let mut agent = Agent::start_with_env(
+        rig.dir.path(),
+        &machine,
+        &config,
+        &[],
+        &[("NVML_SIM_STALL_FILE", stall.as_path())],
+    );
+    wait_for(START_TIMEOUT, "the first publication", || {
+        rig.published(&host)
+    });
+    std::fs::write(&stall, "").expect("stall NVML");
+    wait_for(Duration::from_secs(60), "the stall in the document", || {
+        rig.published(&host).filter(|(d, _)| {
+            d.gpus.iter().any(|g| {
+                g.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("NVML stalled"))
+            })
+        })
+    });
+    let log = agent.log();
+    let first = log
+        .lines()
+        .find(|l| l.contains("NVML stalled"))
+        .unwrap_or_default();
+    assert!(
+        first.contains("has not returned after 1 s"),
+        "the first stall is reported after the configured second: {first}"
+    );
+    let (status, _) = agent.terminate();
+    let _ = std::fs::remove_file(&stall);
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// Least privilege: an agent whose role holds only `Global.SetCustomField` cannot create the
+/// attribute definitions; `check-config` and `run` both say to run `vmig setup`, and once an
+/// administrator has, the same agent publishes with that one privilege.
+#[test]
+fn an_agent_with_only_set_custom_field_needs_vmig_setup() {
+    let rig = Rig::new("daemon-least-privilege");
+    let (host, uuid) = rig.hosts[0].clone();
+    let machine = Machine::new(rig.dir.path(), &["a100-pcie-40gb"]);
+    let admin = client(&rig.rt, &rig.vc);
+    let root = admin.service_content().root_folder.as_moref().clone();
+    let role = rig
+        .rt
+        .block_on(admin.add_role("vmig-agent", &["Global.SetCustomField"]))
+        .expect("add role");
+    rig.rt
+        .block_on(admin.set_permission(&root, "svc-agent", false, role, true))
+        .expect("grant");
+    let config = write_config(
+        rig.dir.path(),
+        &rig.vc,
+        &AgentConfig {
+            host_uuid: Some(&uuid),
+            username: Some("svc-agent"),
+            ..Default::default()
+        },
+    );
+    let config_arg = config.to_str().expect("utf-8");
+
+    let check = machine.agent_cli(&["check-config", "--config", config_arg]);
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("FAIL  privileges: missing Global.ManageCustomFields on Folder:")
+            && report.contains("run `vmig setup` once"),
+        "{report}"
+    );
+
+    let mut agent = Agent::start(rig.dir.path(), &machine, &config, &[]);
+    wait_for(Duration::from_secs(60), "the `vmig setup` sentence", || {
+        agent
+            .log()
+            .contains(
+                "may not create them (privilege Global.ManageCustomFields); run `vmig setup` once",
+            )
+            .then_some(())
+    });
+    let defs = rig.rt.block_on(admin.custom_field_defs()).expect("defs");
+    assert!(
+        !defs.iter().any(|d| d.name.starts_with("vmig.")),
+        "the agent created a definition without the privilege: {defs:?}"
+    );
+
+    let setup = Command::new(workspace_bin("vmig"))
+        .args(["--url", rig.vc.url(), "--ca-file"])
+        .arg(rig.vc.ca_pem_path().expect("TLS"))
+        .arg("setup")
+        .env("GOVC_USERNAME", rig.vc.username())
+        .env("GOVC_PASSWORD", rig.vc.password())
+        .env_remove("GOVC_URL")
+        .output()
+        .expect("run vmig setup");
+    assert!(
+        setup.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&setup.stdout),
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    wait_for(
+        START_TIMEOUT,
+        "the first publication after vmig setup",
+        || rig.published(&host),
+    );
+    assert!(agent.alive(), "{}", agent.log());
+    let check = machine.agent_cli(&["check-config", "--config", config_arg]);
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{report}");
+    assert!(
+        report.contains("ok    privileges: Global.SetCustomField on HostSystem:"),
+        "{report}"
+    );
+    let (status, _) = agent.terminate();
+    assert!(status.success(), "exit status {status:?}");
 }

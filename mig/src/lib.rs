@@ -19,10 +19,13 @@
 
 pub mod catalog;
 pub mod defrag;
+pub mod desired_layout;
 pub mod engines;
 pub mod fuzzing;
 pub mod geometry;
+pub mod gpu_selector;
 pub mod ids;
+pub mod layout_file;
 pub mod planner;
 pub mod report;
 pub mod simulate;

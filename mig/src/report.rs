@@ -12,7 +12,14 @@ use crate::catalog::GpuModel;
 use crate::ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Placement};
 use crate::state::{GpuInstance, MigState};
 
+mod layout_state;
+mod usage;
 mod validate;
+pub use layout_state::{GpuLayoutState, LayoutSource, LayoutStateKind};
+pub use usage::{
+    EccCounts, GiUsage, GpuUsage, MAX_ECC_COUNT, MAX_FB_MIB, MAX_SAMPLE_INTERVAL_S, MAX_WINDOW_S,
+    MAX_WINDOWS, Stats, UsageReport, UsageWindow,
+};
 pub use validate::{
     MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,
     MAX_HEARTBEAT_INTERVAL_S, MAX_ID, MAX_LIST_ENTRIES, MAX_MEMORY_SLICES, MAX_PROCESSES,
@@ -45,6 +52,11 @@ pub struct HostReport {
     /// (stale = older than 3 heartbeats).
     pub heartbeat_interval_s: u64,
     pub gpus: Vec<GpuReport>,
+    /// Utilization summaries per GPU instance and ECC counts per GPU (added within v1; absent
+    /// when the agent does not sample). Not part of the observed state: it does not move
+    /// `generation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageReport>,
 }
 
 /// MIG mode as NVML reports it: a change is pending until the GPU is reset.
@@ -90,6 +102,10 @@ pub struct GpuReport {
     /// disagreement and keep believing `free`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nvml_free: Option<BTreeMap<String, u32>>,
+    /// Where this GPU stands against the desired layout (absent when no layout is in force,
+    /// and in documents of agents older than issue #21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout_state: Option<GpuLayoutState>,
     /// The MIG geometry of this GPU's model as NVML describes it, on the first GPU of each
     /// model (by `name`) in the document, when MIG is on; readers whose catalog lacks the
     /// model plan from it (docs/reported-data.md).
@@ -275,6 +291,18 @@ impl HostReport {
         }
         report.validate().map_err(ReportError::Invalid)?;
         Ok(report)
+    }
+
+    /// The utilization summary of GI `gi` on the GPU with `uuid`, if the agent sent one.
+    pub fn gi_usage(&self, uuid: &str, gi: GpuInstanceId) -> Option<&GiUsage> {
+        self.usage
+            .as_ref()?
+            .gpus
+            .iter()
+            .find(|g| g.uuid == uuid)?
+            .gpu_instances
+            .iter()
+            .find(|u| u.gi_id == gi)
     }
 
     /// Checks the document against the limits of docs/reported-data.md ("Limits"): placements

@@ -6,7 +6,7 @@
 //! by every process that loads the library and by the `nvml-sim` control binary, as a real
 //! driver's state is shared. MIG geometry and rules come from the pure `mig` crate.
 //!
-//! Map: [`code`] return codes and texts, [`driver`] what driver versions and ESXi change, [`handle`] opaque handle encoding, [`state`] the
+//! Map: [`code`] return codes and texts, [`driver`] what driver versions and ESXi change, [`handle`] opaque handle encoding, [`load`] simulated utilization and ECC counts, [`state`] the
 //! machine and the driver rules, [`store`] the locked state file, `ffi` the exported C functions
 //! (the only `unsafe` code). Documentation: docs/nvml-sim.md.
 
@@ -18,6 +18,7 @@ pub mod driver;
 )]
 mod ffi;
 pub mod handle;
+pub mod load;
 pub mod state;
 pub mod store;
 

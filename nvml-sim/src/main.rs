@@ -2,13 +2,15 @@
 //!
 //! The library plays the driver's API; this binary plays everything around it that NVML
 //! cannot do: installing GPUs (`init`), resetting them (`reset`, which applies a pending MIG
-//! mode), and starting or stopping the workloads (`occupy`/`release`) that make instances busy.
+//! mode), and starting or stopping the workloads (`occupy`/`release`) that make instances busy, and what
+//! those workloads do over time (`load`).
 //! It changes the same state file, under the same lock, as the library.
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use nvml_sim::state::DEFAULT_PROCESS_MEMORY_MIB;
+use nvml_sim::load::{EccCounts, LoadPhase, LoadSchedule};
+use nvml_sim::state::{DEFAULT_PROCESS_MEMORY_MIB, LoadTarget};
 use nvml_sim::{MigActivation, Platform, STATE_ENV, SimState, Store};
 
 #[derive(Debug, Parser)]
@@ -131,6 +133,30 @@ enum Command {
         pid: Option<u32>,
         #[arg(long)]
         vm: Option<String>,
+    },
+    /// Set what a VM's vGPU does from now on: utilization and framebuffer used, as a cycle of
+    /// phases (answered by nvmlDeviceGetVgpuUtilization / nvmlVgpuInstanceGetFbUsage), and/or
+    /// a GPU's ECC error counts (nvmlDeviceGetTotalEccErrors).
+    Load {
+        /// The VM whose vGPU to load.
+        #[arg(long, conflicts_with = "gi")]
+        vm: Option<String>,
+        /// GPU index: with --gi the vGPU on that GPU instance; with --ecc-* that GPU.
+        #[arg(short = 'i', long = "id")]
+        index: Option<u32>,
+        /// GPU instance id whose vGPU to load (with -i).
+        #[arg(long, requires = "index")]
+        gi: Option<u32>,
+        /// A phase `sm=40,mem=20,enc=0,dec=0,fb=3000,s=60` (percent; fb in MiB; s seconds,
+        /// default 60). Repeat for a cycle; the phases repeat from now. `--phase ''` is idle.
+        #[arg(long = "phase", value_name = "SPEC")]
+        phases: Vec<String>,
+        /// Volatile corrected ECC errors of GPU -i.
+        #[arg(long, requires = "index")]
+        ecc_corrected: Option<u64>,
+        /// Volatile uncorrected ECC errors of GPU -i.
+        #[arg(long, requires = "index")]
+        ecc_uncorrected: Option<u64>,
     },
     /// Print the state as JSON.
     Show,
@@ -268,11 +294,95 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
                 say!(out, "vGPU of VM {vm} released");
             }
         }
+        Command::Load {
+            vm,
+            index,
+            gi,
+            phases,
+            ecc_corrected,
+            ecc_uncorrected,
+        } => load(
+            &store,
+            &path,
+            LoadArgs {
+                vm,
+                index,
+                gi,
+                phases,
+                ecc_corrected,
+                ecc_uncorrected,
+            },
+            out,
+        )?,
         Command::Show => {
             let state = store.load()?;
             say!(out, "{}", serde_json::to_string_pretty(&state)?);
         }
         Command::Models => {}
+    }
+    Ok(())
+}
+
+/// The arguments of `nvml-sim load`.
+struct LoadArgs {
+    vm: Option<String>,
+    index: Option<u32>,
+    gi: Option<u32>,
+    phases: Vec<String>,
+    ecc_corrected: Option<u64>,
+    ecc_uncorrected: Option<u64>,
+}
+
+fn load(store: &Store, path: &str, args: LoadArgs, out: &mut String) -> Result<()> {
+    let target = match (args.vm, args.index, args.gi) {
+        (Some(vm), _, _) => Some(LoadTarget::Vm(vm)),
+        (None, Some(gpu), Some(gi)) => Some(LoadTarget::Gi { gpu, gi }),
+        _ => None,
+    };
+    let ecc = (args.ecc_corrected.is_some() || args.ecc_uncorrected.is_some()).then(|| EccCounts {
+        corrected: args.ecc_corrected.unwrap_or(0),
+        uncorrected: args.ecc_uncorrected.unwrap_or(0),
+    });
+    if target.is_none() && ecc.is_none() {
+        anyhow::bail!(
+            "name a vGPU (--vm VM, or -i GPU --gi GI) with --phase, or a GPU (-i) with --ecc-corrected/--ecc-uncorrected"
+        );
+    }
+    if let Some(target) = target {
+        if args.phases.is_empty() {
+            anyhow::bail!("give the load with --phase (e.g. --phase sm=40,fb=3000)");
+        }
+        let phases = args
+            .phases
+            .iter()
+            .map(|p| LoadPhase::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let since_unix_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let schedule = LoadSchedule {
+            since_unix_s,
+            phases,
+        };
+        let instance = store
+            .update(|s| s.set_vgpu_load(&target, schedule))?
+            .with_context(|| format!("cannot set the load ({path})"))?;
+        say!(
+            out,
+            "vGPU instance {instance}: load set ({} phases)",
+            args.phases.len()
+        );
+    }
+    if let (Some(ecc), Some(index)) = (ecc, args.index) {
+        store
+            .update(|s| s.set_ecc(index, ecc))?
+            .with_context(|| format!("cannot set ECC counts ({path})"))?;
+        say!(
+            out,
+            "GPU {index}: ECC corrected {} uncorrected {}",
+            ecc.corrected,
+            ecc.uncorrected
+        );
     }
     Ok(())
 }

@@ -124,6 +124,9 @@ pub struct SimGpu {
     /// Active MIG-backed vGPUs on this GPU.
     #[serde(default)]
     pub vgpus: Vec<SimVgpu>,
+    /// Volatile ECC error counts (`nvmlDeviceGetTotalEccErrors`), set by `nvml-sim load --ecc-*`.
+    #[serde(default)]
+    pub ecc: crate::load::EccCounts,
 }
 
 /// A MIG device (compute instance) and its UUID.
@@ -167,6 +170,9 @@ pub struct SimVgpu {
     /// than a domain name (`NVML_VGPU_VM_ID_DOMAIN_ID`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vm_is_uuid: bool,
+    /// What the VM does with it (`nvml-sim load`); idle when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<crate::load::LoadSchedule>,
 }
 
 impl SimVgpu {
@@ -175,6 +181,15 @@ impl SimVgpu {
         // NVML_VGPU_VM_ID_UUID = 1, NVML_VGPU_VM_ID_DOMAIN_ID = 0.
         u32::from(self.vm_is_uuid)
     }
+}
+
+/// Which vGPU `nvml-sim load` changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadTarget {
+    /// The vGPU of this VM.
+    Vm(String),
+    /// The vGPU on this GPU instance.
+    Gi { gpu: u32, gi: u32 },
 }
 
 /// Refusals of the control-binary operations; the messages say what to do instead.
@@ -198,6 +213,8 @@ pub enum SimError {
     NoSuchPid { pid: u32 },
     #[error("no active vGPU belongs to VM `{vm}`")]
     NoSuchVm { vm: String },
+    #[error("GPU {gpu} GI {gi} backs no active vGPU; start one with `nvml-sim occupy --vgpu`")]
+    NoVgpuOnGi { gpu: u32, gi: u32 },
     #[error("VM `{vm}` already has an active vGPU; release it first")]
     VmInUse { vm: String },
     #[error(
@@ -277,6 +294,7 @@ impl SimState {
                 uuid_counter: 0,
                 processes: Vec::new(),
                 vgpus: Vec::new(),
+                ecc: crate::load::EccCounts::default(),
             });
         }
         Ok(SimState {
@@ -464,6 +482,7 @@ impl SimState {
             vm: vm.to_string(),
             gi,
             vm_is_uuid: false,
+            load: None,
         });
         gpu.sync_in_use();
         self.next_vgpu_instance = instance + 1;
@@ -489,6 +508,38 @@ impl SimState {
             v.vm_is_uuid = true;
         }
         Ok(instance)
+    }
+
+    /// `nvml-sim load --vm VM` / `-i GPU --gi GI`: give the vGPU of that VM (or the vGPU on
+    /// that GPU instance) this load from now on.
+    pub fn set_vgpu_load(
+        &mut self,
+        target: &LoadTarget,
+        schedule: crate::load::LoadSchedule,
+    ) -> Result<u32, SimError> {
+        let vgpu = match target {
+            LoadTarget::Vm(vm) => self
+                .gpus
+                .iter_mut()
+                .flat_map(|g| g.vgpus.iter_mut())
+                .find(|v| v.vm == *vm)
+                .ok_or_else(|| SimError::NoSuchVm { vm: vm.clone() })?,
+            LoadTarget::Gi { gpu, gi } => {
+                let g = self.gpu_mut_checked(*gpu)?;
+                g.vgpus
+                    .iter_mut()
+                    .find(|v| v.gi == *gi)
+                    .ok_or(SimError::NoVgpuOnGi { gpu: *gpu, gi: *gi })?
+            }
+        };
+        vgpu.load = Some(schedule);
+        Ok(vgpu.instance)
+    }
+
+    /// `nvml-sim load -i GPU --ecc-corrected N --ecc-uncorrected M`.
+    pub fn set_ecc(&mut self, index: u32, ecc: crate::load::EccCounts) -> Result<(), SimError> {
+        self.gpu_mut_checked(index)?.ecc = ecc;
+        Ok(())
     }
 
     /// `nvml-sim release --vm`: the VM powered off; its vGPU is gone.

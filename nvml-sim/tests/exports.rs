@@ -79,6 +79,10 @@ const REQUIRED: &[&str] = &[
     "nvmlVgpuInstanceGetVmID",
     "nvmlVgpuInstanceGetGpuInstanceId",
     "nvmlVgpuTypeGetName",
+    // utilization (host side) and ECC counts
+    "nvmlDeviceGetVgpuUtilization",
+    "nvmlVgpuInstanceGetFbUsage",
+    "nvmlDeviceGetTotalEccErrors",
 ];
 
 fn exported_nvml_symbols() -> BTreeSet<String> {

@@ -3,7 +3,9 @@
 // Debian ships govmomi only as a Go library, so the tests build this small main from it
 // (tests/vcsim/build.sh). On top of the stock inventory it injects what ESXi hosts with
 // NVIDIA vGPU report (gpu.go), because vcsim 0.24 has no GPU model at all, and it can pre-set
-// custom attribute values on hosts so benchmarks need no running agents.
+// custom attribute values on hosts so benchmarks need no running agents. HasPrivilegeOnEntities
+// answers from the roles and permissions set (authorization.go): the harness's login user is
+// an administrator, every other user holds what a test grants it.
 //
 // Contract with the Rust harness (tests/testkit): the only line written to stdout is the SDK
 // URL, once the server accepts connections; logs go to stderr. SIGTERM, SIGINT and (with
@@ -13,6 +15,7 @@ package main
 import (
 	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -39,7 +42,7 @@ type options struct {
 	datacenters, clusters, hostsPerCluster, standaloneHosts, vms int
 
 	listen, certFile, keyFile, username, password, apiVersion string
-	gpuConfig, customValues, methodDelay                      string
+	gpuConfig, customValues, methodDelay, stockTLS            string
 	exitOnStdinEOF                                            bool
 }
 
@@ -56,6 +59,7 @@ func main() {
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:0", "loopback address:port to listen on (port 0 picks a free one)")
 	flag.StringVar(&o.certFile, "tlscert", "", "PEM server certificate (chain); with -tlskey serves https")
 	flag.StringVar(&o.keyFile, "tlskey", "", "PEM private key of -tlscert")
+	flag.StringVar(&o.stockTLS, "stock-tls", "", "FILE: serve https with govmomi's own built-in test certificate (1024-bit RSA, self-signed) and write it, PEM, to FILE")
 	flag.StringVar(&o.username, "username", "", "accept only this user (default: any non-empty user and password)")
 	flag.StringVar(&o.password, "password", "", "password for -username")
 	flag.StringVar(&o.apiVersion, "api-version", "", "API version to advertise (default: the model's 6.5)")
@@ -91,6 +95,9 @@ func run(o options) error {
 	if (o.certFile == "") != (o.keyFile == "") {
 		return fmt.Errorf("-tlscert and -tlskey go together")
 	}
+	if o.stockTLS != "" && o.certFile != "" {
+		return fmt.Errorf("-stock-tls and -tlscert are alternatives")
+	}
 
 	// Read every input before the model is built: a typo should fail in milliseconds,
 	// not after a 45-second inventory build.
@@ -111,6 +118,11 @@ func run(o options) error {
 			return fmt.Errorf("TLS certificate %s / key %s: %v", o.certFile, o.keyFile, err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	if o.stockTLS != "" {
+		// A config without certificates: the simulator's server then serves its built-in
+		// one (simulator/internal/testcert.go), as a stock `vcsim` does.
+		tlsConfig = &tls.Config{}
 	}
 
 	delays, err := parseMethodDelay(o.methodDelay)
@@ -141,6 +153,12 @@ func run(o options) error {
 		return err
 	}
 	reportCustomFieldChanges()
+	// vcsim's own default login (govc's examples use user/pass) when -username is not set.
+	admin := o.username
+	if admin == "" {
+		admin = "user"
+	}
+	enforceRoles(admin)
 	count := m.Count()
 	log.Printf("inventory built in %.1fs: %d hosts (%d with GPUs), %d VMs",
 		time.Since(start).Seconds(), count.Host, gpuHosts, count.Machine)
@@ -155,6 +173,12 @@ func run(o options) error {
 	// WaitForUpdatesEx long poll would hold up the shutdown (and the file removal) for minutes.
 	// Exiting closes the sockets anyway.
 	s := m.Service.NewServer()
+	if o.stockTLS != "" {
+		der := s.Certificate().Raw
+		if err := os.WriteFile(o.stockTLS, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+			return fmt.Errorf("-stock-tls %s: %v", o.stockTLS, err)
+		}
+	}
 
 	// The listener accepts connections from here on, so the harness may connect at once.
 	u := *s.URL

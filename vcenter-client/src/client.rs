@@ -90,6 +90,10 @@ pub struct ServiceContent {
     pub task_manager: Option<MoRef>,
     /// `OptionManager` of the server's advanced settings (`setting`).
     pub setting: Option<MoRef>,
+    /// `AuthorizationManager` (roles, permissions, privilege checks).
+    pub authorization_manager: Option<MoRef>,
+    /// `EventManager` (events: `post_host_event`, `host_events`).
+    pub event_manager: Option<MoRef>,
     /// Product and API information.
     pub about: AboutInfo,
 }
@@ -123,6 +127,8 @@ impl ServiceContent {
             custom_fields_manager: opt("customFieldsManager"),
             task_manager: opt("taskManager"),
             setting: opt("setting"),
+            authorization_manager: opt("authorizationManager"),
+            event_manager: opt("eventManager"),
             about: AboutInfo {
                 name: s("name"),
                 full_name: s("fullName"),

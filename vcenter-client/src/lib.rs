@@ -25,10 +25,13 @@
 //! (reqwest + rustls/ring, no OpenSSL); [`Client`] adds sessions; the other
 //! modules are one vSphere concept each. See `docs/vcenter-client.md`.
 
+mod authorization;
 mod client;
 mod custom_fields;
 mod error;
+mod events;
 mod host;
+mod maintenance;
 mod moref;
 mod options;
 mod password_file;
@@ -43,9 +46,11 @@ mod updates;
 mod version;
 mod vm;
 
+pub use authorization::{AuthorizationRole, PrivilegeGrant, RoleId};
 pub use client::{AboutInfo, Client, ConnectOptions, ServiceContent};
 pub use custom_fields::{CustomFieldDef, CustomValues};
 pub use error::{Error, Result};
+pub use events::{EventSeverity, HostEvent, MAX_EVENTS_READ, PostedEvent};
 pub use host::{
     Cluster, GraphicsConfig, GraphicsDeviceType, GraphicsInfo, HardwareSummary, HostProperty,
     HostSystem, NVIDIA_VENDOR_ID, PciDevice, SharedGpuCapabilities,
@@ -65,7 +70,7 @@ pub use soap::fault::{Fault, FaultKind};
 pub use task::{TaskInfo, TaskState, TaskWait};
 pub use tls::{Sha256Thumbprint, TlsPolicy};
 pub use updates::{
-    ObjectUpdate, PropertyChange, UpdateCollector, UpdateKind, UpdateSet,
+    ObjectUpdate, PropertyChange, StreamedUpdates, UpdateCollector, UpdateKind, UpdateSet,
     is_invalid_collector_version,
 };
 pub use version::ApiVersion;

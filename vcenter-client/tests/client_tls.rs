@@ -73,7 +73,7 @@ async fn tls_policies_against_vcsim() {
 /// with verification off, refused with a sentence naming the key size when verified.
 #[tokio::test]
 async fn rsa_1024_server_is_insecure_only() {
-    let sim = start(Vcsim::builder().tls(vmig_testkit::TlsMode::Rsa1024));
+    let sim = start(Vcsim::builder().tls(vmig_testkit::TlsMode::StockRsa1024));
     let c = Client::connect(options_with(&sim, TlsPolicy::Insecure))
         .await
         .expect("--insecure connects to a 1024-bit server");

@@ -466,6 +466,7 @@ mod tests {
             placeable_vgpu_types: vec![],
             error: None,
             nvml_free: None,
+            layout_state: None,
             geometry,
         };
         let now = time::OffsetDateTime::now_utc();
@@ -478,11 +479,13 @@ mod tests {
                 .format(&time::format_description::well_known::Rfc3339)
                 .expect("time"),
             heartbeat_interval_s: 300,
+            usage: None,
             // The geometry once per model: the second GPU of the model has none.
             gpus: vec![
                 GpuReport {
                     // NVML's own capacity read 0, as on the seed's ESXi host.
                     nvml_free: Some([("3g.40gb".to_string(), 0)].into_iter().collect()),
+                    layout_state: None,
                     ..gpu(0, Some(geometry))
                 },
                 gpu(1, None),

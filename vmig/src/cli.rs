@@ -67,6 +67,15 @@ pub enum Command {
     Plan(crate::plan::PlanArgs),
     /// What-if: replay VM arrivals and departures against today's inventory.
     Simulate(crate::simulate::SimulateArgs),
+    /// One-time, as an administrator: create the custom attributes vmig and its agents use
+    /// (then agents need no Global.ManageCustomFields); --check-role checks an account's privileges.
+    Setup(crate::setup::SetupArgs),
+    /// Desired MIG layouts kept in vCenter per cluster or host: set, show, clear.
+    Layout(crate::layout::LayoutArgs),
+    /// Bring a cluster's hosts to their desired layout through maintenance mode and reboots.
+    Rollout(crate::rollout::RolloutArgs),
+    /// VMs whose vGPU profile is larger than their measured peak, and idle slices.
+    Rightsize(crate::rightsize::RightsizeArgs),
 }
 
 /// `vmig repair --help`.
@@ -328,6 +337,13 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> 
         Command::Serve(a) => crate::serve::run(&conns, a).await,
         Command::Plan(a) => crate::plan::run(&conns, a, cli.json, progress, out).await,
         Command::Simulate(a) => crate::simulate::run_cmd(&conns, a, cli.json, progress, out).await,
+        Command::Setup(a) => crate::setup::run(&conns, &a, cli.json, out).await,
+        Command::Layout(a) => crate::layout::run(&conns, a, cli.json, out).await,
+        Command::Rollout(a) => {
+            crate::interrupt::install();
+            crate::rollout::run(&conns, a, cli.json, out).await
+        }
+        Command::Rightsize(a) => crate::rightsize::run(&conns, a, cli.json, progress, out).await,
     };
     // Failed or not: no session is left behind in vCenter (connection.rs).
     crate::connection::logout_all(&conns).await;

@@ -109,6 +109,10 @@ pub enum AdminError {
     /// following it); the VM's reservation records how far it got.
     #[error("{0}")]
     Incomplete(String),
+    /// `vmig layout` / `vmig rollout` refused the request (unknown object, impossible or
+    /// unreadable layout); nothing was written.
+    #[error("{0}")]
+    LayoutRefused(String),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -120,6 +124,7 @@ impl AdminError {
         match self {
             AdminError::Connect(_) | AdminError::Usage(_) => ExitCode::Usage,
             AdminError::Refused(r) => r.exit_code(),
+            AdminError::LayoutRefused(_) => ExitCode::Refused,
             _ => ExitCode::Failure,
         }
     }

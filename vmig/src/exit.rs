@@ -23,17 +23,23 @@ pub enum ExitCode {
     NoCapacity = 4,
     /// `plan --apply` stopped because the inventory changed since the plan: plan again.
     Replan = 5,
+    /// `rollout` stopped at a host that failed (named in the message); nothing after it ran.
+    RolloutStopped = 6,
+    /// `rollout` put a host in maintenance mode and waits for its reboot (`--reboot admin`).
+    WaitingForReboot = 7,
 }
 
 impl ExitCode {
     /// Every code, in numeric order (the order `--help` lists them in).
-    pub const ALL: [ExitCode; 6] = [
+    pub const ALL: [ExitCode; 8] = [
         ExitCode::Ok,
         ExitCode::Failure,
         ExitCode::Usage,
         ExitCode::Refused,
         ExitCode::NoCapacity,
         ExitCode::Replan,
+        ExitCode::RolloutStopped,
+        ExitCode::WaitingForReboot,
     ];
 
     /// The numeric status.
@@ -64,6 +70,13 @@ impl ExitCode {
             ExitCode::Replan => {
                 "plan --apply stopped before a move because the inventory changed since the plan\n\
                  (the moves before it are done): run vmig plan again"
+            }
+            ExitCode::RolloutStopped => {
+                "rollout stopped at a failed host (named); fix it and run the same rollout again"
+            }
+            ExitCode::WaitingForReboot => {
+                "rollout waits for a host in maintenance mode to be rebooted (--reboot admin);\n\
+                 reboot it, then run the same rollout again"
             }
         }
     }
@@ -105,7 +118,7 @@ mod tests {
     #[test]
     fn numbers_are_stable() {
         let numbers: Vec<u8> = ExitCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(numbers, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(serde_json::to_string(&ExitCode::Refused).unwrap(), "3");
     }
 
@@ -124,7 +137,10 @@ Exit status:
   4  not enough free MIG capacity (capacity: fewer than --count fit; assign: no free
      slice, or another admin reserved the last one first)
   5  plan --apply stopped before a move because the inventory changed since the plan
-     (the moves before it are done): run vmig plan again"
+     (the moves before it are done): run vmig plan again
+  6  rollout stopped at a failed host (named); fix it and run the same rollout again
+  7  rollout waits for a host in maintenance mode to be rebooted (--reboot admin);
+     reboot it, then run the same rollout again"
         );
     }
 }

@@ -679,6 +679,7 @@ mod tests {
             generation: 1,
             observed_at: "2026-11-26T14:02:11Z".into(),
             heartbeat_interval_s: 300,
+            usage: None,
             gpus: vec![GpuReport {
                 index: 0,
                 uuid: "GPU-1".into(),
@@ -697,6 +698,7 @@ mod tests {
                 placeable_vgpu_types: vec![],
                 error: None,
                 nvml_free: None,
+                layout_state: None,
                 geometry: None,
             }],
         }

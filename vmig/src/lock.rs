@@ -86,6 +86,9 @@ pub enum Target<'a> {
     Host(&'a HostRef),
     /// A VM (changing it).
     Vm(&'a VmRef),
+    /// A cluster (`vmig rollout`: one rollout per cluster at a time, so `--max-unavailable`
+    /// holds across admins). Named `vmig.lock.<cluster-id>` (`domain-c…`, never a host id).
+    Cluster(&'a vcenter_client::ClusterRef),
 }
 
 impl Target<'_> {
@@ -93,6 +96,7 @@ impl Target<'_> {
         match self {
             Target::Host(h) => format!("{LOCK_PREFIX}{}", h.value()),
             Target::Vm(v) => format!("{VM_LOCK_PREFIX}{}", v.value()),
+            Target::Cluster(c) => format!("{LOCK_PREFIX}{}", c.value()),
         }
     }
 
@@ -100,6 +104,7 @@ impl Target<'_> {
         match self {
             Target::Host(_) => HostRef::KIND,
             Target::Vm(_) => VmRef::KIND,
+            Target::Cluster(_) => vcenter_client::ClusterRef::KIND,
         }
     }
 
@@ -107,6 +112,7 @@ impl Target<'_> {
         match self {
             Target::Host(h) => h.as_moref().clone(),
             Target::Vm(v) => v.as_moref().clone(),
+            Target::Cluster(c) => c.as_moref().clone(),
         }
     }
 }

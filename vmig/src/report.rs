@@ -194,6 +194,10 @@ pub struct GiView {
     pub vm: Option<String>,
     /// vGPU type of that VM.
     pub vgpu_type: Option<String>,
+    /// Measured utilization of the vGPU on it, 1 h and 24 h windows, when the agent samples
+    /// (`vmig.mig` `usage`; docs/reported-data.md, "Utilization").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<mig::report::GiUsage>,
 }
 
 /// A compute instance.
@@ -361,6 +365,11 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
             in_use: gi.in_use,
             vm: gi.vm.clone(),
             vgpu_type: gi.vgpu_type.clone(),
+            usage: host
+                .report
+                .as_ref()
+                .and_then(|r| r.gi_usage(&g.report.uuid, gi.gi_id))
+                .cloned(),
         });
     }
     v.reservations = g

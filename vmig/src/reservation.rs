@@ -150,12 +150,15 @@ impl Step {
 }
 
 impl Reservation {
-    /// Parses a custom-attribute value.
+    /// Parses a custom-attribute value and checks its bounds (`reservation_validate`): every
+    /// reader goes through here, so a hostile value is refused as a whole, with its reason.
     pub fn from_json(text: &str) -> Result<Self, String> {
+        crate::reservation_validate::check_size(text)?;
         let r: Reservation = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if r.schema != RESERVATION_SCHEMA {
             return Err(format!("unsupported reservation schema `{}`", r.schema));
         }
+        crate::reservation_validate::check(&r)?;
         Ok(r)
     }
 
@@ -469,6 +472,7 @@ mod tests {
             generation: 1,
             observed_at: "2026-01-01T00:00:00Z".into(),
             heartbeat_interval_s: 60,
+            usage: None,
             gpus: vec![GpuReport {
                 index: 0,
                 uuid: "GPU-0".into(),
@@ -483,6 +487,7 @@ mod tests {
                 placeable_vgpu_types: vec![],
                 error: None,
                 nvml_free: None,
+                layout_state: None,
                 geometry: None,
             }],
         }

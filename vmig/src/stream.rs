@@ -315,6 +315,7 @@ mod tests {
             generation: 1,
             observed_at: observed_at.into(),
             heartbeat_interval_s: 300,
+            usage: None,
             gpus: vec![GpuReport {
                 index: 0,
                 uuid: format!("GPU-{n}"),
@@ -347,6 +348,7 @@ mod tests {
                 placeable_vgpu_types: vec![],
                 error: None,
                 nvml_free: None,
+                layout_state: None,
                 geometry: None,
             }],
         }

@@ -3,7 +3,7 @@
 //! heartbeat, escape sequences and formulas in names) next to a good host. Every format must
 //! answer within seconds, flag exactly the bad hosts with "invalid report: …", keep the good
 //! host "ok", and show the injected text harmless. A document whose `host_uuid` is another
-//! host's is flagged too. Also: a simulator with a 1024-bit RSA
+//! host's is flagged too. Also: a simulator with govmomi's stock 1024-bit RSA
 //! certificate is reachable with `--insecure` and refused with a sentence otherwise.
 
 mod vmig_support;
@@ -28,6 +28,7 @@ fn document(edit: impl FnOnce(&mut HostReport)) -> String {
         generation: 7,
         observed_at: time_ago(5),
         heartbeat_interval_s: 300,
+        usage: None,
         gpus: vec![gpu(
             0,
             A100,
@@ -186,7 +187,7 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
 #[test]
 fn rsa_1024_simulator_needs_insecure() {
     let vc = Vcsim::builder()
-        .tls(TlsMode::Rsa1024)
+        .tls(TlsMode::StockRsa1024)
         .hosts_per_cluster(1)
         .start()
         .unwrap_or_else(|e| panic!("{e}"));

@@ -1,7 +1,9 @@
 //! `vmig serve` against a simulator: the real binary is started, its endpoints are read over
 //! plain HTTP, a document written to a host reaches `/metrics` within 2 s through the
-//! incremental property collector, the token is enforced, `/metrics` passes the exposition
-//! check, `/events` announces snapshots, and a vCenter restart is followed by a full re-read.
+//! incremental property collector and an open page (headless Chromium, the normal page) without
+//! a reload, the token is enforced, `/metrics` passes the exposition check, `/events` announces
+//! snapshots, and a vCenter restart is followed by a full re-read. The TLS listener serves
+//! HTTPS with the token and refuses plain HTTP and wrong key/certificate files.
 
 mod vmig_support;
 
@@ -11,7 +13,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use vmig_support::{Env, doc, gi, gpu, host_ref};
-use vmig_testkit::{GpuConfig, GpuRule, Vcsim};
+use vmig_testkit::{GpuConfig, GpuRule, TestCa, Vcsim};
 
 const A100: &str = "a100-pcie-40gb";
 const TOKEN: &str = "s3cret-t0ken";
@@ -30,16 +32,24 @@ impl Drop for Server {
 }
 
 fn start_server(env: &Env) -> Server {
+    start_server_with(env, &[])
+}
+
+/// `vmig serve` on a free loopback port with the test token and `extra` arguments; its
+/// address once it says where it listens (http or https).
+fn start_server_with(env: &Env, extra: &[&str]) -> Server {
     let token_file = env.path("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token file");
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        token_file.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
     let mut child = env
-        .vmig_cmd(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--token-file",
-            token_file.to_str().expect("utf-8 path"),
-        ])
+        .vmig_cmd(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -49,7 +59,10 @@ fn start_server(env: &Env) -> Server {
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[vmig serve] {line}");
-            if let Some(addr) = line.strip_prefix("vmig serve: listening on http://") {
+            if let Some(addr) = line
+                .strip_prefix("vmig serve: listening on http://")
+                .or_else(|| line.strip_prefix("vmig serve: listening on https://"))
+            {
                 let _ = tx.send(addr.to_string());
             }
         }
@@ -79,6 +92,40 @@ fn get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
         .and_then(|c| c.parse().ok())
         .expect("a status");
     (status, body.to_string())
+}
+
+/// `/metrics` must pass `promtool check metrics` (Debian's `prometheus` package, which
+/// scripts/deps.d/55-promtool.sh installs and CI therefore has) and vmig's own checker; where
+/// promtool is missing (a developer machine) the built-in checker alone decides.
+fn check_metrics(metrics: &str) {
+    vmig::serve::metrics::check(metrics).unwrap_or_else(|e| panic!("{e}\n{metrics}"));
+    let promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut promtool) = promtool else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is not installed; CI needs it (scripts/deps.d/55-promtool.sh)"
+        );
+        eprintln!("promtool is not installed: /metrics checked by the built-in checker only");
+        return;
+    };
+    let mut stdin = promtool.stdin.take().expect("promtool's stdin");
+    stdin
+        .write_all(metrics.as_bytes())
+        .expect("write to promtool");
+    drop(stdin);
+    let out = promtool.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics refused /metrics:\n{}{}\n{metrics}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("/metrics passes promtool check metrics");
 }
 
 /// The value of the `vmig_gpu_instances` sample of `host` with `in_use="true"`.
@@ -135,7 +182,7 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
 
     let (status, metrics) = get(&addr, "/metrics", Some(TOKEN));
     assert_eq!(status, 200);
-    vmig::serve::metrics::check(&metrics).unwrap_or_else(|e| panic!("{e}\n{metrics}"));
+    check_metrics(&metrics);
     assert_eq!(in_use(&metrics, "DC0_C0_H0"), Some(1.0), "{metrics}");
     assert!(metrics.contains("vmig_placeable_vgpus{"), "{metrics}");
     assert!(
@@ -202,8 +249,9 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     );
     eprintln!("document change visible in /metrics after {took:?}");
 
-    // An open page follows a change without a reload (headless Chromium).
-    if let Some(browser) = chromium(&format!("http://{addr}/?token={TOKEN}&once=1")) {
+    // An open page follows a change without a reload: headless Chromium on the normal page,
+    // read through its DevTools protocol while the page's event stream stays open.
+    if let Some(mut browser) = Chromium::open(&format!("http://{addr}/?token={TOKEN}")) {
         let streams = || {
             let (_, h) = get(&addr, "/healthz", Some(TOKEN));
             serde_json::from_str::<serde_json::Value>(&h).expect("health JSON")["event_streams"]
@@ -213,6 +261,11 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
         wait_for("the page's event stream", Duration::from_secs(30), || {
             streams() >= 2
         });
+        let before = browser.dom();
+        assert!(
+            before.contains("data-generation=") && !before.contains("vm-live"),
+            "{before}"
+        );
         let h0c = vec![gpu(
             0,
             A100,
@@ -226,17 +279,21 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
         )];
         rt.block_on(c.set_custom_value(host.as_moref(), key, &doc(1, 3600, h0c)))
             .expect("write the document");
-        let out = browser.wait_with_output().expect("chromium");
-        let dom = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            dom.contains("data-live-updates=\"1\"") || dom.contains("data-live-updates=\"2\""),
-            "the page did not update itself:\n{}\n{dom}",
-            String::from_utf8_lossy(&out.stderr)
+        let mut dom = String::new();
+        let took = wait_for(
+            "the open page to show the change",
+            Duration::from_secs(10),
+            || {
+                dom = browser.dom();
+                dom.contains("vm-live")
+            },
         );
+        eprintln!("document change on the open page after {took:?}");
         assert!(
-            dom.contains("vm-live"),
-            "the new occupant is not on the page:\n{dom}"
+            dom.contains("data-live-updates=\""),
+            "the page was replaced, not updated in place:\n{dom}"
         );
+        assert!(streams() >= 2, "the page's event stream closed");
     }
 
     // A vCenter restart: the simulator comes back with its initial documents, and the server
@@ -259,40 +316,295 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     drop(server);
 }
 
-/// Headless Chromium dumping the DOM of `url` after a few seconds of the page's time (its
-/// clock stands still while it waits for the network); `None` when Chromium is not
-/// installed, which fails under CI.
-fn chromium(url: &str) -> Option<Child> {
-    let bin = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|b| {
-            std::process::Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
+/// Headless Chromium with a page open, driven through its DevTools protocol over a pipe
+/// (`--remote-debugging-pipe`: JSON messages ending in NUL on file descriptors 3 and 4,
+/// here two FIFOs the shell connects before it becomes Chromium). Reading the live DOM this
+/// way lets the page keep its event stream open, as in a user's browser; `--dump-dom` would
+/// wait for the network to go idle, which a live page never does.
+struct Chromium {
+    child: Child,
+    to: std::fs::File,
+    from: std::sync::mpsc::Receiver<serde_json::Value>,
+    session: String,
+    next_id: u64,
+    /// The profile and the FIFOs; removed when the browser is gone.
+    _dir: vmig_testkit::TempDir,
+}
+
+impl Chromium {
+    /// Chromium with `url` open; `None` when Chromium is not installed, which fails under CI.
+    fn open(url: &str) -> Option<Chromium> {
+        let bin = ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find(|b| {
+                std::process::Command::new(b)
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            });
+        let Some(bin) = bin else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "chromium is not installed; CI needs it (scripts/deps.d/50-chromium.sh)"
+            );
+            eprintln!("SKIPPED the live page check: chromium is not installed");
+            return None;
+        };
+        let dir = vmig_testkit::temp_dir("chromium-serve");
+        let (to_path, from_path) = (dir.path().join("to"), dir.path().join("from"));
+        for p in [&to_path, &from_path] {
+            let ok = std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .expect("mkfifo");
+            assert!(ok.success(), "mkfifo {}", p.display());
+        }
+        let child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec "$0" "$@" 3<"$VMIG_CDP_TO" 4>"$VMIG_CDP_FROM""#)
+            .arg(bin)
+            .args(["--headless", "--no-sandbox", "--disable-gpu"])
+            .arg("--disable-background-networking")
+            .arg(format!(
+                "--user-data-dir={}",
+                dir.path().join("profile").display()
+            ))
+            .args(["--remote-debugging-pipe", url])
+            .env("VMIG_CDP_TO", &to_path)
+            .env("VMIG_CDP_FROM", &from_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromium");
+        // The shell opens "to" first, then "from"; each open waits for the other end.
+        let to = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&to_path)
+            .expect("open the pipe to chromium");
+        let from = std::fs::File::open(&from_path).expect("open the pipe from chromium");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(from);
+            let mut msg = Vec::new();
+            while r.read_until(0, &mut msg).is_ok_and(|n| n > 0) {
+                if msg.last() == Some(&0) {
+                    msg.pop();
+                }
+                if let Ok(v) = serde_json::from_slice(&msg)
+                    && tx.send(v).is_err()
+                {
+                    break;
+                }
+                msg.clear();
+            }
         });
-    let Some(bin) = bin else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is not installed; CI needs it (scripts/deps.d/50-chromium.sh)"
+        let mut browser = Chromium {
+            child,
+            to,
+            from: rx,
+            session: String::new(),
+            next_id: 0,
+            _dir: dir,
+        };
+        let mut target = None;
+        wait_for("chromium's page target", Duration::from_secs(30), || {
+            let targets = browser.call(None, "Target.getTargets", serde_json::json!({}));
+            target = targets["targetInfos"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["type"] == "page" && t["url"].as_str() == Some(url))
+                .and_then(|t| t["targetId"].as_str().map(str::to_string));
+            target.is_some()
+        });
+        let attached = browser.call(
+            None,
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target, "flatten": true }),
         );
-        eprintln!("SKIPPED the live page check: chromium is not installed");
-        return None;
+        browser.session = attached["sessionId"]
+            .as_str()
+            .expect("a DevTools session")
+            .to_string();
+        Some(browser)
+    }
+
+    /// One DevTools command (on the page's session when `session` is set): its result.
+    fn call(
+        &mut self,
+        session: Option<&str>,
+        method: &str,
+        params: serde_json::Value,
+    ) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        if let Some(s) = session {
+            msg["sessionId"] = s.into();
+        }
+        let mut bytes = serde_json::to_vec(&msg).expect("JSON");
+        bytes.push(0);
+        self.to.write_all(&bytes).expect("write to chromium");
+        loop {
+            let v = self
+                .from
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("no answer from chromium to {method}: {e}"));
+            if v["id"].as_u64() == Some(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// The page's DOM as it is now.
+    fn dom(&mut self) -> String {
+        let session = self.session.clone();
+        let r = self.call(
+            Some(&session),
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": "document.documentElement.outerHTML",
+                "returnByValue": true,
+            }),
+        );
+        r["result"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes `text` to `path` with `mode`.
+fn write_mode(path: &std::path::Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// `vmig serve ARGS` that must refuse to start: its stderr.
+fn refused(env: &Env, args: &[&str]) -> String {
+    let out = env.vmig_cmd(args).output().expect("run vmig serve");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "vmig serve started: {err}");
+    assert!(
+        !err.contains("listening on"),
+        "it opened the listener first: {err}"
+    );
+    err
+}
+
+#[test]
+fn the_tls_listener_serves_https_and_refuses_wrong_files() {
+    let builder = Vcsim::builder().clusters(1).hosts_per_cluster(1).vms(1);
+    let env = Env::start(builder, "vmig-serve-tls");
+    let ca = TestCa::generate("vmig serve test CA").expect("CA");
+    let cert = ca
+        .issue_server_cert(&["127.0.0.1", "localhost"])
+        .expect("server certificate");
+    let other = ca
+        .issue_server_cert(&["127.0.0.1"])
+        .expect("second certificate");
+    let (cert_path, key_path) = (env.path("serve.pem"), env.path("serve.key"));
+    write_mode(&cert_path, &cert.cert_pem, 0o644);
+    write_mode(&key_path, &cert.key_pem, 0o600);
+    let (cert_s, key_s) = (
+        cert_path.to_str().expect("utf-8 path"),
+        key_path.to_str().expect("utf-8 path"),
+    );
+
+    // Wrong files are refused at start, each with a sentence naming the file and the fix.
+    let loose = env.path("loose.key");
+    write_mode(&loose, &cert.key_pem, 0o644);
+    let loose_s = loose.to_str().expect("utf-8 path");
+    let err = refused(&env, &["serve", "--tls-cert", cert_s, "--tls-key", loose_s]);
+    assert!(err.contains(loose_s) && err.contains("chmod 600"), "{err}");
+    let wrong = env.path("other.key");
+    write_mode(&wrong, &other.key_pem, 0o600);
+    let wrong_s = wrong.to_str().expect("utf-8 path");
+    let err = refused(&env, &["serve", "--tls-cert", cert_s, "--tls-key", wrong_s]);
+    assert!(
+        err.contains("the key does not belong to the certificate"),
+        "{err}"
+    );
+    let missing = env.path("missing.key");
+    let missing_s = missing.to_str().expect("utf-8 path");
+    let err = refused(
+        &env,
+        &["serve", "--tls-cert", cert_s, "--tls-key", missing_s],
+    );
+    assert!(
+        err.contains("cannot read the TLS key") && err.contains(missing_s),
+        "{err}"
+    );
+    let err = refused(&env, &["serve", "--tls-cert", key_s, "--tls-key", key_s]);
+    assert!(err.contains("holds no certificate"), "{err}");
+    let err = refused(&env, &["serve", "--tls-cert", cert_s]);
+    assert!(err.contains("--tls-key"), "{err}");
+
+    let server = start_server_with(&env, &["--tls-cert", cert_s, "--tls-key", key_s]);
+    let addr = server.addr.clone();
+    let rt = Env::runtime();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(ca.cert_pem().as_bytes()).expect("CA certificate"),
+        )
+        .build()
+        .expect("HTTPS client");
+    let https = |path: &str, token: Option<&str>| -> u16 {
+        let mut req = client.get(format!("https://{addr}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        rt.block_on(req.send())
+            .unwrap_or_else(|e| panic!("HTTPS GET {path}: {e:?}"))
+            .status()
+            .as_u16()
     };
-    let profile = vmig_testkit::temp_dir("chromium-serve");
-    let child = std::process::Command::new(bin)
-        .args(["--headless", "--no-sandbox", "--disable-gpu"])
-        .args([
-            "--disable-background-networking",
-            "--virtual-time-budget=10000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--dump-dom", url])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start chromium");
-    // The profile directory must outlive the browser.
-    std::mem::forget(profile);
-    Some(child)
+    wait_for(
+        "the first read, over HTTPS",
+        Duration::from_secs(60),
+        || https("/healthz", Some(TOKEN)) == 200,
+    );
+    assert_eq!(https("/metrics", Some(TOKEN)), 200);
+    assert_eq!(https("/metrics", None), 401, "no token");
+    assert_eq!(https("/metrics", Some("wrong")), 401, "wrong token");
+    let body = rt
+        .block_on(async {
+            client
+                .get(format!("https://{addr}/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await?
+                .text()
+                .await
+        })
+        .expect("metrics over HTTPS");
+    assert!(body.contains("vmig_vcenter_up{"), "{body}");
+
+    // Plain HTTP to the TLS listener gets no HTTP answer.
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok();
+    write!(
+        s,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut raw = Vec::new();
+    // A reset is as good an answer as a close.
+    let _ = s.read_to_end(&mut raw);
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("HTTP/1.1"),
+        "plain HTTP was answered: {}",
+        String::from_utf8_lossy(&raw)
+    );
+    drop(server);
 }

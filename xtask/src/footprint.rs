@@ -1,4 +1,5 @@
-//! `cargo xtask footprint [--minutes N] [--gpus N] [--poll S]`: how much the resident
+//! `cargo xtask footprint [--minutes N] [--gpus N] [--poll S] [--sample S] [--all-vgpus]`:
+//! how much the resident
 //! `vmig-agent run` costs on a host. A benchmark, not a test: it prints figures for
 //! docs/performance.md ("Agent footprint") and asserts nothing.
 //!
@@ -8,7 +9,10 @@
 //! vCenter simulator. The agent runs at the default poll interval (5 s) for N minutes
 //! (default 3); after a 20 s warm-up it samples its own /proc entries. The simulated NVML
 //! counts the agent's NVML calls and writes the total at the agent's `nvmlShutdown`
-//! (`NVML_SIM_CALL_COUNT_FILE`), which gives the calls per poll.
+//! (`NVML_SIM_CALL_COUNT_FILE`), which gives the calls per poll. Utilization sampling runs at
+//! `--sample` seconds (default 10, the agent's default; 0 turns it off); `--all-vgpus` makes
+//! every GI back a running vGPU with a simulated load (`nvml-sim load`), so the agent samples
+//! and summarises all 56 of them.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,6 +26,8 @@ struct Options {
     minutes: f64,
     gpus: u32,
     poll_s: u64,
+    sample_s: u64,
+    all_vgpus: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -29,16 +35,20 @@ fn parse(args: &[String]) -> Result<Options> {
         minutes: 3.0,
         gpus: 8,
         poll_s: 5,
+        sample_s: 10,
+        all_vgpus: false,
     };
     let mut args = super::args::Opts::new(
         args,
-        "cargo xtask footprint [--minutes N] [--gpus N] [--poll S]",
+        "cargo xtask footprint [--minutes N] [--gpus N] [--poll S] [--sample S] [--all-vgpus]",
     );
     while let Some(a) = args.next_flag() {
         match a {
             "--minutes" => o.minutes = args.parse(a)?,
             "--gpus" => o.gpus = args.parse(a)?,
             "--poll" => o.poll_s = args.parse(a)?,
+            "--sample" => o.sample_s = args.parse(a)?,
+            "--all-vgpus" => o.all_vgpus = true,
             other => return Err(args.unknown(other)),
         }
     }
@@ -93,11 +103,12 @@ pub fn run(args: &[String]) -> Result<()> {
         &config,
         format!(
             "[vcenter]\nurl = {:?}\nusername = {:?}\npassword_file = \"password\"\nca_file = {:?}\n\n[host]\nuuid = {uuid:?}\n\n\
-             [agent]\npoll_interval_s = {}\nnvml_lib = {:?}\n",
+             [agent]\npoll_interval_s = {}\nsample_interval_s = {}\nnvml_lib = {:?}\n",
             vc.url(),
             vc.username(),
             ca.display().to_string(),
             o.poll_s,
+            o.sample_s,
             bins.nvml_lib.display().to_string(),
         ),
     )?;
@@ -149,10 +160,22 @@ pub fn run(args: &[String]) -> Result<()> {
         .ok()
         .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()));
 
+    let sampled: usize = report
+        .usage
+        .as_ref()
+        .map_or(0, |u| u.gpus.iter().map(|g| g.gpu_instances.len()).sum());
     println!(
-        "vmig-agent footprint ({} GPUs × 7 GIs = {gis} GIs, poll {} s, {:.1} min, release build)",
-        o.gpus, o.poll_s, o.minutes
+        "vmig-agent footprint ({} GPUs × 7 GIs = {gis} GIs, poll {} s, sampling {}, {:.1} min, release build)",
+        o.gpus,
+        o.poll_s,
+        if o.sample_s == 0 {
+            "off".to_string()
+        } else {
+            format!("{} s", o.sample_s)
+        },
+        o.minutes
     );
+    println!("  GIs with utilization in the document:          {sampled}");
     usage.print();
     println!(
         "  published document (vmig.mig):                 {} bytes ({:.1} KiB)",
@@ -261,10 +284,40 @@ fn prepare_gpus(o: &Options, bins: &Bins, state: &Path) -> Result<()> {
         .filter_map(|r| r["gi_id"].as_u64())
         .map(|g| g.to_string())
         .collect();
-    for (gi, vm) in gi_ids.iter().zip(["render-01", "render-02"]) {
-        sim(&[
-            "occupy", "-i", "0", "--gi", gi, "--vgpu", &vgpu_type, "--vm", vm,
-        ])?;
+    if !o.all_vgpus {
+        for (gi, vm) in gi_ids.iter().zip(["render-01", "render-02"]) {
+            sim(&[
+                "occupy", "-i", "0", "--gi", gi, "--vgpu", &vgpu_type, "--vm", vm,
+            ])?;
+        }
+        return Ok(());
+    }
+    // Every GI of every GPU backs a VM whose load alternates between two levels.
+    for i in 0..o.gpus {
+        let gpu = i.to_string();
+        let lgi = Command::new(&bins.agent)
+            .arg("--nvml-lib")
+            .arg(&bins.nvml_lib)
+            .args(["--json", "mig", "lgi", "-i", &gpu])
+            .env("NVML_SIM_STATE", state)
+            .output()?;
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&lgi.stdout).context("lgi --json")?;
+        for gi in rows.iter().filter_map(|r| r["gi_id"].as_u64()) {
+            let (gi, vm) = (gi.to_string(), format!("vm-{i}-{gi}"));
+            sim(&[
+                "occupy", "-i", &gpu, "--gi", &gi, "--vgpu", &vgpu_type, "--vm", &vm,
+            ])?;
+            sim(&[
+                "load",
+                "--vm",
+                &vm,
+                "--phase",
+                "sm=20,mem=10,fb=3000,s=40",
+                "--phase",
+                "sm=85,mem=50,fb=8000,s=20",
+            ])?;
+        }
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod args;
 mod demo;
 mod footprint;
 mod scale;
+mod scale_serve;
 mod vib;
 
 fn main() -> Result<()> {
@@ -30,7 +31,7 @@ fn main() -> Result<()> {
         "scale" => scale::run(&args[1..]),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <task>\n\ntasks:\n  test   install dependencies, then fmt, clippy and all tests\n  demo   run vmig end to end: vCenter simulator, 4 simulated GPU hosts, agents, assign, report\n  vib    build vmig-agent for ESXi, then its VIB and offline bundle\n  footprint  measure vmig-agent run (RSS, CPU, document size) against vcsim\n  scale  time vmig report at vCenter's maximum inventory against pyVmomi and curl"
+                "usage: cargo xtask <task>\n\ntasks:\n  test   install dependencies, then fmt, clippy and all tests\n  demo   run vmig end to end: vCenter simulator, 4 simulated GPU hosts, agents, assign, report\n  vib    build vmig-agent for ESXi, then its VIB and offline bundle\n  footprint  measure vmig-agent run (RSS, CPU, document size) against vcsim\n  scale  time vmig report at vCenter's maximum inventory against pyVmomi and curl (--vmig-serve: and vmig serve)"
             );
             Ok(())
         }

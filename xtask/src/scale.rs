@@ -1,5 +1,5 @@
 //! `cargo xtask scale [--clusters N] [--hosts N] [--vms N] [--gpus N] [--vmig BIN]
-//! [--repeat N] [--skip-pyvmomi] [--serve | --url URL]`: `vmig report` at vCenter's maximum
+//! [--repeat N] [--skip-pyvmomi] [--vmig-serve [--changes N] [--idle S]] [--serve | --url URL]`: `vmig report` at vCenter's maximum
 //! inventory. A benchmark, not a test: it prints figures for docs/performance.md ("vmig at
 //! vCenter scale") and asserts nothing.
 //!
@@ -17,6 +17,8 @@
 //!    typical admin script must without agent documents (one view over all hosts and VMs,
 //!    with the VMs' device lists); see `PY_MODES`.
 //!
+//! `--vmig-serve` then measures `vmig serve` on the same simulator (scale_serve.rs).
+//!
 //! `--serve` only starts the simulator and prints its URL; `--url` runs the clients against
 //! such a simulator (the shape flags must match it), to measure without rebuilding the
 //! inventory (minutes) each time.
@@ -32,6 +34,8 @@ use vcenter_client::soap::encode::Request;
 use vcenter_client::{ContainerViewRef, FilterSpec, MoRef, RetrieveOptions};
 use vmig::inventory;
 use vmig_testkit::{GpuConfig, GpuRule, TlsMode, Vcsim};
+
+use crate::scale_serve;
 
 struct Options {
     clusters: u32,
@@ -50,6 +54,12 @@ struct Options {
     repeat: u32,
     /// Leave pyVmomi out (its device-list variant takes minutes at full scale).
     skip_pyvmomi: bool,
+    /// Also measure `vmig serve` (scale_serve.rs): initial sync, change latency, idle CPU, RSS.
+    vmig_serve: bool,
+    /// Document changes timed by `--vmig-serve`.
+    changes: u32,
+    /// Seconds of the idle CPU window of `--vmig-serve`.
+    idle_s: u64,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -63,10 +73,13 @@ fn parse(args: &[String]) -> Result<Options> {
         url: None,
         repeat: 3,
         skip_pyvmomi: false,
+        vmig_serve: false,
+        changes: 3,
+        idle_s: 60,
     };
     let mut args = super::args::Opts::new(
         args,
-        "cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host] [--vmig RELEASE-BINARY] [--serve | --url URL] [--repeat N] [--skip-pyvmomi]",
+        "cargo xtask scale [--clusters N] [--hosts N] [--vms N-per-cluster] [--gpus N-per-host] [--vmig RELEASE-BINARY] [--serve | --url URL] [--repeat N] [--skip-pyvmomi] [--vmig-serve [--changes N] [--idle SECONDS]]",
     );
     while let Some(a) = args.next_flag() {
         match a {
@@ -77,6 +90,9 @@ fn parse(args: &[String]) -> Result<Options> {
             "--vmig" => o.vmig = Some(PathBuf::from(args.value(a)?)),
             "--serve" => o.serve = true,
             "--skip-pyvmomi" => o.skip_pyvmomi = true,
+            "--vmig-serve" => o.vmig_serve = true,
+            "--changes" => o.changes = args.parse::<u32>(a)?.clamp(1, 7),
+            "--idle" => o.idle_s = args.parse(a)?,
             "--url" => o.url = Some(args.value(a)?.to_owned()),
             "--repeat" => o.repeat = args.parse::<u32>(a)?.max(1),
             other => return Err(args.unknown(other)),
@@ -85,7 +101,7 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-const A100: &str = "a100-pcie-40gb";
+pub(crate) const A100: &str = "a100-pcie-40gb";
 /// The property paths `vmig report` reads of objects of `kind` (`HostSystem`,
 /// `VirtualMachine`), taken from vmig's own request so pyVmomi reads the same.
 fn vmig_paths(kind: &str) -> Vec<String> {
@@ -155,12 +171,13 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
         placeable_vgpu_types: vec![],
         error: None,
         nvml_free: None,
+        layout_state: None,
         geometry: None,
     }
 }
 
 /// Now, as agents write `observed` (RFC 3339, whole seconds, UTC: `2026-04-12T13:20:00Z`).
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     // The simulator has no clock of ours; the document only needs to be fresh.
     let now = time::OffsetDateTime::now_utc();
     time::OffsetDateTime::from_unix_timestamp(now.unix_timestamp())
@@ -365,6 +382,20 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
     Ok((start.elapsed().as_secs_f64(), curl.n, curl.bytes))
 }
 
+/// The agent document of host number `n` (`DC0_C{n / hosts}_H{n % hosts}`).
+pub(crate) fn host_doc(n: u32, gpus: u32, observed: &str) -> HostReport {
+    HostReport {
+        schema: SCHEMA_V1.to_string(),
+        agent_version: "0.1.0".to_string(),
+        host_uuid: format!("host-{n}"),
+        generation: 1,
+        observed_at: observed.to_string(),
+        heartbeat_interval_s: 3600,
+        usage: None,
+        gpus: (0..gpus).map(|g| gpu_report(n, g)).collect(),
+    }
+}
+
 /// Starts the simulator with the benchmark's inventory and agent documents.
 fn start_vcsim(o: &Options) -> Result<Vcsim> {
     let observed = now_rfc3339();
@@ -379,17 +410,7 @@ fn start_vcsim(o: &Options) -> Result<Vcsim> {
     let mut doc_bytes = 0;
     for c in 0..o.clusters {
         for h in 0..o.hosts {
-            let n = c * o.hosts + h;
-            let doc = HostReport {
-                schema: SCHEMA_V1.to_string(),
-                agent_version: "0.1.0".to_string(),
-                host_uuid: format!("host-{n}"),
-                generation: 1,
-                observed_at: observed.clone(),
-                heartbeat_interval_s: 3600,
-                gpus: (0..o.gpus).map(|g| gpu_report(n, g)).collect(),
-            }
-            .to_json();
+            let doc = host_doc(c * o.hosts + h, o.gpus, &observed).to_json();
             doc_bytes += doc.len();
             builder = builder.custom_value(&format!("DC0_C{c}_H{h}"), "vmig.mig", &doc);
         }
@@ -414,7 +435,7 @@ fn start_vcsim(o: &Options) -> Result<Vcsim> {
 }
 
 /// The 1-minute load average (the machine is shared; the figures depend on it).
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_string))
@@ -450,7 +471,30 @@ pub fn run(args: &[String]) -> Result<()> {
     let load_before = load_average();
     let runs = run_vmig_and_curl(&o, &vmig, &vc, &work)?;
     let py = run_pyvmomi(&o, &root, &work, &vc)?;
+    let serve = if o.vmig_serve {
+        let target = scale_serve::Target {
+            url: &vc.url,
+            username: &vc.username,
+            password: &vc.password,
+            host: "DC0_C0_H0",
+            doc: host_doc(0, o.gpus, &now_rfc3339()),
+        };
+        Some(scale_serve::measure(
+            &vmig,
+            &target,
+            o.changes,
+            Duration::from_secs(o.idle_s),
+        )?)
+    } else {
+        None
+    };
     println!("{}", summary(&o, &load_before, &runs, &py)?);
+    if let Some(f) = serve {
+        println!(
+            "{}",
+            serve_summary(&f, median(runs.vmig.iter().map(|r| r.0).collect()))?
+        );
+    }
     Ok(())
 }
 
@@ -706,8 +750,58 @@ fn summary(o: &Options, load_before: &str, runs: &Runs, py: &[(&str, f64, u64)])
     Ok(s)
 }
 
+/// The `vmig serve` figures docs/performance.md quotes.
+fn serve_summary(f: &scale_serve::ServeFigures, report_s: f64) -> Result<String> {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "vmig serve (load average 1 min at the end: {}; uptime: {})",
+        f.load,
+        uptime()
+    )?;
+    writeln!(
+        s,
+        "initial sync: {:.2} s ({:.2} s CPU), {:.2}x the median vmig report ({report_s:.2} s; target <= 1.5x); RSS then {:.1} MiB",
+        f.sync_s,
+        f.sync_cpu_s,
+        f.sync_s / report_s,
+        f.sync_rss_kib as f64 / 1024.0
+    )?;
+    writeln!(
+        s,
+        "/metrics {:.1} MiB, / {:.1} MiB",
+        f.metrics_bytes as f64 / 1048576.0,
+        f.page_bytes as f64 / 1048576.0
+    )?;
+    for (i, (w, m, p)) in f.changes.iter().enumerate() {
+        writeln!(
+            s,
+            "change {}: SetField {w:.3} s; in /metrics after {m:.3} s; event + page fetched after {p:.3} s (target <= 2 s)",
+            i + 1
+        )?;
+    }
+    writeln!(
+        s,
+        "idle: {:.2} s CPU over {:.0} s = {:.2} % of a core (target < 1 %); RSS {:.1} MiB, peak {:.1} MiB (target <= 150 MB)",
+        f.idle_cpu_s,
+        f.idle_s,
+        100.0 * f.idle_cpu_s / f.idle_s,
+        f.rss_kib as f64 / 1024.0,
+        f.peak_rss_kib as f64 / 1024.0
+    )?;
+    Ok(s)
+}
+
+/// `uptime`'s line (the machine is shared: its load averages go with the figures).
+fn uptime() -> String {
+    Command::new("uptime")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
 /// utime + stime of a process in seconds (Linux `/proc`), if known.
-fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let rest = stat.rsplit_once(')')?.1;

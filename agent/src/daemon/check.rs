@@ -46,10 +46,13 @@ fn run_checks(args: &CheckOptions, report: &mut Report) -> ExitCode {
     report.ok(
         "config",
         &format!(
-            "{} (vCenter {}, TLS: {:?})",
+            "{} (vCenter {}, TLS: {:?}, poll every {} s, heartbeat {} s, NVML stall timeout {} s)",
             args.config.display(),
             cfg.vcenter.url,
-            cfg.vcenter.tls
+            cfg.vcenter.tls,
+            cfg.poll_interval.as_secs(),
+            cfg.heartbeat_interval.as_secs(),
+            cfg.nvml_stall_timeout.as_secs()
         ),
     );
     match config::read_password(&cfg.vcenter.password_file) {
@@ -108,7 +111,8 @@ fn check_layout(layout: &config::LayoutRef, report: &mut Report) {
 }
 
 fn check_nvml(cfg: &Config, args: &CheckOptions, report: &mut Report) {
-    let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()));
+    let mut observer = NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()))
+        .with_stall_timeout(cfg.nvml_stall_timeout);
     // The observer runs NVML on its own thread and is awaited (daemon/worker.rs).
     let observed = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -190,11 +194,12 @@ async fn check_host(client: &Client, cfg: &Config, args: &CheckOptions, report: 
         report.ok(
             "custom attributes",
             &format!(
-                "{} not defined yet; `run` creates them for HostSystem (needs privilege Global.ManageCustomFields once)",
+                "{} not defined yet; `vmig setup` (as an administrator) creates them, else `run` does (needs privilege Global.ManageCustomFields)",
                 missing.join(", ")
             ),
         );
     }
+    check_privileges(client, host.as_moref(), !missing.is_empty(), report).await;
     if let Some((_, Some(key))) = keys.first() {
         match client
             .custom_values(host.as_moref())
@@ -218,6 +223,63 @@ async fn check_host(client: &Client, cfg: &Config, args: &CheckOptions, report: 
                 &vcenter::map_error(&cfg.vcenter, e).to_string(),
             ),
         }
+    }
+}
+
+/// Asks vCenter whether this account holds what `run` needs: `Global.SetCustomField` on its
+/// host, and `Global.ManageCustomFields` (root folder) only while the attributes are missing.
+async fn check_privileges(
+    client: &Client,
+    host: &vcenter_client::MoRef,
+    fields_missing: bool,
+    report: &mut Report,
+) {
+    let root = client.service_content().root_folder.as_moref().clone();
+    let mut wanted = vec![(host.clone(), vcenter::SET_FIELD)];
+    if fields_missing {
+        wanted.push((root.clone(), vcenter::MANAGE_FIELDS));
+    }
+    let mut missing = Vec::new();
+    for (entity, privilege) in &wanted {
+        match client
+            .has_privileges(std::slice::from_ref(entity), &[privilege])
+            .await
+        {
+            Ok(g) if g.iter().any(|g| g.privilege == *privilege && g.granted) => {}
+            Ok(_) => missing.push(format!("{privilege} on {entity}")),
+            Err(e) => {
+                return report.warn(
+                    "privileges",
+                    &format!("vCenter could not say which privileges this account holds: {e}"),
+                );
+            }
+        }
+    }
+    let held: Vec<String> = wanted.iter().map(|(e, p)| format!("{p} on {e}")).collect();
+    if missing.is_empty() {
+        report.ok("privileges", &held.join(", "));
+    } else if fields_missing
+        && missing
+            .iter()
+            .any(|m| m.starts_with(vcenter::MANAGE_FIELDS))
+    {
+        report.fail(
+            "privileges",
+            &format!(
+                "missing {}; the attributes are not defined and this account may not create \
+                 them: run `vmig setup` once as a vCenter administrator (then only {} is needed)",
+                missing.join(", "),
+                vcenter::SET_FIELD
+            ),
+        );
+    } else {
+        report.fail(
+            "privileges",
+            &format!(
+                "missing {}; add it to the agent's role (docs/operations.md)",
+                missing.join(", ")
+            ),
+        );
     }
 }
 

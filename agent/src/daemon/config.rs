@@ -4,7 +4,8 @@
 //!
 //! The TOML keys are part of the product's interface (docs/operations.md) and are exactly:
 //! `[vcenter] url, username, password_file, ca_file, thumbprint, insecure`; `[host] uuid`;
-//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_lib, layout_file, layout_name`.
+//! `[agent] poll_interval_s, heartbeat_interval_s, nvml_stall_timeout_s, sample_interval_s,
+//! nvml_lib, layout_file, layout_name`; `[layout] source`.
 //! Unknown keys are refused so that a typo never silently falls back to a default.
 //!
 //! The password is never part of [`Config`]: it is read from `password_file` only when a
@@ -20,8 +21,16 @@ use vcenter_client::PasswordFileError;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/vmig/agent.toml";
 /// Default seconds between two NVML observations.
 pub const DEFAULT_POLL_INTERVAL_S: u64 = 5;
+/// Default seconds between two utilization samples (`sample_interval_s`; 0 turns sampling off).
+pub const DEFAULT_SAMPLE_INTERVAL_S: u64 = 10;
+/// Longest sampling interval: a 1-minute bucket of the 1-hour window should see a sample.
+pub const MAX_SAMPLE_INTERVAL_S: u64 = 60;
 /// Default seconds between two publications of an unchanged state.
 pub const DEFAULT_HEARTBEAT_INTERVAL_S: u64 = 300;
+
+/// The longest `[agent] nvml_stall_timeout_s` accepted: a hung driver would go unreported (and
+/// its GPUs look healthy in vCenter) for that long.
+pub const MAX_NVML_STALL_TIMEOUT_S: u64 = 3600;
 
 /// A configuration that could not be used, naming the file, the key and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -98,10 +107,30 @@ pub struct Config {
     pub host_uuid: Option<String>,
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
+    /// `[agent] nvml_stall_timeout_s`: how long an NVML call may take before the daemon reports
+    /// "NVML stalled"; by default twice the poll interval, within 5..=60 s.
+    pub nvml_stall_timeout: Duration,
+    /// `[agent] sample_interval_s`: utilization sampling period; `None` when turned off (0).
+    pub sample_interval: Option<Duration>,
     /// `[agent] nvml_lib`; `None` means NVML's standard library names.
     pub nvml_lib: Option<PathBuf>,
     /// `[agent] layout_file` + `layout_name`, both or neither.
     pub layout: Option<LayoutRef>,
+    /// `[layout] source`: whether the daemon reconciles a desired layout (default: observe).
+    pub layout_source: LayoutSourceMode,
+}
+
+/// `[layout] source`: where the daemon takes a layout to reconcile from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayoutSourceMode {
+    /// `"off"` (the default): observe and publish only; a local `[agent] layout_file` is
+    /// enforced at start and after a pending MIG mode applies, as before.
+    #[default]
+    Off,
+    /// `"vcenter"`: every poll, read the desired layout `vmig layout set` wrote (host over
+    /// cluster), apply it and publish per-GPU layout states. A local layout still wins.
+    Vcenter,
 }
 
 /// A named layout in a layout file, to enforce at start and after a pending MIG mode applies.
@@ -119,6 +148,15 @@ struct RawConfig {
     host: RawHost,
     #[serde(default)]
     agent: RawAgent,
+    #[serde(default)]
+    layout: RawLayout,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    #[serde(default)]
+    source: LayoutSourceMode,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +182,8 @@ struct RawHost {
 struct RawAgent {
     poll_interval_s: Option<u64>,
     heartbeat_interval_s: Option<u64>,
+    nvml_stall_timeout_s: Option<u64>,
+    sample_interval_s: Option<u64>,
     nvml_lib: Option<PathBuf>,
     layout_file: Option<PathBuf>,
     layout_name: Option<String>,
@@ -222,6 +262,31 @@ impl Config {
                 "[agent] heartbeat_interval_s ({heartbeat}) must be at most {max} (one day): vmig treats a longer one as an invalid report"
             )));
         }
+        let nvml_stall_timeout = match raw.agent.nvml_stall_timeout_s {
+            None => super::nvml_observer::stall_timeout_for(Duration::from_secs(poll)),
+            Some(0) => {
+                return Err(invalid(
+                    "[agent] nvml_stall_timeout_s must be at least 1: with 0 every NVML call would count as stalled".into(),
+                ));
+            }
+            Some(s) if s > MAX_NVML_STALL_TIMEOUT_S => {
+                return Err(invalid(format!(
+                    "[agent] nvml_stall_timeout_s ({s}) must be at most {MAX_NVML_STALL_TIMEOUT_S} (one hour): \
+                     a hung driver would go unreported that long; leave it out for the default (twice \
+                     poll_interval_s, within 5..=60 s)"
+                )));
+            }
+            Some(s) => Duration::from_secs(s),
+        };
+        let sample = raw
+            .agent
+            .sample_interval_s
+            .unwrap_or(DEFAULT_SAMPLE_INTERVAL_S);
+        if sample > MAX_SAMPLE_INTERVAL_S {
+            return Err(invalid(format!(
+                "[agent] sample_interval_s ({sample}) must be at most {MAX_SAMPLE_INTERVAL_S} (0 turns utilization sampling off)"
+            )));
+        }
         let layout = match (raw.agent.layout_file, raw.agent.layout_name) {
             (None, None) => None,
             (Some(file), Some(name)) if !name.trim().is_empty() => Some(LayoutRef {
@@ -245,8 +310,11 @@ impl Config {
             host_uuid,
             poll_interval: Duration::from_secs(poll),
             heartbeat_interval: Duration::from_secs(heartbeat),
+            nvml_stall_timeout,
+            sample_interval: (sample > 0).then(|| Duration::from_secs(sample)),
             nvml_lib: raw.agent.nvml_lib.map(resolve),
             layout,
+            layout_source: raw.layout.source,
         })
     }
 }
@@ -416,6 +484,73 @@ layout_name = "all-balanced"
             Duration::from_secs(DEFAULT_HEARTBEAT_INTERVAL_S)
         );
         assert!(c.host_uuid.is_none() && c.layout.is_none() && c.nvml_lib.is_none());
+        // Unchanged default: twice the poll interval, within 5..=60 s.
+        assert_eq!(c.nvml_stall_timeout, Duration::from_secs(10));
+        // Observe only unless reconcile is asked for (docs/operations.md, safe defaults).
+        assert_eq!(c.layout_source, LayoutSourceMode::Off);
+        assert_eq!(
+            c.sample_interval,
+            Some(Duration::from_secs(DEFAULT_SAMPLE_INTERVAL_S))
+        );
+    }
+
+    #[test]
+    fn the_nvml_stall_timeout_is_bounded() {
+        let with = |v: &str| {
+            parse(&format!(
+                "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n\
+                 [agent]\nnvml_stall_timeout_s = {v}\n"
+            ))
+        };
+        assert_eq!(
+            with("3").expect("valid").nvml_stall_timeout,
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            with("3600").expect("valid").nvml_stall_timeout,
+            Duration::from_secs(3600)
+        );
+        let zero = with("0").expect_err("0 refused").to_string();
+        assert!(
+            zero.contains("nvml_stall_timeout_s must be at least 1"),
+            "{zero}"
+        );
+        let huge = with("86400").expect_err("a day refused").to_string();
+        assert!(huge.contains("must be at most 3600"), "{huge}");
+        let negative = with("-1").expect_err("negative refused").to_string();
+        assert!(negative.contains("nvml_stall_timeout_s"), "{negative}");
+    }
+
+    #[test]
+    fn layout_source_is_off_or_vcenter() {
+        let base = "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n";
+        let c = parse(&format!("{base}[layout]\nsource = \"vcenter\"\n")).expect("valid");
+        assert_eq!(c.layout_source, LayoutSourceMode::Vcenter);
+        let c = parse(&format!("{base}[layout]\nsource = \"off\"\n")).expect("valid");
+        assert_eq!(c.layout_source, LayoutSourceMode::Off);
+        for bad in [
+            "[layout]\nsource = \"vCenter-ish\"\n",
+            "[layout]\nsorce = \"vcenter\"\n",
+        ] {
+            let e = parse(&format!("{base}{bad}")).unwrap_err().to_string();
+            assert!(e.contains("source") || e.contains("sorce"), "{e}");
+        }
+    }
+
+    #[test]
+    fn sampling_is_bounded_and_zero_turns_it_off() {
+        let base = "[vcenter]\nurl = \"https://vc\"\nusername = \"u\"\npassword_file = \"/p\"\n";
+        let off = parse(&format!("{base}[agent]\nsample_interval_s = 0\n")).expect("valid");
+        assert_eq!(off.sample_interval, None);
+        let on = parse(&format!("{base}[agent]\nsample_interval_s = 30\n")).expect("valid");
+        assert_eq!(on.sample_interval, Some(Duration::from_secs(30)));
+        let err = parse(&format!("{base}[agent]\nsample_interval_s = 61\n"))
+            .expect_err("too long")
+            .to_string();
+        assert!(
+            err.contains("sample_interval_s") && err.contains("60"),
+            "{err}"
+        );
     }
 
     #[test]

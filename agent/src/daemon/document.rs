@@ -28,6 +28,7 @@ pub fn host_report(
         generation,
         observed_at: observed_at.to_string(),
         heartbeat_interval_s,
+        usage: None,
         gpus: gpus.to_vec(),
     }
 }
@@ -182,6 +183,7 @@ mod tests {
             placeable_vgpu_types: vec![],
             error: None,
             nvml_free: None,
+            layout_state: None,
             geometry: None,
         }
     }

@@ -6,7 +6,9 @@
 //! Flow: [`config`] → NVML observation ([`observe`]) → `mig::report::HostReport`
 //! ([`document`]) → custom attributes `vmig.mig` / `vmig.mig.summary` on the host's
 //! HostSystem ([`publish`]), paced by [`backoff`] and ordered by [`generation`], driven by the
-//! loops in [`run`](mod@run).
+//! loops in [`run`](mod@run). Utilization is sampled beside them on its own period
+//! ([`sampling`], windows in [`sampling_window`]); MIG changes seen or made are posted as
+//! vCenter events ([`events`]).
 //!
 //! ESXi constraints this module must keep (research vib-esxi.md §5): no child processes (no
 //! `std::process::Command`), only glibc calls (no io_uring, pidfd, statx), one small
@@ -16,12 +18,17 @@ pub mod backoff;
 pub mod check;
 pub mod config;
 pub mod document;
+pub mod events;
 pub mod generation;
 pub mod logging;
 pub mod nvml_observer;
 pub mod observe;
 pub mod publish;
+pub mod reconcile;
+pub mod reconcile_vcenter;
 pub mod run;
+pub mod sampling;
+pub mod sampling_window;
 pub mod service;
 pub mod sys;
 pub mod vcenter;

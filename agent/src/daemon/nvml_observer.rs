@@ -71,6 +71,19 @@ impl Observer for NvmlObserver {
             .await?
     }
 
+    async fn reconcile(
+        &mut self,
+        desired: std::sync::Arc<super::reconcile::DesiredInForce>,
+    ) -> anyhow::Result<super::reconcile::States> {
+        let timeout = self.stall_timeout;
+        self.worker()?
+            .call("reconciling the layout", timeout, move |core| {
+                let driver = core.driver()?;
+                Ok(super::reconcile::reconcile_gpus(driver, &desired))
+            })
+            .await?
+    }
+
     async fn enforce_layout(&mut self, layout: &LayoutRef) -> anyhow::Result<String> {
         let timeout = self.stall_timeout;
         let layout = layout.clone();
@@ -218,6 +231,7 @@ fn failed_report(gpu: &Gpu<'_>, error: &str) -> GpuReport {
         fragmentation: 0.0,
         placeable_vgpu_types: Vec::new(),
         nvml_free: None,
+        layout_state: None,
         geometry: None,
         error: Some(error.to_string()),
     }
@@ -355,6 +369,7 @@ pub fn gpu_report(
             .map(|p| (p.profile.name.clone(), p.instances_placeable))
             .collect(),
         nvml_free: nvml_free_if_different(state),
+        layout_state: None,
         geometry: None,
         largest_placeable,
         fragmentation,

@@ -7,7 +7,10 @@ use std::future::Future;
 
 use mig::report::GpuReport;
 
+use std::sync::Arc;
+
 use super::config::LayoutRef;
+use super::reconcile::{DesiredInForce, States};
 
 /// Something that can read the MIG state of all GPUs of this host.
 pub trait Observer {
@@ -25,4 +28,14 @@ pub trait Observer {
         &mut self,
         layout: &LayoutRef,
     ) -> impl Future<Output = anyhow::Result<String>>;
+
+    /// Bring the GPUs to a desired layout GPU by GPU and say where each stands
+    /// (`reconcile.rs`). Observers that cannot apply layouts report no states.
+    fn reconcile(
+        &mut self,
+        desired: Arc<DesiredInForce>,
+    ) -> impl Future<Output = anyhow::Result<States>> {
+        let _ = desired;
+        async { Ok(Vec::new()) }
+    }
 }

@@ -41,6 +41,17 @@ pub enum PublishError {
     HostNotFound { url: String, tried: String },
     #[error("vCenter {url}: {detail}")]
     Vcenter { url: String, detail: String },
+    #[error(
+        "vCenter {url}: the custom attribute(s) {missing} are not defined and `{username}` may not \
+         create them (privilege Global.ManageCustomFields); run `vmig setup` once as a vCenter \
+         administrator: it creates every attribute vmig uses, and the agent then needs only \
+         Global.SetCustomField on its host"
+    )]
+    FieldsMissing {
+        url: String,
+        username: String,
+        missing: String,
+    },
 }
 
 /// A place documents are published to.
@@ -53,6 +64,16 @@ pub trait Sink {
 
     /// Store the JSON document and the one-line summary on the host found by [`Sink::target`].
     async fn write(&mut self, document: &str, summary: &str) -> Result<(), PublishError>;
+
+    /// Post MIG events on the host found by [`Sink::target`] (`events.rs`). A sink without an
+    /// event log accepts and forgets them.
+    async fn post_events(
+        &mut self,
+        events: &[super::events::MigEvent],
+    ) -> Result<(), PublishError> {
+        let _ = events;
+        Ok(())
+    }
 
     /// End the session (logout); errors are only logged.
     async fn close(&mut self);

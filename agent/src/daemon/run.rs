@@ -44,6 +44,12 @@ pub struct Shared {
     pub latest: Option<Latest>,
     /// The generation last written to vCenter, if any in this process.
     pub published: Option<u64>,
+    /// The desired layout in force, as last read (`reconcile.rs`; `[layout] source`).
+    pub desired: super::reconcile::SharedDesired,
+    /// Rolling utilization windows (`sampling.rs`), attached to each publication.
+    pub usage: super::sampling::UsageState,
+    /// MIG events waiting to be posted to vCenter (`events.rs`).
+    pub events: super::events::EventOutbox,
 }
 
 impl Shared {
@@ -52,6 +58,9 @@ impl Shared {
             store,
             latest: None,
             published: None,
+            desired: None,
+            usage: super::sampling::UsageState::default(),
+            events: super::events::EventOutbox::default(),
         }
     }
 }
@@ -65,10 +74,26 @@ pub async fn serve<O: Observer, S: Sink>(
     policy: BackoffPolicy,
     cancel: &CancellationToken,
 ) {
+    let mut none = super::reconcile::NoDesired;
+    serve_reconciling(cfg, observer, sink, &mut none, shared, policy, cancel).await;
+}
+
+/// [`serve`], plus the loop that reads the desired layout from `source` for reconcile
+/// (`reconcile.rs`; it returns at once unless `[layout] source = "vcenter"`).
+pub async fn serve_reconciling<O: Observer, S: Sink, D: super::reconcile::DesiredSource>(
+    cfg: &Config,
+    observer: &mut O,
+    sink: &mut S,
+    source: &mut D,
+    shared: &RefCell<Shared>,
+    policy: BackoffPolicy,
+    cancel: &CancellationToken,
+) {
     let changed = Notify::new();
     tokio::join!(
         observe_loop(cfg, observer, shared, &changed, cancel),
         publish_loop(cfg, sink, shared, &changed, policy, cancel),
+        super::reconcile::desired_loop(cfg, source, shared, cancel),
     );
 }
 
@@ -83,13 +108,14 @@ async fn observe_loop<O: Observer>(
         tokio::select! {
             biased;
             () = cancel.cancelled() => return,
-            () = enforce(observer, layout, "at start") => {}
+            () = enforce(observer, layout, "at start", shared) => {}
         }
     }
     let mut ticks = tokio::time::interval(cfg.poll_interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut modes: HashMap<String, MigModeReport> = HashMap::new();
     let mut last_error: Option<String> = None;
+    let mut reconciler = super::reconcile::Reconciler::default();
     loop {
         tokio::select! {
             biased;
@@ -114,6 +140,10 @@ async fn observe_loop<O: Observer>(
                 // One line per distinct problem, not one per poll.
                 if last_error.as_deref() != Some(message.as_str()) {
                     tracing::error!(error = %message, "cannot read the GPUs through NVML; retrying every poll");
+                    shared
+                        .borrow_mut()
+                        .events
+                        .push(super::events::MigEvent::nvml_error(&message));
                 }
                 last_error = Some(message);
                 continue;
@@ -135,13 +165,21 @@ async fn observe_loop<O: Observer>(
                     biased;
                     () = cancel.cancelled() => return,
                     after = async {
-                        enforce(observer, layout, &when).await;
+                        enforce(observer, layout, &when, shared).await;
                         observer.observe().await
                     } => after,
                 };
                 if let Ok(after) = after {
                     gpus = after;
                 }
+            }
+        }
+        // Desired layout (reconcile.rs): only with `[layout] source = "vcenter"`.
+        if cfg.layout_source == super::config::LayoutSourceMode::Vcenter {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return,
+                () = super::reconcile::step(observer, shared, &mut reconciler, &mut gpus) => {}
             }
         }
         modes = gpus
@@ -154,6 +192,13 @@ async fn observe_loop<O: Observer>(
             let generation = sh.store.record(&fingerprint);
             let is_new = sh.latest.as_ref().map(|l| l.generation) != Some(generation);
             let observed_at = document::rfc3339(SystemTime::now());
+            let events = match &sh.latest {
+                Some(before) => super::events::changes(&before.gpus, &gpus),
+                None => super::events::at_start(&gpus),
+            };
+            for e in events {
+                sh.events.push(e);
+            }
             sh.latest = Some(Latest {
                 gpus,
                 observed_at,
@@ -197,16 +242,27 @@ fn mark_stalled(shared: &RefCell<Shared>, message: &str) -> bool {
     changed
 }
 
-async fn enforce<O: Observer>(observer: &mut O, layout: &LayoutRef, when: &str) {
-    match observer.enforce_layout(layout).await {
+async fn enforce<O: Observer>(
+    observer: &mut O,
+    layout: &LayoutRef,
+    when: &str,
+    shared: &RefCell<Shared>,
+) {
+    let event = match observer.enforce_layout(layout).await {
         Ok(done) => {
-            tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}")
+            tracing::info!(layout = %layout.name, file = %layout.file.display(), "layout enforced {when}: {done}");
+            super::events::MigEvent::layout_applied(&layout.name, &format!("{when}: {done}"))
         }
-        Err(e) => tracing::error!(
-            layout = %layout.name, file = %layout.file.display(), error = %format!("{e:#}"),
-            "cannot enforce the layout {when}; reporting the GPUs as they are"
-        ),
-    }
+        Err(e) => {
+            let why = format!("{e:#}");
+            tracing::error!(
+                layout = %layout.name, file = %layout.file.display(), error = %why,
+                "cannot enforce the layout {when}; reporting the GPUs as they are"
+            );
+            super::events::MigEvent::layout_refused(&layout.name, &format!("{when}: {why}"))
+        }
+    };
+    shared.borrow_mut().events.push(event);
 }
 
 async fn publish_loop<S: Sink>(
@@ -230,6 +286,12 @@ async fn publish_loop<S: Sink>(
                 (Some(l), Some(p), Some(_)) if l.generation > p => Some(Instant::now()),
                 (Some(_), _, Some(t)) => Some(t + cfg.heartbeat_interval),
             }
+        };
+        // MIG events waiting for the rate limit also wake the publisher (`events.rs`).
+        let events_due = shared.borrow_mut().events.due_at(Instant::now());
+        let due = match (due, events_due) {
+            (Some(a), Some(b)) if last_ok.is_some() => Some(a.min(b)),
+            (a, _) => a,
         };
         let wait = async {
             match due {
@@ -294,7 +356,12 @@ async fn publish_once<S: Sink>(
     // is exactly the latest observation with its own generation.
     let (document, summary, generation) = {
         let mut sh = shared.borrow_mut();
-        let Shared { store, latest, .. } = &mut *sh;
+        let Shared {
+            store,
+            latest,
+            usage,
+            ..
+        } = &mut *sh;
         let Some(latest) = latest.as_mut() else {
             return Err(PublishError::Vcenter {
                 url: cfg.vcenter.url.clone(),
@@ -322,13 +389,14 @@ async fn publish_once<S: Sink>(
                 );
             }
         }
-        let report = document::host_report(
+        let mut report = document::host_report(
             &target.host_uuid,
             latest.generation,
             &latest.observed_at,
             cfg.heartbeat_interval.as_secs(),
             &latest.gpus,
         );
+        report.usage = usage.summary(&latest.gpus);
         (
             report.to_json(),
             document::summary(&latest.gpus),
@@ -336,6 +404,15 @@ async fn publish_once<S: Sink>(
         )
     };
     sink.write(&document, &summary).await?;
+    let events = shared.borrow_mut().events.take_ready(Instant::now());
+    if !events.is_empty()
+        && let Err(e) = sink.post_events(&events).await
+    {
+        tracing::warn!(error = %e, count = events.len(), "cannot post MIG events to vCenter (privilege Global.LogEvent?); will retry with the next publication");
+        let mut sh = shared.borrow_mut();
+        sh.events.requeue(events);
+        sh.events.hold(Instant::now() + cfg.heartbeat_interval);
+    }
     Ok((generation, target.host_label))
 }
 
@@ -371,6 +448,9 @@ mod tests {
         summaries: Vec<String>,
         attempts: u32,
         closed: bool,
+        /// Event type ids posted, and whether posting is refused (no `Global.LogEvent`).
+        events: Vec<&'static str>,
+        events_refused: bool,
     }
 
     struct FakeSink(Rc<RefCell<FakeVc>>);
@@ -398,6 +478,20 @@ mod tests {
             vc.summaries.push(summary.to_string());
             Ok(())
         }
+        async fn post_events(
+            &mut self,
+            events: &[crate::daemon::events::MigEvent],
+        ) -> Result<(), PublishError> {
+            let mut vc = self.0.borrow_mut();
+            if vc.events_refused {
+                return Err(PublishError::Vcenter {
+                    url: "fake".into(),
+                    detail: "NoPermission Global.LogEvent".into(),
+                });
+            }
+            vc.events.extend(events.iter().map(|e| e.kind.type_id()));
+            Ok(())
+        }
         async fn close(&mut self) {
             self.0.borrow_mut().closed = true;
         }
@@ -421,6 +515,7 @@ mod tests {
             placeable_vgpu_types: vec![],
             error: None,
             nvml_free: None,
+            layout_state: None,
             geometry: None,
         }
     }
@@ -522,6 +617,39 @@ mod tests {
         assert_ne!(vc.writes[1].observed_at, "", "observed_at is set");
         assert_eq!(vc.summaries[0], "1×A100-PCIE-40GB MIG on | free: 1g.5gb×7");
         assert!(vc.closed, "the session is closed at shutdown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn mig_changes_become_events_and_a_refused_post_causes_no_publish_storm() {
+        let mode = |current, pending| Some(MigModeReport { current, pending });
+        let rig = with_daemon(false, None, |rig| async move {
+            sleep_s(1).await;
+            assert!(rig.vc.borrow().events.is_empty(), "nothing changed yet");
+            rig.gpus.borrow_mut()[0].mig_mode = mode(true, false);
+            sleep_s(6).await;
+            assert_eq!(rig.vc.borrow().events, ["com.vmig.mig.mode.pending"]);
+            // vCenter refuses events: the document is still published, the event waits.
+            rig.vc.borrow_mut().events_refused = true;
+            rig.gpus.borrow_mut()[0].mig_mode = mode(false, false);
+            sleep_s(6).await;
+            let writes = rig.vc.borrow().writes.len();
+            assert_eq!(writes, 3, "both changes published");
+            sleep_s(120).await;
+            assert_eq!(
+                rig.vc.borrow().writes.len(),
+                writes,
+                "a refused post does not make the publisher retry before the heartbeat"
+            );
+            rig.vc.borrow_mut().events_refused = false;
+            sleep_s(300).await;
+        })
+        .await;
+        let vc = rig.vc.borrow();
+        assert_eq!(
+            vc.events,
+            ["com.vmig.mig.mode.pending", "com.vmig.mig.mode.done"],
+            "the held event is posted with the heartbeat"
+        );
     }
 
     #[tokio::test(start_paused = true)]

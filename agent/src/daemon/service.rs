@@ -19,8 +19,8 @@ use super::backoff::BackoffPolicy;
 use super::config::{self, Config, TlsMode};
 use super::generation::{GenerationStore, state_path_for};
 use super::logging;
-use super::nvml_observer::{NvmlObserver, stall_timeout_for};
-use super::run::{CLOSE_TIMEOUT, Shared, serve};
+use super::nvml_observer::NvmlObserver;
+use super::run::{CLOSE_TIMEOUT, Shared, serve_reconciling};
 use super::vcenter::{HostIdentity, VcenterSink};
 use crate::error::ExitCode;
 
@@ -103,21 +103,33 @@ async fn serve_process(args: &RunOptions, mut cfg: Config) -> anyhow::Result<()>
         let cancel = CancellationToken::new();
         let mut observer =
             NvmlObserver::new(cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone()))
-                .with_stall_timeout(stall_timeout_for(cfg.poll_interval));
+                .with_stall_timeout(cfg.nvml_stall_timeout);
         let identity = HostIdentity {
             uuid_override: cfg.host_uuid.clone(),
             bios_uuid_file: args.bios_uuid_file.clone(),
         };
+        let mut source = super::reconcile_vcenter::VcenterDesired::new(
+            cfg.vcenter.clone(),
+            identity.clone(),
+            cfg.layout.clone(),
+        );
         let mut sink = VcenterSink::new(cfg.vcenter.clone(), identity);
         let next = {
-            let work = serve(
-                &cfg,
-                &mut observer,
-                &mut sink,
-                &shared,
-                BackoffPolicy::default(),
-                &cancel,
-            );
+            let nvml_lib = cfg.nvml_lib.clone().or_else(|| args.nvml_lib.clone());
+            let work = async {
+                tokio::join!(
+                    serve_reconciling(
+                        &cfg,
+                        &mut observer,
+                        &mut sink,
+                        &mut source,
+                        &shared,
+                        BackoffPolicy::default(),
+                        &cancel,
+                    ),
+                    super::sampling::sample_loop(&cfg, nvml_lib, &shared, &cancel),
+                );
+            };
             tokio::pin!(work);
             loop {
                 tokio::select! {
@@ -175,6 +187,8 @@ fn announce(cfg: &Config) {
         host = %identity,
         poll_s = cfg.poll_interval.as_secs(),
         heartbeat_s = cfg.heartbeat_interval.as_secs(),
+        nvml_stall_timeout_s = cfg.nvml_stall_timeout.as_secs(),
+        layout_source = ?cfg.layout_source,
         close_timeout = ?CLOSE_TIMEOUT,
         "vmig-agent running"
     );

@@ -111,16 +111,20 @@ impl VcenterSink {
     ) -> Result<(HostRef, String, String, CustomFieldKey, CustomFieldKey), PublishError> {
         let (host, host_uuid, label) = find_host(client, &self.cfg, &self.identity).await?;
         let vc = |e| self.error(e);
-        let document_key = client
-            .ensure_custom_field(FIELD_DOCUMENT, Some(HOST_TYPE))
-            .await
-            .map_err(vc)?
-            .key;
-        let summary_key = client
-            .ensure_custom_field(FIELD_SUMMARY, Some(HOST_TYPE))
-            .await
-            .map_err(vc)?
-            .key;
+        let missing = missing_fields(client).await.map_err(vc)?;
+        if !missing.is_empty() && may_manage_fields(client).await == Some(false) {
+            return Err(self.fields_missing(&missing));
+        }
+        let ensure = async |name| match client.ensure_custom_field(name, Some(HOST_TYPE)).await {
+            Ok(d) => Ok(d.key),
+            // Real vCenter enforces the privilege on the call itself.
+            Err(e) if matches!(e.fault_kind(), Some(FaultKind::NoPermission { .. })) => {
+                Err(self.fields_missing(&missing))
+            }
+            Err(e) => Err(self.error(e)),
+        };
+        let document_key = ensure(FIELD_DOCUMENT).await?;
+        let summary_key = ensure(FIELD_SUMMARY).await?;
         tracing::info!(host = %label, uuid = %host_uuid, user = %self.cfg.username, "connected to vCenter {}", self.cfg.url);
         Ok((host, host_uuid, label, document_key, summary_key))
     }
@@ -134,6 +138,53 @@ impl VcenterSink {
 
     fn error(&self, e: vcenter_client::Error) -> PublishError {
         map_error(&self.cfg, e)
+    }
+
+    fn fields_missing(&self, missing: &[&str]) -> PublishError {
+        PublishError::FieldsMissing {
+            url: self.cfg.url.clone(),
+            username: self.cfg.username.clone(),
+            missing: missing.join(", "),
+        }
+    }
+}
+
+/// The privilege creating the attribute definitions takes (`AddCustomFieldDef`).
+pub const MANAGE_FIELDS: &str = "Global.ManageCustomFields";
+/// The privilege writing the attribute values on the host takes (`SetField`).
+pub const SET_FIELD: &str = "Global.SetCustomField";
+
+/// Which of the agent's two attribute definitions (for HostSystem, or global) vCenter lacks.
+pub async fn missing_fields(client: &Client) -> Result<Vec<&'static str>, vcenter_client::Error> {
+    let defs = client.custom_field_defs().await?;
+    Ok([FIELD_DOCUMENT, FIELD_SUMMARY]
+        .into_iter()
+        .filter(|name| {
+            !defs.iter().any(|d| {
+                d.name == *name
+                    && d.managed_object_type
+                        .as_deref()
+                        .is_none_or(|t| t == HOST_TYPE)
+            })
+        })
+        .collect())
+}
+
+/// Whether this session may create attribute definitions (on the root folder, where vCenter
+/// checks global privileges); `None` when vCenter cannot say (the call failed), in which case
+/// the creation itself is tried and its fault reported.
+pub async fn may_manage_fields(client: &Client) -> Option<bool> {
+    let root = client.service_content().root_folder.as_moref().clone();
+    match client.has_privileges(&[root], &[MANAGE_FIELDS]).await {
+        Ok(grants) => Some(
+            grants
+                .iter()
+                .any(|g| g.privilege == MANAGE_FIELDS && g.granted),
+        ),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot ask vCenter for the session's privileges");
+            None
+        }
     }
 }
 
@@ -188,6 +239,36 @@ impl Sink for VcenterSink {
         if let Err(e) = result {
             self.drop_session().await;
             return Err(map_error(&self.cfg, e));
+        }
+        Ok(())
+    }
+
+    async fn post_events(
+        &mut self,
+        events: &[super::events::MigEvent],
+    ) -> Result<(), PublishError> {
+        let Some(s) = &self.session else {
+            return Err(PublishError::Vcenter {
+                url: self.cfg.url.clone(),
+                detail: "no session".into(),
+            });
+        };
+        let suffix = format!(" ({})", s.host.as_moref().value());
+        let name = s.label.strip_suffix(&suffix).unwrap_or(&s.label);
+        let now = super::document::rfc3339(std::time::SystemTime::now());
+        for e in events {
+            let event = vcenter_client::HostEvent {
+                host: s.host.as_moref(),
+                host_name: name,
+                event_type_id: e.kind.type_id(),
+                severity: e.kind.severity(),
+                message: &e.message,
+                created_time: &now,
+            };
+            s.client
+                .post_host_event(&event)
+                .await
+                .map_err(|err| map_error(&self.cfg, err))?;
         }
         Ok(())
     }

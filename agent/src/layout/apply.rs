@@ -25,13 +25,26 @@ pub fn apply(
     out: &mut String,
 ) -> Result<(), LayoutError> {
     let file = load(layout)?;
+    apply_file(driver, &file, layout, options, json, out)
+}
+
+/// [`apply`] with the layout file already read: the daemon's desired layouts from vCenter
+/// arrive as text (`daemon/reconcile.rs`). `layout.file` is not read again.
+pub fn apply_file(
+    driver: &Driver,
+    file: &LayoutFile,
+    layout: &LayoutSelection,
+    options: &ApplyOptions,
+    json: bool,
+    out: &mut String,
+) -> Result<(), LayoutError> {
     let (gpus, views) = read_host(driver)?;
-    let (name, plans) = plan_all(&file, layout, &views, options.allow_partial)?;
-    refuse_stuck(&file, &name, &plans, &views, options, json, out)?;
+    let (name, plans) = plan_all(file, layout, &views, options.allow_partial)?;
+    refuse_stuck(file, &name, &plans, &views, options, json, out)?;
     let mut results = Vec::new();
     let mut failure = None;
     for (pos, p) in &plans {
-        let r = apply_gpu(&file, &name, &gpus[*pos], p, options.allow_partial);
+        let r = apply_gpu(file, &name, &gpus[*pos], p, options.allow_partial);
         if !json {
             render_applied(out, &views[*pos], &r);
         }

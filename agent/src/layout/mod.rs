@@ -15,7 +15,7 @@
 //! GPU that failed).
 //!
 //! - [`config`] — parsing and validation with line/key errors, per-model resolution;
-//! - [`builtin`] — the layouts shipped in the binary (`agent/layouts/vmig-layouts.yaml`);
+//! - [`builtin`] — the layouts shipped in the binary (`mig/layouts/vmig-layouts.yaml`);
 //! - [`read`] — the layout file a selection names, and the GPUs as the layout code sees them;
 //! - [`host`] — which GPUs a config selects and what each needs (pure decisions);
 //! - [`exec`] — running a plan through a [`exec::MigBackend`] with rollback (NVML or in-memory);
@@ -34,11 +34,11 @@ pub mod host;
 pub mod plan;
 pub mod read;
 
-pub use apply::apply;
+pub use apply::{apply, apply_file};
 pub use assert::assert;
 pub use config::{ConfigError, LayoutFile, Target};
 pub use error::LayoutError;
 pub use exec::{MigBackend, NvmlBackend, SimBackend, execute};
 pub use export::{ExportOptions, export_current};
-pub use plan::{ApplyOptions, plan};
+pub use plan::{ApplyOptions, plan, plan_all};
 pub use read::{LayoutSelection, load, read_host, read_view};

@@ -17,7 +17,7 @@ pub struct ApplyOptions {
 }
 
 /// The plans for every GPU the config selects. Validation errors abort before any plan.
-pub(super) fn plan_all(
+pub fn plan_all(
     file: &LayoutFile,
     args: &LayoutSelection,
     views: &[GpuView],

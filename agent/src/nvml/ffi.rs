@@ -61,7 +61,7 @@ macro_rules! sym {
     };
 }
 
-fn check(function: &'static str, code: nvmlReturn_t) -> Result<(), RawError> {
+pub(super) fn check(function: &'static str, code: nvmlReturn_t) -> Result<(), RawError> {
     if code == SUCCESS {
         Ok(())
     } else {
@@ -117,7 +117,7 @@ pub(crate) struct RawInstanceInfo {
 }
 
 /// The raw handle of a device, to pass back to the library that produced it.
-fn dev(device: &Device<'_>) -> nvmlDevice_t {
+pub(super) fn dev(device: &Device<'_>) -> nvmlDevice_t {
     // SAFETY: `Device::handle` is unsafe only because the caller could misuse the handle
     // (use it after the `Nvml` is gone, or with another library). We pass it straight to a
     // function of the same `Nvml`, which outlives `device` by its lifetime parameter.

@@ -21,13 +21,15 @@
 //!
 //! Files: `code` NVML return codes and [`CallError`]; `ffi` the raw calls (the only
 //! `unsafe`); `info` the plain values reported; `gpu` one GPU; `instance` GPU and compute
-//! instances; `pci` bus ids. This file loads the library ([`Driver`]).
+//! instances; `pci` bus ids; `usage` (with `ffi_usage`, its raw call) vGPU utilization and ECC counts. This file loads the library ([`Driver`]).
 mod code;
 mod ffi;
+mod ffi_usage;
 mod gpu;
 mod info;
 mod instance;
 mod pci;
+mod usage;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,7 @@ pub use info::{
 };
 pub use instance::{ComputeInstance, GpuInstance};
 pub use pci::PciBusId;
+pub use usage::{EccCounts, VgpuUsage};
 
 #[cfg(test)]
 pub(crate) use ffi::sim_call_count;

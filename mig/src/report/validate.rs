@@ -64,6 +64,9 @@ pub fn validate(report: &HostReport) -> Result<(), String> {
     for (i, gpu) in report.gpus.iter().enumerate() {
         validate_gpu(gpu).map_err(|e| format!("gpus[{i}]: {e}"))?;
     }
+    if let Some(usage) = &report.usage {
+        super::usage::validate(usage, MAX_TEXT_CHARS, MAX_GPUS)?;
+    }
     Ok(())
 }
 
@@ -104,6 +107,9 @@ fn validate_gpu(gpu: &GpuReport) -> Result<(), String> {
     )?;
     for t in &gpu.placeable_vgpu_types {
         text("placeable_vgpu_types entry", t, MAX_TEXT_CHARS)?;
+    }
+    if let Some(l) = &gpu.layout_state {
+        super::layout_state::validate(l)?;
     }
     // The geometry of the model when vmig knows it; the largest MIG geometry otherwise.
     let slices = gpu

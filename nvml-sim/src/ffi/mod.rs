@@ -18,6 +18,7 @@ mod device;
 mod gpu_instance;
 mod system;
 pub mod types;
+mod usage;
 mod vgpu;
 
 use std::ffi::{CStr, c_char, c_uint};

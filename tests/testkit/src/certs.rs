@@ -106,6 +106,36 @@ pub fn sha256_thumbprint(der: &[u8]) -> String {
     pairs.join(":")
 }
 
+/// The DER bytes of the first certificate in `pem` (standard base64 between the
+/// `-----BEGIN CERTIFICATE-----` lines); `None` when there is none or it is not base64.
+pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
+    let body = pem
+        .split("-----BEGIN CERTIFICATE-----")
+        .nth(1)?
+        .split("-----END CERTIFICATE-----")
+        .next()?;
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in body.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xFF) as u8);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// Writes the certificate of a fresh CA that signed nothing to `dir/unrelated-ca.pem` and
 /// returns the path: trusting it instead of the right CA must make TLS fail.
 pub fn unrelated_ca_pem(dir: &Path) -> Result<PathBuf> {
@@ -117,6 +147,17 @@ pub fn unrelated_ca_pem(dir: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pem_decodes_to_the_der_rcgen_wrote() {
+        let ca = TestCa::generate("vmig pem test CA").expect("CA");
+        let server = ca.issue_server_cert(&["127.0.0.1"]).expect("cert");
+        assert_eq!(
+            pem_to_der(&server.cert_pem).map(|d| sha256_thumbprint(&d)),
+            Some(server.sha256_thumbprint())
+        );
+        assert_eq!(pem_to_der("no certificate"), None);
+    }
 
     #[test]
     fn thumbprint_format() {

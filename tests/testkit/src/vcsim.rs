@@ -29,18 +29,13 @@ pub enum TlsMode {
     GeneratedCa,
     /// Plain HTTP, for tests of something other than transport security.
     Plain,
-    /// HTTPS with a fixed server certificate whose key is 1024-bit RSA, issued by a 2048-bit
-    /// CA (`fixtures/rsa1024/`), like the test certificate govmomi's own vcsim serves when
-    /// built with Debian's Go: vmig must connect to it with `--insecure` and refuse it, with
-    /// a sentence naming the key size, when it verifies the server.
-    Rsa1024,
+    /// HTTPS with govmomi's own built-in test certificate, what a stock `vcsim` serves: a
+    /// self-signed 1024-bit RSA certificate for 127.0.0.1 (`simulator/internal/testcert.go`).
+    /// vmig must connect to it with `--insecure` and refuse it, with a sentence naming the
+    /// key size, when it verifies the server. [`Vcsim::ca_pem_path`] is that certificate
+    /// itself (it is its own CA), [`Vcsim::thumbprint`] its SHA-256.
+    StockRsa1024,
 }
-
-/// The `Rsa1024` fixture: generated once with openssl for vmig's tests (valid to 2126).
-const RSA1024_CA_PEM: &str = include_str!("../fixtures/rsa1024/ca.pem");
-const RSA1024_CERT_PEM: &str = include_str!("../fixtures/rsa1024/server.pem");
-const RSA1024_KEY_PEM: &str = include_str!("../fixtures/rsa1024/server.key");
-const RSA1024_THUMBPRINT: &str = "DD:7D:62:26:E2:D3:C1:DA:82:FB:2E:68:13:BA:0A:66:7C:29:32:39:D6:C9:6D:FF:F4:D2:73:F5:61:38:6C:E5";
 
 /// The TLS material of a running simulator (absent with [`TlsMode::Plain`]).
 #[derive(Debug, Clone)]
@@ -335,19 +330,16 @@ impl VcsimBuilder {
                 args.push(flag("-tlskey", &p("server.key")));
                 Some(tls)
             }
-            TlsMode::Rsa1024 => {
-                let tls = VcsimTls {
-                    ca_pem_path: p("ca.pem"),
-                    ca_pem: RSA1024_CA_PEM.to_owned(),
+            TlsMode::StockRsa1024 => {
+                // The simulator writes the certificate it serves here before it prints its URL;
+                // the PEM and thumbprint are read once it has started.
+                args.push(flag("-stock-tls", &p("server.pem")));
+                Some(VcsimTls {
+                    ca_pem_path: p("server.pem"),
+                    ca_pem: String::new(),
                     cert_path: p("server.pem"),
-                    thumbprint: RSA1024_THUMBPRINT.to_owned(),
-                };
-                write(&tls.ca_pem_path, RSA1024_CA_PEM)?;
-                write(&tls.cert_path, RSA1024_CERT_PEM)?;
-                write(&p("server.key"), RSA1024_KEY_PEM)?;
-                args.push(flag("-tlscert", &tls.cert_path));
-                args.push(flag("-tlskey", &p("server.key")));
-                Some(tls)
+                    thumbprint: String::new(),
+                })
             }
         };
 
@@ -365,6 +357,19 @@ impl VcsimBuilder {
             dir,
         };
         sim.spawn()?;
+        if let Some(tls) = sim.tls.as_mut()
+            && tls.thumbprint.is_empty()
+        {
+            let pem = std::fs::read_to_string(&tls.cert_path)
+                .map_err(io_err(format!("reading {}", tls.cert_path.display())))?;
+            let der = crate::certs::pem_to_der(&pem).ok_or_else(|| Error::VcsimStart {
+                reason: format!("{} is not a PEM certificate", tls.cert_path.display()),
+                stderr: String::new(),
+                log: tls.cert_path.clone(),
+            })?;
+            tls.thumbprint = crate::certs::sha256_thumbprint(&der);
+            tls.ca_pem = pem;
+        }
         Ok(sim)
     }
 }

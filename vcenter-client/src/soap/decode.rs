@@ -165,6 +165,9 @@ pub enum Mode {
     /// Keep the whole document and accept any root element (for the plain
     /// XML `vimServiceVersions.xml`).
     Plain,
+    /// Emit each `objectSet` of `…/returnval/filterSet` when it closes (the objects of a
+    /// `WaitForUpdatesEx` answer); the rest of the document is kept.
+    StreamUpdates,
 }
 
 /// Builds [`Node`] trees from a flat event sequence.
@@ -265,6 +268,17 @@ impl TreeBuilder {
             self.held = self.held.saturating_sub(size);
             return Ok(Some(node));
         }
+        if self.mode == Mode::StreamUpdates
+            && self.stack.len() == 5
+            && self.stack[1].name == "Body"
+            && self.stack[2].name != "Fault"
+            && self.stack[3].name == "returnval"
+            && self.stack[4].name == "filterSet"
+            && node.name == "objectSet"
+        {
+            self.held = self.held.saturating_sub(size);
+            return Ok(Some(node));
+        }
         if let Some(parent) = self.sizes.last_mut() {
             *parent = parent.saturating_add(size);
         }
@@ -300,7 +314,7 @@ fn limit_err(limit: u64, what: &'static str) -> Error {
 /// The byte limit of an answer read in `mode`.
 fn byte_limit(mode: Mode) -> u64 {
     match mode {
-        Mode::Stream => MAX_STREAM_RESPONSE_BYTES,
+        Mode::Stream | Mode::StreamUpdates => MAX_STREAM_RESPONSE_BYTES,
         Mode::Whole | Mode::Plain => MAX_WHOLE_RESPONSE_BYTES,
     }
 }

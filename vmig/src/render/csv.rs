@@ -1,7 +1,8 @@
 //! CSV output for spreadsheets: one row per GPU, and one row (with empty GPU columns) for
 //! every host whose agent status is not `not_applicable` but that has no GPU rows. Fields
 //! follow RFC 4180 (quoted when they contain `,`, `"` or a line break). Lists inside a field
-//! are `;`-separated, counts as `name=count`.
+//! are `;`-separated, counts as `name=count`; `gi_usage` holds `GI:window: SM mean/p95/max% …`
+//! per sampled GPU instance and window.
 //!
 //! Names come from vCenter and from the agents' documents, which any host can write: a cell
 //! that starts with `=`, `+`, `-`, `@`, a tab or a carriage return would be run as a formula by
@@ -13,7 +14,7 @@ use crate::analysis::AgentStatus;
 use crate::report::{GpuView, Report};
 
 /// The header row.
-pub const COLUMNS: [&str; 22] = [
+pub const COLUMNS: [&str; 23] = [
     "vcenter",
     "datacenter",
     "cluster",
@@ -35,6 +36,7 @@ pub const COLUMNS: [&str; 22] = [
     "fragmentation",
     "stranded_slices",
     "largest_after_relayout",
+    "gi_usage",
     "agent_detail",
 ];
 
@@ -70,6 +72,17 @@ fn gpu_columns(g: &GpuView) -> Vec<String> {
         .map(|gi| format!("{}:{}@{}", gi.gi_id, gi.profile, gi.placement))
         .collect();
     let users: Vec<String> = g.instances.iter().filter_map(|gi| gi.vm.clone()).collect();
+    // `GI:window SM mean/p95/max …` per sampled GI and window.
+    let usage: Vec<String> = g
+        .instances
+        .iter()
+        .filter_map(|gi| Some((gi.gi_id, gi.usage.as_ref()?)))
+        .flat_map(|(id, u)| {
+            u.windows
+                .iter()
+                .map(move |w| format!("{id}:{}", super::usage_text(w)))
+        })
+        .collect();
     let res: Vec<String> = g
         .reservations
         .iter()
@@ -119,6 +132,7 @@ fn gpu_columns(g: &GpuView) -> Vec<String> {
             .as_ref()
             .and_then(|s| s.largest_after_relayout.clone())
             .unwrap_or_default(),
+        usage.join(";"),
     ]
 }
 

@@ -393,6 +393,30 @@ fn clip(p: mig::Placement, cols: u32) -> Option<(u32, u32)> {
     (start < end).then(|| (start, end - start))
 }
 
+/// A utilization bar along a GI's foot: SM p95 of the longest window, its max as a tick.
+fn util_bar(
+    gi: &crate::report::GiView,
+    x: u32,
+    w: u32,
+    title: Option<&str>,
+    h: &mut String,
+) -> std::fmt::Result {
+    let Some(win) = gi.usage.as_ref().and_then(|u| u.longest()) else {
+        return Ok(());
+    };
+    let span = f64::from(w.saturating_sub(8));
+    let p95 = span * f64::from(win.sm.p95()) / 100.0;
+    let max = span * f64::from(win.sm.max()) / 100.0;
+    write!(
+        h,
+        "<g class=\"util\"><rect x=\"{}\" y=\"66\" width=\"{span:.1}\" height=\"5\" fill=\"#000\" opacity=\"0.25\"></rect><rect x=\"{}\" y=\"66\" width=\"{p95:.1}\" height=\"5\" fill=\"#ffb300\"><title>{}</title></rect><rect x=\"{:.1}\" y=\"64\" width=\"2\" height=\"9\" fill=\"#ff6f00\"></rect></g>",
+        x + 4,
+        x + 4,
+        title.unwrap_or_default(),
+        (f64::from(x + 4) + max - 1.0).max(0.0),
+    )
+}
+
 fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
     const CW: u32 = 72; // column width
     const LEFT: u32 = 70;
@@ -462,9 +486,14 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
         };
         let text_fill = if fill == IN_USE { "#fff" } else { "#1d2630" };
         let chars = (w / 7) as usize;
+        let usage: Vec<String> = gi
+            .usage
+            .iter()
+            .flat_map(|u| u.windows.iter().map(|w| esc(&super::usage_text(w))))
+            .collect();
         write!(
             h,
-            "<g class=\"gi\" data-vm=\"{}\"><rect x=\"{}\" y=\"18\" width=\"{}\" height=\"56\" rx=\"4\" fill=\"{fill}\" stroke=\"#fff\" stroke-width=\"2\"><title>GI {} {} @{} — {}{}</title></rect>",
+            "<g class=\"gi\" data-vm=\"{}\"><rect x=\"{}\" y=\"18\" width=\"{}\" height=\"56\" rx=\"4\" fill=\"{fill}\" stroke=\"#fff\" stroke-width=\"2\"><title>GI {} {} @{} — {}{}{}</title></rect>",
             esc(gi.vm.as_deref().unwrap_or("")),
             x + 1,
             w - 2,
@@ -475,8 +504,10 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
             gi.vgpu_type
                 .as_ref()
                 .map(|t| format!(" ({})", esc(t)))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            usage.iter().map(|u| format!("\n{u}")).collect::<String>()
         )?;
+        util_bar(gi, x, w, usage.last().map(String::as_str), h)?;
         write!(
             h,
             "<text x=\"{}\" y=\"40\" text-anchor=\"middle\" fill=\"{text_fill}\" font-weight=\"600\">{}</text><text x=\"{}\" y=\"58\" text-anchor=\"middle\" fill=\"{text_fill}\">{}</text></g>",

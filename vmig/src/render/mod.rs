@@ -35,6 +35,34 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> std::io::
     }
 }
 
+/// One window of a slice's measured utilization, e.g.
+/// `24h: SM 23/90/90% mem 11/45/45% FB 3000/8000/8000 MiB` (mean/p95/max; enc/dec only when
+/// used; `(12 min)` when the samples cover less than the window).
+pub fn usage_text(w: &mig::report::UsageWindow) -> String {
+    let name = match w.window_s {
+        3600 => "1h".to_string(),
+        86_400 => "24h".to_string(),
+        s => format!("{s}s"),
+    };
+    let pct = |label: &str, st: mig::report::Stats<u8>| {
+        format!(" {label} {}/{}/{}%", st.mean(), st.p95(), st.max())
+    };
+    let mut t = format!("{name}:{}{}", pct("SM", w.sm), pct("mem", w.mem));
+    if w.enc.max() > 0 {
+        t.push_str(&pct("enc", w.enc));
+    }
+    if w.dec.max() > 0 {
+        t.push_str(&pct("dec", w.dec));
+    }
+    if let Some(fb) = w.fb_mib {
+        t.push_str(&format!(" FB {}/{}/{} MiB", fb.mean(), fb.p95(), fb.max()));
+    }
+    if w.covered_s < w.window_s {
+        t.push_str(&format!(" ({} min)", w.covered_s / 60));
+    }
+    t
+}
+
 /// `3× grid_a100-3-20c, 10× grid_a100-1-5c`, or `nothing` when empty.
 pub fn capacity_sentence(c: &[crate::report::TypeCapacity]) -> String {
     if c.is_empty() {

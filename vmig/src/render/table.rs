@@ -276,6 +276,11 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
                 format!("  [{}]", cis.join(", "))
             }
         )?;
+        if let Some(u) = &gi.usage {
+            for w in &u.windows {
+                outln!(out, "              {}", super::usage_text(w))?;
+            }
+        }
     }
     for r in &g.reservations {
         let at = r

@@ -1,6 +1,6 @@
 //! The listener: hyper's HTTP/1 server, a handful of read-only routes answered from the
-//! current [`Snapshot`](super::Snapshot), server-sent events for the live page, and the
-//! optional bearer token.
+//! current [`Snapshot`](super::Snapshot), server-sent events for the live page, the optional
+//! bearer token, and optional TLS ([`super::tls`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use tokio_rustls::TlsAcceptor;
 
 use super::State;
 use crate::AdminError;
@@ -21,8 +22,16 @@ type Body = BoxBody<Bytes, Infallible>;
 /// How often an idle event stream carries a comment, so proxies and browsers keep it open.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
-/// Accepts connections until the listener fails for good.
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) -> Result<(), AdminError> {
+/// How long a client has to finish the TLS handshake before its connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until the listener fails for good; with `tls`, every connection
+/// must complete a TLS handshake first (plain HTTP to such a listener gets no answer).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    tls: Option<TlsAcceptor>,
+) -> Result<(), AdminError> {
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -34,18 +43,36 @@ pub async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) -> Resu
             }
         };
         let state = Arc::clone(&state);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(handle(&state, &req)) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
-                tracing::debug!("connection: {e}");
+            match tls {
+                None => connection(stream, state).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => connection(stream, state).await,
+                        Ok(Err(e)) => tracing::debug!("TLS handshake: {e}"),
+                        Err(_) => tracing::debug!("TLS handshake: no answer in time"),
+                    }
+                }
             }
         });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection, plain or TLS, until the client closes it.
+async fn connection<I>(io: I, state: Arc<State>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(handle(&state, &req)) }
+    });
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .await
+    {
+        tracing::debug!("connection: {e}");
     }
 }
 
@@ -181,11 +208,10 @@ fn events(state: &State) -> Response<Body> {
 
 /// Replaces the page's body with the new page's whenever `/events` announces a generation
 /// other than the one shown, and runs the report's own script again. No external assets.
-/// `?once=1` closes the stream after the first update: a headless browser that dumps the page
-/// once its network is idle (the tests' Chromium) can then see the updated page.
+/// `data-live-updates` on `<html>` counts the updates the page applied (visible in the
+/// browser's inspector, and what the tests read through Chromium's DevTools protocol).
 const LIVE_SCRIPT: &str = r"(function(){
 var m=location.search.match(/[?&]token=([^&]*)/),q=m?'?token='+m[1]:'';
-var once=/[?&]once=1/.test(location.search);
 var shown=document.documentElement.getAttribute('data-generation'),updates=0;
 var es=new EventSource('/events'+q);
 es.addEventListener('report',function(e){
@@ -194,7 +220,6 @@ fetch('/'+q,{cache:'no-store'}).then(function(r){return r.text();}).then(functio
 var d=new DOMParser().parseFromString(h,'text/html');
 document.documentElement.setAttribute('data-generation',d.documentElement.getAttribute('data-generation')||e.data);
 updates+=1;document.documentElement.setAttribute('data-live-updates',String(updates));
-if(once)es.close();
 document.body.innerHTML=d.body.innerHTML;
 document.body.querySelectorAll('script:not(#vmig-live)').forEach(function(s){var n=document.createElement('script');n.textContent=s.textContent;s.replaceWith(n);});
 });});

@@ -9,6 +9,7 @@
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod tls;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -31,9 +32,18 @@ const REANALYSE_EVERY: Duration = Duration::from_secs(30);
 /// `vmig serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (plain HTTP). Anything but loopback exposes the inventory.
+    /// Address to listen on (plain HTTP unless --tls-cert is given). Anything but loopback
+    /// exposes the inventory.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9790")]
     pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM: the server certificate first, then any
+    /// intermediates). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1), readable by its owner
+    /// only.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// File holding a bearer token every request must carry (`Authorization: Bearer …`).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -173,6 +183,7 @@ impl State {
                 .as_mut()
                 .map_or(model::Effect::Resync, |inv| model::apply(inv, set))
         });
+        tracing::info!("update set: {} object(s), {effect:?}", set.objects.len());
         if effect == model::Effect::Changed {
             self.rebuild();
         }
@@ -191,6 +202,7 @@ impl State {
 
     /// Analyses the model and renders every view of it.
     pub fn rebuild(&self) {
+        let began = Instant::now();
         let (invs, vcenters, now, ready) = self.with_model(|m| {
             let now = m.clock.map_or_else(OffsetDateTime::now_utc, |(t, at)| {
                 t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
@@ -213,6 +225,7 @@ impl State {
             )
         });
         let report = analysis::analyse(invs, now).report(self.scope.clone());
+        let analysed = began.elapsed();
         let mut json = Vec::new();
         let mut html = Vec::new();
         // Writing to memory cannot fail.
@@ -241,6 +254,11 @@ impl State {
             Err(p) => *p.into_inner() = Arc::new(snap),
         }
         self.changed.send_replace(generation);
+        tracing::info!(
+            "snapshot {generation}: analysed in {} ms, rendered in {} ms",
+            analysed.as_millis(),
+            began.elapsed().saturating_sub(analysed).as_millis()
+        );
     }
 }
 
@@ -262,6 +280,19 @@ fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
 /// Runs the server until the process is stopped.
 pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminError> {
     let token = a.token_file.as_deref().map(read_token).transpose()?;
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    if tls::token_in_clear(a.listen, token.is_some(), tls.is_some()) {
+        tracing::warn!(
+            "--token-file without --tls-cert on {}: the token and the inventory cross the \
+             network in clear; give --tls-cert/--tls-key or listen on 127.0.0.1 behind a \
+             TLS proxy",
+            a.listen
+        );
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let scope = Scope {
         datacenter: a.datacenter.clone(),
         cluster: a.cluster.clone(),
@@ -282,7 +313,7 @@ pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminEr
         })?;
     let local = listener.local_addr().unwrap_or(a.listen);
     // Scripts and service managers wait for this line (port 0 picks a free port).
-    eprintln!("vmig serve: listening on http://{local}");
+    eprintln!("vmig serve: listening on {scheme}://{local}");
     let watchers = futures_util::future::join_all(
         conns
             .iter()
@@ -298,7 +329,7 @@ pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminEr
         }
     };
     tokio::select! {
-        r = http::serve(listener, Arc::clone(&state)) => r.map(|()| ExitCode::Ok),
+        r = http::serve(listener, Arc::clone(&state), tls) => r.map(|()| ExitCode::Ok),
         _ = watchers => Ok(ExitCode::Ok),
         () = ticker => Ok(ExitCode::Ok),
     }

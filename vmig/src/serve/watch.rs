@@ -54,8 +54,25 @@ async fn round(
     };
     let outcome: vcenter_client::Result<std::convert::Infallible> = async {
         // The first answer is the whole filtered set; the inventory reader reads it (and
-        // the device lists the filter leaves out) its own way.
-        c.wait_for_updates(&mut uc, Duration::ZERO).await?;
+        // the device lists the filter leaves out) its own way, so its objects are read one
+        // by one and dropped: kept whole, the answer took over 200 MB at 40,000 VMs.
+        // vCenter may split it (`truncated`): the rest follows at once, still as `enter`.
+        let began = std::time::Instant::now();
+        let mut objects = 0;
+        while let Some(read) = c
+            .wait_for_updates_each(&mut uc, Duration::ZERO, drop)
+            .await?
+        {
+            objects += read.objects;
+            if !read.truncated {
+                break;
+            }
+        }
+        tracing::info!(
+            vcenter = %conn.target.host,
+            "the collector's first answer: {objects} objects in {} ms",
+            began.elapsed().as_millis()
+        );
         sync(conn, i, scope, state).await?;
         *backoff = Duration::from_secs(1);
         loop {

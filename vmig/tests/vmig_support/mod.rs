@@ -79,6 +79,7 @@ pub fn gpu(
         placeable_vgpu_types: vec![],
         error: None,
         nvml_free: None,
+        layout_state: None,
         geometry: None,
     }
 }
@@ -112,6 +113,7 @@ pub fn doc(observed_ago_s: i64, heartbeat_s: u64, gpus: Vec<GpuReport>) -> Strin
         generation: 7,
         observed_at: time_ago(observed_ago_s),
         heartbeat_interval_s: heartbeat_s,
+        usage: None,
         gpus,
     }
     .to_json()

@@ -1,8 +1,8 @@
 //! Pass 3: an entry resolved for one GPU model — profile names, placements and CI splits
 //! against the catalog, then the whole layout against the planner on an empty GPU, so a
 //! layout that cannot exist on the model is refused before anything changes.
-use mig::planner::PlanError;
-use mig::{CiProfileId, DesiredGi, DesiredLayout, GiProfile, GpuModel, MigState, Placement};
+use crate::planner::PlanError;
+use crate::{CiProfileId, DesiredGi, DesiredLayout, GiProfile, GpuModel, MigState, Placement};
 
 use super::error::{ConfigError, KeyPath};
 use super::model::{DeviceSpec, Entry, LayoutFile, SpecKind, Target};
@@ -25,7 +25,7 @@ impl LayoutFile {
         let gpu = format!("{} ({})", model.nvml_name, model.key);
         let mut gis = Vec::new();
         // CI-form keys, per GI profile, in file order.
-        let mut packed: Vec<(&'static GiProfile, Vec<&'static mig::CiProfile>)> = Vec::new();
+        let mut packed: Vec<(&'static GiProfile, Vec<&'static crate::CiProfile>)> = Vec::new();
         for spec in &entry.mig_devices {
             if spec.count == 0 {
                 continue;
@@ -187,14 +187,14 @@ impl LayoutFile {
             let single = DesiredLayout {
                 gpu_instances: vec![gi.clone()],
             };
-            if let Err(e) = mig::plan(&MigState::new(model), &single) {
+            if let Err(e) = crate::plan(&MigState::new(model), &single) {
                 return Err(self.error(
                     kpath.clone(),
                     format!("on {gpu}: {}", plan_error_text(model, &e)),
                 ));
             }
         }
-        if let Err(e) = mig::plan(&MigState::new(model), &desired) {
+        if let Err(e) = crate::plan(&MigState::new(model), &desired) {
             return Err(self.error(
                 mpath.clone(),
                 format!(
@@ -242,12 +242,12 @@ fn gi_names(model: &GpuModel) -> String {
 /// room (compute slices and the CI profile's per-GI instance cap).
 pub(super) fn pack_cis(
     gi: &'static GiProfile,
-    mut cis: Vec<&'static mig::CiProfile>,
+    mut cis: Vec<&'static crate::CiProfile>,
 ) -> Vec<Vec<CiProfileId>> {
     cis.sort_by_key(|c| std::cmp::Reverse(c.compute_slices));
-    let mut bins: Vec<Vec<&'static mig::CiProfile>> = Vec::new();
+    let mut bins: Vec<Vec<&'static crate::CiProfile>> = Vec::new();
     for c in cis {
-        let fits = |b: &Vec<&'static mig::CiProfile>| {
+        let fits = |b: &Vec<&'static crate::CiProfile>| {
             b.iter().map(|x| x.compute_slices).sum::<u32>() + c.compute_slices <= gi.compute_slices
                 && (b.iter().filter(|x| x.id == c.id).count() as u32) < c.instance_count
         };
@@ -263,7 +263,7 @@ pub(super) fn pack_cis(
 
 /// A planner error with profile ids replaced by this model's names.
 pub fn plan_error_text(model: &GpuModel, e: &PlanError) -> String {
-    let gi_name = |id: mig::GiProfileId| {
+    let gi_name = |id: crate::GiProfileId| {
         model
             .gi_profile(id)
             .map_or_else(|| format!("profile {id}"), |p| p.name.to_string())

@@ -1,7 +1,7 @@
 //! Parsing, refusals with their lines, resolution and CI packing of layout files.
 use super::resolve::pack_cis;
 use super::*;
-use mig::{GpuModel, Placement};
+use crate::{GpuModel, Placement};
 
 fn a100() -> &'static GpuModel {
     GpuModel::by_key("a100-pcie-40gb").unwrap()

@@ -1,4 +1,6 @@
-//! The layout file: NVIDIA mig-parted's `version: v1` config format, read unchanged, plus
+//! The layout file (moved here from the agent so that `vmig layout set` validates a layout
+//! with exactly the agent's rules before writing it to vCenter; the agent re-exports it as
+//! `vmig_agent::layout::config`): NVIDIA mig-parted's `version: v1` config format, read unchanged, plus
 //! vmig's extensions (explicit placements `"3g.20gb@4"`, CI splits `{count, compute}`, GPUs
 //! named by UUID or PCI bus id). docs/layouts.md is the user-facing description.
 //!
@@ -20,6 +22,7 @@
 //! `error` where a problem is and the error; `raw` and `read` passes 1–2 (the typed
 //! shape and its checks); `keys` the `mig-devices` key grammar; `locate` the structural
 //! walks (duplicates, positions); `resolve` pass 3 against a GPU model.
+pub mod builtin;
 mod error;
 mod keys;
 mod locate;
@@ -28,6 +31,7 @@ mod raw;
 mod read;
 mod resolve;
 
+pub use builtin::{DEFAULT_LAYOUTS_ORIGIN, DEFAULT_LAYOUTS_YAML, default_layouts};
 pub use error::{ConfigError, KeyPath, PathSeg};
 pub use locate::locate;
 pub use model::{

@@ -2,7 +2,7 @@
 //! names and the instances it asks for — and what an entry resolves to for one GPU model.
 use std::fmt;
 
-use mig::{DesiredLayout, GpuModel};
+use crate::{DesiredLayout, GpuModel};
 use serde::Serialize;
 
 use crate::gpu_selector::GpuSelector;
@@ -67,7 +67,7 @@ impl DeviceFilter {
 
     /// The catalog models whose PCI device word matches (ignoring the subsystem).
     pub fn catalog_models(&self) -> impl Iterator<Item = &'static GpuModel> + '_ {
-        mig::catalog()
+        crate::catalog()
             .iter()
             .filter(|m| m.pci_device_id_word() == self.device)
     }

@@ -1,0 +1,489 @@
+//! `vmig rollout` end to end on vcsim with four real agents on simulated ESXi GPU machines
+//! (nvml-sim): a cluster goes from MIG off to `all-balanced` through maintenance mode, the
+//! harness playing each reboot (the admin's part with `--reboot admin`: it resets that
+//! host's nvml-sim, which applies the pending MIG mode, and restarts its agent); a rollout
+//! SIGKILLed half-way is resumed from the record in vCenter; a bad layout is refused before
+//! any host enters maintenance mode; a GI in use that maintenance mode does not free stops
+//! the rollout naming the host and the VM.
+
+mod vmig_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vcenter_client::{Client, HostProperty, HostRef};
+use vmig_support::{Env, text};
+use vmig_testkit::{
+    ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin, workspace_bin_in,
+};
+
+const A100: &str = "a100-pcie-40gb";
+const CLUSTER: &str = "DC0_C0";
+/// The rollout lock's stale period: a SIGKILLed rollout's lock is broken this soon.
+const STALE_S: &str = "6";
+
+fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn nvml_sim(state: &Path, args: &[&str]) -> String {
+    let out = Command::new(workspace_bin_in("nvml-sim", "nvml-sim"))
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run nvml-sim");
+    assert!(out.status.success(), "nvml-sim {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One simulated ESXi host: its nvml-sim state, agent config and running agent.
+struct Machine {
+    name: String,
+    host: HostRef,
+    dir: PathBuf,
+    state: PathBuf,
+    config: PathBuf,
+    agent: Option<ChildGuard>,
+    boots: u32,
+}
+
+impl Machine {
+    fn new(env: &Env, name: &str, host: HostRef, uuid: &str) -> Machine {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = env.path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("nvml-sim.json");
+        nvml_sim(&state, &["init", "--gpu", A100, "--platform", "esxi"]);
+        let pw = dir.join("password");
+        std::fs::write(&pw, format!("{}\n", env.vc.password())).unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = dir.join("agent.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\nca_file = {ca:?}\n\n\
+                 [host]\nuuid = {uuid:?}\n\n[agent]\npoll_interval_s = 1\nheartbeat_interval_s = 60\nnvml_lib = {lib:?}\n\n\
+                 [layout]\nsource = \"vcenter\"\n",
+                url = env.vc.url(),
+                user = env.vc.username(),
+                ca = env.vc.ca_pem_path().unwrap().display().to_string(),
+                lib = nvml_sim_lib().display().to_string(),
+            ),
+        )
+        .unwrap();
+        let mut m = Machine {
+            name: name.into(),
+            host,
+            dir,
+            state,
+            config,
+            agent: None,
+            boots: 0,
+        };
+        m.boot();
+        m
+    }
+
+    fn boot(&mut self) {
+        self.boots += 1;
+        let log = self.dir.join(format!("agent-{}.log", self.boots));
+        let mut cmd = Command::new(workspace_bin("vmig-agent"));
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&self.config)
+            .env("NVML_SIM_STATE", &self.state)
+            .env_remove("VMIG_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        self.agent = Some(ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start the agent"));
+    }
+
+    /// The reboot: the agent dies with the host, the GPUs come back with the pending MIG
+    /// mode applied and no instances, the agent starts again.
+    fn reboot(&mut self) {
+        self.agent = None;
+        nvml_sim(&self.state, &["reset"]);
+        self.boot();
+    }
+}
+
+fn hosts(rt: &tokio::runtime::Runtime, c: &Client) -> Vec<(String, HostRef, String)> {
+    let mut v: Vec<_> = rt
+        .block_on(c.hosts(&[HostProperty::Name, HostProperty::BiosUuid]))
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.name.as_deref().is_some_and(|n| n.starts_with("DC0_C0_")))
+        .map(|h| {
+            (
+                h.name.clone().unwrap(),
+                h.moref.clone(),
+                h.bios_uuid.unwrap().as_str().to_string(),
+            )
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn in_mm(rt: &tokio::runtime::Runtime, c: &Client, machines: &[Machine]) -> Vec<String> {
+    machines
+        .iter()
+        .filter(|m| rt.block_on(c.in_maintenance_mode(&m.host)).unwrap())
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+/// Every GPU state of the cluster, by host.
+fn states(env: &Env) -> Vec<(String, String)> {
+    let shown = env.vmig_json(&["layout", "show", "--cluster", CLUSTER], 0);
+    shown["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["host"].as_str().unwrap().to_string(),
+                h["gpus"][0]["state"].as_str().unwrap_or("none").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn rollout(env: &Env, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
+    let mut args = vec!["--json", "rollout", "--cluster", CLUSTER];
+    args.extend_from_slice(extra);
+    let out = env
+        .vmig_cmd(&args)
+        .env("VMIG_LOCK_STALE_S", STALE_S)
+        .output()
+        .expect("run vmig");
+    // One event per line; an error is one (pretty-printed) object: read a stream of values.
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let events = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|v| v.unwrap_or_else(|e| panic!("{e}\n{}", text(&out))))
+        .collect();
+    (
+        out.status.code().unwrap(),
+        events,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn four_hosts_from_mig_off_to_all_balanced() {
+    let builder = Vcsim::builder()
+        .hosts_per_cluster(4)
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)))
+        // Time to SIGKILL a rollout in the middle of leaving maintenance mode.
+        .method_delay("ExitMaintenanceMode_Task", 3000);
+    let env = Env::start(builder, "vmig-rollout");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let mut machines: Vec<Machine> = hosts(&rt, &c)
+        .into_iter()
+        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
+        .collect();
+    assert_eq!(machines.len(), 4);
+    wait_for(Duration::from_secs(180), "four agents reporting", || {
+        let shown = env.vmig_json(&["layout", "show", "--cluster", CLUSTER], 0);
+        shown["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["agent"] == "ok")
+            .then_some(())
+    });
+
+    // A hostile desired layout on the cluster: refused before any host enters maintenance.
+    let cluster = rt
+        .block_on(c.clusters())
+        .unwrap()
+        .into_iter()
+        .find(|cl| cl.name == CLUSTER)
+        .unwrap();
+    rt.block_on(async {
+        let key = c
+            .ensure_custom_field("vmig.layout", None)
+            .await
+            .unwrap()
+            .key;
+        c.set_custom_value(
+            cluster.moref.as_moref(),
+            key,
+            "{\"schema\":\"vmig.layout/v1\"}",
+        )
+        .await
+        .unwrap();
+    });
+    let (code, _, stderr) = rollout(&env, &["--reboot", "admin"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("no host was put in maintenance mode"),
+        "{stderr}"
+    );
+    assert!(in_mm(&rt, &c, &machines).is_empty());
+
+    env.vmig_json(
+        &[
+            "layout",
+            "set",
+            "--cluster",
+            CLUSTER,
+            "--layout",
+            "all-balanced",
+        ],
+        0,
+    );
+    wait_for(Duration::from_secs(60), "every host pending-reset", || {
+        states(&env)
+            .iter()
+            .all(|(_, s)| s == "pending-reset")
+            .then_some(())
+    });
+
+    // Dry run: a plan per host, nothing changed.
+    let (code, events, stderr) = rollout(&env, &["--reboot", "admin", "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "plan").count(),
+        4,
+        "{events:?}"
+    );
+    assert!(in_mm(&rt, &c, &machines).is_empty());
+
+    another_rollout_holds_the_lock(&env, &rt, &c, cluster.moref.value());
+    assert!(in_mm(&rt, &c, &machines).is_empty());
+    drive_to_done(&env, &rt, &c, &mut machines);
+
+    assert!(
+        states(&env).iter().all(|(_, s)| s == "applied"),
+        "{:?}",
+        states(&env)
+    );
+    assert!(in_mm(&rt, &c, &machines).is_empty());
+    assert!(machines.iter().all(|m| m.boots == 2), "one reboot each");
+    let values = rt
+        .block_on(c.custom_values(cluster.moref.as_moref()))
+        .unwrap();
+    let defs = rt.block_on(c.custom_field_defs()).unwrap();
+    let key = defs.iter().find(|d| d.name == "vmig.rollout").unwrap().key;
+    assert_eq!(
+        values.get(key).unwrap_or(""),
+        "",
+        "the record is removed when done"
+    );
+
+    blocked_host_stops_the_rollout(&env, &rt, &c, &machines);
+    failed_reboot_stops_the_rollout(&env, &rt, &c, &machines);
+}
+
+/// `--reboot host` where the reboot fails (vcsim implements no `RebootHost_Task`): the
+/// blocked host from before is released first (its own layout cleared, the cluster's
+/// all-balanced is what it has), then the next host that needs a reset stops the rollout
+/// with exit 5, named, left in maintenance mode.
+fn failed_reboot_stops_the_rollout(
+    env: &Env,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    machines: &[Machine],
+) {
+    let (h0, h1) = (&machines[0].name, &machines[1].name);
+    env.vmig_json(&["layout", "clear", "--host", h0], 0);
+    env.vmig_json(
+        &["layout", "set", "--host", h1, "--layout", "all-disabled"],
+        0,
+    );
+    wait_for(
+        Duration::from_secs(60),
+        "H0 applied, H1 pending-reset",
+        || {
+            let s = states(env);
+            (s.iter().any(|(h, st)| h == h0 && st == "applied")
+                && s.iter().any(|(h, st)| h == h1 && st == "pending-reset"))
+            .then_some(())
+        },
+    );
+    let (code, events, stderr) = rollout(env, &["--reboot", "host", "--timeout-s", "30"]);
+    assert_eq!(code, 6, "{stderr}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "done-host" && e["host"] == h0.as_str()),
+        "the resumed host is finished first: {events:?}"
+    );
+    let stop = events
+        .iter()
+        .find(|e| e["event"] == "stopped")
+        .expect("a stop event");
+    assert_eq!(stop["host"], h1.as_str(), "{events:?}");
+    assert!(
+        stop["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reboot it"),
+        "{stop}"
+    );
+    assert_eq!(in_mm(rt, c, machines), std::slice::from_ref(h1));
+}
+
+/// Runs `rollout --reboot admin` until done, rebooting what it waits for; the second run is
+/// SIGKILLed while it leaves maintenance mode and the next run resumes it.
+fn drive_to_done(env: &Env, rt: &tokio::runtime::Runtime, c: &Client, machines: &mut [Machine]) {
+    for round in 0..12 {
+        if round == 1 {
+            killed_mid_way(env);
+        }
+        let (code, events, stderr) = rollout(env, &["--reboot", "admin", "--timeout-s", "60"]);
+        let mm = in_mm(rt, c, machines);
+        match code {
+            0 => {
+                assert!(events.iter().any(|e| e["event"] == "done"), "{events:?}");
+                return;
+            }
+            6 => {
+                assert_eq!(mm.len(), 1, "--max-unavailable 1: {mm:?}\n{stderr}");
+                let waiting: Vec<_> = events
+                    .iter()
+                    .filter(|e| e["event"] == "waiting-for-reboot")
+                    .map(|e| e["host"].as_str().unwrap().to_string())
+                    .collect();
+                assert_eq!(waiting, mm, "{stderr}");
+                let m = machines.iter_mut().find(|m| m.name == mm[0]).unwrap();
+                m.reboot();
+            }
+            other => panic!("rollout exit {other}\n{stderr}"),
+        }
+    }
+    panic!("the rollout did not finish in 12 rounds");
+}
+
+/// Another admin's rollout holds the cluster lock (its `vmig.lock.<cluster>` field, value not
+/// yet written): this rollout is refused with nothing changed, and runs once it is gone.
+fn another_rollout_holds_the_lock(
+    env: &Env,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    cluster: &str,
+) {
+    let def = rt
+        .block_on(c.add_custom_field_def(
+            &format!("vmig.lock.{cluster}"),
+            Some("ClusterComputeResource"),
+        ))
+        .unwrap();
+    let (code, _, stderr) = rollout(env, &["--reboot", "admin"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("another vmig rollout"), "{stderr}");
+    rt.block_on(c.remove_custom_field_def(def.key)).unwrap();
+}
+
+/// Starts a rollout, SIGKILLs it while it waits for ExitMaintenanceMode_Task.
+fn killed_mid_way(env: &Env) {
+    let err = env.path("killed.stderr");
+    let mut cmd = env.vmig_cmd(&[
+        "rollout",
+        "--cluster",
+        CLUSTER,
+        "--reboot",
+        "admin",
+        "--timeout-s",
+        "60",
+    ]);
+    cmd.env("VMIG_LOCK_STALE_S", STALE_S)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let seen = wait_for(
+        Duration::from_secs(60),
+        "exiting-maintenance or an exit",
+        || {
+            let log = std::fs::read_to_string(&err).unwrap_or_default();
+            if log.contains("exiting maintenance mode") {
+                return Some(true);
+            }
+            child.try_wait().unwrap().map(|_| false)
+        },
+    );
+    assert!(
+        seen,
+        "{}",
+        std::fs::read_to_string(&err).unwrap_or_default()
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Its cluster lock is left behind; the next rollout breaks it once stale.
+    std::thread::sleep(Duration::from_secs(STALE_S.parse::<u64>().unwrap() + 1));
+}
+
+/// A VM on a GI that all-1g would destroy; vcsim's maintenance mode does not evacuate, so
+/// the GI stays in use and the rollout stops naming the host and the VM.
+fn blocked_host_stops_the_rollout(
+    env: &Env,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    machines: &[Machine],
+) {
+    let m = &machines[0];
+    let shown: serde_json::Value = serde_json::from_str(&nvml_sim(&m.state, &["show"])).unwrap();
+    let gi = shown["gpus"][0]["mig"]["gpu_instances"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|g| g["profile"] == 9)
+        .unwrap()["id"]
+        .to_string();
+    nvml_sim(
+        &m.state,
+        &[
+            "occupy",
+            "-i",
+            "0",
+            "--gi",
+            &gi,
+            "--vgpu",
+            "grid_a100-3-20c",
+            "--vm",
+            "VM-stuck",
+        ],
+    );
+    env.vmig_json(
+        &["layout", "set", "--host", &m.name, "--layout", "all-1g"],
+        0,
+    );
+    wait_for(Duration::from_secs(60), "blocked-in-use", || {
+        states(env)
+            .iter()
+            .any(|(h, s)| h == &m.name && s == "blocked-in-use")
+            .then_some(())
+    });
+    let (code, events, stderr) = rollout(env, &["--reboot", "admin", "--timeout-s", "8"]);
+    assert_eq!(code, 6, "{stderr}");
+    let stop = events
+        .iter()
+        .find(|e| e["event"] == "stopped")
+        .expect("a stop event");
+    assert_eq!(stop["host"], m.name.as_str(), "{events:?}");
+    assert!(
+        stop["message"].as_str().unwrap().contains("VM-stuck"),
+        "{stop}"
+    );
+    assert_eq!(
+        in_mm(rt, c, machines),
+        std::slice::from_ref(&m.name),
+        "it stays in maintenance mode"
+    );
+}
