@@ -163,6 +163,20 @@ fn two_vgpus_placed_together_counted_each_and_unassigned() {
         ]
     );
     assert_eq!(available(&env, FULL), 1);
+    // The report's per-VM list names both vGPUs of the reservation.
+    let report = env.vmig_json(&["report"], 0);
+    let row = report["vgpu_vms"]
+        .as_array()
+        .expect("vgpu_vms")
+        .iter()
+        .find(|v| v["vm"] == *vm)
+        .cloned()
+        .expect("the VM is listed");
+    let booked = row["reservation"].as_str().expect("reservation");
+    assert!(
+        booked.contains(SMALL) && booked.contains(MEDIUM) && booked.ends_with(&host),
+        "{row:#}"
+    );
 
     let u = env.vmig_json(&["unassign", "--vm", vm], 0);
     assert_eq!(u["removed"].as_array().map(Vec::len), Some(2), "{u:#}");
