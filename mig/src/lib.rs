@@ -31,6 +31,7 @@ pub mod report;
 pub mod simulate;
 pub mod state;
 pub mod vgpu;
+pub mod vgpu_slots;
 
 pub use catalog::{CiProfile, GiProfile, GpuModel, catalog};
 pub use engines::EngineCounts;

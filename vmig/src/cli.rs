@@ -130,9 +130,10 @@ pub struct AssignArgs {
     /// The VM (name, id such as vm-42, or BIOS UUID).
     #[arg(long, value_name = "NAME")]
     pub vm: String,
-    /// MIG-backed vGPU type, e.g. grid_a100-3-20c.
-    #[arg(long, value_name = "TYPE")]
-    pub profile: String,
+    /// MIG-backed vGPU type, e.g. grid_a100-3-20c; repeat it to give the VM several vGPUs
+    /// (same board and series; all placed on one host, or none).
+    #[arg(long, value_name = "TYPE", required = true)]
+    pub profile: Vec<String>,
     /// `auto` (current host if it fits, else best fit in the VM's cluster) or a host name.
     #[arg(long, value_name = "auto|NAME", default_value = "auto")]
     pub host: String,
@@ -307,10 +308,13 @@ pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, AdminError> {
     let targets = cli.connect.resolve(&ProcessEnvironment)?;
     // Validate cheap inputs before connecting.
-    if let Command::Capacity(CapacityArgs { profile, .. })
-    | Command::Assign(AssignArgs { profile, .. }) = &cli.command
-    {
+    if let Command::Capacity(CapacityArgs { profile, .. }) = &cli.command {
         capacity::precheck_type(profile)?;
+    }
+    if let Command::Assign(AssignArgs { profile, .. }) = &cli.command {
+        for p in profile {
+            capacity::precheck_type(p)?;
+        }
     }
     let conns = connect_all(targets).await?;
     let progress = progress();
@@ -472,6 +476,22 @@ async fn run_assign(
             done.fragmentation_after
         ),
     )?;
+    for m in &done.more {
+        line(
+            out,
+            &format!(
+                "{verb} {} ({}) to VM {} on host {}, GPU {} {} at slices {} (fragmentation after {:.2})",
+                m.vgpu_type,
+                m.profile,
+                done.vm,
+                done.host,
+                m.gpu_index,
+                m.gpu_uuid,
+                m.placement,
+                m.fragmentation_after
+            ),
+        )?;
+    }
     Ok(ExitCode::Ok)
 }
 

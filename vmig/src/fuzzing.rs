@@ -60,6 +60,7 @@ pub fn good_reservation() -> String {
         from_host: None,
         expires_at: Some("2026-12-03T14:00:00Z".into()),
         vm_uuid: None,
+        more: Vec::new(),
     }
     .to_json()
 }

@@ -614,11 +614,17 @@ pub(crate) fn vgpu_vm_view(vm: &VmInfo, place: VmPlace<'_>) -> Option<VgpuVmView
         cluster: place.cluster.to_string(),
         datacenter: place.datacenter.to_string(),
         vcenter: place.vcenter.to_string(),
+        // Every vGPU of a multi-vGPU reservation, not only the first.
         reservation: reservation.map(|r| {
-            format!(
-                "{} {} @{} on {}",
-                r.vgpu_type, r.profile, r.placement, r.host_name
-            )
+            let vgpus: Vec<String> =
+                std::iter::once(format!("{} {} @{}", r.vgpu_type, r.profile, r.placement))
+                    .chain(
+                        r.more
+                            .iter()
+                            .map(|m| format!("{} {} @{}", m.vgpu_type, m.profile, m.placement)),
+                    )
+                    .collect();
+            format!("{} on {}", vgpus.join(", "), r.host_name)
         }),
     })
 }

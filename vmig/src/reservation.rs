@@ -72,6 +72,26 @@ pub struct Reservation {
     /// The VM's BIOS UUID (what an agent may report instead of the name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vm_uuid: Option<String>,
+    /// Issue 18: the VM's other vGPUs (`assign` with several `--profile`), on the same host,
+    /// each with its own GPU and placement. The first vGPU stays in the fields above, so a
+    /// reader that knows only those still sees (and counts) one valid placement.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<MoreVgpu>,
+}
+
+/// One more vGPU of a multi-vGPU reservation: the per-vGPU fields of [`Reservation`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MoreVgpu {
+    /// `GPU-…` UUID of the planned GPU.
+    pub gpu_uuid: String,
+    /// The vGPU type, as the host spells it.
+    pub vgpu_type: String,
+    /// GI profile name backing it.
+    pub profile: String,
+    /// GI profile id on that GPU model.
+    pub profile_id: GiProfileId,
+    /// Planned placement in memory slices.
+    pub placement: Placement,
 }
 
 /// The journal of an `assign` (and of the `unassign` that undoes it): each step is written
@@ -153,6 +173,32 @@ impl Reservation {
             .as_deref()
             .and_then(crate::times::parse_time)
             .is_some_and(|t| t <= now)
+    }
+
+    /// Every vGPU type of the reservation, in the order `assign` was given them.
+    pub fn vgpu_types(&self) -> Vec<&str> {
+        std::iter::once(self.vgpu_type.as_str())
+            .chain(self.more.iter().map(|m| m.vgpu_type.as_str()))
+            .collect()
+    }
+
+    /// The reservation as one single-vGPU reservation per vGPU (the first is `self` without
+    /// `more`); each shares the journal, token and expiry, so readers judge each placement
+    /// as they judge a single one.
+    pub fn each_vgpu(&self) -> Vec<Reservation> {
+        let first = Reservation {
+            more: Vec::new(),
+            ..self.clone()
+        };
+        let rest = self.more.iter().map(|m| Reservation {
+            gpu_uuid: m.gpu_uuid.clone(),
+            vgpu_type: m.vgpu_type.clone(),
+            profile: m.profile.clone(),
+            profile_id: m.profile_id,
+            placement: m.placement,
+            ..first.clone()
+        });
+        std::iter::once(first.clone()).chain(rest).collect()
     }
 
     /// Compact JSON, as stored.
@@ -259,9 +305,23 @@ pub struct AppliedReservation {
 pub fn apply(
     report: &HostReport,
     states: &mut [Option<MigState>],
-    mut held: Vec<HeldReservation>,
+    held: Vec<HeldReservation>,
     now: time::OffsetDateTime,
 ) -> Vec<Vec<AppliedReservation>> {
+    // A multi-vGPU reservation counts each of its vGPUs (issue 18); the sort below is
+    // stable, so they keep their order.
+    let mut held: Vec<HeldReservation> = held
+        .into_iter()
+        .flat_map(|h| {
+            h.reservation
+                .each_vgpu()
+                .into_iter()
+                .map(move |reservation| HeldReservation {
+                    reservation,
+                    ..h.clone()
+                })
+        })
+        .collect();
     held.sort_by(|a, b| {
         let key = |h: &HeldReservation| {
             (
@@ -399,6 +459,7 @@ mod tests {
                 from_host: None,
                 expires_at: None,
                 vm_uuid: None,
+                more: Vec::new(),
             },
         }
     }
@@ -549,6 +610,50 @@ mod tests {
         ));
         assert!(same_uuid("4211-7", "4211-7"));
         assert!(!same_uuid("web-01", "web-02"));
+    }
+
+    #[test]
+    fn multi_vgpu_reservation_counts_each_vgpu_and_reads_as_before() {
+        let model = GpuModel::by_key("a100-pcie-40gb").unwrap();
+        let mut r = res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4));
+        r.reservation.more.push(MoreVgpu {
+            gpu_uuid: "GPU-0".into(),
+            vgpu_type: "grid_a100-2-10c".into(),
+            profile: "2g.10gb".into(),
+            profile_id: GiProfileId(14),
+            placement: Placement::new(0, 2),
+        });
+        let json = r.reservation.to_json();
+        assert!(json.contains("\"more\""), "{json}");
+        // A single-vGPU reservation stores no `more` at all (older readers see no change).
+        let single = res("b", "2026-01-01T00:00:01Z", Placement::new(4, 4));
+        assert!(!single.reservation.to_json().contains("more"));
+        // The first vGPU stays in the old fields.
+        let back = Reservation::from_json(&json).unwrap();
+        assert_eq!(back.placement, Placement::new(4, 4));
+        assert_eq!(back.vgpu_types(), ["grid_a100-3-20c", "grid_a100-2-10c"]);
+        let mut states = vec![Some(MigState::new(model))];
+        let applied = apply(&report(vec![]), &mut states, vec![r], now());
+        let got: Vec<_> = applied[0]
+            .iter()
+            .map(|a| (a.held.reservation.vgpu_type.as_str(), a.status, a.placement))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "grid_a100-3-20c",
+                    ReservationStatus::Held,
+                    Some(Placement::new(4, 4))
+                ),
+                (
+                    "grid_a100-2-10c",
+                    ReservationStatus::Held,
+                    Some(Placement::new(0, 2))
+                ),
+            ]
+        );
+        assert_eq!(states[0].as_ref().unwrap().gpu_instances.len(), 2);
     }
 
     #[test]

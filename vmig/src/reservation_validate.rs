@@ -20,6 +20,9 @@ pub const MAX_RESERVATION_BYTES: usize = 16 * 1024;
 pub const MAX_NAME_CHARS: usize = 255;
 /// Managed object ids (`host-21`, `task-1234`), GPU and VM UUIDs, type and profile names.
 pub const MAX_ID_CHARS: usize = 96;
+/// vGPUs in one reservation (the first plus `more`): far above the vGPU devices vSphere lets
+/// one VM carry, low enough that the value stays small.
+pub const MAX_VGPUS: usize = 16;
 /// The fencing token is a custom field key: vCenter's keys are `xsd:int`, never negative.
 pub const MAX_TOKEN: i64 = i32::MAX as i64;
 
@@ -38,24 +41,34 @@ pub fn check_size(text: &str) -> Result<(), String> {
 pub fn check(r: &Reservation) -> Result<(), String> {
     moref("host", &r.host)?;
     text("host_name", &r.host_name, MAX_NAME_CHARS)?;
-    identifier("gpu_uuid", &r.gpu_uuid)?;
-    identifier("vgpu_type", &r.vgpu_type)?;
-    identifier("profile", &r.profile)?;
     text("by", &r.by, MAX_NAME_CHARS)?;
-    if r.profile_id.0 > MAX_ID {
+    vgpu(
+        "",
+        &VgpuFields {
+            gpu_uuid: &r.gpu_uuid,
+            vgpu_type: &r.vgpu_type,
+            profile: &r.profile,
+            profile_id: r.profile_id,
+            placement: r.placement,
+        },
+    )?;
+    if r.more.len() >= MAX_VGPUS {
         return Err(format!(
-            "reservation field `profile_id` is {}; NVML's GPU instance profile ids are at most {MAX_ID}",
-            r.profile_id.0
+            "reservation field `more` lists {} vGPUs; a reservation holds at most {MAX_VGPUS} in all",
+            r.more.len()
         ));
     }
-    let p = r.placement;
-    // Written as a subtraction so that no value can overflow.
-    if p.size == 0 || p.size > MAX_MEMORY_SLICES || p.start > MAX_MEMORY_SLICES - p.size {
-        return Err(format!(
-            "reservation field `placement` (start {}, size {}) is outside every MIG geometry \
-             ({MAX_MEMORY_SLICES} memory slices at most)",
-            p.start, p.size
-        ));
+    for (i, m) in r.more.iter().enumerate() {
+        vgpu(
+            &format!("more[{i}]."),
+            &VgpuFields {
+                gpu_uuid: &m.gpu_uuid,
+                vgpu_type: &m.vgpu_type,
+                profile: &m.profile,
+                profile_id: m.profile_id,
+                placement: m.placement,
+            },
+        )?;
     }
     if let Some(t) = r.token
         && !(0..=MAX_TOKEN).contains(&t)
@@ -82,6 +95,38 @@ pub fn check(r: &Reservation) -> Result<(), String> {
                 r.reserved_at
             ));
         }
+    }
+    Ok(())
+}
+
+/// The per-vGPU fields, of the first vGPU or of one in `more`.
+struct VgpuFields<'a> {
+    gpu_uuid: &'a str,
+    vgpu_type: &'a str,
+    profile: &'a str,
+    profile_id: mig::GiProfileId,
+    placement: mig::Placement,
+}
+
+/// Bounds of one vGPU's fields; `prefix` names where it sits (`""` or `"more[2]."`).
+fn vgpu(prefix: &str, v: &VgpuFields<'_>) -> Result<(), String> {
+    identifier(&format!("{prefix}gpu_uuid"), v.gpu_uuid)?;
+    identifier(&format!("{prefix}vgpu_type"), v.vgpu_type)?;
+    identifier(&format!("{prefix}profile"), v.profile)?;
+    if v.profile_id.0 > MAX_ID {
+        return Err(format!(
+            "reservation field `{prefix}profile_id` is {}; NVML's GPU instance profile ids are at most {MAX_ID}",
+            v.profile_id.0
+        ));
+    }
+    let p = v.placement;
+    // Written as a subtraction so that no value can overflow.
+    if p.size == 0 || p.size > MAX_MEMORY_SLICES || p.start > MAX_MEMORY_SLICES - p.size {
+        return Err(format!(
+            "reservation field `{prefix}placement` (start {}, size {}) is outside every MIG geometry \
+             ({MAX_MEMORY_SLICES} memory slices at most)",
+            p.start, p.size
+        ));
     }
     Ok(())
 }
@@ -160,7 +205,39 @@ mod tests {
             from_host: Some("host-9".into()),
             expires_at: Some("2026-01-08T00:00:00Z".into()),
             vm_uuid: Some("4213a1b2-0000-1111-2222-333344445555".into()),
+            more: Vec::new(),
         }
+    }
+
+    fn more() -> crate::reservation::MoreVgpu {
+        crate::reservation::MoreVgpu {
+            gpu_uuid: "GPU-5ba4d6e8-0b8d-4f0e-9c62-2a51c3a4e0f1".into(),
+            vgpu_type: "grid_a100-2-10c".into(),
+            profile: "2g.10gb".into(),
+            profile_id: GiProfileId(14),
+            placement: Placement::new(0, 2),
+        }
+    }
+
+    #[test]
+    fn every_vgpu_of_a_multi_vgpu_reservation_is_bounded() {
+        let mut r = good();
+        r.more = vec![more()];
+        assert_eq!(Reservation::from_json(&r.to_json()), Ok(r));
+        let e = refused(|r| {
+            let mut m = more();
+            m.placement = Placement::new(7, 4);
+            r.more = vec![more(), m];
+        });
+        assert!(e.contains("`more[1].placement`"), "{e}");
+        let e = refused(|r| {
+            let mut m = more();
+            m.vgpu_type = "grid\u{1b}[2J".into();
+            r.more = vec![m];
+        });
+        assert!(e.contains("`more[0].vgpu_type`"), "{e}");
+        let e = refused(|r| r.more = vec![more(); MAX_VGPUS]);
+        assert!(e.contains("at most 16"), "{e}");
     }
 
     type Edit = Box<dyn FnOnce(&mut Reservation)>;

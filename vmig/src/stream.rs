@@ -392,6 +392,7 @@ mod tests {
                 from_host: None,
                 expires_at: None,
                 vm_uuid: None,
+                more: Vec::new(),
             }
             .to_json()
         };

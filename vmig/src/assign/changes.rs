@@ -229,12 +229,14 @@ impl Changer<'_> {
         Ok(ended)
     }
 
-    /// Adds the vGPU (and locks memory to the maximum, which a vGPU VM needs).
-    pub async fn add_vgpu(&mut self, spelled: &str) -> Result<Ended, AdminError> {
-        let profile = VgpuProfile::new(spelled).map_err(|e| self.vc(e))?;
-        let spec = VmConfigSpec::new()
-            .add_vgpu(profile)
-            .memory_reservation_locked_to_max(true);
+    /// Adds the vGPUs (and locks memory to the maximum, which a vGPU VM needs), all in one
+    /// `ReconfigVM_Task`: vCenter applies a reconfiguration whole or not at all, so a VM
+    /// given several vGPUs (issue 18) never keeps only some of them.
+    pub async fn add_vgpus(&mut self, spelled: &[&str]) -> Result<Ended, AdminError> {
+        let mut spec = VmConfigSpec::new().memory_reservation_locked_to_max(true);
+        for s in spelled {
+            spec = spec.add_vgpu(VgpuProfile::new(*s).map_err(|e| self.vc(e))?);
+        }
         let vm = self.vm.clone();
         let ended = self
             .run_step(

@@ -35,6 +35,7 @@
 mod changes;
 mod checks;
 mod moves;
+mod multi;
 mod repair;
 mod reserve;
 
@@ -50,6 +51,7 @@ use crate::capacity::{Choice, better, candidates, parse_type};
 use crate::inventory::{self, ComputeInventory, Scope, VmInfo};
 use crate::reservation::Reservation;
 use crate::{AdminError, Connection, Refusal, RefusalKind};
+use multi::{Fit, Placed, Wanted, place_all};
 
 pub use moves::{MoveEnd, MoveOrder, move_one};
 pub use repair::{RepairOutcome, RepairedVm, repair};
@@ -106,6 +108,27 @@ pub struct AssignOutcome {
     pub dry_run: bool,
     /// The reservation written (none with `--dry-run`).
     pub reservation: Option<Reservation>,
+    /// The VM's other vGPUs when several `--profile` were given (issue 18); the first is in
+    /// the fields above.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<AssignedVgpu>,
+}
+
+/// One more vGPU of a multi-vGPU `assign`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignedVgpu {
+    /// vGPU type as the host spells it.
+    pub vgpu_type: String,
+    /// GI profile.
+    pub profile: String,
+    /// GPU index.
+    pub gpu_index: u32,
+    /// GPU UUID.
+    pub gpu_uuid: String,
+    /// Planned GI placement.
+    pub placement: Placement,
+    /// Fragmentation of that GPU after the placement.
+    pub fragmentation_after: f64,
 }
 
 /// What `unassign` did.
@@ -276,6 +299,7 @@ async fn release(lock: Lock) {
 }
 
 /// `vmig assign`: `reserve_for` is how long the reservation counts (from vCenter's now).
+/// Several `type_names` give the VM one vGPU of each, all on one host, or nothing (issue 18).
 #[allow(
     clippy::too_many_arguments,
     reason = "the command's options, passed through"
@@ -283,7 +307,7 @@ async fn release(lock: Lock) {
 pub async fn assign(
     conns: &[Connection],
     vm_name: &str,
-    type_name: &str,
+    type_names: &[String],
     choice: HostChoice,
     dry_run: bool,
     reserve_for: Duration,
@@ -291,37 +315,50 @@ pub async fn assign(
 ) -> Result<AssignOutcome, AdminError> {
     let analysis = analyse_all(conns, progress).await?;
     // After the analysis: it may have learned a GPU model from an agent's geometry.
-    let vtype = parse_type(type_name)?;
+    let mut wanted = type_names
+        .iter()
+        .map(|t| {
+            Ok(Wanted {
+                vtype: parse_type(t)?,
+                spelled: t.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, AdminError>>()?;
+    if wanted.is_empty() {
+        return Err(AdminError::Internal("assign without --profile".into()));
+    }
     let f = find_vm(conns, &analysis, vm_name)?;
     let vm = f.vm;
+    multi::same_board_and_series(&vm.name, &wanted)?;
     let current = host_name(&analysis, f.vi, vm.host.as_ref());
-    checks::vm_can_take(&f, &vtype, current.as_deref()).await?;
-    let planned = plan(&analysis, &f, &vtype, &choice, current.as_deref())?;
-    let target = planned.host;
-    let spelled = target.offered(&vtype).unwrap_or(type_name).to_string();
-    let gpu = &target.gpus[planned.gpu];
-    let relocated = Some(&target.host.moref) != vm.host.as_ref();
-    let mut outcome = AssignOutcome {
-        vm: vm.name.clone(),
-        vm_moref: vm.moref.value().to_string(),
-        vcenter: f.conn.target.host.clone(),
-        vgpu_type: spelled.clone(),
-        profile: gpu
-            .model
-            .and_then(|m| vtype.gi_profile(m))
-            .map(|p| p.name.to_string())
-            .unwrap_or_default(),
-        host: target.host.name.clone(),
-        host_moref: target.host.moref.value().to_string(),
-        from_host: current,
-        relocated,
-        gpu_index: gpu.report.index,
-        gpu_uuid: gpu.report.uuid.clone(),
-        placement: planned.choice.placement,
-        fragmentation_after: planned.choice.fragmentation,
-        dry_run,
-        reservation: None,
+    checks::vm_can_take(&f, &wanted[0].vtype, current.as_deref()).await?;
+    let (target, placed) = if let [one] = wanted.as_slice() {
+        let planned = plan(&analysis, &f, &one.vtype, &choice, current.as_deref())?;
+        let model = planned.host.gpus[planned.gpu].model;
+        let placed = Placed {
+            gpu: planned.gpu,
+            profile: model
+                .and_then(|m| one.vtype.gi_profile(m))
+                .map_or(mig::GiProfileId(0), |p| p.id),
+            profile_name: model
+                .and_then(|m| one.vtype.gi_profile(m))
+                .map(|p| p.name.to_string())
+                .unwrap_or_default(),
+            choice: planned.choice,
+        };
+        (planned.host, vec![placed])
+    } else {
+        plan_many(&analysis, &f, &wanted, &choice, current.as_deref())?
     };
+    for w in &mut wanted {
+        if let Some(s) = target.offered(&w.vtype) {
+            w.spelled = s.to_string();
+        }
+    }
+    let spelled = reserve::spelled_list(&wanted);
+    let relocated = Some(&target.host.moref) != vm.host.as_ref();
+    let mut outcome = outcome_of(&f, target, &wanted, &placed, current, dry_run);
+    outcome.relocated = relocated;
     if dry_run {
         return Ok(outcome);
     }
@@ -336,8 +373,7 @@ pub async fn assign(
         &f,
         &analysis,
         target,
-        &vtype,
-        &spelled,
+        &wanted,
         reserve_for,
         &mut vm_lock,
         &mut outcome,
@@ -347,18 +383,57 @@ pub async fn assign(
     done.map(|()| outcome)
 }
 
+/// What `assign` tells for the plan: the first vGPU in the main fields, the others in `more`.
+fn outcome_of(
+    f: &Found<'_>,
+    target: &HostAnalysis,
+    wanted: &[Wanted],
+    placed: &[Placed],
+    from_host: Option<String>,
+    dry_run: bool,
+) -> AssignOutcome {
+    let gpu = |p: &Placed| &target.gpus[p.gpu].report;
+    let more = wanted
+        .iter()
+        .zip(placed)
+        .skip(1)
+        .map(|(w, p)| AssignedVgpu {
+            vgpu_type: w.spelled.clone(),
+            profile: p.profile_name.clone(),
+            gpu_index: gpu(p).index,
+            gpu_uuid: gpu(p).uuid.clone(),
+            placement: p.placement(),
+            fragmentation_after: p.choice.fragmentation,
+        })
+        .collect();
+    let first = &placed[0];
+    AssignOutcome {
+        vm: f.vm.name.clone(),
+        vm_moref: f.vm.moref.value().to_string(),
+        vcenter: f.conn.target.host.clone(),
+        vgpu_type: wanted[0].spelled.clone(),
+        profile: first.profile_name.clone(),
+        host: target.host.name.clone(),
+        host_moref: target.host.moref.value().to_string(),
+        from_host,
+        relocated: false,
+        gpu_index: gpu(first).index,
+        gpu_uuid: gpu(first).uuid.clone(),
+        placement: first.placement(),
+        fragmentation_after: first.choice.fragmentation,
+        dry_run,
+        reservation: None,
+        more,
+    }
+}
+
 /// `assign` under the VM's lock: re-read the VM, reserve under the host's lock, change the
 /// VM step by step.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the plan's pieces, passed through"
-)]
 async fn assign_locked(
     f: &Found<'_>,
     analysis: &Analysis,
     target: &HostAnalysis,
-    vtype: &VgpuType,
-    spelled: &str,
+    wanted: &[Wanted],
     reserve_for: Duration,
     vm_lock: &mut Lock,
     outcome: &mut AssignOutcome,
@@ -391,7 +466,7 @@ async fn assign_locked(
         ));
     }
     let again = Found { vm: &fresh, ..*f };
-    checks::vm_can_take(&again, vtype, cur.as_deref()).await?;
+    checks::vm_can_take(&again, &wanted[0].vtype, cur.as_deref()).await?;
     let relocated = Some(&target.host.moref) != fresh.host.as_ref();
     outcome.relocated = relocated;
     outcome.from_host = cur;
@@ -403,16 +478,23 @@ async fn assign_locked(
         now,
         vm_lock,
     };
-    let reservation =
-        reserve::reserve(conn, analysis, target, &fresh, vtype, spelled, &journal).await?;
-    // The fresh check under the lock may have picked another GPU or placement of the host.
+    let reservation = reserve::reserve(conn, analysis, target, &fresh, wanted, &journal).await?;
+    // The fresh check under the lock may have picked other GPUs or placements of the host.
+    let index_of = |uuid: &str, or: u32| {
+        target
+            .gpus
+            .iter()
+            .find(|g| g.report.uuid == uuid)
+            .map_or(or, |g| g.report.index)
+    };
     outcome.gpu_uuid = reservation.gpu_uuid.clone();
-    outcome.gpu_index = target
-        .gpus
-        .iter()
-        .find(|g| g.report.uuid == reservation.gpu_uuid)
-        .map_or(outcome.gpu_index, |g| g.report.index);
+    outcome.gpu_index = index_of(&reservation.gpu_uuid, outcome.gpu_index);
     outcome.placement = reservation.placement;
+    for (o, m) in outcome.more.iter_mut().zip(&reservation.more) {
+        o.gpu_index = index_of(&m.gpu_uuid, o.gpu_index);
+        o.gpu_uuid = m.gpu_uuid.clone();
+        o.placement = m.placement;
+    }
     let key = reservation_key(conn).await?;
     let mut changer = Changer {
         conn,
@@ -430,7 +512,8 @@ async fn assign_locked(
             return Err(err(e));
         }
     }
-    if let Ended::Failed(e) = changer.add_vgpu(spelled).await? {
+    let types: Vec<&str> = wanted.iter().map(|w| w.spelled.as_str()).collect();
+    if let Ended::Failed(e) = changer.add_vgpus(&types).await? {
         changer.roll_back(relocated).await;
         return Err(err(e));
     }
@@ -476,8 +559,36 @@ fn plan<'a>(
     current: Option<&str>,
 ) -> Result<Planned<'a>, AdminError> {
     let vm = f.vm;
+    let pool = host_pool(analysis, f, std::slice::from_ref(vtype), choice)?;
+    let cands = candidates(pool.iter().copied(), vtype);
+    let fitting = || cands.iter().filter(|c| c.choice().is_some());
+    let best = fitting()
+        .filter(|c| Some(&c.host.host.moref) == vm.host.as_ref())
+        .min_by(|a, b| better(a, b))
+        .or_else(|| fitting().min_by(|a, b| better(a, b)))
+        .ok_or_else(|| {
+            checks::no_capacity(&vm.name, current, &pool, vtype, &f.compute.name, choice)
+        })?;
+    Ok(Planned {
+        host: best.host,
+        gpu: best.gpu,
+        choice: best
+            .choice()
+            .ok_or_else(|| AdminError::Internal("chosen candidate has no placement".into()))?,
+    })
+}
+
+/// The hosts `assign` may choose from: the named one (which must offer every type), or the
+/// hosts of the VM's compute resource.
+fn host_pool<'a>(
+    analysis: &'a Analysis,
+    f: &Found<'_>,
+    vtypes: &[VgpuType],
+    choice: &HostChoice,
+) -> Result<Vec<&'a HostAnalysis>, AdminError> {
+    let vm = f.vm;
     let same_vc = |h: &&HostAnalysis| h.vcenter == f.vi;
-    let pool: Vec<&HostAnalysis> = match choice {
+    Ok(match choice {
         HostChoice::Named(name) => {
             let h = analysis
                 .hosts
@@ -495,7 +606,9 @@ fn plan<'a>(
                         ),
                     )
                 })?;
-            checks::host_can_take(h, &vm.name, vtype)?;
+            for vtype in vtypes {
+                checks::host_can_take(h, &vm.name, vtype)?;
+            }
             vec![h]
         }
         HostChoice::Auto => analysis
@@ -504,23 +617,55 @@ fn plan<'a>(
             .filter(same_vc)
             .filter(|h| h.compute == f.compute.moref)
             .collect(),
-    };
-    let cands = candidates(pool.iter().copied(), vtype);
-    let fitting = || cands.iter().filter(|c| c.choice().is_some());
-    let best = fitting()
-        .filter(|c| Some(&c.host.host.moref) == vm.host.as_ref())
-        .min_by(|a, b| better(a, b))
-        .or_else(|| fitting().min_by(|a, b| better(a, b)))
-        .ok_or_else(|| {
-            checks::no_capacity(&vm.name, current, &pool, vtype, &f.compute.name, choice)
-        })?;
-    Ok(Planned {
-        host: best.host,
-        gpu: best.gpu,
-        choice: best
-            .choice()
-            .ok_or_else(|| AdminError::Internal("chosen candidate has no placement".into()))?,
     })
+}
+
+/// Several types for one VM: the VM's current host when all of them fit there, else the
+/// host where all fit leaving the least fragmentation; none fitting is a refusal (nothing
+/// was changed).
+fn plan_many<'a>(
+    analysis: &'a Analysis,
+    f: &Found<'_>,
+    wanted: &[Wanted],
+    choice: &HostChoice,
+    current: Option<&str>,
+) -> Result<(&'a HostAnalysis, Vec<Placed>), AdminError> {
+    let vm = f.vm;
+    let vtypes: Vec<VgpuType> = wanted.iter().map(|w| w.vtype.clone()).collect();
+    let pool = host_pool(analysis, f, &vtypes, choice)?;
+    let fits: Vec<(&HostAnalysis, Fit)> = pool
+        .iter()
+        .filter_map(|h| place_all(h, wanted).map(|p| (*h, p)))
+        .collect();
+    fits.iter()
+        .find(|(h, _)| Some(&h.host.moref) == vm.host.as_ref())
+        .or_else(|| {
+            fits.iter().min_by(|a, b| {
+                a.1.fragmentation
+                    .total_cmp(&b.1.fragmentation)
+                    .then_with(|| a.0.host.name.cmp(&b.0.host.name))
+            })
+        })
+        .map(|(h, fit)| (*h, fit.placed.clone()))
+        .ok_or_else(|| {
+            let types = reserve::spelled_list(wanted);
+            let (host, where_) = match choice {
+                HostChoice::Named(name) => (Some(name.as_str()), format!("host {name} has")),
+                HostChoice::Auto => (
+                    current,
+                    format!("no host of {} ({} host(s)) has", f.compute.name, pool.len()),
+                ),
+            };
+            refuse(
+                RefusalKind::NoCapacity,
+                &vm.name,
+                host,
+                format!(
+                    "VM {}: {where_} free MIG slices for all of {types} together (reservations by other VMs included); nothing was changed",
+                    vm.name
+                ),
+            )
+        })
 }
 
 /// `vmig unassign`: under the VM's lock, on the VM as it is then.

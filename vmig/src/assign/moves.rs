@@ -227,6 +227,13 @@ where
     if let Some(why) = recheck().await? {
         return Ok(Err(why));
     }
+    // A move re-books one vGPU; a VM with several (issue 18) would lose the others' booking.
+    if previous.as_ref().is_some_and(|r| !r.more.is_empty()) {
+        return Ok(Err(format!(
+            "VM {} has several vGPUs, which plan --apply does not move yet",
+            order.vm_name
+        )));
+    }
     let err = vc_err(conn);
     let client = &conn.client;
     let now = vcenter_now(client).await.map_err(&err)?;
@@ -258,6 +265,7 @@ where
         from_host: Some(order.from_host.value().to_string()),
         expires_at: Some(expires),
         vm_uuid: vm.uuid.clone(),
+        more: Vec::new(),
     };
     let def = client
         .ensure_custom_field(mig::report::FIELD_RESERVATION, Some(VmRef::KIND))

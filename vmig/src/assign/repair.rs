@@ -99,14 +99,40 @@ fn decide(r: &Reservation, vm: &VmInfo, now: time::OffsetDateTime) -> (Plan, Str
         Step::Moving => return decide_move(r, vm),
         _ => {}
     }
-    let base = VgpuType::parse(&r.vgpu_type).map(|t| t.base_name());
-    let has = vm
+    // How many of the reserved types the VM carries (each device matches one type once).
+    let mut carried: Vec<String> = vm
         .vgpus
         .iter()
-        .any(|d| VgpuType::parse(d.profile.as_str()).is_some_and(|t| Some(t.base_name()) == base));
+        .filter_map(|d| VgpuType::parse(d.profile.as_str()).map(|t| t.base_name()))
+        .collect();
+    let types = r.vgpu_types();
+    let present = types
+        .iter()
+        .filter_map(|t| VgpuType::parse(t).map(|t| t.base_name()))
+        .filter(|b| {
+            carried
+                .iter()
+                .position(|c| c == b)
+                .map(|i| carried.remove(i))
+                .is_some()
+        })
+        .count();
     let on_planned = vm.host.as_ref().is_some_and(|h| h.value() == r.host);
-    if has {
+    if present == types.len() {
         return (Plan::MarkDone, "the VM has its vGPU".into());
+    }
+    if present > 0 {
+        // vmig adds all of a VM's vGPUs in one reconfiguration; some but not all means a
+        // change made outside vmig, which repair does not guess about.
+        return (
+            Plan::Leave,
+            format!(
+                "the VM carries only {present} of its {} reserved vGPUs ({}), which vmig never leaves: check the VM, then run `vmig unassign --vm {}`",
+                types.len(),
+                types.join(", "),
+                vm.name
+            ),
+        );
     }
     if !on_planned {
         return (
@@ -405,7 +431,7 @@ async fn repair_with(
             changer.record(Step::Done, None).await?;
             ("finished", why)
         }
-        Plan::AddVgpu => match changer.add_vgpu(&r.vgpu_type).await? {
+        Plan::AddVgpu => match changer.add_vgpus(&r.vgpu_types()).await? {
             Ended::Done => ("finished", format!("{why}: added it")),
             Ended::Failed(e) => {
                 let moved = r.from_host.as_deref().is_some_and(|f| f != r.host);
@@ -512,6 +538,7 @@ mod tests {
             from_host: Some("host-1".into()),
             expires_at: None,
             vm_uuid: None,
+            more: Vec::new(),
         }
     }
 

@@ -11,17 +11,18 @@
 use std::ops::ControlFlow;
 use std::time::Duration;
 
+use mig::MigState;
 use mig::report::HostReport;
-use mig::{MigState, VgpuType};
 use vcenter_client::{Client, HostProperty, RetrieveOptions, VmProperty, VmRef};
 
+use super::multi::{Placed, Wanted, place_all};
 use super::{refuse, vc_err};
 use crate::analysis::{Analysis, GpuAnalysis, HostAnalysis, gpu_model, reported_state};
-use crate::capacity::{better, candidates};
 use crate::inventory::{self, VmInfo};
 use crate::lock;
 use crate::reservation::{
-    AppliedReservation, HeldReservation, RESERVATION_SCHEMA, Reservation, ReservationStatus, Step,
+    AppliedReservation, HeldReservation, MoreVgpu, RESERVATION_SCHEMA, Reservation,
+    ReservationStatus, Step,
 };
 use crate::times::format_time;
 use crate::{AdminError, Connection, RefusalKind};
@@ -84,10 +85,10 @@ pub(super) async fn reserve(
     analysis: &Analysis,
     target: &HostAnalysis,
     vm: &VmInfo,
-    vtype: &VgpuType,
-    spelled: &str,
+    wanted: &[Wanted],
     journal: &Journal<'_>,
 ) -> Result<Reservation, AdminError> {
+    let spelled = spelled_list(wanted);
     let who = who(conn);
     let host = Some(target.host.name.as_str());
     let lock = lock::acquire(
@@ -100,14 +101,20 @@ pub(super) async fn reserve(
     )
     .await
     .map_err(|e| lock_err(conn, &vm.name, host, e))?;
-    let reserved = reserve_locked(
-        conn, analysis, target, vm, vtype, spelled, &who, journal, &lock,
-    )
-    .await;
+    let reserved = reserve_locked(conn, analysis, target, vm, wanted, &who, journal, &lock).await;
     if let Err(e) = lock.release().await {
         tracing::warn!(host = %target.host.name, error = %e, "could not release the host lock; it goes stale on its own");
     }
     reserved
+}
+
+/// The types as one list for messages and lock notes (`a, b`).
+pub(super) fn spelled_list(wanted: &[Wanted]) -> String {
+    wanted
+        .iter()
+        .map(|w| w.spelled.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every VM's reservation in the vCenter, fresh.
@@ -151,8 +158,7 @@ async fn reserve_locked(
     analysis: &Analysis,
     target: &HostAnalysis,
     vm: &VmInfo,
-    vtype: &VgpuType,
-    spelled: &str,
+    wanted: &[Wanted],
     who: &str,
     journal: &Journal<'_>,
     host_lock: &lock::Lock,
@@ -169,45 +175,49 @@ async fn reserve_locked(
         })
         .collect();
     let fresh = reanalyse(target, &report, held, journal.now);
-    let cands = candidates([&fresh], vtype);
-    let Some(best) = cands
-        .iter()
-        .filter(|c| c.choice().is_some())
-        .min_by(|a, b| better(a, b))
-    else {
+    let Some(placed) = place_all(&fresh, wanted).map(|f| f.placed) else {
         let by = if newcomers.is_empty() {
             "another change".to_string()
         } else {
             format!("VM {}", newcomers.join(", VM "))
         };
+        let message = if let [w] = wanted {
+            format!(
+                "VM {}: the last free MIG slice for {} on host {} was just reserved by {by}; run vmig assign again to use another host",
+                vm.name, w.vtype, target.host.name
+            )
+        } else {
+            format!(
+                "VM {}: the free MIG slices for all of {} together on host {} were just reserved by {by}; run vmig assign again to use another host",
+                vm.name,
+                spelled_list(wanted),
+                target.host.name
+            )
+        };
         return Err(refuse(
             RefusalKind::LostRace,
             &vm.name,
             Some(&target.host.name),
-            format!(
-                "VM {}: the last free MIG slice for {vtype} on host {} was just reserved by {by}; run vmig assign again to use another host",
-                vm.name, target.host.name
-            ),
+            message,
         ));
     };
-    let choice = best
-        .choice()
-        .ok_or_else(|| AdminError::Internal("candidate without choice".into()))?;
-    let profile = best
-        .state
-        .gpu_model()
-        .gi_profile(best.profile)
-        .map(|p| p.name.to_string())
-        .unwrap_or_default();
+    let one = |w: &Wanted, p: &Placed| MoreVgpu {
+        gpu_uuid: fresh.gpus[p.gpu].report.uuid.clone(),
+        vgpu_type: w.spelled.clone(),
+        profile: p.profile_name.clone(),
+        profile_id: p.profile,
+        placement: p.placement(),
+    };
+    let first = one(&wanted[0], &placed[0]);
     let reservation = Reservation {
         schema: RESERVATION_SCHEMA.to_string(),
         host: target.host.moref.value().to_string(),
         host_name: target.host.name.clone(),
-        gpu_uuid: best.gpu_uuid().to_string(),
-        vgpu_type: spelled.to_string(),
-        profile,
-        profile_id: best.profile,
-        placement: choice.placement,
+        gpu_uuid: first.gpu_uuid,
+        vgpu_type: first.vgpu_type,
+        profile: first.profile,
+        profile_id: first.profile_id,
+        placement: first.placement,
         reserved_at: format_time(journal.now),
         by: who.to_string(),
         memory_locked_before: vm.memory_locked,
@@ -217,6 +227,11 @@ async fn reserve_locked(
         from_host: journal.from_host.clone(),
         expires_at: Some(journal.expires_at.clone()),
         vm_uuid: vm.uuid.clone(),
+        more: wanted[1..]
+            .iter()
+            .zip(&placed[1..])
+            .map(|(w, p)| one(w, p))
+            .collect(),
     };
     let def = client
         .ensure_custom_field(mig::report::FIELD_RESERVATION, Some(VmRef::KIND))
@@ -286,12 +301,25 @@ pub(super) async fn standing(
         .collect();
     let fresh = reanalyse(target, &report, held, now);
     let mine = |a: &&AppliedReservation| a.held.vm_moref == vm.moref.value();
-    let Some((gpu, status)) = fresh.gpus.iter().find_map(|g| {
-        g.reservations
-            .iter()
-            .find(mine)
-            .map(|a| (&g.reservations, a.status))
-    }) else {
+    // A multi-vGPU reservation stands as its worst vGPU: one superseded or unplaceable
+    // placement stops the whole of it.
+    let worst = |s: ReservationStatus| match s {
+        ReservationStatus::Superseded => 2,
+        ReservationStatus::Unplaceable => 1,
+        _ => 0,
+    };
+    let Some((gpu, status)) = fresh
+        .gpus
+        .iter()
+        .flat_map(|g| {
+            g.reservations
+                .iter()
+                .filter(mine)
+                .map(move |a| (&g.reservations, a.status))
+        })
+        .rev()
+        .max_by_key(|(_, s)| worst(*s))
+    else {
         return Ok(None);
     };
     let by = (status == ReservationStatus::Superseded)
