@@ -143,6 +143,62 @@ fn in_use(metrics: &str, host: &str) -> Option<f64> {
         .reduce(|a, b| a + b)
 }
 
+/// Per-slice utilization from `doc_with_usage`: the shortest window only, idle encoders left out.
+fn utilization_is_exported(metrics: &str) {
+    let line = |family: &str, labels: &[&str], value: &str| {
+        metrics.lines().any(|l| {
+            l.starts_with(&format!("{family}{{"))
+                && labels.iter().all(|x| l.contains(x))
+                && l.ends_with(&format!(" {value}"))
+        })
+    };
+    let sm_p95 = [
+        "vm=\"vm-a\"",
+        "window=\"3600s\"",
+        "engine=\"sm\"",
+        "stat=\"p95\"",
+    ];
+    assert!(
+        line("vmig_gi_utilization_percent", &sm_p95, "40"),
+        "{metrics}"
+    );
+    assert!(
+        line("vmig_gi_framebuffer_used_mib", &["stat=\"max\""], "8000"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("engine=\"enc\""), "{metrics}");
+    assert!(!metrics.contains("window=\"86400s\""), "{metrics}");
+}
+
+/// `doc` plus the utilization a sampling agent publishes for the first GI (1 h and 24 h).
+fn doc_with_usage(gpus: Vec<mig::report::GpuReport>) -> String {
+    use mig::report::{GiUsage, GpuUsage, HostReport, Stats, UsageReport, UsageWindow};
+    let mut r = HostReport::from_json(&doc(5, 3600, gpus)).expect("a valid document");
+    let window = |s| UsageWindow {
+        window_s: s,
+        covered_s: s,
+        sm: Stats(20, 40, 55),
+        mem: Stats(5, 9, 12),
+        enc: Stats(0, 0, 0),
+        dec: Stats(0, 0, 0),
+        fb_mib: Some(Stats(3000, 6000, 8000)),
+    };
+    let g = &r.gpus[0];
+    r.usage = Some(UsageReport {
+        sample_interval_s: 10,
+        gpus: vec![GpuUsage {
+            uuid: g.uuid.clone(),
+            ecc: None,
+            gpu_instances: vec![GiUsage {
+                gi_id: g.gpu_instances[0].gi_id,
+                vm: Some("vm-a".into()),
+                windows: vec![window(3600), window(86_400)],
+            }],
+        }],
+    });
+    r.to_json()
+}
+
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !f() {
@@ -160,7 +216,7 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
         .hosts_per_cluster(2)
         .vms(2)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts("DC0_C0_H0").gpu(A100, 1)))
-        .custom_value("DC0_C0_H0", "vmig.mig", &doc(5, 3600, h0));
+        .custom_value("DC0_C0_H0", "vmig.mig", &doc_with_usage(h0));
     let mut env = Env::start(builder, "vmig-serve");
     let server = start_server(&env);
     let addr = server.addr.clone();
@@ -191,6 +247,7 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     );
     assert!(metrics.contains("vmig_agent_status{"), "{metrics}");
     assert!(metrics.contains("vmig_vcenter_up{"), "{metrics}");
+    utilization_is_exported(&metrics);
 
     let (status, report) = get(&addr, "/api/v1/report", Some(TOKEN));
     assert_eq!(status, 200);

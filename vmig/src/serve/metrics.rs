@@ -108,6 +108,8 @@ struct Families {
     instances: Family,
     age: Family,
     status: Family,
+    utilization: Family,
+    framebuffer: Family,
 }
 
 impl Families {
@@ -152,6 +154,16 @@ impl Families {
                 "vmig_agent_status",
                 "gauge",
                 "1 for the state of a host's agent report (ok, stale, missing, invalid, not_applicable).",
+            ),
+            utilization: Family::new(
+                "vmig_gi_utilization_percent",
+                "gauge",
+                "Utilization of the vGPU on a GPU instance over the agent's shortest window (mean, p95, max; engine sm or mem, enc/dec when used).",
+            ),
+            framebuffer: Family::new(
+                "vmig_gi_framebuffer_used_mib",
+                "gauge",
+                "Framebuffer used by the vGPU on a GPU instance over the agent's shortest window, MiB (mean, p95, max).",
             ),
         }
     }
@@ -212,6 +224,52 @@ impl Families {
             #[allow(clippy::cast_precision_loss, reason = "a handful of instances")]
             self.instances.add(l, n as f64);
         }
+        for gi in &g.instances {
+            if let Some(u) = &gi.usage {
+                let mut l = gpu.clone();
+                l.push(("gi", gi.gi_id.to_string()));
+                l.push(("profile", gi.profile.clone()));
+                l.push(("vm", gi.vm.clone().unwrap_or_default()));
+                self.add_usage(&l, u);
+            }
+        }
+    }
+
+    /// Only the shortest window (the agent's 1 h): Prometheus keeps the history itself, and
+    /// one window keeps the series per GI at nine (docs/admin-guide.md, `vmig serve`).
+    fn add_usage(&mut self, gi: &[(&'static str, String)], u: &mig::report::GiUsage) {
+        let Some(w) = u.windows.iter().min_by_key(|w| w.window_s) else {
+            return;
+        };
+        let window = format!("{}s", w.window_s);
+        let mut engines = vec![("sm", w.sm), ("mem", w.mem)];
+        if w.enc.max() > 0 {
+            engines.push(("enc", w.enc));
+        }
+        if w.dec.max() > 0 {
+            engines.push(("dec", w.dec));
+        }
+        for (engine, st) in engines {
+            for (stat, v) in [("mean", st.mean()), ("p95", st.p95()), ("max", st.max())] {
+                let mut l = gi.to_vec();
+                l.push(("window", window.clone()));
+                l.push(("engine", engine.to_string()));
+                l.push(("stat", stat.to_string()));
+                self.utilization.add(l, f64::from(v));
+            }
+        }
+        if let Some(fb) = w.fb_mib {
+            for (stat, v) in [("mean", fb.mean()), ("p95", fb.p95()), ("max", fb.max())] {
+                let mut l = gi.to_vec();
+                l.push(("window", window.clone()));
+                l.push(("stat", stat.to_string()));
+                #[allow(
+                    clippy::cast_precision_loss,
+                    reason = "MiB figures are bounded by 2^20"
+                )]
+                self.framebuffer.add(l, v as f64);
+            }
+        }
     }
 
     fn write(&self, out: &mut String) {
@@ -224,6 +282,8 @@ impl Families {
             &self.instances,
             &self.age,
             &self.status,
+            &self.utilization,
+            &self.framebuffer,
         ] {
             f.write(out);
         }
