@@ -4,7 +4,8 @@
 //! host's nvml-sim, which applies the pending MIG mode, and restarts its agent); a rollout
 //! SIGKILLed half-way is resumed from the record in vCenter; a bad layout is refused before
 //! any host enters maintenance mode; a GI in use that maintenance mode does not free stops
-//! the rollout naming the host and the VM.
+//! the rollout naming the host and the VM; a second admin whose clock runs 10 minutes ahead
+//! (Debian's `faketime`) does not break a live rollout's cluster lock.
 
 mod vmig_support;
 
@@ -294,7 +295,7 @@ fn four_hosts_from_mig_off_to_all_balanced() {
 /// `--reboot host` where the reboot fails (vcsim implements no `RebootHost_Task`): the
 /// blocked host from before is released first (its own layout cleared, the cluster's
 /// all-balanced is what it has), then the next host that needs a reset stops the rollout
-/// with exit 5, named, left in maintenance mode.
+/// with exit 6, named, left in maintenance mode.
 fn failed_reboot_stops_the_rollout(
     env: &Env,
     rt: &tokio::runtime::Runtime,
@@ -388,7 +389,70 @@ fn another_rollout_holds_the_lock(
     let (code, _, stderr) = rollout(env, &["--reboot", "admin"]);
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("another vmig rollout"), "{stderr}");
+
+    // The holder wrote `since` by vCenter's clock just now; an admin whose clock runs 10
+    // minutes ahead (stale period 60 s) must still see a live lock: staleness is judged by
+    // vCenter's time, never the workstation's.
+    if let Some(faketime) = faketime() {
+        let cluster_ref = vcenter_client::MoRef::new("ClusterComputeResource", cluster);
+        rt.block_on(async {
+            let now = c.current_time().await.unwrap();
+            let holder =
+                format!("{{\"who\":\"admin-b@ws2\",\"what\":\"rollout\",\"since\":\"{now}\"}}");
+            c.set_custom_value(&cluster_ref, def.key, &holder)
+                .await
+                .unwrap();
+        });
+        let plain = env.vmig_cmd(&[
+            "--json",
+            "rollout",
+            "--cluster",
+            CLUSTER,
+            "--reboot",
+            "admin",
+        ]);
+        let mut cmd = Command::new(faketime);
+        cmd.arg("-f")
+            .arg("+10m")
+            .arg(plain.get_program())
+            .args(plain.get_args());
+        for (k, v) in plain.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = cmd
+            .env("VMIG_LOCK_STALE_S", "60")
+            .current_dir(env.dir.path())
+            .output()
+            .expect("run vmig under faketime");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        assert!(stderr.contains("another vmig rollout"), "{stderr}");
+        assert!(
+            !stderr.contains("breaking"),
+            "no live lock is broken: {stderr}"
+        );
+    }
     rt.block_on(c.remove_custom_field_def(def.key)).unwrap();
+}
+
+/// `faketime` wrapping `vmig`, or `None` (that check skipped) when it is absent outside CI.
+fn faketime() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("faketime"))
+            .find(|f| f.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "faketime is missing in CI: scripts/deps.d/60-faketime.sh installs Debian's faketime"
+        );
+        eprintln!("SKIPPED: Debian's `faketime` is not installed (apt-get install faketime)");
+    }
+    found
 }
 
 /// Starts a rollout, SIGKILLs it while it waits for ExitMaintenanceMode_Task.
