@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use mig::report::{FIELD_DOCUMENT, FIELD_SUMMARY, HostReport};
 use vcenter_client::{Client, ConnectOptions, Credentials, HostProperty, TlsPolicy};
 use vmig_testkit::{
-    ChildGuard, TempDir, Vcsim, nvml_sim_lib, temp_dir, workspace_bin, workspace_bin_in,
+    ChildGuard, TempDir, Vcsim, nvml_sim, nvml_sim_lib, temp_dir, wait_for, workspace_bin,
     workspace_root,
 };
 
@@ -100,21 +100,6 @@ fn published(rt: &tokio::runtime::Runtime, vc: &Vcsim, host: &str) -> Option<(Ho
     result
 }
 
-/// Wait until `check` returns `Some`, polling every 200 ms.
-fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// One simulated GPU machine (an nvml-sim state file).
 struct Machine {
     state: PathBuf,
@@ -141,18 +126,7 @@ impl Machine {
     }
 
     fn sim(&self, args: &[&str]) -> String {
-        let out = Command::new(workspace_bin_in("nvml-sim", "nvml-sim"))
-            .arg("--state")
-            .arg(&self.state)
-            .args(args)
-            .output()
-            .expect("run nvml-sim");
-        assert!(
-            out.status.success(),
-            "nvml-sim {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        nvml_sim(&self.state, args)
     }
 
     /// `vmig-agent ARGS` against this machine, like an admin in the ESXi shell.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use vcenter_client::{Client, ConnectOptions, Credentials, HostProperty, PostedEvent, TlsPolicy};
 use vmig_testkit::{
-    ChildGuard, Vcsim, nvml_sim_lib, temp_dir, workspace_bin, workspace_bin_in, workspace_root,
+    ChildGuard, Vcsim, nvml_sim, nvml_sim_lib, temp_dir, wait_for, workspace_bin, workspace_root,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -27,35 +27,6 @@ fn client(rt: &tokio::runtime::Runtime, vc: &Vcsim) -> Client {
         TlsPolicy::CaFile(ca),
     )))
     .unwrap_or_else(|e| panic!("test client cannot connect to vcsim: {e}"))
-}
-
-fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-fn sim(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(workspace_bin_in("nvml-sim", "nvml-sim"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run nvml-sim");
-    assert!(
-        out.status.success(),
-        "nvml-sim {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn agent_cli(state: &Path, args: &[&str]) -> String {
@@ -190,7 +161,7 @@ fn mig_changes_become_vcenter_events() {
     let dir = temp_dir("agent-events");
     let state = dir.path().join("nvml-sim.json");
     // MIG off at start: the layout waits for the pending mode.
-    sim(&state, &["init", "--gpu", "a100-pcie-40gb"]);
+    nvml_sim(&state, &["init", "--gpu", "a100-pcie-40gb"]);
     let layout = dir.path().join("layouts.yaml");
     std::fs::write(&layout, "version: v1\nmig-configs:\n  one-3g:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb\": 1\n").unwrap();
     let config = write_config(dir.path(), &vc, &uuid, &layout);
@@ -222,7 +193,7 @@ fn mig_changes_become_vcenter_events() {
         std::thread::sleep(Duration::from_millis(300));
     }
     // The GPU is reset: the mode is applied, the layout creates its GI.
-    sim(&state, &["reset"]);
+    nvml_sim(&state, &["reset"]);
     let events = wait_for(
         Duration::from_secs(60),
         "the mode-done, layout and GI events",

@@ -9,59 +9,13 @@ mod vmig_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use vmig_support::{Env, host_ref, text};
-use vmig_testkit::{
-    ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin, workspace_bin_in,
-};
+use vmig_support::{Env, host_ref, nvml_sim, wait_for};
+use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, workspace_bin};
 
 const A100: &str = "a100-pcie-40gb";
 const HOST: &str = "DC0_C0_H0";
-
-fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn nvml_sim(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(workspace_bin_in("nvml-sim", "nvml-sim"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run nvml-sim");
-    assert!(out.status.success(), "nvml-sim {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn write_config(dir: &Path, vc: &Vcsim, host_uuid: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let pw = dir.join("password");
-    std::fs::write(&pw, format!("{}\n", vc.password())).unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let text = format!(
-        "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\nca_file = {ca:?}\n\n\
-         [host]\nuuid = {host_uuid:?}\n\n[agent]\npoll_interval_s = 1\nheartbeat_interval_s = 60\nnvml_lib = {lib:?}\n\n\
-         [layout]\nsource = \"vcenter\"\n",
-        url = vc.url(),
-        user = vc.username(),
-        ca = vc.ca_pem_path().unwrap().display().to_string(),
-        lib = nvml_sim_lib().display().to_string(),
-    );
-    let path = dir.join("agent.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// The GPU row of `HOST` in `vmig layout show --json`, once `ok` says it is the one wanted.
 fn gpu_state(env: &Env, ok: impl Fn(&serde_json::Value) -> bool) -> Option<serde_json::Value> {
@@ -262,4 +216,13 @@ fn hostile_value_is_invalid_layout(
         after["gpus"][0]["mig"]["gpu_instances"],
         now["gpus"][0]["mig"]["gpu_instances"]
     );
+}
+
+fn write_config(dir: &Path, vc: &Vcsim, host_uuid: &str) -> PathBuf {
+    vmig_support::agent_config(
+        dir,
+        vc,
+        host_uuid,
+        "heartbeat_interval_s = 60\n\n[layout]\nsource = \"vcenter\"\n",
+    )
 }

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use vcenter_client::{Client, VmProperty, VmRef};
-use vmig_support::{Env, park, text, vms};
+use vmig_support::{Env, faketime, park, text, vms};
 
 const A100: &str = "a100-pcie-40gb";
 const FULL: &str = "grid_a100-7-40c";
@@ -231,23 +231,6 @@ fn stalled_lock_holder_stops_without_writing() {
         counted_reservations(&env),
         [(b.clone(), "held".to_string())]
     );
-}
-
-/// `faketime` wrapping `vmig`, or `None` (test skipped) when it is absent outside CI.
-fn faketime() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("faketime"))
-            .find(|f| f.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "faketime is missing in CI: scripts/deps.d/60-faketime.sh installs Debian's faketime"
-        );
-        eprintln!("SKIPPED: Debian's `faketime` is not installed (apt-get install faketime)");
-    }
-    found
 }
 
 #[test]

@@ -9,45 +9,18 @@
 
 mod vmig_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vcenter_client::{Client, HostProperty, HostRef};
-use vmig_support::{Env, text};
-use vmig_testkit::{
-    ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin, workspace_bin_in,
-};
+use vmig_support::{Env, faketime, nvml_sim, text, wait_for};
+use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, workspace_bin};
 
 const A100: &str = "a100-pcie-40gb";
 const CLUSTER: &str = "DC0_C0";
 /// The rollout lock's stale period: a SIGKILLed rollout's lock is broken this soon.
 const STALE_S: &str = "6";
-
-fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn nvml_sim(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(workspace_bin_in("nvml-sim", "nvml-sim"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run nvml-sim");
-    assert!(out.status.success(), "nvml-sim {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// One simulated ESXi host: its nvml-sim state, agent config and running agent.
 struct Machine {
@@ -62,28 +35,16 @@ struct Machine {
 
 impl Machine {
     fn new(env: &Env, name: &str, host: HostRef, uuid: &str) -> Machine {
-        use std::os::unix::fs::PermissionsExt;
         let dir = env.path(name);
         std::fs::create_dir_all(&dir).unwrap();
         let state = dir.join("nvml-sim.json");
         nvml_sim(&state, &["init", "--gpu", A100, "--platform", "esxi"]);
-        let pw = dir.join("password");
-        std::fs::write(&pw, format!("{}\n", env.vc.password())).unwrap();
-        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let config = dir.join("agent.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\nca_file = {ca:?}\n\n\
-                 [host]\nuuid = {uuid:?}\n\n[agent]\npoll_interval_s = 1\nheartbeat_interval_s = 60\nnvml_lib = {lib:?}\n\n\
-                 [layout]\nsource = \"vcenter\"\n",
-                url = env.vc.url(),
-                user = env.vc.username(),
-                ca = env.vc.ca_pem_path().unwrap().display().to_string(),
-                lib = nvml_sim_lib().display().to_string(),
-            ),
-        )
-        .unwrap();
+        let config = vmig_support::agent_config(
+            &dir,
+            &env.vc,
+            uuid,
+            "heartbeat_interval_s = 60\n\n[layout]\nsource = \"vcenter\"\n",
+        );
         let mut m = Machine {
             name: name.into(),
             host,
@@ -436,23 +397,6 @@ fn another_rollout_holds_the_lock(
         );
     }
     rt.block_on(c.remove_custom_field_def(def.key)).unwrap();
-}
-
-/// `faketime` wrapping `vmig`, or `None` (that check skipped) when it is absent outside CI.
-fn faketime() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join("faketime"))
-            .find(|f| f.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "faketime is missing in CI: scripts/deps.d/60-faketime.sh installs Debian's faketime"
-        );
-        eprintln!("SKIPPED: Debian's `faketime` is not installed (apt-get install faketime)");
-    }
-    found
 }
 
 /// Starts a rollout, SIGKILLs it while it waits for ExitMaintenanceMode_Task.

@@ -7,39 +7,12 @@ mod vmig_support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use vmig_support::{Env, text};
-use vmig_testkit::{
-    ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin, workspace_bin_in,
-};
+use vmig_support::{Env, nvml_sim, text, wait_for};
+use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin};
 
 const A100: &str = "a100-pcie-40gb";
-
-fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn nvml_sim(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(workspace_bin_in("nvml-sim", "nvml-sim"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .output()
-        .expect("run nvml-sim");
-    assert!(out.status.success(), "nvml-sim {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Creates a GI of `profile` at `start` (with its default CI) and starts `vm`'s vGPU on it.
 fn vgpu_on(state: &Path, profile: &str, start: &str, vgpu: &str, vm: &str) {
@@ -63,24 +36,6 @@ fn vgpu_on(state: &Path, profile: &str, start: &str, vgpu: &str, vm: &str) {
         state,
         &["occupy", "-i", "0", "--gi", &gi, "--vgpu", vgpu, "--vm", vm],
     );
-}
-
-fn write_config(dir: &Path, vc: &Vcsim, host_uuid: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let pw = dir.join("password");
-    std::fs::write(&pw, format!("{}\n", vc.password())).unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let text = format!(
-        "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\nca_file = {ca:?}\n\n\
-         [host]\nuuid = {host_uuid:?}\n\n[agent]\npoll_interval_s = 1\nheartbeat_interval_s = 2\nsample_interval_s = 1\nnvml_lib = {lib:?}\n",
-        url = vc.url(),
-        user = vc.username(),
-        ca = vc.ca_pem_path().unwrap().display().to_string(),
-        lib = nvml_sim_lib().display().to_string(),
-    );
-    let path = dir.join("agent.toml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn gpu0(r: &serde_json::Value) -> Option<&serde_json::Value> {
@@ -246,4 +201,13 @@ fn sampled_load_reaches_the_report_and_rightsize() {
         t.contains("vm-quiet") && t.contains("OVERSIZED: 1g.5gb"),
         "{t}"
     );
+}
+
+fn write_config(dir: &Path, vc: &Vcsim, host_uuid: &str) -> PathBuf {
+    vmig_support::agent_config(
+        dir,
+        vc,
+        host_uuid,
+        "heartbeat_interval_s = 2\nsample_interval_s = 1\n",
+    )
 }

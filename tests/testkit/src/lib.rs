@@ -20,6 +20,7 @@ mod certs;
 mod child_test;
 mod fuzz;
 mod process;
+mod sim;
 mod vcsim;
 
 pub use binaries::{
@@ -30,6 +31,7 @@ pub use certs::{ServerCert, TestCa, sha256_thumbprint, unrelated_ca_pem};
 pub use child_test::run_child_test;
 pub use fuzz::{Mutations, Seed, fuzz_seeds, mutations};
 pub use process::{ChildGuard, process_alive};
+pub use sim::{nvml_sim, wait_for};
 pub use tempfile::TempDir;
 pub use vcsim::{
     GpuConfig, GpuCount, GpuModelSpec, GpuRule, TlsMode, Vcsim, VcsimBuilder, VcsimTls,

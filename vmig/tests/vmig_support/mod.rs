@@ -4,13 +4,20 @@
 //! with govc; never on the command line).
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use mig::report::{CiReport, GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1};
 use mig::{ComputeInstanceId, GpuModel, MigState, Placement};
 use vcenter_client::{Client, ConnectOptions, Credentials, TlsPolicy, VmProperty, VmRef};
-use vmig_testkit::{GpuConfig, GpuRule, TempDir, Vcsim, VcsimBuilder, temp_dir, workspace_bin};
+use vmig_testkit::{
+    GpuConfig, GpuRule, TempDir, Vcsim, VcsimBuilder, nvml_sim_lib, temp_dir, workspace_bin,
+};
+#[allow(
+    unused_imports,
+    reason = "a shared test module: not every test binary drives nvml-sim"
+)]
+pub use vmig_testkit::{nvml_sim, wait_for};
 
 /// One GI of a test layout: profile name, start slice, in use by this VM (if any).
 pub struct Gi<'a> {
@@ -314,4 +321,43 @@ pub fn two_free_one_full_a100(vms: u32) -> VcsimBuilder {
                 )],
             ),
         )
+}
+
+/// Writes `dir/agent.toml` (and its 0600 password file) for a real agent on nvml-sim that
+/// reports `host_uuid` to `vc` every second; `rest` continues the `[agent]` table (e.g.
+/// `heartbeat_interval_s = 60\n`) and may open further tables.
+pub fn agent_config(dir: &Path, vc: &Vcsim, host_uuid: &str, rest: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let pw = dir.join("password");
+    std::fs::write(&pw, format!("{}\n", vc.password())).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        "[vcenter]\nurl = {url:?}\nusername = {user:?}\npassword_file = \"password\"\nca_file = {ca:?}\n\n\
+         [host]\nuuid = {host_uuid:?}\n\n[agent]\npoll_interval_s = 1\nnvml_lib = {lib:?}\n{rest}",
+        url = vc.url(),
+        user = vc.username(),
+        ca = vc.ca_pem_path().unwrap().display().to_string(),
+        lib = nvml_sim_lib().display().to_string(),
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Debian's `faketime`, to run `vmig` with a skewed clock; `None` (the check is skipped)
+/// when it is absent outside CI.
+pub fn faketime() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("faketime"))
+            .find(|f| f.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "faketime is missing in CI: scripts/deps.d/60-faketime.sh installs Debian's faketime"
+        );
+        eprintln!("SKIPPED: Debian's `faketime` is not installed (apt-get install faketime)");
+    }
+    found
 }
