@@ -85,18 +85,7 @@ fn vmig_reads_what_a_real_agent_publishes() {
     let env = Env::start(builder, "vmig-agent-e2e");
     let rt = Env::runtime();
     let c = env.client(&rt);
-    let uuid = rt
-        .block_on(c.hosts(&[
-            vcenter_client::HostProperty::Name,
-            vcenter_client::HostProperty::BiosUuid,
-        ]))
-        .unwrap()
-        .into_iter()
-        .find(|h| h.name.as_deref() == Some("DC0_C0_H0"))
-        .and_then(|h| h.bios_uuid)
-        .expect("host uuid")
-        .as_str()
-        .to_string();
+    let uuid = vmig_support::host_bios_uuid(&rt, &c, "DC0_C0_H0");
 
     // The GPU machine and its agent.
     let state = env.path("nvml-sim.json");

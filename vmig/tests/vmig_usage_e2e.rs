@@ -60,18 +60,7 @@ fn sampled_load_reaches_the_report_and_rightsize() {
     let env = Env::start(builder, "vmig-usage-e2e");
     let rt = Env::runtime();
     let c = env.client(&rt);
-    let uuid = rt
-        .block_on(c.hosts(&[
-            vcenter_client::HostProperty::Name,
-            vcenter_client::HostProperty::BiosUuid,
-        ]))
-        .unwrap()
-        .into_iter()
-        .find(|h| h.name.as_deref() == Some("DC0_C0_H0"))
-        .and_then(|h| h.bios_uuid)
-        .expect("host uuid")
-        .as_str()
-        .to_string();
+    let uuid = vmig_support::host_bios_uuid(&rt, &c, "DC0_C0_H0");
 
     // Three VMs: a quiet one on a 3g.20gb, an idle one on a 2g.10gb, a busy one on a 1g.5gb.
     let state = env.path("nvml-sim.json");

@@ -213,18 +213,30 @@ impl Changer<'_> {
         host: &HostRef,
         pool: Option<ResourcePoolRef>,
     ) -> Result<Ended, AdminError> {
+        self.relocate_journaled(Step::Relocating, Step::Relocated, host, pool)
+            .await
+    }
+
+    /// `RelocateVM_Task` journaled as `during` while it runs and `after` once it succeeded.
+    async fn relocate_journaled(
+        &mut self,
+        during: Step,
+        after: Step,
+        host: &HostRef,
+        pool: Option<ResourcePoolRef>,
+    ) -> Result<Ended, AdminError> {
         let vm = self.vm.clone();
         let spec = RelocateSpec {
             host: host.clone(),
             pool,
         };
         let ended = self
-            .run_step(Step::Relocating, async move |c: &vcenter_client::Client| {
+            .run_step(during, async move |c: &vcenter_client::Client| {
                 c.relocate_vm(&vm, &spec).await
             })
             .await?;
         if matches!(ended, Ended::Done) {
-            self.record(Step::Relocated, None).await?;
+            self.record(after, None).await?;
         }
         Ok(ended)
     }
@@ -274,20 +286,8 @@ impl Changer<'_> {
         host: &HostRef,
         pool: Option<ResourcePoolRef>,
     ) -> Result<Ended, AdminError> {
-        let vm = self.vm.clone();
-        let spec = RelocateSpec {
-            host: host.clone(),
-            pool,
-        };
-        let ended = self
-            .run_step(Step::Moving, async move |c: &vcenter_client::Client| {
-                c.relocate_vm(&vm, &spec).await
-            })
-            .await?;
-        if matches!(ended, Ended::Done) {
-            self.record(Step::Done, None).await?;
-        }
-        Ok(ended)
+        self.relocate_journaled(Step::Moving, Step::Done, host, pool)
+            .await
     }
 
     /// Undoes a change that failed: moves the VM back to the host the journal names (when it

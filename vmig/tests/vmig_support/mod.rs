@@ -361,3 +361,18 @@ pub fn faketime() -> Option<PathBuf> {
     }
     found
 }
+
+/// The BIOS UUID vcsim gives host `name` (what an agent on it reports as `host_uuid`).
+pub fn host_bios_uuid(rt: &tokio::runtime::Runtime, c: &Client, name: &str) -> String {
+    rt.block_on(c.hosts(&[
+        vcenter_client::HostProperty::Name,
+        vcenter_client::HostProperty::BiosUuid,
+    ]))
+    .unwrap()
+    .into_iter()
+    .find(|h| h.name.as_deref() == Some(name))
+    .and_then(|h| h.bios_uuid)
+    .expect("host uuid")
+    .as_str()
+    .to_string()
+}
