@@ -25,13 +25,17 @@ fn render() -> String {
         let _ = writeln!(out, "\n#### `{}` — {}\n", m.key, m.nvml_name);
         let _ = writeln!(
             out,
-            "PCI device 0x{:04X}, {} MiB, {} compute / {} memory slices, {} SMs, vGPU board `{}`.\n",
+            "PCI device 0x{:04X}, {} MiB, {} compute / {} memory slices, {} SMs, {}.\n",
             m.pci_device_id,
             m.memory_mib,
             m.compute_slices,
             m.memory_slices,
             m.sm_count,
-            m.vgpu_board
+            if m.vgpu_board.is_empty() {
+                "no vGPU board (no MIG-backed vGPU type names)".to_string()
+            } else {
+                format!("vGPU board `{}`", m.vgpu_board)
+            }
         );
         out.push_str("| Profile | ID | NVML index | Instances | memorySizeMB (GiB) | SM | CE | DEC | ENC | JPEG | OFA | Placements |\n");
         out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");

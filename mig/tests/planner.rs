@@ -453,12 +453,19 @@ fn every_catalog_model_plans_its_full_and_all_small_layouts() {
             gpu_instances: vec![DesiredGi::new(model.full_profile().id)],
         };
         plan_and_replay(&empty, &full);
+        // The smallest placement: one memory slice, or 3 units of the RTX PRO 6000's grid.
+        let unit = model
+            .gi_profiles
+            .iter()
+            .map(|p| p.memory_slices)
+            .min()
+            .expect("profiles");
         let smallest = model
             .gi_profiles
             .iter()
-            .filter(|p| p.memory_slices == 1)
+            .filter(|p| p.memory_slices == unit)
             .max_by_key(|p| p.instance_count)
-            .expect("a 1-slice profile");
+            .expect("a smallest profile");
         let all_small = DesiredLayout {
             gpu_instances: vec![DesiredGi::new(smallest.id); smallest.instance_count as usize],
         };

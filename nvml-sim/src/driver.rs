@@ -7,7 +7,7 @@
 //! `nvml-sim init --driver-version V --platform P` selects the behaviour; the FFI layer asks
 //! [`Behaviour`] before it answers. Sources for each rule: docs/nvml-sim.md and
 //! docs/mig-model.md ("Driver differences").
-use mig::{GiProfile, GiProfileId, GpuModel};
+use mig::{GiProfile, GiProfileId, GpuModel, MigState};
 use serde::{Deserialize, Serialize};
 
 /// The operating system the simulated driver runs on.
@@ -32,6 +32,9 @@ pub struct Behaviour {
     /// (ESXi: the seed's `-lgip` shows `0/7 … 0/1` with MIG on and no instance, and the
     /// `-cgi 9,19,14,19` that followed succeeded).
     pub capacity_zero_when_empty: bool,
+    /// Pairs of GI profiles this driver refuses to have on one GPU at the same time, in either
+    /// order: creating the second is INSUFFICIENT_RESOURCES and its remaining capacity reads 0.
+    pub exclusive: Vec<(GiProfileId, GiProfileId)>,
 }
 
 /// The driver's major version (`510` of `510.47.03`); `None` if it does not start with digits.
@@ -79,6 +82,22 @@ pub fn behaviour(model: &GpuModel, version: &str, platform: Platform) -> Behavio
     let Some(major) = driver_major(version) else {
         return b;
     };
+    if major < 510 {
+        // MIG user guide, "Concepts": "prior to NVIDIA driver release R510, the combination of
+        // a (4 memory, 4 compute) and a (4 memory, 3 compute) profile was not supported". The
+        // rule is stated by shape, so it is applied by shape (on the GPUs such drivers run MIG
+        // on, that is A100 `4g` with `3g`). The error code is inferred.
+        let shape = |compute: u32, memory: u32| {
+            model
+                .gi_profiles
+                .iter()
+                .find(|p| p.compute_slices == compute && p.memory_slices == memory)
+                .map(|p| p.id)
+        };
+        if let (Some(four), Some(three)) = (shape(4, 4), shape(3, 4)) {
+            b.exclusive.push((four, three));
+        }
+    }
     let a100 = model.key.starts_with("a100-");
     let a100_40 = a100 && model.key.ends_with("-40gb");
     if a100 {
@@ -123,6 +142,24 @@ impl Behaviour {
         !self.hidden.contains(&id)
     }
 
+    /// Whether this driver lets a GI of `profile` join the GIs `state` already has (false when
+    /// one of them forms an `exclusive` pair with it).
+    pub fn allows_with(&self, profile: GiProfileId, state: &MigState) -> bool {
+        let partner = |(a, b): &(GiProfileId, GiProfileId)| {
+            if *a == profile {
+                Some(*b)
+            } else if *b == profile {
+                Some(*a)
+            } else {
+                None
+            }
+        };
+        self.exclusive
+            .iter()
+            .filter_map(partner)
+            .all(|other| state.gpu_instances.values().all(|gi| gi.profile != other))
+    }
+
     /// The profile as this driver reports it (`None` if it does not offer it).
     pub fn view(&self, p: &GiProfile) -> Option<GiProfile> {
         if !self.offers(p.id) {
@@ -158,6 +195,33 @@ mod tests {
             })
             .collect();
         assert_eq!(gib, ["4.75", "4.75", "9.75", "19.62", "19.62", "39.50"]);
+    }
+
+    #[test]
+    fn drivers_before_r510_refuse_4g_with_3g() {
+        let (four, three) = (GiProfileId(5), GiProfileId(9));
+        for model in ["a100-pcie-40gb", "a100-sxm4-80gb"] {
+            let model = GpuModel::by_key(model).expect("catalog model");
+            let old = behaviour(model, "470.82.01", Platform::Linux);
+            assert_eq!(old.exclusive, [(four, three)]);
+            let mut state = MigState::new(model);
+            assert!(old.allows_with(four, &state) && old.allows_with(three, &state));
+            state.create_gi(three, None).expect("3g on an empty GPU");
+            assert!(!old.allows_with(four, &state));
+            assert!(old.allows_with(three, &state), "two 3g are fine");
+            assert!(old.allows_with(GiProfileId(19), &state));
+            // From R510 on the combination is allowed (the seed's 510.47.03 included).
+            for newer in ["510.47.03", "550.54.15"] {
+                assert!(behaviour(model, newer, Platform::Linux).allows_with(four, &state));
+            }
+        }
+        // The A30 has no 3g profile: nothing to refuse.
+        let a30 = GpuModel::by_key("a30-24gb").expect("catalog model");
+        assert!(
+            behaviour(a30, "470.82.01", Platform::Linux)
+                .exclusive
+                .is_empty()
+        );
     }
 
     #[test]

@@ -134,6 +134,11 @@ fn models_lists_the_catalog_without_a_state() {
         text.contains("a100-pcie-40gb") && text.contains("h100-sxm5-80gb"),
         "{text}"
     );
+    assert!(
+        text.contains("rtx-pro-6000-bse-96gb")
+            && text.contains("NVIDIA RTX PRO 6000 Blackwell Server Edition"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -8,10 +8,13 @@ use crate::engines::EngineCounts;
 use crate::ids::{CiProfileId, GiProfileId, Placement};
 
 mod ampere;
+mod blackwell;
 mod hopper;
 mod runtime;
+mod variant;
 
 pub use runtime::{model_from_geometry, register_geometry, runtime_models};
+pub use variant::ProfileVariant;
 
 /// One MIG-capable GPU model (SKU) with its full MIG geometry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +29,11 @@ pub struct GpuModel {
     pub pci_device_id: u16,
     /// Total framebuffer in MiB as `nvmlDeviceGetMemoryInfo` reports `total`.
     pub memory_mib: u64,
-    /// Number of compute slices (7 on A100/H100/H200, 4 on A30).
+    /// Number of compute slices (7 on A100/H100/H200, 4 on A30 and RTX PRO 6000 Blackwell).
     pub compute_slices: u32,
-    /// Number of memory slices (8 on A100/H100/H200, 4 on A30).
+    /// Units of the placement grid GI placements are given in: the memory slices (8 on
+    /// A100/H100/H200, 4 on A30), or 12 on the RTX PRO 6000 Blackwell, whose `-lgipp` places
+    /// its four 1g GIs at `{0,3,6,9}:3`.
     pub memory_slices: u32,
     /// SMs of the full chip visible without MIG.
     pub sm_count: u32,
@@ -52,6 +57,8 @@ pub struct GiProfile {
     pub nvml_index: u32,
     /// nvidia-smi name without the `MIG ` prefix, e.g. `3g.20gb`, `1g.5gb+me`.
     pub name: &'static str,
+    /// Plain, `+me`, `+me.all`, `-me` or `+gfx` (always the variant the name spells).
+    pub variant: ProfileVariant,
     /// Compute slices (the `g` in `3g.20gb`; NVML `sliceCount`).
     pub compute_slices: u32,
     /// Memory slices occupied (the placement size).
@@ -89,7 +96,7 @@ pub struct CiProfile {
     pub is_default: bool,
 }
 
-static CATALOG: [GpuModel; 11] = [
+static CATALOG: [GpuModel; 12] = [
     ampere::A100_PCIE_40GB,
     ampere::A100_SXM4_40GB,
     ampere::A100_PCIE_80GB,
@@ -101,6 +108,7 @@ static CATALOG: [GpuModel; 11] = [
     hopper::GH200_96GB,
     hopper::H200_SXM_141GB,
     hopper::H200_NVL_141GB,
+    blackwell::RTX_PRO_6000_BSE,
 ];
 
 /// All GPU models in the catalog.
@@ -287,6 +295,20 @@ pub mod gi_index {
     pub const SLICE_2_REV1: u32 = 0x8;
     /// `NVML_GPU_INSTANCE_PROFILE_1_SLICE_REV2` (double memory, e.g. `1g.10gb` on A100-40GB)
     pub const SLICE_1_REV2: u32 = 0x9;
+    /// `NVML_GPU_INSTANCE_PROFILE_1_SLICE_GFX` (`+gfx`)
+    pub const SLICE_1_GFX: u32 = 0xA;
+    /// `NVML_GPU_INSTANCE_PROFILE_2_SLICE_GFX` (`+gfx`)
+    pub const SLICE_2_GFX: u32 = 0xB;
+    /// `NVML_GPU_INSTANCE_PROFILE_4_SLICE_GFX` (`+gfx`)
+    pub const SLICE_4_GFX: u32 = 0xC;
+    /// `NVML_GPU_INSTANCE_PROFILE_1_SLICE_NO_ME` (`-me`)
+    pub const SLICE_1_NO_ME: u32 = 0xD;
+    /// `NVML_GPU_INSTANCE_PROFILE_2_SLICE_NO_ME` (`-me`)
+    pub const SLICE_2_NO_ME: u32 = 0xE;
+    /// `NVML_GPU_INSTANCE_PROFILE_1_SLICE_ALL_ME` (`+me.all`)
+    pub const SLICE_1_ALL_ME: u32 = 0xF;
+    /// `NVML_GPU_INSTANCE_PROFILE_2_SLICE_ALL_ME` (`+me.all`)
+    pub const SLICE_2_ALL_ME: u32 = 0x10;
     /// `NVML_GPU_INSTANCE_PROFILE_COUNT`: enumeration ends here.
     pub const COUNT: u32 = 0x12;
 }
@@ -368,6 +390,7 @@ const fn gi(
         id: GiProfileId(id),
         nvml_index,
         name,
+        variant: ProfileVariant::of_name(name),
         compute_slices: slices[0],
         memory_slices: slices[1],
         instance_count,

@@ -4,7 +4,7 @@
 //! (a handful of models, a few KiB each), and found by the usual `GpuModel::by_*` lookups.
 use std::sync::RwLock;
 
-use super::{CiProfile, GiProfile, GpuModel, ci_index};
+use super::{CiProfile, GiProfile, GpuModel, ProfileVariant, ci_index};
 use crate::ids::{CiProfileId, GiProfileId, Placement};
 use crate::report::ModelGeometry;
 
@@ -98,6 +98,7 @@ pub fn model_from_geometry(
             id: GiProfileId(p.id.0),
             nvml_index: p.index,
             name: leak_str(name),
+            variant: ProfileVariant::of_name(name),
             compute_slices: p.slices,
             memory_slices: p.size,
             instance_count: p.instances,

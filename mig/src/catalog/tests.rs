@@ -406,3 +406,79 @@ fn h200_names_follow_the_mig_user_guide() {
         assert_eq!(m.gi_profile_by_name("3g.71gb").unwrap().engines.sm, 60);
     }
 }
+
+#[test]
+fn rtx_pro_6000_matches_real_output() {
+    // `nvidia-smi mig -lgip` / `-lgipp`, RTX PRO 6000 Blackwell Server Edition, driver
+    // 610.43.02 (docs/mig-model.md): a 12-unit grid, four variants beside the plain profile.
+    let g1 = "{0,3,6,9}:3";
+    let g2 = "{0,6}:6";
+    let g4 = "{0}:12";
+    let rows: &[Row] = &[
+        ("1g.24gb", 14, 4, 24192, 46, [1, 1, 1, 1, 0], g1),
+        ("1g.24gb+me", 21, 1, 24192, 46, [1, 1, 1, 1, 1], g1),
+        ("1g.24gb+gfx", 47, 4, 24192, 46, [1, 1, 1, 1, 0], g1),
+        ("1g.24gb+me.all", 65, 1, 24192, 46, [1, 4, 4, 4, 1], g1),
+        ("1g.24gb-me", 67, 4, 24192, 46, [1, 0, 0, 0, 0], g1),
+        ("2g.48gb", 5, 2, 48512, 94, [2, 2, 2, 2, 0], g2),
+        ("2g.48gb+gfx", 35, 2, 48512, 94, [2, 2, 2, 2, 0], g2),
+        ("2g.48gb+me.all", 64, 1, 48512, 94, [2, 4, 4, 4, 1], g2),
+        ("2g.48gb-me", 66, 2, 48512, 94, [2, 0, 0, 0, 0], g2),
+        ("4g.96gb", 0, 1, 97408, 188, [4, 4, 4, 4, 1], g4),
+        ("4g.96gb+gfx", 32, 1, 97408, 188, [4, 4, 4, 4, 1], g4),
+    ];
+    check_table("rtx-pro-6000-bse-96gb", rows);
+    let m = GpuModel::by_pci_device_id(0x2BB5).unwrap();
+    assert_eq!(
+        GpuModel::by_nvml_name("NVIDIA RTX PRO 6000 Blackwell Server Edition").map(|m| m.key),
+        Some(m.key)
+    );
+    assert_eq!(
+        (m.compute_slices, m.memory_slices, m.sm_count),
+        (4, 12, 188)
+    );
+    // The GiB column as nvidia-smi printed it.
+    let gib: Vec<String> = [14, 5, 0]
+        .iter()
+        .map(|id| m.gi_profile(GiProfileId(*id)).unwrap().memory_gib_display())
+        .collect();
+    assert_eq!(gib, ["23.62", "47.38", "95.12"]);
+    // Variants are typed, and agree with the NVML index constants.
+    for p in m.gi_profiles {
+        let expected = match p.nvml_index {
+            gi_index::SLICE_1_REV1 => ProfileVariant::MediaExtensions,
+            gi_index::SLICE_1_ALL_ME | gi_index::SLICE_2_ALL_ME => {
+                ProfileVariant::AllMediaExtensions
+            }
+            gi_index::SLICE_1_NO_ME | gi_index::SLICE_2_NO_ME => ProfileVariant::NoMediaExtensions,
+            gi_index::SLICE_1_GFX | gi_index::SLICE_2_GFX | gi_index::SLICE_4_GFX => {
+                ProfileVariant::Graphics
+            }
+            _ => ProfileVariant::Standard,
+        };
+        assert_eq!(p.variant, expected, "{}", p.name);
+    }
+    // The CIs seen in the same session: CI profile 0 in a 1g GI, 1 in a 2g GI.
+    let ci_of = |gi: u32| m.gi_profile(GiProfileId(gi)).unwrap().default_ci_profile();
+    assert_eq!((ci_of(14).id, ci_of(14).name), (CiProfileId(0), "1g.24gb"));
+    assert_eq!((ci_of(5).id, ci_of(5).name), (CiProfileId(1), "2g.48gb"));
+    // GI ids seen: 1g at 0:3/3:3/6:3/9:3 → 3/4/5/6, 2g at 0:6 → 1.
+    for (start, size, id) in [(0, 3, 3), (3, 3, 4), (6, 3, 5), (9, 3, 6), (0, 6, 1)] {
+        assert_eq!(m.gi_id_for(Placement::new(start, size)), Some(id));
+    }
+}
+
+#[test]
+fn every_profile_variant_is_the_one_its_name_spells() {
+    for m in catalog() {
+        for p in m.gi_profiles {
+            assert_eq!(
+                p.variant,
+                ProfileVariant::of_name(p.name),
+                "{} {}",
+                m.key,
+                p.name
+            );
+        }
+    }
+}

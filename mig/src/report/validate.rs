@@ -17,8 +17,10 @@ pub const MAX_ERROR_CHARS: usize = 2048;
 /// Most GPUs in one document (NVML enumerates at most 64 devices per host; no ESXi host
 /// carries that many).
 pub const MAX_GPUS: usize = 64;
-/// Most memory slices of any MIG GPU; also bounds GI placements of GPUs outside the catalog.
-pub const MAX_MEMORY_SLICES: u32 = 8;
+/// Most placement units of any MIG GPU (8 memory slices on A100/H100, a 12-unit grid on the
+/// RTX PRO 6000 Blackwell; published geometry is accepted up to 16); also bounds GI
+/// placements of GPUs outside the catalog.
+pub const MAX_MEMORY_SLICES: u32 = 16;
 /// Most compute instances in one GPU instance (a GI has at most 8 compute slices).
 pub const MAX_COMPUTE_INSTANCES: usize = 8;
 /// Largest GI or CI id, profile id or GPU index accepted. NVML's ids are small integers

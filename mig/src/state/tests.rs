@@ -301,3 +301,88 @@ fn json_shape_matches_the_documented_example() {
     let want = r#"{"model":"a100-pcie-40gb","gpu_instances":{"1":{"id":1,"profile":9,"placement":{"start":4,"size":4},"compute_instances":{"0":{"id":0,"profile":2,"placement":{"start":0,"size":3},"in_use":false}},"in_use":false}}}"#;
     assert_eq!(serde_json::to_string(&s).unwrap(), want);
 }
+
+fn rtx() -> MigState {
+    MigState::new(GpuModel::by_key("rtx-pro-6000-bse-96gb").unwrap())
+}
+
+#[test]
+fn rtx_pro_6000_reproduces_the_observed_session() {
+    // Driver 610.43.02: `-cgi 1g.24gb ×4 -C` made GIs 3, 4, 5, 6 at 0:3, 3:3, 6:3, 9:3.
+    let mut s = rtx();
+    for (id, start) in [(3, 0), (4, 3), (5, 6), (6, 9)] {
+        assert_eq!(s.create_gi(GiProfileId(14), None), Ok(GpuInstanceId(id)));
+        assert_eq!(placed(&s, id), Placement::new(start, 3));
+    }
+    // The full split leaves nothing: no fifth 1g, no 2g, no 4g.
+    for p in [14, 47, 67, 5, 0] {
+        assert_eq!(
+            s.remaining_gi_capacity(GiProfileId(p)),
+            Ok(0),
+            "profile {p}"
+        );
+    }
+    assert_eq!(
+        s.create_gi(GiProfileId(14), None),
+        Err(MigError::InsufficientResources)
+    );
+    // `-cgi 2g.48gb,1g.24gb,1g.24gb`: GI 1 at 0:6, then GIs 5 and 6 at 6:3 and 9:3.
+    let mut s = rtx();
+    assert_eq!(s.create_gi(GiProfileId(5), None), Ok(GpuInstanceId(1)));
+    assert_eq!(placed(&s, 1), Placement::new(0, 6));
+    assert_eq!(s.create_gi(GiProfileId(14), None), Ok(GpuInstanceId(5)));
+    assert_eq!(s.create_gi(GiProfileId(14), None), Ok(GpuInstanceId(6)));
+    assert_eq!(placed(&s, 6), Placement::new(9, 3));
+}
+
+#[test]
+fn rtx_pro_6000_refuses_overlaps_and_off_grid_placements() {
+    let mut s = rtx();
+    assert_eq!(s.create_gi(GiProfileId(5), at(6, 6)), Ok(GpuInstanceId(2)));
+    // A 1g at 9:3 lies inside the 2g at 6:6.
+    assert_eq!(
+        s.create_gi(GiProfileId(14), at(9, 3)),
+        Err(MigError::InsufficientResources)
+    );
+    // 1:3 is not on the grid `-lgipp` lists.
+    assert_eq!(
+        s.create_gi(GiProfileId(14), at(1, 3)),
+        Err(MigError::InvalidPlacement(Placement::new(1, 3)))
+    );
+    assert_eq!(
+        s.free_placements(GiProfileId(14)),
+        Ok(vec![Placement::new(0, 3), Placement::new(3, 3)])
+    );
+}
+
+#[test]
+fn rtx_pro_6000_me_all_leaves_room_only_for_no_me_profiles() {
+    // nvml.h: a `+me.all` GI "prevents allocation of all but _NO_ME profiles"; the engine pool
+    // (4 DEC/ENC/JPEG, 1 OFA) yields exactly that.
+    let mut s = rtx();
+    s.create_gi(GiProfileId(65), at(0, 3)).unwrap();
+    for p in [14, 21, 47, 5, 35, 64, 65] {
+        assert_eq!(
+            s.remaining_gi_capacity(GiProfileId(p)),
+            Ok(0),
+            "profile {p}"
+        );
+        assert_eq!(
+            s.create_gi(GiProfileId(p), None),
+            Err(MigError::InsufficientResources),
+            "profile {p}"
+        );
+    }
+    assert_eq!(s.remaining_gi_capacity(GiProfileId(67)), Ok(3));
+    assert_eq!(s.remaining_gi_capacity(GiProfileId(66)), Ok(1));
+    s.create_gi(GiProfileId(66), at(6, 6)).unwrap();
+    s.create_gi(GiProfileId(67), at(3, 3)).unwrap();
+    assert_eq!(s.remaining_gi_capacity(GiProfileId(67)), Ok(0));
+    // Four plain 1g GIs use the four decoders between them, so a `+me.all` cannot join them.
+    let mut s = rtx();
+    for _ in 0..3 {
+        s.create_gi(GiProfileId(14), None).unwrap();
+    }
+    assert_eq!(s.remaining_gi_capacity(GiProfileId(65)), Ok(0));
+    assert_eq!(s.remaining_gi_capacity(GiProfileId(21)), Ok(1));
+}

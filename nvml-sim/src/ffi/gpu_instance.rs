@@ -4,9 +4,9 @@ use std::ffi::c_uint;
 use mig::{GiProfile, GiProfileId, GpuInstanceId, Placement};
 
 use super::types::{
-    GI_CAPS_P2P, GI_PROFILE_INFO_V2, GI_PROFILE_INFO_V3, GpuInstanceInfo, GpuInstanceProfileInfo,
-    GpuInstanceProfileInfoV2, GpuInstanceProfileInfoV3, InstancePlacement, NvmlReturn, RawHandle,
-    fill_name,
+    GI_CAPS_GFX, GI_CAPS_P2P, GI_PROFILE_INFO_V2, GI_PROFILE_INFO_V3, GpuInstanceInfo,
+    GpuInstanceProfileInfo, GpuInstanceProfileInfoV2, GpuInstanceProfileInfoV3, InstancePlacement,
+    NvmlReturn, RawHandle, fill_name,
 };
 use super::{
     get, gpu_of, guard, non_null, put, put_slice, raw, resolve_gi, resolve_gpu, with_state,
@@ -40,6 +40,13 @@ fn profile_by_id(s: &SimState, g: &SimGpu, id: u32) -> NvmlResult<GiProfile> {
         .gi_profile(GiProfileId(id))
         .and_then(|p| s.behaviour(g).view(p))
         .ok_or(NvmlCode::INVALID_ARGUMENT)
+}
+
+/// `capabilities` of the v3 profile info: P2P as the catalog says, GFX for `+gfx` profiles.
+fn gi_capabilities(p: &GiProfile) -> c_uint {
+    let p2p = if p.p2p { GI_CAPS_P2P } else { 0 };
+    let gfx = if p.variant.graphics() { GI_CAPS_GFX } else { 0 };
+    p2p | gfx
 }
 
 fn profile_name(p: &GiProfile) -> String {
@@ -107,7 +114,7 @@ unsafe fn put_versioned(info: *mut GpuInstanceProfileInfoV2, p: &GiProfile) -> N
                 ofaCount: p.engines.ofa,
                 memorySizeMB: p.memory_mib,
                 name: fill_name(&profile_name(p)),
-                capabilities: if p.p2p { GI_CAPS_P2P } else { 0 },
+                capabilities: gi_capabilities(p),
             };
             // SAFETY: not NULL (its version was read above), and the version says v3; v2 and v3
             // are both 152 bytes (asserted in types.rs), so the caller's buffer holds a v3.
@@ -255,7 +262,10 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceRemainingCapacity(
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
             g.require_mig()?;
             profile_by_id(s, g, profile_id)?;
-            let n = if s.behaviour(g).capacity_zero_when_empty && g.mig.is_empty() {
+            let behaviour = s.behaviour(g);
+            let n = if behaviour.capacity_zero_when_empty && g.mig.is_empty()
+                || !behaviour.allows_with(GiProfileId(profile_id), &g.mig)
+            {
                 0
             } else {
                 g.mig.remaining_gi_capacity(GiProfileId(profile_id))?
@@ -277,6 +287,10 @@ fn create(
     let g = gpu_of(s, gpu)?;
     g.require_mig()?;
     profile_by_id(s, g, profile_id)?;
+    // A combination this driver refuses (pre-R510 `4g` with `3g`): no room, as a full GPU.
+    if !s.behaviour(g).allows_with(GiProfileId(profile_id), &g.mig) {
+        return Err(NvmlCode::INSUFFICIENT_RESOURCES);
+    }
     let gi = s.gpu_mut(gpu)?.create_gi(profile_id, placement)?;
     Ok(raw(Handle::GpuInstance { gpu, gi }))
 }

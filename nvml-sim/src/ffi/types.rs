@@ -159,6 +159,8 @@ pub struct GpuInstanceProfileInfoV3 {
 pub const GI_PROFILE_INFO_V3: u32 = struct_version(size_of::<GpuInstanceProfileInfoV3>(), 3);
 /// `NVML_GPU_INSTANCE_PROFILE_CAPS_P2P`.
 pub const GI_CAPS_P2P: u32 = 0x1;
+/// `NVML_GPU_INSTANCE_PROFILE_CAPS_GFX`: the profile runs graphics (`+gfx`).
+pub const GI_CAPS_GFX: u32 = 0x2;
 
 /// `nvmlGpuInstanceInfo_t`.
 #[repr(C)]
