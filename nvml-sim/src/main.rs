@@ -158,6 +158,19 @@ enum Command {
         #[arg(long, requires = "index")]
         ecc_uncorrected: Option<u64>,
     },
+    /// Queue one XID error on a GPU: the next `nvmlEventSetWait_v2` of every event set
+    /// registered for XID critical errors on that GPU delivers it.
+    Xid {
+        /// GPU index.
+        #[arg(long)]
+        gpu: u32,
+        /// The XID code (e.g. 79: the GPU has fallen off the bus; 48: double-bit ECC error).
+        #[arg(long)]
+        xid: u64,
+        /// The GPU instance the error is attributed to (its `gpuInstanceId`).
+        #[arg(long)]
+        gi: Option<u32>,
+    },
     /// Print the state as JSON.
     Show,
     /// List the GPU model keys `init --gpu` accepts.
@@ -314,6 +327,12 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             },
             out,
         )?,
+        Command::Xid { gpu, xid, gi } => {
+            let seq = store
+                .update(|s| s.push_xid(gpu, xid, gi))?
+                .with_context(|| format!("cannot queue XID {xid} on GPU {gpu} ({path})"))?;
+            say!(out, "XID {xid} queued on GPU {gpu} (event {seq})");
+        }
         Command::Show => {
             let state = store.load()?;
             say!(out, "{}", serde_json::to_string_pretty(&state)?);
