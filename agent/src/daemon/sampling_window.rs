@@ -326,6 +326,7 @@ impl UsageBook {
                 gpus.push(GpuUsage {
                     uuid: uuid.clone(),
                     ecc,
+                    xid: None,
                     gpu_instances,
                 });
             }
