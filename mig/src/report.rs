@@ -295,6 +295,11 @@ impl HostReport {
     }
 
     /// The utilization summary of GI `gi` on the GPU with `uuid`, if the agent sent one.
+    /// The utilization entry of GPU `uuid` (its ECC and XID counts), if any.
+    pub fn gpu_usage(&self, uuid: &str) -> Option<&GpuUsage> {
+        self.usage.as_ref()?.gpus.iter().find(|g| g.uuid == uuid)
+    }
+
     pub fn gi_usage(&self, uuid: &str, gi: GpuInstanceId) -> Option<&GiUsage> {
         self.usage
             .as_ref()?
