@@ -390,3 +390,59 @@ impl SamplerCore {
         Ok(readings)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xid_counts_keep_the_recent_codes_first_within_bounds() {
+        let mut c = XidCounts::default();
+        let at = "2026-12-02T17:30:00Z";
+        count_xid(&mut c, 79, Some(GpuInstanceId(3)), at);
+        count_xid(&mut c, 13, None, at);
+        count_xid(&mut c, 79, None, at);
+        assert_eq!(c.total, 3);
+        assert_eq!(
+            c.codes,
+            vec![XidCode { xid: 79, count: 2 }, XidCode { xid: 13, count: 1 }]
+        );
+        assert_eq!(c.last.as_ref().map(|l| (l.xid, l.gi_id)), Some((79, None)));
+        // Many distinct codes: only the most recent MAX_XID_CODES stay listed, all in `total`.
+        for xid in 100..120 {
+            count_xid(&mut c, xid, None, at);
+        }
+        assert_eq!(c.total, 23);
+        assert_eq!(c.codes.len(), MAX_XID_CODES);
+        assert_eq!(c.codes[0].xid, 119);
+        // A code NVML could not name, or out of bounds, is 999.
+        count_xid(&mut c, u64::MAX, None, at);
+        assert_eq!(c.codes[0].xid, 999);
+        let report = UsageReport {
+            sample_interval_s: 10,
+            gpus: vec![GpuUsage {
+                uuid: "GPU-1".into(),
+                ecc: None,
+                xid: Some(c),
+                gpu_instances: Vec::new(),
+            }],
+        };
+        let mut doc = super::super::document::host_report("h", 1, at, 300, &[]);
+        doc.usage = Some(report);
+        doc.validate().expect("counted XIDs stay valid");
+    }
+
+    #[test]
+    fn take_xids_keeps_order_and_leaves_other_gpus() {
+        let mut pending = vec![
+            ("GPU-a".to_string(), 1, None),
+            ("GPU-b".to_string(), 2, None),
+            ("GPU-a".to_string(), 3, Some(GpuInstanceId(1))),
+        ];
+        assert_eq!(
+            take_xids(&mut pending, "GPU-a"),
+            vec![(1, None), (3, Some(GpuInstanceId(1)))]
+        );
+        assert_eq!(pending.len(), 1);
+    }
+}
