@@ -90,6 +90,10 @@ enum Command {
         /// capacity 0 before the first GPU instance, activation "Not Supported").
         #[arg(long, value_enum, default_value = "linux")]
         platform: PlatformArg,
+        /// Answer nvmlDeviceRegisterEvents with NOT_SUPPORTED, as a driver without event
+        /// support does (no XIDs are delivered).
+        #[arg(long)]
+        no_xid_events: bool,
     },
     /// Reset GPUs: apply pending MIG mode, drop all GPU/compute instances. Refused while busy.
     Reset {
@@ -227,9 +231,11 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             mig_activation,
             driver_version,
             platform,
+            no_xid_events,
         } => {
             let mut state = SimState::new(&gpus)?;
             state.platform = platform.into();
+            state.xid_events = !no_xid_events;
             state.mig_activation = match (mig_activation, state.platform) {
                 (Some(a), _) => a.into(),
                 (None, Platform::Esxi) => MigActivation::NotSupported,

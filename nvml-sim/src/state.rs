@@ -80,12 +80,19 @@ pub struct SimState {
     /// Next vGPU instance id to hand out (`nvmlVgpuInstance_t`, never 0).
     #[serde(default = "first_vgpu_instance")]
     pub next_vgpu_instance: u32,
+    /// Whether `nvmlDeviceRegisterEvents` accepts XID events (`init --no-xid-events`: no).
+    #[serde(default = "events_supported")]
+    pub xid_events: bool,
     /// The GPUs in NVML index order.
     pub gpus: Vec<SimGpu>,
 }
 
 fn first_vgpu_instance() -> u32 {
     1
+}
+
+fn events_supported() -> bool {
+    true
 }
 
 /// Current and pending MIG mode of one GPU.
@@ -331,6 +338,7 @@ impl SimState {
             mig_activation: MigActivation::default(),
             platform: Platform::default(),
             next_vgpu_instance: 1,
+            xid_events: true,
             gpus,
         })
     }

@@ -84,3 +84,15 @@ fn other_event_types_and_bad_targets_are_refused() {
             .contains("no GPU instance 5")
     );
 }
+
+#[test]
+fn a_driver_without_events_refuses_the_registration() {
+    let sim = Sim::new(&["a100-pcie-40gb"], &["--mig", "--no-xid-events"]);
+    let nvml = sim.nvml();
+    let d0 = nvml.device_by_index(0).unwrap();
+    let set = nvml.create_event_set().unwrap();
+    let e = d0
+        .register_events(EventTypes::CRITICAL_XID_ERROR, set)
+        .expect_err("no events");
+    assert!(matches!(e.error, NvmlError::NotSupported), "{e:?}");
+}

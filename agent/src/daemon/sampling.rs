@@ -445,4 +445,96 @@ mod tests {
         );
         assert_eq!(pending.len(), 1);
     }
+
+    /// The child tests below load nvml-sim in a process of their own (as nvml_observer's).
+    const CHILD_LIB: &str = "VMIG_TEST_SAMPLER_NVML_LIB";
+
+    fn run_child(test: &str, extra: &[&str]) {
+        let dir = vmig_testkit::temp_dir("agent-sampler-xid");
+        let state = dir.path().join("nvml-sim.json");
+        let out = std::process::Command::new(vmig_testkit::workspace_bin("nvml-sim"))
+            .arg("--state")
+            .arg(&state)
+            .args(["init", "--mig", "--gpu", "a100-pcie-40gb"])
+            .args(extra)
+            .output()
+            .expect("run nvml-sim init");
+        assert!(out.status.success(), "{out:?}");
+        vmig_testkit::run_child_test(
+            test,
+            [
+                ("NVML_SIM_STATE", state),
+                (CHILD_LIB, vmig_testkit::nvml_sim_lib()),
+            ],
+        );
+    }
+
+    fn child_core() -> SamplerCore {
+        SamplerCore::new(Some(PathBuf::from(
+            std::env::var_os(CHILD_LIB).expect("started by the parent test"),
+        )))
+    }
+
+    fn inject_xid(xid: &str) {
+        let state = std::env::var_os("NVML_SIM_STATE").expect("set by the parent test");
+        let out = std::process::Command::new(vmig_testkit::workspace_bin("nvml-sim"))
+            .arg("--state")
+            .arg(state)
+            .args(["xid", "--gpu", "0", "--xid", xid])
+            .output()
+            .expect("run nvml-sim xid");
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    #[test]
+    fn the_sampler_drains_xid_events_each_round() {
+        run_child(
+            "daemon::sampling::tests::child_the_sampler_drains_xid_events_each_round",
+            &[],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside the_sampler_drains_xid_events_each_round"]
+    fn child_the_sampler_drains_xid_events_each_round() {
+        let mut core = child_core();
+        let r = core.sample().expect("sample");
+        assert!(r[0].xid_watched && r[0].xids.is_empty(), "{r:?}");
+        inject_xid("79");
+        inject_xid("48");
+        let r = core.sample().expect("sample");
+        assert_eq!(r[0].xids, vec![(79, None), (48, None)]);
+        let mut usage = UsageState::default();
+        usage.record(r);
+        assert_eq!(usage.xids[0].1.total, 2);
+        // Drained: the next round has none, and the watched GPU still reports zero new ones.
+        let r = core.sample().expect("sample");
+        assert!(r[0].xid_watched && r[0].xids.is_empty(), "{r:?}");
+        usage.record(r);
+        assert_eq!(usage.xids[0].1.total, 2);
+        core.unload();
+    }
+
+    #[test]
+    fn without_event_support_no_xid_counts_are_kept() {
+        run_child(
+            "daemon::sampling::tests::child_without_event_support_no_xid_counts_are_kept",
+            &["--no-xid-events"],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside without_event_support_no_xid_counts_are_kept"]
+    fn child_without_event_support_no_xid_counts_are_kept() {
+        let mut core = child_core();
+        let r = core.sample().expect("sampling works without events");
+        assert!(!r[0].xid_watched, "{r:?}");
+        assert!(core.xid_unsupported_logged);
+        inject_xid("79");
+        let r = core.sample().expect("sample");
+        assert!(r[0].xids.is_empty());
+        let mut usage = UsageState::default();
+        usage.record(r);
+        assert!(usage.xids.is_empty(), "nothing is published for the GPU");
+    }
 }

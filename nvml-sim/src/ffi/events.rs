@@ -98,6 +98,9 @@ pub unsafe extern "C" fn nvmlDeviceRegisterEvents(
         }
         let (gpu, newest) = with_state(|s| {
             let gpu = resolve_gpu(s, device)?;
+            if !s.xid_events {
+                return Err(NvmlCode::NOT_SUPPORTED);
+            }
             Ok((gpu, s.gpu(gpu)?.xid_seq))
         })?;
         let mut table = sets();
