@@ -17,8 +17,9 @@ mod usage;
 mod validate;
 pub use layout_state::{GpuLayoutState, LayoutSource, LayoutStateKind};
 pub use usage::{
-    EccCounts, GiUsage, GpuUsage, MAX_ECC_COUNT, MAX_FB_MIB, MAX_SAMPLE_INTERVAL_S, MAX_WINDOW_S,
-    MAX_WINDOWS, Stats, UsageReport, UsageWindow,
+    EccCounts, GiUsage, GpuUsage, LastXid, MAX_ECC_COUNT, MAX_FB_MIB, MAX_SAMPLE_INTERVAL_S,
+    MAX_WINDOW_S, MAX_WINDOWS, MAX_XID_CODE, MAX_XID_CODES, MAX_XID_COUNT, Stats, UsageReport,
+    UsageWindow, XidCode, XidCounts,
 };
 pub use validate::{
     MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,
@@ -294,6 +295,11 @@ impl HostReport {
     }
 
     /// The utilization summary of GI `gi` on the GPU with `uuid`, if the agent sent one.
+    /// The utilization entry of GPU `uuid` (its ECC and XID counts), if any.
+    pub fn gpu_usage(&self, uuid: &str) -> Option<&GpuUsage> {
+        self.usage.as_ref()?.gpus.iter().find(|g| g.uuid == uuid)
+    }
+
     pub fn gi_usage(&self, uuid: &str, gi: GpuInstanceId) -> Option<&GiUsage> {
         self.usage
             .as_ref()?

@@ -27,6 +27,8 @@ impl NvmlCode {
     pub const NO_PERMISSION: NvmlCode = NvmlCode(4);
     /// `NVML_ERROR_NOT_FOUND`
     pub const NOT_FOUND: NvmlCode = NvmlCode(6);
+    /// `NVML_ERROR_TIMEOUT`
+    pub const TIMEOUT: NvmlCode = NvmlCode(10);
     /// `NVML_ERROR_INSUFFICIENT_SIZE`
     pub const INSUFFICIENT_SIZE: NvmlCode = NvmlCode(7);
     /// `NVML_ERROR_DRIVER_NOT_LOADED`

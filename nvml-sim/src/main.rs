@@ -90,6 +90,10 @@ enum Command {
         /// capacity 0 before the first GPU instance, activation "Not Supported").
         #[arg(long, value_enum, default_value = "linux")]
         platform: PlatformArg,
+        /// Answer nvmlDeviceRegisterEvents with NOT_SUPPORTED, as a driver without event
+        /// support does (no XIDs are delivered).
+        #[arg(long)]
+        no_xid_events: bool,
     },
     /// Reset GPUs: apply pending MIG mode, drop all GPU/compute instances. Refused while busy.
     Reset {
@@ -158,6 +162,19 @@ enum Command {
         #[arg(long, requires = "index")]
         ecc_uncorrected: Option<u64>,
     },
+    /// Queue one XID error on a GPU: the next `nvmlEventSetWait_v2` of every event set
+    /// registered for XID critical errors on that GPU delivers it.
+    Xid {
+        /// GPU index.
+        #[arg(long)]
+        gpu: u32,
+        /// The XID code (e.g. 79: the GPU has fallen off the bus; 48: double-bit ECC error).
+        #[arg(long)]
+        xid: u64,
+        /// The GPU instance the error is attributed to (its `gpuInstanceId`).
+        #[arg(long)]
+        gi: Option<u32>,
+    },
     /// Print the state as JSON.
     Show,
     /// List the GPU model keys `init --gpu` accepts.
@@ -214,9 +231,11 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             mig_activation,
             driver_version,
             platform,
+            no_xid_events,
         } => {
             let mut state = SimState::new(&gpus)?;
             state.platform = platform.into();
+            state.xid_events = !no_xid_events;
             state.mig_activation = match (mig_activation, state.platform) {
                 (Some(a), _) => a.into(),
                 (None, Platform::Esxi) => MigActivation::NotSupported,
@@ -314,6 +333,12 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             },
             out,
         )?,
+        Command::Xid { gpu, xid, gi } => {
+            let seq = store
+                .update(|s| s.push_xid(gpu, xid, gi))?
+                .with_context(|| format!("cannot queue XID {xid} on GPU {gpu} ({path})"))?;
+            say!(out, "XID {xid} queued on GPU {gpu} (event {seq})");
+        }
         Command::Show => {
             let state = store.load()?;
             say!(out, "{}", serde_json::to_string_pretty(&state)?);

@@ -80,12 +80,19 @@ pub struct SimState {
     /// Next vGPU instance id to hand out (`nvmlVgpuInstance_t`, never 0).
     #[serde(default = "first_vgpu_instance")]
     pub next_vgpu_instance: u32,
+    /// Whether `nvmlDeviceRegisterEvents` accepts XID events (`init --no-xid-events`: no).
+    #[serde(default = "events_supported")]
+    pub xid_events: bool,
     /// The GPUs in NVML index order.
     pub gpus: Vec<SimGpu>,
 }
 
 fn first_vgpu_instance() -> u32 {
     1
+}
+
+fn events_supported() -> bool {
+    true
 }
 
 /// Current and pending MIG mode of one GPU.
@@ -127,6 +134,30 @@ pub struct SimGpu {
     /// Volatile ECC error counts (`nvmlDeviceGetTotalEccErrors`), set by `nvml-sim load --ecc-*`.
     #[serde(default)]
     pub ecc: crate::load::EccCounts,
+    /// XID errors injected with `nvml-sim xid`, oldest first, at most [`MAX_QUEUED_XIDS`]:
+    /// what `nvmlEventSetWait_v2` hands out. Each event set delivers those with a sequence
+    /// number above the last it delivered, so several readers each see every XID.
+    #[serde(default)]
+    pub xids: Vec<SimXid>,
+    /// Sequence number of the last XID injected on this GPU (0: none yet).
+    #[serde(default)]
+    pub xid_seq: u64,
+}
+
+/// Most XIDs a GPU keeps queued; older ones are dropped (a reader that is that far behind
+/// misses them, as a real event set that overflows does).
+pub const MAX_QUEUED_XIDS: usize = 256;
+
+/// One injected XID error (`nvmlEventTypeXidCriticalError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimXid {
+    /// Position in this GPU's XID sequence (from 1).
+    pub seq: u64,
+    /// The XID code (`eventData`).
+    pub xid: u64,
+    /// The GPU instance the error is attributed to, if any (`gpuInstanceId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gi: Option<u32>,
 }
 
 /// A MIG device (compute instance) and its UUID.
@@ -295,6 +326,8 @@ impl SimState {
                 processes: Vec::new(),
                 vgpus: Vec::new(),
                 ecc: crate::load::EccCounts::default(),
+                xids: Vec::new(),
+                xid_seq: 0,
             });
         }
         Ok(SimState {
@@ -305,6 +338,7 @@ impl SimState {
             mig_activation: MigActivation::default(),
             platform: Platform::default(),
             next_vgpu_instance: 1,
+            xid_events: true,
             gpus,
         })
     }
@@ -540,6 +574,23 @@ impl SimState {
     pub fn set_ecc(&mut self, index: u32, ecc: crate::load::EccCounts) -> Result<(), SimError> {
         self.gpu_mut_checked(index)?.ecc = ecc;
         Ok(())
+    }
+
+    /// `nvml-sim xid --gpu N --xid CODE [--gi ID]`: queue one XID error; returns its
+    /// sequence number.
+    pub fn push_xid(&mut self, index: u32, xid: u64, gi: Option<u32>) -> Result<u64, SimError> {
+        let gpu = self.gpu_mut_checked(index)?;
+        if let Some(gi) = gi
+            && gpu.gpu_instance(gi).is_none()
+        {
+            return Err(SimError::NoSuchGpuInstance { gpu: index, gi });
+        }
+        gpu.xid_seq += 1;
+        let seq = gpu.xid_seq;
+        gpu.xids.push(SimXid { seq, xid, gi });
+        let excess = gpu.xids.len().saturating_sub(MAX_QUEUED_XIDS);
+        gpu.xids.drain(..excess);
+        Ok(seq)
     }
 
     /// `nvml-sim release --vm`: the VM powered off; its vGPU is gone.

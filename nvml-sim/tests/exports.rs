@@ -32,6 +32,11 @@ const REQUIRED: &[&str] = &[
     "nvmlDeviceGetMemoryInfo_v2",
     "nvmlDeviceGetAttributes_v2",
     "nvmlDeviceGetComputeRunningProcesses_v3",
+    // XID events
+    "nvmlEventSetCreate",
+    "nvmlDeviceRegisterEvents",
+    "nvmlEventSetWait_v2",
+    "nvmlEventSetFree",
     // MIG mode and MIG devices
     "nvmlDeviceGetMigMode",
     "nvmlDeviceSetMigMode",

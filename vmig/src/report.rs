@@ -171,6 +171,10 @@ pub struct GpuView {
     /// Free slices that a re-layout of the GIs not in use (reservations of powered-off VMs,
     /// idle GIs) would make usable by a larger profile (`mig::defrag::stranded`; issue 20).
     pub stranded: Option<Stranded>,
+    /// Volatile ECC error counts (`vmig.mig` `usage.gpus[].ecc`), when the agent reads them.
+    pub ecc: Option<mig::report::EccCounts>,
+    /// XID errors since the agent started (`usage.gpus[].xid`), when the driver delivers them.
+    pub xid: Option<mig::report::XidCounts>,
     /// NVML error or analysis problem.
     pub error: Option<String>,
 }
@@ -336,8 +340,18 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
         largest_placeable: None,
         fragmentation: 0.0,
         stranded: None,
+        ecc: None,
+        xid: None,
         error: g.report.error.clone().or_else(|| g.problem.clone()),
     };
+    if let Some(u) = host
+        .report
+        .as_ref()
+        .and_then(|r| r.gpu_usage(&g.report.uuid))
+    {
+        v.ecc = u.ecc;
+        v.xid = u.xid.clone();
+    }
     for gi in &g.report.gpu_instances {
         let profile = g.model.and_then(|m| m.gi_profile(gi.profile_id));
         let ci_places: Vec<Placement> = g

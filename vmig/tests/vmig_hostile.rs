@@ -80,9 +80,29 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         r.gpus[0].name = "NVIDIA A100-PCIE-40GB<script>alert(1)</script>".into();
     });
     let other_host = document(|r| r.host_uuid = "00000000-1111-2222-3333-444444444444".into());
+    // XID counts whose time carries markup, and more of one code than in all.
+    let xid = document(|r| {
+        r.usage = Some(mig::report::UsageReport {
+            sample_interval_s: 10,
+            gpus: vec![mig::report::GpuUsage {
+                uuid: r.gpus[0].uuid.clone(),
+                ecc: None,
+                xid: Some(mig::report::XidCounts {
+                    total: 1,
+                    codes: vec![mig::report::XidCode { xid: 79, count: 5 }],
+                    last: Some(mig::report::LastXid {
+                        xid: 79,
+                        at: "<script>alert(2)</script>".into(),
+                        gi_id: None,
+                    }),
+                }),
+                gpu_instances: Vec::new(),
+            }],
+        });
+    });
     let builder = Vcsim::builder()
         .clusters(1)
-        .hosts_per_cluster(7)
+        .hosts_per_cluster(8)
         .vms(1)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts("DC0_C0_H*").gpu(A100, 1)))
         .custom_value("DC0_C0_H0", "vmig.mig", &document(|_| {}))
@@ -92,7 +112,8 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         .custom_value("DC0_C0_H4", "vmig.mig", &forever)
         .custom_value("DC0_C0_H5", "vmig.mig", &injected)
         // A well-formed UUID that is not the host's: a document from another host.
-        .custom_value("DC0_C0_H6", "vmig.mig", &other_host);
+        .custom_value("DC0_C0_H6", "vmig.mig", &other_host)
+        .custom_value("DC0_C0_H7", "vmig.mig", &xid);
     let env = Env::start(builder, "vmig-hostile");
     let bad = [
         "DC0_C0_H1",
@@ -100,6 +121,7 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         "DC0_C0_H3",
         "DC0_C0_H4",
         "DC0_C0_H6",
+        "DC0_C0_H7",
     ];
     let rt = Env::runtime();
     let c = env.client(&rt);
@@ -179,6 +201,7 @@ fn hostile_documents_flag_their_hosts_in_every_format() {
         "reasons shown"
     );
     assert!(!html.contains("<script>alert(1)"), "markup escaped");
+    assert!(!html.contains("<script>alert(2)"), "XID time not shown raw");
 
     // Four vmig runs, each logged out at its end.
     assert_eq!(sessions(), before, "vmig left sessions behind in vCenter");

@@ -189,6 +189,7 @@ fn doc_with_usage(gpus: Vec<mig::report::GpuReport>) -> String {
         gpus: vec![GpuUsage {
             uuid: g.uuid.clone(),
             ecc: None,
+            xid: None,
             gpu_instances: vec![GiUsage {
                 gi_id: g.gpu_instances[0].gi_id,
                 vm: Some("vm-a".into()),

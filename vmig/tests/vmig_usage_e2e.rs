@@ -47,6 +47,13 @@ fn gpu0(r: &serde_json::Value) -> Option<&serde_json::Value> {
         .map(|h| &h["gpus"][0])
 }
 
+fn uuid_gpu(r: &serde_json::Value) -> String {
+    gpu0(r)
+        .and_then(|g| g["uuid"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn instance<'a>(g: &'a serde_json::Value, vm: &str) -> Option<&'a serde_json::Value> {
     g["instances"].as_array()?.iter().find(|i| i["vm"] == vm)
 }
@@ -61,6 +68,9 @@ fn sampled_load_reaches_the_report_and_rightsize() {
     let rt = Env::runtime();
     let c = env.client(&rt);
     let uuid = vmig_support::host_bios_uuid(&rt, &c, "DC0_C0_H0");
+    let host_moref = vmig_support::host_ref(&rt, &c, "DC0_C0_H0")
+        .as_moref()
+        .clone();
 
     // Three VMs: a quiet one on a 3g.20gb, an idle one on a 2g.10gb, a busy one on a 1g.5gb.
     let state = env.path("nvml-sim.json");
@@ -131,6 +141,7 @@ fn sampled_load_reaches_the_report_and_rightsize() {
     assert_eq!(day["fb_mib"], serde_json::json!([3000, 3000, 3000]));
     let idle = &instance(g, "vm-idle").unwrap()["usage"]["windows"][0];
     assert_eq!(idle["sm"], serde_json::json!([0, 0, 0]));
+    xids_are_counted_reported_and_posted(&env, &rt, &c, &host_moref, &state, g, &agent_log);
 
     // Table, CSV and HTML show it too.
     let table = text(&env.vmig(&["report"]));
@@ -189,6 +200,82 @@ fn sampled_load_reaches_the_report_and_rightsize() {
     assert!(
         t.contains("vm-quiet") && t.contains("OVERSIZED: 1g.5gb"),
         "{t}"
+    );
+}
+
+/// The XID part of the end-to-end test: ECC and XID counts in the GPU view, then three XIDs
+/// injected with `nvml-sim xid` reach the document, every report format and vCenter's events.
+fn xids_are_counted_reported_and_posted(
+    env: &Env,
+    rt: &tokio::runtime::Runtime,
+    c: &vcenter_client::Client,
+    host_moref: &vcenter_client::MoRef,
+    state: &Path,
+    g: &serde_json::Value,
+    agent_log: &dyn Fn() -> String,
+) {
+    // The GPU's ECC counts are in the GPU view; XIDs are watched (count 0) before any occurs.
+    assert_eq!(
+        g["ecc"],
+        serde_json::json!({"corrected": 2, "uncorrected": 0}),
+        "{}",
+        agent_log()
+    );
+    assert_eq!(g["xid"]["total"], 0, "{g:#}\n{}", agent_log());
+
+    // An XID on the busy VM's GI (nvmlEventSetWait_v2 through the real FFI path) is counted,
+    // published, shown by the report and posted as a vCenter event.
+    let busy_gi = instance(g, "vm-busy").unwrap()["gi_id"].to_string();
+    nvml_sim(
+        state,
+        &["xid", "--gpu", "0", "--xid", "79", "--gi", &busy_gi],
+    );
+    nvml_sim(state, &["xid", "--gpu", "0", "--xid", "13"]);
+    nvml_sim(
+        state,
+        &["xid", "--gpu", "0", "--xid", "79", "--gi", &busy_gi],
+    );
+    let r = wait_for(Duration::from_secs(60), "3 XIDs in the report", || {
+        let r = env.vmig_json(&["report"], 0);
+        (gpu0(&r)?["xid"]["total"] == 3).then(|| r.clone())
+    });
+    let xid = &gpu0(&r).unwrap()["xid"];
+    assert_eq!(
+        xid["codes"],
+        serde_json::json!([{"xid": 79, "count": 2}, {"xid": 13, "count": 1}]),
+        "most recent code first"
+    );
+    assert_eq!(xid["last"]["xid"], 79);
+    assert_eq!(xid["last"]["gi_id"].to_string(), busy_gi);
+    let at = xid["last"]["at"].as_str().expect("last.at");
+    assert!(at.len() >= 20 && at.ends_with('Z'), "{at}");
+    let table = text(&env.vmig(&["report"]));
+    let errors = format!(
+        "errors: ECC corrected 2 uncorrected 0 · XID 3 since agent start (79×2, 13×1; last 79 on GI {busy_gi} at {at})"
+    );
+    assert!(table.contains(&errors), "{table}");
+    let csv = text(&env.vmig(&["report", "--format", "csv"]));
+    assert!(csv.contains("gpu_errors,gi_usage,agent_detail"), "{csv}");
+    assert!(csv.contains("XID 3 since agent start"), "{csv}");
+    let html = text(&env.vmig(&["report", "--format", "html"]));
+    assert!(
+        html.contains("title=\"ECC corrected 2 uncorrected 0 · XID 3"),
+        "the GPU title's tooltip names the errors"
+    );
+    let posted = wait_for(Duration::from_secs(60), "the XID events in vCenter", || {
+        let events = rt.block_on(c.host_events(host_moref)).ok()?;
+        let xids: Vec<String> = events
+            .into_iter()
+            .filter(|e| e.event_type_id.as_deref() == Some("com.vmig.mig.gpu.xid"))
+            .filter_map(|e| e.message)
+            .collect();
+        (xids.len() == 3).then_some(xids)
+    });
+    assert!(
+        posted
+            .iter()
+            .any(|m| m.contains("XID 79 on GPU instance") && m.contains(&uuid_gpu(&r))),
+        "{posted:?}"
     );
 }
 

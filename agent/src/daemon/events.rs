@@ -35,6 +35,8 @@ pub enum EventKind {
     LayoutApplied,
     LayoutRefused,
     NvmlError,
+    /// A GPU reported an XID error (NVML event, read by the sampler).
+    Xid,
     /// Events dropped by the rate limit.
     Suppressed,
 }
@@ -52,6 +54,7 @@ impl EventKind {
             EventKind::LayoutApplied => "com.vmig.mig.layout.applied",
             EventKind::LayoutRefused => "com.vmig.mig.layout.refused",
             EventKind::NvmlError => "com.vmig.mig.nvml.error",
+            EventKind::Xid => "com.vmig.mig.gpu.xid",
             EventKind::Suppressed => "com.vmig.mig.events.suppressed",
         }
     }
@@ -61,7 +64,7 @@ impl EventKind {
         use vcenter_client::EventSeverity::{Error, Info, Warning};
         match self {
             EventKind::LayoutRefused | EventKind::Suppressed => Warning,
-            EventKind::NvmlError => Error,
+            EventKind::NvmlError | EventKind::Xid => Error,
             _ => Info,
         }
     }
@@ -99,6 +102,19 @@ impl MigEvent {
         Self::new(
             EventKind::LayoutRefused,
             clip(format!("vmig layout {layout} not applied: {why}")),
+        )
+    }
+
+    /// GPU `uuid` reported XID `xid` (on GPU instance `gi`, when NVML names one).
+    pub fn xid(uuid: &str, xid: u64, gi: Option<mig::GpuInstanceId>) -> Self {
+        let on = gi
+            .map(|g| format!(" on GPU instance {g}"))
+            .unwrap_or_default();
+        Self::new(
+            EventKind::Xid,
+            clip(format!(
+                "GPU {uuid} reported XID {xid}{on}; see NVIDIA's XID catalogue for what it means"
+            )),
         )
     }
 

@@ -16,16 +16,20 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use mig::GpuInstanceId;
-use mig::report::{EccCounts, GpuReport, UsageReport};
+use mig::report::{
+    EccCounts, GpuReport, GpuUsage, LastXid, MAX_XID_CODE, MAX_XID_CODES, MAX_XID_COUNT,
+    UsageReport, XidCode, XidCounts,
+};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
+use super::events::MigEvent;
 use super::nvml_observer::stall_timeout_for;
 use super::run::Shared;
 use super::sampling_window::{Sample, SeriesKey, UsageBook};
 use super::worker::Worker;
-use crate::nvml::Driver;
+use crate::nvml::{Driver, XidWatch};
 
 /// What one sampling round read on one GPU.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +38,27 @@ pub struct GpuReading {
     pub ecc: Option<EccCounts>,
     /// `(gi, vm, sample)` per MIG-backed vGPU with a new sample.
     pub vgpus: Vec<(GpuInstanceId, String, Sample)>,
+    /// Whether XID events are registered on this GPU (its counts are then published).
+    pub xid_watched: bool,
+    /// The XIDs received since the last round, oldest first: `(code, gi)`.
+    pub xids: Vec<(u64, Option<GpuInstanceId>)>,
+}
+
+/// The XIDs of `uuid` taken out of `pending`, oldest first.
+fn take_xids(
+    pending: &mut Vec<(String, u64, Option<GpuInstanceId>)>,
+    uuid: &str,
+) -> Vec<(u64, Option<GpuInstanceId>)> {
+    let mut taken = Vec::new();
+    pending.retain(|(u, xid, gi)| {
+        if u == uuid {
+            taken.push((*xid, *gi));
+            false
+        } else {
+            true
+        }
+    });
+    taken
 }
 
 /// The rolling windows of this process and the clock they are kept on.
@@ -42,6 +67,8 @@ pub struct UsageState {
     book: UsageBook,
     origin: Instant,
     interval_s: u32,
+    /// XID counts per watched GPU UUID, since this process started.
+    xids: Vec<(String, XidCounts)>,
 }
 
 impl Default for UsageState {
@@ -50,8 +77,34 @@ impl Default for UsageState {
             book: UsageBook::default(),
             origin: Instant::now(),
             interval_s: 0,
+            xids: Vec::new(),
         }
     }
+}
+
+/// Count one XID received at `at` (RFC 3339) into `counts`.
+fn count_xid(counts: &mut XidCounts, xid: u64, gi: Option<GpuInstanceId>, at: &str) {
+    // A code outside the bounds is NVML's "unknown" (999), so the document stays valid.
+    let xid = if xid > MAX_XID_CODE { 999 } else { xid };
+    counts.total = counts.total.saturating_add(1).min(MAX_XID_COUNT);
+    let count = counts
+        .codes
+        .iter()
+        .position(|c| c.xid == xid)
+        .map_or(0, |i| counts.codes.remove(i).count);
+    counts.codes.insert(
+        0,
+        XidCode {
+            xid,
+            count: count.saturating_add(1).min(counts.total),
+        },
+    );
+    counts.codes.truncate(MAX_XID_CODES);
+    counts.last = Some(LastXid {
+        xid,
+        at: at.to_string(),
+        gi_id: gi,
+    });
 }
 
 impl UsageState {
@@ -62,8 +115,21 @@ impl UsageState {
     /// Record one round of readings.
     pub fn record(&mut self, readings: Vec<GpuReading>) {
         let now = self.now_s();
+        let at = super::document::rfc3339(std::time::SystemTime::now());
         for r in readings {
             self.book.record_ecc(&r.uuid, r.ecc);
+            if r.xid_watched {
+                let i = match self.xids.iter().position(|(u, _)| *u == r.uuid) {
+                    Some(i) => i,
+                    None => {
+                        self.xids.push((r.uuid.clone(), XidCounts::default()));
+                        self.xids.len() - 1
+                    }
+                };
+                for (xid, gi) in &r.xids {
+                    count_xid(&mut self.xids[i].1, *xid, *gi, &at);
+                }
+            }
             for (gi, vm, sample) in r.vgpus {
                 let key = SeriesKey {
                     gpu_uuid: r.uuid.clone(),
@@ -90,7 +156,26 @@ impl UsageState {
                 )
             })
             .collect();
-        self.book.summary(self.now_s(), self.interval_s, &present)
+        let mut summary = self.book.summary(self.now_s(), self.interval_s, &present);
+        for (uuid, _) in &present {
+            let Some((_, counts)) = self.xids.iter().find(|(u, _)| u == uuid) else {
+                continue;
+            };
+            let report = summary.get_or_insert_with(|| UsageReport {
+                sample_interval_s: self.interval_s,
+                gpus: Vec::new(),
+            });
+            match report.gpus.iter_mut().find(|g| g.uuid == *uuid) {
+                Some(g) => g.xid = Some(counts.clone()),
+                None => report.gpus.push(GpuUsage {
+                    uuid: uuid.clone(),
+                    ecc: None,
+                    xid: Some(counts.clone()),
+                    gpu_instances: Vec::new(),
+                }),
+            }
+        }
+        summary
     }
 }
 
@@ -133,7 +218,14 @@ pub async fn sample_loop(
                 if last_error.take().is_some() {
                     tracing::info!("utilization sampling works again");
                 }
-                shared.borrow_mut().usage.record(readings);
+                let mut shared = shared.borrow_mut();
+                for r in &readings {
+                    for (xid, gi) in &r.xids {
+                        tracing::warn!(gpu = %r.uuid, xid, "the GPU reported an XID error");
+                        shared.events.push(MigEvent::xid(&r.uuid, *xid, *gi));
+                    }
+                }
+                shared.usage.record(readings);
             }
             Err(e) => {
                 let message = format!("{e:#}");
@@ -155,6 +247,10 @@ struct SamplerCore {
     last_seen: Vec<(String, u64)>,
     /// GPUs whose driver does not report vGPU utilization (logged once).
     unsupported: Vec<String>,
+    /// The XID event set of `driver`, registered once per load of the library.
+    xid_watch: Option<XidWatch>,
+    /// XID events were found unsupported (logged once).
+    xid_unsupported_logged: bool,
 }
 
 impl SamplerCore {
@@ -164,23 +260,80 @@ impl SamplerCore {
             driver: None,
             last_seen: Vec::new(),
             unsupported: Vec::new(),
+            xid_watch: None,
+            xid_unsupported_logged: false,
+        }
+    }
+
+    /// Load NVML and register for XID events once per load.
+    fn load(&mut self) -> anyhow::Result<()> {
+        let driver = Driver::load(self.lib.as_deref())?;
+        match driver.watch_xids() {
+            Ok(Some(watch)) => self.xid_watch = Some(watch),
+            Ok(None) => {
+                if !self.xid_unsupported_logged {
+                    tracing::info!(
+                        "the driver does not deliver XID events; XID counts are not reported"
+                    );
+                    self.xid_unsupported_logged = true;
+                }
+            }
+            Err(e) => {
+                if !self.xid_unsupported_logged {
+                    tracing::warn!(error = %e, "cannot register for XID events; XID counts are not reported until the agent restarts");
+                    self.xid_unsupported_logged = true;
+                }
+            }
+        }
+        self.driver = Some(driver);
+        Ok(())
+    }
+
+    /// Forget the library (it is loaded again next round), freeing the event set first.
+    fn unload(&mut self) {
+        if let (Some(driver), Some(watch)) = (self.driver.as_ref(), self.xid_watch.take()) {
+            driver.unwatch_xids(watch);
+        }
+        self.driver = None;
+    }
+
+    /// The XIDs pending, per GPU UUID.
+    fn drain_xids(&self) -> Vec<(String, u64, Option<GpuInstanceId>)> {
+        let (Some(driver), Some(watch)) = (self.driver.as_ref(), self.xid_watch.as_ref()) else {
+            return Vec::new();
+        };
+        match driver.drain_xids(watch) {
+            Ok(events) => events
+                .into_iter()
+                .map(|e| (e.gpu_uuid, e.xid, e.gi))
+                .collect(),
+            Err(e) => {
+                tracing::debug!(error = %e, "XID events not read this round");
+                Vec::new()
+            }
         }
     }
 
     fn sample(&mut self) -> anyhow::Result<Vec<GpuReading>> {
         if self.driver.is_none() {
-            self.driver = Some(Driver::load(self.lib.as_deref())?);
+            self.load()?;
         }
+        let mut xids = self.drain_xids();
         let Some(driver) = self.driver.as_ref() else {
             anyhow::bail!("NVML not loaded");
         };
         let gpus = match driver.gpus() {
             Ok(g) => g,
             Err(e) => {
-                self.driver = None;
+                self.unload();
                 return Err(e).context("cannot list the GPUs for sampling");
             }
         };
+        let watched: Vec<String> = self
+            .xid_watch
+            .as_ref()
+            .map(|w| w.gpus().map(str::to_string).collect())
+            .unwrap_or_default();
         let mut readings = Vec::with_capacity(gpus.len());
         for gpu in &gpus {
             let Ok(uuid) = gpu.uuid() else { continue };
@@ -222,6 +375,8 @@ impl SamplerCore {
                         Some((v.gi_id?, v.vm_id, sample))
                     })
                     .collect(),
+                xid_watched: watched.contains(&uuid),
+                xids: take_xids(&mut xids, &uuid),
                 uuid,
                 ecc: ecc.map(|e| EccCounts {
                     corrected: e.corrected,
@@ -233,5 +388,153 @@ impl SamplerCore {
         self.last_seen
             .retain(|(u, _)| readings.iter().any(|r| r.uuid == *u));
         Ok(readings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xid_counts_keep_the_recent_codes_first_within_bounds() {
+        let mut c = XidCounts::default();
+        let at = "2026-12-02T17:30:00Z";
+        count_xid(&mut c, 79, Some(GpuInstanceId(3)), at);
+        count_xid(&mut c, 13, None, at);
+        count_xid(&mut c, 79, None, at);
+        assert_eq!(c.total, 3);
+        assert_eq!(
+            c.codes,
+            vec![XidCode { xid: 79, count: 2 }, XidCode { xid: 13, count: 1 }]
+        );
+        assert_eq!(c.last.as_ref().map(|l| (l.xid, l.gi_id)), Some((79, None)));
+        // Many distinct codes: only the most recent MAX_XID_CODES stay listed, all in `total`.
+        for xid in 100..120 {
+            count_xid(&mut c, xid, None, at);
+        }
+        assert_eq!(c.total, 23);
+        assert_eq!(c.codes.len(), MAX_XID_CODES);
+        assert_eq!(c.codes[0].xid, 119);
+        // A code NVML could not name, or out of bounds, is 999.
+        count_xid(&mut c, u64::MAX, None, at);
+        assert_eq!(c.codes[0].xid, 999);
+        let report = UsageReport {
+            sample_interval_s: 10,
+            gpus: vec![GpuUsage {
+                uuid: "GPU-1".into(),
+                ecc: None,
+                xid: Some(c),
+                gpu_instances: Vec::new(),
+            }],
+        };
+        let mut doc = super::super::document::host_report("h", 1, at, 300, &[]);
+        doc.usage = Some(report);
+        doc.validate().expect("counted XIDs stay valid");
+    }
+
+    #[test]
+    fn take_xids_keeps_order_and_leaves_other_gpus() {
+        let mut pending = vec![
+            ("GPU-a".to_string(), 1, None),
+            ("GPU-b".to_string(), 2, None),
+            ("GPU-a".to_string(), 3, Some(GpuInstanceId(1))),
+        ];
+        assert_eq!(
+            take_xids(&mut pending, "GPU-a"),
+            vec![(1, None), (3, Some(GpuInstanceId(1)))]
+        );
+        assert_eq!(pending.len(), 1);
+    }
+
+    /// The child tests below load nvml-sim in a process of their own (as nvml_observer's).
+    const CHILD_LIB: &str = "VMIG_TEST_SAMPLER_NVML_LIB";
+
+    fn run_child(test: &str, extra: &[&str]) {
+        let dir = vmig_testkit::temp_dir("agent-sampler-xid");
+        let state = dir.path().join("nvml-sim.json");
+        let out = std::process::Command::new(vmig_testkit::workspace_bin("nvml-sim"))
+            .arg("--state")
+            .arg(&state)
+            .args(["init", "--mig", "--gpu", "a100-pcie-40gb"])
+            .args(extra)
+            .output()
+            .expect("run nvml-sim init");
+        assert!(out.status.success(), "{out:?}");
+        vmig_testkit::run_child_test(
+            test,
+            [
+                ("NVML_SIM_STATE", state),
+                (CHILD_LIB, vmig_testkit::nvml_sim_lib()),
+            ],
+        );
+    }
+
+    fn child_core() -> SamplerCore {
+        SamplerCore::new(Some(PathBuf::from(
+            std::env::var_os(CHILD_LIB).expect("started by the parent test"),
+        )))
+    }
+
+    fn inject_xid(xid: &str) {
+        let state = std::env::var_os("NVML_SIM_STATE").expect("set by the parent test");
+        let out = std::process::Command::new(vmig_testkit::workspace_bin("nvml-sim"))
+            .arg("--state")
+            .arg(state)
+            .args(["xid", "--gpu", "0", "--xid", xid])
+            .output()
+            .expect("run nvml-sim xid");
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    #[test]
+    fn the_sampler_drains_xid_events_each_round() {
+        run_child(
+            "daemon::sampling::tests::child_the_sampler_drains_xid_events_each_round",
+            &[],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside the_sampler_drains_xid_events_each_round"]
+    fn child_the_sampler_drains_xid_events_each_round() {
+        let mut core = child_core();
+        let r = core.sample().expect("sample");
+        assert!(r[0].xid_watched && r[0].xids.is_empty(), "{r:?}");
+        inject_xid("79");
+        inject_xid("48");
+        let r = core.sample().expect("sample");
+        assert_eq!(r[0].xids, vec![(79, None), (48, None)]);
+        let mut usage = UsageState::default();
+        usage.record(r);
+        assert_eq!(usage.xids[0].1.total, 2);
+        // Drained: the next round has none, and the watched GPU still reports zero new ones.
+        let r = core.sample().expect("sample");
+        assert!(r[0].xid_watched && r[0].xids.is_empty(), "{r:?}");
+        usage.record(r);
+        assert_eq!(usage.xids[0].1.total, 2);
+        core.unload();
+    }
+
+    #[test]
+    fn without_event_support_no_xid_counts_are_kept() {
+        run_child(
+            "daemon::sampling::tests::child_without_event_support_no_xid_counts_are_kept",
+            &["--no-xid-events"],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside without_event_support_no_xid_counts_are_kept"]
+    fn child_without_event_support_no_xid_counts_are_kept() {
+        let mut core = child_core();
+        let r = core.sample().expect("sampling works without events");
+        assert!(!r[0].xid_watched, "{r:?}");
+        assert!(core.xid_unsupported_logged);
+        inject_xid("79");
+        let r = core.sample().expect("sample");
+        assert!(r[0].xids.is_empty());
+        let mut usage = UsageState::default();
+        usage.record(r);
+        assert!(usage.xids.is_empty(), "nothing is published for the GPU");
     }
 }

@@ -326,6 +326,7 @@ impl UsageBook {
                 gpus.push(GpuUsage {
                     uuid: uuid.clone(),
                     ecc,
+                    xid: None,
                     gpu_instances,
                 });
             }
@@ -530,7 +531,24 @@ mod tests {
                 )
             })
             .collect();
-        let usage = book.summary(86_399, 10, &present).expect("sampled");
+        let mut usage = book.summary(86_399, 10, &present).expect("sampled");
+        // XID counts at their widest on every GPU.
+        for g in &mut usage.gpus {
+            g.xid = Some(mig::report::XidCounts {
+                total: mig::report::MAX_XID_COUNT,
+                codes: (0..mig::report::MAX_XID_CODES as u64)
+                    .map(|i| mig::report::XidCode {
+                        xid: mig::report::MAX_XID_CODE - i,
+                        count: mig::report::MAX_XID_COUNT - i,
+                    })
+                    .collect(),
+                last: Some(mig::report::LastXid {
+                    xid: mig::report::MAX_XID_CODE,
+                    at: "2026-12-02T16:00:00.123456+01:00".into(),
+                    gi_id: Some(GpuInstanceId(13)),
+                }),
+            });
+        }
         assert_eq!(
             usage
                 .gpus

@@ -23,7 +23,9 @@
 //! `unsafe`); `info` the plain values reported; `gpu` one GPU; `instance` GPU and compute
 //! instances; `pci` bus ids; `usage` (with `ffi_usage`, its raw call) vGPU utilization and ECC counts. This file loads the library ([`Driver`]).
 mod code;
+mod events;
 mod ffi;
+mod ffi_events;
 mod ffi_usage;
 mod gpu;
 mod info;
@@ -37,6 +39,7 @@ use std::path::{Path, PathBuf};
 use nvml_wrapper::Nvml;
 
 pub use code::{CallError, NvmlCode};
+pub use events::{XidEvent, XidWatch};
 use ffi::RawError;
 pub use gpu::Gpu;
 pub use info::{

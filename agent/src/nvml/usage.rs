@@ -39,7 +39,7 @@ pub struct EccCounts {
 }
 
 /// Whether an error only says "this driver or GPU does not do that".
-fn unsupported(e: &CallError) -> bool {
+pub(super) fn unsupported(e: &CallError) -> bool {
     matches!(e, CallError::MissingSymbol { .. })
         || e.is(NvmlCode::NOT_SUPPORTED)
         || e.is(NvmlCode(13)) // NVML_ERROR_FUNCTION_NOT_FOUND

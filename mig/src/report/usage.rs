@@ -22,6 +22,12 @@ pub const MAX_SAMPLE_INTERVAL_S: u32 = 3_600;
 pub const MAX_FB_MIB: u64 = 1 << 20;
 /// Largest ECC count accepted (2^53 − 1, exact in every JSON reader).
 pub const MAX_ECC_COUNT: u64 = (1 << 53) - 1;
+/// Largest XID count accepted (as ECC counts).
+pub const MAX_XID_COUNT: u64 = MAX_ECC_COUNT;
+/// Most distinct XID codes listed per GPU (the agent keeps the most recent ones).
+pub const MAX_XID_CODES: usize = 8;
+/// Largest XID code accepted (NVIDIA's XID catalogue is below 200; 999 is NVML's "unknown").
+pub const MAX_XID_CODE: u64 = 65_535;
 
 /// `[mean, p95, max]` of one figure over a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -59,8 +65,43 @@ pub struct GpuUsage {
     /// Volatile ECC error counts (since the driver loaded), when NVML answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecc: Option<EccCounts>,
+    /// XID errors seen since the agent started, when the driver delivers XID events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xid: Option<XidCounts>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gpu_instances: Vec<GiUsage>,
+}
+
+/// XID errors of one GPU (NVML `nvmlEventTypeXidCriticalError` events) since the agent started.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct XidCounts {
+    /// All XIDs since the agent started.
+    pub total: u64,
+    /// Count per XID code, most recently seen code first, at most [`MAX_XID_CODES`] codes
+    /// (older codes drop out of the list but stay in `total`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<XidCode>,
+    /// The most recent XID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<LastXid>,
+}
+
+/// How often one XID code was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct XidCode {
+    pub xid: u64,
+    pub count: u64,
+}
+
+/// The most recent XID of a GPU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastXid {
+    pub xid: u64,
+    /// When the agent received it, RFC 3339 UTC by the host's clock (not vCenter's).
+    pub at: String,
+    /// The GPU instance NVML attributes it to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gi_id: Option<GpuInstanceId>,
 }
 
 /// ECC error counts of one GPU.
@@ -149,6 +190,9 @@ fn validate_gpu(gpu: &GpuUsage, max_text: usize) -> Result<(), String> {
     {
         return Err(format!("ecc counts are above {MAX_ECC_COUNT}"));
     }
+    if let Some(xid) = &gpu.xid {
+        validate_xid(xid).map_err(|e| format!("xid: {e}"))?;
+    }
     let max_gis = super::MAX_MEMORY_SLICES as usize;
     if gpu.gpu_instances.len() > max_gis {
         return Err(format!(
@@ -158,6 +202,43 @@ fn validate_gpu(gpu: &GpuUsage, max_text: usize) -> Result<(), String> {
     }
     for (j, gi) in gpu.gpu_instances.iter().enumerate() {
         validate_gi(gi, max_text).map_err(|e| format!("gpu_instances[{j}]: {e}"))?;
+    }
+    Ok(())
+}
+
+fn validate_xid(xid: &XidCounts) -> Result<(), String> {
+    if xid.total > MAX_XID_COUNT {
+        return Err(format!("total {} is above {MAX_XID_COUNT}", xid.total));
+    }
+    if xid.codes.len() > MAX_XID_CODES {
+        return Err(format!(
+            "codes has {} entries, more than {MAX_XID_CODES}",
+            xid.codes.len()
+        ));
+    }
+    for c in &xid.codes {
+        if c.xid > MAX_XID_CODE {
+            return Err(format!("code {} is above {MAX_XID_CODE}", c.xid));
+        }
+        if c.count == 0 || c.count > xid.total {
+            return Err(format!(
+                "code {} has count {}, outside 1..=total ({})",
+                c.xid, c.count, xid.total
+            ));
+        }
+    }
+    if let Some(last) = &xid.last {
+        if last.xid > MAX_XID_CODE {
+            return Err(format!("last.xid {} is above {MAX_XID_CODE}", last.xid));
+        }
+        if xid.total == 0 {
+            return Err("last is set but total is 0".into());
+        }
+        super::validate::rfc3339_shape(&last.at)
+            .map_err(|why| format!("last.at is not an RFC 3339 time: {why}"))?;
+        if last.gi_id.is_some_and(|g| g.0 > super::MAX_ID) {
+            return Err(format!("last.gi_id is larger than {}", super::MAX_ID));
+        }
     }
     Ok(())
 }
@@ -233,6 +314,71 @@ mod tests {
         }
     }
 
+    fn xids() -> XidCounts {
+        XidCounts {
+            total: 3,
+            codes: vec![XidCode { xid: 79, count: 1 }, XidCode { xid: 13, count: 2 }],
+            last: Some(LastXid {
+                xid: 79,
+                at: "2026-12-02T17:30:00Z".into(),
+                gi_id: Some(GpuInstanceId(1)),
+            }),
+        }
+    }
+
+    #[test]
+    fn xid_counts_are_bounded_and_consistent() {
+        assert!(validate(&report(window()), 256, 64).is_ok());
+        let json = serde_json::to_string(&xids()).expect("serialises");
+        assert!(json.contains(r#""codes":[{"xid":79,"count":1}"#), "{json}");
+        type Change = Box<dyn Fn(&mut XidCounts)>;
+        let cases: Vec<(Change, &str)> = vec![
+            (Box::new(|x| x.total = MAX_XID_COUNT + 1), "total"),
+            (
+                Box::new(|x| x.codes = vec![XidCode { xid: 1, count: 1 }; MAX_XID_CODES + 1]),
+                "codes",
+            ),
+            (Box::new(|x| x.codes[0].count = 4), "count"),
+            (Box::new(|x| x.codes[0].count = 0), "count"),
+            (Box::new(|x| x.codes[0].xid = MAX_XID_CODE + 1), "code"),
+            (
+                Box::new(|x| {
+                    if let Some(l) = x.last.as_mut() {
+                        l.at = "yesterday".into();
+                    }
+                }),
+                "last.at",
+            ),
+            (
+                Box::new(|x| {
+                    if let Some(l) = x.last.as_mut() {
+                        l.xid = MAX_XID_CODE + 1;
+                    }
+                }),
+                "last.xid",
+            ),
+            (
+                Box::new(|x| {
+                    x.total = 0;
+                    x.codes.clear();
+                }),
+                "last is set",
+            ),
+        ];
+        for (change, field) in cases {
+            let mut r = report(window());
+            if let Some(x) = r.gpus[0].xid.as_mut() {
+                change(x);
+            }
+            let e = validate(&r, 256, 64).expect_err(field);
+            assert!(e.starts_with("usage.gpus[0]: xid: "), "{e}");
+            assert!(e.contains(field), "{e}");
+        }
+        // An older document without `xid` still reads.
+        let old: GpuUsage = serde_json::from_str(r#"{"uuid":"GPU-1"}"#).expect("reads");
+        assert_eq!(old.xid, None);
+    }
+
     fn report(w: UsageWindow) -> UsageReport {
         UsageReport {
             sample_interval_s: 10,
@@ -242,6 +388,7 @@ mod tests {
                     corrected: 1,
                     uncorrected: 0,
                 }),
+                xid: Some(xids()),
                 gpu_instances: vec![GiUsage {
                     gi_id: GpuInstanceId(1),
                     vm: Some("vm-1".into()),

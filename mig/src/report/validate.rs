@@ -201,7 +201,7 @@ fn clip(s: &str) -> String {
 /// Whether `s` has the shape of an RFC 3339 date-time (`2026-11-26T14:02:11Z`,
 /// `…T14:02:11.5+01:00`) with its fields in range. The crate has no time library; the readers
 /// parse the value with theirs and only need it to be sane here.
-fn rfc3339_shape(s: &str) -> Result<(), &'static str> {
+pub(super) fn rfc3339_shape(s: &str) -> Result<(), &'static str> {
     let b = s.as_bytes();
     if b.len() < 20 || b.len() > 40 {
         return Err("wrong length");

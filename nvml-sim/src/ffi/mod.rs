@@ -15,6 +15,7 @@
 
 mod compute_instance;
 mod device;
+mod events;
 mod gpu_instance;
 mod system;
 pub mod types;

@@ -14,7 +14,7 @@ use crate::analysis::AgentStatus;
 use crate::report::{GpuView, Report};
 
 /// The header row.
-pub const COLUMNS: [&str; 23] = [
+pub const COLUMNS: [&str; 24] = [
     "vcenter",
     "datacenter",
     "cluster",
@@ -36,6 +36,7 @@ pub const COLUMNS: [&str; 23] = [
     "fragmentation",
     "stranded_slices",
     "largest_after_relayout",
+    "gpu_errors",
     "gi_usage",
     "agent_detail",
 ];
@@ -132,6 +133,7 @@ fn gpu_columns(g: &GpuView) -> Vec<String> {
             .as_ref()
             .and_then(|s| s.largest_after_relayout.clone())
             .unwrap_or_default(),
+        super::health_text(g).unwrap_or_default(),
         usage.join(";"),
     ]
 }

@@ -324,15 +324,25 @@ fn host_card(host: &HostView, h: &mut String) -> std::fmt::Result {
         )?;
     }
     for g in &host.gpus {
+        // ECC/XID counts: in the title's tooltip, and named in the title when non-zero.
+        let health = super::health_text(g).map(|t| esc(&t));
         write!(
             h,
-            "<div class=\"gpu\" id=\"{}\"><div class=\"title\"><b>GPU {}</b> {} · MIG {} · {} · <span class=\"meta\">{}</span></div>",
+            "<div class=\"gpu\" id=\"{}\"><div class=\"title\"{}><b>GPU {}</b> {} · MIG {} · {} · <span class=\"meta\">{}</span>{}</div>",
             anchor(&host.moref, g.index),
+            health
+                .as_ref()
+                .map(|t| format!(" title=\"{t}\""))
+                .unwrap_or_default(),
             g.index,
             esc(&g.name),
             mig_text(g),
             esc(&g.pci_bus_id),
-            esc(&g.uuid)
+            esc(&g.uuid),
+            health
+                .as_ref()
+                .map(|t| format!(" · <span class=\"warn\">errors: {t}</span>"))
+                .unwrap_or_default()
         )?;
         if let Some(e) = &g.error {
             write!(h, "<div class=\"warn\">{}</div>", esc(e))?;

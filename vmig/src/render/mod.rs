@@ -38,6 +38,37 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> std::io::
 /// One window of a slice's measured utilization, e.g.
 /// `24h: SM 23/90/90% mem 11/45/45% FB 3000/8000/8000 MiB` (mean/p95/max; enc/dec only when
 /// used; `(12 min)` when the samples cover less than the window).
+/// A GPU's error counts in one line, `None` when there is nothing to show (no ECC error and no
+/// XID): `ECC corrected 2 uncorrected 0 · XID 3 since agent start (79×1, 13×2; last 79 on GI 1
+/// at 2026-12-02T17:30:00Z)`.
+pub fn health_text(g: &crate::report::GpuView) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(e) = g.ecc.filter(|e| e.corrected > 0 || e.uncorrected > 0) {
+        parts.push(format!(
+            "ECC corrected {} uncorrected {}",
+            e.corrected, e.uncorrected
+        ));
+    }
+    if let Some(x) = g.xid.as_ref().filter(|x| x.total > 0) {
+        let codes: Vec<String> = x
+            .codes
+            .iter()
+            .map(|c| format!("{}×{}", c.xid, c.count))
+            .collect();
+        let mut t = format!("XID {} since agent start ({}", x.total, codes.join(", "));
+        if let Some(last) = &x.last {
+            let on = last
+                .gi_id
+                .map(|g| format!(" on GI {g}"))
+                .unwrap_or_default();
+            t.push_str(&format!("; last {}{on} at {}", last.xid, last.at));
+        }
+        t.push(')');
+        parts.push(t);
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
+}
+
 pub fn usage_text(w: &mig::report::UsageWindow) -> String {
     let name = match w.window_s {
         3600 => "1h".to_string(),

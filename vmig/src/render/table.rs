@@ -223,6 +223,9 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(e) = &g.error {
         outln!(out, "          problem: {e}")?;
     }
+    if let Some(t) = super::health_text(g) {
+        outln!(out, "          errors: {t}")?;
+    }
     // Slice map: one cell per memory slice; a letter per GI (upper case = in use), r for a
     // reservation, . for free.
     let mut cells = vec!['.'; g.memory_slices as usize];
