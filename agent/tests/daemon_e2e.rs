@@ -1014,6 +1014,11 @@ fn a_configured_stall_timeout_is_used() {
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{report}");
     assert!(report.contains("NVML stall timeout 1 s"), "{report}");
+    assert!(
+        report.contains("utilization sampled every 10 s")
+            && report.contains("desired layout: not read (observe only)"),
+        "the defaults are shown: {report}"
+    );
 
     let stall = rig.dir.path().join("stall");
     let mut agent = Agent::start_with_env(

@@ -43,10 +43,18 @@ fn run_checks(args: &CheckOptions, report: &mut Report) -> ExitCode {
             return ExitCode::Usage;
         }
     };
+    let sampling = cfg.sample_interval.map_or_else(
+        || "utilization sampling off".to_string(),
+        |d| format!("utilization sampled every {} s", d.as_secs()),
+    );
+    let desired = match cfg.layout_source {
+        config::LayoutSourceMode::Off => "desired layout: not read (observe only)",
+        config::LayoutSourceMode::Vcenter => "desired layout: read from vCenter and reconciled",
+    };
     report.ok(
         "config",
         &format!(
-            "{} (vCenter {}, TLS: {:?}, poll every {} s, heartbeat {} s, NVML stall timeout {} s)",
+            "{} (vCenter {}, TLS: {:?}, poll every {} s, heartbeat {} s, NVML stall timeout {} s, {sampling}, {desired})",
             args.config.display(),
             cfg.vcenter.url,
             cfg.vcenter.tls,
