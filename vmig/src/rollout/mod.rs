@@ -4,14 +4,14 @@
 //! Per host whose agent reports `pending-reset` (or `blocked-in-use`, which evacuation may
 //! free): enter maintenance mode (vCenter evacuates what it can; a VM that cannot move makes
 //! the task fail and the rollout stop naming the host), reboot the host (`--reboot host`,
-//! `RebootHost_Task`) or wait for the admin to (`--reboot admin`, exit status 6), wait until
+//! `RebootHost_Task`) or wait for the admin to (`--reboot admin`, exit status 7), wait until
 //! the agent reports the layout `applied` on every GPU, exit maintenance mode; then the next
 //! hosts, `--max-unavailable` at a time.
 //!
 //! Before any host enters maintenance mode every host's desired layout is read back and
 //! checked (unreadable or impossible → refused, exit 3) and every agent must report on the
 //! current desired version (`failed`, `invalid-layout`, a local override or no report → stop,
-//! exit 5, naming the host). Progress is recorded in the cluster's `vmig.rollout` attribute
+//! exit 6, naming the host). Progress is recorded in the cluster's `vmig.rollout` attribute
 //! ([`record`]) after every step, so running the same command again resumes; the record is
 //! removed when the rollout is done. Progress lines go to stderr; with `--json`, one JSON
 //! event per line on stdout.
@@ -43,7 +43,7 @@ pub struct RolloutArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Who reboots a host in maintenance mode: vmig (`RebootHost_Task`) or the admin (vmig
-    /// then exits with status 6; run the same command again after the reboot).
+    /// then exits with status 7; run the same command again after the reboot).
     #[arg(long, value_enum, default_value_t = RebootMode::Host)]
     pub reboot: RebootMode,
     /// How long to wait for a host's agent to report the layout applied.
