@@ -168,9 +168,15 @@ fn utilization_is_exported(metrics: &str) {
     );
     assert!(!metrics.contains("engine=\"enc\""), "{metrics}");
     assert!(!metrics.contains("window=\"86400s\""), "{metrics}");
+    assert!(
+        line("vmig_gpu_ecc_errors", &["type=\"corrected\""], "2"),
+        "{metrics}"
+    );
+    assert!(line("vmig_gpu_xid_errors", &[], "3"), "{metrics}");
 }
 
-/// `doc` plus the utilization a sampling agent publishes for the first GI (1 h and 24 h).
+/// `doc` plus what a sampling agent publishes: the first GI's utilization (1 h and 24 h), the
+/// GPU's ECC and XID counts.
 fn doc_with_usage(gpus: Vec<mig::report::GpuReport>) -> String {
     use mig::report::{GiUsage, GpuUsage, HostReport, Stats, UsageReport, UsageWindow};
     let mut r = HostReport::from_json(&doc(5, 3600, gpus)).expect("a valid document");
@@ -188,8 +194,15 @@ fn doc_with_usage(gpus: Vec<mig::report::GpuReport>) -> String {
         sample_interval_s: 10,
         gpus: vec![GpuUsage {
             uuid: g.uuid.clone(),
-            ecc: None,
-            xid: None,
+            ecc: Some(mig::report::EccCounts {
+                corrected: 2,
+                uncorrected: 0,
+            }),
+            xid: Some(mig::report::XidCounts {
+                total: 3,
+                codes: Vec::new(),
+                last: None,
+            }),
             gpu_instances: vec![GiUsage {
                 gi_id: g.gpu_instances[0].gi_id,
                 vm: Some("vm-a".into()),

@@ -110,6 +110,8 @@ struct Families {
     status: Family,
     utilization: Family,
     framebuffer: Family,
+    ecc: Family,
+    xid: Family,
 }
 
 impl Families {
@@ -159,6 +161,16 @@ impl Families {
                 "vmig_gi_utilization_percent",
                 "gauge",
                 "Utilization of the vGPU on a GPU instance over the agent's shortest window (mean, p95, max; engine sm or mem, enc/dec when used).",
+            ),
+            ecc: Family::new(
+                "vmig_gpu_ecc_errors",
+                "gauge",
+                "Volatile ECC error counts of a GPU since the driver loaded (type corrected or uncorrected).",
+            ),
+            xid: Family::new(
+                "vmig_gpu_xid_errors",
+                "gauge",
+                "XID errors of a GPU since its agent started (resets when the agent restarts).",
             ),
             framebuffer: Family::new(
                 "vmig_gi_framebuffer_used_mib",
@@ -224,6 +236,19 @@ impl Families {
             #[allow(clippy::cast_precision_loss, reason = "a handful of instances")]
             self.instances.add(l, n as f64);
         }
+        #[allow(clippy::cast_precision_loss, reason = "counts are bounded by 2^53 - 1")]
+        {
+            if let Some(e) = g.ecc {
+                for (kind, n) in [("corrected", e.corrected), ("uncorrected", e.uncorrected)] {
+                    let mut l = gpu.clone();
+                    l.push(("type", kind.to_string()));
+                    self.ecc.add(l, n as f64);
+                }
+            }
+            if let Some(x) = &g.xid {
+                self.xid.add(gpu.clone(), x.total as f64);
+            }
+        }
         for gi in &g.instances {
             if let Some(u) = &gi.usage {
                 let mut l = gpu.clone();
@@ -284,6 +309,8 @@ impl Families {
             &self.status,
             &self.utilization,
             &self.framebuffer,
+            &self.ecc,
+            &self.xid,
         ] {
             f.write(out);
         }
