@@ -253,6 +253,75 @@ fn four_hosts_from_mig_off_to_all_balanced() {
     failed_reboot_stops_the_rollout(&env, &rt, &c, &machines);
 }
 
+/// `--max-unavailable 2` on a two-host cluster: both hosts enter maintenance mode in one
+/// batch and wait for their reboots together; after both reboots the next run finishes both
+/// and leaves no host in maintenance mode.
+#[test]
+fn two_hosts_at_once_with_max_unavailable_2() {
+    let builder = Vcsim::builder()
+        .hosts_per_cluster(2)
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)));
+    let env = Env::start(builder, "vmig-rollout-batch");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let mut machines: Vec<Machine> = hosts(&rt, &c)
+        .into_iter()
+        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
+        .collect();
+    assert_eq!(machines.len(), 2);
+    env.vmig_json(
+        &[
+            "layout",
+            "set",
+            "--cluster",
+            CLUSTER,
+            "--layout",
+            "all-balanced",
+        ],
+        0,
+    );
+    wait_for(Duration::from_secs(120), "both hosts pending-reset", || {
+        let s = states(&env);
+        (s.len() == 2 && s.iter().all(|(_, st)| st == "pending-reset")).then_some(())
+    });
+    let batch = [
+        "--reboot",
+        "admin",
+        "--max-unavailable",
+        "2",
+        "--timeout-s",
+        "60",
+    ];
+    let (code, events, stderr) = rollout(&env, &batch);
+    assert_eq!(code, 7, "{stderr}");
+    let mut waiting: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "waiting-for-reboot")
+        .map(|e| e["host"].as_str().unwrap().to_string())
+        .collect();
+    waiting.sort();
+    let mut in_maintenance = in_mm(&rt, &c, &machines);
+    in_maintenance.sort();
+    assert_eq!(in_maintenance.len(), 2, "both at once: {stderr}");
+    assert_eq!(waiting, in_maintenance, "{stderr}");
+    for m in &mut machines {
+        m.reboot();
+    }
+    let (code, events, stderr) = rollout(&env, &batch);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        events.iter().filter(|e| e["event"] == "done-host").count(),
+        2,
+        "{events:?}"
+    );
+    assert!(in_mm(&rt, &c, &machines).is_empty(), "{stderr}");
+    assert!(
+        states(&env).iter().all(|(_, s)| s == "applied"),
+        "{:?}",
+        states(&env)
+    );
+}
+
 /// `--reboot host` where the reboot fails (vcsim implements no `RebootHost_Task`): the
 /// blocked host from before is released first (its own layout cleared, the cluster's
 /// all-balanced is what it has), then the next host that needs a reset stops the rollout
