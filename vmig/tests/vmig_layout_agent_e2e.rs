@@ -3,7 +3,7 @@
 //! (nvml-sim) reconciles it, and `vmig layout show` reads each GPU's state back: MIG on →
 //! `pending-reset` until the harness plays the GPU reset → `applied`; a GI backing a running
 //! VM → `blocked-in-use` naming the VM; a hostile desired value → `invalid-layout`, nothing
-//! changed.
+//! changed; a vCenter restart (desired layout and documents gone) changes nothing on the GPU.
 
 mod vmig_support;
 
@@ -29,7 +29,7 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
     let builder = Vcsim::builder()
         .hosts_per_cluster(2)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts(HOST).gpu(A100, 1)));
-    let env = Env::start(builder, "vmig-layout-agent");
+    let mut env = Env::start(builder, "vmig-layout-agent");
     let rt = Env::runtime();
     let c = env.client(&rt);
     let uuid = rt
@@ -108,6 +108,10 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
     profiles.sort_unstable();
     assert_eq!(profiles, [9, 14, 19, 19], "{shown:#}");
 
+    vcenter_restart_changes_nothing(&mut env, &state, &shown, &agent_log);
+    // The old client's pooled connection died with the simulator.
+    let c = env.client(&rt);
+
     // A VM runs on the 3g.20gb GI: all-1g on the host would destroy it, so it is blocked
     // and the VM is named; nothing is destroyed.
     let gi = nvml_gi_of(&shown, 9);
@@ -167,6 +171,46 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
         "{g:#}"
     );
     drop(agent);
+}
+
+/// vCenter restarts (the simulator comes back with its initial inventory: no desired layout,
+/// no agent document): the agent logs in again and republishes, and a desired layout that is
+/// gone is not an order to change anything; setting it again is reconciled as `applied`
+/// without touching the GPU.
+fn vcenter_restart_changes_nothing(
+    env: &mut Env,
+    state: &Path,
+    before: &serde_json::Value,
+    agent_log: &dyn Fn() -> String,
+) {
+    let gis = |v: &serde_json::Value| v["gpus"][0]["mig"]["gpu_instances"].clone();
+    env.vc.restart().expect("restart vcsim");
+    wait_for(
+        Duration::from_secs(120),
+        "the agent back after the restart",
+        || {
+            let shown = env.vmig_json(&["layout", "show", "--host", HOST], 0);
+            (shown["hosts"][0]["agent"] == "ok").then_some(())
+        },
+    );
+    let now: serde_json::Value = serde_json::from_str(&nvml_sim(state, &["show"])).unwrap();
+    assert_eq!(gis(&now), gis(before), "{}", agent_log());
+    env.vmig_json(
+        &[
+            "layout",
+            "set",
+            "--cluster",
+            "DC0_C0",
+            "--layout",
+            "all-balanced",
+        ],
+        0,
+    );
+    wait_for(Duration::from_secs(60), "applied again", || {
+        gpu_state(env, |g| g["state"] == "applied")
+    });
+    let now: serde_json::Value = serde_json::from_str(&nvml_sim(state, &["show"])).unwrap();
+    assert_eq!(gis(&now), gis(before), "{}", agent_log());
 }
 
 /// The GI id of the first GI of GI profile `profile_id` in `nvml-sim show` output.
