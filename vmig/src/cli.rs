@@ -8,13 +8,15 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::analysis::{self, Analysis};
+use crate::analysis;
 use crate::assign::{self, HostChoice};
 use crate::capacity;
 use crate::connect_opts::{ConnectArgs, ProcessEnvironment};
-use crate::inventory::{self, NoProgress, Progress, Scope, VmSelection};
+use crate::inventory::{NoProgress, Progress, Scope};
+use crate::output::{line, stdout_error, write_json};
 use crate::render::{self, Format};
 use crate::report::ScopeView;
+use crate::snapshot::{analyse, collect_all};
 use crate::stream::StreamedReport;
 use crate::{AdminError, Connection, ExitCode, Refusal, connect_all};
 
@@ -178,12 +180,6 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(n.saturating_mul(mult)))
 }
 
-/// One line of a command's text answer, with control characters from vCenter's names shown
-/// escaped (as every report format does).
-fn line(out: &mut dyn Write, text: &str) -> Result<(), AdminError> {
-    writeln!(out, "{}", crate::render::escape_controls(text)).map_err(stdout_error)
-}
-
 /// `vmig unassign`.
 #[derive(Debug, Args)]
 pub struct UnassignArgs {
@@ -287,20 +283,6 @@ fn init_logging(verbose: u8) {
         .with_max_level(level)
         .with_target(false)
         .try_init();
-}
-
-pub(crate) fn stdout_error(source: std::io::Error) -> AdminError {
-    AdminError::Output {
-        what: "stdout".into(),
-        source,
-    }
-}
-
-pub(crate) fn write_json<T: Serialize>(out: &mut dyn Write, value: &T) -> Result<(), AdminError> {
-    serde_json::to_writer_pretty(&mut *out, value)
-        .map_err(std::io::Error::other)
-        .and_then(|()| writeln!(out))
-        .map_err(stdout_error)
 }
 
 /// Runs a parsed command line, writing its results to `out` (`main` passes stdout; a report
@@ -559,49 +541,9 @@ async fn run_repair(
     Ok(ExitCode::Ok)
 }
 
-/// Reads every vCenter concurrently, keeping only the VMs a report or capacity answer uses.
-async fn collect_all(
-    conns: &[Connection],
-    scope: &Scope,
-    progress: &dyn Progress,
-) -> Result<Vec<inventory::VcenterInventory>, AdminError> {
-    futures_util::future::join_all(conns.iter().map(|c| {
-        inventory::collect_with(
-            &c.client,
-            &c.target.host,
-            scope,
-            VmSelection::Report,
-            progress,
-        )
-    }))
-    .await
-    .into_iter()
-    .collect()
-}
-
-pub(crate) async fn analyse(
-    conns: &[Connection],
-    scope: &Scope,
-    progress: &dyn Progress,
-) -> Result<Analysis, AdminError> {
-    let invs = collect_all(conns, scope, progress).await?;
-    let now = crate::connection::vcenter_time(conns).await?;
-    Ok(analysis::analyse(invs, now))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn command_answers_show_control_characters_escaped() {
-        let mut out = Vec::new();
-        line(&mut out, "assigned to VM evil\u{1b}[2Jvm\u{202e}").unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "assigned to VM evil\\u{1b}[2Jvm\\u{202e}\n"
-        );
-    }
 
     #[test]
     fn reserve_for_durations() {

@@ -30,6 +30,7 @@ pub mod interrupt;
 pub mod inventory;
 pub mod layout;
 pub mod lock;
+pub mod output;
 pub mod plan;
 pub mod render;
 pub mod report;
@@ -40,6 +41,7 @@ pub mod rollout;
 pub mod serve;
 pub mod setup;
 pub mod simulate;
+pub mod snapshot;
 pub mod stream;
 pub mod times;
 

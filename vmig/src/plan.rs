@@ -27,10 +27,11 @@ use mig::{GpuInstanceId, GpuModel, VgpuType};
 
 use crate::Connection;
 use crate::analysis::{AgentStatus, Analysis};
-use crate::cli::{analyse, stdout_error, write_json};
 use crate::error::AdminError;
 use crate::exit::ExitCode;
 use crate::inventory::{Progress, Scope};
+use crate::output::{stdout_error, write_json};
+use crate::snapshot::analyse;
 
 /// `vmig plan`.
 #[derive(Debug, clap::Args)]

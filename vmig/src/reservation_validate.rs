@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(Reservation::from_json(&r.to_json()), Ok(r));
         let e = refused(|r| {
             let mut m = more();
-            m.placement = Placement::new(7, 4);
+            m.placement = Placement::new(14, 4);
             r.more = vec![more(), m];
         });
         assert!(e.contains("`more[1].placement`"), "{e}");
@@ -296,7 +296,7 @@ mod tests {
                 "outside every MIG geometry",
             ),
             (
-                Box::new(|r| r.placement = Placement::new(7, 2)),
+                Box::new(|r| r.placement = Placement::new(15, 2)),
                 "outside every MIG geometry",
             ),
             (Box::new(|r| r.token = Some(-1)), "field `token` is -1"),

@@ -24,10 +24,11 @@ use mig::report::{GiUsage, UsageWindow};
 
 use crate::Connection;
 use crate::analysis::{Analysis, GpuAnalysis, HostAnalysis};
-use crate::cli::{analyse, stdout_error, write_json};
 use crate::error::AdminError;
 use crate::exit::ExitCode;
 use crate::inventory::{Progress, Scope};
+use crate::output::{stdout_error, write_json};
+use crate::snapshot::analyse;
 
 /// `vmig rightsize`.
 #[derive(Debug, clap::Args)]

@@ -19,7 +19,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use vcenter_client::{CustomFieldDef, FaultKind};
 
-use crate::cli::{stdout_error, write_json};
+use crate::output::{stdout_error, write_json};
 use crate::{AdminError, Connection, ExitCode};
 
 /// Every durable custom attribute definition: name and the managed object type it is for.

@@ -15,10 +15,11 @@ use mig::simulate::{Event, Policy, SimResult, compare, random_events};
 
 use crate::Connection;
 use crate::capacity::parse_type;
-use crate::cli::{analyse, stdout_error, write_json};
 use crate::error::AdminError;
 use crate::exit::ExitCode;
 use crate::inventory::{Progress, Scope};
+use crate::output::{stdout_error, write_json};
+use crate::snapshot::analyse;
 
 /// `vmig simulate`.
 #[derive(Debug, clap::Args)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::target::{self, Desired, FieldKeys, Target, TargetKind};
 use super::{ClearArgs, SetArgs, validate, vc_err};
 use crate::render::escape_controls;
-use crate::{AdminError, ExitCode, cli};
+use crate::{AdminError, ExitCode, output};
 
 /// What `set` and `clear` print with `--json`.
 #[derive(Debug, Serialize)]
@@ -235,11 +235,11 @@ fn print(
     line: impl FnOnce() -> String,
 ) -> Result<ExitCode, AdminError> {
     if json {
-        cli::write_json(out, answer)?;
+        output::write_json(out, answer)?;
     } else {
-        writeln!(out, "{}", escape_controls(&line())).map_err(cli::stdout_error)?;
+        writeln!(out, "{}", escape_controls(&line())).map_err(output::stdout_error)?;
         for n in &answer.notes {
-            writeln!(out, "  note: {}", escape_controls(n)).map_err(cli::stdout_error)?;
+            writeln!(out, "  note: {}", escape_controls(n)).map_err(output::stdout_error)?;
         }
     }
     Ok(ExitCode::Ok)

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::ShowArgs;
 use super::target::{Desired, Inventory, TargetKind, agent_report};
 use crate::render::escape_controls;
-use crate::{AdminError, Connection, ExitCode, cli};
+use crate::{AdminError, Connection, ExitCode, output};
 
 /// The desired layout in force on a host.
 #[derive(Debug, Clone, Serialize)]
@@ -170,9 +170,9 @@ pub async fn run(
         struct Shown<'a> {
             hosts: &'a [HostRow],
         }
-        cli::write_json(out, &Shown { hosts: &all })?;
+        output::write_json(out, &Shown { hosts: &all })?;
     } else {
-        render_table(&all, out).map_err(cli::stdout_error)?;
+        render_table(&all, out).map_err(output::stdout_error)?;
     }
     Ok(ExitCode::Ok)
 }

@@ -17,10 +17,10 @@ use mig::{GpuModel, VgpuType};
 use super::{Fleet, FleetOptions, PlanAnswer, fleet_with};
 use crate::analysis::Analysis;
 use crate::assign::{MoveEnd, MoveOrder, move_one};
-use crate::cli::analyse;
 use crate::error::AdminError;
 use crate::exit::ExitCode;
 use crate::inventory::{Progress, Scope};
+use crate::snapshot::analyse;
 use crate::{Connection, Refusal, RefusalKind};
 
 /// What `apply` needs besides the plan.

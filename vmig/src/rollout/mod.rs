@@ -27,7 +27,7 @@ use vcenter_client::{CustomFieldKey, HostRef, MoRef, TaskWait};
 use crate::layout::show::{self, HostRow};
 use crate::layout::target::{Desired, Inventory, value};
 use crate::layout::{validate, vc_err};
-use crate::{AdminError, Connection, ExitCode, cli};
+use crate::{AdminError, Connection, ExitCode, output};
 use record::{FIELD_ROLLOUT, HostEntry, Phase, Record};
 
 /// `vmig rollout`.
@@ -165,7 +165,7 @@ impl Rollout<'_> {
             serde_json::to_writer(&mut *self.out, &e)
                 .map_err(std::io::Error::other)
                 .and_then(|()| writeln!(self.out))
-                .map_err(cli::stdout_error)?;
+                .map_err(output::stdout_error)?;
         }
         Ok(())
     }
