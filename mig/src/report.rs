@@ -19,7 +19,7 @@ pub use layout_state::{GpuLayoutState, LayoutSource, LayoutStateKind};
 pub use usage::{
     EccCounts, GiUsage, GpuUsage, LastXid, MAX_ECC_COUNT, MAX_FB_MIB, MAX_SAMPLE_INTERVAL_S,
     MAX_WINDOW_S, MAX_WINDOWS, MAX_XID_CODE, MAX_XID_CODES, MAX_XID_COUNT, Stats, UsageReport,
-    UsageWindow, XidCode, XidCounts,
+    UsageSource, UsageWindow, XidCode, XidCounts,
 };
 pub use validate::{
     MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,

@@ -58,6 +58,51 @@ impl LoadSchedule {
     }
 }
 
+/// Activity accumulated by a load since it was set, in percent-seconds: what a GPM sample
+/// (`nvmlGpmMigSampleGet`) carries, so the mean utilization between two samples is the
+/// difference divided by the time between them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Accumulated {
+    /// SM utilization integrated over time, %·s.
+    pub sm: f64,
+    /// Memory-controller utilization integrated over time, %·s.
+    pub mem: f64,
+}
+
+impl LoadSchedule {
+    /// Activity accumulated from the start of the cycle to `now_us` (Unix µs). Each phase
+    /// holds its level over whole seconds, as [`LoadSchedule::level_at`] answers, so the
+    /// integral agrees with the per-vGPU samples taken in the same seconds.
+    pub fn accumulated_until(&self, now_us: u64) -> Accumulated {
+        let cycle_s: u64 = self.phases.iter().map(|p| p.seconds.max(1)).sum();
+        let start_us = self.since_unix_s.saturating_mul(1_000_000);
+        if cycle_s == 0 || now_us <= start_us {
+            return Accumulated::default();
+        }
+        let elapsed_us = now_us - start_us;
+        let cycle_us = cycle_s * 1_000_000;
+        let over = |len_us: u64, level: LoadLevel, acc: &mut Accumulated| {
+            let secs = len_us as f64 / 1e6;
+            acc.sm += f64::from(level.sm) * secs;
+            acc.mem += f64::from(level.mem) * secs;
+        };
+        let mut acc = Accumulated::default();
+        let cycles = elapsed_us / cycle_us;
+        for phase in &self.phases {
+            over(phase.seconds.max(1) * 1_000_000, phase.level, &mut acc);
+        }
+        acc.sm *= cycles as f64;
+        acc.mem *= cycles as f64;
+        let mut rest_us = elapsed_us % cycle_us;
+        for phase in &self.phases {
+            let len_us = (phase.seconds.max(1) * 1_000_000).min(rest_us);
+            over(len_us, phase.level, &mut acc);
+            rest_us -= len_us;
+        }
+        acc
+    }
+}
+
 /// Volatile (since the last driver load) ECC error counts of one GPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EccCounts {
@@ -147,6 +192,31 @@ mod tests {
         assert_eq!(s.level_at(110).sm, 90);
         assert_eq!(s.level_at(114).sm, 90);
         assert_eq!(s.level_at(115).sm, 20, "the cycle repeats");
+    }
+
+    #[test]
+    fn accumulated_activity_integrates_the_phases() {
+        let s = LoadSchedule {
+            since_unix_s: 100,
+            phases: vec![
+                LoadPhase {
+                    seconds: 10,
+                    level: level(20),
+                },
+                LoadPhase {
+                    seconds: 5,
+                    level: level(80),
+                },
+            ],
+        };
+        let at = |s_: f64| s.accumulated_until((s_ * 1e6) as u64).sm;
+        assert_eq!(at(50.0), 0.0, "nothing before the start");
+        assert!((at(105.0) - 100.0).abs() < 1e-6);
+        assert!((at(112.0) - (200.0 + 160.0)).abs() < 1e-6);
+        // One full cycle (200 + 400) plus 2.5 s of the first phase.
+        assert!((at(117.5) - (600.0 + 50.0)).abs() < 1e-6);
+        let mean = (at(130.0) - at(115.0)) / 15.0;
+        assert!((mean - 40.0).abs() < 1e-6, "mean over a cycle: {mean}");
     }
 
     #[test]

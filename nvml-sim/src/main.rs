@@ -161,6 +161,10 @@ enum Command {
         /// Volatile uncorrected ECC errors of GPU -i.
         #[arg(long, requires = "index")]
         ecc_uncorrected: Option<u64>,
+        /// Whether nvmlDeviceGetVgpuUtilization answers on GPU -i (`unsupported`: it returns
+        /// NOT_SUPPORTED, leaving GPM as the only utilization source).
+        #[arg(long, requires = "index", value_name = "supported|unsupported", value_parser = ["supported", "unsupported"])]
+        vgpu_utilization: Option<String>,
     },
     /// Queue one XID error on a GPU: the next `nvmlEventSetWait_v2` of every event set
     /// registered for XID critical errors on that GPU delivers it.
@@ -320,6 +324,7 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             phases,
             ecc_corrected,
             ecc_uncorrected,
+            vgpu_utilization,
         } => load(
             &store,
             &path,
@@ -330,6 +335,7 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
                 phases,
                 ecc_corrected,
                 ecc_uncorrected,
+                vgpu_utilization,
             },
             out,
         )?,
@@ -356,6 +362,7 @@ struct LoadArgs {
     phases: Vec<String>,
     ecc_corrected: Option<u64>,
     ecc_uncorrected: Option<u64>,
+    vgpu_utilization: Option<String>,
 }
 
 fn load(store: &Store, path: &str, args: LoadArgs, out: &mut String) -> Result<()> {
@@ -368,7 +375,8 @@ fn load(store: &Store, path: &str, args: LoadArgs, out: &mut String) -> Result<(
         corrected: args.ecc_corrected.unwrap_or(0),
         uncorrected: args.ecc_uncorrected.unwrap_or(0),
     });
-    if target.is_none() && ecc.is_none() {
+    let vgpu_util = args.vgpu_utilization.as_deref().map(|v| v == "supported");
+    if target.is_none() && ecc.is_none() && vgpu_util.is_none() {
         anyhow::bail!(
             "name a vGPU (--vm VM, or -i GPU --gi GI) with --phase, or a GPU (-i) with --ecc-corrected/--ecc-uncorrected"
         );
@@ -396,6 +404,20 @@ fn load(store: &Store, path: &str, args: LoadArgs, out: &mut String) -> Result<(
             out,
             "vGPU instance {instance}: load set ({} phases)",
             args.phases.len()
+        );
+    }
+    if let (Some(supported), Some(index)) = (vgpu_util, args.index) {
+        store
+            .update(|s| s.set_vgpu_utilization_supported(index, supported))?
+            .with_context(|| format!("cannot set vGPU utilization support ({path})"))?;
+        say!(
+            out,
+            "GPU {index}: vGPU utilization {}",
+            if supported {
+                "supported"
+            } else {
+                "unsupported"
+            }
         );
     }
     if let (Some(ecc), Some(index)) = (ecc, args.index) {

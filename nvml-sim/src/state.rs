@@ -134,6 +134,11 @@ pub struct SimGpu {
     /// Volatile ECC error counts (`nvmlDeviceGetTotalEccErrors`), set by `nvml-sim load --ecc-*`.
     #[serde(default)]
     pub ecc: crate::load::EccCounts,
+    /// `nvmlDeviceGetVgpuUtilization` answers NOT_SUPPORTED (`nvml-sim load -i N
+    /// --vgpu-utilization unsupported`): what a driver that gives no per-vGPU utilization on a
+    /// MIG-enabled parent looks like, so GPM (`nvmlGpmMigSampleGet`) is the only source left.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vgpu_utilization_unsupported: bool,
     /// XID errors injected with `nvml-sim xid`, oldest first, at most [`MAX_QUEUED_XIDS`]:
     /// what `nvmlEventSetWait_v2` hands out. Each event set delivers those with a sequence
     /// number above the last it delivered, so several readers each see every XID.
@@ -326,6 +331,7 @@ impl SimState {
                 processes: Vec::new(),
                 vgpus: Vec::new(),
                 ecc: crate::load::EccCounts::default(),
+                vgpu_utilization_unsupported: false,
                 xids: Vec::new(),
                 xid_seq: 0,
             });
@@ -568,6 +574,16 @@ impl SimState {
         };
         vgpu.load = Some(schedule);
         Ok(vgpu.instance)
+    }
+
+    /// `nvml-sim load -i GPU --vgpu-utilization supported|unsupported`.
+    pub fn set_vgpu_utilization_supported(
+        &mut self,
+        index: u32,
+        supported: bool,
+    ) -> Result<(), SimError> {
+        self.gpu_mut_checked(index)?.vgpu_utilization_unsupported = !supported;
+        Ok(())
     }
 
     /// `nvml-sim load -i GPU --ecc-corrected N --ecc-uncorrected M`.

@@ -88,6 +88,12 @@ const REQUIRED: &[&str] = &[
     "nvmlDeviceGetVgpuUtilization",
     "nvmlVgpuInstanceGetFbUsage",
     "nvmlDeviceGetTotalEccErrors",
+    // GPM per GPU instance (Hopper and newer)
+    "nvmlGpmQueryDeviceSupport",
+    "nvmlGpmSampleAlloc",
+    "nvmlGpmSampleFree",
+    "nvmlGpmMigSampleGet",
+    "nvmlGpmMetricsGet",
 ];
 
 fn exported_nvml_symbols() -> BTreeSet<String> {

@@ -271,7 +271,9 @@ fn calls_before_init_are_uninitialized_and_unknown_symbols_are_absent() {
         // Functions the simulator does not implement are absent, so clients get the same
         // "symbol not found" they would get from an older real driver.
         assert!(sym("nvmlDeviceGetPowerUsage").is_null());
-        assert!(sym("nvmlGpmMigSampleGet").is_null());
+        // GPM per GI is implemented (ffi_gpm.rs); whole-GPU GPM samples and streaming are not.
+        assert!(sym("nvmlGpmSampleGet").is_null());
+        assert!(sym("nvmlGpmSetStreamingEnabled").is_null());
         libc::dlclose(h);
     }
     // nvml-wrapper turns an absent symbol into FailedToLoadSymbol, not a panic.

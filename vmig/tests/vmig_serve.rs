@@ -207,6 +207,7 @@ fn doc_with_usage(gpus: Vec<mig::report::GpuReport>) -> String {
                 gi_id: g.gpu_instances[0].gi_id,
                 vm: Some("vm-a".into()),
                 windows: vec![window(3600), window(86_400)],
+                source: None,
             }],
         }],
     });

@@ -18,7 +18,7 @@ use anyhow::Context;
 use mig::GpuInstanceId;
 use mig::report::{
     EccCounts, GpuReport, GpuUsage, LastXid, MAX_XID_CODE, MAX_XID_CODES, MAX_XID_COUNT,
-    UsageReport, XidCode, XidCounts,
+    UsageReport, UsageSource, XidCode, XidCounts,
 };
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ use super::nvml_observer::stall_timeout_for;
 use super::run::Shared;
 use super::sampling_window::{Sample, SeriesKey, UsageBook};
 use super::worker::Worker;
-use crate::nvml::{Driver, XidWatch};
+use crate::nvml::{Driver, GpmSampleHandle, Gpu, XidWatch};
 
 /// What one sampling round read on one GPU.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +38,8 @@ pub struct GpuReading {
     pub ecc: Option<EccCounts>,
     /// `(gi, vm, sample)` per MIG-backed vGPU with a new sample.
     pub vgpus: Vec<(GpuInstanceId, String, Sample)>,
+    /// `(gi, vm, sample)` from GPM, for GIs whose vGPU had no per-vGPU sample this round.
+    pub gpm: Vec<(GpuInstanceId, String, Sample)>,
     /// Whether XID events are registered on this GPU (its counts are then published).
     pub xid_watched: bool,
     /// The XIDs received since the last round, oldest first: `(code, gi)`.
@@ -137,6 +139,15 @@ impl UsageState {
                     vm,
                 };
                 self.book.record(now, key, sample);
+            }
+            for (gi, vm, sample) in r.gpm {
+                let key = SeriesKey {
+                    gpu_uuid: r.uuid.clone(),
+                    gi,
+                    vm,
+                };
+                self.book
+                    .record_from(now, key, sample, Some(UsageSource::Gpm));
             }
         }
     }
@@ -251,6 +262,121 @@ struct SamplerCore {
     xid_watch: Option<XidWatch>,
     /// XID events were found unsupported (logged once).
     xid_unsupported_logged: bool,
+    /// GPM state per GPU UUID, for the loaded `driver` (freed before it is dropped).
+    gpm: Vec<GpmGpu>,
+    /// GPUs on which GPM was found unsupported or failing (logged once each).
+    gpm_logged: Vec<String>,
+}
+
+/// GPM on one GPU: whether the driver offers it (asked once per load) and each GI's sample of
+/// the previous round.
+#[derive(Debug)]
+struct GpmGpu {
+    uuid: String,
+    supported: bool,
+    previous: Vec<(GpuInstanceId, GpmSampleHandle)>,
+}
+
+impl GpmGpu {
+    fn free(self, driver: &Driver) {
+        for (_, h) in self.previous {
+            driver.free_gpm_sample(h);
+        }
+    }
+}
+
+/// Log once per GPU that GPM is not used there.
+fn gpm_not_used(logged: &mut Vec<String>, uuid: &str, why: &str) {
+    if !logged.iter().any(|u| u == uuid) {
+        tracing::info!(gpu = %uuid, "GPM is not used on this GPU: {why}");
+        logged.push(uuid.to_string());
+    }
+}
+
+/// One GPM round on `gpu`: a new sample of every GI with an active vGPU, and the SM / DRAM
+/// bandwidth figures since the previous round's sample for those GIs that `covered` (GIs
+/// with a per-vGPU sample this round) does not name. GPM never fails the round: an error
+/// only means no GPM figure this time.
+fn gpm_round(
+    driver: &Driver,
+    gpu: &Gpu<'_>,
+    state: &mut GpmGpu,
+    logged: &mut Vec<String>,
+    covered: &[GpuInstanceId],
+) -> Vec<(GpuInstanceId, String, Sample)> {
+    let mut figures = Vec::new();
+    if !state.supported {
+        return figures;
+    }
+    let vgpus = match gpu.vgpus() {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(gpu = %state.uuid, error = %e, "active vGPUs not read for GPM this round");
+            return figures;
+        }
+    };
+    let mut previous = std::mem::take(&mut state.previous);
+    for v in vgpus {
+        let Some(gi) = v.gi_id else { continue };
+        let earlier = previous
+            .iter()
+            .position(|(g, _)| *g == gi)
+            .map(|i| previous.swap_remove(i).1);
+        let later = match gpu.gpm_mig_sample(gi) {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                gpm_not_used(
+                    logged,
+                    &state.uuid,
+                    "the driver refuses GPM samples of GPU instances",
+                );
+                state.supported = false;
+                if let Some(h) = earlier {
+                    driver.free_gpm_sample(h);
+                }
+                break;
+            }
+            Err(e) => {
+                tracing::debug!(gpu = %state.uuid, gi = gi.0, error = %e, "no GPM sample this round");
+                if let Some(h) = earlier {
+                    driver.free_gpm_sample(h);
+                }
+                continue;
+            }
+        };
+        if let Some(earlier) = earlier {
+            if !covered.contains(&gi) {
+                match driver.gpm_figures(&earlier, &later) {
+                    Ok(f) => figures.push((
+                        gi,
+                        v.vm_id.clone(),
+                        Sample {
+                            sm: f.sm.round() as u8,
+                            mem: f.dram_bw.round() as u8,
+                            enc: 0,
+                            dec: 0,
+                            fb_mib: None,
+                        },
+                    )),
+                    Err(e) => {
+                        tracing::debug!(gpu = %state.uuid, gi = gi.0, error = %e, "no GPM figures this round");
+                    }
+                }
+            }
+            driver.free_gpm_sample(earlier);
+        }
+        state.previous.push((gi, later));
+    }
+    // GIs without a vGPU any more (or after a refusal): their samples are of no use.
+    for (_, h) in previous {
+        driver.free_gpm_sample(h);
+    }
+    if !state.supported {
+        for (_, h) in std::mem::take(&mut state.previous) {
+            driver.free_gpm_sample(h);
+        }
+    }
+    figures
 }
 
 impl SamplerCore {
@@ -262,6 +388,8 @@ impl SamplerCore {
             unsupported: Vec::new(),
             xid_watch: None,
             xid_unsupported_logged: false,
+            gpm: Vec::new(),
+            gpm_logged: Vec::new(),
         }
     }
 
@@ -293,6 +421,11 @@ impl SamplerCore {
     fn unload(&mut self) {
         if let (Some(driver), Some(watch)) = (self.driver.as_ref(), self.xid_watch.take()) {
             driver.unwatch_xids(watch);
+        }
+        if let Some(driver) = self.driver.as_ref() {
+            for g in std::mem::take(&mut self.gpm) {
+                g.free(driver);
+            }
         }
         self.driver = None;
     }
@@ -357,6 +490,44 @@ impl SamplerCore {
                     Vec::new()
                 }
             };
+            let covered: Vec<GpuInstanceId> = vgpus.iter().filter_map(|v| v.gi_id).collect();
+            let i = match self.gpm.iter().position(|g| g.uuid == uuid) {
+                Some(i) => i,
+                None => {
+                    let supported = match gpu.gpm_supported() {
+                        Ok(true) => true,
+                        Ok(false) => {
+                            gpm_not_used(
+                                &mut self.gpm_logged,
+                                &uuid,
+                                "the driver does not offer GPM (Hopper and newer only)",
+                            );
+                            false
+                        }
+                        Err(e) => {
+                            gpm_not_used(
+                                &mut self.gpm_logged,
+                                &uuid,
+                                &format!("cannot ask whether GPM is supported: {e}"),
+                            );
+                            false
+                        }
+                    };
+                    self.gpm.push(GpmGpu {
+                        uuid: uuid.clone(),
+                        supported,
+                        previous: Vec::new(),
+                    });
+                    self.gpm.len() - 1
+                }
+            };
+            let gpm = gpm_round(
+                driver,
+                gpu,
+                &mut self.gpm[i],
+                &mut self.gpm_logged,
+                &covered,
+            );
             if let Some(newest) = vgpus.iter().map(|v| v.time_stamp_us).max() {
                 self.last_seen.retain(|(u, _)| *u != uuid);
                 self.last_seen.push((uuid.clone(), newest));
@@ -375,6 +546,7 @@ impl SamplerCore {
                         Some((v.gi_id?, v.vm_id, sample))
                     })
                     .collect(),
+                gpm,
                 xid_watched: watched.contains(&uuid),
                 xids: take_xids(&mut xids, &uuid),
                 uuid,
@@ -387,6 +559,13 @@ impl SamplerCore {
         // Only GPUs still present are remembered.
         self.last_seen
             .retain(|(u, _)| readings.iter().any(|r| r.uuid == *u));
+        let (kept, gone): (Vec<GpmGpu>, Vec<GpmGpu>) = std::mem::take(&mut self.gpm)
+            .into_iter()
+            .partition(|g| readings.iter().any(|r| r.uuid == g.uuid));
+        self.gpm = kept;
+        for g in gone {
+            g.free(driver);
+        }
         Ok(readings)
     }
 }
@@ -450,12 +629,16 @@ mod tests {
     const CHILD_LIB: &str = "VMIG_TEST_SAMPLER_NVML_LIB";
 
     fn run_child(test: &str, extra: &[&str]) {
+        run_child_on("a100-pcie-40gb", test, extra);
+    }
+
+    fn run_child_on(model: &str, test: &str, extra: &[&str]) {
         let dir = vmig_testkit::temp_dir("agent-sampler-xid");
         let state = dir.path().join("nvml-sim.json");
         let out = std::process::Command::new(vmig_testkit::workspace_bin("nvml-sim"))
             .arg("--state")
             .arg(&state)
-            .args(["init", "--mig", "--gpu", "a100-pcie-40gb"])
+            .args(["init", "--mig", "--gpu", model])
             .args(extra)
             .output()
             .expect("run nvml-sim init");
@@ -476,14 +659,133 @@ mod tests {
     }
 
     fn inject_xid(xid: &str) {
+        sim_ctl(&["xid", "--gpu", "0", "--xid", xid]);
+    }
+
+    /// Run `nvml-sim ARGS` on the child's state file.
+    fn sim_ctl(args: &[&str]) {
         let state = std::env::var_os("NVML_SIM_STATE").expect("set by the parent test");
         let out = std::process::Command::new(vmig_testkit::workspace_bin("nvml-sim"))
             .arg("--state")
             .arg(state)
-            .args(["xid", "--gpu", "0", "--xid", xid])
+            .args(args)
             .output()
-            .expect("run nvml-sim xid");
+            .expect("run nvml-sim");
         assert!(out.status.success(), "{out:?}");
+    }
+
+    /// A 3g GI on GPU 0 with VM `vm-g`'s vGPU of `vgpu_type` on it, loaded at 60 % SM and
+    /// 25 % memory for an hour; returns the GI id.
+    fn loaded_vgpu(core: &mut SamplerCore, vgpu_type: &str) -> GpuInstanceId {
+        core.sample().expect("first round loads NVML");
+        let driver = core.driver.as_ref().expect("loaded");
+        let gpus = driver.gpus().expect("GPUs");
+        let gi = gpus[0]
+            .create_gi(mig::GiProfileId(9), None)
+            .expect("3g GI")
+            .id();
+        let gi_text = gi.0.to_string();
+        sim_ctl(&[
+            "occupy", "-i", "0", "--gi", &gi_text, "--vgpu", vgpu_type, "--vm", "vm-g",
+        ]);
+        sim_ctl(&[
+            "load",
+            "--vm",
+            "vm-g",
+            "--phase",
+            "sm=60,mem=25,fb=4000,s=3600",
+        ]);
+        gi
+    }
+
+    fn present(uuid: &str, gi: GpuInstanceId) -> Vec<(String, Vec<GpuInstanceId>)> {
+        vec![(uuid.to_string(), vec![gi])]
+    }
+
+    #[test]
+    fn hopper_without_vgpu_utilization_gets_sm_from_gpm() {
+        run_child_on(
+            "h100-sxm5-80gb",
+            "daemon::sampling::tests::child_hopper_without_vgpu_utilization_gets_sm_from_gpm",
+            &[],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside hopper_without_vgpu_utilization_gets_sm_from_gpm"]
+    fn child_hopper_without_vgpu_utilization_gets_sm_from_gpm() {
+        let mut core = child_core();
+        let gi = loaded_vgpu(&mut core, "nvidia_h100xm-3-40c");
+        // While per-vGPU utilization answers, GPM only keeps its sample fresh.
+        let r = core.sample().expect("sample");
+        assert_eq!(r[0].vgpus.len(), 1, "{r:?}");
+        assert!(r[0].gpm.is_empty(), "{r:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let r = core.sample().expect("sample");
+        assert!(r[0].gpm.is_empty(), "per-vGPU sample wins: {r:?}");
+
+        sim_ctl(&["load", "-i", "0", "--vgpu-utilization", "unsupported"]);
+        let mut usage = UsageState::default();
+        for _ in 0..2 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let r = core.sample().expect("sample");
+            assert!(r[0].vgpus.is_empty(), "{r:?}");
+            assert_eq!(
+                r[0].gpm,
+                vec![(
+                    gi,
+                    "vm-g".to_string(),
+                    Sample {
+                        sm: 60,
+                        mem: 25,
+                        enc: 0,
+                        dec: 0,
+                        fb_mib: None
+                    }
+                )],
+                "the SM figure comes from GPM"
+            );
+            usage.record(r);
+        }
+        let uuid = core.gpm[0].uuid.clone();
+        let report = usage
+            .book
+            .summary(usage.now_s(), 10, &present(&uuid, gi))
+            .expect("sampled");
+        let g = &report.gpus[0].gpu_instances[0];
+        assert_eq!(g.source, Some(UsageSource::Gpm));
+        assert_eq!(g.vm.as_deref(), Some("vm-g"));
+        assert_eq!(g.windows[0].sm.max(), 60);
+        assert_eq!(g.windows[0].mem.max(), 25);
+        let mut doc = super::super::document::host_report("h", 1, "2026-12-02T18:00:00Z", 300, &[]);
+        doc.usage = Some(report);
+        doc.validate()
+            .expect("a GPM-sourced summary is a valid document");
+        core.unload();
+    }
+
+    #[test]
+    fn ampere_gets_nothing_from_gpm() {
+        run_child(
+            "daemon::sampling::tests::child_ampere_gets_nothing_from_gpm",
+            &[],
+        );
+    }
+
+    #[test]
+    #[ignore = "runs inside ampere_gets_nothing_from_gpm"]
+    fn child_ampere_gets_nothing_from_gpm() {
+        let mut core = child_core();
+        loaded_vgpu(&mut core, "grid_a100-3-20c");
+        sim_ctl(&["load", "-i", "0", "--vgpu-utilization", "unsupported"]);
+        for _ in 0..2 {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let r = core.sample().expect("sampling works without GPM");
+            assert!(r[0].vgpus.is_empty() && r[0].gpm.is_empty(), "{r:?}");
+        }
+        assert!(!core.gpm[0].supported);
+        assert_eq!(core.gpm_logged.len(), 1, "logged once");
+        core.unload();
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use mig::GpuInstanceId;
-use mig::report::{EccCounts, GiUsage, GpuUsage, Stats, UsageReport, UsageWindow};
+use mig::report::{EccCounts, GiUsage, GpuUsage, Stats, UsageReport, UsageSource, UsageWindow};
 
 /// Most series kept: 8 GPUs × 8 GIs, twice over (a VM replaced on a GI starts a new series).
 pub const MAX_SERIES: usize = 128;
@@ -223,6 +223,8 @@ pub struct SeriesKey {
 struct Series {
     last_s: u64,
     windows: Vec<Window>,
+    /// Every sample came from GPM (published as `source: "gpm"`); one per-vGPU sample clears it.
+    all_gpm: bool,
 }
 
 /// Every series of this host, and each GPU's ECC counts.
@@ -233,12 +235,27 @@ pub struct UsageBook {
 }
 
 impl UsageBook {
-    /// Record one sample of `key` taken at `now_s`.
+    /// Record one per-vGPU sample of `key` taken at `now_s`.
     pub fn record(&mut self, now_s: u64, key: SeriesKey, sample: Sample) {
+        self.record_from(now_s, key, sample, None);
+    }
+
+    /// Record one sample of `key` taken at `now_s` from `source` (`None`: per-vGPU
+    /// utilization).
+    pub fn record_from(
+        &mut self,
+        now_s: u64,
+        key: SeriesKey,
+        sample: Sample,
+        source: Option<UsageSource>,
+    ) {
+        let gpm = source == Some(UsageSource::Gpm);
         let series = self.series.entry(key).or_insert_with(|| Series {
             last_s: now_s,
             windows: WINDOWS.iter().copied().map(Window::new).collect(),
+            all_gpm: gpm,
         });
+        series.all_gpm &= gpm;
         series.last_s = now_s;
         for w in &mut series.windows {
             w.add(now_s, sample);
@@ -318,6 +335,7 @@ impl UsageBook {
                         gi_id: *gi,
                         vm: Some(key.vm.clone()),
                         windows,
+                        source: series.all_gpm.then_some(UsageSource::Gpm),
                     });
                 }
             }

@@ -26,6 +26,7 @@ mod code;
 mod events;
 mod ffi;
 mod ffi_events;
+mod ffi_gpm;
 mod ffi_usage;
 mod gpu;
 mod info;
@@ -41,6 +42,7 @@ use nvml_wrapper::Nvml;
 pub use code::{CallError, NvmlCode};
 pub use events::{XidEvent, XidWatch};
 use ffi::RawError;
+pub use ffi_gpm::{GpmFigures, GpmSampleHandle};
 pub use gpu::Gpu;
 pub use info::{
     ActiveVgpu, CiInfo, CiProfileInfo, GiInfo, GiProfileInfo, GpuProcess, MigDeviceInfo, MigMode,
@@ -108,7 +110,13 @@ pub enum LoadError {
 pub struct Driver {
     nvml: Nvml,
     lib_path: PathBuf,
+    /// Unique per load in this process: raw handles kept across calls (GPM samples) name the
+    /// driver that made them, and are only handed back to it.
+    id: u64,
 }
+
+/// The next [`Driver::id`].
+static NEXT_DRIVER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Driver {
     /// Load NVML from `path`, or from [`DEFAULT_LIBRARY_NAMES`] when `None`, and initialise it.
@@ -136,6 +144,7 @@ impl Driver {
                     return Ok(Driver {
                         nvml,
                         lib_path: candidate.clone(),
+                        id: NEXT_DRIVER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     });
                 }
                 Err(nvml_wrapper::error::NvmlError::LibloadingError(e)) => {

@@ -120,6 +120,21 @@ pub struct GiUsage {
     pub vm: Option<String>,
     /// Shortest window first.
     pub windows: Vec<UsageWindow>,
+    /// Where the figures come from when not from per-vGPU utilization
+    /// (`nvmlDeviceGetVgpuUtilization`, the default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<UsageSource>,
+}
+
+/// Another source of a GI's figures than per-vGPU utilization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsageSource {
+    /// GPM per GPU instance (`nvmlGpmMigSampleGet`, Hopper and newer): `sm` is
+    /// `NVML_GPM_METRIC_SM_UTIL`, `mem` is `NVML_GPM_METRIC_DRAM_BW_UTIL`; GPM gives no
+    /// encoder/decoder or framebuffer figure here, so `enc` and `dec` are 0 and `fb_mib`
+    /// absent. Every sample of the windows came from GPM.
+    Gpm,
 }
 
 impl GiUsage {
@@ -262,6 +277,13 @@ fn validate_gi(gi: &GiUsage, max_text: usize) -> Result<(), String> {
     }
     for (k, w) in gi.windows.iter().enumerate() {
         validate_window(w).map_err(|e| format!("windows[{k}]: {e}"))?;
+        if gi.source == Some(UsageSource::Gpm)
+            && (w.enc.max() > 0 || w.dec.max() > 0 || w.fb_mib.is_some())
+        {
+            return Err(format!(
+                "windows[{k}]: source is gpm, which reports no enc, dec or fb_mib, yet they are given"
+            ));
+        }
     }
     Ok(())
 }
@@ -393,6 +415,7 @@ mod tests {
                     gi_id: GpuInstanceId(1),
                     vm: Some("vm-1".into()),
                     windows: vec![w],
+                    source: None,
                 }],
             }],
         }
@@ -446,5 +469,27 @@ mod tests {
         let mut r = report(window());
         r.gpus[0].gpu_instances[0].vm = Some("v".repeat(257));
         assert!(validate(&r, 256, 64).is_err());
+    }
+
+    #[test]
+    fn gpm_sourced_windows_carry_no_encoder_or_framebuffer_figures() {
+        let mut r = report(window());
+        r.gpus[0].gpu_instances[0].source = Some(UsageSource::Gpm);
+        let e = validate(&r, 256, 64).expect_err("the test window has enc and fb_mib");
+        assert!(e.contains("source is gpm"), "{e}");
+        let w = &mut r.gpus[0].gpu_instances[0].windows[0];
+        w.enc = Stats(0, 0, 0);
+        w.dec = Stats(0, 0, 0);
+        w.fb_mib = None;
+        validate(&r, 256, 64).expect("valid");
+        let json = serde_json::to_string(&r).expect("serialises");
+        assert!(json.contains(r#""source":"gpm""#), "{json}");
+        let back: UsageReport = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, r);
+        let other = json.replace(r#""source":"gpm""#, r#""source":"dcgm""#);
+        assert!(
+            serde_json::from_str::<UsageReport>(&other).is_err(),
+            "an unknown source is refused"
+        );
     }
 }

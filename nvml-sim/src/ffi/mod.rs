@@ -16,10 +16,11 @@
 mod compute_instance;
 mod device;
 mod events;
+mod gpm;
 mod gpu_instance;
 mod system;
 pub mod types;
-mod usage;
+pub(crate) mod usage;
 mod vgpu;
 
 use std::ffi::{CStr, c_char, c_uint};

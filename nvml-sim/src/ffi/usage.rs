@@ -52,7 +52,7 @@ const ECC_UNCORRECTED: c_uint = 1;
 const ECC_VOLATILE: c_uint = 0;
 const ECC_AGGREGATE: c_uint = 1;
 
-fn now_us() -> u64 {
+pub(super) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
@@ -79,6 +79,9 @@ pub unsafe extern "C" fn nvmlDeviceGetVgpuUtilization(
         non_null(sample_val_type)?;
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
+            if g.vgpu_utilization_unsupported {
+                return Err(NvmlCode::NOT_SUPPORTED);
+            }
             let now = now_us();
             let samples: Vec<VgpuUtilizationSample> = if now > last_seen_time_stamp {
                 g.vgpus
