@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vcenter_client::{Client, VmProperty, VmRef};
-use vmig_support::{Env, host_ref, park, text, vms};
+use vmig_support::{Env, host_ref, text};
 
 const SMALL: &str = "grid_a100-3-20c";
 const MEDIUM: &str = "grid_a100-4-20c";
@@ -23,23 +23,7 @@ fn scene(
     name: &str,
     delays: &[(&str, u32)],
 ) -> (Env, tokio::runtime::Runtime, Client, Vec<(String, VmRef)>) {
-    let mut builder = vmig_support::two_free_one_full_a100(3);
-    for (m, ms) in delays {
-        builder = builder.method_delay(m, *ms);
-    }
-    let env = Env::start(builder, name);
-    let rt = Env::runtime();
-    let c = env.client(&rt);
-    let all: Vec<(String, VmRef)> = vms(&rt, &c)
-        .into_iter()
-        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
-        .map(|(n, r, _)| (n, r))
-        .collect();
-    assert!(all.len() >= 3, "{all:?}");
-    for (_, r) in &all {
-        park(&rt, &c, r, "DC0_C0_H2");
-    }
-    (env, rt, c, all)
+    vmig_support::parked_scene(name, 3, delays)
 }
 
 /// (vGPU profiles, reservation JSON, host name) of a VM.

@@ -191,21 +191,7 @@ fn apply_scene(
     name: &str,
     delays: &[(&str, u32)],
 ) -> (Env, tokio::runtime::Runtime, Client, Vec<(String, VmRef)>) {
-    let mut builder = vmig_support::two_free_one_full_a100(4);
-    for (m, ms) in delays {
-        builder = builder.method_delay(m, *ms);
-    }
-    let env = Env::start(builder, name);
-    let rt = Env::runtime();
-    let c = env.client(&rt);
-    let all: Vec<(String, VmRef)> = vms(&rt, &c)
-        .into_iter()
-        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
-        .map(|(n, r, _)| (n, r))
-        .collect();
-    for (_, r) in &all {
-        park(&rt, &c, r, "DC0_C0_H2");
-    }
+    let (env, rt, c, all) = vmig_support::parked_scene(name, 4, delays);
     for ((vm, _), host) in all.iter().zip(["DC0_C0_H0", "DC0_C0_H1"]) {
         env.vmig_json(
             &[

@@ -376,3 +376,30 @@ pub fn host_bios_uuid(rt: &tokio::runtime::Runtime, c: &Client, name: &str) -> S
     .as_str()
     .to_string()
 }
+
+/// `two_free_one_full_a100(vms)` with vcsim's per-method `delays`, and every DC0_C0 VM
+/// powered off and parked on the full host H2, so that any assign must move it. Returns the
+/// environment, a runtime, a client and the VMs (name, reference).
+pub fn parked_scene(
+    name: &str,
+    vms_n: u32,
+    delays: &[(&str, u32)],
+) -> (Env, tokio::runtime::Runtime, Client, Vec<(String, VmRef)>) {
+    let mut builder = two_free_one_full_a100(vms_n);
+    for (m, ms) in delays {
+        builder = builder.method_delay(m, *ms);
+    }
+    let env = Env::start(builder, name);
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let all: Vec<(String, VmRef)> = vms(&rt, &c)
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .map(|(n, r, _)| (n, r))
+        .collect();
+    assert!(all.len() >= 3, "{all:?}");
+    for (_, r) in &all {
+        park(&rt, &c, r, "DC0_C0_H2");
+    }
+    (env, rt, c, all)
+}
