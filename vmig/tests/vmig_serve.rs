@@ -39,7 +39,7 @@ fn start_server(env: &Env) -> Server {
 /// address once it says where it listens (http or https).
 fn start_server_with(env: &Env, extra: &[&str]) -> Server {
     let token_file = env.path("token");
-    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token file");
+    write_mode(&token_file, &format!("{TOKEN}\n"), 0o600);
     let mut args = vec![
         "serve",
         "--listen",
@@ -620,6 +620,12 @@ fn the_tls_listener_serves_https_and_refuses_wrong_files() {
     assert!(err.contains("holds no certificate"), "{err}");
     let err = refused(&env, &["serve", "--tls-cert", cert_s]);
     assert!(err.contains("--tls-key"), "{err}");
+    // A token anyone on the machine can read is as good as no token.
+    let open_token = env.path("open.token");
+    write_mode(&open_token, &format!("{TOKEN}\n"), 0o644);
+    let open_s = open_token.to_str().expect("utf-8 path");
+    let err = refused(&env, &["serve", "--token-file", open_s]);
+    assert!(err.contains(open_s) && err.contains("chmod 600"), "{err}");
 
     let server = start_server_with(&env, &["--tls-cert", cert_s, "--tls-key", key_s]);
     let addr = server.addr.clone();

@@ -262,7 +262,18 @@ impl State {
     }
 }
 
+/// The bearer token, from a file only its owner may read: the token is as good as a password
+/// for the inventory `serve` shows (the same mode rule as the TLS key and password files).
 fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
+    if let Err(vcenter_client::PasswordFileError::Mode { who, mode, .. }) =
+        vcenter_client::check_private(path)
+    {
+        return Err(AdminError::Usage(format!(
+            "the token file --token-file {} is readable or writable by {who} (mode {mode:o}): \
+             chmod 600 it",
+            path.display()
+        )));
+    }
     let raw = std::fs::read_to_string(path).map_err(|source| AdminError::Output {
         what: format!("token file {}", path.display()),
         source,
