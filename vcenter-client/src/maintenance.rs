@@ -8,9 +8,8 @@
 //! they are moved or powered off, or fails at its timeout). vcsim 0.24 sets
 //! the flag without evacuating anything and implements no `RebootHost_Task`.
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::moref::{HostRef, TaskRef};
-use crate::soap::decode::Node;
 use crate::soap::encode::Request;
 
 impl Client {
@@ -25,7 +24,7 @@ impl Client {
     ) -> Result<TaskRef> {
         let body = enter_request(host, timeout_s, evacuate_powered_off_vms);
         let resp = self.invoke("EnterMaintenanceMode_Task", body).await?;
-        task_of(&resp, "EnterMaintenanceMode_Task")
+        crate::vm::task_ref(&resp, "EnterMaintenanceMode_Task")
     }
 
     /// `HostSystem.ExitMaintenanceMode_Task(timeout)`. Privilege
@@ -34,7 +33,7 @@ impl Client {
         let mut r = Request::new("ExitMaintenanceMode_Task", host.as_moref());
         r.int("timeout", i64::from(timeout_s));
         let resp = self.invoke("ExitMaintenanceMode_Task", r.finish()).await?;
-        task_of(&resp, "ExitMaintenanceMode_Task")
+        crate::vm::task_ref(&resp, "ExitMaintenanceMode_Task")
     }
 
     /// `HostSystem.RebootHost_Task(force)`. Without `force` vCenter refuses a
@@ -43,7 +42,7 @@ impl Client {
         let mut r = Request::new("RebootHost_Task", host.as_moref());
         r.bool("force", force);
         let resp = self.invoke("RebootHost_Task", r.finish()).await?;
-        task_of(&resp, "RebootHost_Task")
+        crate::vm::task_ref(&resp, "RebootHost_Task")
     }
 
     /// `runtime.inMaintenanceMode` of `host` (`false` when not reported).
@@ -62,17 +61,6 @@ fn enter_request(host: &HostRef, timeout_s: i32, evacuate: bool) -> String {
     r.int("timeout", i64::from(timeout_s));
     r.bool("evacuatePoweredOffVms", evacuate);
     r.finish()
-}
-
-fn task_of(resp: &Node, method: &str) -> Result<TaskRef> {
-    let r = resp
-        .child("returnval")
-        .ok_or_else(|| resp.bad(&format!("{method} returnval")))?
-        .to_moref()?;
-    TaskRef::try_from(r).map_err(|e| Error::Decode {
-        context: method.into(),
-        detail: e.to_string(),
-    })
 }
 
 #[cfg(test)]

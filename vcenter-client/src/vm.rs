@@ -453,7 +453,8 @@ fn power_request(vm: &VmRef, method: &'static str) -> String {
     Request::new(method, vm.as_moref()).finish()
 }
 
-fn task_ref(resp: &Node, method: &str) -> Result<TaskRef> {
+/// The task a `…_Task` method answered with (`returnval`), typed.
+pub(crate) fn task_ref(resp: &Node, method: &str) -> Result<TaskRef> {
     let r = resp
         .child("returnval")
         .ok_or_else(|| resp.bad(&format!("{method} returnval")))?

@@ -40,6 +40,18 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
+    /// The name every format uses: JSON (serde's `snake_case`), the CSV `agent` column and
+    /// the `status` label of `vmig_agent_status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Ok => "ok",
+            AgentStatus::Stale => "stale",
+            AgentStatus::Missing => "missing",
+            AgentStatus::Invalid => "invalid",
+            AgentStatus::NotApplicable => "not_applicable",
+        }
+    }
+
     /// Whether the host should be flagged to the admin.
     pub fn is_flagged(self) -> bool {
         matches!(

@@ -56,16 +56,6 @@ fn field(s: &str) -> String {
     }
 }
 
-fn status(s: AgentStatus) -> &'static str {
-    match s {
-        AgentStatus::Ok => "ok",
-        AgentStatus::Stale => "stale",
-        AgentStatus::Missing => "missing",
-        AgentStatus::Invalid => "invalid",
-        AgentStatus::NotApplicable => "not_applicable",
-    }
-}
-
 fn gpu_columns(g: &GpuView) -> Vec<String> {
     let gis: Vec<String> = g
         .instances
@@ -150,7 +140,7 @@ pub fn render(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                         dc.name.clone(),
                         cl.name.clone(),
                         h.name.clone(),
-                        status(h.agent.status).to_string(),
+                        h.agent.status.as_str().to_string(),
                         h.agent.observed_at.clone().unwrap_or_default(),
                     ];
                     let mut rows: Vec<Vec<String>> = h.gpus.iter().map(gpu_columns).collect();

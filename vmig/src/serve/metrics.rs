@@ -6,7 +6,6 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::analysis::AgentStatus;
 use crate::report::{GpuView, Report};
 
 use super::VcenterState;
@@ -75,16 +74,6 @@ fn number(v: f64) -> String {
         if v > 0.0 { "+Inf" } else { "-Inf" }.into()
     } else {
         format!("{v}")
-    }
-}
-
-fn status_name(s: AgentStatus) -> &'static str {
-    match s {
-        AgentStatus::Ok => "ok",
-        AgentStatus::Stale => "stale",
-        AgentStatus::Missing => "missing",
-        AgentStatus::Invalid => "invalid",
-        AgentStatus::NotApplicable => "not_applicable",
     }
 }
 
@@ -206,7 +195,7 @@ impl Families {
                             self.age.add(host.clone(), age as f64);
                         }
                         let mut st = host.clone();
-                        st.push(("status", status_name(h.agent.status).to_string()));
+                        st.push(("status", h.agent.status.as_str().to_string()));
                         self.status.add(st, 1.0);
                         for g in &h.gpus {
                             let mut gpu = host.clone();
