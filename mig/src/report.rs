@@ -15,6 +15,7 @@ use crate::state::{GpuInstance, MigState};
 mod layout_state;
 mod usage;
 mod validate;
+mod vgpus;
 pub use layout_state::{GpuLayoutState, LayoutSource, LayoutStateKind};
 pub use usage::{
     EccCounts, GiUsage, GpuUsage, LastXid, MAX_ECC_COUNT, MAX_FB_MIB, MAX_SAMPLE_INTERVAL_S,
@@ -25,6 +26,9 @@ pub use validate::{
     MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,
     MAX_HEARTBEAT_INTERVAL_S, MAX_ID, MAX_LIST_ENTRIES, MAX_MEMORY_SLICES, MAX_PROCESSES,
     MAX_TEXT_CHARS,
+};
+pub use vgpus::{
+    MAX_VGPUS_PER_GPU, SlicedTypeReport, TimeslicedReport, TimeslicedTypeReport, VgpuReport,
 };
 
 /// The schema name this module writes and reads.
@@ -112,6 +116,13 @@ pub struct GpuReport {
     /// model plan from it (docs/reported-data.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub geometry: Option<ModelGeometry>,
+    /// vGPU types this GPU runs time-sliced inside a GI, with the driver's per-GI maximum
+    /// (issue 18; empty on GPUs without MIG time-slicing and from older agents).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sliced_types: Vec<SlicedTypeReport>,
+    /// Whole-GPU time-sliced vGPUs, on a GPU not in MIG mode that supports vGPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timesliced: Option<TimeslicedReport>,
 }
 
 /// A GPU model's GPU-instance profiles as NVML lists them (`-lgip` and `-lgipp` in one).
@@ -189,6 +200,10 @@ pub struct GiReport {
     /// Processes running on this GI (pid, name).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processes: Vec<ProcessReport>,
+    /// Every vGPU this GI hosts when it runs time-sliced vGPUs (`vm`/`vgpu_type` then name
+    /// the first, for readers older than issue 18); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vgpus: Vec<VgpuReport>,
 }
 
 /// One compute instance.

@@ -25,6 +25,13 @@ pub struct VgpuType {
     pub suffix: String,
 }
 
+/// The prefix-free, lower-case name of a vGPU type as any spelling gives it
+/// ([`VgpuType::base_name`]); a name the grammar does not parse is only trimmed and
+/// lower-cased, so two spellings of an unknown type still compare equal.
+pub fn base_name_of(name: &str) -> String {
+    VgpuType::parse(name).map_or_else(|| name.trim().to_ascii_lowercase(), |t| t.base_name())
+}
+
 /// Vendor prefixes vSphere puts in front of the type name.
 const PREFIXES: [&str; 2] = ["grid", "nvidia"];
 

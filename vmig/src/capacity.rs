@@ -450,6 +450,8 @@ mod tests {
         let h100 = mig::GpuModel::by_key("h100-sxm5-80gb").expect("catalog model");
         let geometry = ModelGeometry::of_catalog(h100);
         let gpu = |index: u32, geometry: Option<ModelGeometry>| GpuReport {
+            sliced_types: Vec::new(),
+            timesliced: None,
             index,
             uuid: format!("GPU-{index}"),
             name: "NVIDIA Q900 Future".into(),
@@ -483,6 +485,8 @@ mod tests {
             // The geometry once per model: the second GPU of the model has none.
             gpus: vec![
                 GpuReport {
+                    sliced_types: Vec::new(),
+                    timesliced: None,
                     // NVML's own capacity read 0, as on the seed's ESXi host.
                     nvml_free: Some([("3g.40gb".to_string(), 0)].into_iter().collect()),
                     layout_state: None,

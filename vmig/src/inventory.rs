@@ -662,6 +662,7 @@ mod tests {
     fn report_selection_keeps_what_the_report_lists() {
         use mig::report::{GiReport, GpuReport, HostReport, SCHEMA_V1};
         let gi = |vm: &str, in_use: bool| GiReport {
+            vgpus: Vec::new(),
             gi_id: mig::GpuInstanceId(1),
             profile_id: mig::GiProfileId(9),
             profile: "3g.20gb".into(),
@@ -681,6 +682,8 @@ mod tests {
             heartbeat_interval_s: 300,
             usage: None,
             gpus: vec![GpuReport {
+                sliced_types: Vec::new(),
+                timesliced: None,
                 index: 0,
                 uuid: "GPU-1".into(),
                 name: "NVIDIA A100-PCIE-40GB".into(),

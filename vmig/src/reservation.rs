@@ -474,6 +474,8 @@ mod tests {
             heartbeat_interval_s: 60,
             usage: None,
             gpus: vec![GpuReport {
+                sliced_types: Vec::new(),
+                timesliced: None,
                 index: 0,
                 uuid: "GPU-0".into(),
                 name: "NVIDIA A100-PCIE-40GB".into(),
@@ -526,6 +528,7 @@ mod tests {
     /// A 3g.20gb GI at 4:4 that the agent reports in use by `vm`, and the GPU's state with it.
     fn running_3g(vm: &str) -> (GiReport, Vec<Option<MigState>>) {
         let gi = GiReport {
+            vgpus: Vec::new(),
             gi_id: GpuInstanceId(1),
             profile_id: GiProfileId(9),
             profile: "3g.20gb".into(),

@@ -317,6 +317,8 @@ mod tests {
             heartbeat_interval_s: 300,
             usage: None,
             gpus: vec![GpuReport {
+                sliced_types: Vec::new(),
+                timesliced: None,
                 index: 0,
                 uuid: format!("GPU-{n}"),
                 name: model.nvml_name.into(),
@@ -327,6 +329,7 @@ mod tests {
                     pending: true,
                 }),
                 gpu_instances: vec![GiReport {
+                    vgpus: Vec::new(),
                     gi_id: gi,
                     profile_id: p.id,
                     profile: p.name.into(),

@@ -138,6 +138,7 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
             .unwrap_or(&p.ci_profiles[0]);
         let busy = k % 2 == 0;
         gis.push(GiReport {
+            vgpus: Vec::new(),
             gi_id: id,
             profile_id: p.id,
             profile: p.name.to_string(),
@@ -155,6 +156,8 @@ fn gpu_report(n: u32, g: u32) -> GpuReport {
         });
     }
     GpuReport {
+        sliced_types: Vec::new(),
+        timesliced: None,
         index: g,
         uuid: format!("GPU-{n:08}-{g:04}"),
         name: model.nvml_name.to_string(),

@@ -292,6 +292,7 @@ fn with_instances(gpu: &GpuReport, k: u32) -> Result<GpuReport> {
             .create_gi(p.id, Some(placement))
             .map_err(|e| anyhow::anyhow!("1g.5gb at {i}: {e}"))?;
         g.gpu_instances.push(GiReport {
+            vgpus: Vec::new(),
             gi_id: id,
             profile_id: p.id,
             profile: p.name.to_string(),

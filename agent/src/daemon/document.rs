@@ -170,6 +170,8 @@ mod tests {
 
     fn gpu(index: u32, mode: Option<(bool, bool)>, free: &[(&str, u32)]) -> GpuReport {
         GpuReport {
+            sliced_types: Vec::new(),
+            timesliced: None,
             index,
             uuid: format!("GPU-{index}"),
             name: "NVIDIA A100-PCIE-40GB".into(),
@@ -192,6 +194,7 @@ mod tests {
     fn summary_reads_like_the_issue() {
         let mut a = gpu(0, Some((true, true)), &[("3g.20gb", 1), ("1g.5gb", 1)]);
         a.gpu_instances.push(GiReport {
+            vgpus: Vec::new(),
             gi_id: GpuInstanceId(2),
             profile_id: GiProfileId(9),
             profile: "3g.20gb".into(),

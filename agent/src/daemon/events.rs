@@ -382,6 +382,8 @@ mod tests {
 
     fn gpu(mode: (bool, bool), gis: Vec<GiReport>) -> GpuReport {
         GpuReport {
+            sliced_types: Vec::new(),
+            timesliced: None,
             index: 0,
             uuid: "GPU-1".into(),
             name: "NVIDIA A100-PCIE-40GB".into(),
@@ -405,6 +407,7 @@ mod tests {
 
     fn gi(id: u32, start: u32, cis: &[u32]) -> GiReport {
         GiReport {
+            vgpus: Vec::new(),
             gi_id: GpuInstanceId(id),
             profile_id: GiProfileId(9),
             profile: "3g.20gb".into(),

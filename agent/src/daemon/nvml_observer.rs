@@ -216,6 +216,8 @@ impl NvmlCore {
 fn failed_report(gpu: &Gpu<'_>, error: &str) -> GpuReport {
     let name = gpu.name().unwrap_or_default();
     GpuReport {
+        sliced_types: Vec::new(),
+        timesliced: None,
         index: gpu.index(),
         uuid: gpu.uuid().unwrap_or_default(),
         model: mig::GpuModel::by_nvml_name(&name).map(|m| m.key.to_string()),
@@ -289,6 +291,7 @@ pub fn gpu_report(
         .map(|gi| {
             let vgpu = state.vgpus.iter().find(|v| v.gi_id == Some(gi.gi_id));
             GiReport {
+                vgpus: Vec::new(),
                 gi_id: gi.gi_id,
                 profile_id: gi.profile_id,
                 profile: gi.name.clone(),
@@ -354,6 +357,8 @@ pub fn gpu_report(
         _ => 0.0,
     };
     GpuReport {
+        sliced_types: Vec::new(),
+        timesliced: None,
         index: state.index,
         uuid: state.uuid.clone(),
         name: state.name.clone(),

@@ -555,6 +555,8 @@ mod tests {
         assert!(r.needs_attempt(&d1, "fp"), "a failed GPU is retried");
 
         let mut gpus = vec![GpuReport {
+            sliced_types: Vec::new(),
+            timesliced: None,
             index: 0,
             uuid: "GPU-1".into(),
             name: "A100".into(),

@@ -499,6 +499,8 @@ mod tests {
 
     fn gpu(free: u32, mode: (bool, bool)) -> GpuReport {
         GpuReport {
+            sliced_types: Vec::new(),
+            timesliced: None,
             index: 0,
             uuid: "GPU-0".into(),
             name: "NVIDIA A100-PCIE-40GB".into(),

@@ -503,6 +503,7 @@ mod tests {
                     );
                 }
                 gis.push(GiReport {
+                    vgpus: Vec::new(),
                     gi_id: GpuInstanceId(gi + 7),
                     profile_id: GiProfileId(19),
                     profile: "1g.10gb".into(),
@@ -520,6 +521,8 @@ mod tests {
                 });
             }
             gpus.push(GpuReport {
+                sliced_types: Vec::new(),
+                timesliced: None,
                 index: g,
                 uuid,
                 name: "NVIDIA A100-SXM4-80GB".into(),

@@ -113,6 +113,7 @@ fn validate_gpu(gpu: &GpuReport) -> Result<(), String> {
     if let Some(l) = &gpu.layout_state {
         super::layout_state::validate(l)?;
     }
+    super::vgpus::validate_gpu(gpu, |f, v| text(f, v, MAX_TEXT_CHARS))?;
     // The geometry of the model when vmig knows it; the largest MIG geometry otherwise.
     let slices = gpu
         .catalog_model()
@@ -159,6 +160,7 @@ fn validate_gi(gi: &GiReport, slices: u32) -> Result<(), String> {
     if let Some(t) = &gi.vgpu_type {
         text("vgpu_type", t, MAX_TEXT_CHARS)?;
     }
+    super::vgpus::validate_gi(gi, |f, v| text(f, v, MAX_TEXT_CHARS))?;
     count("processes", gi.processes.len(), MAX_PROCESSES)?;
     for pr in &gi.processes {
         if let Some(n) = &pr.name {
@@ -194,7 +196,7 @@ fn id(field: &str, value: u32) -> Result<(), String> {
 }
 
 /// At most 40 characters of `s`, for quoting outside input in an error.
-fn clip(s: &str) -> String {
+pub(super) fn clip(s: &str) -> String {
     s.chars().take(40).collect()
 }
 

@@ -53,6 +53,7 @@ pub fn gpu(
             .find(|c| c.is_default)
             .unwrap_or(&p.ci_profiles[0]);
         out.push(GiReport {
+            vgpus: Vec::new(),
             gi_id: id,
             profile_id: p.id,
             profile: p.name.to_string(),
@@ -70,6 +71,8 @@ pub fn gpu(
         });
     }
     GpuReport {
+        sliced_types: Vec::new(),
+        timesliced: None,
         index,
         uuid: format!("GPU-{model_key}-{index:04}"),
         name: model.nvml_name.to_string(),
