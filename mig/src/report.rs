@@ -13,19 +13,20 @@ use crate::ids::{CiProfileId, ComputeInstanceId, GiProfileId, GpuInstanceId, Pla
 use crate::state::{GpuInstance, MigState};
 
 mod layout_state;
+mod limits;
 mod usage;
 mod validate;
 mod vgpus;
 pub use layout_state::{GpuLayoutState, LayoutSource, LayoutStateKind};
+pub use limits::{
+    MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,
+    MAX_HEARTBEAT_INTERVAL_S, MAX_ID, MAX_LIST_ENTRIES, MAX_MEMORY_SLICES, MAX_PROCESSES,
+    MAX_TEXT_CHARS,
+};
 pub use usage::{
     EccCounts, GiUsage, GpuUsage, LastXid, MAX_ECC_COUNT, MAX_FB_MIB, MAX_SAMPLE_INTERVAL_S,
     MAX_WINDOW_S, MAX_WINDOWS, MAX_XID_CODE, MAX_XID_CODES, MAX_XID_COUNT, Stats, UsageReport,
     UsageSource, UsageWindow, XidCode, XidCounts,
-};
-pub use validate::{
-    MAX_COMPUTE_INSTANCES, MAX_DOCUMENT_BYTES, MAX_ERROR_CHARS, MAX_GENERATION, MAX_GPUS,
-    MAX_HEARTBEAT_INTERVAL_S, MAX_ID, MAX_LIST_ENTRIES, MAX_MEMORY_SLICES, MAX_PROCESSES,
-    MAX_TEXT_CHARS,
 };
 pub use vgpus::{
     MAX_VGPUS_PER_GPU, SlicedTypeReport, TimeslicedReport, TimeslicedTypeReport, VgpuReport,

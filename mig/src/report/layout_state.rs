@@ -4,7 +4,7 @@
 //! the document, so [`validate`] bounds every string and list.
 use serde::{Deserialize, Serialize};
 
-use super::validate::{MAX_ERROR_CHARS, MAX_LIST_ENTRIES, MAX_TEXT_CHARS};
+use super::limits::{MAX_ERROR_CHARS, MAX_LIST_ENTRIES, MAX_TEXT_CHARS};
 
 /// Where the layout in force came from (precedence: local config, then host, then cluster).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -249,7 +249,7 @@ fn validate_xid(xid: &XidCounts) -> Result<(), String> {
         if xid.total == 0 {
             return Err("last is set but total is 0".into());
         }
-        super::validate::rfc3339_shape(&last.at)
+        super::limits::rfc3339_shape(&last.at)
             .map_err(|why| format!("last.at is not an RFC 3339 time: {why}"))?;
         if last.gi_id.is_some_and(|g| g.0 > super::MAX_ID) {
             return Err(format!("last.gi_id is larger than {}", super::MAX_ID));

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{GiProfileId, GpuInstanceId};
 use crate::vgpu_slots::{GiSlots, GpuSlots, MaxPerGi, SlicedType};
 
+use super::limits::{MAX_ID, MAX_LIST_ENTRIES, MAX_TEXT_CHARS, clip, text};
 use super::{GiReport, GpuReport};
 
 /// The most vGPUs one GPU (or one GI) may list: NVIDIA's densest time-sliced types run a few
@@ -122,48 +123,44 @@ fn gi_slots(gi: &GiReport, types: &[SlicedType]) -> Option<GiSlots> {
     })
 }
 
-pub(super) fn validate_gpu(
-    gpu: &GpuReport,
-    text: impl Fn(&str, &str) -> Result<(), String>,
-) -> Result<(), String> {
-    if gpu.sliced_types.len() > super::MAX_LIST_ENTRIES {
+pub(super) fn validate_gpu(gpu: &GpuReport) -> Result<(), String> {
+    if gpu.sliced_types.len() > MAX_LIST_ENTRIES {
         return Err(format!(
             "sliced_types has {} entries, more than {}",
             gpu.sliced_types.len(),
-            super::MAX_LIST_ENTRIES
+            MAX_LIST_ENTRIES
         ));
     }
     for t in &gpu.sliced_types {
-        text("sliced_types vgpu_type", &t.vgpu_type)?;
+        text("sliced_types vgpu_type", &t.vgpu_type, MAX_TEXT_CHARS)?;
         if !(2..=MAX_VGPUS_PER_GPU as u32).contains(&t.max_per_gi) {
             return Err(format!(
                 "sliced_types max_per_gi {} is outside 2..={MAX_VGPUS_PER_GPU}",
                 t.max_per_gi
             ));
         }
-        if t.gi_profile_id.0 > super::MAX_ID {
+        if t.gi_profile_id.0 > MAX_ID {
             return Err(format!(
                 "sliced_types gi_profile_id {} is above {}",
-                t.gi_profile_id.0,
-                super::MAX_ID
+                t.gi_profile_id.0, MAX_ID
             ));
         }
     }
     if let Some(ts) = &gpu.timesliced {
-        vgpus("timesliced.vgpus", &ts.vgpus, &text)?;
-        if ts.types.len() > super::MAX_LIST_ENTRIES {
+        vgpus("timesliced.vgpus", &ts.vgpus)?;
+        if ts.types.len() > MAX_LIST_ENTRIES {
             return Err(format!(
                 "timesliced.types has {} entries, more than {}",
                 ts.types.len(),
-                super::MAX_LIST_ENTRIES
+                MAX_LIST_ENTRIES
             ));
         }
         for t in &ts.types {
-            text("timesliced.types vgpu_type", &t.vgpu_type)?;
+            text("timesliced.types vgpu_type", &t.vgpu_type, MAX_TEXT_CHARS)?;
             if t.max as usize > MAX_VGPUS_PER_GPU || t.more > t.max {
                 return Err(format!(
                     "timesliced type {:?}: max {} / more {} (max at most {MAX_VGPUS_PER_GPU}, more at most max)",
-                    super::validate::clip(&t.vgpu_type),
+                    clip(&t.vgpu_type),
                     t.max,
                     t.more
                 ));
@@ -173,18 +170,11 @@ pub(super) fn validate_gpu(
     Ok(())
 }
 
-pub(super) fn validate_gi(
-    gi: &GiReport,
-    text: impl Fn(&str, &str) -> Result<(), String>,
-) -> Result<(), String> {
-    vgpus("vgpus", &gi.vgpus, &text)
+pub(super) fn validate_gi(gi: &GiReport) -> Result<(), String> {
+    vgpus("vgpus", &gi.vgpus)
 }
 
-fn vgpus(
-    field: &str,
-    list: &[VgpuReport],
-    text: &impl Fn(&str, &str) -> Result<(), String>,
-) -> Result<(), String> {
+fn vgpus(field: &str, list: &[VgpuReport]) -> Result<(), String> {
     if list.len() > MAX_VGPUS_PER_GPU {
         return Err(format!(
             "{field} has {} entries, more than {MAX_VGPUS_PER_GPU}",
@@ -192,9 +182,9 @@ fn vgpus(
         ));
     }
     for v in list {
-        text(&format!("{field} vgpu_type"), &v.vgpu_type)?;
+        text(&format!("{field} vgpu_type"), &v.vgpu_type, MAX_TEXT_CHARS)?;
         if let Some(vm) = &v.vm {
-            text(&format!("{field} vm"), vm)?;
+            text(&format!("{field} vm"), vm, MAX_TEXT_CHARS)?;
         }
     }
     Ok(())
