@@ -263,7 +263,7 @@ impl Config {
             )));
         }
         let nvml_stall_timeout = match raw.agent.nvml_stall_timeout_s {
-            None => super::nvml_observer::stall_timeout_for(Duration::from_secs(poll)),
+            None => stall_timeout_for(Duration::from_secs(poll)),
             Some(0) => {
                 return Err(invalid(
                     "[agent] nvml_stall_timeout_s must be at least 1: with 0 every NVML call would count as stalled".into(),
@@ -414,6 +414,11 @@ impl From<PasswordFileError> for ConfigError {
             PasswordFileError::Empty { path } => ConfigError::PasswordEmpty { path },
         }
     }
+}
+
+/// The stall timeout for a poll interval: two polls, within 5..=60 s.
+pub fn stall_timeout_for(poll_interval: Duration) -> Duration {
+    (poll_interval * 2).clamp(Duration::from_secs(5), Duration::from_secs(60))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 pub mod backoff;
 pub mod check;
 pub mod config;
+pub mod desired;
 pub mod document;
 pub mod events;
 pub mod generation;
@@ -25,12 +26,15 @@ pub mod nvml_observer;
 pub mod observe;
 pub mod publish;
 pub mod reconcile;
+pub mod reconcile_loop;
 pub mod reconcile_vcenter;
 pub mod run;
 pub mod sampling;
 pub mod sampling_window;
 pub mod service;
+pub mod shared;
 pub mod sys;
+pub mod usage_state;
 pub mod vcenter;
 pub mod worker;
 

@@ -29,11 +29,6 @@ use super::worker::{Progress, Worker};
 /// [`NvmlObserver::with_stall_timeout`]. A poll takes milliseconds.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The stall timeout for a poll interval: two polls, within 5..=60 s.
-pub fn stall_timeout_for(poll_interval: Duration) -> Duration {
-    (poll_interval * 2).clamp(Duration::from_secs(5), Duration::from_secs(60))
-}
-
 /// Observes the GPUs through NVML, on a thread of its own ([`Worker`]).
 #[derive(Debug)]
 pub struct NvmlObserver {
@@ -73,8 +68,8 @@ impl Observer for NvmlObserver {
 
     async fn reconcile(
         &mut self,
-        desired: std::sync::Arc<super::reconcile::DesiredInForce>,
-    ) -> anyhow::Result<super::reconcile::States> {
+        desired: std::sync::Arc<super::desired::DesiredInForce>,
+    ) -> anyhow::Result<super::desired::States> {
         let timeout = self.stall_timeout;
         self.worker()?
             .call("reconciling the layout", timeout, move |core| {

@@ -10,7 +10,7 @@ use mig::report::GpuReport;
 use std::sync::Arc;
 
 use super::config::LayoutRef;
-use super::reconcile::{DesiredInForce, States};
+use super::desired::{DesiredInForce, States};
 
 /// Something that can read the MIG state of all GPUs of this host.
 pub trait Observer {

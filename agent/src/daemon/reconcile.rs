@@ -22,12 +22,10 @@
 //! is `failed`. Otherwise the last states are republished as they are, so an idle host costs
 //! no NVML calls beyond observation.
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mig::gpu_selector::GpuSelector;
-use mig::layout_file::LayoutFile;
-use mig::report::{GpuLayoutState, GpuReport, LayoutSource, LayoutStateKind};
+use mig::report::{GpuLayoutState, GpuReport, LayoutStateKind};
 use tokio::time::Instant;
 
 use crate::layout::host::{GpuPlan, Status};
@@ -36,102 +34,13 @@ use crate::layout::{
 };
 use crate::nvml::Driver;
 
+use super::desired::{DesiredInForce, States};
+
 /// How often a `failed` GPU is tried again when nothing else changed.
 pub const RETRY_FAILED: Duration = Duration::from_secs(60);
 
 /// What the admin should do about a pending MIG mode change.
 const RESET_ACTION: &str = "run `vmig rollout --cluster CLUSTER` (maintenance mode, reboot, wait for the agent), or put the host in maintenance mode and reboot it; the agent applies the rest of the layout afterwards";
-
-/// The desired layout in force on this host, as the agent works from it.
-#[derive(Debug, Clone)]
-pub struct DesiredInForce {
-    pub source: LayoutSource,
-    /// The named config.
-    pub name: String,
-    /// The `vmig.layout` document's version (`None` for a local layout).
-    pub version: Option<u64>,
-    /// The parsed layout file, or why the desired layout cannot be used (every GPU is then
-    /// reported `invalid-layout` with that reason, and nothing is changed).
-    pub file: Result<LayoutFile, String>,
-    /// SHA-256 of the text it was read from: two admins may write the same version with
-    /// different content, and the agent must follow whichever is there.
-    pub digest: String,
-}
-
-/// The digest [`DesiredInForce::digest`] holds.
-pub fn digest(text: &str) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(text.as_bytes()))
-}
-
-impl DesiredInForce {
-    /// What identifies one desired layout: a change of it triggers a new attempt.
-    pub fn key(&self) -> String {
-        format!(
-            "{}|{}|{:?}|{}|{}",
-            self.source.as_str(),
-            self.name,
-            self.version,
-            self.digest,
-            match &self.file {
-                Ok(_) => "ok".to_string(),
-                Err(e) => e.clone(),
-            }
-        )
-    }
-
-    /// `all-balanced v3 (vcenter-cluster)`, for logs.
-    pub fn label(&self) -> String {
-        match self.version {
-            Some(v) => format!("{} v{v} ({})", self.name, self.source.as_str()),
-            None => format!("{} ({})", self.name, self.source.as_str()),
-        }
-    }
-
-    fn state(
-        &self,
-        state: LayoutStateKind,
-        reason: Option<String>,
-        action: Option<String>,
-    ) -> GpuLayoutState {
-        GpuLayoutState {
-            state,
-            layout: self.name.clone(),
-            version: self.version,
-            source: self.source,
-            reason,
-            action,
-            blocked_by: Vec::new(),
-        }
-    }
-}
-
-/// Where the desired layout comes from (vCenter in the daemon; scripted in tests).
-// The daemon runs on a current-thread runtime, so these futures never need to be `Send`.
-#[allow(async_fn_in_trait)]
-pub trait DesiredSource {
-    /// The desired layout in force now: `Ok(None)` when none is set; `Err` when it cannot be
-    /// read (the caller keeps working from the last one it read).
-    async fn fetch(&mut self) -> Result<Option<DesiredInForce>, String>;
-
-    /// End any session (logout).
-    async fn close(&mut self);
-}
-
-/// A source that never has a desired layout (reconcile off).
-#[derive(Debug, Default)]
-pub struct NoDesired;
-
-impl DesiredSource for NoDesired {
-    async fn fetch(&mut self) -> Result<Option<DesiredInForce>, String> {
-        Ok(None)
-    }
-
-    async fn close(&mut self) {}
-}
-
-/// Per-GPU states by GPU UUID.
-pub type States = Vec<(String, GpuLayoutState)>;
 
 /// Brings the GPUs to `desired`, GPU by GPU (runs on the NVML thread). Returns each selected
 /// GPU's state; GPUs the layout does not select, and non-MIG GPUs, get none.
@@ -396,102 +305,11 @@ pub fn state_events(
         .collect()
 }
 
-/// A shareable desired layout (the fetch loop hands it to the observe loop).
-pub type SharedDesired = Option<Arc<DesiredInForce>>;
-
-/// One poll's reconcile step in the observe loop (`run.rs`): apply the desired layout when
-/// [`Reconciler::needs_attempt`], re-observe so the published state is the one the layout
-/// produced, and put each GPU's state on `gpus`.
-pub async fn step<O: super::observe::Observer>(
-    observer: &mut O,
-    shared: &std::cell::RefCell<super::run::Shared>,
-    reconciler: &mut Reconciler,
-    gpus: &mut Vec<GpuReport>,
-) {
-    let desired = shared.borrow().desired.clone();
-    let Some(desired) = desired else {
-        reconciler.clear();
-        reconciler.attach(gpus);
-        return;
-    };
-    let fingerprint = super::document::fingerprint(gpus);
-    if reconciler.needs_attempt(&desired, &fingerprint) {
-        match observer.reconcile(desired.clone()).await {
-            Ok(states) => {
-                if let Ok(after) = observer.observe().await {
-                    *gpus = after;
-                }
-                let events =
-                    reconciler.record(&desired, super::document::fingerprint(gpus), states);
-                let mut sh = shared.borrow_mut();
-                for e in events {
-                    sh.events.push(e);
-                }
-            }
-            Err(e) => {
-                tracing::warn!(layout = %desired.label(), error = %format!("{e:#}"), "cannot reconcile the desired layout; trying again at the next poll");
-            }
-        }
-    }
-    reconciler.attach(gpus);
-}
-
-/// The loop beside observe and publish that reads the desired layout every poll into
-/// `shared` (only with `[layout] source = "vcenter"`). A failed read keeps the last layout
-/// read, so a vCenter outage neither stops nor undoes reconciling.
-pub async fn desired_loop<D: DesiredSource>(
-    cfg: &super::config::Config,
-    source: &mut D,
-    shared: &std::cell::RefCell<super::run::Shared>,
-    cancel: &tokio_util::sync::CancellationToken,
-) {
-    if cfg.layout_source != super::config::LayoutSourceMode::Vcenter {
-        return;
-    }
-    let mut ticks = tokio::time::interval(cfg.poll_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_error: Option<String> = None;
-    let mut last_label: Option<String> = None;
-    loop {
-        tokio::select! {
-            biased;
-            () = cancel.cancelled() => break,
-            _ = ticks.tick() => {}
-        }
-        let fetched = tokio::select! {
-            biased;
-            () = cancel.cancelled() => break,
-            r = source.fetch() => r,
-        };
-        match fetched {
-            Ok(d) => {
-                if last_error.take().is_some() {
-                    tracing::info!("desired layout readable again");
-                }
-                let label = d.as_ref().map(DesiredInForce::label);
-                if label != last_label {
-                    match &label {
-                        Some(l) => tracing::info!(layout = %l, "desired layout"),
-                        None => tracing::info!("no desired layout is set for this host"),
-                    }
-                    last_label = label;
-                }
-                shared.borrow_mut().desired = d.map(Arc::new);
-            }
-            Err(e) => {
-                if last_error.as_deref() != Some(e.as_str()) {
-                    tracing::warn!(error = %e, "cannot read the desired layout; keeping the last one read");
-                }
-                last_error = Some(e);
-            }
-        }
-    }
-    let _ = tokio::time::timeout(super::run::CLOSE_TIMEOUT, source.close()).await;
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::desired::digest;
+    use mig::report::LayoutSource;
 
     fn desired(version: u64, text: &str) -> DesiredInForce {
         DesiredInForce {

@@ -15,7 +15,7 @@ use mig::report::LayoutSource;
 use vcenter_client::{Client, ClusterRef, CustomValues, HostProperty, HostRef};
 
 use super::config::{LayoutRef, VcenterConfig};
-use super::reconcile::{DesiredInForce, DesiredSource, digest};
+use super::desired::{DesiredInForce, DesiredSource, digest};
 use super::vcenter::{HostIdentity, connect, find_host, logout_quietly};
 
 /// Reads the desired layout from vCenter (or the local config).

@@ -12,9 +12,9 @@
 //! and stop when the session's `CancellationToken` fires (SIGTERM, SIGHUP reload).
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use mig::report::{GpuReport, MigModeReport};
+use mig::report::MigModeReport;
 use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -22,48 +22,9 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::{Backoff, BackoffPolicy};
 use super::config::{Config, LayoutRef};
 use super::document;
-use super::generation::GenerationStore;
 use super::observe::Observer;
 use super::publish::{PublishError, Sink};
-
-/// How long `close` (logout) may take at shutdown: SIGTERM must end the process within 2 s.
-pub const CLOSE_TIMEOUT: Duration = Duration::from_millis(1000);
-
-/// The latest observation, with its generation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Latest {
-    pub gpus: Vec<GpuReport>,
-    pub observed_at: String,
-    pub generation: u64,
-}
-
-/// State shared by the two loops, and kept across configuration reloads.
-#[derive(Debug)]
-pub struct Shared {
-    pub store: GenerationStore,
-    pub latest: Option<Latest>,
-    /// The generation last written to vCenter, if any in this process.
-    pub published: Option<u64>,
-    /// The desired layout in force, as last read (`reconcile.rs`; `[layout] source`).
-    pub desired: super::reconcile::SharedDesired,
-    /// Rolling utilization windows (`sampling.rs`), attached to each publication.
-    pub usage: super::sampling::UsageState,
-    /// MIG events waiting to be posted to vCenter (`events.rs`).
-    pub events: super::events::EventOutbox,
-}
-
-impl Shared {
-    pub fn new(store: GenerationStore) -> Self {
-        Shared {
-            store,
-            latest: None,
-            published: None,
-            desired: None,
-            usage: super::sampling::UsageState::default(),
-            events: super::events::EventOutbox::default(),
-        }
-    }
-}
+use super::shared::{CLOSE_TIMEOUT, Latest, Shared};
 
 /// Run both loops until `cancel` fires, then close the sink.
 pub async fn serve<O: Observer, S: Sink>(
@@ -74,13 +35,13 @@ pub async fn serve<O: Observer, S: Sink>(
     policy: BackoffPolicy,
     cancel: &CancellationToken,
 ) {
-    let mut none = super::reconcile::NoDesired;
+    let mut none = super::desired::NoDesired;
     serve_reconciling(cfg, observer, sink, &mut none, shared, policy, cancel).await;
 }
 
 /// [`serve`], plus the loop that reads the desired layout from `source` for reconcile
 /// (`reconcile.rs`; it returns at once unless `[layout] source = "vcenter"`).
-pub async fn serve_reconciling<O: Observer, S: Sink, D: super::reconcile::DesiredSource>(
+pub async fn serve_reconciling<O: Observer, S: Sink, D: super::desired::DesiredSource>(
     cfg: &Config,
     observer: &mut O,
     sink: &mut S,
@@ -93,7 +54,7 @@ pub async fn serve_reconciling<O: Observer, S: Sink, D: super::reconcile::Desire
     tokio::join!(
         observe_loop(cfg, observer, shared, &changed, cancel),
         publish_loop(cfg, sink, shared, &changed, policy, cancel),
-        super::reconcile::desired_loop(cfg, source, shared, cancel),
+        super::reconcile_loop::desired_loop(cfg, source, shared, cancel),
     );
 }
 
@@ -179,7 +140,7 @@ async fn observe_loop<O: Observer>(
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return,
-                () = super::reconcile::step(observer, shared, &mut reconciler, &mut gpus) => {}
+                () = super::reconcile_loop::step(observer, shared, &mut reconciler, &mut gpus) => {}
             }
         }
         modes = gpus
@@ -419,10 +380,13 @@ async fn publish_once<S: Sink>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::generation::GenerationStore;
     use crate::daemon::publish::Target;
+    use mig::report::GpuReport;
     use mig::report::HostReport;
     use std::path::Path;
     use std::rc::Rc;
+    use std::time::Duration;
 
     /// GPUs whose state the test changes through a shared cell.
     struct FakeObserver {

@@ -20,7 +20,8 @@ use super::config::{self, Config, TlsMode};
 use super::generation::{GenerationStore, state_path_for};
 use super::logging;
 use super::nvml_observer::NvmlObserver;
-use super::run::{CLOSE_TIMEOUT, Shared, serve_reconciling};
+use super::run::serve_reconciling;
+use super::shared::{CLOSE_TIMEOUT, Shared};
 use super::vcenter::{HostIdentity, VcenterSink};
 use crate::error::ExitCode;
 
