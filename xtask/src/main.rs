@@ -15,7 +15,9 @@ use anyhow::{Context, Result, bail};
 
 mod args;
 mod demo;
+mod fleet;
 mod footprint;
+mod probe;
 mod scale;
 mod scale_serve;
 mod vib;

@@ -28,13 +28,13 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use mig::report::{CiReport, GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1};
-use mig::{ComputeInstanceId, GpuModel, MigState, Placement};
 use vcenter_client::soap::encode::Request;
 use vcenter_client::{ContainerViewRef, FilterSpec, MoRef, RetrieveOptions};
 use vmig::inventory;
 use vmig_testkit::{GpuConfig, GpuRule, TlsMode, Vcsim};
 
+use crate::fleet::{A100, host_doc, now_rfc3339};
+use crate::probe::{cpu_seconds, load_average};
 use crate::scale_serve;
 
 struct Options {
@@ -101,7 +101,6 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(o)
 }
 
-pub(crate) const A100: &str = "a100-pcie-40gb";
 /// The property paths `vmig report` reads of objects of `kind` (`HostSystem`,
 /// `VirtualMachine`), taken from vmig's own request so pyVmomi reads the same.
 fn vmig_paths(kind: &str) -> Vec<String> {
@@ -110,85 +109,6 @@ fn vmig_paths(kind: &str) -> Vec<String> {
         .into_iter()
         .find(|p| p.type_name == kind)
         .map(|p| p.paths)
-        .unwrap_or_default()
-}
-
-/// A deterministic, varied layout for GPU `g` of host number `n`.
-fn gpu_report(n: u32, g: u32) -> GpuReport {
-    let model = GpuModel::by_key(A100).expect("catalog");
-    let layouts: [&[(&str, u32)]; 5] = [
-        &[],
-        &[("3g.20gb", 4)],
-        &[("3g.20gb", 4), ("2g.10gb", 0), ("1g.5gb", 2)],
-        &[("1g.5gb", 0), ("1g.5gb", 3), ("1g.5gb", 6)],
-        &[("7g.40gb", 0)],
-    ];
-    let mut state = MigState::new(model);
-    let mut gis = Vec::new();
-    for (k, (name, start)) in layouts[((n + g) % 5) as usize].iter().enumerate() {
-        let p = model.gi_profile_by_name(name).expect("profile");
-        let placement = Placement::new(*start, p.memory_slices);
-        let Ok(id) = state.create_gi(p.id, Some(placement)) else {
-            continue;
-        };
-        let ci = p
-            .ci_profiles
-            .iter()
-            .find(|c| c.is_default)
-            .unwrap_or(&p.ci_profiles[0]);
-        let busy = k % 2 == 0;
-        gis.push(GiReport {
-            vgpus: Vec::new(),
-            gi_id: id,
-            profile_id: p.id,
-            profile: p.name.to_string(),
-            placement,
-            compute_instances: vec![CiReport {
-                ci_id: ComputeInstanceId(0),
-                profile_id: Some(ci.id),
-                profile: ci.name.to_string(),
-                uuid: format!("MIG-{n:05}-{g}-{}", id.0),
-            }],
-            in_use: busy,
-            vm: busy.then(|| format!("vm-{n}-{g}-{k}")),
-            vgpu_type: busy.then(|| mig::vgpu::vgpu_types_for(model, p).remove(0)),
-            processes: vec![],
-        });
-    }
-    GpuReport {
-        sliced_types: Vec::new(),
-        timesliced: None,
-        index: g,
-        uuid: format!("GPU-{n:08}-{g:04}"),
-        name: model.nvml_name.to_string(),
-        pci_bus_id: format!("00000000:{:02X}:00.0", 0x3b + g),
-        model: Some(A100.to_string()),
-        mig_mode: Some(MigModeReport {
-            current: true,
-            pending: true,
-        }),
-        gpu_instances: gis,
-        free: Default::default(),
-        largest_placeable: state.largest_placeable().map(|p| p.name.to_string()),
-        fragmentation: state.fragmentation(),
-        placeable_vgpu_types: vec![],
-        error: None,
-        nvml_free: None,
-        layout_state: None,
-        geometry: None,
-    }
-}
-
-/// Now, as agents write `observed` (RFC 3339, whole seconds, UTC: `2026-04-12T13:20:00Z`).
-pub(crate) fn now_rfc3339() -> String {
-    // The simulator has no clock of ours; the document only needs to be fresh.
-    let now = time::OffsetDateTime::now_utc();
-    time::OffsetDateTime::from_unix_timestamp(now.unix_timestamp())
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
         .unwrap_or_default()
 }
 
@@ -385,20 +305,6 @@ fn curl_transfer(url: &str, user: &str, password: &str, dir: &Path) -> Result<(f
     Ok((start.elapsed().as_secs_f64(), curl.n, curl.bytes))
 }
 
-/// The agent document of host number `n` (`DC0_C{n / hosts}_H{n % hosts}`).
-pub(crate) fn host_doc(n: u32, gpus: u32, observed: &str) -> HostReport {
-    HostReport {
-        schema: SCHEMA_V1.to_string(),
-        agent_version: "0.1.0".to_string(),
-        host_uuid: format!("host-{n}"),
-        generation: 1,
-        observed_at: observed.to_string(),
-        heartbeat_interval_s: 3600,
-        usage: None,
-        gpus: (0..gpus).map(|g| gpu_report(n, g)).collect(),
-    }
-}
-
 /// Starts the simulator with the benchmark's inventory and agent documents.
 fn start_vcsim(o: &Options) -> Result<Vcsim> {
     let observed = now_rfc3339();
@@ -435,14 +341,6 @@ fn start_vcsim(o: &Options) -> Result<Vcsim> {
         vc.url()
     );
     Ok(vc)
-}
-
-/// The 1-minute load average (the machine is shared; the figures depend on it).
-pub(crate) fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -803,16 +701,6 @@ fn uptime() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// utime + stime of a process in seconds (Linux `/proc`), if known.
-pub(crate) fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
 fn cpu_delta(before: Option<f64>, pid: Option<u32>) -> String {
     match (before, cpu_seconds(pid)) {
         (Some(a), Some(b)) => format!("{:.2} s", b - a),
@@ -835,26 +723,4 @@ fn host_port(url: &str) -> Result<(String, u16)> {
         .rsplit_once(':')
         .with_context(|| format!("{url}: no port"))?;
     Ok((host.to_string(), port.parse().context("port")?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::now_rfc3339;
-
-    #[test]
-    fn now_is_what_date_u_printed() {
-        // `date -u +%Y-%m-%dT%H:%M:%SZ` gave this shape before the `time` crate did.
-        let now = now_rfc3339();
-        let b = now.as_bytes();
-        assert_eq!(b.len(), 20, "{now}");
-        for (i, c) in b.iter().enumerate() {
-            let want_digit = !matches!(i, 4 | 7 | 10 | 13 | 16 | 19);
-            assert_eq!(c.is_ascii_digit(), want_digit, "{now}");
-        }
-        assert_eq!(
-            [b[4], b[7], b[10], b[13], b[16], b[19]],
-            *b"--T::Z",
-            "{now}"
-        );
-    }
 }

@@ -78,12 +78,12 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         std::thread::sleep(Duration::from_millis(50));
     }
     let sync_s = started.elapsed().as_secs_f64();
-    let sync_cpu_s = super::scale::cpu_seconds(Some(pid)).unwrap_or(0.0);
+    let sync_cpu_s = super::probe::cpu_seconds(Some(pid)).unwrap_or(0.0);
     let sync_rss_kib = status_kib(pid, "VmRSS:");
     eprintln!(
         "scale: vmig serve ready in {sync_s:.2} s ({sync_cpu_s:.2} s CPU, {} MiB RSS, load {})",
         sync_rss_kib >> 10,
-        super::scale::load_average()
+        super::probe::load_average()
     );
     let metrics_bytes = get(&server.addr, "/metrics")?.1.len();
     let page_bytes = get(&server.addr, "/")?.1.len();
@@ -117,7 +117,7 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         let mut doc = t.doc.clone();
         doc.generation += u64::from(k);
         doc.gpus[0] = with_instances(&doc.gpus[0], k)?;
-        doc.observed_at = super::scale::now_rfc3339();
+        doc.observed_at = super::fleet::now_rfc3339();
         let t0 = Instant::now();
         *waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some((marker, t0));
         rt.block_on(client.set_custom_value(host.as_moref(), key, &doc.to_json()))?;
@@ -151,10 +151,10 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
 
     // Steady state: nothing changes, one page stays open (the watcher's event stream).
     std::thread::sleep(Duration::from_secs(5));
-    let cpu0 = super::scale::cpu_seconds(Some(pid)).unwrap_or(0.0);
+    let cpu0 = super::probe::cpu_seconds(Some(pid)).unwrap_or(0.0);
     let t0 = Instant::now();
     std::thread::sleep(idle);
-    let idle_cpu_s = super::scale::cpu_seconds(Some(pid)).unwrap_or(0.0) - cpu0;
+    let idle_cpu_s = super::probe::cpu_seconds(Some(pid)).unwrap_or(0.0) - cpu0;
     let idle_s = t0.elapsed().as_secs_f64();
     Ok(ServeFigures {
         sync_s,
@@ -167,7 +167,7 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         peak_rss_kib: status_kib(pid, "VmHWM:"),
         metrics_bytes,
         page_bytes,
-        load: super::scale::load_average(),
+        load: super::probe::load_average(),
     })
 }
 
@@ -276,7 +276,7 @@ fn in_use(metrics: &str, host: &str, index: &str) -> Option<f64> {
 /// `gpu` with its instances replaced by `k` `1g.5gb` instances, each in use by
 /// `scale-live-{k}-{i}`, and its free-space fields to match (agents' documents are checked).
 fn with_instances(gpu: &GpuReport, k: u32) -> Result<GpuReport> {
-    let model = GpuModel::by_key(super::scale::A100).context("catalog")?;
+    let model = GpuModel::by_key(super::fleet::A100).context("catalog")?;
     let p = model.gi_profile_by_name("1g.5gb").context("profile")?;
     let ci = p
         .ci_profiles
