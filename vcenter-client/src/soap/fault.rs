@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::decode::Node;
+use super::node::Node;
 use crate::moref::MoRef;
 
 /// A decoded vim25 fault: its kind with the fields callers act on, the
