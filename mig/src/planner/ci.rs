@@ -254,7 +254,32 @@ pub(super) fn split_names(gi: &GiProfile, split: &[CiProfileId]) -> String {
                 .map_or_else(|| format!("CI profile {}", c.0), |p| p.name.to_string())
         })
         .collect();
-    super::diagnose::count_list(&names)
+    count_list(&names)
+}
+
+/// `3g.20gb ×2 + 4g.20gb`: names with multiplicities, in order of first appearance.
+pub(super) fn count_list(names: &[String]) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for n in names {
+        match counted.iter_mut().find(|(m, _)| m == n) {
+            Some((_, c)) => *c += 1,
+            None => counted.push((n, 1)),
+        }
+    }
+    if counted.is_empty() {
+        return "nothing".to_string();
+    }
+    counted
+        .iter()
+        .map(|(n, c)| {
+            if *c == 1 {
+                (*n).to_string()
+            } else {
+                format!("{n} ×{c}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 #[cfg(test)]

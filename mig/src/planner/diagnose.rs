@@ -1,35 +1,32 @@
 //! Precise reasons why a layout cannot be reached, for people: which numbers do not add up on
 //! an empty GPU, or which in-use GIs stand in the way and why. Only called once the search
 //! has already proven that no plan exists, so it may spend more effort than the search itself.
+//! The strict solve lives here because it is the one that must explain a failure: the search
+//! itself never calls back into diagnosis.
 use crate::catalog::GiProfile;
 use crate::ids::GpuInstanceId;
 
-use super::PlanError;
+use super::ci::count_list;
 use super::search::{Choice, Params, Problem};
+use super::{PlanError, PlanOutcome};
 
-/// `3g.20gb ×2 + 4g.20gb`: names with multiplicities, in order of first appearance.
-pub(super) fn count_list(names: &[String]) -> String {
-    let mut counted: Vec<(&str, usize)> = Vec::new();
-    for n in names {
-        match counted.iter_mut().find(|(m, _)| m == n) {
-            Some((_, c)) => *c += 1,
-            None => counted.push((n, 1)),
+impl Problem<'_> {
+    /// The plan that reaches the whole layout, or why there is none.
+    pub fn solve_strict(&self) -> Result<PlanOutcome, PlanError> {
+        let counts = self.full_counts();
+        if !self.fits_empty(&counts) {
+            return Err(PlanError::Infeasible(explain_empty(self)));
+        }
+        let params = Params {
+            counts: &counts,
+            allow_extra: false,
+            destroyable: 0,
+        };
+        match self.solve(&params) {
+            Some(solution) => Ok(self.outcome(&solution, &counts)),
+            None => Err(explain_blocked(self, &counts)),
         }
     }
-    if counted.is_empty() {
-        return "nothing".to_string();
-    }
-    counted
-        .iter()
-        .map(|(n, c)| {
-            if *c == 1 {
-                (*n).to_string()
-            } else {
-                format!("{n} ×{c}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" + ")
 }
 
 /// Why the whole desired layout does not fit even an empty GPU of this model.

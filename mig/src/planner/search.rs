@@ -28,7 +28,6 @@ use crate::ids::{CiProfileId, ComputeInstanceId, GpuInstanceId, Placement};
 use crate::state::MigState;
 
 use super::ci::{self, CiChange};
-use super::diagnose;
 use super::{DesiredGi, DesiredLayout, Plan, PlanError, PlanOutcome, Step};
 
 /// Desired layouts larger than this are refused outright (a GPU holds at most one GI per
@@ -225,23 +224,6 @@ impl<'a> Problem<'a> {
     /// Every desired GI.
     pub fn full_counts(&self) -> Vec<usize> {
         self.groups.iter().map(|g| g.members.len()).collect()
-    }
-
-    /// The plan that reaches the whole layout, or why there is none.
-    pub fn solve_strict(&self) -> Result<PlanOutcome, PlanError> {
-        let counts = self.full_counts();
-        if !self.fits_empty(&counts) {
-            return Err(PlanError::Infeasible(diagnose::explain_empty(self)));
-        }
-        let params = Params {
-            counts: &counts,
-            allow_extra: false,
-            destroyable: 0,
-        };
-        match self.solve(&params) {
-            Some(solution) => Ok(self.outcome(&solution, &counts)),
-            None => Err(diagnose::explain_blocked(self, &counts)),
-        }
     }
 
     /// The plan that reaches the most desired GIs while keeping in-use GIs outside the layout.
@@ -534,7 +516,7 @@ impl<'a> Problem<'a> {
     }
 
     /// Turn a solution into the outcome: steps in the documented order.
-    fn outcome(&self, solution: &Solution, counts: &[usize]) -> PlanOutcome {
+    pub(super) fn outcome(&self, solution: &Solution, counts: &[usize]) -> PlanOutcome {
         let mut steps = Vec::new();
         for (e, choice) in self.existing.iter().zip(&solution.choices) {
             let destroy: &[ComputeInstanceId] = match choice {
