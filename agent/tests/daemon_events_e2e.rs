@@ -4,12 +4,13 @@
 //! govmomi's simulator with `vcenter_client` (QueryEvents) and, where the interop venv exists,
 //! with pyVmomi.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vcenter_client::{Client, ConnectOptions, Credentials, HostProperty, PostedEvent, TlsPolicy};
 use vmig_testkit::{
-    ChildGuard, Vcsim, nvml_sim, nvml_sim_lib, temp_dir, wait_for, workspace_bin, workspace_root,
+    RunningAgent, Vcsim, agent_cli_output, nvml_sim, nvml_sim_lib, temp_dir, wait_for,
+    workspace_root,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -30,14 +31,7 @@ fn client(rt: &tokio::runtime::Runtime, vc: &Vcsim) -> Client {
 }
 
 fn agent_cli(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(workspace_bin("vmig-agent"))
-        .arg("--nvml-lib")
-        .arg(nvml_sim_lib())
-        .args(args)
-        .env("NVML_SIM_STATE", state)
-        .env_remove("VMIG_LOG")
-        .output()
-        .expect("run vmig-agent");
+    let out = agent_cli_output(state, args);
     assert!(
         out.status.success(),
         "vmig-agent {args:?}: {}",
@@ -166,16 +160,7 @@ fn mig_changes_become_vcenter_events() {
     std::fs::write(&layout, "version: v1\nmig-configs:\n  one-3g:\n    - devices: all\n      mig-enabled: true\n      mig-devices:\n        \"3g.20gb\": 1\n").unwrap();
     let config = write_config(dir.path(), &vc, &uuid, &layout);
     let log = dir.path().join("agent.log");
-    let mut cmd = Command::new(workspace_bin("vmig-agent"));
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("NVML_SIM_STATE", &state)
-        .env_remove("VMIG_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let _agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start the agent");
+    let _agent = RunningAgent::start(&config, &state, &log);
     let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // The layout turns MIG on (pending until a reset): "pending" and "layout" events.

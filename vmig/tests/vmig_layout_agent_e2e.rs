@@ -8,11 +8,10 @@
 mod vmig_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vmig_support::{Env, host_ref, nvml_sim, wait_for};
-use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, workspace_bin};
+use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, Vcsim};
 
 const A100: &str = "a100-pcie-40gb";
 const HOST: &str = "DC0_C0_H0";
@@ -48,16 +47,7 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
     nvml_sim(&state, &["init", "--gpu", A100, "--platform", "esxi"]);
     let config = write_config(env.dir.path(), &env.vc, &uuid);
     let log = env.path("agent.log");
-    let mut cmd = Command::new(workspace_bin("vmig-agent"));
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("NVML_SIM_STATE", &state)
-        .env_remove("VMIG_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let mut agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start the agent");
+    let mut agent = RunningAgent::start(&config, &state, &log);
     let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
     wait_for(Duration::from_secs(120), "the agent's first report", || {
         let shown = env.vmig_json(&["layout", "show", "--host", HOST], 0);
@@ -161,8 +151,7 @@ fn agent_reconciles_what_vmig_layout_set_wrote() {
     );
     std::fs::write(&config, text).unwrap();
     let log2 = env.path("agent-2.log");
-    cmd.stderr(std::fs::File::create(&log2).unwrap());
-    agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("restart the agent");
+    agent = RunningAgent::start(&config, &state, &log2);
     let g = wait_for(Duration::from_secs(60), "local-override", || {
         gpu_state(&env, |g| g["state"] == "local-override")
     });

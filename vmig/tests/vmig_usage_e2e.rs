@@ -6,11 +6,11 @@
 mod vmig_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use vmig_support::{Env, nvml_sim, text, wait_for};
-use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, nvml_sim_lib, workspace_bin};
+use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, Vcsim, nvml_sim_lib, workspace_bin};
 
 const A100: &str = "a100-pcie-40gb";
 
@@ -102,16 +102,7 @@ fn sampled_load_reaches_the_report_and_rightsize() {
 
     let config = write_config(env.dir.path(), &env.vc, &uuid);
     let log = env.path("agent.log");
-    let mut cmd = Command::new(workspace_bin("vmig-agent"));
-    cmd.arg("run")
-        .arg("--config")
-        .arg(&config)
-        .env("NVML_SIM_STATE", &state)
-        .env_remove("VMIG_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let _agent = ChildGuard::spawn("vmig-agent run", &mut cmd).expect("start the agent");
+    let _agent = RunningAgent::start(&config, &state, &log);
     let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // The report shows each slice's utilization once the agent has sampled all three.

@@ -8,6 +8,8 @@
 //!   once per process, with the same target directory and profile as the running test.
 //! - [`ChildGuard`], [`temp_dir`]: every child process dies with the test; every test gets
 //!   its own directory.
+//! - [`RunningAgent`], [`agent_run_command`], [`agent_cli_output`]: the real `vmig-agent` on a
+//!   simulated GPU host (daemon and one-shot commands).
 //! - [`run_child_test`]: re-run one `#[ignore]`d test in a process of its own.
 //! - [`fuzz_seeds`], [`mutations`]: the fuzz corpus and its mutations for stable-Rust tests.
 //!
@@ -15,6 +17,7 @@
 //! on a laptop alike, with a message that says how to install what is missing.
 //! docs/testing.md describes the whole test infrastructure.
 
+mod agent;
 mod binaries;
 mod certs;
 mod child_test;
@@ -23,6 +26,7 @@ mod process;
 mod sim;
 mod vcsim;
 
+pub use agent::{RunningAgent, agent_cli_output, agent_run_command};
 pub use binaries::{
     TargetLayout, nvml_sim_lib, target_layout, try_vcsim_binary, vcsim_binary, workspace_bin,
     workspace_bin_in, workspace_root,
