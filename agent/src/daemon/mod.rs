@@ -31,6 +31,7 @@ pub mod sampling;
 pub mod sampling_window;
 pub mod service;
 pub mod sys;
+pub mod timesliced;
 pub mod vcenter;
 pub mod worker;
 
