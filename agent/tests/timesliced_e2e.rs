@@ -21,6 +21,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// One poll, a publication, and slack for a loaded machine.
 const CHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 const RTX: &str = "rtx-pro-6000-bse-96gb";
+/// A driver with the per-GI vGPU calls (R575 and later, as nvml-sim simulates them).
+const DRIVER: &str = "575.57.08";
 
 struct Rig {
     dir: TempDir,
@@ -195,7 +197,10 @@ fn only_gi_id(g: &GpuReport) -> String {
 
 #[test]
 fn an_rtx_pro_6000_gi_fills_slot_by_slot_until_the_driver_refuses() {
-    let rig = Rig::new("timesliced-fill", &["--mig", "--gpu", RTX]);
+    let rig = Rig::new(
+        "timesliced-fill",
+        &["--mig", "--driver-version", DRIVER, "--gpu", RTX],
+    );
     rig.wait_doc("the first publication", START_TIMEOUT, |_| true);
     rig.agent_cli(&["mig", "cgi", "-i", "0", "1g.24gb", "-C"]);
     let doc = rig.wait_doc("the GI and its time-sliced types", CHANGE_TIMEOUT, |d| {
@@ -287,7 +292,18 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_until_the_driver_refuses() {
 
 #[test]
 fn a_host_mixes_a_mig_gpu_and_a_time_sliced_gpu() {
-    let rig = Rig::new("timesliced-mixed", &["--mig", "--gpu", RTX, "--gpu", RTX]);
+    let rig = Rig::new(
+        "timesliced-mixed",
+        &[
+            "--mig",
+            "--driver-version",
+            DRIVER,
+            "--gpu",
+            RTX,
+            "--gpu",
+            RTX,
+        ],
+    );
     // GPU 1 leaves MIG mode (pending until its reset, as on the driver).
     rig.agent_cli(&["mig", "mode", "-i", "1", "--disable"]);
     rig.sim(&["reset", "-i", "1"]);
@@ -371,4 +387,43 @@ fn a_host_mixes_a_mig_gpu_and_a_time_sliced_gpu() {
         "vm-ts-3",
     ]);
     assert!(err.contains("NVML_ERROR_INSUFFICIENT_RESOURCES"), "{err}");
+}
+
+/// A driver without the per-GI calls (FUNCTION_NOT_FOUND) still gets the document it got
+/// before: the GI with its vGPU's VM and type, no time-sliced fields, no failed GPU.
+#[test]
+fn an_older_driver_leaves_the_time_sliced_fields_empty() {
+    let rig = Rig::new(
+        "timesliced-old-driver",
+        &["--mig", "--driver-version", "550.54.15", "--gpu", RTX],
+    );
+    rig.agent_cli(&["mig", "cgi", "-i", "0", "1g.24gb", "-C"]);
+    let doc = rig.wait_doc("the GI", START_TIMEOUT, |d| {
+        !d.gpus[0].gpu_instances.is_empty()
+    });
+    let gi = only_gi_id(&doc.gpus[0]);
+    rig.sim(&[
+        "occupy",
+        "-i",
+        "0",
+        "--gi",
+        &gi,
+        "--vgpu",
+        "NVIDIA DC-1-8C",
+        "--vm",
+        "vm-1",
+    ]);
+    let doc = rig.wait_doc("the vGPU", CHANGE_TIMEOUT, |d| {
+        d.gpus[0].gpu_instances[0].in_use
+    });
+    let g = &doc.gpus[0];
+    assert!(g.error.is_none(), "{:?}", g.error);
+    assert!(g.sliced_types.is_empty() && g.timesliced.is_none());
+    let gi = &g.gpu_instances[0];
+    assert_eq!(
+        (gi.vm.as_deref(), gi.vgpu_type.as_deref()),
+        (Some("vm-1"), Some("NVIDIA DC-1-8C"))
+    );
+    assert!(gi.vgpus.is_empty());
+    assert!(g.gpu_slots().gis.is_empty(), "no published type, no slots");
 }

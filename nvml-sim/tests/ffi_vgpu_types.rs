@@ -18,6 +18,9 @@ use nvml_wrapper_sys::bindings::*;
 const RTX: &str = "rtx-pro-6000-bse-96gb";
 const GI_1G_24GB: u32 = 14;
 const VERSION_MISMATCH: u32 = nvmlReturn_enum_NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+const FUNCTION_NOT_FOUND: u32 = nvmlReturn_enum_NVML_ERROR_FUNCTION_NOT_FOUND;
+/// A driver with the per-GI vGPU calls (R575 and later, as simulated).
+const NEW_DRIVER: [&str; 2] = ["--driver-version", "575.57.08"];
 
 /// `nvmlVgpuTypeGetMaxInstancesPerGpuInstance` with the given version word.
 fn max_per_gi(nvml: &Nvml, type_id: u32, version: u32) -> Result<u32, u32> {
@@ -97,7 +100,7 @@ fn type_id(nvml: &Nvml, index: u32, name: &str) -> u32 {
 
 #[test]
 fn a_gi_takes_three_dc_1_8c_then_the_driver_refuses() {
-    let sim = Sim::new(&[RTX], &["--mig"]);
+    let sim = Sim::new(&[RTX], &["--mig", NEW_DRIVER[0], NEW_DRIVER[1]]);
     let nvml = sim.nvml();
     let (d, h) = dev(&nvml);
     let types = d.vgpu_supported_types().expect("supported");
@@ -173,7 +176,10 @@ fn a_gi_takes_three_dc_1_8c_then_the_driver_refuses() {
 
 #[test]
 fn gpus_without_the_feature_answer_not_supported_and_list_no_types() {
-    let sim = Sim::new(&["a100-pcie-40gb"], &["--mig"]);
+    let sim = Sim::new(
+        &["a100-pcie-40gb"],
+        &["--mig", NEW_DRIVER[0], NEW_DRIVER[1]],
+    );
     let nvml = sim.nvml();
     let (d, h) = dev(&nvml);
     assert!(d.vgpu_supported_types().expect("empty list").is_empty());
@@ -249,4 +255,19 @@ fn a_gpu_with_mig_disabled_runs_one_size_of_whole_gpu_vgpus() {
         "vm-9",
     ]);
     assert!(err.contains("MIG disabled"), "{err}");
+}
+
+#[test]
+fn drivers_before_r575_lack_the_per_gi_calls() {
+    let sim = Sim::new(&[RTX], &["--mig", "--driver-version", "550.54.15"]);
+    let nvml = sim.nvml();
+    let (_, h) = dev(&nvml);
+    let gi = create_gi(&nvml, h, GI_1G_24GB, None).expect("1g.24gb");
+    assert_eq!(creatable_in_gi(&nvml, gi), Err(FUNCTION_NOT_FOUND));
+    assert_eq!(active_in_gi(&nvml, gi), Err(FUNCTION_NOT_FOUND));
+    let dc18 = type_id(&nvml, 0, "NVIDIA DC-1-8C");
+    assert_eq!(
+        max_per_gi(&nvml, dc18, version_of::<nvmlVgpuTypeMaxInstance_t>(1)),
+        Err(FUNCTION_NOT_FOUND)
+    );
 }

@@ -10,11 +10,26 @@ use super::types::{
 };
 use super::{get, gpu_of, guard, non_null, put, put_counted, resolve_gi, resolve_gpu, with_state};
 use crate::code::{NvmlCode, NvmlResult};
-use crate::state::SimGpu;
+use crate::state::{SimGpu, SimState};
 use crate::vgpu_types::{self, TypeSpec};
 
 /// `NVML_INVALID_GPU_INSTANCE_PROFILE_ID`: the GI profile of a type that is not MIG-backed.
 const INVALID_GI_PROFILE_ID: c_uint = 0xFFFF_FFFF;
+
+/// The first driver branch whose NVML has the per-GI vGPU calls, as simulated: R575, the
+/// first to run MIG on the RTX PRO 6000 (NVIDIA MIG user guide, "≥ 575.51.03"). Which
+/// release really added the calls is not stated in NVIDIA's documents found (inferred; see
+/// docs/nvml-sim.md). Older drivers answer FUNCTION_NOT_FOUND, as a library whose entry
+/// point exists but whose driver lacks the function does.
+const PER_GI_CALLS_SINCE: u32 = 575;
+
+/// FUNCTION_NOT_FOUND unless the simulated driver has the per-GI vGPU calls.
+fn per_gi_calls(s: &SimState) -> NvmlResult<()> {
+    match crate::driver::driver_major(&s.driver_version) {
+        Some(major) if major >= PER_GI_CALLS_SINCE => Ok(()),
+        _ => Err(NvmlCode::FUNCTION_NOT_FOUND),
+    }
+}
 
 fn ids(gpu: &SimGpu, types: &[&TypeSpec]) -> Vec<c_uint> {
     types.iter().map(|t| t.id(gpu.model())).collect()
@@ -113,6 +128,7 @@ pub unsafe extern "C" fn nvmlVgpuTypeGetMaxInstancesPerGpuInstance(
         // SAFETY: not NULL (read above) and its version says v1, the struct we mirror, which
         // the caller initialised (version and `vgpuTypeId` are IN fields).
         let mut info = unsafe { get(p_max_instance)? };
+        with_state(per_gi_calls)?;
         let (_, t) = vgpu_types::by_id(info.vgpuTypeId).ok_or(NvmlCode::INVALID_ARGUMENT)?;
         info.maxInstancePerGI = t.max_per_gi().ok_or(NvmlCode::INVALID_ARGUMENT)?;
         // SAFETY: the same writable v1 struct.
@@ -122,10 +138,8 @@ pub unsafe extern "C" fn nvmlVgpuTypeGetMaxInstancesPerGpuInstance(
 
 /// The GI behind a handle, on a model whose GIs run time-sliced vGPUs (NOT_SUPPORTED
 /// otherwise, as on GPUs without the feature).
-fn timesliced_gi(
-    s: &crate::state::SimState,
-    gpu_instance: RawHandle,
-) -> NvmlResult<(&SimGpu, u32)> {
+fn timesliced_gi(s: &SimState, gpu_instance: RawHandle) -> NvmlResult<(&SimGpu, u32)> {
+    per_gi_calls(s)?;
     let (gpu, gi) = resolve_gi(s, gpu_instance)?;
     let g = gpu_of(s, gpu)?;
     if !vgpu_types::mig_timeslicing(g.model()) {
