@@ -247,6 +247,45 @@ mod tests {
         assert!(none.timesliced.is_none());
     }
 
+    /// A driver answering beyond the schema's bounds (a per-GI maximum of 1000, 70 vGPUs in
+    /// one GI, a vGPU without a type name) still gives a document every reader accepts.
+    #[test]
+    fn a_driver_beyond_the_bounds_is_cut_to_them() {
+        let types = VgpuTypes {
+            supported: vec![info(2, "NVIDIA DC-1-8C", Some(14), 5000, Some(1000))],
+            creatable: Vec::new(),
+        };
+        let mut vgpus: Vec<ActiveVgpu> = (0..70)
+            .map(|i| vgpu(&format!("vm-{i}"), "NVIDIA DC-1-8C", Some(1)))
+            .collect();
+        vgpus[0].vgpu_type = None;
+        let mut r = report(&[1]);
+        add_vgpus(&mut r, &state(true, vgpus), &types);
+        assert_eq!(r.sliced_types[0].max_per_gi, MAX_VGPUS_PER_GPU as u32);
+        assert_eq!(r.gpu_instances[0].vgpus.len(), MAX_VGPUS_PER_GPU);
+        assert_eq!(r.gpu_instances[0].vgpus[0].vgpu_type, "unknown");
+        let mut doc = HostReport::from_json(include_str!(
+            "../../../mig/fuzz/seeds/report/a100-docs-example.json"
+        ))
+        .expect("seed");
+        doc.gpus = vec![r];
+        let text = serde_json::to_string(&doc).expect("serialises");
+        HostReport::from_json(&text).expect("readers accept it");
+
+        let whole = VgpuTypes {
+            supported: vec![info(7, "NVIDIA DC-8C", None, 5000, None)],
+            creatable: vec![7],
+        };
+        let many = (0..70)
+            .map(|i| vgpu(&format!("vm-{i}"), "NVIDIA DC-8C", None))
+            .collect();
+        let mut r = report(&[]);
+        add_vgpus(&mut r, &state(false, many), &whole);
+        let ts = r.timesliced.expect("timesliced");
+        assert_eq!(ts.vgpus.len(), MAX_VGPUS_PER_GPU);
+        assert_eq!((ts.types[0].max, ts.types[0].more), (64, 0));
+    }
+
     /// docs/reported-data.md "Size budget": 8 GPUs, each at the schema's bound of 64 vGPUs
     /// with 64-character VM ids, half in MIG mode (8 GIs of 8 vGPUs) and half not, stays far
     /// below the readers' limit, and every reader accepts it.
