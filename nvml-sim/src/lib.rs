@@ -7,7 +7,7 @@
 //! driver's state is shared. MIG geometry and rules come from the pure `mig` crate.
 //!
 //! Map: [`code`] return codes and texts, [`driver`] what driver versions and ESXi change, [`handle`] opaque handle encoding, [`load`] simulated utilization and ECC counts, [`state`] the
-//! machine and the driver rules, [`store`] the locked state file, `ffi` the exported C functions
+//! machine and the driver rules, [`store`] the locked state file, [`vgpu_types`] the vGPU types offered per model, `ffi` the exported C functions
 //! (the only `unsafe` code). Documentation: docs/nvml-sim.md.
 
 pub mod code;
@@ -21,6 +21,7 @@ pub mod handle;
 pub mod load;
 pub mod state;
 pub mod store;
+pub mod vgpu_types;
 
 pub use code::{NvmlCode, NvmlResult};
 pub use driver::Platform;

@@ -121,8 +121,11 @@ enum Command {
         /// Framebuffer the process uses, MiB.
         #[arg(long, default_value_t = DEFAULT_PROCESS_MEMORY_MIB)]
         memory_mib: u64,
-        /// vGPU type name, e.g. grid_a100-3-20c (marks GI --gi as backing an active vGPU).
-        #[arg(long, requires_all = ["vm", "gi"])]
+        /// vGPU type name, e.g. grid_a100-3-20c: with --gi a MIG-backed vGPU in that GI
+        /// (time-sliced types: several of one type per GI, up to the type's per-GI maximum);
+        /// without --gi a whole-GPU time-sliced vGPU on a GPU not in MIG mode (e.g.
+        /// "NVIDIA DC-24C" on an RTX PRO 6000; `nvml-sim vgpu-types` lists them).
+        #[arg(long, requires = "vm")]
         vgpu: Option<String>,
         /// VM owning the vGPU (its name, or its BIOS UUID with --vm-uuid).
         #[arg(long, requires = "vgpu")]
@@ -183,6 +186,8 @@ enum Command {
     Show,
     /// List the GPU model keys `init --gpu` accepts.
     Models,
+    /// List the vGPU types the simulated driver offers per model, with their limits.
+    VgpuTypes,
 }
 
 /// Append a line to the command's output (written once at the end, see [`emit`]).
@@ -220,6 +225,10 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
         for m in mig::catalog() {
             say!(out, "{:<20} {}", m.key, m.nvml_name);
         }
+        return Ok(());
+    }
+    if let Command::VgpuTypes = cli.command {
+        vgpu_types(out);
         return Ok(());
     }
     let state_path = cli
@@ -278,7 +287,15 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             vm,
             vm_uuid,
         } => {
-            if let (Some(vgpu), Some(vm), Some(gi)) = (vgpu, vm, gi) {
+            if let (Some(vgpu), Some(vm), None) = (&vgpu, &vm, gi) {
+                let inst = store
+                    .update(|s| s.start_whole_gpu_vgpu(index, vgpu, vm))?
+                    .with_context(|| format!("cannot start vGPU {vgpu} for VM {vm} ({path})"))?;
+                say!(
+                    out,
+                    "vGPU instance {inst} ({vgpu}) of VM {vm} active on GPU {index} (time-sliced)"
+                );
+            } else if let (Some(vgpu), Some(vm), Some(gi)) = (vgpu, vm, gi) {
                 let inst = store
                     .update(|s| {
                         if vm_uuid {
@@ -349,7 +366,7 @@ fn run(cli: Cli, out: &mut String) -> Result<()> {
             let state = store.load()?;
             say!(out, "{}", serde_json::to_string_pretty(&state)?);
         }
-        Command::Models => {}
+        Command::Models | Command::VgpuTypes => {}
     }
     Ok(())
 }
@@ -432,4 +449,31 @@ fn load(store: &Store, path: &str, args: LoadArgs, out: &mut String) -> Result<(
         );
     }
     Ok(())
+}
+
+/// `nvml-sim vgpu-types`: per model, each type with where it runs and how many fit.
+fn vgpu_types(out: &mut String) {
+    use nvml_sim::vgpu_types::{Backing, Provenance, types_of};
+    for m in mig::catalog() {
+        for t in types_of(m) {
+            let place = match t.backing {
+                Backing::Mig { gi_profile, per_gi } => {
+                    format!("MIG {gi_profile}, {per_gi} per GI")
+                }
+                Backing::WholeGpu { .. } => "whole GPU, MIG disabled".to_string(),
+            };
+            let how = match t.provenance {
+                Provenance::Sourced => "sourced",
+                Provenance::Inferred => "inferred",
+            };
+            say!(
+                out,
+                "{:<22} {:<18} {:<26} {:>3} per GPU  {how}",
+                m.key,
+                t.name,
+                place,
+                t.max_per_gpu(m)
+            );
+        }
+    }
 }

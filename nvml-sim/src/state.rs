@@ -263,6 +263,56 @@ pub enum SimError {
     },
     #[error("a machine needs at least one GPU (--gpu MODEL)")]
     NoGpus,
+    #[error(
+        "GPU {gpu} GI {gi} already hosts {max} vGPU(s) of type {hosted}, the most one GI runs; the driver answers NVML_ERROR_INSUFFICIENT_RESOURCES. Start it in another GI"
+    )]
+    GiFull {
+        gpu: u32,
+        gi: u32,
+        hosted: String,
+        max: u32,
+    },
+    #[error(
+        "GPU {gpu} GI {gi} hosts vGPU type {hosted}, not {wanted}: a GI runs vGPUs of one type; the driver answers NVML_ERROR_INSUFFICIENT_RESOURCES. Start it in another GI"
+    )]
+    GiHostsOtherType {
+        gpu: u32,
+        gi: u32,
+        hosted: String,
+        wanted: String,
+    },
+    #[error(
+        "vGPU type {wanted} runs in GI profile {needs}, GPU {gpu} GI {gi} is a {has}; the driver answers NVML_ERROR_INVALID_ARGUMENT. Pick a GI of profile {needs}"
+    )]
+    WrongGiProfile {
+        gpu: u32,
+        gi: u32,
+        wanted: String,
+        needs: String,
+        has: String,
+    },
+    #[error("GPU {gpu} ({model}) offers no vGPU type {wanted}{mode}; its types: {known}")]
+    UnknownVgpuType {
+        gpu: u32,
+        model: String,
+        wanted: String,
+        mode: &'static str,
+        known: String,
+    },
+    #[error(
+        "GPU {gpu} already runs {max} vGPU(s) of type {hosted}, the most it runs; the driver answers NVML_ERROR_INSUFFICIENT_RESOURCES"
+    )]
+    GpuFull { gpu: u32, hosted: String, max: u32 },
+    #[error(
+        "GPU {gpu} runs vGPUs of type {hosted} and all vGPUs on a GPU are of one size (equal-size mode); the driver answers NVML_ERROR_INSUFFICIENT_RESOURCES for {wanted}"
+    )]
+    OtherSize {
+        gpu: u32,
+        hosted: String,
+        wanted: String,
+    },
+    #[error("GPU {gpu} has MIG enabled: a vGPU there runs in a GPU instance, name it with --gi")]
+    NeedGi { gpu: u32 },
 }
 
 /// Derive a UUID body (the 32 hex digits with dashes) from a seed and a salt.
@@ -497,38 +547,6 @@ impl SimState {
         Err(SimError::NoSuchPid { pid })
     }
 
-    /// `nvml-sim occupy --vgpu TYPE --vm NAME`: a VM's MIG-backed vGPU becomes active on a GI.
-    pub fn start_vgpu(
-        &mut self,
-        index: u32,
-        gi: u32,
-        vgpu_type: &str,
-        vm: &str,
-    ) -> Result<u32, SimError> {
-        if self.gpus.iter().any(|g| g.vgpus.iter().any(|v| v.vm == vm)) {
-            return Err(SimError::VmInUse { vm: vm.to_string() });
-        }
-        let instance = self.next_vgpu_instance.max(1);
-        let gpu = self.gpu_mut_checked(index)?;
-        if !gpu.mig_mode.current {
-            return Err(SimError::MigOff { gpu: index });
-        }
-        if !gpu.mig.gpu_instances.contains_key(&GpuInstanceId(gi)) {
-            return Err(SimError::NoSuchGpuInstance { gpu: index, gi });
-        }
-        gpu.vgpus.push(SimVgpu {
-            instance,
-            vgpu_type: vgpu_type.to_string(),
-            vm: vm.to_string(),
-            gi,
-            vm_is_uuid: false,
-            load: None,
-        });
-        gpu.sync_in_use();
-        self.next_vgpu_instance = instance + 1;
-        Ok(instance)
-    }
-
     /// `nvml-sim occupy --vgpu TYPE --vm UUID --vm-uuid`: as [`SimState::start_vgpu`], the VM
     /// named by its BIOS UUID as ESXi's NVML may name it.
     pub fn start_vgpu_by_uuid(
@@ -646,8 +664,12 @@ impl SimState {
         h.max(1)
     }
 
-    /// The type name of an active vGPU type id.
+    /// The type name of a vGPU type id: a type the simulated driver offers
+    /// ([`crate::vgpu_types`]), or the free-form type of an active vGPU.
     pub fn vgpu_type_name(&self, id: u32) -> Option<&str> {
+        if let Some((_, t)) = crate::vgpu_types::by_id(id) {
+            return Some(t.name);
+        }
         self.gpus
             .iter()
             .flat_map(|g| g.vgpus.iter())
@@ -868,6 +890,8 @@ impl SimGpu {
         }
     }
 }
+
+mod vgpu_rules;
 
 #[cfg(test)]
 mod tests;

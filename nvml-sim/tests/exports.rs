@@ -84,6 +84,14 @@ const REQUIRED: &[&str] = &[
     "nvmlVgpuInstanceGetVmID",
     "nvmlVgpuInstanceGetGpuInstanceId",
     "nvmlVgpuTypeGetName",
+    // vGPU types and time-sliced vGPUs (issue 18)
+    "nvmlDeviceGetSupportedVgpus",
+    "nvmlDeviceGetCreatableVgpus",
+    "nvmlVgpuTypeGetMaxInstances",
+    "nvmlVgpuTypeGetGpuInstanceProfileId",
+    "nvmlVgpuTypeGetMaxInstancesPerGpuInstance",
+    "nvmlGpuInstanceGetCreatableVgpus",
+    "nvmlGpuInstanceGetActiveVgpus",
     // utilization (host side) and ECC counts
     "nvmlDeviceGetVgpuUtilization",
     "nvmlVgpuInstanceGetFbUsage",

@@ -34,6 +34,7 @@ pub mod sampling_window;
 pub mod service;
 pub mod shared;
 pub mod sys;
+pub mod timesliced;
 pub mod usage_state;
 pub mod vcenter;
 pub mod worker;

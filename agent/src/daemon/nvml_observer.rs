@@ -19,8 +19,9 @@ use mig::report::{
 
 use super::config::LayoutRef;
 use super::observe::Observer;
+use super::timesliced::{VgpuTypes, add_vgpus};
 use crate::layout::{ApplyOptions, LayoutSelection};
-use crate::nvml::{Driver, Gpu};
+use crate::nvml::{Driver, Gpu, VgpuTypeInfo};
 use crate::observe::{GpuMigState, ObserveCache, observe_gpu_cached};
 
 use super::worker::{Progress, Worker};
@@ -100,6 +101,9 @@ struct NvmlCore {
     cache: ObserveCache,
     /// fragmentation by (model, layout) key.
     fragmentation: HashMap<String, f64>,
+    /// The vGPU types each GPU supports, by GPU UUID, with the MIG mode they were read in:
+    /// fixed while the mode stays, so a poll reads them once (emptied with `cache`).
+    vgpu_types: HashMap<String, (bool, Vec<VgpuTypeInfo>)>,
 }
 
 impl NvmlCore {
@@ -110,6 +114,7 @@ impl NvmlCore {
             driver: None,
             cache: ObserveCache::default(),
             fragmentation: HashMap::new(),
+            vgpu_types: HashMap::new(),
         }
     }
 
@@ -118,6 +123,7 @@ impl NvmlCore {
             let driver = Driver::load(self.lib.as_deref())?;
             tracing::info!(lib = %driver.lib_path().display(), driver = ?driver.driver_version(), "NVML loaded");
             self.cache.clear();
+            self.vgpu_types.clear();
             self.driver = Some(driver);
         }
         self.driver.as_ref().context("NVML not loaded")
@@ -139,14 +145,23 @@ impl NvmlCore {
             }
         };
         let mut states = Vec::with_capacity(gpus.len());
+        let mut types = Vec::with_capacity(gpus.len());
         for gpu in &gpus {
             self.progress.set(format!("GPU {}", gpu.index()));
-            states.push(
-                observe_gpu_cached(gpu, &mut self.cache)
-                    .map_err(|e| failed_report(gpu, &e.to_string())),
-            );
+            let state = observe_gpu_cached(gpu, &mut self.cache)
+                .map_err(|e| failed_report(gpu, &e.to_string()));
+            types.push(match &state {
+                Ok(st) => vgpu_types_of(gpu, st, &mut self.vgpu_types),
+                Err(_) => VgpuTypes::default(),
+            });
+            states.push(state);
         }
         drop(gpus);
+        self.vgpu_types.retain(|uuid, _| {
+            states
+                .iter()
+                .any(|s| s.as_ref().is_ok_and(|st| st.uuid == *uuid))
+        });
         // A GPU that is gone (or failed) is read in full if it comes back.
         self.cache.retain_gpus(|uuid| {
             states
@@ -160,9 +175,11 @@ impl NvmlCore {
         let mut seen: Vec<String> = Vec::new();
         Ok(states
             .into_iter()
-            .map(|s| match s {
+            .zip(types)
+            .map(|(s, types)| match s {
                 Ok(state) => {
                     let mut report = gpu_report(&state, cache);
+                    add_vgpus(&mut report, &state, &types);
                     // The geometry once per model: later GPUs of the same name omit it.
                     if !seen.contains(&state.name) {
                         report.geometry = geometry_of(&state);
@@ -204,6 +221,40 @@ impl NvmlCore {
             Ok(()) => Ok(report),
             Err(e) => Err(anyhow::anyhow!("{e}").context(report)),
         }
+    }
+}
+
+/// The vGPU types of `gpu` (read once per MIG mode, kept in `cache`) and, on a GPU not in
+/// MIG mode that has some, which may start now. A driver that does not answer, or fails,
+/// leaves them empty: the types never fail a GPU's report.
+fn vgpu_types_of(
+    gpu: &Gpu<'_>,
+    state: &GpuMigState,
+    cache: &mut HashMap<String, (bool, Vec<VgpuTypeInfo>)>,
+) -> VgpuTypes {
+    let mig = state.mig_mode.is_some_and(|m| m.current);
+    let supported = match cache.get(&state.uuid) {
+        Some((mode, types)) if *mode == mig => types.clone(),
+        _ => {
+            let types = gpu.vgpu_types().unwrap_or_else(|e| {
+                tracing::debug!(gpu = gpu.index(), error = %e, "no vGPU types");
+                Vec::new()
+            });
+            cache.insert(state.uuid.clone(), (mig, types.clone()));
+            types
+        }
+    };
+    let creatable = if mig || supported.is_empty() {
+        Vec::new()
+    } else {
+        gpu.creatable_vgpu_types().unwrap_or_else(|e| {
+            tracing::debug!(gpu = gpu.index(), error = %e, "no creatable vGPU types");
+            Vec::new()
+        })
+    };
+    VgpuTypes {
+        supported,
+        creatable,
     }
 }
 

@@ -21,18 +21,20 @@
 //!
 //! Files: `code` NVML return codes and [`CallError`]; `ffi` the raw calls (the only
 //! `unsafe`); `info` the plain values reported; `gpu` one GPU; `instance` GPU and compute
-//! instances; `pci` bus ids; `usage` (with `ffi_usage`, its raw call) vGPU utilization and ECC counts. This file loads the library ([`Driver`]).
+//! instances; `pci` bus ids; `usage` (with `ffi_usage`, its raw call) vGPU utilization and ECC counts; `vgpu_types` (with `ffi_vgpu`) the vGPU types and their per-GPU and per-GI maxima. This file loads the library ([`Driver`]).
 mod code;
 mod events;
 mod ffi;
 mod ffi_events;
 mod ffi_gpm;
 mod ffi_usage;
+mod ffi_vgpu;
 mod gpu;
 mod info;
 mod instance;
 mod pci;
 mod usage;
+mod vgpu_types;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -51,6 +53,7 @@ pub use info::{
 pub use instance::{ComputeInstance, GpuInstance};
 pub use pci::PciBusId;
 pub use usage::{EccCounts, VgpuUsage};
+pub use vgpu_types::VgpuTypeInfo;
 
 #[cfg(test)]
 pub(crate) use ffi::sim_call_count;

@@ -22,6 +22,7 @@ mod system;
 pub mod types;
 pub(crate) mod usage;
 mod vgpu;
+mod vgpu_types;
 
 use std::ffi::{CStr, c_char, c_uint};
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -269,6 +269,52 @@ const _: () = assert!(CI_PROFILE_INFO_V3 == 0x0300_008C);
 const _: () = assert!(size_of::<ComputeInstanceInfo>() == 32);
 const _: () = assert!(offset_of!(ComputeInstanceInfo, placement) == 24);
 
+/// `nvmlVgpuTypeIdInfo_v1_t` (`nvmlGpuInstanceGetCreatableVgpus`): `vgpuCount` in = room in
+/// `vgpuTypeIds`, out = types listed (or needed).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct VgpuTypeIdInfoV1 {
+    pub version: c_uint,
+    pub vgpuCount: c_uint,
+    pub vgpuTypeIds: *mut c_uint,
+}
+/// `nvmlVgpuTypeIdInfo_v1`.
+pub const VGPU_TYPE_ID_INFO_V1: u32 = struct_version(size_of::<VgpuTypeIdInfoV1>(), 1);
+
+/// `nvmlVgpuTypeMaxInstance_v1_t` (`nvmlVgpuTypeGetMaxInstancesPerGpuInstance`):
+/// `vgpuTypeId` in, `maxInstancePerGI` out.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct VgpuTypeMaxInstanceV1 {
+    pub version: c_uint,
+    pub vgpuTypeId: c_uint,
+    pub maxInstancePerGI: c_uint,
+}
+/// `nvmlVgpuTypeMaxInstance_v1`.
+pub const VGPU_TYPE_MAX_INSTANCE_V1: u32 = struct_version(size_of::<VgpuTypeMaxInstanceV1>(), 1);
+
+/// `nvmlActiveVgpuInstanceInfo_v1_t` (`nvmlGpuInstanceGetActiveVgpus`): `vgpuCount` in = room
+/// in `vgpuInstances`, out = instances listed (or needed).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveVgpuInstanceInfoV1 {
+    pub version: c_uint,
+    pub vgpuCount: c_uint,
+    pub vgpuInstances: *mut c_uint,
+}
+/// `nvmlActiveVgpuInstanceInfo_v1`.
+pub const ACTIVE_VGPU_INSTANCE_INFO_V1: u32 =
+    struct_version(size_of::<ActiveVgpuInstanceInfoV1>(), 1);
+
+// Sizes as nvml-wrapper-sys 0.10.0's bindgen output (LP64): version and count, then a pointer.
+const _: () = assert!(size_of::<VgpuTypeIdInfoV1>() == 16);
+const _: () = assert!(offset_of!(VgpuTypeIdInfoV1, vgpuTypeIds) == 8);
+const _: () = assert!(VGPU_TYPE_ID_INFO_V1 == 0x0100_0010);
+const _: () = assert!(size_of::<VgpuTypeMaxInstanceV1>() == 12);
+const _: () = assert!(VGPU_TYPE_MAX_INSTANCE_V1 == 0x0100_000C);
+const _: () = assert!(size_of::<ActiveVgpuInstanceInfoV1>() == 16);
+const _: () = assert!(ACTIVE_VGPU_INSTANCE_INFO_V1 == 0x0100_0010);
+
 /// Copy `s` into a fixed C char array, NUL-terminated and truncated to fit.
 pub fn fill_name<const N: usize>(s: &str) -> [c_char; N] {
     let mut out = [0 as c_char; N];

@@ -36,10 +36,11 @@ pub unsafe extern "C" fn nvmlVgpuInstanceGetType(
     guard(|| {
         non_null(vgpu_type_id)?;
         with_state(|s| {
-            let (_, v) = s.vgpu(vgpu_instance)?;
+            let (gpu, v) = s.vgpu(vgpu_instance)?;
+            let id = SimState::vgpu_type_id_on(gpu_of(s, gpu)?, &v.vgpu_type);
             // SAFETY: `vgpu_type_id` was checked not NULL above and is a writable
             // `nvmlVgpuTypeId_t` by the nvml.h contract.
-            unsafe { put(vgpu_type_id, SimState::vgpu_type_id(&v.vgpu_type)) }
+            unsafe { put(vgpu_type_id, id) }
         })
     })
 }
