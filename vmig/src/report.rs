@@ -177,6 +177,10 @@ pub struct GpuView {
     pub xid: Option<mig::report::XidCounts>,
     /// NVML error or analysis problem.
     pub error: Option<String>,
+    /// Whole-GPU time-sliced vGPUs on a GPU not in MIG mode, as its agent publishes them
+    /// (issue 18; docs/reported-data.md, "Time-sliced vGPUs").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timesliced: Option<mig::report::TimeslicedReport>,
 }
 
 /// A GPU instance.
@@ -202,6 +206,13 @@ pub struct GiView {
     /// (`vmig.mig` `usage`; docs/reported-data.md, "Utilization").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<mig::report::GiUsage>,
+    /// Every vGPU the GI hosts when it runs time-sliced vGPUs (`vgpu_type` above is the first).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vgpus: Vec<mig::report::VgpuReport>,
+    /// How many more vGPUs of the type it hosts fit in it, when that type is time-sliced
+    /// inside GIs on this GPU (`sliced_types`; `mig::vgpu_slots`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more_vgpus: Option<u32>,
 }
 
 /// A compute instance.
@@ -343,6 +354,7 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
         ecc: None,
         xid: None,
         error: g.report.error.clone().or_else(|| g.problem.clone()),
+        timesliced: g.report.timesliced.clone(),
     };
     if let Some(u) = host
         .report
@@ -352,8 +364,14 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
         v.ecc = u.ecc;
         v.xid = u.xid.clone();
     }
+    let slots = g.report.gpu_slots();
     for gi in &g.report.gpu_instances {
         let profile = g.model.and_then(|m| m.gi_profile(gi.profile_id));
+        let more_vgpus = slots
+            .gis
+            .iter()
+            .find(|s| s.gi.0 == gi.gi_id.0)
+            .and_then(|s| s.hosted.as_ref().map(|h| s.free_for(h)));
         let ci_places: Vec<Placement> = g
             .reported
             .as_ref()
@@ -384,6 +402,8 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
                 .as_ref()
                 .and_then(|r| r.gi_usage(&g.report.uuid, gi.gi_id))
                 .cloned(),
+            vgpus: gi.vgpus.clone(),
+            more_vgpus,
         });
     }
     v.reservations = g

@@ -339,3 +339,83 @@ fn chromium_dom(file: &std::path::Path) -> Option<String> {
     );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Issue 18: a GI running several time-sliced vGPUs shows each of them and how many more fit,
+/// and a GPU without MIG shows its whole-GPU time-sliced vGPUs, in every format.
+#[test]
+fn time_sliced_vgpus_in_every_format() {
+    use mig::report::{SlicedTypeReport, TimeslicedReport, TimeslicedTypeReport, VgpuReport};
+    const RTX: &str = "rtx-pro-6000-bse-96gb";
+    let vgpu = |vm: &str, t: &str| VgpuReport {
+        vm: Some(vm.to_string()),
+        vgpu_type: t.to_string(),
+    };
+    let mut sliced = gpu(0, RTX, true, true, &[gi("1g.24gb", 0, None)]);
+    sliced.sliced_types = vec![SlicedTypeReport {
+        vgpu_type: "NVIDIA DC-1-8C".into(),
+        gi_profile_id: sliced.gpu_instances[0].profile_id,
+        max_per_gi: 3,
+    }];
+    {
+        let g = &mut sliced.gpu_instances[0];
+        g.vgpus = vec![
+            vgpu("vdi-01", "NVIDIA DC-1-8C"),
+            vgpu("vdi-02", "NVIDIA DC-1-8C"),
+        ];
+        g.in_use = true;
+        g.vm = Some("vdi-01".into());
+        g.vgpu_type = Some("NVIDIA DC-1-8C".into());
+    }
+    let mut whole = gpu(1, RTX, false, false, &[]);
+    whole.timesliced = Some(TimeslicedReport {
+        vgpus: vec![vgpu("cad-01", "NVIDIA DC-24C")],
+        types: vec![TimeslicedTypeReport {
+            vgpu_type: "NVIDIA DC-24C".into(),
+            max: 4,
+            more: 3,
+        }],
+    });
+    let builder = Vcsim::builder()
+        .clusters(1)
+        .hosts_per_cluster(1)
+        .standalone_hosts(0)
+        .vms(0)
+        // No GPU rule: vcsim's GPU injection knows no RTX PRO 6000; the report reads the
+        // agent's document.
+        .custom_value("DC0_C0_H0", "vmig.mig", &doc(5, 3600, vec![sliced, whole]));
+    let env = Env::start(builder, "vmig-report-sliced");
+
+    let r = env.vmig_json(&["report"], 0);
+    let h = find_host(&r, "DC0_C0_H0");
+    let gi0 = &h["gpus"][0]["instances"][0];
+    assert_eq!(gi0["vgpus"].as_array().map(Vec::len), Some(2), "{gi0}");
+    assert_eq!(gi0["more_vgpus"], 1, "{gi0}");
+    assert_eq!(h["gpus"][1]["timesliced"]["types"][0]["more"], 3);
+    assert!(h["gpus"][1]["instances"].as_array().unwrap().is_empty());
+
+    let out = env.vmig(&["report"]);
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        table.contains("time-sliced: 2\u{d7} NVIDIA DC-1-8C (vdi-01, vdi-02); 1 more fits"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        table.contains(
+            "time-sliced vGPUs: 1\u{d7} NVIDIA DC-24C (cad-01); more fit: 3\u{d7} NVIDIA DC-24C"
+        ),
+        "{}",
+        text(&out)
+    );
+
+    let out = env.vmig(&["report", "--format", "csv"]);
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(csv.contains("vdi-01;vdi-02"), "{}", text(&out));
+
+    let html = env.path("sliced.html");
+    let out = env.vmig(&["report", "--format", "html", "-o", html.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let page = std::fs::read_to_string(&html).expect("page written");
+    assert!(page.contains("2× NVIDIA DC-1-8C (vdi-01, vdi-02); 1 more fits"));
+    assert!(page.contains("more fit: 3× NVIDIA DC-24C"));
+}

@@ -62,7 +62,19 @@ fn gpu_columns(g: &GpuView) -> Vec<String> {
         .iter()
         .map(|gi| format!("{}:{}@{}", gi.gi_id, gi.profile, gi.placement))
         .collect();
-    let users: Vec<String> = g.instances.iter().filter_map(|gi| gi.vm.clone()).collect();
+    // A GI running time-sliced vGPUs has one user per vGPU.
+    let users: Vec<String> = g
+        .instances
+        .iter()
+        .flat_map(|gi| {
+            let sliced: Vec<String> = gi.vgpus.iter().filter_map(|v| v.vm.clone()).collect();
+            if sliced.is_empty() {
+                gi.vm.clone().into_iter().collect()
+            } else {
+                sliced
+            }
+        })
+        .collect();
     // `GI:window SM mean/p95/max …` per sampled GI and window.
     let usage: Vec<String> = g
         .instances

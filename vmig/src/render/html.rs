@@ -347,6 +347,9 @@ fn host_card(host: &HostView, h: &mut String) -> std::fmt::Result {
         if let Some(e) = &g.error {
             write!(h, "<div class=\"warn\">{}</div>", esc(e))?;
         }
+        if let Some(t) = g.timesliced.as_ref().and_then(super::timesliced_gpu_text) {
+            write!(h, "<div class=\"meta\">{}</div>", esc(&t))?;
+        }
         diagram(g, h)?;
         let free: Vec<String> = g
             .free_profiles
@@ -425,6 +428,21 @@ fn util_bar(
         title.unwrap_or_default(),
         (f64::from(x + 4) + max - 1.0).max(0.0),
     )
+}
+
+/// The vGPU part of a GI's tooltip: its type and, for time-sliced vGPUs, all of them and the
+/// room left.
+fn gi_title_vgpus(gi: &crate::report::GiView) -> String {
+    let mut t = gi
+        .vgpu_type
+        .as_ref()
+        .map(|t| format!(" ({})", esc(t)))
+        .unwrap_or_default();
+    if let Some(s) = super::sliced_gi_text(gi) {
+        t.push('\n');
+        t.push_str(&esc(&s));
+    }
+    t
 }
 
 fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
@@ -511,10 +529,7 @@ fn diagram(g: &GpuView, h: &mut String) -> std::fmt::Result {
             esc(&gi.profile),
             gi.placement,
             esc(&who),
-            gi.vgpu_type
-                .as_ref()
-                .map(|t| format!(" ({})", esc(t)))
-                .unwrap_or_default(),
+            gi_title_vgpus(gi),
             usage.iter().map(|u| format!("\n{u}")).collect::<String>()
         )?;
         util_bar(gi, x, w, usage.last().map(String::as_str), h)?;

@@ -69,6 +69,79 @@ pub fn health_text(g: &crate::report::GpuView) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
+/// `2× NVIDIA DC-1-8C (vm-a, vm-b)`: vGPUs grouped by type in first-seen order, with the
+/// VMs NVML names.
+fn vgpu_groups(list: &[mig::report::VgpuReport]) -> String {
+    let mut groups: Vec<(&str, u32, Vec<&str>)> = Vec::new();
+    for v in list {
+        let i = match groups.iter().position(|g| g.0 == v.vgpu_type) {
+            Some(i) => i,
+            None => {
+                groups.push((v.vgpu_type.as_str(), 0, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[i].1 += 1;
+        if let Some(vm) = &v.vm {
+            groups[i].2.push(vm);
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(t, n, vms)| {
+            if vms.is_empty() {
+                format!("{n}\u{d7} {t}")
+            } else {
+                format!("{n}\u{d7} {t} ({})", vms.join(", "))
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+/// The time-sliced vGPUs a GI hosts and how many more fit (issue 18); `None` for a GI that
+/// hosts at most one vGPU of a type that does not run time-sliced.
+pub fn sliced_gi_text(gi: &crate::report::GiView) -> Option<String> {
+    if gi.more_vgpus.is_none() && gi.vgpus.len() <= 1 {
+        return None;
+    }
+    let mut t = format!("time-sliced: {}", vgpu_groups(&gi.vgpus));
+    if gi.vgpus.is_empty() {
+        t.push_str("no vGPU");
+    }
+    match gi.more_vgpus {
+        Some(0) => t.push_str("; full"),
+        Some(1) => t.push_str("; 1 more fits"),
+        Some(n) => t.push_str(&format!("; {n} more fit")),
+        None => {}
+    }
+    Some(t)
+}
+
+/// Whole-GPU time-sliced vGPUs on a GPU without MIG: what runs and what more could start.
+pub fn timesliced_gpu_text(ts: &mig::report::TimeslicedReport) -> Option<String> {
+    let more: Vec<String> = ts
+        .types
+        .iter()
+        .filter(|t| t.more > 0)
+        .map(|t| format!("{}\u{d7} {}", t.more, t.vgpu_type))
+        .collect();
+    if ts.vgpus.is_empty() && more.is_empty() {
+        return None;
+    }
+    let running = if ts.vgpus.is_empty() {
+        "none running".to_string()
+    } else {
+        vgpu_groups(&ts.vgpus)
+    };
+    let more = if more.is_empty() {
+        "no more fit".to_string()
+    } else {
+        format!("more fit: {}", more.join(", "))
+    };
+    Some(format!("time-sliced vGPUs: {running}; {more}"))
+}
+
 pub fn usage_text(w: &mig::report::UsageWindow) -> String {
     let name = match w.window_s {
         3600 => "1h".to_string(),

@@ -226,6 +226,9 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(t) = super::health_text(g) {
         outln!(out, "          errors: {t}")?;
     }
+    if let Some(t) = g.timesliced.as_ref().and_then(super::timesliced_gpu_text) {
+        outln!(out, "          {t}")?;
+    }
     // Slice map: one cell per memory slice; a letter per GI (upper case = in use), r for a
     // reservation, . for free.
     let mut cells = vec!['.'; g.memory_slices as usize];
@@ -259,6 +262,10 @@ fn gpu(g: &GpuView, out: &mut dyn Write) -> std::io::Result<()> {
             ),
             (None, true) => "in use".into(),
             (None, false) => "idle".into(),
+        };
+        let who = match super::sliced_gi_text(gi) {
+            Some(t) => format!("{who}; {t}"),
+            None => who,
         };
         let cis: Vec<String> = gi
             .compute_instances
