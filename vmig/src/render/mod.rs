@@ -105,8 +105,23 @@ pub fn sliced_gi_text(gi: &crate::report::GiView) -> Option<String> {
     if gi.more_vgpus.is_none() && gi.vgpus.len() <= 1 {
         return None;
     }
-    let mut t = format!("time-sliced: {}", vgpu_groups(&gi.vgpus));
-    if gi.vgpus.is_empty() {
+    // An older agent lists no `vgpus`: its GI's one vGPU is `vm`/`vgpu_type`.
+    let older: Vec<mig::report::VgpuReport>;
+    let list = if gi.vgpus.is_empty() {
+        older = gi
+            .vgpu_type
+            .iter()
+            .map(|t| mig::report::VgpuReport {
+                vm: gi.vm.clone(),
+                vgpu_type: t.clone(),
+            })
+            .collect();
+        &older
+    } else {
+        &gi.vgpus
+    };
+    let mut t = format!("time-sliced: {}", vgpu_groups(list));
+    if list.is_empty() {
         t.push_str("no vGPU");
     }
     match gi.more_vgpus {
@@ -202,7 +217,45 @@ pub fn escape_controls(s: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_controls;
+    use super::{escape_controls, sliced_gi_text};
+    use crate::report::GiView;
+    use mig::Placement;
+
+    fn gi(vm: Option<&str>, vgpus: &[&str], more: Option<u32>) -> GiView {
+        GiView {
+            gi_id: 1,
+            profile: "1g.24gb".into(),
+            placement: Placement::new(0, 3),
+            compute_slices: 1,
+            compute_instances: Vec::new(),
+            in_use: vm.is_some(),
+            vm: vm.map(str::to_string),
+            vgpu_type: vm.map(|_| "NVIDIA DC-1-8C".to_string()),
+            usage: None,
+            vgpus: vgpus
+                .iter()
+                .map(|vm| mig::report::VgpuReport {
+                    vm: Some((*vm).to_string()),
+                    vgpu_type: "NVIDIA DC-1-8C".into(),
+                })
+                .collect(),
+            more_vgpus: more,
+        }
+    }
+
+    #[test]
+    fn time_sliced_gis_say_who_runs_and_what_fits() {
+        assert_eq!(sliced_gi_text(&gi(Some("a"), &[], None)), None);
+        assert_eq!(
+            sliced_gi_text(&gi(Some("a"), &["a", "b", "c"], Some(0))).as_deref(),
+            Some("time-sliced: 3\u{d7} NVIDIA DC-1-8C (a, b, c); full")
+        );
+        // An older agent: no vgpus list, its one vGPU is vm/vgpu_type.
+        assert_eq!(
+            sliced_gi_text(&gi(Some("a"), &[], Some(2))).as_deref(),
+            Some("time-sliced: 1\u{d7} NVIDIA DC-1-8C (a); 2 more fit")
+        );
+    }
 
     #[test]
     fn controls_are_shown_escaped() {
