@@ -120,10 +120,8 @@ pub fn sliced_gi_text(gi: &crate::report::GiView) -> Option<String> {
     } else {
         &gi.vgpus
     };
+    // Never empty here: `more_vgpus` is set only for a GI hosting a type, i.e. with a vGPU.
     let mut t = format!("time-sliced: {}", vgpu_groups(list));
-    if list.is_empty() {
-        t.push_str("no vGPU");
-    }
     match gi.more_vgpus {
         Some(0) => t.push_str("; full"),
         Some(1) => t.push_str("; 1 more fits"),
