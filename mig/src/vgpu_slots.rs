@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{GiProfileId, GpuInstanceId};
+use crate::ids::{GiProfileId, GpuInstanceId, Placement};
 use crate::state::{MigError, MigState};
 
 /// How many time-sliced vGPUs of a type one GI may host; never zero.
@@ -112,6 +112,19 @@ pub enum SlotError {
         gi: u32,
         /// The type.
         wanted: String,
+    },
+    /// The GI the vGPU should join cannot exist: something else sits at its placement, or
+    /// the driver would refuse to create it there.
+    #[error("no GI of profile {profile} can host vGPU type {wanted} at {placement}: {reason}")]
+    NoGi {
+        /// The type.
+        wanted: String,
+        /// The GI profile.
+        profile: u32,
+        /// Where.
+        placement: Placement,
+        /// Why not.
+        reason: String,
     },
     /// A GI id given twice, or not known.
     #[error("GI {gi} is {what} on this GPU")]
@@ -257,6 +270,12 @@ impl GpuSlots {
         Ok(gi)
     }
 
+    /// Books one slot for `t` in `gi` (whatever [`GpuSlots::choose`] would say): to follow a
+    /// placement decided earlier, e.g. a reservation's.
+    pub fn book_in(&mut self, gi: GpuInstanceId, t: &SlicedType) -> Result<u32, SlotError> {
+        self.gi_mut(gi)?.add(t)
+    }
+
     /// Frees one slot of `t` in `gi`.
     pub fn release(&mut self, gi: GpuInstanceId, t: &SlicedType) -> Result<(), SlotError> {
         self.gi_mut(gi)?.remove(t)
@@ -293,6 +312,71 @@ impl GpuSlots {
 /// GIs are `slots`: the free slots, plus the GIs of `t`'s profile `state` can still create.
 pub fn capacity_on(state: &MigState, slots: &GpuSlots, t: &SlicedType) -> Result<u32, MigError> {
     Ok(slots.capacity(t, state.remaining_gi_capacity(t.gi_profile)?))
+}
+
+/// Books one vGPU of `t` in the GI at `placement`: an existing GI there (reported, or opened
+/// by an earlier booking) joined if it has a free slot for `t`, else a new GI of `t`'s
+/// profile created there. Nothing changes on refusal. This is how a recorded decision (a
+/// reservation) is replayed on a fresh layout.
+pub fn book_at(
+    state: &mut MigState,
+    slots: &mut GpuSlots,
+    t: &SlicedType,
+    placement: Placement,
+) -> Result<GpuInstanceId, SlotError> {
+    let no_gi = |reason: String| SlotError::NoGi {
+        wanted: t.name.clone(),
+        profile: t.gi_profile.0,
+        placement,
+        reason,
+    };
+    if let Some(gi) = state.gi_at(placement) {
+        if gi.profile != t.gi_profile {
+            return Err(no_gi(format!(
+                "GI {} of profile {} is there",
+                gi.id.0, gi.profile.0
+            )));
+        }
+        let id = gi.id;
+        if !slots.gis.iter().any(|g| g.gi == id) {
+            // Not a time-sliced GI: it backs a whole-GI vGPU or runs processes.
+            return Err(no_gi(format!(
+                "GI {} there hosts no time-sliced vGPUs",
+                id.0
+            )));
+        }
+        slots.book_in(id, t)?;
+        return Ok(id);
+    }
+    let mut after = state.clone();
+    let id = after
+        .create_gi(t.gi_profile, Some(placement))
+        .map_err(|e| no_gi(e.to_string()))?;
+    slots.add_gi(id, t.gi_profile)?;
+    if let Err(e) = slots.book_in(id, t) {
+        slots.gis.retain(|g| g.gi != id);
+        return Err(e);
+    }
+    *state = after;
+    Ok(id)
+}
+
+/// Books one vGPU of `t` where the packing rule puts it ([`GpuSlots::choose`]), else in a new
+/// GI at the best-fit placement ([`crate::planner::best_fit_placement`]). Returns the GI, its
+/// placement and whether it was created; `None` when the GPU has no room for `t`.
+pub fn book_best(
+    state: &mut MigState,
+    slots: &mut GpuSlots,
+    t: &SlicedType,
+) -> Option<(GpuInstanceId, Placement, bool)> {
+    if let Some(gi) = slots.choose(t) {
+        let placement = state.gpu_instance(gi)?.placement;
+        slots.book_in(gi, t).ok()?;
+        return Some((gi, placement, false));
+    }
+    let placement = crate::planner::best_fit_placement(state, t.gi_profile)?;
+    let gi = book_at(state, slots, t, placement).ok()?;
+    Some((gi, placement, true))
 }
 
 #[cfg(test)]
@@ -378,6 +462,45 @@ mod tests {
         gpu.place(&t).unwrap();
         // One free slot in the GI, six more 1g GIs of two slots each.
         assert_eq!(capacity_on(&state, &gpu, &t).unwrap(), 1 + 6 * 2);
+    }
+
+    #[test]
+    fn book_at_replays_a_decision_and_book_best_packs_then_opens() {
+        let model = crate::GpuModel::by_key("rtx-pro-6000-bse-96gb").unwrap();
+        let p1g = model.gi_profile_by_name("1g.24gb").unwrap().id;
+        let p2g = model.gi_profile_by_name("2g.48gb").unwrap().id;
+        let t = ty("dc-1-8c", p1g.0, 3);
+        let mut state = MigState::new(model);
+        let mut gpu = GpuSlots::default();
+        // A new GI at 3:3, then two more vGPUs join it there; the fourth is refused.
+        let at = Placement::new(3, 3);
+        let gi = book_at(&mut state, &mut gpu, &t, at).unwrap();
+        assert_eq!(state.gpu_instance(gi).unwrap().placement, at);
+        for _ in 0..2 {
+            assert_eq!(book_at(&mut state, &mut gpu, &t, at), Ok(gi));
+        }
+        let before = (state.clone(), gpu.clone());
+        assert!(matches!(
+            book_at(&mut state, &mut gpu, &t, at),
+            Err(SlotError::Full { max: 3, .. })
+        ));
+        assert_eq!((state.clone(), gpu.clone()), before);
+        // A whole-GI GI of another profile is no room, and a refusal changes nothing.
+        let big = state.create_gi(p2g, Some(Placement::new(6, 6))).unwrap();
+        let before_big = (state.clone(), gpu.clone());
+        let e = book_at(&mut state, &mut gpu, &t, Placement::new(6, 3)).unwrap_err();
+        assert!(e.to_string().contains("at 6:3"), "{e}");
+        assert_eq!((state.clone(), gpu.clone()), before_big);
+        assert!(state.gpu_instance(big).is_some());
+        // The full GI is skipped: book_best opens a new GI at the best fit (0:3).
+        let (gi2, p, created) = book_best(&mut state, &mut gpu, &t).unwrap();
+        assert!(created && gi2 != gi);
+        assert_eq!(p, Placement::new(0, 3));
+        // The next one joins it instead of opening another.
+        assert_eq!(book_best(&mut state, &mut gpu, &t), Some((gi2, p, false)));
+        assert_eq!(book_best(&mut state, &mut gpu, &t), Some((gi2, p, false)));
+        // Both 1g places left are taken by GIs (0:3, 3:3) and the 2g GI: no room.
+        assert_eq!(book_best(&mut state, &mut gpu, &t), None);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use mig::report::{GpuReport, HostReport, ReportError};
-use mig::{GpuModel, MigState, VgpuType};
+use mig::vgpu_slots::{GpuSlots, SlicedType};
+use mig::{GiProfileId, GpuModel, MigState, VgpuType};
 
 use crate::inventory::{ComputeInventory, HostInfo, VcenterInventory};
 use crate::reservation::{AppliedReservation, HeldReservation, Reservation, ReservationStatus};
@@ -72,6 +73,9 @@ pub struct GpuAnalysis {
     pub reported: Option<MigState>,
     /// `reported` plus the reservations counted on this GPU.
     pub state: Option<MigState>,
+    /// The GIs of `state` that host (or may host) time-sliced vGPUs, with the reserved slots
+    /// counted (issue 18; empty unless the GPU publishes `sliced_types`).
+    pub slots: GpuSlots,
     /// Reservations attached to this GPU.
     pub reservations: Vec<AppliedReservation>,
     /// Why there is no state, when there is none.
@@ -84,19 +88,61 @@ impl GpuAnalysis {
         self.report.mig_mode.is_some_and(|m| m.current)
     }
 
-    /// How many more GIs of the profile backing `vtype` fit now, reservations included;
-    /// 0 when MIG is off, the model is unknown or the type is not for this board.
+    /// The time-sliced type this GPU publishes under `vtype`'s name (issue 18): then `vtype`
+    /// runs several to a GI of the published profile, not one GI per vGPU.
+    pub fn sliced_type(&self, vtype: &VgpuType) -> Option<SlicedType> {
+        let name = vtype.base_name();
+        self.report
+            .sliced_types()
+            .into_iter()
+            .find(|t| t.name == name)
+    }
+
+    /// The GI profile that backs `vtype` here: the published one for a time-sliced type,
+    /// else the catalog's (or learned model's) profile of the type's board.
+    pub fn profile_for(&self, vtype: &VgpuType) -> Option<GiProfileId> {
+        match self.sliced_type(vtype) {
+            Some(t) => Some(t.gi_profile),
+            None => vtype.gi_profile(self.model?).map(|p| p.id),
+        }
+    }
+
+    /// How many more vGPUs of `vtype` fit now, reservations included: GIs of its profile
+    /// that can still be created, or for a type time-sliced inside GIs the free slots plus
+    /// the slots of GIs that can still be created (`mig::vgpu_slots::capacity_on`), or for a
+    /// whole-GPU time-sliced type on a GPU without MIG what the driver says can still start.
+    /// 0 when MIG mode does not suit the type, the model is unknown or the type is not for
+    /// this GPU.
     pub fn capacity_for(&self, vtype: &VgpuType) -> u32 {
-        let (Some(model), Some(state)) = (self.model, &self.state) else {
-            return 0;
-        };
+        if !vtype.is_mig_backed() {
+            return self.timesliced_more(vtype);
+        }
+        let Some(state) = &self.state else { return 0 };
         if !self.mig_enabled() {
             return 0;
         }
-        vtype
-            .gi_profile(model)
-            .and_then(|p| state.remaining_gi_capacity(p.id).ok())
+        if let Some(t) = self.sliced_type(vtype) {
+            return mig::vgpu_slots::capacity_on(state, &self.slots, &t).unwrap_or(0);
+        }
+        self.profile_for(vtype)
+            .and_then(|p| state.remaining_gi_capacity(p).ok())
             .unwrap_or(0)
+    }
+
+    /// How many more whole-GPU time-sliced vGPUs of `vtype` this GPU starts now, as its agent
+    /// publishes it (`timesliced.types[].more`); 0 on a GPU in MIG mode.
+    pub fn timesliced_more(&self, vtype: &VgpuType) -> u32 {
+        if self.mig_enabled() {
+            return 0;
+        }
+        let name = vtype.base_name();
+        self.report.timesliced.as_ref().map_or(0, |ts| {
+            ts.types
+                .iter()
+                .filter(|t| mig::vgpu::base_name_of(&t.vgpu_type) == name)
+                .map(|t| t.more)
+                .sum()
+        })
     }
 }
 
@@ -474,6 +520,7 @@ pub(crate) fn analyse_host(
     }
     learn_models(&report, host, warnings);
     let mut states: Vec<Option<MigState>> = Vec::new();
+    let mut slots: Vec<GpuSlots> = Vec::new();
     for g in &report.gpus {
         if let Some(nvml) = &g.nvml_free {
             warnings.push(format!(
@@ -505,17 +552,19 @@ pub(crate) fn analyse_host(
             },
         };
         states.push(reported.clone());
+        slots.push(g.gpu_slots());
         h.gpus.push(GpuAnalysis {
             report: g.clone(),
             model,
             reported,
             state: None,
+            slots: GpuSlots::default(),
             reservations: Vec::new(),
             problem,
         });
     }
-    let applied = crate::reservation::apply(&report, &mut states, held, now);
-    for ((g, state), res) in h.gpus.iter_mut().zip(states).zip(applied) {
+    let applied = crate::reservation::apply(&report, &mut states, &mut slots, held, now);
+    for (((g, state), gpu_slots), res) in h.gpus.iter_mut().zip(states).zip(slots).zip(applied) {
         for r in &res {
             let (vm, vt, p) = (
                 &r.held.vm,
@@ -540,6 +589,7 @@ pub(crate) fn analyse_host(
             }
         }
         g.state = state;
+        g.slots = gpu_slots;
         g.reservations = res;
     }
     // Each GPU's part lives on in `h.gpus`; keep only the document's metadata here.

@@ -10,18 +10,24 @@ use std::cmp::Ordering;
 
 use serde::Serialize;
 
-use mig::{GiProfileId, MigState, Placement, VgpuType};
+use mig::vgpu_slots::{GpuSlots, SlicedType};
+use mig::{GiProfileId, GpuInstanceId, MigState, Placement, VgpuType};
 
 use crate::analysis::{Analysis, HostAnalysis};
 use crate::{AdminError, ExitCode};
 
-/// Parses a vGPU type name that must be MIG-backed, without asking the catalog.
-fn parse_syntax(name: &str) -> Result<VgpuType, AdminError> {
-    let t = VgpuType::parse(name).ok_or_else(|| {
+/// Parses a vGPU type name, without asking the catalog.
+fn parse_name(name: &str) -> Result<VgpuType, AdminError> {
+    VgpuType::parse(name).ok_or_else(|| {
         AdminError::Usage(format!(
             "{name:?} is not a vGPU type name; MIG-backed types look like grid_a100-3-20c"
         ))
-    })?;
+    })
+}
+
+/// Parses a vGPU type name that must be MIG-backed, without asking the catalog.
+fn parse_syntax(name: &str) -> Result<VgpuType, AdminError> {
+    let t = parse_name(name)?;
     if !t.is_mig_backed() {
         return Err(AdminError::Usage(format!(
             "{name} is a time-sliced vGPU type; vmig plans MIG-backed types only (like grid_a100-3-20c)"
@@ -43,19 +49,56 @@ fn check_profile(t: VgpuType, name: &str) -> Result<VgpuType, AdminError> {
 
 /// Parses a vGPU type name that must be MIG-backed and known to vmig's catalog or to a model
 /// learned from an agent's published geometry (call it after the reports were analysed).
+/// For `plan`, `simulate` and `rightsize`, which plan whole GIs.
 pub fn parse_type(name: &str) -> Result<VgpuType, AdminError> {
     check_profile(parse_syntax(name)?, name)
 }
 
-/// What can be checked before any report is read: a MIG-backed name and, for a board vmig's
-/// catalog knows, a profile of that board. A board only an agent's report can teach vmig (a
-/// GPU newer than this build) passes; [`parse_type`] checks it after the analysis.
+/// Whether some GPU in `analysis` publishes `t` as one it runs time-sliced: inside GIs
+/// (`sliced_types`) or on the whole GPU without MIG (`timesliced.types`) (issue 18).
+fn published_time_sliced(t: &VgpuType, analysis: &Analysis) -> bool {
+    let name = t.base_name();
+    analysis.hosts.iter().flat_map(|h| &h.gpus).any(|g| {
+        g.sliced_type(t).is_some()
+            || g.report.timesliced.as_ref().is_some_and(|ts| {
+                ts.types
+                    .iter()
+                    .any(|x| mig::vgpu::base_name_of(&x.vgpu_type) == name)
+            })
+    })
+}
+
+/// Parses a vGPU type for `capacity` and `assign` after `analysis`: a MIG-backed type whose
+/// board and profile vmig knows (catalog or learned geometry), or a type an agent in scope
+/// publishes as time-sliced (issue 18: its GI profile and per-GI maximum come from the
+/// driver, since names like `DC-1-8C` carry no board).
+pub fn parse_type_in(name: &str, analysis: &Analysis) -> Result<VgpuType, AdminError> {
+    let t = parse_name(name)?;
+    if published_time_sliced(&t, analysis) {
+        return Ok(t);
+    }
+    if !t.is_mig_backed() {
+        return Err(AdminError::Usage(format!(
+            "{name} is a time-sliced vGPU type that no agent in scope reports on a GPU without MIG; vmig counts whole-GPU time-sliced types where agents publish them, and MIG-backed types (like grid_a100-3-20c)"
+        )));
+    }
+    check_profile(t, name)
+}
+
+/// What can be checked before any report is read: a vGPU type name and, for a MIG-backed
+/// type of a board vmig's catalog knows, a profile of that board. A board only an agent's
+/// report can teach vmig (a GPU newer than this build, or a time-sliced type) passes;
+/// [`parse_type_in`] checks it after the analysis.
 pub fn precheck_type(name: &str) -> Result<VgpuType, AdminError> {
-    let t = parse_syntax(name)?;
+    let t = parse_name(name)?;
     let known = mig::catalog()
         .iter()
         .any(|m| m.vgpu_board.eq_ignore_ascii_case(&t.board));
-    if known { check_profile(t, name) } else { Ok(t) }
+    if known && t.is_mig_backed() {
+        check_profile(t, name)
+    } else {
+        Ok(t)
+    }
 }
 
 /// One GPU that could take the type, with its working state.
@@ -69,6 +112,10 @@ pub struct Candidate<'a> {
     pub profile: GiProfileId,
     /// Reported layout + reservations + what was planned so far.
     pub state: MigState,
+    /// Its time-sliced GIs, with the slots reserved or planned so far (issue 18).
+    pub slots: GpuSlots,
+    /// The type as this GPU runs it time-sliced inside GIs, if it does.
+    pub sliced: Option<SlicedType>,
     best: Option<Choice>,
 }
 
@@ -81,19 +128,74 @@ pub struct Choice {
     pub fragmentation: f64,
     /// Free memory slices after placing it.
     pub free_slices: u32,
+    /// A time-sliced vGPU joining a GI that exists (reported, reserved or planned): that GI;
+    /// `None` when a new GI is created at `placement`.
+    pub joins: Option<GpuInstanceId>,
+    /// A time-sliced vGPU: the slots of its GI still free after it (0 for whole-GI types).
+    pub slots_left: u32,
+    /// The packing rule's rank (issue 18; `mig::vgpu_slots`): 0 joins a GI already hosting
+    /// the type, 1 takes an empty GI that exists, 2 creates a GI. Whole-GI types are all 2.
+    pub rank: u8,
 }
 
-fn evaluate(state: &MigState, profile: GiProfileId) -> Option<Choice> {
+fn free_slices(state: &MigState) -> u32 {
+    let slices = state.gpu_model().memory_slices;
+    slices.saturating_sub(state.occupied_memory_mask().count_ones())
+}
+
+/// Where the next vGPU goes on a GPU: for a time-sliced type a free slot in a GI that
+/// exists when there is one (the packing rule), else a new GI at the best fit.
+fn evaluate(
+    state: &MigState,
+    slots: &GpuSlots,
+    profile: GiProfileId,
+    sliced: Option<&SlicedType>,
+) -> Option<Choice> {
+    if let Some(t) = sliced
+        && let Some(gi) = slots.choose(t)
+    {
+        let g = slots.gis.iter().find(|g| g.gi == gi)?;
+        return Some(Choice {
+            placement: state.gpu_instance(gi)?.placement,
+            fragmentation: state.fragmentation(),
+            free_slices: free_slices(state),
+            joins: Some(gi),
+            slots_left: g.free_for(t).saturating_sub(1),
+            rank: if g.hosted.is_some() { 0 } else { 1 },
+        });
+    }
     let placement = mig::planner::best_fit_placement(state, profile)?;
     let mut after = state.clone();
     after.create_gi(profile, Some(placement)).ok()?;
-    let slices = after.gpu_model().memory_slices;
-    let free = slices.saturating_sub(after.occupied_memory_mask().count_ones());
     Some(Choice {
         placement,
         fragmentation: after.fragmentation(),
-        free_slices: free,
+        free_slices: free_slices(&after),
+        joins: None,
+        slots_left: sliced.map_or(0, |t| t.max_per_gi.get().saturating_sub(1)),
+        rank: 2,
     })
+}
+
+/// Records `choice` in a GPU's working state: a new GI for a whole-GI type; for a
+/// time-sliced type a slot in the GI at the choice's placement, created there if needed.
+/// `None` (nothing changed) when the state refuses it.
+pub fn book(
+    state: &mut MigState,
+    slots: &mut GpuSlots,
+    profile: GiProfileId,
+    sliced: Option<&SlicedType>,
+    choice: &Choice,
+) -> Option<()> {
+    match sliced {
+        Some(t) => mig::vgpu_slots::book_at(state, slots, t, choice.placement)
+            .ok()
+            .map(drop),
+        None => state
+            .create_gi(profile, Some(choice.placement))
+            .ok()
+            .map(drop),
+    }
 }
 
 impl Candidate<'_> {
@@ -102,11 +204,17 @@ impl Candidate<'_> {
         self.best
     }
 
-    /// Records a GI placed at the current best choice; returns it.
+    /// Records a vGPU placed at the current best choice; returns it.
     pub fn take(&mut self) -> Option<Choice> {
         let c = self.best?;
-        self.state.create_gi(self.profile, Some(c.placement)).ok()?;
-        self.best = evaluate(&self.state, self.profile);
+        book(
+            &mut self.state,
+            &mut self.slots,
+            self.profile,
+            self.sliced.as_ref(),
+            &c,
+        )?;
+        self.best = evaluate(&self.state, &self.slots, self.profile, self.sliced.as_ref());
         Some(c)
     }
 
@@ -121,13 +229,16 @@ impl Candidate<'_> {
     }
 }
 
-/// Best-fit order: least fragmentation left, then fewest free slices left (pack), then
-/// host name and GPU index (stable output).
+/// Best-fit order: for time-sliced types the packing rule first (a GI hosting the type, the
+/// fullest first, then an empty GI, then a new one); then least fragmentation left, fewest
+/// free slices left (pack), host name and GPU index (stable output).
 pub fn better(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
     match (a.best, b.best) {
         (Some(x), Some(y)) => x
-            .fragmentation
-            .total_cmp(&y.fragmentation)
+            .rank
+            .cmp(&y.rank)
+            .then(x.slots_left.cmp(&y.slots_left))
+            .then(x.fragmentation.total_cmp(&y.fragmentation))
             .then(x.free_slices.cmp(&y.free_slices))
             .then_with(|| a.host.host.name.cmp(&b.host.host.name))
             .then(a.gpu_index().cmp(&b.gpu_index())),
@@ -148,21 +259,24 @@ pub fn candidates<'a>(
             continue;
         }
         for (i, g) in host.gpus.iter().enumerate() {
-            let (Some(model), Some(state)) = (g.model, &g.state) else {
+            let Some(state) = &g.state else {
                 continue;
             };
             if !g.mig_enabled() {
                 continue;
             }
-            let Some(profile) = vtype.gi_profile(model) else {
+            let Some(profile) = g.profile_for(vtype) else {
                 continue;
             };
-            let best = evaluate(state, profile.id);
+            let sliced = g.sliced_type(vtype);
+            let best = evaluate(state, &g.slots, profile, sliced.as_ref());
             out.push(Candidate {
                 host,
                 gpu: i,
-                profile: profile.id,
+                profile,
                 state: state.clone(),
+                slots: g.slots.clone(),
+                sliced,
                 best,
             });
         }
@@ -234,8 +348,16 @@ pub struct PlannedVm {
     pub gpu_index: u32,
     /// GPU UUID.
     pub gpu_uuid: String,
-    /// GI placement.
-    pub placement: Placement,
+    /// GI placement: of the new GI, or of the GI a time-sliced vGPU joins; none for a
+    /// whole-GPU time-sliced vGPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// A time-sliced vGPU joining a GI that exists: its id (issue 18).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joins_gi: Option<u32>,
+    /// A time-sliced vGPU: the slots of its GI still free after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slots_left: Option<u32>,
     /// Fragmentation of that GPU afterwards.
     pub fragmentation_after: f64,
 }
@@ -298,22 +420,11 @@ pub fn answer(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Capacity
             }),
         })
         .collect();
-    let mut plan = Vec::new();
-    for n in 1..=requested {
-        let Some(best) = cands.iter_mut().min_by(|a, b| better(a, b)) else {
-            break;
-        };
-        let Some(choice) = best.take() else { break };
-        plan.push(PlannedVm {
-            n,
-            host: best.host.host.name.clone(),
-            cluster: best.host.cluster.clone(),
-            gpu_index: best.gpu_index(),
-            gpu_uuid: best.gpu_uuid().to_string(),
-            placement: choice.placement,
-            fragmentation_after: choice.fragmentation,
-        });
-    }
+    let plan = if vtype.is_mig_backed() {
+        plan_gis(&mut cands, requested)
+    } else {
+        plan_whole_gpus(analysis, vtype, requested)
+    };
     for p in &plan {
         if let Some(h) = hosts
             .iter_mut()
@@ -334,6 +445,15 @@ pub fn answer(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Capacity
         .filter_map(|m| vtype.gi_profile(m))
         .map(|p| p.name.to_string())
         .collect();
+    // A time-sliced type's profile is the one its GPUs publish (issue 18).
+    for g in analysis.hosts.iter().flat_map(|h| &h.gpus) {
+        if let (Some(t), Some(m)) = (g.sliced_type(vtype), g.model)
+            && let Some(p) = m.gi_profile(t.gi_profile)
+            && !profiles.contains(&p.name.to_string())
+        {
+            profiles.push(p.name.to_string());
+        }
+    }
     profiles.dedup();
     CapacityAnswer {
         vgpu_type: vtype.to_string(),
@@ -345,6 +465,70 @@ pub fn answer(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Capacity
         plan,
         not_counted,
     }
+}
+
+/// `requested` vGPUs placed one at a time, each at the best candidate left ([`better`]).
+fn plan_gis(cands: &mut [Candidate<'_>], requested: u32) -> Vec<PlannedVm> {
+    let mut plan = Vec::new();
+    for n in 1..=requested {
+        let Some(best) = cands.iter_mut().min_by(|a, b| better(a, b)) else {
+            break;
+        };
+        let sliced = best.sliced.is_some();
+        let Some(choice) = best.take() else { break };
+        plan.push(PlannedVm {
+            n,
+            host: best.host.host.name.clone(),
+            cluster: best.host.cluster.clone(),
+            gpu_index: best.gpu_index(),
+            gpu_uuid: best.gpu_uuid().to_string(),
+            placement: Some(choice.placement),
+            joins_gi: choice.joins.map(|g| g.0),
+            slots_left: sliced.then_some(choice.slots_left),
+            fragmentation_after: choice.fragmentation,
+        });
+    }
+    plan
+}
+
+/// Whole-GPU time-sliced vGPUs (issue 18): each on the usable GPU with the most still
+/// startable (vSphere's default "best performance" policy spreads them), as the agents
+/// publish it; the driver, not vmig, places them at power-on.
+fn plan_whole_gpus(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Vec<PlannedVm> {
+    let mut left: Vec<(&HostAnalysis, &crate::analysis::GpuAnalysis, u32)> = analysis
+        .hosts
+        .iter()
+        .filter(|h| h.usable() && h.offered(vtype).is_some())
+        .flat_map(|h| h.gpus.iter().map(move |g| (h, g, g.timesliced_more(vtype))))
+        .filter(|(_, _, n)| *n > 0)
+        .collect();
+    let mut plan = Vec::new();
+    for n in 1..=requested {
+        let Some(best) = left
+            .iter_mut()
+            .filter(|(_, _, more)| *more > 0)
+            .min_by(|a, b| {
+                b.2.cmp(&a.2)
+                    .then_with(|| a.0.host.name.cmp(&b.0.host.name))
+                    .then(a.1.report.index.cmp(&b.1.report.index))
+            })
+        else {
+            break;
+        };
+        best.2 -= 1;
+        plan.push(PlannedVm {
+            n,
+            host: best.0.host.name.clone(),
+            cluster: best.0.cluster.clone(),
+            gpu_index: best.1.report.index,
+            gpu_uuid: best.1.report.uuid.clone(),
+            placement: None,
+            joins_gi: None,
+            slots_left: None,
+            fragmentation_after: 0.0,
+        });
+    }
+    plan
 }
 
 impl CapacityAnswer {
@@ -359,11 +543,15 @@ impl CapacityAnswer {
 
     /// The text form.
     pub fn render_text(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let profile = if self.profiles.is_empty() {
+            "time-sliced on whole GPUs without MIG".to_string()
+        } else {
+            format!("GI profile {}", self.profiles.join("/"))
+        };
         writeln!(
             out,
-            "{} (GI profile {}): {} more fit in scope; {} requested: {}.",
+            "{} ({profile}): {} more fit in scope; {} requested: {}.",
             self.vgpu_type,
-            self.profiles.join("/"),
             self.available,
             self.requested,
             if self.fits { "fits" } else { "does NOT fit" }
@@ -401,10 +589,27 @@ impl CapacityAnswer {
                 self.plan.len()
             )?;
             for p in &self.plan {
-                let line = format!(
-                    "  {:>3}. {} GPU {} @{} (fragmentation after {:.2})",
-                    p.n, p.host, p.gpu_index, p.placement, p.fragmentation_after
-                );
+                let line = match (p.placement, p.joins_gi, p.slots_left) {
+                    (None, _, _) => format!(
+                        "  {:>3}. {} GPU {} (whole-GPU time-sliced)",
+                        p.n, p.host, p.gpu_index
+                    ),
+                    (Some(at), Some(gi), left) => format!(
+                        "  {:>3}. {} GPU {} GI {gi} @{at} (joins it; {} slot(s) left)",
+                        p.n,
+                        p.host,
+                        p.gpu_index,
+                        left.unwrap_or(0)
+                    ),
+                    (Some(at), None, Some(left)) => format!(
+                        "  {:>3}. {} GPU {} new GI @{at} ({left} slot(s) left; fragmentation after {:.2})",
+                        p.n, p.host, p.gpu_index, p.fragmentation_after
+                    ),
+                    (Some(at), None, None) => format!(
+                        "  {:>3}. {} GPU {} @{at} (fragmentation after {:.2})",
+                        p.n, p.host, p.gpu_index, p.fragmentation_after
+                    ),
+                };
                 writeln!(out, "{}", crate::render::escape_controls(&line))?;
             }
         }

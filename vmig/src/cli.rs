@@ -394,7 +394,7 @@ async fn run_capacity(
     };
     let analysis = analyse(conns, &scope, progress).await?;
     // After the analysis: it may have learned a GPU model from an agent's geometry.
-    let vtype = capacity::parse_type(&a.profile)?;
+    let vtype = capacity::parse_type_in(&a.profile, &analysis)?;
     let answer = capacity::answer(&analysis, &vtype, a.count);
     if json {
         write_json(out, &answer)?;

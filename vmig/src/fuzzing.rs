@@ -61,6 +61,7 @@ pub fn good_reservation() -> String {
         expires_at: Some("2026-12-03T14:00:00Z".into()),
         vm_uuid: None,
         more: Vec::new(),
+        time_sliced: false,
     }
     .to_json()
 }

@@ -23,6 +23,7 @@
 use serde::{Deserialize, Serialize};
 
 use mig::report::HostReport;
+use mig::vgpu_slots::{self, GpuSlots};
 use mig::{GiProfileId, GpuModel, MigState, Placement};
 
 /// Schema name of the reservation document.
@@ -77,6 +78,12 @@ pub struct Reservation {
     /// reader that knows only those still sees (and counts) one valid placement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more: Vec<MoreVgpu>,
+    /// Issue 18: the vGPU runs time-sliced inside the GI at `placement`, sharing it with other
+    /// vGPUs of its type up to the driver's per-GI maximum (the GI may already exist). A reader
+    /// that predates the field counts a whole GI there, or elsewhere: fewer free slices, never
+    /// more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_sliced: bool,
 }
 
 /// One more vGPU of a multi-vGPU reservation: the per-vGPU fields of [`Reservation`].
@@ -92,6 +99,9 @@ pub struct MoreVgpu {
     pub profile_id: GiProfileId,
     /// Planned placement in memory slices.
     pub placement: Placement,
+    /// Time-sliced inside the GI at `placement` ([`Reservation::time_sliced`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_sliced: bool,
 }
 
 /// The journal of an `assign` (and of the `unassign` that undoes it): each step is written
@@ -196,6 +206,7 @@ impl Reservation {
             profile: m.profile.clone(),
             profile_id: m.profile_id,
             placement: m.placement,
+            time_sliced: m.time_sliced,
             ..first.clone()
         });
         std::iter::once(first.clone()).chain(rest).collect()
@@ -300,11 +311,14 @@ pub struct AppliedReservation {
 /// vCenter time `now`. Fenced reservations go first, highest token first (a higher token
 /// was written knowing every lower one that had been written before it), then older
 /// fence-less ones by time, then VM. `states[i]` belongs to `report.gpus[i]` (`None` for
-/// GPUs without a usable state). Returns, per GPU, the reservations counted on it; running,
+/// GPUs without a usable state) and `slots[i]` are its time-sliced GIs
+/// ([`mig::report::GpuReport::gpu_slots`]): a time-sliced reservation books a slot there, in
+/// a GI that exists or one it opens in `states[i]`. Returns, per GPU, the reservations counted on it; running,
 /// unplaceable, superseded and expired ones are attached to their planned GPU.
 pub fn apply(
     report: &HostReport,
     states: &mut [Option<MigState>],
+    slots: &mut [GpuSlots],
     held: Vec<HeldReservation>,
     now: time::OffsetDateTime,
 ) -> Vec<Vec<AppliedReservation>> {
@@ -338,11 +352,13 @@ pub fn apply(
             .gpus
             .iter()
             .position(|g| g.uuid == h.reservation.gpu_uuid);
-        let running = report
-            .gpus
-            .iter()
-            .flat_map(|g| &g.gpu_instances)
-            .any(|gi| gi.in_use && gi.vm.as_deref().is_some_and(|v| h.is_vm(v)));
+        let running = report.gpus.iter().flat_map(|g| &g.gpu_instances).any(|gi| {
+            (gi.in_use && gi.vm.as_deref().is_some_and(|v| h.is_vm(v)))
+                || gi
+                    .vgpus
+                    .iter()
+                    .any(|v| v.vm.as_deref().is_some_and(|v| h.is_vm(v)))
+        });
         let attach = planned.unwrap_or(0);
         let early = if running {
             Some(ReservationStatus::Running)
@@ -366,32 +382,11 @@ pub fn apply(
         // Planned GPU first, then the host's other GPUs.
         let mut order: Vec<usize> = planned.into_iter().collect();
         order.extend((0..states.len()).filter(|i| Some(*i) != planned));
-        let mut placed = None;
-        for i in order {
-            let Some(state) = states[i].as_mut() else {
-                continue;
-            };
-            let Some(model) = state.try_gpu_model() else {
-                continue;
-            };
-            let Some(profile) = profile_for(model, &h.reservation) else {
-                continue;
-            };
-            if Some(i) == planned
-                && state
-                    .create_gi(profile, Some(h.reservation.placement))
-                    .is_ok()
-            {
-                placed = Some((i, h.reservation.placement, ReservationStatus::Held));
-                break;
-            }
-            if let Some(p) = mig::planner::best_fit_placement(state, profile)
-                && state.create_gi(profile, Some(p)).is_ok()
-            {
-                placed = Some((i, p, ReservationStatus::Moved));
-                break;
-            }
-        }
+        let placed = if h.reservation.time_sliced {
+            place_sliced(report, states, slots, &h.reservation, planned, &order)
+        } else {
+            place_whole(states, &h.reservation, planned, &order)
+        };
         match placed {
             Some((i, p, status)) => out[i].push(AppliedReservation {
                 held: h,
@@ -419,10 +414,85 @@ fn superseded(on_gpu: &[AppliedReservation], h: &HeldReservation) -> bool {
         return false;
     };
     on_gpu.iter().any(|a| {
+        // Time-sliced vGPUs of one GI share its placement by design; the slot count decides.
+        let sharing = h.reservation.time_sliced
+            && a.held.reservation.time_sliced
+            && a.placement == Some(h.reservation.placement);
         a.held.reservation.token.is_some_and(|t| t > mine)
+            && !sharing
             && a.placement
                 .is_some_and(|p| p.overlaps(h.reservation.placement))
     })
+}
+
+/// A whole-GI reservation: at its planned placement on its planned GPU (`Held`), else at the
+/// best fit on the first GPU of `order` with room (`Moved`).
+fn place_whole(
+    states: &mut [Option<MigState>],
+    r: &Reservation,
+    planned: Option<usize>,
+    order: &[usize],
+) -> Option<(usize, Placement, ReservationStatus)> {
+    for &i in order {
+        let Some(state) = states[i].as_mut() else {
+            continue;
+        };
+        let Some(model) = state.try_gpu_model() else {
+            continue;
+        };
+        let Some(profile) = profile_for(model, r) else {
+            continue;
+        };
+        if Some(i) == planned && state.create_gi(profile, Some(r.placement)).is_ok() {
+            return Some((i, r.placement, ReservationStatus::Held));
+        }
+        if let Some(p) = mig::planner::best_fit_placement(state, profile)
+            && state.create_gi(profile, Some(p)).is_ok()
+        {
+            return Some((i, p, ReservationStatus::Moved));
+        }
+    }
+    None
+}
+
+/// A time-sliced reservation (issue 18): one slot in the GI at its planned placement on its
+/// planned GPU, joined or opened there (`Held`); else a slot where the packing rule puts it
+/// on the first GPU of `order` that runs the type (`Moved`).
+fn place_sliced(
+    report: &HostReport,
+    states: &mut [Option<MigState>],
+    slots: &mut [GpuSlots],
+    r: &Reservation,
+    planned: Option<usize>,
+    order: &[usize],
+) -> Option<(usize, Placement, ReservationStatus)> {
+    let sliced = |i: usize, state: &MigState| {
+        let profile = profile_for(state.try_gpu_model()?, r)?;
+        let name = mig::vgpu::base_name_of(&r.vgpu_type);
+        report
+            .gpus
+            .get(i)?
+            .sliced_types()
+            .into_iter()
+            .find(|t| t.name == name && t.gi_profile == profile)
+    };
+    if let Some(i) = planned
+        && let (Some(state), Some(gpu)) = (states[i].as_mut(), slots.get_mut(i))
+        && let Some(t) = sliced(i, state)
+        && vgpu_slots::book_at(state, gpu, &t, r.placement).is_ok()
+    {
+        return Some((i, r.placement, ReservationStatus::Held));
+    }
+    for &i in order {
+        let (Some(state), Some(gpu)) = (states[i].as_mut(), slots.get_mut(i)) else {
+            continue;
+        };
+        let Some(t) = sliced(i, state) else { continue };
+        if let Some((_, p, _)) = vgpu_slots::book_best(state, gpu, &t) {
+            return Some((i, p, ReservationStatus::Moved));
+        }
+    }
+    None
 }
 
 /// The reservation's GI profile on `model`: by name, since profile ids are per model.
@@ -460,8 +530,13 @@ mod tests {
                 expires_at: None,
                 vm_uuid: None,
                 more: Vec::new(),
+                time_sliced: false,
             },
         }
+    }
+
+    fn slots(rep: &HostReport) -> Vec<GpuSlots> {
+        rep.gpus.iter().map(GpuReport::gpu_slots).collect()
     }
 
     fn report(gis: Vec<GiReport>) -> HostReport {
@@ -503,6 +578,7 @@ mod tests {
         let applied = apply(
             &rep,
             &mut states,
+            &mut slots(&rep),
             vec![
                 res("c", "2026-01-01T00:00:03Z", Placement::new(4, 4)),
                 res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4)),
@@ -553,6 +629,7 @@ mod tests {
         let applied = apply(
             &rep,
             &mut states,
+            &mut slots(&rep),
             vec![res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4))],
             now(),
         );
@@ -576,7 +653,13 @@ mod tests {
         let mut old = res("old", "2026-01-01T00:00:01Z", Placement::new(0, 4));
         old.reservation.token = Some(3);
         old.reservation.expires_at = Some("2026-02-01T00:00:00Z".into());
-        let applied = apply(&rep, &mut states, vec![late, old, winner], now());
+        let applied = apply(
+            &rep,
+            &mut states,
+            &mut slots(&rep),
+            vec![late, old, winner],
+            now(),
+        );
         let got: Vec<_> = applied[0]
             .iter()
             .map(|a| (a.held.vm.as_str(), a.status))
@@ -597,8 +680,153 @@ mod tests {
         let (gi, mut states) = running_3g("4213A1B2-0000-1111-2222-333344445555");
         let mut h = res("a", "2026-01-01T00:00:01Z", Placement::new(4, 4));
         h.reservation.vm_uuid = Some("4213a1b2-0000-1111-2222-333344445555".into());
-        let applied = apply(&report(vec![gi]), &mut states, vec![h], now());
+        let rep = report(vec![gi]);
+        let applied = apply(&rep, &mut states, &mut slots(&rep), vec![h], now());
         assert_eq!(applied[0][0].status, ReservationStatus::Running);
+    }
+
+    /// An RTX PRO 6000 whose GI 3 (1g.24gb at 0:3) runs one DC-1-8C of VM `x`; the type
+    /// runs up to 3 to a GI.
+    fn rtx_with_one_sliced_vgpu() -> (HostReport, Vec<Option<MigState>>) {
+        let gi = GiReport {
+            vgpus: vec![mig::report::VgpuReport {
+                vm: Some("x".into()),
+                vgpu_type: "NVIDIA DC-1-8C".into(),
+            }],
+            gi_id: GpuInstanceId(3),
+            profile_id: GiProfileId(14),
+            profile: "1g.24gb".into(),
+            placement: Placement::new(0, 3),
+            compute_instances: vec![],
+            in_use: true,
+            vm: Some("x".into()),
+            vgpu_type: Some("NVIDIA DC-1-8C".into()),
+            processes: vec![],
+        };
+        let mut rep = report(vec![gi]);
+        let g = &mut rep.gpus[0];
+        g.name = "NVIDIA RTX PRO 6000 Blackwell Server Edition".into();
+        g.model = Some("rtx-pro-6000-bse-96gb".into());
+        g.mig_mode = Some(mig::report::MigModeReport {
+            current: true,
+            pending: true,
+        });
+        g.sliced_types = vec![mig::report::SlicedTypeReport {
+            vgpu_type: "NVIDIA DC-1-8C".into(),
+            gi_profile_id: GiProfileId(14),
+            max_per_gi: 3,
+        }];
+        let model = GpuModel::by_key("rtx-pro-6000-bse-96gb").unwrap();
+        let state = rep.gpus[0].to_state(model).unwrap();
+        (rep, vec![Some(state)])
+    }
+
+    fn sliced(vm: &str, at: &str, placement: Placement) -> HeldReservation {
+        let mut h = res(vm, at, placement);
+        h.reservation.vgpu_type = "nvidia_dc-1-8c".into();
+        h.reservation.profile = "1g.24gb".into();
+        h.reservation.profile_id = GiProfileId(14);
+        h.reservation.time_sliced = true;
+        h
+    }
+
+    #[test]
+    fn time_sliced_reservations_share_a_gi_up_to_its_maximum_then_open_another() {
+        let (rep, mut states) = rtx_with_one_sliced_vgpu();
+        let mut slots = slots(&rep);
+        let applied = apply(
+            &rep,
+            &mut states,
+            &mut slots,
+            vec![
+                sliced("a", "2026-01-01T00:00:01Z", Placement::new(0, 3)),
+                sliced("b", "2026-01-01T00:00:02Z", Placement::new(0, 3)),
+                // GI 3 is full by now (x, a, b): c is counted in a new GI.
+                sliced("c", "2026-01-01T00:00:03Z", Placement::new(0, 3)),
+                // d planned a new GI at 9:3: counted there, its own placement first.
+                sliced("d", "2026-01-01T00:00:04Z", Placement::new(9, 3)),
+                // x runs already: not counted twice.
+                sliced("x", "2026-01-01T00:00:05Z", Placement::new(0, 3)),
+            ],
+            now(),
+        );
+        let got: Vec<_> = applied[0]
+            .iter()
+            .map(|a| (a.held.vm.as_str(), a.status, a.placement))
+            .collect();
+        let at = |s, n| Some(Placement::new(s, n));
+        assert_eq!(
+            got,
+            [
+                ("a", ReservationStatus::Held, at(0, 3)),
+                ("b", ReservationStatus::Held, at(0, 3)),
+                ("c", ReservationStatus::Moved, at(3, 3)),
+                ("d", ReservationStatus::Held, at(9, 3)),
+                ("x", ReservationStatus::Running, None),
+            ]
+        );
+        let state = states[0].as_ref().unwrap();
+        assert_eq!(state.gpu_instances.len(), 3, "GI 3 plus two opened");
+        let used: Vec<u32> = slots[0].gis.iter().map(|g| g.used).collect();
+        assert_eq!(used, [3, 1, 1]);
+        // Capacity left: 2 + 2 slots in the opened GIs, one more GI (6:3) of 3.
+        let t = rep.gpus[0].sliced_types().remove(0);
+        assert_eq!(
+            mig::vgpu_slots::capacity_on(state, &slots[0], &t).unwrap(),
+            2 + 2 + 3
+        );
+    }
+
+    #[test]
+    fn time_sliced_reservations_sharing_a_gi_do_not_supersede_each_other() {
+        let (rep, mut states) = rtx_with_one_sliced_vgpu();
+        let mut late = sliced("late", "2026-01-01T00:00:01Z", Placement::new(0, 3));
+        late.reservation.token = Some(5);
+        let mut winner = sliced("winner", "2026-01-01T00:00:02Z", Placement::new(0, 3));
+        winner.reservation.token = Some(9);
+        let applied = apply(
+            &rep,
+            &mut states,
+            &mut slots(&rep),
+            vec![late, winner],
+            now(),
+        );
+        let got: Vec<_> = applied[0]
+            .iter()
+            .map(|a| (a.held.vm.as_str(), a.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("winner", ReservationStatus::Held),
+                ("late", ReservationStatus::Held)
+            ]
+        );
+        // A whole-GI reservation with a higher token on those slices still wins over both.
+        let (rep, mut states) = rtx_with_one_sliced_vgpu();
+        let mut whole = res("whole", "2026-01-01T00:00:01Z", Placement::new(3, 3));
+        whole.reservation.profile = "1g.24gb".into();
+        whole.reservation.token = Some(10);
+        let mut under = sliced("under", "2026-01-01T00:00:02Z", Placement::new(3, 3));
+        under.reservation.token = Some(4);
+        let applied = apply(
+            &rep,
+            &mut states,
+            &mut slots(&rep),
+            vec![under, whole],
+            now(),
+        );
+        let got: Vec<_> = applied[0]
+            .iter()
+            .map(|a| (a.held.vm.as_str(), a.status))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("whole", ReservationStatus::Held),
+                ("under", ReservationStatus::Superseded)
+            ]
+        );
     }
 
     #[test]
@@ -625,6 +853,7 @@ mod tests {
             profile: "2g.10gb".into(),
             profile_id: GiProfileId(14),
             placement: Placement::new(0, 2),
+            time_sliced: false,
         });
         let json = r.reservation.to_json();
         assert!(json.contains("\"more\""), "{json}");
@@ -636,7 +865,8 @@ mod tests {
         assert_eq!(back.placement, Placement::new(4, 4));
         assert_eq!(back.vgpu_types(), ["grid_a100-3-20c", "grid_a100-2-10c"]);
         let mut states = vec![Some(MigState::new(model))];
-        let applied = apply(&report(vec![]), &mut states, vec![r], now());
+        let rep = report(vec![]);
+        let applied = apply(&rep, &mut states, &mut slots(&rep), vec![r], now());
         let got: Vec<_> = applied[0]
             .iter()
             .map(|a| (a.held.reservation.vgpu_type.as_str(), a.status, a.placement))

@@ -206,6 +206,7 @@ mod tests {
             expires_at: Some("2026-01-08T00:00:00Z".into()),
             vm_uuid: Some("4213a1b2-0000-1111-2222-333344445555".into()),
             more: Vec::new(),
+            time_sliced: false,
         }
     }
 
@@ -216,6 +217,7 @@ mod tests {
             profile: "2g.10gb".into(),
             profile_id: GiProfileId(14),
             placement: Placement::new(0, 2),
+            time_sliced: false,
         }
     }
 

@@ -396,6 +396,7 @@ mod tests {
                 expires_at: None,
                 vm_uuid: None,
                 more: Vec::new(),
+                time_sliced: false,
             }
             .to_json()
         };

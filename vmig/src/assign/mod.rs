@@ -47,7 +47,7 @@ use vcenter_client::{
 };
 
 use crate::analysis::{self, Analysis, HostAnalysis};
-use crate::capacity::{Choice, better, candidates, parse_type};
+use crate::capacity::{Candidate, better, candidates, parse_type_in};
 use crate::inventory::{self, ComputeInventory, Scope, VmInfo};
 use crate::reservation::Reservation;
 use crate::{AdminError, Connection, Refusal, RefusalKind};
@@ -319,7 +319,7 @@ pub async fn assign(
         .iter()
         .map(|t| {
             Ok(Wanted {
-                vtype: parse_type(t)?,
+                vtype: parse_type_in(t, &analysis)?,
                 spelled: t.clone(),
             })
         })
@@ -333,20 +333,8 @@ pub async fn assign(
     let current = host_name(&analysis, f.vi, vm.host.as_ref());
     checks::vm_can_take(&f, &wanted[0].vtype, current.as_deref()).await?;
     let (target, placed) = if let [one] = wanted.as_slice() {
-        let planned = plan(&analysis, &f, &one.vtype, &choice, current.as_deref())?;
-        let model = planned.host.gpus[planned.gpu].model;
-        let placed = Placed {
-            gpu: planned.gpu,
-            profile: model
-                .and_then(|m| one.vtype.gi_profile(m))
-                .map_or(mig::GiProfileId(0), |p| p.id),
-            profile_name: model
-                .and_then(|m| one.vtype.gi_profile(m))
-                .map(|p| p.name.to_string())
-                .unwrap_or_default(),
-            choice: planned.choice,
-        };
-        (planned.host, vec![placed])
+        let (host, placed) = plan(&analysis, &f, &one.vtype, &choice, current.as_deref())?;
+        (host, vec![placed])
     } else {
         plan_many(&analysis, &f, &wanted, &choice, current.as_deref())?
     };
@@ -543,39 +531,42 @@ async fn target_pool(
 }
 
 /// Where `assign` would put the vGPU: a host, one of its GPUs, and the placement there.
-struct Planned<'a> {
-    host: &'a HostAnalysis,
-    gpu: usize,
-    choice: Choice,
-}
-
 /// Chooses the host and GPU: among the named host, or the hosts of the VM's compute
-/// resource, the VM's current host when it fits, else the best fit over all of them.
+/// resource, the VM's current host when it fits (for a time-sliced type: unless another host
+/// packs the vGPU better, see [`Choice::rank`]), else the best fit over all of them.
 fn plan<'a>(
     analysis: &'a Analysis,
     f: &Found<'_>,
     vtype: &VgpuType,
     choice: &HostChoice,
     current: Option<&str>,
-) -> Result<Planned<'a>, AdminError> {
+) -> Result<(&'a HostAnalysis, Placed), AdminError> {
     let vm = f.vm;
     let pool = host_pool(analysis, f, std::slice::from_ref(vtype), choice)?;
     let cands = candidates(pool.iter().copied(), vtype);
     let fitting = || cands.iter().filter(|c| c.choice().is_some());
-    let best = fitting()
+    let overall = fitting().min_by(|a, b| better(a, b));
+    let here = fitting()
         .filter(|c| Some(&c.host.host.moref) == vm.host.as_ref())
-        .min_by(|a, b| better(a, b))
-        .or_else(|| fitting().min_by(|a, b| better(a, b)))
-        .ok_or_else(|| {
-            checks::no_capacity(&vm.name, current, &pool, vtype, &f.compute.name, choice)
-        })?;
-    Ok(Planned {
-        host: best.host,
-        gpu: best.gpu,
-        choice: best
-            .choice()
-            .ok_or_else(|| AdminError::Internal("chosen candidate has no placement".into()))?,
-    })
+        .min_by(|a, b| better(a, b));
+    let rank = |c: &Candidate<'_>| c.choice().map(|x| x.rank);
+    let best = match (here, overall) {
+        (Some(h), Some(o)) if rank(h) <= rank(o) => h,
+        (_, Some(o)) => o,
+        _ => {
+            return Err(checks::no_capacity(
+                &vm.name,
+                current,
+                &pool,
+                vtype,
+                &f.compute.name,
+                choice,
+            ));
+        }
+    };
+    let placed = Placed::from_candidate(best)
+        .ok_or_else(|| AdminError::Internal("chosen candidate has no placement".into()))?;
+    Ok((best.host, placed))
 }
 
 /// The hosts `assign` may choose from: the named one (which must offer every type), or the

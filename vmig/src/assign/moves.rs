@@ -266,6 +266,7 @@ where
         expires_at: Some(expires),
         vm_uuid: vm.uuid.clone(),
         more: Vec::new(),
+        time_sliced: false,
     };
     let def = client
         .ensure_custom_field(mig::report::FIELD_RESERVATION, Some(VmRef::KIND))

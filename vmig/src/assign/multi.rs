@@ -8,11 +8,12 @@
 //! the fewest placements), each at the best fit left by the ones before it; the same rule
 //! plans and, under the host's lock, re-checks, so a single type is placed exactly as before.
 
+use mig::vgpu_slots::SlicedType;
 use mig::{GiProfileId, Placement, VgpuType};
 
 use super::refuse;
 use crate::analysis::HostAnalysis;
-use crate::capacity::{Choice, better, candidates};
+use crate::capacity::{Candidate, Choice, better, book, candidates};
 use crate::{AdminError, RefusalKind};
 
 /// One vGPU type asked for.
@@ -35,9 +36,27 @@ pub(super) struct Placed {
     pub profile_name: String,
     /// Placement and what it leaves.
     pub choice: Choice,
+    /// The type as that GPU runs it time-sliced inside GIs (issue 18), if it does.
+    pub sliced: Option<SlicedType>,
 }
 
 impl Placed {
+    /// Where `c`'s best choice puts the vGPU; `None` when nothing fits there.
+    pub fn from_candidate(c: &Candidate<'_>) -> Option<Placed> {
+        Some(Placed {
+            gpu: c.gpu,
+            profile: c.profile,
+            profile_name: c
+                .state
+                .gpu_model()
+                .gi_profile(c.profile)
+                .map(|p| p.name.to_string())
+                .unwrap_or_default(),
+            choice: c.choice()?,
+            sliced: c.sliced.clone(),
+        })
+    }
+
     /// The placement.
     pub fn placement(&self) -> Placement {
         self.choice.placement
@@ -94,23 +113,16 @@ pub(super) fn place_all(host: &HostAnalysis, wanted: &[Wanted]) -> Option<Fit> {
                 .iter()
                 .filter(|c| c.choice().is_some())
                 .min_by(|a, b| better(a, b))?;
-            Placed {
-                gpu: best.gpu,
-                profile: best.profile,
-                profile_name: best
-                    .state
-                    .gpu_model()
-                    .gi_profile(best.profile)
-                    .map(|p| p.name.to_string())
-                    .unwrap_or_default(),
-                choice: best.choice()?,
-            }
+            Placed::from_candidate(best)?
         };
-        scratch.gpus[placed.gpu]
-            .state
-            .as_mut()?
-            .create_gi(placed.profile, Some(placed.placement()))
-            .ok()?;
+        let gpu = &mut scratch.gpus[placed.gpu];
+        book(
+            gpu.state.as_mut()?,
+            &mut gpu.slots,
+            placed.profile,
+            placed.sliced.as_ref(),
+            &placed.choice,
+        )?;
         out[i] = Some(placed);
     }
     let placed: Vec<Placed> = out.into_iter().collect::<Option<_>>()?;

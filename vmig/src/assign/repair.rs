@@ -539,6 +539,7 @@ mod tests {
             expires_at: None,
             vm_uuid: None,
             more: Vec::new(),
+            time_sliced: false,
         }
     }
 

@@ -12,7 +12,8 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 
 use mig::MigState;
-use mig::report::HostReport;
+use mig::report::{GpuReport, HostReport};
+use mig::vgpu_slots::GpuSlots;
 use vcenter_client::{Client, HostProperty, RetrieveOptions, VmProperty, VmRef};
 
 use super::multi::{Placed, Wanted, place_all};
@@ -207,6 +208,7 @@ async fn reserve_locked(
         profile: p.profile_name.clone(),
         profile_id: p.profile,
         placement: p.placement(),
+        time_sliced: p.sliced.is_some(),
     };
     let first = one(&wanted[0], &placed[0]);
     let reservation = Reservation {
@@ -232,6 +234,7 @@ async fn reserve_locked(
             .zip(&placed[1..])
             .map(|(w, p)| one(w, p))
             .collect(),
+        time_sliced: first.time_sliced,
     };
     let def = client
         .ensure_custom_field(mig::report::FIELD_RESERVATION, Some(VmRef::KIND))
@@ -419,22 +422,26 @@ fn reanalyse(
         .map(|g| gpu_model(g).and_then(|m| reported_state(g, m).ok()))
         .collect();
     let mut states = reported.clone();
-    let applied = crate::reservation::apply(report, &mut states, held, now);
+    let mut slots: Vec<GpuSlots> = report.gpus.iter().map(GpuReport::gpu_slots).collect();
+    let applied = crate::reservation::apply(report, &mut states, &mut slots, held, now);
     let mut fresh = target.clone();
     fresh.gpus = report
         .gpus
         .iter()
         .zip(reported)
-        .zip(states)
+        .zip(states.into_iter().zip(slots))
         .zip(applied)
-        .map(|(((g, reported), state), reservations)| GpuAnalysis {
-            report: g.clone(),
-            model: gpu_model(g),
-            reported,
-            state,
-            reservations,
-            problem: None,
-        })
+        .map(
+            |(((g, reported), (state, slots)), reservations)| GpuAnalysis {
+                report: g.clone(),
+                model: gpu_model(g),
+                reported,
+                state,
+                slots,
+                reservations,
+                problem: None,
+            },
+        )
         .collect();
     fresh
 }
