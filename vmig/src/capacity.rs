@@ -630,6 +630,180 @@ impl CapacityAnswer {
 mod tests {
     use super::*;
 
+    /// A vCenter with one cluster holding `host`.
+    fn one_host(host: crate::inventory::HostInfo) -> crate::inventory::VcenterInventory {
+        use crate::inventory::{ComputeInventory, DatacenterInventory, FieldKeys};
+        use vcenter_client::MoRef;
+        crate::inventory::VcenterInventory {
+            name: "vc".into(),
+            url: "https://vc".into(),
+            product: "test".into(),
+            server_time: None,
+            fields: FieldKeys::default(),
+            datacenters: vec![DatacenterInventory {
+                moref: MoRef::new("Datacenter", "dc-1"),
+                name: "DC".into(),
+                compute: vec![ComputeInventory {
+                    moref: MoRef::new("ClusterComputeResource", "c-1"),
+                    name: "C".into(),
+                    is_cluster: true,
+                    hosts: vec![host],
+                    vms: vec![],
+                }],
+            }],
+            requests: 0,
+            objects: 0,
+        }
+    }
+
+    /// Issue 18: a host mixing an RTX PRO 6000 in MIG mode whose GI 3 runs one time-sliced
+    /// DC-1-8C (3 to a GI) with an RTX PRO 6000 without MIG running whole-GPU DC-24C vGPUs.
+    #[test]
+    fn time_sliced_types_count_slots_and_pack_whole_gpu_types_count_what_the_driver_says() {
+        use mig::report::{
+            GiReport, GpuReport, HostReport, MigModeReport, SCHEMA_V1, SlicedTypeReport,
+            TimeslicedReport, TimeslicedTypeReport, VgpuReport,
+        };
+        use mig::{GiProfileId, GpuInstanceId};
+        use vcenter_client::HostRef;
+
+        let gpu = |index: u32, mig_on: bool| GpuReport {
+            sliced_types: Vec::new(),
+            timesliced: None,
+            index,
+            uuid: format!("GPU-{index}"),
+            name: "NVIDIA RTX PRO 6000 Blackwell Server Edition".into(),
+            pci_bus_id: format!("00000000:{index:02X}:00.0"),
+            model: Some("rtx-pro-6000-bse-96gb".into()),
+            mig_mode: Some(MigModeReport {
+                current: mig_on,
+                pending: mig_on,
+            }),
+            gpu_instances: vec![],
+            free: Default::default(),
+            largest_placeable: None,
+            fragmentation: 0.0,
+            placeable_vgpu_types: vec![],
+            error: None,
+            nvml_free: None,
+            layout_state: None,
+            geometry: None,
+        };
+        let one_vgpu = VgpuReport {
+            vm: Some("vm-x".into()),
+            vgpu_type: "NVIDIA DC-1-8C".into(),
+        };
+        let mig_gpu = GpuReport {
+            sliced_types: vec![SlicedTypeReport {
+                vgpu_type: "NVIDIA DC-1-8C".into(),
+                gi_profile_id: GiProfileId(14),
+                max_per_gi: 3,
+            }],
+            gpu_instances: vec![GiReport {
+                gi_id: GpuInstanceId(3),
+                profile_id: GiProfileId(14),
+                profile: "1g.24gb".into(),
+                placement: Placement::new(0, 3),
+                compute_instances: vec![],
+                in_use: true,
+                vm: one_vgpu.vm.clone(),
+                vgpu_type: Some(one_vgpu.vgpu_type.clone()),
+                processes: vec![],
+                vgpus: vec![one_vgpu],
+            }],
+            ..gpu(0, true)
+        };
+        let whole_gpu = GpuReport {
+            timesliced: Some(TimeslicedReport {
+                vgpus: vec![VgpuReport {
+                    vm: Some("vm-y".into()),
+                    vgpu_type: "NVIDIA DC-24C".into(),
+                }],
+                types: vec![TimeslicedTypeReport {
+                    vgpu_type: "NVIDIA DC-24C".into(),
+                    max: 4,
+                    more: 3,
+                }],
+            }),
+            ..gpu(1, false)
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let doc = HostReport {
+            schema: SCHEMA_V1.into(),
+            agent_version: "0.1.0".into(),
+            host_uuid: "u".into(),
+            generation: 1,
+            observed_at: crate::times::format_time(now),
+            heartbeat_interval_s: 300,
+            usage: None,
+            gpus: vec![mig_gpu, whole_gpu],
+        }
+        .to_json();
+        let host = crate::inventory::HostInfo {
+            moref: HostRef::new("host-1"),
+            name: "esx-rtx".into(),
+            connection_state: Some("connected".into()),
+            bios_uuid: None,
+            vgpu_types: vec!["nvidia_dc-1-8c".into(), "nvidia_dc-24c".into()],
+            graphics: vec![],
+            document: Some(doc),
+        };
+        // Before the analysis neither name maps to a GI profile; both pass the precheck.
+        assert!(precheck_type("nvidia_dc-1-8c").is_ok());
+        assert!(precheck_type("nvidia_dc-24c").is_ok());
+        let analysis = crate::analysis::analyse(vec![one_host(host)], now);
+        assert!(analysis.warnings.is_empty(), "{:?}", analysis.warnings);
+
+        let sliced = parse_type_in("nvidia_dc-1-8c", &analysis).expect("published by the agent");
+        let a = answer(&analysis, &sliced, 4);
+        // GI 3 has 2 free slots; 3 more 1g.24gb GIs of 3 slots each can be created.
+        assert_eq!(a.available, 2 + 3 * 3);
+        assert_eq!(a.profiles, ["1g.24gb"]);
+        let plan: Vec<_> = a
+            .plan
+            .iter()
+            .map(|p| (p.gpu_index, p.placement, p.joins_gi, p.slots_left))
+            .collect();
+        let at = |s, n| Some(Placement::new(s, n));
+        assert_eq!(
+            plan,
+            [
+                // Packing: GI 3 fills first, then one new GI, which the next one joins.
+                (0, at(0, 3), Some(3), Some(1)),
+                (0, at(0, 3), Some(3), Some(0)),
+                (0, plan[2].1, None, Some(2)),
+                (0, plan[2].1, plan[3].2, Some(1)),
+            ]
+        );
+        assert!(
+            plan[3].2.is_some(),
+            "the fourth joins the GI the third opened"
+        );
+        let mut text = Vec::new();
+        a.render_text(&mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("GPU 0 GI 3 @0:3 (joins it; 1 slot(s) left)"),
+            "{text}"
+        );
+
+        let whole = parse_type_in("nvidia_dc-24c", &analysis).expect("published by the agent");
+        let a = answer(&analysis, &whole, 4);
+        assert_eq!((a.available, a.fits, a.plan.len()), (3, false, 3));
+        assert!(
+            a.plan
+                .iter()
+                .all(|p| p.gpu_index == 1 && p.placement.is_none())
+        );
+        assert!(a.profiles.is_empty());
+
+        // A time-sliced name no agent publishes is refused, saying so.
+        let e = parse_type_in("nvidia_dc-48c", &analysis)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no agent in scope reports"), "{e}");
+    }
+
     #[test]
     fn type_names_are_checked() {
         assert!(parse_type("grid_a100-3-20c").is_ok());
@@ -646,11 +820,9 @@ mod tests {
     #[test]
     fn a_gpu_missing_from_the_catalog_is_planned_from_published_geometry() {
         use mig::report::{GpuReport, HostReport, ModelGeometry, SCHEMA_V1};
-        use vcenter_client::{HostRef, MoRef};
+        use vcenter_client::HostRef;
 
-        use crate::inventory::{
-            ComputeInventory, DatacenterInventory, FieldKeys, HostInfo, VcenterInventory,
-        };
+        use crate::inventory::HostInfo;
 
         let h100 = mig::GpuModel::by_key("h100-sxm5-80gb").expect("catalog model");
         let geometry = ModelGeometry::of_catalog(h100);
@@ -710,26 +882,7 @@ mod tests {
             graphics: vec![],
             document: Some(doc),
         };
-        let inv = VcenterInventory {
-            name: "vc".into(),
-            url: "https://vc".into(),
-            product: "test".into(),
-            server_time: None,
-            fields: FieldKeys::default(),
-            datacenters: vec![DatacenterInventory {
-                moref: MoRef::new("Datacenter", "dc-1"),
-                name: "DC".into(),
-                compute: vec![ComputeInventory {
-                    moref: MoRef::new("ClusterComputeResource", "c-1"),
-                    name: "C".into(),
-                    is_cluster: true,
-                    hosts: vec![host],
-                    vms: vec![],
-                }],
-            }],
-            requests: 0,
-            objects: 0,
-        };
+        let inv = one_host(host);
         // Before the analysis the type is unknown; `precheck_type` lets it through.
         assert!(parse_type("nvidia_q900-3-40c").is_err());
         assert!(precheck_type("nvidia_q900-3-40c").is_ok());

@@ -327,6 +327,14 @@ pub async fn assign(
     if wanted.is_empty() {
         return Err(AdminError::Internal("assign without --profile".into()));
     }
+    if let Some(w) = wanted.iter().find(|w| !w.vtype.is_mig_backed()) {
+        // No GI, no slot to reserve: vSphere picks the GPU of a whole-GPU time-sliced vGPU
+        // when the VM powers on, so vmig cannot book one against another admin.
+        return Err(AdminError::Usage(format!(
+            "{} is a whole-GPU time-sliced vGPU type: vmig assigns MIG-backed types (a whole GI, or a slot in a GI); `vmig capacity --profile {}` counts where it fits, and the vSphere Client adds it",
+            w.spelled, w.spelled
+        )));
+    }
     let f = find_vm(conns, &analysis, vm_name)?;
     let vm = f.vm;
     multi::same_board_and_series(&vm.name, &wanted)?;
