@@ -43,6 +43,10 @@ const (
 	ts80   = "4c 5c 8c 10c 16c 20c 40c 80c"
 	mig94  = "1-12c 1-12cme 1-24c 2-24c 3-47c 4-47c 7-94c"
 	mig141 = "1-18c 1-18cme 1-35c 2-35c 3-71c 4-71c 7-141c"
+	// RTX PRO 6000 Blackwell SE: NVIDIA's Blackwell names carry no board ("NVIDIA DC-1-8C",
+	// vSphere "nvidia_dc-1-8c"); the types nvml-sim offers (docs/mig-model.md §8).
+	migRTX = "1-8c 1-12c 1-24c 2-24c 2-48c 4-96c"
+	tsRTX  = "8c 16c 24c 32c 48c 96c"
 )
 
 // builtinModels: keys, names, device ids and framebuffer sizes as in mig's catalog
@@ -61,6 +65,8 @@ var builtinModels = map[string]gpuModel{
 	"h200-sxm-141gb":  {"NVIDIA H200", 0x2335, 0x18BE, 143771, vgpuTypes("nvidia", "h200x", mig141, "141c")},
 	"h200-sxm5-141gb": {"NVIDIA H200", 0x2335, 0x18BE, 143771, vgpuTypes("nvidia", "h200x", mig141, "141c")}, // alias
 	"h200-nvl-141gb":  {"NVIDIA H200 NVL", 0x233B, 0x1992, 143771, vgpuTypes("nvidia", "h200", mig141, "141c")},
+	"rtx-pro-6000-bse-96gb": {"NVIDIA RTX PRO 6000 Blackwell Server Edition", 0x2BB5, 0x204E, 97887,
+		vgpuTypes("nvidia", "dc", migRTX, tsRTX)},
 }
 
 // gpuConfig is the -gpu-config file. Models extend or override builtinModels; rules say

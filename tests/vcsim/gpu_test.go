@@ -24,7 +24,8 @@ func TestPciIdsAreSignedShorts(t *testing.T) {
 	}
 }
 
-// Every board offers the 7 (A30: 5) MIG-backed types of NVIDIA's C-series tables.
+// Every board offers the 7 (A30: 5) MIG-backed types of NVIDIA's C-series tables; the RTX
+// PRO 6000 the 6 DC types nvml-sim simulates.
 func TestBuiltinModels(t *testing.T) {
 	for key, m := range builtinModels {
 		mig := 0
@@ -36,6 +37,9 @@ func TestBuiltinModels(t *testing.T) {
 		want := 7
 		if strings.HasPrefix(key, "a30") {
 			want = 5
+		}
+		if strings.HasPrefix(key, "rtx-pro-6000") {
+			want = 6
 		}
 		if mig != want || m.SubDeviceID == 0 || m.DeviceID == 0 {
 			t.Errorf("%s: %d MIG-backed types (want %d), ids %#x/%#x", key, mig, want, uint16(m.DeviceID), uint16(m.SubDeviceID))

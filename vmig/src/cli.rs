@@ -404,6 +404,15 @@ async fn run_capacity(
     Ok(answer.exit_code())
 }
 
+/// How `assign` tells that a vGPU shares its GI (issue 18).
+fn shared(time_sliced: bool) -> &'static str {
+    if time_sliced {
+        ", time-sliced in the GI there"
+    } else {
+        ""
+    }
+}
+
 /// `vmig assign`.
 async fn run_assign(
     conns: &[Connection],
@@ -447,7 +456,7 @@ async fn run_assign(
     line(
         out,
         &format!(
-            "{verb} {} ({}) to VM {} on host {}{moved}, GPU {} {} at slices {} (fragmentation after {:.2})",
+            "{verb} {} ({}) to VM {} on host {}{moved}, GPU {} {} at slices {}{} (fragmentation after {:.2})",
             done.vgpu_type,
             done.profile,
             done.vm,
@@ -455,6 +464,7 @@ async fn run_assign(
             done.gpu_index,
             done.gpu_uuid,
             done.placement,
+            shared(done.time_sliced),
             done.fragmentation_after
         ),
     )?;
@@ -462,7 +472,7 @@ async fn run_assign(
         line(
             out,
             &format!(
-                "{verb} {} ({}) to VM {} on host {}, GPU {} {} at slices {} (fragmentation after {:.2})",
+                "{verb} {} ({}) to VM {} on host {}, GPU {} {} at slices {}{} (fragmentation after {:.2})",
                 m.vgpu_type,
                 m.profile,
                 done.vm,
@@ -470,6 +480,7 @@ async fn run_assign(
                 m.gpu_index,
                 m.gpu_uuid,
                 m.placement,
+                shared(m.time_sliced),
                 m.fragmentation_after
             ),
         )?;

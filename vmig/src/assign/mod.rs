@@ -108,6 +108,10 @@ pub struct AssignOutcome {
     pub dry_run: bool,
     /// The reservation written (none with `--dry-run`).
     pub reservation: Option<Reservation>,
+    /// The vGPU runs time-sliced inside the GI at `placement`, sharing it with other vGPUs
+    /// of its type (issue 18).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub time_sliced: bool,
     /// The VM's other vGPUs when several `--profile` were given (issue 18); the first is in
     /// the fields above.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -129,6 +133,9 @@ pub struct AssignedVgpu {
     pub placement: Placement,
     /// Fragmentation of that GPU after the placement.
     pub fragmentation_after: f64,
+    /// Time-sliced inside the GI at `placement` ([`AssignOutcome::time_sliced`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub time_sliced: bool,
 }
 
 /// What `unassign` did.
@@ -400,6 +407,7 @@ fn outcome_of(
             gpu_uuid: gpu(p).uuid.clone(),
             placement: p.placement(),
             fragmentation_after: p.choice.fragmentation,
+            time_sliced: p.sliced.is_some(),
         })
         .collect();
     let first = &placed[0];
@@ -419,6 +427,7 @@ fn outcome_of(
         fragmentation_after: first.choice.fragmentation,
         dry_run,
         reservation: None,
+        time_sliced: first.sliced.is_some(),
         more,
     }
 }
@@ -486,10 +495,12 @@ async fn assign_locked(
     outcome.gpu_uuid = reservation.gpu_uuid.clone();
     outcome.gpu_index = index_of(&reservation.gpu_uuid, outcome.gpu_index);
     outcome.placement = reservation.placement;
+    outcome.time_sliced = reservation.time_sliced;
     for (o, m) in outcome.more.iter_mut().zip(&reservation.more) {
         o.gpu_index = index_of(&m.gpu_uuid, o.gpu_index);
         o.gpu_uuid = m.gpu_uuid.clone();
         o.placement = m.placement;
+        o.time_sliced = m.time_sliced;
     }
     let key = reservation_key(conn).await?;
     let mut changer = Changer {

@@ -1,0 +1,317 @@
+//! Time-sliced MIG-backed vGPUs (issue 18) through `vmig`, end to end: govmomi's vCenter
+//! simulator with a host offering an RTX PRO 6000 Blackwell SE's vGPU types, and the real
+//! `vmig-agent` on nvml-sim (two RTX PRO 6000: GPU 0 in MIG mode, GPU 1 without MIG).
+//!
+//! GPU 0 is laid out so that exactly one `1g.24gb` GI can host time-sliced `DC-1-8C` vGPUs
+//! (three to a GI): `capacity` counts its three slots, `assign` fills it slot by slot (each
+//! VM joins the GI the previous one reserved) until the fourth is refused; two admins racing
+//! for the last slot get one each at most; a vGPU that starts is counted once; `unassign`
+//! frees its slot. GPU 1 runs whole-GPU time-sliced vGPUs, which `capacity` counts as the
+//! driver publishes them.
+
+mod vmig_support;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use vmig_support::{Env, nvml_sim, park, text, vms, wait_for};
+use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, Vcsim, workspace_bin};
+
+const RTX: &str = "rtx-pro-6000-bse-96gb";
+/// A driver with the per-GI vGPU calls (R575 and later, as nvml-sim simulates them).
+const DRIVER: &str = "575.57.08";
+const HOST: &str = "DC0_C0_H0";
+const DC18: &str = "nvidia_dc-1-8c";
+
+fn agent_cli(state: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(workspace_bin("vmig-agent"))
+        .arg("--nvml-lib")
+        .arg(vmig_testkit::nvml_sim_lib())
+        .args(args)
+        .env("NVML_SIM_STATE", state)
+        .env_remove("VMIG_LOG")
+        .output()
+        .expect("run vmig-agent");
+    assert!(out.status.success(), "vmig-agent {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    r["vcenters"][0]["datacenters"][0]["clusters"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["hosts"].as_array().into_iter().flatten())
+        .find(|h| h["name"] == name)
+}
+
+/// GPU 0's GIs in the report: (id, profile, placement start).
+fn gis(r: &serde_json::Value) -> Vec<(u64, String, u64)> {
+    host_json(r, HOST).map_or_else(Vec::new, |h| {
+        h["gpus"][0]["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                (
+                    i["gi_id"].as_u64().unwrap_or(u64::MAX),
+                    i["profile"].as_str().unwrap_or_default().to_string(),
+                    i["placement"]["start"].as_u64().unwrap_or(u64::MAX),
+                )
+            })
+            .collect()
+    })
+}
+
+fn capacity(env: &Env, profile: &str, count: &str, code: i32) -> serde_json::Value {
+    env.vmig_json(&["capacity", "--profile", profile, "--count", count], code)
+}
+
+fn assign(env: &Env, vm: &str) -> Output {
+    env.vmig(&["--json", "assign", "--vm", vm, "--profile", DC18])
+}
+
+#[test]
+fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
+    let builder = Vcsim::builder()
+        .hosts_per_cluster(2)
+        .vms(6)
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts(HOST).gpu(RTX, 2)));
+    let env = Env::start(builder, "vmig-timesliced-e2e");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let uuid = vmig_support::host_bios_uuid(&rt, &c, HOST);
+
+    // The GPU machine: GPU 1 leaves MIG mode (pending until its reset, as on the driver);
+    // GPU 0 gets a 2g.48gb and two 1g.24gb GIs, which fill its memory.
+    let state = env.path("nvml-sim.json");
+    nvml_sim(
+        &state,
+        &[
+            "init",
+            "--mig",
+            "--driver-version",
+            DRIVER,
+            "--platform",
+            "esxi",
+            "--gpu",
+            RTX,
+            "--gpu",
+            RTX,
+        ],
+    );
+    agent_cli(&state, &["mig", "mode", "-i", "1", "--disable"]);
+    nvml_sim(&state, &["reset", "-i", "1"]);
+    agent_cli(
+        &state,
+        &["mig", "cgi", "-i", "0", "2g.48gb,1g.24gb,1g.24gb", "-C"],
+    );
+    let config = vmig_support::agent_config(
+        env.dir.path(),
+        &env.vc,
+        &uuid,
+        "heartbeat_interval_s = 60\n",
+    );
+    let log = env.path("agent.log");
+    let _agent = RunningAgent::start(&config, &state, &log);
+    let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    let r = wait_for(Duration::from_secs(120), "the agent's report", || {
+        let r = env.vmig_json(&["report"], 0);
+        (gis(&r).len() == 3).then_some(r)
+    });
+    let layout = gis(&r);
+    // Processes take the 2g.48gb GI and one 1g.24gb GI: one 1g.24gb GI is left for vGPUs.
+    let (big, _, _) = layout.iter().find(|g| g.1 == "2g.48gb").expect("2g GI");
+    let ones: Vec<&(u64, String, u64)> = layout.iter().filter(|g| g.1 == "1g.24gb").collect();
+    let (busy, free) = (ones[0], ones[1]);
+    for (gi, pid) in [(big, "4001"), (&busy.0, "4002")] {
+        nvml_sim(
+            &state,
+            &[
+                "occupy",
+                "-i",
+                "0",
+                "--gi",
+                &gi.to_string(),
+                "--ci",
+                "0",
+                "--pid",
+                pid,
+            ],
+        );
+    }
+    wait_for(Duration::from_secs(60), "the processes reported", || {
+        let r = env.vmig_json(&["report"], 0);
+        let h = host_json(&r, HOST)?;
+        let busy_gis = h["gpus"][0]["instances"]
+            .as_array()?
+            .iter()
+            .filter(|i| i["in_use"] == true)
+            .count();
+        (busy_gis == 2).then_some(())
+    });
+
+    // capacity: GPU 0's free GI has three DC-1-8C slots, no other GI of its profile fits.
+    let cap = capacity(&env, DC18, "4", 4);
+    assert_eq!(cap["available"], 3, "{cap:#}\n{}", agent_log());
+    assert_eq!(cap["profiles"], serde_json::json!(["1g.24gb"]));
+    let joined: Vec<_> = cap["plan"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["joins_gi"].as_u64(), p["slots_left"].as_u64()))
+        .collect();
+    assert_eq!(
+        joined,
+        [
+            (Some(free.0), Some(2)),
+            (Some(free.0), Some(1)),
+            (Some(free.0), Some(0))
+        ]
+    );
+    // Whole-GPU time-sliced vGPUs on GPU 1 (no MIG): as the driver publishes them.
+    let ts = capacity(&env, "nvidia_dc-24c", "2", 0);
+    assert_eq!(ts["available"], 4, "{ts:#}");
+    assert_eq!(ts["plan"][0]["gpu_index"], 1);
+    assert!(ts["plan"][0].get("placement").is_none(), "{ts:#}");
+    // assign refuses a whole-GPU type (vSphere places it at power-on), changing nothing.
+    let out = env.vmig(&[
+        "assign",
+        "--vm",
+        "DC0_C0_RP0_VM0",
+        "--profile",
+        "nvidia_dc-24c",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("whole-GPU time-sliced"),
+        "{}",
+        text(&out)
+    );
+
+    // Five powered-off VMs on the host.
+    let ours: Vec<String> = vms(&rt, &c)
+        .into_iter()
+        .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .take(5)
+        .map(|(n, vm_ref, _)| {
+            park(&rt, &c, &vm_ref, HOST);
+            n
+        })
+        .collect();
+
+    // Slot by slot: each VM joins the GI, at its placement, on GPU 0.
+    for (n, vm) in ours[..2].iter().enumerate() {
+        let out = assign(&env, vm);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(a["host"], HOST);
+        assert_eq!(a["placement"]["start"], free.2, "{a:#}");
+        assert_eq!(a["time_sliced"], true, "{a:#}");
+        assert_eq!(a["reservation"]["time_sliced"], true, "{a:#}");
+        let cap = capacity(&env, DC18, "1", 0);
+        assert_eq!(cap["available"], 3 - (n as u64 + 1));
+    }
+    // Two admins race for the last slot: one wins, the other is refused, nothing overbooked.
+    let racers: Vec<_> = ours[2..4]
+        .iter()
+        .map(|vm| {
+            env.vmig_cmd(&["--json", "assign", "--vm", vm, "--profile", DC18])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn vmig")
+        })
+        .collect();
+    let outs: Vec<Output> = racers
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("vmig"))
+        .collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        1,
+        "exactly one racer wins: {:?}\n{}\n{}",
+        codes,
+        text(&outs[0]),
+        text(&outs[1])
+    );
+    let loser = outs.iter().find(|o| o.status.code() != Some(0)).unwrap();
+    assert_eq!(loser.status.code(), Some(4), "{}", text(loser));
+    let winner = ours[2..4]
+        .iter()
+        .zip(&codes)
+        .find(|(_, c)| **c == Some(0))
+        .map(|(vm, _)| vm.clone())
+        .unwrap();
+    let cap = capacity(&env, DC18, "1", 4);
+    assert_eq!(cap["available"], 0);
+    // The fifth VM is refused: the GI is full and no other GI can be created.
+    let out = assign(&env, &ours[4]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(
+        text(&out).contains("no host of DC0_C0"),
+        "names where it looked: {}",
+        text(&out)
+    );
+    let r = env.vmig_json(&["report"], 0);
+    assert!(
+        !r["warnings"].to_string().contains("overbooked"),
+        "{:#}",
+        r["warnings"]
+    );
+
+    // The first VM powers on: its vGPU runs in the GI; counted once, not twice.
+    nvml_sim(
+        &state,
+        &[
+            "occupy",
+            "-i",
+            "0",
+            "--gi",
+            &free.0.to_string(),
+            "--vgpu",
+            "NVIDIA DC-1-8C",
+            "--vm",
+            &ours[0],
+        ],
+    );
+    let r = wait_for(Duration::from_secs(60), "the running vGPU", || {
+        let r = env.vmig_json(&["report"], 0);
+        let h = host_json(&r, HOST)?;
+        h["gpus"][0]["instances"]
+            .as_array()?
+            .iter()
+            .any(|i| i["vgpus"].to_string().contains(ours[0].as_str()))
+            .then_some(r)
+    });
+    let statuses: Vec<String> = host_json(&r, HOST).unwrap()["gpus"][0]["reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            format!(
+                "{}={}",
+                x["vm"].as_str().unwrap(),
+                x["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        statuses.contains(&format!("{}=running", ours[0])),
+        "{statuses:?}"
+    );
+    assert_eq!(capacity(&env, DC18, "1", 4)["available"], 0);
+
+    // unassign frees a slot; the refused VM now fits, in the same GI.
+    let u = env.vmig_json(&["unassign", "--vm", &ours[1]], 0);
+    assert_eq!(u["removed"].as_array().map(Vec::len), Some(1), "{u:#}");
+    assert_eq!(capacity(&env, DC18, "1", 0)["available"], 1);
+    let out = assign(&env, &ours[4]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(a["placement"]["start"], free.2);
+    assert_ne!(winner, ours[4]);
+    assert!(!agent_log().contains("panicked"), "{}", agent_log());
+}
