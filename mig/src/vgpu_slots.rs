@@ -570,5 +570,50 @@ mod tests {
                 }
             }
         }
+
+        /// On a real GPU's geometry (RTX PRO 6000, two types in `1g.24gb` and one in
+        /// `2g.48gb`): `book_best` succeeds exactly when `capacity_on` is non-zero and lowers it
+        /// by one; every GI it opens is one the modelled driver accepts (the state validates);
+        /// no GI goes over its maximum or hosts two types; replaying a booking with `book_at`
+        /// at the placement it returned succeeds while that GI has a free slot.
+        #[test]
+        fn booking_on_a_real_geometry_never_breaks_the_driver_rules(
+            maxes in (2u32..5, 2u32..5, 2u32..4),
+            ops in proptest::collection::vec((0usize..3, any::<bool>(), 0usize..8), 0..40),
+        ) {
+            let model = crate::GpuModel::by_key("rtx-pro-6000-bse-96gb").unwrap();
+            let p1 = model.gi_profile_by_name("1g.24gb").unwrap().id;
+            let p2 = model.gi_profile_by_name("2g.48gb").unwrap().id;
+            let types = [ty("dc-1-8c", p1.0, maxes.0), ty("dc-1-12c", p1.0, maxes.1), ty("dc-2-24c", p2.0, maxes.2)];
+            let mut state = MigState::new(model);
+            let mut gpu = GpuSlots::default();
+            for (t, book, gi) in ops {
+                let t = &types[t];
+                if book {
+                    let before = capacity_on(&state, &gpu, t).unwrap();
+                    match book_best(&mut state, &mut gpu, t) {
+                        Some((gi, placement, _)) => {
+                            prop_assert!(before > 0);
+                            prop_assert_eq!(capacity_on(&state, &gpu, t).unwrap(), before - 1);
+                            prop_assert_eq!(state.gpu_instance(gi).map(|g| g.placement), Some(placement));
+                            let free = gpu.gis.iter().find(|g| g.gi == gi).unwrap().free_for(t);
+                            let (mut s2, mut g2) = (state.clone(), gpu.clone());
+                            prop_assert_eq!(book_at(&mut s2, &mut g2, t, placement).is_ok(), free > 0);
+                        }
+                        None => prop_assert_eq!(before, 0),
+                    }
+                } else if let Some(g) = gpu.gis.get(gi).map(|g| g.gi) {
+                    let _ = gpu.release(g, t);
+                }
+                prop_assert!(state.validate().is_ok());
+                for g in &gpu.gis {
+                    prop_assert!(state.gpu_instance(g.gi).is_some_and(|i| i.profile == g.profile));
+                    match &g.hosted {
+                        Some(h) => prop_assert!(g.used >= 1 && g.used <= h.max_per_gi.get() && h.gi_profile == g.profile),
+                        None => prop_assert_eq!(g.used, 0),
+                    }
+                }
+            }
+        }
     }
 }
