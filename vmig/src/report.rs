@@ -455,6 +455,7 @@ fn tally(host: &HostAnalysis, into: &mut BTreeMap<(String, String), u32>) {
         return;
     }
     for g in &host.gpus {
+        tally_time_sliced(host, g, into);
         let (Some(model), Some(state)) = (g.model, &g.state) else {
             continue;
         };
@@ -469,6 +470,43 @@ fn tally(host: &HostAnalysis, into: &mut BTreeMap<(String, String), u32>) {
             if count > 0 {
                 *into.entry((name, p.name.to_string())).or_default() += count;
             }
+        }
+    }
+}
+
+/// Issue 18: the slots of types a GPU runs time-sliced inside GIs (`capacity_on`, under the
+/// GI profile's name) and, on a GPU without MIG, its whole-GPU time-sliced types (under
+/// `time-sliced`), each where the host offers it.
+fn tally_time_sliced(
+    host: &HostAnalysis,
+    g: &GpuAnalysis,
+    into: &mut BTreeMap<(String, String), u32>,
+) {
+    let offered =
+        |name: &str| VgpuType::parse(name).and_then(|t| host.offered(&t).map(str::to_string));
+    if let Some(ts) = g.report.timesliced.as_ref().filter(|_| !g.mig_enabled()) {
+        for t in ts.types.iter().filter(|t| t.more > 0) {
+            if let Some(name) = offered(&t.vgpu_type) {
+                *into.entry((name, "time-sliced".into())).or_default() += t.more;
+            }
+        }
+    }
+    let (Some(model), Some(state)) = (g.model, &g.state) else {
+        return;
+    };
+    if !g.mig_enabled() {
+        return;
+    }
+    for r in &g.report.sliced_types {
+        let (Some(t), Some(name)) = (r.to_sliced(), offered(&r.vgpu_type)) else {
+            continue;
+        };
+        let Some(p) = model.gi_profile(t.gi_profile) else {
+            continue;
+        };
+        let count = mig::vgpu_slots::capacity_on(state, &g.slots, &t).unwrap_or(0);
+        if count > 0 {
+            *into.entry((name, p.name.to_string())).or_default() += count;
         }
     }
 }

@@ -175,6 +175,21 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
     assert_eq!(ts["available"], 4, "{ts:#}");
     assert_eq!(ts["plan"][0]["gpu_index"], 1);
     assert!(ts["plan"][0].get("placement").is_none(), "{ts:#}");
+    // The report's "can still place" counts the same slots and whole-GPU vGPUs.
+    let r = env.vmig_json(&["report"], 0);
+    let can_place = &r["vcenters"][0]["datacenters"][0]["clusters"][0]["capacity"];
+    for (t, profile, count) in [(DC18, "1g.24gb", 3), ("nvidia_dc-24c", "time-sliced", 4)] {
+        let found = can_place
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["vgpu_type"] == t);
+        assert_eq!(
+            found.map(|c| (c["profile"].clone(), c["count"].clone())),
+            Some((profile.into(), count.into())),
+            "{can_place:#}"
+        );
+    }
     // assign refuses a whole-GPU type (vSphere places it at power-on), changing nothing.
     let out = env.vmig(&[
         "assign",

@@ -67,19 +67,25 @@ pub struct TimeslicedTypeReport {
     pub more: u32,
 }
 
+impl SlicedTypeReport {
+    /// As the pure model's [`SlicedType`]; `None` for a maximum of 0 (validation refuses it
+    /// anyway).
+    pub fn to_sliced(&self) -> Option<SlicedType> {
+        Some(SlicedType {
+            name: crate::vgpu::base_name_of(&self.vgpu_type),
+            gi_profile: self.gi_profile_id,
+            max_per_gi: MaxPerGi::new(self.max_per_gi)?,
+        })
+    }
+}
+
 impl GpuReport {
     /// The time-sliced types this GPU publishes, as the pure model's [`SlicedType`]s (entries
-    /// whose maximum is 0 are dropped; validation refuses them anyway).
+    /// whose maximum is 0 are dropped).
     pub fn sliced_types(&self) -> Vec<SlicedType> {
         self.sliced_types
             .iter()
-            .filter_map(|t| {
-                Some(SlicedType {
-                    name: crate::vgpu::base_name_of(&t.vgpu_type),
-                    gi_profile: t.gi_profile_id,
-                    max_per_gi: MaxPerGi::new(t.max_per_gi)?,
-                })
-            })
+            .filter_map(SlicedTypeReport::to_sliced)
             .collect()
     }
 
