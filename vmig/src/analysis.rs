@@ -219,6 +219,48 @@ pub struct Analysis {
     pub warnings: Vec<String>,
 }
 
+impl Analysis {
+    /// The earliest vCenter time after the analysis at which time alone changes what it says:
+    /// a fresh agent report turning stale, a report ahead of vCenter's clock coming into range,
+    /// a counted reservation expiring. `vmig serve` analyses again then (and not before,
+    /// unless something changes).
+    pub fn next_change(&self) -> Option<OffsetDateTime> {
+        let mut times = Vec::new();
+        for h in &self.hosts {
+            let Some(r) = &h.report else { continue };
+            let Some(observed) = parse_time(&r.observed_at) else {
+                continue;
+            };
+            let limit = STALE_HEARTBEATS.saturating_mul(r.heartbeat_interval_s.max(1));
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            match h.status {
+                AgentStatus::Ok => {
+                    times.push(observed + time::Duration::seconds(limit) + time::Duration::SECOND)
+                }
+                AgentStatus::Invalid if h.age_s.is_some_and(|a| a < -MAX_CLOCK_AHEAD_S) => {
+                    times.push(observed - time::Duration::seconds(MAX_CLOCK_AHEAD_S));
+                }
+                _ => {}
+            }
+            for g in &h.gpus {
+                for a in &g.reservations {
+                    if matches!(a.status, ReservationStatus::Held | ReservationStatus::Moved)
+                        && let Some(t) = a
+                            .held
+                            .reservation
+                            .expires_at
+                            .as_deref()
+                            .and_then(parse_time)
+                    {
+                        times.push(t);
+                    }
+                }
+            }
+        }
+        times.into_iter().filter(|t| *t > self.now).min()
+    }
+}
+
 /// The catalog model of a reported GPU.
 pub fn gpu_model(g: &GpuReport) -> Option<&'static GpuModel> {
     g.catalog_model()

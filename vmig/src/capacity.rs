@@ -753,6 +753,12 @@ mod tests {
         assert!(precheck_type("nvidia_dc-24c").is_ok());
         let analysis = crate::analysis::analyse(vec![one_host(host)], now);
         assert!(analysis.warnings.is_empty(), "{:?}", analysis.warnings);
+        // `vmig serve` analyses again when the report turns stale: after 3 heartbeats.
+        let observed = crate::times::parse_time(&crate::times::format_time(now)).unwrap();
+        assert_eq!(
+            analysis.next_change(),
+            Some(observed + time::Duration::seconds(3 * 300 + 1))
+        );
 
         let sliced = parse_type_in("nvidia_dc-1-8c", &analysis).expect("published by the agent");
         let a = answer(&analysis, &sliced, 4);

@@ -671,13 +671,13 @@ fn the_tls_listener_serves_https_and_refuses_wrong_files() {
     // Plain HTTP to the TLS listener gets no HTTP answer.
     let mut s = TcpStream::connect(&addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(15))).ok();
-    write!(
+    // The listener may reset the connection before the request is even written: a reset, on
+    // writing or on reading, is as good an answer as a close.
+    let _ = write!(
         s,
         "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
+    );
     let mut raw = Vec::new();
-    // A reset is as good an answer as a close.
     let _ = s.read_to_end(&mut raw);
     assert!(
         !String::from_utf8_lossy(&raw).contains("HTTP/1.1"),

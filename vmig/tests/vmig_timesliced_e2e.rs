@@ -71,8 +71,25 @@ fn assign(env: &Env, vm: &str) -> Output {
     env.vmig(&["--json", "assign", "--vm", vm, "--profile", DC18])
 }
 
-#[test]
-fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
+/// The simulated host and its agent, GPU 0 laid out; the GI left for vGPUs.
+struct Rig {
+    env: Env,
+    rt: tokio::runtime::Runtime,
+    c: vcenter_client::Client,
+    state: std::path::PathBuf,
+    log: std::path::PathBuf,
+    /// GPU 0's free `1g.24gb` GI: id and placement start.
+    free: (u64, u64),
+    _agent: RunningAgent,
+}
+
+impl Rig {
+    fn agent_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn setup() -> Rig {
     let builder = Vcsim::builder()
         .hosts_per_cluster(2)
         .vms(6)
@@ -113,8 +130,7 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
         "heartbeat_interval_s = 60\n",
     );
     let log = env.path("agent.log");
-    let _agent = RunningAgent::start(&config, &state, &log);
-    let agent_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let agent = RunningAgent::start(&config, &state, &log);
 
     let r = wait_for(Duration::from_secs(120), "the agent's report", || {
         let r = env.vmig_json(&["report"], 0);
@@ -151,10 +167,23 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
             .count();
         (busy_gis == 2).then_some(())
     });
+    Rig {
+        env,
+        rt,
+        c,
+        state,
+        log,
+        free: (free.0, free.2),
+        _agent: agent,
+    }
+}
 
+/// `capacity` and the report count the free GI's three slots and GPU 1's whole-GPU vGPUs.
+fn counts_slots_and_whole_gpus(rig: &Rig) {
+    let (env, free) = (&rig.env, rig.free);
     // capacity: GPU 0's free GI has three DC-1-8C slots, no other GI of its profile fits.
-    let cap = capacity(&env, DC18, "4", 4);
-    assert_eq!(cap["available"], 3, "{cap:#}\n{}", agent_log());
+    let cap = capacity(env, DC18, "4", 4);
+    assert_eq!(cap["available"], 3, "{cap:#}\n{}", rig.agent_log());
     assert_eq!(cap["profiles"], serde_json::json!(["1g.24gb"]));
     let joined: Vec<_> = cap["plan"]
         .as_array()
@@ -171,7 +200,7 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
         ]
     );
     // Whole-GPU time-sliced vGPUs on GPU 1 (no MIG): as the driver publishes them.
-    let ts = capacity(&env, "nvidia_dc-24c", "2", 0);
+    let ts = capacity(env, "nvidia_dc-24c", "2", 0);
     assert_eq!(ts["available"], 4, "{ts:#}");
     assert_eq!(ts["plan"][0]["gpu_index"], 1);
     assert!(ts["plan"][0].get("placement").is_none(), "{ts:#}");
@@ -204,28 +233,33 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
         "{}",
         text(&out)
     );
+}
 
+/// Slot by slot until refusal, with two admins racing for the last slot; returns the VMs
+/// (the first two and the racers' winner hold slots, the fifth was refused).
+fn fills_the_gi(rig: &Rig) -> Vec<String> {
+    let (env, rt, c, free) = (&rig.env, &rig.rt, &rig.c, rig.free);
     // Five powered-off VMs on the host.
-    let ours: Vec<String> = vms(&rt, &c)
+    let ours: Vec<String> = vms(rt, c)
         .into_iter()
         .filter(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
         .take(5)
         .map(|(n, vm_ref, _)| {
-            park(&rt, &c, &vm_ref, HOST);
+            park(rt, c, &vm_ref, HOST);
             n
         })
         .collect();
 
     // Slot by slot: each VM joins the GI, at its placement, on GPU 0.
     for (n, vm) in ours[..2].iter().enumerate() {
-        let out = assign(&env, vm);
+        let out = assign(env, vm);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
         let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(a["host"], HOST);
-        assert_eq!(a["placement"]["start"], free.2, "{a:#}");
+        assert_eq!(a["placement"]["start"], free.1, "{a:#}");
         assert_eq!(a["time_sliced"], true, "{a:#}");
         assert_eq!(a["reservation"]["time_sliced"], true, "{a:#}");
-        let cap = capacity(&env, DC18, "1", 0);
+        let cap = capacity(env, DC18, "1", 0);
         assert_eq!(cap["available"], 3 - (n as u64 + 1));
     }
     // Two admins race for the last slot: one wins, the other is refused, nothing overbooked.
@@ -254,16 +288,10 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
     );
     let loser = outs.iter().find(|o| o.status.code() != Some(0)).unwrap();
     assert_eq!(loser.status.code(), Some(4), "{}", text(loser));
-    let winner = ours[2..4]
-        .iter()
-        .zip(&codes)
-        .find(|(_, c)| **c == Some(0))
-        .map(|(vm, _)| vm.clone())
-        .unwrap();
-    let cap = capacity(&env, DC18, "1", 4);
+    let cap = capacity(env, DC18, "1", 4);
     assert_eq!(cap["available"], 0);
     // The fifth VM is refused: the GI is full and no other GI can be created.
-    let out = assign(&env, &ours[4]);
+    let out = assign(env, &ours[4]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(
         text(&out).contains("no host of DC0_C0"),
@@ -277,9 +305,18 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
         r["warnings"]
     );
 
+    ours
+}
+
+#[test]
+fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
+    let rig = setup();
+    counts_slots_and_whole_gpus(&rig);
+    let ours = fills_the_gi(&rig);
+    let (env, state, free) = (&rig.env, &rig.state, rig.free);
     // The first VM powers on: its vGPU runs in the GI; counted once, not twice.
     nvml_sim(
-        &state,
+        state,
         &[
             "occupy",
             "-i",
@@ -317,16 +354,15 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
         statuses.contains(&format!("{}=running", ours[0])),
         "{statuses:?}"
     );
-    assert_eq!(capacity(&env, DC18, "1", 4)["available"], 0);
+    assert_eq!(capacity(env, DC18, "1", 4)["available"], 0);
 
     // unassign frees a slot; the refused VM now fits, in the same GI.
     let u = env.vmig_json(&["unassign", "--vm", &ours[1]], 0);
     assert_eq!(u["removed"].as_array().map(Vec::len), Some(1), "{u:#}");
-    assert_eq!(capacity(&env, DC18, "1", 0)["available"], 1);
-    let out = assign(&env, &ours[4]);
+    assert_eq!(capacity(env, DC18, "1", 0)["available"], 1);
+    let out = assign(env, &ours[4]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(a["placement"]["start"], free.2);
-    assert_ne!(winner, ours[4]);
-    assert!(!agent_log().contains("panicked"), "{}", agent_log());
+    assert_eq!(a["placement"]["start"], free.1);
+    assert!(!rig.agent_log().contains("panicked"), "{}", rig.agent_log());
 }

@@ -139,16 +139,12 @@ fn handle(state: &State, req: &Request<Incoming>) -> Response<Body> {
     }
     let snap = state.snapshot();
     match req.uri().path() {
-        "/" => full(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            snap.html.clone(),
-        ),
-        "/api/v1/report" => full(StatusCode::OK, "application/json", snap.report_json.clone()),
+        "/" => full(StatusCode::OK, "text/html; charset=utf-8", snap.html()),
+        "/api/v1/report" => full(StatusCode::OK, "application/json", snap.report_json()),
         "/metrics" => full(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            snap.metrics.clone(),
+            snap.metrics_now(state.uptime()),
         ),
         "/healthz" => full(
             if snap.ready {
@@ -225,25 +221,23 @@ document.body.querySelectorAll('script:not(#vmig-live)').forEach(function(s){var
 });});
 })();";
 
-/// The report page with the live-update script, and the generation it shows.
-pub fn live_page(html: &[u8], generation: u64) -> Vec<u8> {
-    let page = String::from_utf8_lossy(html);
-    let page = page.replacen(
-        "<html lang=\"en\">",
-        &format!("<html lang=\"en\" data-generation=\"{generation}\">"),
-        1,
-    );
-    let script = format!("<script id=\"vmig-live\">{LIVE_SCRIPT}</script></body>");
-    match page.rfind("</body>") {
-        Some(at) => {
-            let mut out = String::with_capacity(page.len() + script.len());
-            out.push_str(&page[..at]);
-            out.push_str(&script);
-            out.push_str(&page[at + "</body>".len()..]);
-            out.into_bytes()
-        }
-        None => page.into_bytes(),
+/// The report page with the live-update script, and the generation it shows. Edits the
+/// page in place: at 40,000 VMs it is 20 MB, and copies of it are what a rebuild's memory
+/// peak was made of.
+pub fn live_page(mut page: Vec<u8>, generation: u64) -> Vec<u8> {
+    const HTML: &[u8] = b"<html lang=\"en\"";
+    const END: &[u8] = b"</body>";
+    let attr = format!(" data-generation=\"{generation}\"");
+    let script = format!("<script id=\"vmig-live\">{LIVE_SCRIPT}</script>");
+    page.reserve_exact(attr.len() + script.len());
+    if let Some(at) = page.windows(END.len()).rposition(|w| w == END) {
+        page.splice(at..at, script.bytes());
     }
+    if let Some(at) = page.windows(HTML.len()).position(|w| w == HTML) {
+        let at = at + HTML.len();
+        page.splice(at..at, attr.bytes());
+    }
+    page
 }
 
 #[cfg(test)]
@@ -252,7 +246,10 @@ mod tests {
 
     #[test]
     fn the_live_script_goes_before_the_end_of_the_body() {
-        let page = live_page(b"<html lang=\"en\"><body><p>x</p></body></html>", 7);
+        let page = live_page(
+            b"<html lang=\"en\"><body><p>x</p></body></html>".to_vec(),
+            7,
+        );
         let page = String::from_utf8(page).unwrap();
         assert!(page.starts_with(
             "<html lang=\"en\" data-generation=\"7\"><body><p>x</p><script id=\"vmig-live\">"

@@ -6,6 +6,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::report::{GpuView, Report};
 
 use super::VcenterState;
@@ -38,16 +40,7 @@ impl Family {
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         for (labels, value) in &self.samples {
             out.push_str(self.name);
-            if !labels.is_empty() {
-                out.push('{');
-                for (i, (k, v)) in labels.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    let _ = write!(out, "{k}=\"{}\"", escape(v));
-                }
-                out.push('}');
-            }
+            out.push_str(&label_set(labels));
             let _ = writeln!(out, " {}", number(*value));
         }
     }
@@ -136,11 +129,7 @@ impl Families {
                 "gauge",
                 "GPU instances on a GPU, by whether a VM uses them.",
             ),
-            age: Family::new(
-                "vmig_agent_report_age_seconds",
-                "gauge",
-                "Age of a host's agent report (vCenter time).",
-            ),
+            age: Family::new(AGE, "gauge", AGE_HELP),
             status: Family::new(
                 "vmig_agent_status",
                 "gauge",
@@ -294,7 +283,6 @@ impl Families {
             &self.fragmentation,
             &self.stranded,
             &self.instances,
-            &self.age,
             &self.status,
             &self.utilization,
             &self.framebuffer,
@@ -306,8 +294,41 @@ impl Families {
     }
 }
 
+/// `/metrics` made once per snapshot: everything but the values that grow with time alone,
+/// which [`Exposition::write`] adds per scrape, so a scrape between two analyses still shows
+/// each agent's report age and the uptime as they are then.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    /// Every family but the ages and the uptime, written.
+    fixed: Bytes,
+    /// Each agent's report age when the snapshot was made: the label set written, the age.
+    ages: Vec<(String, f64)>,
+}
+
+const AGE: &str = "vmig_agent_report_age_seconds";
+const AGE_HELP: &str = "Age of a host's agent report (vCenter time).";
+const UPTIME: &str = "vmig_serve_uptime_seconds";
+
+impl Exposition {
+    /// The exposition `since` after the snapshot, `uptime` after the server started.
+    pub fn write(&self, since: Duration, uptime: Duration) -> Bytes {
+        let mut out = String::with_capacity(self.fixed.len() + self.ages.len() * 160 + 256);
+        out.push_str(&String::from_utf8_lossy(&self.fixed));
+        let _ = writeln!(out, "# HELP {AGE} {AGE_HELP}");
+        let _ = writeln!(out, "# TYPE {AGE} gauge");
+        let grown = since.as_secs_f64().floor();
+        for (labels, age) in &self.ages {
+            let _ = writeln!(out, "{AGE}{labels} {}", number(age + grown));
+        }
+        let _ = writeln!(out, "# HELP {UPTIME} Seconds since vmig serve started.");
+        let _ = writeln!(out, "# TYPE {UPTIME} gauge");
+        let _ = writeln!(out, "{UPTIME} {}", number(uptime.as_secs_f64().floor()));
+        Bytes::from(out)
+    }
+}
+
 /// The exposition for `report` and the watchers' states.
-pub fn render(report: &Report, vcenters: &[VcenterState], uptime: Duration) -> String {
+pub fn render(report: &Report, vcenters: &[VcenterState]) -> Exposition {
     let mut fams = Families::new();
     fams.add_report(report);
     let mut up = Family::new(
@@ -334,17 +355,36 @@ pub fn render(report: &Report, vcenters: &[VcenterState], uptime: Duration) -> S
             syncs.add(l, v.syncs as f64);
         }
     }
-    let mut uptime_f = Family::new(
-        "vmig_serve_uptime_seconds",
-        "gauge",
-        "Seconds since vmig serve started.",
-    );
-    uptime_f.add(Vec::new(), uptime.as_secs_f64().floor());
     let mut out = String::new();
     fams.write(&mut out);
-    for f in [&up, &updates, &syncs, &uptime_f] {
+    for f in [&up, &updates, &syncs] {
         f.write(&mut out);
     }
+    let ages = fams
+        .age
+        .samples
+        .iter()
+        .map(|(labels, age)| (label_set(labels), *age))
+        .collect();
+    Exposition {
+        fixed: Bytes::from(out),
+        ages,
+    }
+}
+
+/// `{k="v",…}`, escaped; empty for no labels.
+fn label_set(labels: &[(&'static str, String)]) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("{");
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{k}=\"{}\"", escape(v));
+    }
+    out.push('}');
     out
 }
 
@@ -504,11 +544,29 @@ mod tests {
             up: true,
             ..VcenterState::default()
         };
-        let out = render(&report, &[v], Duration::from_secs(3));
+        let out = render(&report, &[v]).write(Duration::ZERO, Duration::from_secs(3));
+        let out = String::from_utf8(out.to_vec()).unwrap();
         check(&out).unwrap();
         assert!(
             out.contains("vmig_vcenter_up{vcenter=\"vc\\\"1\"} 1\n"),
             "{out}"
         );
+        assert!(out.contains("vmig_serve_uptime_seconds 3\n"), "{out}");
+    }
+
+    #[test]
+    fn ages_and_uptime_grow_between_snapshots() {
+        let e = Exposition {
+            fixed: Bytes::from_static(b"# HELP a A.\n# TYPE a gauge\na 1\n"),
+            ages: vec![(label_set(&[("host", "h\"1".into())]), 12.0)],
+        };
+        let out = e.write(Duration::from_millis(30_900), Duration::from_secs(100));
+        let out = String::from_utf8(out.to_vec()).unwrap();
+        check(&out).unwrap();
+        assert!(
+            out.contains("vmig_agent_report_age_seconds{host=\"h\\\"1\"} 42\n"),
+            "{out}"
+        );
+        assert!(out.ends_with("vmig_serve_uptime_seconds 100\n"), "{out}");
     }
 }

@@ -14,7 +14,7 @@ pub mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,12 +22,15 @@ use clap::Args;
 use time::OffsetDateTime;
 
 use crate::inventory::{Scope, VcenterInventory};
-use crate::report::ScopeView;
+use crate::report::{Report, ScopeView};
 use crate::{AdminError, Connection, ExitCode, analysis, render};
 
-/// How often the model is analysed again without a change: agent ages grow and reports go
-/// stale with time alone.
-const REANALYSE_EVERY: Duration = Duration::from_secs(30);
+/// How often the model is analysed again without a change, so the ages on the page move on
+/// (`/metrics` writes ages per scrape, and a report turning stale or a reservation expiring
+/// is analysed at that moment: [`crate::analysis::Analysis::next_change`]).
+const REANALYSE_EVERY: Duration = Duration::from_secs(300);
+/// How often the ticker looks whether that moment has come.
+const TICK: Duration = Duration::from_secs(2);
 
 /// `vmig serve`.
 #[derive(Debug, Args)]
@@ -77,23 +80,69 @@ struct Model {
     vcenters: Vec<VcenterState>,
     /// vCenter's time when it was last read, and the local instant it was read at.
     clock: Option<(OffsetDateTime, Instant)>,
+    /// When the last analysis said a status would next change by time alone (vCenter time).
+    next_change: Option<OffsetDateTime>,
+    /// When the last snapshot was made.
+    rebuilt: Option<Instant>,
 }
 
-/// Everything a request is answered from, rendered once per change.
-#[derive(Debug, Clone, Default)]
+/// Everything a request is answered from, made once per change. The page and the JSON
+/// report (20 MB each at 40,000 VMs) are rendered from the analysed report on their first
+/// request and kept with it, so a change, or a re-analysis nobody looks at, costs neither.
+#[derive(Debug, Default)]
 pub struct Snapshot {
     /// Bumped on every new snapshot; what `/events` announces.
     pub generation: u64,
     /// Whether every vCenter has been read at least once.
     pub ready: bool,
-    /// `/api/v1/report`.
-    pub report_json: Bytes,
-    /// `/`.
-    pub html: Bytes,
-    /// `/metrics`.
-    pub metrics: Bytes,
+    /// The analysed report the views are rendered from.
+    report: Option<Report>,
+    /// `/api/v1/report`, once asked for.
+    report_json: OnceLock<Bytes>,
+    /// `/`, once asked for.
+    html: OnceLock<Bytes>,
+    /// `/metrics`, but for the values that grow with time alone (agent ages, uptime), which
+    /// are written per scrape.
+    pub metrics: metrics::Exposition,
+    /// When the snapshot was made.
+    pub made: Option<Instant>,
     /// `/healthz` (the listener adds the number of open event streams).
     pub health: serde_json::Value,
+}
+
+impl Snapshot {
+    /// `/api/v1/report`.
+    pub fn report_json(&self) -> Bytes {
+        self.report_json
+            .get_or_init(|| {
+                let mut json = Vec::new();
+                if let Some(r) = &self.report {
+                    // Writing to memory cannot fail.
+                    let _ = render::json::render(r, &mut json);
+                }
+                Bytes::from(json)
+            })
+            .clone()
+    }
+
+    /// `/`: the report page with the live-update script.
+    pub fn html(&self) -> Bytes {
+        self.html
+            .get_or_init(|| {
+                let mut html = Vec::new();
+                if let Some(r) = &self.report {
+                    let _ = render::html::render(r, &mut html);
+                }
+                Bytes::from(http::live_page(html, self.generation))
+            })
+            .clone()
+    }
+
+    /// `/metrics` now.
+    pub fn metrics_now(&self, uptime: Duration) -> Bytes {
+        let since = self.made.map_or(Duration::ZERO, |m| m.elapsed());
+        self.metrics.write(since, uptime)
+    }
 }
 
 /// Shared between the watchers and the listener.
@@ -120,6 +169,8 @@ impl State {
                 })
                 .collect(),
             clock: None,
+            next_change: None,
+            rebuilt: None,
         };
         let (changed, _) = tokio::sync::watch::channel(0);
         let state = Arc::new(State {
@@ -224,16 +275,13 @@ impl State {
                 m.inventories.iter().all(Option::is_some),
             )
         });
-        let report = analysis::analyse(invs, now).report(self.scope.clone());
+        let analysis = analysis::analyse(invs, now);
+        let next_change = analysis.next_change();
+        let report = analysis.report(self.scope.clone());
+        drop(analysis);
         let analysed = began.elapsed();
-        let mut json = Vec::new();
-        let mut html = Vec::new();
-        // Writing to memory cannot fail.
-        let _ = render::json::render(&report, &mut json);
-        let _ = render::html::render(&report, &mut html);
         let generation = self.snapshot().generation + 1;
-        let html = http::live_page(&html, generation);
-        let metrics = metrics::render(&report, &vcenters, self.started.elapsed());
+        let metrics = metrics::render(&report, &vcenters);
         let health = serde_json::json!({
             "ready": ready,
             "generation": generation,
@@ -244,21 +292,48 @@ impl State {
         let snap = Snapshot {
             generation,
             ready,
-            report_json: Bytes::from(json),
-            html: Bytes::from(html),
-            metrics: Bytes::from(metrics),
+            report: Some(report),
+            report_json: OnceLock::new(),
+            html: OnceLock::new(),
+            metrics,
+            made: Some(Instant::now()),
             health,
         };
         match self.snapshot.write() {
             Ok(mut s) => *s = Arc::new(snap),
             Err(p) => *p.into_inner() = Arc::new(snap),
         }
+        self.with_model(|m| {
+            m.next_change = next_change;
+            m.rebuilt = Some(Instant::now());
+        });
         self.changed.send_replace(generation);
         tracing::info!(
-            "snapshot {generation}: analysed in {} ms, rendered in {} ms",
+            "snapshot {generation}: analysed in {} ms, metrics in {} ms{}",
             analysed.as_millis(),
-            began.elapsed().saturating_sub(analysed).as_millis()
+            began.elapsed().saturating_sub(analysed).as_millis(),
+            next_change.map_or_else(String::new, |t| format!(
+                "; next change by time alone at {}",
+                crate::times::format_time(t)
+            ))
         );
+    }
+
+    /// Whether time alone calls for a new analysis: a status changes now (a report turns
+    /// stale, a reservation expires), or the page's ages are [`REANALYSE_EVERY`] old.
+    fn due(&self) -> bool {
+        self.with_model(|m| {
+            let now = m.clock.map_or_else(OffsetDateTime::now_utc, |(t, at)| {
+                t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
+            });
+            m.next_change.is_some_and(|t| t <= now)
+                || m.rebuilt.is_none_or(|r| r.elapsed() >= REANALYSE_EVERY)
+        })
+    }
+
+    /// Seconds since the server started (`vmig_serve_uptime_seconds`).
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 
@@ -288,8 +363,28 @@ fn read_token(path: &std::path::Path) -> Result<String, AdminError> {
     Ok(token)
 }
 
+/// Large buffers (a rendered page or report is 20 MB at 40,000 VMs) go back to the system
+/// when freed. glibc raises its mmap threshold after the first large free, so without this
+/// later ones come from its arenas and stay there: measured, RSS grew from 101 to 228 MiB
+/// over a minute of re-analyses, and stayed at 110 MiB with the threshold fixed at 1 MiB
+/// (docs/performance.md). The same as `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=1048576`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code, reason = "one call into glibc's allocator settings")]
+fn return_large_buffers() {
+    // SAFETY: mallopt only sets a parameter of glibc's allocator; it takes no pointers and
+    // is documented safe to call at any time.
+    let done = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
+    if done != 1 {
+        tracing::debug!("mallopt(M_MMAP_THRESHOLD) refused; large buffers may stay resident");
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_buffers() {}
+
 /// Runs the server until the process is stopped.
 pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminError> {
+    return_large_buffers();
     let token = a.token_file.as_deref().map(read_token).transpose()?;
     let tls = match (&a.tls_cert, &a.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
@@ -332,11 +427,13 @@ pub async fn run(conns: &[Connection], a: ServeArgs) -> Result<ExitCode, AdminEr
             .map(|(i, c)| watch::watch(c, i, &scope, &state)),
     );
     let ticker = async {
-        let mut tick = tokio::time::interval(REANALYSE_EVERY);
+        let mut tick = tokio::time::interval(TICK);
         tick.tick().await;
         loop {
             tick.tick().await;
-            state.rebuild();
+            if state.due() {
+                state.rebuild();
+            }
         }
     };
     tokio::select! {
