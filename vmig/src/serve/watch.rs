@@ -53,27 +53,7 @@ async fn round(
         Err(e) => return e,
     };
     let outcome: vcenter_client::Result<std::convert::Infallible> = async {
-        // The first answer is the whole filtered set; the inventory reader reads it (and
-        // the device lists the filter leaves out) its own way, so its objects are read one
-        // by one and dropped: kept whole, the answer took over 200 MB at 40,000 VMs.
-        // vCenter may split it (`truncated`): the rest follows at once, still as `enter`.
-        let began = std::time::Instant::now();
-        let mut objects = 0;
-        while let Some(read) = c
-            .wait_for_updates_each(&mut uc, Duration::ZERO, drop)
-            .await?
-        {
-            objects += read.objects;
-            if !read.truncated {
-                break;
-            }
-        }
-        tracing::info!(
-            vcenter = %conn.target.host,
-            "the collector's first answer: {objects} objects in {} ms",
-            began.elapsed().as_millis()
-        );
-        sync(conn, i, scope, state).await?;
+        first_answer_and_sync(conn, i, scope, state, &mut uc).await?;
         *backoff = Duration::from_secs(1);
         loop {
             let Some(set) = c.wait_for_updates(&mut uc, MAX_WAIT).await? else {
@@ -92,6 +72,73 @@ async fn round(
         Ok(never) => match never {},
         Err(e) => e,
     }
+}
+
+/// The collector's first answer, overlapped with the full read.
+///
+/// The first answer is the whole filtered set; the inventory reader reads it (and the device
+/// lists the filter leaves out) its own way, so the answer's objects are read one by one and
+/// dropped: kept whole, it took over 200 MB at 40,000 VMs. The full read starts as soon as
+/// the answer's first object arrives: vCenter has then taken the answer's snapshot, so what
+/// the read sees is that state or newer, and every change after the snapshot comes as an
+/// update later (applied twice at worst, which is harmless). Waiting for the whole answer
+/// first cost 1.5–3.6 s of the initial sync at 2,500 hosts (docs/performance.md). vCenter may
+/// split the answer (`truncated`: the rest follows, still as `enter`); a change delivered in
+/// a later part would be lost to a read that began before it, so a split answer is followed
+/// by a second full read.
+async fn first_answer_and_sync(
+    conn: &Connection,
+    i: usize,
+    scope: &Scope,
+    state: &State,
+    uc: &mut UpdateCollector,
+) -> vcenter_client::Result<()> {
+    let c = &conn.client;
+    let began = std::time::Instant::now();
+    let (arrived, arriving) = tokio::sync::oneshot::channel::<()>();
+    let mut arrived = Some(arrived);
+    let answer = async {
+        let (mut objects, mut parts) = (0, 0);
+        while let Some(read) = c
+            .wait_for_updates_each(uc, Duration::ZERO, |object| {
+                if let Some(tx) = arrived.take() {
+                    let _ = tx.send(());
+                }
+                drop(object);
+            })
+            .await?
+        {
+            objects += read.objects;
+            parts += 1;
+            if !read.truncated {
+                break;
+            }
+        }
+        // An empty answer (no host, no VM) has no first object.
+        if let Some(tx) = arrived.take() {
+            let _ = tx.send(());
+        }
+        tracing::info!(
+            vcenter = %conn.target.host,
+            "the collector's first answer: {objects} objects in {parts} part(s), {} ms",
+            began.elapsed().as_millis()
+        );
+        vcenter_client::Result::Ok(parts)
+    };
+    let read = async {
+        // The sender is dropped unsent only when the answer failed: its error ends the round.
+        if arriving.await.is_err() {
+            return Ok(false);
+        }
+        sync(conn, i, scope, state).await.map(|()| true)
+    };
+    let (parts, read) = tokio::join!(answer, read);
+    let parts = parts?;
+    read?;
+    if parts > 1 {
+        sync(conn, i, scope, state).await?;
+    }
+    Ok(())
 }
 
 async fn collector(
