@@ -26,7 +26,7 @@ package main
 // object of `_this`, and HostSystem objects must stay *simulator.HostSystem (vcsim asserts that
 // type in a dozen places), so no method can be added to them. Instead every host gets a
 // companion object (hostReboot) in the registry, and the /sdk handler below hands a
-// RebootHost_Task request to vcsim with `_this` pointing at the host's companion. vcsim then
+// RebootHost_Task request to vcsim with `_this` naming the host's companion. vcsim then
 // does everything else as for its own methods: session check, -method-delay, task, faults,
 // encoding. The handler is registered before the server starts, on host-qualified patterns
 // ("127.0.0.1/sdk"), which net/http's ServeMux prefers over vcsim's own "/sdk".
@@ -48,12 +48,20 @@ import (
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// companionSuffix marks a host's companion object; host ids (host-21) never contain it.
-const companionSuffix = "#reboot"
+// companionType is the managed object type of the hosts' companions. A type of its own,
+// because vcsim walks the registry's HostSystem objects in places and takes each for a host.
+const companionType = "VmigHostReboot"
+
+// companionRef is host id's companion: an id of its own too, because vcsim's Fetch on a
+// ManagedEntity looks objects up by id alone.
+func companionRef(id string) types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: companionType, Value: "vmig-reboot-" + id}
+}
 
 // rebooter holds what every host's reboot shares.
 type rebooter struct {
@@ -66,14 +74,14 @@ type rebooter struct {
 }
 
 // hostReboot is a host's companion object: only the reboot method, on the host's behalf.
-// It is no mo.Entity, so inventory walks and Map.All never meet it.
+// It is no mo.Entity, and its type and id are its own, so inventory walks and lookups by
+// id never take it for the host. The embedded mo type comes first because some vcsim code
+// (SearchIndex) digs the mo type out of every registry object and panics without one.
 type hostReboot struct {
-	self types.ManagedObjectReference
+	mo.ExtensibleManagedObject
 	host *simulator.HostSystem
 	r    *rebooter
 }
-
-func (h *hostReboot) Reference() types.ManagedObjectReference { return h.self }
 
 // RebootHostTask is RebootHost_Task on h.host (vcsim's dispatcher names task methods so).
 func (h *hostReboot) RebootHostTask(req *types.RebootHost_Task) soap.HasFault {
@@ -164,9 +172,9 @@ func installReboot(svc *simulator.Service, listenIP string, downtime time.Durati
 	r := &rebooter{svc: svc, downtime: downtime, dir: dir, boots: map[string]int{}}
 	for _, h := range hostsByName() {
 		simulator.Map.Put(&hostReboot{
-			self: types.ManagedObjectReference{Type: "HostSystem", Value: h.Self.Value + companionSuffix},
-			host: h,
-			r:    r,
+			ExtensibleManagedObject: mo.ExtensibleManagedObject{Self: companionRef(h.Self.Value)},
+			host:                    h,
+			r:                       r,
 		})
 	}
 	if svc.ServeMux == nil {
@@ -199,12 +207,13 @@ func (r *rebooter) serveSDK(w http.ResponseWriter, req *http.Request) {
 // hasCompanion: whether host id has a companion (a host added after the start has none, and
 // vcsim then answers its reboot as before: MethodNotFound).
 func hasCompanion(id string) bool {
-	return simulator.Map.Get(types.ManagedObjectReference{Type: "HostSystem", Value: id + companionSuffix}) != nil
+	return simulator.Map.Get(companionRef(id)) != nil
 }
 
-// routeReboot returns body with the `_this` of a RebootHost_Task call on a HostSystem that
-// has a companion replaced by the companion, leaving every other byte as it was. ok is
-// false for any other request (and for one this cannot read, which vcsim then answers).
+// routeReboot returns body with the `_this` element of a RebootHost_Task call on a
+// HostSystem that has a companion replaced by one naming the companion, leaving every other
+// byte as it was. ok is false for any other request (and for one this cannot read, which
+// vcsim then answers itself).
 func routeReboot(body []byte, companion func(id string) bool) (routed []byte, ok bool) {
 	if !bytes.Contains(body, []byte("RebootHost_Task")) {
 		return nil, false
@@ -212,6 +221,7 @@ func routeReboot(body []byte, companion func(id string) bool) (routed []byte, ok
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	var path []string
 	for {
+		from := dec.InputOffset()
 		tok, err := dec.Token()
 		if err != nil {
 			return nil, false
@@ -222,25 +232,25 @@ func routeReboot(body []byte, companion func(id string) bool) (routed []byte, ok
 			if len(path) != 4 || path[1] != "Body" || path[2] != "RebootHost_Task" || t.Name.Local != "_this" {
 				continue
 			}
-			if attr(t, "type") != "HostSystem" {
-				return nil, false
-			}
-			from := dec.InputOffset()
+			// <_this type="HostSystem">ID</_this>, nothing else. The text is read before
+			// the next token: the decoder reuses its bytes.
 			text, err := dec.Token()
-			if err != nil {
-				return nil, false
-			}
 			value, isText := text.(xml.CharData)
 			id := strings.TrimSpace(string(value))
-			if !isText || !companion(id) {
+			if err != nil || !isText || attr(t, "type") != "HostSystem" {
 				return nil, false
 			}
-			to := dec.InputOffset()
-			var esc bytes.Buffer
-			_ = xml.EscapeText(&esc, []byte(id+companionSuffix))
+			end, err := dec.Token()
+			if _, isEnd := end.(xml.EndElement); err != nil || !isEnd || !companion(id) {
+				return nil, false
+			}
+			var this bytes.Buffer
+			this.WriteString(`<_this type="` + companionType + `">`)
+			_ = xml.EscapeText(&this, []byte(companionRef(id).Value))
+			this.WriteString(`</_this>`)
 			out := append([]byte{}, body[:from]...)
-			out = append(out, esc.Bytes()...)
-			return append(out, body[to:]...), true
+			out = append(out, this.Bytes()...)
+			return append(out, body[dec.InputOffset():]...), true
 		case xml.EndElement:
 			if len(path) > 0 {
 				path = path[:len(path)-1]

@@ -27,14 +27,16 @@ const rebootCall = `<?xml version="1.0" encoding="UTF-8"?>
 func TestRouteReboot(t *testing.T) {
 	known := func(id string) bool { return id == "host-21" }
 	got, ok := routeReboot([]byte(rebootCall), known)
-	if !ok || string(got) != strings.Replace(rebootCall, ">host-21<", ">host-21#reboot<", 1) {
+	want := strings.Replace(rebootCall, `<_this type="HostSystem">host-21`, `<_this type="VmigHostReboot">vmig-reboot-host-21`, 1)
+	if !ok || string(got) != want {
 		t.Fatalf("routed %v:\n%s", ok, got)
 	}
 	for name, body := range map[string]string{
 		"another host":   strings.Replace(rebootCall, "host-21", "host-22", 1),
 		"another type":   strings.Replace(rebootCall, `type="HostSystem"`, `type="VirtualMachine"`, 1),
 		"another method": strings.Replace(rebootCall, "RebootHost_Task", "ShutdownHost_Task", -1),
-		"the companion":  strings.Replace(rebootCall, "host-21", "host-21#reboot", 1),
+		"the companion":  strings.Replace(rebootCall, `type="HostSystem"`, `type="VmigHostReboot"`, 1),
+		"not a plain id": strings.Replace(rebootCall, "host-21<", "host-21<!-- x --><", 1),
 		"not XML":        "RebootHost_Task <",
 		// Named as a value, not called: Body > RebootHost_Task > _this only.
 		"a name in a value": `<Envelope><Body><SetField><value>RebootHost_Task</value><_this type="HostSystem">host-21</_this></SetField></Body></Envelope>`,
@@ -89,6 +91,12 @@ func TestRebootHost(t *testing.T) {
 	}
 	if err := session.NewManager(c).Login(ctx, s.URL.User); err != nil {
 		t.Fatal(err)
+	}
+	// The companions stay out of vcsim's own walks over hosts (the agents find their host so).
+	vmFalse := false
+	found, err := object.NewSearchIndex(c).FindByUuid(ctx, nil, h.Summary.Hardware.Uuid, vmFalse, nil)
+	if err != nil || found == nil || found.Reference() != ref {
+		t.Errorf("FindByUuid: %v %v", found, err)
 	}
 	if f := faultOf(func() error { _, err := reboot(false); return err }()); f != "types.InvalidState" {
 		t.Errorf("not in maintenance mode: %s, want InvalidState", f)
