@@ -846,6 +846,25 @@ mod tests {
         }
     }
 
+    /// Only a vCenter that does not answer (or a proxy saying it is down) is "unreachable";
+    /// an answer, even an HTTP error from vCenter itself, is not.
+    #[test]
+    fn unreachable_means_no_answer() {
+        let http = |status| vcenter_client::Error::HttpStatus {
+            url: "https://vc/sdk".into(),
+            method: "RetrieveProperties".into(),
+            status,
+            body: String::new(),
+        };
+        assert!(unreachable(&vcenter_client::Error::Http {
+            url: "https://vc/sdk".into(),
+            detail: "connection refused".into(),
+        }));
+        assert!(unreachable(&http(503)));
+        assert!(!unreachable(&http(404)));
+        assert!(!unreachable(&http(500)));
+    }
+
     /// What stops a rollout wins over what a reset fixes, which wins over a blocked GPU.
     #[test]
     fn a_hosts_need_follows_its_worst_gpu() {
