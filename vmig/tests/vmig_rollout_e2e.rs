@@ -137,6 +137,32 @@ fn hosts(rt: &tokio::runtime::Runtime, c: &Client) -> Vec<(String, HostRef, Stri
     v
 }
 
+/// vcsim from `builder`, a client, and one started machine per host of the cluster
+/// (`count` of them).
+fn cluster_scene(
+    builder: vmig_testkit::VcsimBuilder,
+    name: &str,
+    count: usize,
+) -> (Env, tokio::runtime::Runtime, Client, Vec<Machine>) {
+    let env = Env::start(builder, name);
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let machines: Vec<Machine> = hosts(&rt, &c)
+        .into_iter()
+        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
+        .collect();
+    assert_eq!(machines.len(), count);
+    (env, rt, c, machines)
+}
+
+fn the_cluster(rt: &tokio::runtime::Runtime, c: &Client) -> vcenter_client::Cluster {
+    rt.block_on(c.clusters())
+        .unwrap()
+        .into_iter()
+        .find(|cl| cl.name == CLUSTER)
+        .expect("the cluster")
+}
+
 fn in_mm(rt: &tokio::runtime::Runtime, c: &Client, machines: &[Machine]) -> Vec<String> {
     machines
         .iter()
@@ -244,14 +270,7 @@ fn four_hosts_from_mig_off_to_all_balanced() {
         .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)))
         // Time to SIGKILL a rollout in the middle of leaving maintenance mode.
         .method_delay("ExitMaintenanceMode_Task", 3000);
-    let env = Env::start(builder, "vmig-rollout");
-    let rt = Env::runtime();
-    let c = env.client(&rt);
-    let mut machines: Vec<Machine> = hosts(&rt, &c)
-        .into_iter()
-        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
-        .collect();
-    assert_eq!(machines.len(), 4);
+    let (env, rt, c, mut machines) = cluster_scene(builder, "vmig-rollout", 4);
     wait_for(Duration::from_secs(180), "four agents reporting", || {
         let shown = env.vmig_json(&["layout", "show", "--cluster", CLUSTER], 0);
         shown["hosts"]
@@ -263,12 +282,7 @@ fn four_hosts_from_mig_off_to_all_balanced() {
     });
 
     // A hostile desired layout on the cluster: refused before any host enters maintenance.
-    let cluster = rt
-        .block_on(c.clusters())
-        .unwrap()
-        .into_iter()
-        .find(|cl| cl.name == CLUSTER)
-        .unwrap();
+    let cluster = the_cluster(&rt, &c);
     rt.block_on(async {
         let key = c
             .ensure_custom_field("vmig.layout", None)
@@ -356,38 +370,23 @@ fn vmig_reboots_the_hosts_and_survives_a_vcenter_restart() {
         .hosts_per_cluster(2)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)))
         .announce_reboots(Duration::from_millis(500));
-    let mut env = Env::start(builder, "vmig-rollout-reboot");
-    let rt = Env::runtime();
-    let c = env.client(&rt);
-    let mut machines: Vec<Machine> = hosts(&rt, &c)
-        .into_iter()
-        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
-        .collect();
-    assert_eq!(machines.len(), 2);
+    let (mut env, rt, c, mut machines) = cluster_scene(builder, "vmig-rollout-reboot", 2);
     set_cluster_layout(&env, "all-balanced", 120);
 
-    let (code, events, stderr) =
-        rollout_following_reboots(&mut env, &mut machines, &["--timeout-s", "60"], |_, _| {});
-    assert_eq!(code, 0, "{stderr}");
-    let hosts_of = |event: &str| -> Vec<String> {
-        events
-            .iter()
-            .filter(|e| e["event"] == event)
-            .map(|e| e["host"].as_str().unwrap().to_string())
-            .collect()
-    };
     let names: Vec<String> = machines.iter().map(|m| m.name.clone()).collect();
-    assert_eq!(hosts_of("rebooting"), names, "{stderr}");
-    assert_eq!(hosts_of("done-host"), names, "{stderr}");
-    assert!(events.iter().any(|e| e["event"] == "done"), "{events:?}");
+    let events = rollout_to_done(&mut env, &rt, &c, &mut machines, &names);
+    let done_hosts: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "done-host")
+        .map(|e| e["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(done_hosts, names, "{events:?}");
     assert!(machines.iter().all(|m| m.boots == 2), "one reboot each");
     assert!(
         env.vc.reboots().values().all(|r| r.count == 1 && r.up),
         "{:?}",
         env.vc.reboots()
     );
-    assert!(in_mm(&rt, &c, &machines).is_empty());
-    assert!(states(&env).iter().all(|(_, s)| s == "applied"));
     let connected = rt
         .block_on(c.hosts(&[HostProperty::Name, HostProperty::ConnectionState]))
         .unwrap()
@@ -445,35 +444,18 @@ fn vmig_reboots_the_hosts_and_survives_a_vcenter_restart() {
     assert_eq!(code, 3, "{stderr}");
     assert!(stderr.contains("no desired layout"), "{stderr}");
     set_cluster_layout(&env, "all-disabled", 60);
-    let (code, events, stderr) =
-        rollout_following_reboots(&mut env, &mut machines, &["--timeout-s", "60"], |_, _| {});
-    assert_eq!(code, 0, "{stderr}");
-    let rebooted: Vec<_> = events
-        .iter()
-        .filter(|e| e["event"] == "rebooting")
-        .collect();
-    assert_eq!(
-        rebooted.len(),
-        1,
-        "only the host not rebooted yet: {events:?}"
-    );
+    let h1 = names[1].clone();
+    rollout_to_done(&mut env, &rt, &c, &mut machines, std::slice::from_ref(&h1));
     assert!(
         machines.iter().all(|m| m.boots == 3),
-        "one more reboot each"
+        "one more reboot each, H0's finished while vCenter was away"
     );
-    assert!(in_mm(&rt, &c, &machines).is_empty());
-    assert!(states(&env).iter().all(|(_, s)| s == "applied"));
 
     // vCenter answers but has lost the record (restored from a backup, or restarted between
     // two of vmig's calls): vmig stops and says so rather than take the missing layouts for
     // a change. The admin takes the host out of maintenance mode; the next run finishes.
     set_cluster_layout(&env, "all-balanced", 60);
-    let cluster = rt
-        .block_on(c.clusters())
-        .unwrap()
-        .into_iter()
-        .find(|cl| cl.name == CLUSTER)
-        .unwrap();
+    let cluster = the_cluster(&rt, &c);
     let mut cleared = false;
     let (code, _, stderr) =
         rollout_following_reboots(&mut env, &mut machines, &["--timeout-s", "60"], |env, _| {
@@ -503,16 +485,33 @@ fn vmig_reboots_the_hosts_and_survives_a_vcenter_restart() {
         let task = c.exit_maintenance_mode(&h0.host, 0).await.unwrap();
         c.wait_for_task(&task, Default::default()).await.unwrap();
     });
+    rollout_to_done(&mut env, &rt, &c, &mut machines, std::slice::from_ref(&h1));
+}
+
+/// [`rollout_following_reboots`] to the end: exit 0 and a `done` event, vmig rebooted
+/// exactly `rebooted` (in order), every GPU `applied`, no host left in maintenance mode.
+/// Returns the events.
+fn rollout_to_done(
+    env: &mut Env,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    machines: &mut [Machine],
+    rebooted: &[String],
+) -> Vec<serde_json::Value> {
     let (code, events, stderr) =
-        rollout_following_reboots(&mut env, &mut machines, &["--timeout-s", "60"], |_, _| {});
+        rollout_following_reboots(env, machines, &["--timeout-s", "60"], |_, _| {});
     assert_eq!(code, 0, "{stderr}");
-    let rebooted: Vec<_> = events
+    assert!(events.iter().any(|e| e["event"] == "done"), "{events:?}");
+    let hosts: Vec<&str> = events
         .iter()
         .filter(|e| e["event"] == "rebooting")
+        .filter_map(|e| e["host"].as_str())
         .collect();
-    assert_eq!(rebooted.len(), 1, "H1 only: {events:?}");
-    assert!(in_mm(&rt, &c, &machines).is_empty());
-    assert!(states(&env).iter().all(|(_, s)| s == "applied"));
+    assert_eq!(hosts, rebooted, "{stderr}");
+    assert!(in_mm(rt, c, machines).is_empty(), "{stderr}");
+    let states = states(env);
+    assert!(states.iter().all(|(_, s)| s == "applied"), "{states:?}");
+    events
 }
 
 /// Sets `layout` on the cluster and waits until no host is still catching up with it.
@@ -542,14 +541,7 @@ fn two_hosts_at_once_with_max_unavailable_2() {
     let builder = Vcsim::builder()
         .hosts_per_cluster(2)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)));
-    let env = Env::start(builder, "vmig-rollout-batch");
-    let rt = Env::runtime();
-    let c = env.client(&rt);
-    let mut machines: Vec<Machine> = hosts(&rt, &c)
-        .into_iter()
-        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
-        .collect();
-    assert_eq!(machines.len(), 2);
+    let (env, rt, c, mut machines) = cluster_scene(builder, "vmig-rollout-batch", 2);
     env.vmig_json(
         &[
             "layout",
