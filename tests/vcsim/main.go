@@ -5,7 +5,8 @@
 // NVIDIA vGPU report (gpu.go), because vcsim 0.24 has no GPU model at all, and it can pre-set
 // custom attribute values on hosts so benchmarks need no running agents. HasPrivilegeOnEntities
 // answers from the roles and permissions set (authorization.go): the harness's login user is
-// an administrator, every other user holds what a test grants it.
+// an administrator, every other user holds what a test grants it. RebootHost_Task, which vcsim
+// lacks, takes a host in maintenance mode through a reboot (reboot.go).
 //
 // Contract with the Rust harness (tests/testkit): the only line written to stdout is the SDK
 // URL, once the server accepts connections; logs go to stderr. SIGTERM, SIGINT and (with
@@ -43,6 +44,8 @@ type options struct {
 
 	listen, certFile, keyFile, username, password, apiVersion string
 	gpuConfig, customValues, methodDelay, stockTLS            string
+	rebootDir                                                 string
+	rebootDowntime                                            time.Duration
 	exitOnStdinEOF                                            bool
 }
 
@@ -66,6 +69,8 @@ func main() {
 	flag.StringVar(&o.gpuConfig, "gpu-config", "", "JSON file: GPU models and which hosts carry them (docs/testing.md)")
 	flag.StringVar(&o.customValues, "custom-values", "", `JSON file {"HOST": {"FIELD": "VALUE"}}: custom attribute values to pre-set on hosts`)
 	flag.StringVar(&o.methodDelay, "method-delay", "", "METHOD=MS[,METHOD=MS...]: delay these vim25 methods (e.g. RelocateVM_Task=2000) before they run, to test clients interrupted mid-call")
+	flag.StringVar(&o.rebootDir, "reboot-dir", "", "DIR: on each RebootHost_Task write DIR/<host name>: \"N down\", then \"N up BOOTTIME\" once the host is back (reboot.go)")
+	flag.DurationVar(&o.rebootDowntime, "reboot-downtime", time.Second, "how long a rebooting host stays notResponding")
 	flag.BoolVar(&o.exitOnStdinEOF, "exit-on-stdin-eof", false, "shut down when stdin closes (the harness dies with it)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -129,6 +134,14 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.rebootDowntime < 0 {
+		return fmt.Errorf("-reboot-downtime %v: must not be negative", o.rebootDowntime)
+	}
+	if o.rebootDir != "" {
+		if st, err := os.Stat(o.rebootDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("-reboot-dir %q: not a directory", o.rebootDir)
+		}
+	}
 
 	m := simulator.VPX()
 	// govmomi's own per-method delay: the call sleeps before it runs (a task method thus
@@ -159,6 +172,7 @@ func run(o options) error {
 		admin = "user"
 	}
 	enforceRoles(admin)
+	installReboot(m.Service, host, o.rebootDowntime, o.rebootDir)
 	count := m.Count()
 	log.Printf("inventory built in %.1fs: %d hosts (%d with GPUs), %d VMs",
 		time.Since(start).Seconds(), count.Host, gpuHosts, count.Machine)

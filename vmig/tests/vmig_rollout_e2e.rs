@@ -1,11 +1,15 @@
-//! `vmig rollout` end to end on vcsim with four real agents on simulated ESXi GPU machines
+//! `vmig rollout` end to end on vcsim with real agents on simulated ESXi GPU machines
 //! (nvml-sim): a cluster goes from MIG off to `all-balanced` through maintenance mode, the
-//! harness playing each reboot (the admin's part with `--reboot admin`: it resets that
-//! host's nvml-sim, which applies the pending MIG mode, and restarts its agent); a rollout
-//! SIGKILLed half-way is resumed from the record in vCenter; a bad layout is refused before
-//! any host enters maintenance mode; a GI in use that maintenance mode does not free stops
-//! the rollout naming the host and the VM; a second admin whose clock runs 10 minutes ahead
-//! (Debian's `faketime`) does not break a live rollout's cluster lock.
+//! harness playing each reboot (resetting that host's nvml-sim, which applies the pending
+//! MIG mode, and restarting its agent): the admin's reboot with `--reboot admin`, vcsim's
+//! `RebootHost_Task` with `--reboot host` (the simulator announces each reboot in a file the
+//! harness follows). A rollout SIGKILLed half-way is resumed from the record in vCenter; a
+//! vCenter restarted mid-way stops the rollout with a clear error and the next run works
+//! from what the new vCenter shows; a bad layout is refused before any host enters
+//! maintenance mode; a GI in use that maintenance mode does not free stops the rollout
+//! naming the host and the VM; a host that does not come back after vmig's reboot stops it
+//! at the timeout; a second admin whose clock runs 10 minutes ahead (Debian's `faketime`)
+//! does not break a live rollout's cluster lock.
 
 mod vmig_support;
 
@@ -15,7 +19,7 @@ use std::time::Duration;
 
 use vcenter_client::{Client, HostProperty, HostRef};
 use vmig_support::{Env, faketime, nvml_sim, text, wait_for};
-use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, Vcsim, workspace_bin};
+use vmig_testkit::{ChildGuard, GpuConfig, GpuRule, HostReboot, Vcsim, workspace_bin};
 
 const A100: &str = "a100-pcie-40gb";
 const CLUSTER: &str = "DC0_C0";
@@ -31,6 +35,9 @@ struct Machine {
     config: PathBuf,
     agent: Option<ChildGuard>,
     boots: u32,
+    /// The last vcsim reboot announcement this machine followed down, and up.
+    followed_down: u32,
+    followed_up: u32,
 }
 
 impl Machine {
@@ -53,6 +60,8 @@ impl Machine {
             config,
             agent: None,
             boots: 0,
+            followed_down: 0,
+            followed_up: 0,
         };
         m.boot();
         m
@@ -80,6 +89,34 @@ impl Machine {
         nvml_sim(&self.state, &["reset"]);
         self.boot();
     }
+
+    /// Plays the machine's side of a `RebootHost_Task` that vcsim announced for this host:
+    /// the agent dies when the host goes down; the reset GPUs and a new agent come up with
+    /// the host.
+    fn follow(&mut self, announced: Option<&HostReboot>) {
+        let Some(r) = announced else { return };
+
+        if r.count > self.followed_down {
+            self.followed_down = r.count;
+            self.agent = None;
+        }
+        if r.up && r.count > self.followed_up {
+            self.followed_up = r.count;
+            nvml_sim(&self.state, &["reset"]);
+            self.boot();
+        }
+    }
+
+    /// vCenter restarted: a reboot under way finishes anyway (the machine does not need
+    /// vCenter to boot), and the new vcsim counts reboots from 1 again.
+    fn vcenter_restarted(&mut self) {
+        if self.followed_down > self.followed_up {
+            nvml_sim(&self.state, &["reset"]);
+            self.boot();
+        }
+        self.followed_down = 0;
+        self.followed_up = 0;
+    }
 }
 
 fn hosts(rt: &tokio::runtime::Runtime, c: &Client) -> Vec<(String, HostRef, String)> {
@@ -98,6 +135,32 @@ fn hosts(rt: &tokio::runtime::Runtime, c: &Client) -> Vec<(String, HostRef, Stri
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
+}
+
+/// vcsim from `builder`, a client, and one started machine per host of the cluster
+/// (`count` of them).
+fn cluster_scene(
+    builder: vmig_testkit::VcsimBuilder,
+    name: &str,
+    count: usize,
+) -> (Env, tokio::runtime::Runtime, Client, Vec<Machine>) {
+    let env = Env::start(builder, name);
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let machines: Vec<Machine> = hosts(&rt, &c)
+        .into_iter()
+        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
+        .collect();
+    assert_eq!(machines.len(), count);
+    (env, rt, c, machines)
+}
+
+fn the_cluster(rt: &tokio::runtime::Runtime, c: &Client) -> vcenter_client::Cluster {
+    rt.block_on(c.clusters())
+        .unwrap()
+        .into_iter()
+        .find(|cl| cl.name == CLUSTER)
+        .expect("the cluster")
 }
 
 fn in_mm(rt: &tokio::runtime::Runtime, c: &Client, machines: &[Machine]) -> Vec<String> {
@@ -132,16 +195,71 @@ fn rollout(env: &Env, extra: &[&str]) -> (i32, Vec<serde_json::Value>, String) {
         .env("VMIG_LOCK_STALE_S", STALE_S)
         .output()
         .expect("run vmig");
-    // One event per line; an error is one (pretty-printed) object: read a stream of values.
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let events = serde_json::Deserializer::from_str(&stdout)
-        .into_iter::<serde_json::Value>()
-        .map(|v| v.unwrap_or_else(|e| panic!("{e}\n{}", text(&out))))
-        .collect();
     (
         out.status.code().unwrap(),
-        events,
+        events_of(&String::from_utf8_lossy(&out.stdout), &text(&out)),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One event per line; an error is one (pretty-printed) object: reads a stream of values.
+fn events_of(stdout: &str, context: &str) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_str(stdout)
+        .into_iter::<serde_json::Value>()
+        .map(|v| v.unwrap_or_else(|e| panic!("{e}\n{context}")))
+        .collect()
+}
+
+/// `vmig --json rollout --reboot host EXTRA` while the harness plays the machines' side of
+/// the reboots vcsim announces; `tick` runs every 100 ms meanwhile (e.g. to restart vcsim).
+fn rollout_following_reboots(
+    env: &mut Env,
+    machines: &mut [Machine],
+    extra: &[&str],
+    mut tick: impl FnMut(&mut Env, &mut [Machine]),
+) -> (i32, Vec<serde_json::Value>, String) {
+    let mut args = vec![
+        "--json",
+        "rollout",
+        "--cluster",
+        CLUSTER,
+        "--reboot",
+        "host",
+    ];
+    args.extend_from_slice(extra);
+    let (out_path, err_path) = (env.path("rollout.stdout"), env.path("rollout.stderr"));
+    let mut child = env
+        .vmig_cmd(&args)
+        .env("VMIG_LOCK_STALE_S", STALE_S)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("run vmig");
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    let status = loop {
+        let announced = env.vc.reboots();
+        for m in machines.iter_mut() {
+            m.follow(announced.get(&m.name));
+        }
+        tick(env, machines);
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "vmig rollout still runs after 240 s\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stdout = std::fs::read_to_string(&out_path).unwrap();
+    let stderr = std::fs::read_to_string(&err_path).unwrap();
+    (
+        status.code().expect("vmig exited, not killed by a signal"),
+        events_of(&stdout, &stderr),
+        stderr,
     )
 }
 
@@ -152,14 +270,7 @@ fn four_hosts_from_mig_off_to_all_balanced() {
         .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)))
         // Time to SIGKILL a rollout in the middle of leaving maintenance mode.
         .method_delay("ExitMaintenanceMode_Task", 3000);
-    let env = Env::start(builder, "vmig-rollout");
-    let rt = Env::runtime();
-    let c = env.client(&rt);
-    let mut machines: Vec<Machine> = hosts(&rt, &c)
-        .into_iter()
-        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
-        .collect();
-    assert_eq!(machines.len(), 4);
+    let (env, rt, c, mut machines) = cluster_scene(builder, "vmig-rollout", 4);
     wait_for(Duration::from_secs(180), "four agents reporting", || {
         let shown = env.vmig_json(&["layout", "show", "--cluster", CLUSTER], 0);
         shown["hosts"]
@@ -171,12 +282,7 @@ fn four_hosts_from_mig_off_to_all_balanced() {
     });
 
     // A hostile desired layout on the cluster: refused before any host enters maintenance.
-    let cluster = rt
-        .block_on(c.clusters())
-        .unwrap()
-        .into_iter()
-        .find(|cl| cl.name == CLUSTER)
-        .unwrap();
+    let cluster = the_cluster(&rt, &c);
     rt.block_on(async {
         let key = c
             .ensure_custom_field("vmig.layout", None)
@@ -253,6 +359,180 @@ fn four_hosts_from_mig_off_to_all_balanced() {
     failed_reboot_stops_the_rollout(&env, &rt, &c, &machines);
 }
 
+/// `--reboot host` on a two-host cluster: vmig reboots each host through vcsim's
+/// `RebootHost_Task` and the harness follows (agent down, GPUs reset, agent up when vcsim
+/// says the host is back). Then vCenter restarts, empty, while the next rollout waits for a
+/// rebooted host: vmig stops with exit 1 and says what happened and what to do; run again
+/// against the restarted vCenter, it works from what it finds there.
+#[test]
+fn vmig_reboots_the_hosts_and_survives_a_vcenter_restart() {
+    let builder = Vcsim::builder()
+        .hosts_per_cluster(2)
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)))
+        .announce_reboots(Duration::from_millis(500));
+    let (mut env, rt, c, mut machines) = cluster_scene(builder, "vmig-rollout-reboot", 2);
+    set_cluster_layout(&env, "all-balanced", 120);
+
+    let names: Vec<String> = machines.iter().map(|m| m.name.clone()).collect();
+    let events = rollout_to_done(&mut env, &rt, &c, &mut machines, &names);
+    let done_hosts: Vec<_> = events
+        .iter()
+        .filter(|e| e["event"] == "done-host")
+        .map(|e| e["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(done_hosts, names, "{events:?}");
+    assert!(machines.iter().all(|m| m.boots == 2), "one reboot each");
+    assert!(
+        env.vc.reboots().values().all(|r| r.count == 1 && r.up),
+        "{:?}",
+        env.vc.reboots()
+    );
+    let connected = rt
+        .block_on(c.hosts(&[HostProperty::Name, HostProperty::ConnectionState]))
+        .unwrap()
+        .into_iter()
+        .filter(|h| names.contains(h.name.as_ref().unwrap()))
+        .all(|h| h.connection_state.as_deref() == Some("connected"));
+    assert!(connected, "the hosts are connected again");
+
+    // Back to MIG off, and vCenter restarts (empty) as soon as the first host goes down; it
+    // stays away for 3 s, longer than vmig's 2 s poll.
+    set_cluster_layout(&env, "all-disabled", 60);
+    let mut restarted = false;
+    let (code, events, stderr) = rollout_following_reboots(
+        &mut env,
+        &mut machines,
+        &["--timeout-s", "60"],
+        |env, machines| {
+            if !restarted && env.vc.reboots().values().any(|r| !r.up) {
+                restarted = true;
+                env.vc.kill().unwrap();
+                std::thread::sleep(Duration::from_secs(3));
+                env.vc.restart().expect("restart vcsim");
+                for m in machines.iter_mut() {
+                    m.vcenter_restarted();
+                }
+            }
+        },
+    );
+    assert!(restarted, "no reboot was announced: {stderr}");
+    assert_eq!(code, 1, "{stderr}\n{events:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for says in [
+        "vCenter 127.0.0.1:",
+        "stopped answering",
+        "DC0_C0_H0 (rebooting)",
+        "run the same vmig rollout again",
+    ] {
+        assert!(stderr.contains(says), "the error says {says:?}: {stderr}");
+    }
+
+    // The restarted vCenter has no desired layout, record or agent document: once the agents
+    // report again the rollout refuses for want of a layout; set again, it reboots only the
+    // host that has not been rebooted yet.
+    let c = env.client(&rt);
+    wait_for(
+        Duration::from_secs(120),
+        "both agents reporting again",
+        || {
+            let shown = env.vmig_json(&["layout", "show", "--cluster", CLUSTER], 0);
+            let hosts = shown["hosts"].as_array().unwrap();
+            (hosts.len() == 2 && hosts.iter().all(|h| h["agent"] == "ok")).then_some(())
+        },
+    );
+    let (code, _, stderr) = rollout(&env, &["--reboot", "host"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("no desired layout"), "{stderr}");
+    set_cluster_layout(&env, "all-disabled", 60);
+    let h1 = names[1].clone();
+    rollout_to_done(&mut env, &rt, &c, &mut machines, std::slice::from_ref(&h1));
+    assert!(
+        machines.iter().all(|m| m.boots == 3),
+        "one more reboot each, H0's finished while vCenter was away"
+    );
+
+    // vCenter answers but has lost the record (restored from a backup, or restarted between
+    // two of vmig's calls): vmig stops and says so rather than take the missing layouts for
+    // a change. The admin takes the host out of maintenance mode; the next run finishes.
+    set_cluster_layout(&env, "all-balanced", 60);
+    let cluster = the_cluster(&rt, &c);
+    let mut cleared = false;
+    let (code, _, stderr) =
+        rollout_following_reboots(&mut env, &mut machines, &["--timeout-s", "60"], |env, _| {
+            if !cleared && env.vc.reboots().values().any(|r| !r.up) {
+                cleared = true;
+                rt.block_on(async {
+                    let defs = c.custom_field_defs().await.unwrap();
+                    let key = defs.iter().find(|d| d.name == "vmig.rollout").unwrap().key;
+                    c.set_custom_value(cluster.moref.as_moref(), key, "")
+                        .await
+                        .unwrap();
+                });
+            }
+        });
+    assert!(cleared, "no reboot was announced: {stderr}");
+    assert_eq!(code, 1, "{stderr}");
+    for says in [
+        "no longer has this rollout's record on cluster DC0_C0",
+        "DC0_C0_H0 (rebooting)",
+        "run the same vmig rollout again",
+    ] {
+        assert!(stderr.contains(says), "the error says {says:?}: {stderr}");
+    }
+    let h0 = &machines[0];
+    assert_eq!(in_mm(&rt, &c, &machines), std::slice::from_ref(&h0.name));
+    rt.block_on(async {
+        let task = c.exit_maintenance_mode(&h0.host, 0).await.unwrap();
+        c.wait_for_task(&task, Default::default()).await.unwrap();
+    });
+    rollout_to_done(&mut env, &rt, &c, &mut machines, std::slice::from_ref(&h1));
+}
+
+/// [`rollout_following_reboots`] to the end: exit 0 and a `done` event, vmig rebooted
+/// exactly `rebooted` (in order), every GPU `applied`, no host left in maintenance mode.
+/// Returns the events.
+fn rollout_to_done(
+    env: &mut Env,
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    machines: &mut [Machine],
+    rebooted: &[String],
+) -> Vec<serde_json::Value> {
+    let (code, events, stderr) =
+        rollout_following_reboots(env, machines, &["--timeout-s", "60"], |_, _| {});
+    assert_eq!(code, 0, "{stderr}");
+    assert!(events.iter().any(|e| e["event"] == "done"), "{events:?}");
+    let hosts: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "rebooting")
+        .filter_map(|e| e["host"].as_str())
+        .collect();
+    assert_eq!(hosts, rebooted, "{stderr}");
+    assert!(in_mm(rt, c, machines).is_empty(), "{stderr}");
+    let states = states(env);
+    assert!(states.iter().all(|(_, s)| s == "applied"), "{states:?}");
+    events
+}
+
+/// Sets `layout` on the cluster and waits until no host is still catching up with it.
+fn set_cluster_layout(env: &Env, layout: &str, wait_s: u64) {
+    env.vmig_json(
+        &["layout", "set", "--cluster", CLUSTER, "--layout", layout],
+        0,
+    );
+    wait_for(
+        Duration::from_secs(wait_s),
+        "every agent on the layout",
+        || {
+            let s = states(env);
+            (!s.is_empty()
+                && s.iter()
+                    .all(|(_, st)| st == "pending-reset" || st == "applied"))
+            .then_some(())
+        },
+    );
+}
+
 /// `--max-unavailable 2` on a two-host cluster: both hosts enter maintenance mode in one
 /// batch and wait for their reboots together; after both reboots the next run finishes both
 /// and leaves no host in maintenance mode.
@@ -261,14 +541,7 @@ fn two_hosts_at_once_with_max_unavailable_2() {
     let builder = Vcsim::builder()
         .hosts_per_cluster(2)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::clusters(CLUSTER).gpu(A100, 1)));
-    let env = Env::start(builder, "vmig-rollout-batch");
-    let rt = Env::runtime();
-    let c = env.client(&rt);
-    let mut machines: Vec<Machine> = hosts(&rt, &c)
-        .into_iter()
-        .map(|(name, host, uuid)| Machine::new(&env, &name, host, &uuid))
-        .collect();
-    assert_eq!(machines.len(), 2);
+    let (env, rt, c, mut machines) = cluster_scene(builder, "vmig-rollout-batch", 2);
     env.vmig_json(
         &[
             "layout",
@@ -322,10 +595,11 @@ fn two_hosts_at_once_with_max_unavailable_2() {
     );
 }
 
-/// `--reboot host` where the reboot fails (vcsim implements no `RebootHost_Task`): the
-/// blocked host from before is released first (its own layout cleared, the cluster's
-/// all-balanced is what it has), then the next host that needs a reset stops the rollout
-/// with exit 6, named, left in maintenance mode.
+/// `--reboot host` where the host never comes back with its layout (here nobody plays the
+/// machine's side of vcsim's reboot, as if the agent did not start): the blocked host from
+/// before is released first (its own layout cleared, the cluster's all-balanced is what it
+/// has), then the next host that needs a reset is rebooted and stops the rollout at the
+/// timeout with exit 6, named, left in maintenance mode.
 fn failed_reboot_stops_the_rollout(
     env: &Env,
     rt: &tokio::runtime::Runtime,
@@ -348,7 +622,7 @@ fn failed_reboot_stops_the_rollout(
             .then_some(())
         },
     );
-    let (code, events, stderr) = rollout(env, &["--reboot", "host", "--timeout-s", "30"]);
+    let (code, events, stderr) = rollout(env, &["--reboot", "host", "--timeout-s", "10"]);
     assert_eq!(code, 6, "{stderr}");
     assert!(
         events
@@ -362,10 +636,16 @@ fn failed_reboot_stops_the_rollout(
         .expect("a stop event");
     assert_eq!(stop["host"], h1.as_str(), "{events:?}");
     assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "rebooting" && e["host"] == h1.as_str()),
+        "{events:?}"
+    );
+    assert!(
         stop["message"]
             .as_str()
             .unwrap()
-            .contains("cannot reboot it"),
+            .contains("waiting for the agent after the reboot"),
         "{stop}"
     );
     assert_eq!(in_mm(rt, c, machines), std::slice::from_ref(h1));

@@ -38,7 +38,7 @@ pub use process::{ChildGuard, process_alive};
 pub use sim::{nvml_sim, wait_for};
 pub use tempfile::TempDir;
 pub use vcsim::{
-    GpuConfig, GpuCount, GpuModelSpec, GpuRule, TlsMode, Vcsim, VcsimBuilder, VcsimTls,
+    GpuConfig, GpuCount, GpuModelSpec, GpuRule, HostReboot, TlsMode, Vcsim, VcsimBuilder, VcsimTls,
 };
 
 use std::path::PathBuf;

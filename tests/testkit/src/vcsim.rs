@@ -169,6 +169,7 @@ pub struct VcsimBuilder {
     api_version: Option<String>,
     start_timeout: Duration,
     method_delays: BTreeMap<String, u32>,
+    reboots: Option<Duration>,
 }
 
 impl Default for VcsimBuilder {
@@ -186,6 +187,7 @@ impl Default for VcsimBuilder {
             api_version: None,
             start_timeout: Duration::from_secs(180),
             method_delays: BTreeMap::new(),
+            reboots: None,
         }
     }
 }
@@ -267,6 +269,16 @@ impl VcsimBuilder {
         self
     }
 
+    /// Announces every `RebootHost_Task` in [`Vcsim::reboots_dir`] (read with
+    /// [`Vcsim::reboots`]), so a test can play the machine's side of the reboot: stop the
+    /// host's agent when it goes down, reset its GPUs and start the agent when it is back.
+    /// `downtime` is how long the host stays `notResponding` (vcsim's default is 1 s).
+    /// Without this the simulator still reboots hosts; only the files are not written.
+    pub fn announce_reboots(mut self, downtime: Duration) -> Self {
+        self.reboots = Some(downtime);
+        self
+    }
+
     /// Builds the simulator if needed, starts it and waits until it serves.
     pub fn start(self) -> Result<Vcsim> {
         let binary = try_vcsim_binary()?;
@@ -312,6 +324,16 @@ impl VcsimBuilder {
                 .collect();
             args.push(format!("-method-delay={}", list.join(",")).into());
         }
+        let reboots_dir = match self.reboots {
+            Some(downtime) => {
+                let dir = p("reboots");
+                std::fs::create_dir(&dir).map_err(io_err(format!("creating {}", dir.display())))?;
+                args.push(flag("-reboot-dir", &dir));
+                args.push(format!("-reboot-downtime={}ms", downtime.as_millis()).into());
+                Some(dir)
+            }
+            None => None,
+        };
         let tls = match self.tls {
             TlsMode::Plain => None,
             TlsMode::GeneratedCa => {
@@ -352,6 +374,7 @@ impl VcsimBuilder {
             password,
             tls,
             start_timeout: self.start_timeout,
+            reboots_dir,
             process: None,
             stdin: None,
             dir,
@@ -390,6 +413,29 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
+/// A host reboot the simulator announced ([`VcsimBuilder::announce_reboots`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostReboot {
+    /// The host's reboots since the simulator started, this one included.
+    pub count: u32,
+    /// `false` while the host is down (`notResponding`), `true` once it is back.
+    pub up: bool,
+}
+
+impl HostReboot {
+    /// `N down` or `N up BOOTTIME`; `None` for anything else.
+    fn parse(text: &str) -> Option<HostReboot> {
+        let mut words = text.split_whitespace();
+        let count = words.next()?.parse().ok()?;
+        let up = match words.next()? {
+            "down" => false,
+            "up" => true,
+            _ => return None,
+        };
+        Some(HostReboot { count, up })
+    }
+}
+
 /// A running simulator; dropping it stops the process and removes its directory.
 #[derive(Debug)]
 pub struct Vcsim {
@@ -401,6 +447,7 @@ pub struct Vcsim {
     password: String,
     tls: Option<VcsimTls>,
     start_timeout: Duration,
+    reboots_dir: Option<PathBuf>,
     // Field order matters: the process stops before the directory it writes to goes.
     process: Option<ChildGuard>,
     stdin: Option<ChildStdin>,
@@ -463,6 +510,35 @@ impl Vcsim {
         self.dir.path()
     }
 
+    /// Where the simulator announces reboots ([`VcsimBuilder::announce_reboots`]): one file
+    /// per host name, `N down` while the host reboots, `N up BOOTTIME` once it is back.
+    pub fn reboots_dir(&self) -> Option<&Path> {
+        self.reboots_dir.as_deref()
+    }
+
+    /// The reboots announced so far, by host name (empty without
+    /// [`VcsimBuilder::announce_reboots`]). Counts start at 1 again after [`Vcsim::restart`].
+    pub fn reboots(&self) -> BTreeMap<String, HostReboot> {
+        let mut out = BTreeMap::new();
+        let Some(dir) = &self.reboots_dir else {
+            return out;
+        };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return out;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                continue;
+            }
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if let Some(r) = HostReboot::parse(&text) {
+                out.insert(name, r);
+            }
+        }
+        out
+    }
+
     /// Everything the simulator wrote to stderr so far (all its starts).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("vcsim.log")).unwrap_or_default()
@@ -480,9 +556,19 @@ impl Vcsim {
     }
 
     /// Stops the simulator if it runs, then starts it again on the same port with the same
-    /// certificate, inventory settings and GPU data (like a vCenter reboot).
+    /// certificate, inventory settings and GPU data (like a vCenter reboot). Announced
+    /// reboots are forgotten: the new process counts from 1 again.
     pub fn restart(&mut self) -> Result<()> {
         self.kill()?;
+        if let Some(dir) = &self.reboots_dir {
+            for e in std::fs::read_dir(dir)
+                .map_err(io_err(format!("reading {}", dir.display())))?
+                .flatten()
+            {
+                std::fs::remove_file(e.path())
+                    .map_err(io_err(format!("removing {}", e.path().display())))?;
+            }
+        }
         self.spawn()
     }
 
@@ -590,6 +676,24 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn reboot_announcements_parse() {
+        assert_eq!(
+            HostReboot::parse("2 up 2026-12-03T09:00:00.5Z\n"),
+            Some(HostReboot { count: 2, up: true })
+        );
+        assert_eq!(
+            HostReboot::parse("1 down\n"),
+            Some(HostReboot {
+                count: 1,
+                up: false
+            })
+        );
+        for bad in ["", "1", "x down", "1 sideways"] {
+            assert_eq!(HostReboot::parse(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

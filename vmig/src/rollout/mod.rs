@@ -15,6 +15,12 @@
 //! ([`record`]) after every step, so running the same command again resumes; the record is
 //! removed when the rollout is done. Progress lines go to stderr; with `--json`, one JSON
 //! event per line on stdout.
+//!
+//! vCenter itself failing mid-way stops the rollout with exit status 1 and a message that
+//! says which case it is ([`Rollout::explain`]): vCenter not answering (its record stays, so
+//! the same command resumes once vCenter is back), or vCenter answering without the record
+//! (restarted without its data, or restored: the next run starts from what vCenter shows).
+//! Never a wait without bound: every call has the client's timeouts.
 pub mod record;
 
 use std::io::Write;
@@ -145,6 +151,9 @@ struct Rollout<'a> {
     record: Record,
     /// The cluster's rollout lock (none with `--dry-run`), renewed while the rollout runs.
     lock: Option<crate::lock::Lock>,
+    /// Whether this run has written the record to vCenter (from then on, a record gone from
+    /// the cluster means vCenter lost the rollout's state).
+    written: bool,
 }
 
 impl Rollout<'_> {
@@ -170,14 +179,80 @@ impl Rollout<'_> {
         Ok(())
     }
 
-    /// Keeps the cluster lock alive (cheap when not due).
+    /// Keeps the cluster lock alive (cheap when not due). A vCenter that does not answer
+    /// stays an [`AdminError::Vcenter`], so that [`Rollout::explain`] can say so.
     async fn renew(&mut self) -> Result<(), AdminError> {
         if let Some(l) = &mut self.lock {
-            l.renew_if_due().await.map_err(|e| {
-                AdminError::Incomplete(format!("{e}; run the same vmig rollout again to resume"))
+            l.renew_if_due().await.map_err(|e| match e {
+                crate::lock::LockError::Vcenter(source) => AdminError::Vcenter {
+                    vcenter: self.conn.target.host.clone(),
+                    source,
+                },
+                other => AdminError::Incomplete(format!(
+                    "{other}; run the same vmig rollout again to resume"
+                )),
             })?;
         }
         Ok(())
+    }
+
+    /// True when this run wrote the record and the cluster no longer has it: vCenter was
+    /// restarted without its data or restored from a backup. `false` when vCenter cannot be
+    /// asked (that is reported as unreachable instead).
+    async fn record_gone(&self) -> bool {
+        let (Some(key), true) = (self.field, self.written) else {
+            return false;
+        };
+        match self.conn.client.custom_values(&self.cluster).await {
+            Ok(values) => values.get(key).is_none_or(|v| v.trim().is_empty()),
+            Err(_) => false,
+        }
+    }
+
+    /// The hosts this rollout has not finished, with their phase, for messages.
+    fn in_progress(&self) -> String {
+        let hosts: Vec<String> = self
+            .record
+            .hosts
+            .iter()
+            .filter(|(_, e)| e.phase != Phase::Done)
+            .map(|(h, e)| format!("{h} ({})", e.phase.as_str()))
+            .collect();
+        if hosts.is_empty() {
+            String::new()
+        } else {
+            format!(" with {} in progress", hosts.join(", "))
+        }
+    }
+
+    /// The error for a rollout whose vCenter lost its record mid-way.
+    fn lost_state(&self) -> AdminError {
+        let (vc, cluster) = (&self.conn.target.host, &self.args.cluster);
+        AdminError::Incomplete(format!(
+            "vCenter {vc} no longer has this rollout's record on cluster {cluster}: was vCenter restarted without its data, or restored from a backup? The rollout stopped{}; vCenter may no longer show those hosts in maintenance mode. Check `vmig layout show --cluster {cluster}` (set the desired layout again if it is gone) and the hosts' maintenance mode in vCenter, then run the same vmig rollout again: it starts from what vCenter shows",
+            self.in_progress()
+        ))
+    }
+
+    /// Says what a failure of vCenter itself means for the rollout and what to do: vCenter
+    /// not answering (the record stays there, so running again resumes), or vCenter back
+    /// without the record (running again starts from what it shows). Anything else is
+    /// returned as it is.
+    async fn explain(&self, e: AdminError) -> AdminError {
+        match e {
+            AdminError::Vcenter { vcenter, source } if unreachable(&source) => {
+                AdminError::Incomplete(format!(
+                    "vCenter {vcenter} stopped answering ({source}). The rollout of cluster {cluster} stopped{}; hosts it put in maintenance mode stay there. Once vCenter answers again, run the same vmig rollout again: it resumes from its record in vCenter. A vCenter that comes back without its data has lost the desired layouts too: check `vmig layout show --cluster {cluster}` first",
+                    self.in_progress(),
+                    cluster = self.args.cluster,
+                ))
+            }
+            other if self.record_gone().await => {
+                tracing::debug!(error = %other, "the rollout record is gone");
+                self.lost_state()
+            }
+            other => other,
+        }
     }
 
     /// Follows `task` to its end (up to `--timeout-s`), renewing the cluster lock meanwhile:
@@ -196,6 +271,17 @@ impl Rollout<'_> {
             match self.conn.client.wait_for_task(task, slice).await {
                 Ok(_) => return Ok(Ok(())),
                 Err(vcenter_client::Error::TaskTimeout { .. }) if Instant::now() < deadline => {}
+                // Not the task's failure but vCenter's: gone, or back without the task.
+                Err(e)
+                    if unreachable(&e)
+                        || e.fault()
+                            .is_some_and(|f| f.type_name == "ManagedObjectNotFound") =>
+                {
+                    return Err(AdminError::Vcenter {
+                        vcenter: self.conn.target.host.clone(),
+                        source: e,
+                    });
+                }
                 Err(e) => return Ok(Err(e)),
             }
         }
@@ -211,7 +297,9 @@ impl Rollout<'_> {
         c.client
             .set_custom_value(&self.cluster, key, &self.record.to_json())
             .await
-            .map_err(vc_err(c))
+            .map_err(vc_err(c))?;
+        self.written = true;
+        Ok(())
     }
 
     async fn set_phase(
@@ -237,6 +325,19 @@ impl Rollout<'_> {
             .filter(|e| e.layout == layout)
             .map(|e| e.phase)
     }
+}
+
+/// Whether `e` means vCenter did not answer at all (network, or a proxy in front of it
+/// saying it is down), as opposed to answering with a fault.
+fn unreachable(e: &vcenter_client::Error) -> bool {
+    matches!(
+        e,
+        vcenter_client::Error::Http { .. }
+            | vcenter_client::Error::HttpStatus {
+                status: 502..=504,
+                ..
+            }
+    )
 }
 
 async fn now(c: &Connection) -> Result<String, AdminError> {
@@ -353,8 +454,12 @@ pub async fn run(
         field,
         record,
         lock,
+        written: false,
     };
-    let result = drive(&mut r).await;
+    let result = match drive(&mut r).await {
+        Err(e) => Err(r.explain(e).await),
+        done => done,
+    };
     if let Some(l) = r.lock.take()
         && let Err(e) = l.release().await
     {
@@ -582,6 +687,11 @@ async fn wait_batch(
         }
         r.renew().await?;
         let rows = read_rows(c, &r.args.cluster).await?;
+        // Before reading the rows as progress: a vCenter that lost the record (restarted
+        // empty) also lost the desired layouts, which would read as "changed".
+        if r.record_gone().await {
+            return Err(r.lost_state());
+        }
         let mut remaining = 0;
         let mut admin_waits = 0;
         let mut last = String::new();
@@ -734,6 +844,25 @@ mod tests {
                 })
                 .collect(),
         }
+    }
+
+    /// Only a vCenter that does not answer (or a proxy saying it is down) is "unreachable";
+    /// an answer, even an HTTP error from vCenter itself, is not.
+    #[test]
+    fn unreachable_means_no_answer() {
+        let http = |status| vcenter_client::Error::HttpStatus {
+            url: "https://vc/sdk".into(),
+            method: "RetrieveProperties".into(),
+            status,
+            body: String::new(),
+        };
+        assert!(unreachable(&vcenter_client::Error::Http {
+            url: "https://vc/sdk".into(),
+            detail: "connection refused".into(),
+        }));
+        assert!(unreachable(&http(503)));
+        assert!(!unreachable(&http(404)));
+        assert!(!unreachable(&http(500)));
     }
 
     /// What stops a rollout wins over what a reset fixes, which wins over a blocked GPU.
