@@ -97,11 +97,13 @@ async fn first_answer_and_sync(
     let began = std::time::Instant::now();
     let (arrived, arriving) = tokio::sync::oneshot::channel::<()>();
     let mut arrived = Some(arrived);
+    let mut first_at = None;
     let answer = async {
         let (mut objects, mut parts) = (0, 0);
         while let Some(read) = c
             .wait_for_updates_each(uc, Duration::ZERO, |object| {
                 if let Some(tx) = arrived.take() {
+                    first_at = Some(began.elapsed());
                     let _ = tx.send(());
                 }
                 drop(object);
@@ -120,8 +122,9 @@ async fn first_answer_and_sync(
         }
         tracing::info!(
             vcenter = %conn.target.host,
-            "the collector's first answer: {objects} objects in {parts} part(s), {} ms",
-            began.elapsed().as_millis()
+            "the collector's first answer: {objects} objects in {parts} part(s), {} ms (the first after {} ms)",
+            began.elapsed().as_millis(),
+            first_at.unwrap_or_default().as_millis()
         );
         vcenter_client::Result::Ok(parts)
     };
