@@ -10,8 +10,8 @@ mod vmig_support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vcenter_client::{Client, VmProperty, VmRef};
-use vmig_support::{Env, host_ref, text};
+use vcenter_client::{Client, VmRef};
+use vmig_support::{Env, text};
 
 const SMALL: &str = "grid_a100-3-20c";
 const MEDIUM: &str = "grid_a100-4-20c";
@@ -32,42 +32,7 @@ fn vm_state(
     c: &Client,
     vm: &VmRef,
 ) -> (Vec<String>, Option<serde_json::Value>, Option<String>) {
-    let (vgpus, res, host) = rt.block_on(async {
-        let defs = c.custom_field_defs().await.expect("defs");
-        let key = defs
-            .iter()
-            .find(|d| d.name == "vmig.reservation")
-            .map(|d| d.key);
-        let v = c
-            .vm(
-                vm,
-                &[
-                    VmProperty::Vgpus,
-                    VmProperty::CustomValues,
-                    VmProperty::Host,
-                ],
-            )
-            .await
-            .expect("vm");
-        let res = key
-            .and_then(|k| v.custom_values.get(k))
-            .filter(|t| !t.is_empty())
-            .map(|t| serde_json::from_str(t).expect("reservation JSON"));
-        let mut vgpus: Vec<String> = v
-            .vgpus
-            .iter()
-            .map(|d| d.profile.as_str().to_string())
-            .collect();
-        vgpus.sort();
-        (vgpus, res, v.host)
-    });
-    let on = host.and_then(|h| {
-        ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"]
-            .into_iter()
-            .find(|n| host_ref(rt, c, n) == h)
-            .map(str::to_string)
-    });
-    (vgpus, res, on)
+    vmig_support::vm_state(rt, c, vm, &["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"])
 }
 
 /// The reservations the report lists for `vm`: (host, GPU uuid, vGPU type, status).

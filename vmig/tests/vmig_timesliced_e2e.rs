@@ -6,8 +6,9 @@
 //! (three to a GI): `capacity` counts its three slots, `assign` fills it slot by slot (each
 //! VM joins the GI the previous one reserved) until the fourth is refused; two admins racing
 //! for the last slot get one each at most; a vGPU that starts is counted once; `unassign`
-//! frees its slot. GPU 1 runs whole-GPU time-sliced vGPUs, which `capacity` counts as the
-//! driver publishes them.
+//! frees its slot; an `assign` killed while vCenter adds the vGPU keeps its slot counted
+//! until `repair` finishes or undoes it. GPU 1 runs whole-GPU time-sliced vGPUs, which
+//! `capacity` counts as the driver publishes them.
 
 mod vmig_support;
 
@@ -23,6 +24,8 @@ const RTX: &str = "rtx-pro-6000-bse-96gb";
 const DRIVER: &str = "575.57.08";
 const HOST: &str = "DC0_C0_H0";
 const DC18: &str = "nvidia_dc-1-8c";
+/// vCenter's reconfiguration is this slow here, so `assign` can be killed in the middle of it.
+const RECONFIG_DELAY_MS: u32 = 1000;
 
 fn agent_cli(state: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new(workspace_bin("vmig-agent"))
@@ -93,6 +96,7 @@ fn setup() -> Rig {
     let builder = Vcsim::builder()
         .hosts_per_cluster(2)
         .vms(6)
+        .method_delay("ReconfigVM_Task", RECONFIG_DELAY_MS)
         .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts(HOST).gpu(RTX, 2)));
     let env = Env::start(builder, "vmig-timesliced-e2e");
     let rt = Env::runtime();
@@ -360,9 +364,63 @@ fn an_rtx_pro_6000_gi_fills_slot_by_slot_through_vmig_until_refusal() {
     let u = env.vmig_json(&["unassign", "--vm", &ours[1]], 0);
     assert_eq!(u["removed"].as_array().map(Vec::len), Some(1), "{u:#}");
     assert_eq!(capacity(env, DC18, "1", 0)["available"], 1);
-    let out = assign(env, &ours[4]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(a["placement"]["start"], free.1);
+    killed_then_repaired(&rig, &ours[4]);
     assert!(!rig.agent_log().contains("panicked"), "{}", rig.agent_log());
+}
+
+/// `assign` SIGKILLed while vCenter adds the vGPU (`ReconfigVM_Task` is slowed down for
+/// this test): the half-done reservation keeps its slot counted, and `repair` finishes or
+/// undoes it; either way the slot count agrees with the VM.
+fn killed_then_repaired(rig: &Rig, vm: &str) {
+    let (env, rt, c) = (&rig.env, &rig.rt, &rig.c);
+    let vm_ref = vms(rt, c)
+        .into_iter()
+        .find(|(n, _, _)| n == vm)
+        .map(|(_, r, _)| r)
+        .expect("the VM");
+    let state = || vmig_support::vm_state(rt, c, &vm_ref, &[HOST]);
+    let mut child = env
+        .vmig_cmd(&["--json", "assign", "--vm", vm, "--profile", DC18])
+        .env("VMIG_LOCK_STALE_S", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn vmig");
+    wait_for(
+        Duration::from_secs(60),
+        "assign at step configuring",
+        || {
+            state()
+                .1
+                .filter(|r| r["step"] == "configuring" && r["time_sliced"] == true)
+                .map(drop)
+        },
+    );
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    assert_eq!(
+        capacity(env, DC18, "1", 4)["available"],
+        0,
+        "a half-done assign keeps its slot"
+    );
+    // Let the reconfiguration in flight land, then repair.
+    std::thread::sleep(Duration::from_millis(u64::from(RECONFIG_DELAY_MS) + 200));
+    let out = env
+        .vmig_cmd(&["--json", "repair"])
+        .env("VMIG_LOCK_STALE_S", "2")
+        .output()
+        .expect("repair");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (vgpus, res, _) = state();
+    match res {
+        Some(r) => {
+            assert_eq!(vgpus, [DC18], "rolled forward: {r:#}");
+            assert_eq!(r["step"], "done");
+            assert_eq!(capacity(env, DC18, "1", 4)["available"], 0);
+        }
+        None => {
+            assert!(vgpus.is_empty(), "rolled back: {vgpus:?}");
+            assert_eq!(capacity(env, DC18, "1", 0)["available"], 1);
+        }
+    }
 }

@@ -406,3 +406,48 @@ pub fn parked_scene(
     }
     (env, rt, c, all)
 }
+
+/// (vGPU profiles sorted, reservation JSON, host name among `hosts`) of a VM.
+pub fn vm_state(
+    rt: &tokio::runtime::Runtime,
+    c: &Client,
+    vm: &VmRef,
+    hosts: &[&str],
+) -> (Vec<String>, Option<serde_json::Value>, Option<String>) {
+    let (vgpus, res, host) = rt.block_on(async {
+        let defs = c.custom_field_defs().await.expect("defs");
+        let key = defs
+            .iter()
+            .find(|d| d.name == "vmig.reservation")
+            .map(|d| d.key);
+        let v = c
+            .vm(
+                vm,
+                &[
+                    VmProperty::Vgpus,
+                    VmProperty::CustomValues,
+                    VmProperty::Host,
+                ],
+            )
+            .await
+            .expect("vm");
+        let res = key
+            .and_then(|k| v.custom_values.get(k))
+            .filter(|t| !t.is_empty())
+            .map(|t| serde_json::from_str(t).expect("reservation JSON"));
+        let mut vgpus: Vec<String> = v
+            .vgpus
+            .iter()
+            .map(|d| d.profile.as_str().to_string())
+            .collect();
+        vgpus.sort();
+        (vgpus, res, v.host)
+    });
+    let on = host.and_then(|h| {
+        hosts
+            .iter()
+            .find(|n| host_ref(rt, c, n) == h)
+            .map(|n| (*n).to_string())
+    });
+    (vgpus, res, on)
+}
