@@ -777,6 +777,18 @@ mod tests {
         );
     }
 
+    /// (VM, status) of each reservation counted on GPU 0, in the order `apply` judged them.
+    fn statuses(
+        rep: &HostReport,
+        states: &mut [Option<MigState>],
+        held: Vec<HeldReservation>,
+    ) -> Vec<(String, ReservationStatus)> {
+        apply(rep, states, &mut slots(rep), held, now())[0]
+            .iter()
+            .map(|a| (a.held.vm.clone(), a.status))
+            .collect()
+    }
+
     #[test]
     fn time_sliced_reservations_sharing_a_gi_do_not_supersede_each_other() {
         let (rep, mut states) = rtx_with_one_sliced_vgpu();
@@ -784,22 +796,11 @@ mod tests {
         late.reservation.token = Some(5);
         let mut winner = sliced("winner", "2026-01-01T00:00:02Z", Placement::new(0, 3));
         winner.reservation.token = Some(9);
-        let applied = apply(
-            &rep,
-            &mut states,
-            &mut slots(&rep),
-            vec![late, winner],
-            now(),
-        );
-        let got: Vec<_> = applied[0]
-            .iter()
-            .map(|a| (a.held.vm.as_str(), a.status))
-            .collect();
         assert_eq!(
-            got,
+            statuses(&rep, &mut states, vec![late, winner]),
             [
-                ("winner", ReservationStatus::Held),
-                ("late", ReservationStatus::Held)
+                ("winner".into(), ReservationStatus::Held),
+                ("late".into(), ReservationStatus::Held)
             ]
         );
         // A whole-GI reservation with a higher token on those slices still wins over both.
@@ -809,22 +810,11 @@ mod tests {
         whole.reservation.token = Some(10);
         let mut under = sliced("under", "2026-01-01T00:00:02Z", Placement::new(3, 3));
         under.reservation.token = Some(4);
-        let applied = apply(
-            &rep,
-            &mut states,
-            &mut slots(&rep),
-            vec![under, whole],
-            now(),
-        );
-        let got: Vec<_> = applied[0]
-            .iter()
-            .map(|a| (a.held.vm.as_str(), a.status))
-            .collect();
         assert_eq!(
-            got,
+            statuses(&rep, &mut states, vec![under, whole]),
             [
-                ("whole", ReservationStatus::Held),
-                ("under", ReservationStatus::Superseded)
+                ("whole".into(), ReservationStatus::Held),
+                ("under".into(), ReservationStatus::Superseded)
             ]
         );
     }

@@ -7,26 +7,12 @@
 mod vmig_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use vmig_support::{Env, nvml_sim, park, text, vms, wait_for};
-use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, Vcsim, nvml_sim_lib, workspace_bin};
+use vmig_support::{Env, agent_cli, host_json, nvml_sim, park, vms, wait_for};
+use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, Vcsim};
 
 const A100: &str = "a100-pcie-40gb";
-
-fn agent_cli(state: &Path, args: &[&str]) -> String {
-    let out = Command::new(workspace_bin("vmig-agent"))
-        .arg("--nvml-lib")
-        .arg(nvml_sim_lib())
-        .args(args)
-        .env("NVML_SIM_STATE", state)
-        .env_remove("VMIG_LOG")
-        .output()
-        .expect("run vmig-agent");
-    assert!(out.status.success(), "vmig-agent {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// A VM "powers on" on the simulated GPU: a 3g.20gb GI is created at slice `start` and
 /// backs its vGPU, NVML naming the VM `vm_id` (by BIOS UUID when `by_uuid`).
@@ -66,14 +52,6 @@ fn power_on(state: &Path, start: &str, vm_id: &str, by_uuid: bool) {
         args.push("--vm-uuid");
     }
     nvml_sim(state, &args);
-}
-
-fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    r["vcenters"][0]["datacenters"][0]["clusters"]
-        .as_array()?
-        .iter()
-        .flat_map(|c| c["hosts"].as_array().into_iter().flatten())
-        .find(|h| h["name"] == name)
 }
 
 #[test]

@@ -12,12 +12,11 @@
 
 mod vmig_support;
 
-use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use vmig_support::{Env, nvml_sim, park, text, vms, wait_for};
-use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, Vcsim, workspace_bin};
+use vmig_support::{Env, agent_cli, host_json, nvml_sim, park, text, vms, wait_for};
+use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, Vcsim};
 
 const RTX: &str = "rtx-pro-6000-bse-96gb";
 /// A driver with the per-GI vGPU calls (R575 and later, as nvml-sim simulates them).
@@ -26,27 +25,6 @@ const HOST: &str = "DC0_C0_H0";
 const DC18: &str = "nvidia_dc-1-8c";
 /// vCenter's reconfiguration is this slow here, so `assign` can be killed in the middle of it.
 const RECONFIG_DELAY_MS: u32 = 1000;
-
-fn agent_cli(state: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(workspace_bin("vmig-agent"))
-        .arg("--nvml-lib")
-        .arg(vmig_testkit::nvml_sim_lib())
-        .args(args)
-        .env("NVML_SIM_STATE", state)
-        .env_remove("VMIG_LOG")
-        .output()
-        .expect("run vmig-agent");
-    assert!(out.status.success(), "vmig-agent {args:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
-    r["vcenters"][0]["datacenters"][0]["clusters"]
-        .as_array()?
-        .iter()
-        .flat_map(|c| c["hosts"].as_array().into_iter().flatten())
-        .find(|h| h["name"] == name)
-}
 
 /// GPU 0's GIs in the report: (id, profile, placement start).
 fn gis(r: &serde_json::Value) -> Vec<(u64, String, u64)> {

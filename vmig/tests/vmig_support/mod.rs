@@ -451,3 +451,27 @@ pub fn vm_state(
     });
     (vgpus, res, on)
 }
+
+/// `vmig-agent ARGS` on the simulated GPU machine whose nvml-sim state is `state` (the
+/// admin's one-shot commands: `mig cgi`, `mig mode`); its stdout, after asserting success.
+pub fn agent_cli(state: &Path, args: &[&str]) -> String {
+    let out = Command::new(workspace_bin("vmig-agent"))
+        .arg("--nvml-lib")
+        .arg(nvml_sim_lib())
+        .args(args)
+        .env("NVML_SIM_STATE", state)
+        .env_remove("VMIG_LOG")
+        .output()
+        .expect("run vmig-agent");
+    assert!(out.status.success(), "vmig-agent {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Host `name` in a `vmig --json report` of one vCenter and datacenter.
+pub fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    r["vcenters"][0]["datacenters"][0]["clusters"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["hosts"].as_array().into_iter().flatten())
+        .find(|h| h["name"] == name)
+}
