@@ -30,6 +30,7 @@ pub use usage::{
 };
 pub use vgpus::{
     MAX_VGPUS_PER_GPU, SlicedTypeReport, TimeslicedReport, TimeslicedTypeReport, VgpuReport,
+    vgpus_of,
 };
 
 /// The schema name this module writes and reads.

@@ -104,24 +104,44 @@ impl GpuReport {
     }
 }
 
+/// The vGPUs a GI hosts, as any agent reports them: its `vgpus`, or, from an agent older
+/// than that field, the one vGPU its `vgpu_type` (and `vm`) name. The one rule for readers
+/// of both kinds of document (slots here, the report's lines in `vmig`).
+pub fn vgpus_of<'a>(
+    vgpus: &'a [VgpuReport],
+    vm: Option<&str>,
+    vgpu_type: Option<&str>,
+) -> std::borrow::Cow<'a, [VgpuReport]> {
+    match (vgpus, vgpu_type) {
+        ([], Some(t)) => std::borrow::Cow::Owned(vec![VgpuReport {
+            vm: vm.map(str::to_string),
+            vgpu_type: t.to_string(),
+        }]),
+        _ => std::borrow::Cow::Borrowed(vgpus),
+    }
+}
+
+impl GiReport {
+    /// This GI's vGPUs ([`vgpus_of`]).
+    pub fn hosted_vgpus(&self) -> std::borrow::Cow<'_, [VgpuReport]> {
+        vgpus_of(&self.vgpus, self.vm.as_deref(), self.vgpu_type.as_deref())
+    }
+}
+
 fn gi_slots(gi: &GiReport, types: &[SlicedType]) -> Option<GiSlots> {
     if !types.iter().any(|t| t.gi_profile == gi.profile_id) || !gi.processes.is_empty() {
         return None;
     }
     let empty = GiSlots::empty(GpuInstanceId(gi.gi_id.0), gi.profile_id);
-    let Some(first) = gi
-        .vgpus
-        .first()
-        .map(|v| v.vgpu_type.as_str())
-        .or(gi.vgpu_type.as_deref())
-    else {
+    let vgpus = gi.hosted_vgpus();
+    let Some(first) = vgpus.first() else {
         return (!gi.in_use).then_some(empty);
     };
-    let name = crate::vgpu::base_name_of(first);
+    let name = crate::vgpu::base_name_of(&first.vgpu_type);
     let hosted = types
         .iter()
         .find(|t| t.name == name && t.gi_profile == gi.profile_id)?;
-    let used = u32::try_from(gi.vgpus.len().max(1)).unwrap_or(u32::MAX);
+    let used = u32::try_from(vgpus.len()).unwrap_or(u32::MAX);
     Some(GiSlots {
         hosted: Some(hosted.clone()),
         used,

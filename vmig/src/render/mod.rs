@@ -106,22 +106,9 @@ pub fn sliced_gi_text(gi: &crate::report::GiView) -> Option<String> {
         return None;
     }
     // An older agent lists no `vgpus`: its GI's one vGPU is `vm`/`vgpu_type`.
-    let older: Vec<mig::report::VgpuReport>;
-    let list = if gi.vgpus.is_empty() {
-        older = gi
-            .vgpu_type
-            .iter()
-            .map(|t| mig::report::VgpuReport {
-                vm: gi.vm.clone(),
-                vgpu_type: t.clone(),
-            })
-            .collect();
-        &older
-    } else {
-        &gi.vgpus
-    };
+    let list = mig::report::vgpus_of(&gi.vgpus, gi.vm.as_deref(), gi.vgpu_type.as_deref());
     // Never empty here: `more_vgpus` is set only for a GI hosting a type, i.e. with a vGPU.
-    let mut t = format!("time-sliced: {}", vgpu_groups(list));
+    let mut t = format!("time-sliced: {}", vgpu_groups(&list));
     match gi.more_vgpus {
         Some(0) => t.push_str("; full"),
         Some(1) => t.push_str("; 1 more fits"),
