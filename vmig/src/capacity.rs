@@ -728,26 +728,37 @@ mod tests {
             ..gpu(1, false)
         };
         let now = time::OffsetDateTime::now_utc();
-        let doc = HostReport {
-            schema: SCHEMA_V1.into(),
-            agent_version: "0.1.0".into(),
-            host_uuid: "u".into(),
-            generation: 1,
-            observed_at: crate::times::format_time(now),
-            heartbeat_interval_s: 300,
-            usage: None,
-            gpus: vec![mig_gpu, whole_gpu],
-        }
-        .to_json();
-        let host = crate::inventory::HostInfo {
-            moref: HostRef::new("host-1"),
-            name: "esx-rtx".into(),
-            connection_state: Some("connected".into()),
-            bios_uuid: None,
-            vgpu_types: vec!["nvidia_dc-1-8c".into(), "nvidia_dc-24c".into()],
-            graphics: vec![],
-            document: Some(doc),
+        let host_with = |gpus: Vec<GpuReport>| {
+            let doc = HostReport {
+                schema: SCHEMA_V1.into(),
+                agent_version: "0.1.0".into(),
+                host_uuid: "u".into(),
+                generation: 1,
+                observed_at: crate::times::format_time(now),
+                heartbeat_interval_s: 300,
+                usage: None,
+                gpus,
+            }
+            .to_json();
+            crate::inventory::HostInfo {
+                moref: HostRef::new("host-1"),
+                name: "esx-rtx".into(),
+                connection_state: Some("connected".into()),
+                bios_uuid: None,
+                vgpu_types: vec!["nvidia_dc-1-8c".into(), "nvidia_dc-24c".into()],
+                graphics: vec![],
+                document: Some(doc),
+            }
         };
+        // A hostile or broken agent naming a GI profile its GPU does not have: the type is
+        // known (the agent publishes it) but nothing is counted or planned for it.
+        let mut bogus = mig_gpu.clone();
+        bogus.sliced_types[0].gi_profile_id = GiProfileId(99);
+        let odd = crate::analysis::analyse(vec![one_host(host_with(vec![bogus]))], now);
+        let t = parse_type_in("nvidia_dc-1-8c", &odd).expect("published, however oddly");
+        let a = answer(&odd, &t, 1);
+        assert_eq!((a.available, a.plan.len(), a.fits), (0, 0, false));
+        let host = host_with(vec![mig_gpu, whole_gpu]);
         // Before the analysis neither name maps to a GI profile; both pass the precheck.
         assert!(precheck_type("nvidia_dc-1-8c").is_ok());
         assert!(precheck_type("nvidia_dc-24c").is_ok());
