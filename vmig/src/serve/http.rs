@@ -64,9 +64,26 @@ async fn connection<I>(io: I, state: Arc<State>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = hyper::service::service_fn(move |req| {
+    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, Infallible>(handle(&state, &req)) }
+        async move {
+            // The page and the JSON report are rendered on their first request per snapshot:
+            // up to a few hundred ms of CPU at vCenter scale, done off the runtime's workers.
+            let path = req.uri().path();
+            if matches!(path, "/" | "/api/v1/report") && authorised(&state, &req) {
+                let snap = state.snapshot();
+                let json = path != "/";
+                let _ = tokio::task::spawn_blocking(move || {
+                    if json {
+                        drop(snap.report_json());
+                    } else {
+                        drop(snap.html());
+                    }
+                })
+                .await;
+            }
+            Ok::<_, Infallible>(handle(&state, &req))
+        }
     });
     if let Err(e) = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), svc)
