@@ -241,21 +241,6 @@ impl State {
         effect
     }
 
-    /// Applies the collector's first answer to vCenter `i`'s model, read beside it
-    /// ([`model::reconcile`]); `Resync` asks the caller for a full read.
-    pub fn reconcile(&self, i: usize, answer: &[model::Watched]) -> model::Effect {
-        let effect = self.with_model(|m| {
-            m.inventories[i]
-                .as_mut()
-                .map_or(model::Effect::Resync, |inv| model::reconcile(inv, answer))
-        });
-        tracing::info!("the first answer applied to the read: {effect:?}");
-        if effect == model::Effect::Changed {
-            self.rebuild();
-        }
-        effect
-    }
-
     /// vCenter `i` is out of step (its watcher starts over); its last model stays shown.
     pub fn failed(&self, i: usize, error: String) {
         self.with_model(|m| {

@@ -1,10 +1,8 @@
 //! One vCenter's watcher: a private update collector over every host and VM, a full read,
 //! then `WaitForUpdatesEx` for as long as it works.
 //!
-//! The collector is created *before* the full read, and its first answer, made while the
-//! inventory is being read, is applied to what the read found ([`first_answer_and_sync`]):
-//! a change made during the read is either in that answer or delivered as an update after it
-//! (applying one twice is harmless).
+//! The collector is created *before* the full read, so a change made while the inventory is
+//! being read is also delivered as an update afterwards (applying it twice is harmless).
 //! Any error — `InvalidCollectorVersion`, a lost session or collector after a vCenter
 //! restart, a network error — ends the round: the watcher marks the vCenter down, waits
 //! (doubling up to a minute) and starts over with a new collector and a full read. The
@@ -15,7 +13,7 @@ use std::time::Duration;
 use vcenter_client::{Client, FilterSpec, UpdateCollector, is_invalid_collector_version};
 
 use super::State;
-use super::model::{Effect, HOST_PATHS, VM_PATHS, Watched};
+use super::model::{Effect, HOST_PATHS, VM_PATHS};
 use crate::Connection;
 use crate::inventory::{self, NoProgress, Scope, VmSelection};
 
@@ -76,17 +74,18 @@ async fn round(
     }
 }
 
-/// The collector's first answer and the full read, side by side.
+/// The collector's first answer, overlapped with the full read.
 ///
-/// The first answer is the whole filtered set at the collector's first version; the full
-/// read supplies everything else (device lists, vGPU types, the structure) its own way. Both
-/// start at once, and the first snapshot is made from the read as soon as it ends (it is as
-/// current as a `vmig report` made then). The answer's objects are kept in a compact form
-/// ([`Watched`]: kept as parsed XML the answer took over 200 MB at 40,000 VMs) and applied
-/// to the model when the answer is complete ([`State::reconcile`]): whatever the read saw
-/// older than the answer is set to the answer's state, whatever it saw newer comes back with
-/// the next update, since updates follow from the answer's version. vCenter may split the
-/// answer (`truncated`; the rest follows at once, still as `enter`): every part is kept.
+/// The first answer is the whole filtered set; the inventory reader reads it (and the device
+/// lists the filter leaves out) its own way, so the answer's objects are read one by one and
+/// dropped: kept whole, it took over 200 MB at 40,000 VMs. The full read starts as soon as
+/// the answer's first object arrives: vCenter has then taken the answer's snapshot, so what
+/// the read sees is that state or newer, and every change after the snapshot comes as an
+/// update later (applied twice at worst, which is harmless). Waiting for the whole answer
+/// first cost 1.5–3.6 s of the initial sync at 2,500 hosts (docs/performance.md). vCenter may
+/// split the answer (`truncated`: the rest follows, still as `enter`); a change delivered in
+/// a later part would be lost to a read that began before it, so a split answer is followed
+/// by a second full read.
 async fn first_answer_and_sync(
     conn: &Connection,
     i: usize,
@@ -96,31 +95,50 @@ async fn first_answer_and_sync(
 ) -> vcenter_client::Result<()> {
     let c = &conn.client;
     let began = std::time::Instant::now();
+    let (arrived, arriving) = tokio::sync::oneshot::channel::<()>();
+    let mut arrived = Some(arrived);
+    let mut first_at = None;
     let answer = async {
-        let mut objects = Vec::new();
-        let mut parts = 0;
+        let (mut objects, mut parts) = (0, 0);
         while let Some(read) = c
             .wait_for_updates_each(uc, Duration::ZERO, |object| {
-                objects.push(Watched::of(&object));
+                if let Some(tx) = arrived.take() {
+                    first_at = Some(began.elapsed());
+                    let _ = tx.send(());
+                }
+                drop(object);
             })
             .await?
         {
+            objects += read.objects;
             parts += 1;
             if !read.truncated {
                 break;
             }
         }
+        // An empty answer (no host, no VM) has no first object.
+        if let Some(tx) = arrived.take() {
+            let _ = tx.send(());
+        }
         tracing::info!(
             vcenter = %conn.target.host,
-            "the collector's first answer: {} objects in {parts} part(s), {} ms",
-            objects.len(),
-            began.elapsed().as_millis()
+            "the collector's first answer: {objects} objects in {parts} part(s), {} ms (the first after {} ms)",
+            began.elapsed().as_millis(),
+            first_at.unwrap_or_default().as_millis()
         );
-        vcenter_client::Result::Ok(objects)
+        vcenter_client::Result::Ok(parts)
     };
-    let (answer, read) = tokio::join!(answer, sync(conn, i, scope, state));
+    let read = async {
+        // The sender is dropped unsent only when the answer failed: its error ends the round.
+        if arriving.await.is_err() {
+            return Ok(false);
+        }
+        sync(conn, i, scope, state).await.map(|()| true)
+    };
+    let (parts, read) = tokio::join!(answer, read);
+    let parts = parts?;
     read?;
-    if state.reconcile(i, &answer?) == Effect::Resync {
+    if parts > 1 {
         sync(conn, i, scope, state).await?;
     }
     Ok(())
