@@ -98,13 +98,31 @@ impl GpuAnalysis {
             .find(|t| t.name == name)
     }
 
-    /// The GI profile that backs `vtype` here: the published one for a time-sliced type,
-    /// else the catalog's (or learned model's) profile of the type's board.
-    pub fn profile_for(&self, vtype: &VgpuType) -> Option<GiProfileId> {
-        match self.sliced_type(vtype) {
+    /// The GI profile that backs `vtype` here, given what [`GpuAnalysis::sliced_type`] said
+    /// of it: the published one for a time-sliced type, else the catalog's (or learned
+    /// model's) profile of the type's board.
+    pub fn profile_for(
+        &self,
+        vtype: &VgpuType,
+        sliced: Option<&SlicedType>,
+    ) -> Option<GiProfileId> {
+        match sliced {
             Some(t) => Some(t.gi_profile),
             None => vtype.gi_profile(self.model?).map(|p| p.id),
         }
+    }
+
+    /// The whole-GPU time-sliced types this GPU's agent publishes under `vtype`'s name.
+    pub fn timesliced_types<'a>(
+        &'a self,
+        vtype: &VgpuType,
+    ) -> impl Iterator<Item = &'a mig::report::TimeslicedTypeReport> + 'a {
+        let name = vtype.base_name();
+        self.report
+            .timesliced
+            .iter()
+            .flat_map(|ts| &ts.types)
+            .filter(move |t| mig::vgpu::base_name_of(&t.vgpu_type) == name)
     }
 
     /// How many more vGPUs of `vtype` fit now, reservations included: GIs of its profile
@@ -124,7 +142,7 @@ impl GpuAnalysis {
         if let Some(t) = self.sliced_type(vtype) {
             return mig::vgpu_slots::capacity_on(state, &self.slots, &t).unwrap_or(0);
         }
-        self.profile_for(vtype)
+        self.profile_for(vtype, None)
             .and_then(|p| state.remaining_gi_capacity(p).ok())
             .unwrap_or(0)
     }
@@ -135,14 +153,7 @@ impl GpuAnalysis {
         if self.mig_enabled() {
             return 0;
         }
-        let name = vtype.base_name();
-        self.report.timesliced.as_ref().map_or(0, |ts| {
-            ts.types
-                .iter()
-                .filter(|t| mig::vgpu::base_name_of(&t.vgpu_type) == name)
-                .map(|t| t.more)
-                .sum()
-        })
+        self.timesliced_types(vtype).map(|t| t.more).sum()
     }
 }
 

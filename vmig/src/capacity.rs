@@ -57,15 +57,11 @@ pub fn parse_type(name: &str) -> Result<VgpuType, AdminError> {
 /// Whether some GPU in `analysis` publishes `t` as one it runs time-sliced: inside GIs
 /// (`sliced_types`) or on the whole GPU without MIG (`timesliced.types`) (issue 18).
 fn published_time_sliced(t: &VgpuType, analysis: &Analysis) -> bool {
-    let name = t.base_name();
-    analysis.hosts.iter().flat_map(|h| &h.gpus).any(|g| {
-        g.sliced_type(t).is_some()
-            || g.report.timesliced.as_ref().is_some_and(|ts| {
-                ts.types
-                    .iter()
-                    .any(|x| mig::vgpu::base_name_of(&x.vgpu_type) == name)
-            })
-    })
+    analysis
+        .hosts
+        .iter()
+        .flat_map(|h| &h.gpus)
+        .any(|g| g.sliced_type(t).is_some() || g.timesliced_types(t).next().is_some())
 }
 
 /// Parses a vGPU type for `capacity` and `assign` after `analysis`: a MIG-backed type whose
@@ -265,10 +261,10 @@ pub fn candidates<'a>(
             if !g.mig_enabled() {
                 continue;
             }
-            let Some(profile) = g.profile_for(vtype) else {
+            let sliced = g.sliced_type(vtype);
+            let Some(profile) = g.profile_for(vtype, sliced.as_ref()) else {
                 continue;
             };
-            let sliced = g.sliced_type(vtype);
             let best = evaluate(state, &g.slots, profile, sliced.as_ref());
             out.push(Candidate {
                 host,

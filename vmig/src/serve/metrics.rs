@@ -312,17 +312,20 @@ const UPTIME: &str = "vmig_serve_uptime_seconds";
 impl Exposition {
     /// The exposition `since` after the snapshot, `uptime` after the server started.
     pub fn write(&self, since: Duration, uptime: Duration) -> Bytes {
-        let mut out = String::with_capacity(self.fixed.len() + self.ages.len() * 160 + 256);
-        out.push_str(&String::from_utf8_lossy(&self.fixed));
-        let _ = writeln!(out, "# HELP {AGE} {AGE_HELP}");
-        let _ = writeln!(out, "# TYPE {AGE} gauge");
+        let mut tail = String::with_capacity(self.ages.len() * 160 + 256);
+        let _ = writeln!(tail, "# HELP {AGE} {AGE_HELP}");
+        let _ = writeln!(tail, "# TYPE {AGE} gauge");
         let grown = since.as_secs_f64().floor();
         for (labels, age) in &self.ages {
-            let _ = writeln!(out, "{AGE}{labels} {}", number(age + grown));
+            let _ = writeln!(tail, "{AGE}{labels} {}", number(age + grown));
         }
-        let _ = writeln!(out, "# HELP {UPTIME} Seconds since vmig serve started.");
-        let _ = writeln!(out, "# TYPE {UPTIME} gauge");
-        let _ = writeln!(out, "{UPTIME} {}", number(uptime.as_secs_f64().floor()));
+        let _ = writeln!(tail, "# HELP {UPTIME} Seconds since vmig serve started.");
+        let _ = writeln!(tail, "# TYPE {UPTIME} gauge");
+        let _ = writeln!(tail, "{UPTIME} {}", number(uptime.as_secs_f64().floor()));
+        // The fixed part is already text: copied as bytes, not checked again per scrape.
+        let mut out = Vec::with_capacity(self.fixed.len() + tail.len());
+        out.extend_from_slice(&self.fixed);
+        out.extend_from_slice(tail.as_bytes());
         Bytes::from(out)
     }
 }
