@@ -286,22 +286,8 @@ fn two_admins_race_for_one_gpu_with_two_vgpus_each_exactly_one_wins() {
     // SetField slowed down so both runs meet inside the reserve step.
     let (env, rt, c, vms) = scene("vmig-multi-race", &[("SetField", 300)]);
     let ((a, a_ref), (b, b_ref)) = (&vms[0], &vms[1]);
-    let runs: Vec<_> = [a, b]
-        .iter()
-        .map(|vm| assign_two(&env, vm, "DC0_C0_H0").spawn().expect("spawn"))
-        .collect();
-    let outs: Vec<_> = runs
-        .into_iter()
-        .map(|ch| ch.wait_with_output().expect("wait"))
-        .collect();
-    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
-    assert_eq!(
-        codes.iter().filter(|c| **c == Some(0)).count(),
-        1,
-        "exactly one wins: {codes:?}\n{}\n{}",
-        text(&outs[0]),
-        text(&outs[1])
-    );
+    let outs =
+        vmig_support::race_one_wins([a, b].iter().map(|vm| assign_two(&env, vm, "DC0_C0_H0")));
     for (out, vm_ref) in outs.iter().zip([a_ref, b_ref]) {
         let (vgpus, res, on) = vm_state(&rt, &c, vm_ref);
         if out.status.code() == Some(0) {

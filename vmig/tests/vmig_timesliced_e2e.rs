@@ -245,28 +245,10 @@ fn fills_the_gi(rig: &Rig) -> Vec<String> {
         assert_eq!(cap["available"], 3 - (n as u64 + 1));
     }
     // Two admins race for the last slot: one wins, the other is refused, nothing overbooked.
-    let racers: Vec<_> = ours[2..4]
-        .iter()
-        .map(|vm| {
-            env.vmig_cmd(&["--json", "assign", "--vm", vm, "--profile", DC18])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn vmig")
-        })
-        .collect();
-    let outs: Vec<Output> = racers
-        .into_iter()
-        .map(|c| c.wait_with_output().expect("vmig"))
-        .collect();
-    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
-    assert_eq!(
-        codes.iter().filter(|c| **c == Some(0)).count(),
-        1,
-        "exactly one racer wins: {:?}\n{}\n{}",
-        codes,
-        text(&outs[0]),
-        text(&outs[1])
+    let outs = vmig_support::race_one_wins(
+        ours[2..4]
+            .iter()
+            .map(|vm| env.vmig_cmd(&["--json", "assign", "--vm", vm, "--profile", DC18])),
     );
     let loser = outs.iter().find(|o| o.status.code() != Some(0)).unwrap();
     assert_eq!(loser.status.code(), Some(4), "{}", text(loser));

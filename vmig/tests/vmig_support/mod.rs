@@ -475,3 +475,29 @@ pub fn host_json<'a>(r: &'a serde_json::Value, name: &str) -> Option<&'a serde_j
         .flat_map(|c| c["hosts"].as_array().into_iter().flatten())
         .find(|h| h["name"] == name)
 }
+
+/// Runs `cmds` at once (two admins racing), their output captured, and asserts that exactly
+/// one of them succeeded; the outputs, in the order given.
+pub fn race_one_wins(cmds: impl IntoIterator<Item = Command>) -> Vec<Output> {
+    let running: Vec<_> = cmds
+        .into_iter()
+        .map(|mut cmd| {
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn vmig")
+        })
+        .collect();
+    let outs: Vec<Output> = running
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("vmig"))
+        .collect();
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    assert_eq!(
+        codes.iter().filter(|c| **c == Some(0)).count(),
+        1,
+        "exactly one wins: {codes:?}\n{}",
+        outs.iter().map(text).collect::<Vec<_>>().join("\n")
+    );
+    outs
+}
