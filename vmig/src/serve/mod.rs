@@ -86,6 +86,16 @@ struct Model {
     rebuilt: Option<Instant>,
 }
 
+impl Model {
+    /// vCenter's time now: the time of the last full read carried forward on the local
+    /// clock (the local time before any read).
+    fn vcenter_now(&self) -> OffsetDateTime {
+        self.clock.map_or_else(OffsetDateTime::now_utc, |(t, at)| {
+            t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
+        })
+    }
+}
+
 /// Everything a request is answered from, made once per change. The page and the JSON
 /// report (20 MB each at 40,000 VMs) are rendered from the analysed report on their first
 /// request and kept with it, so a change, or a re-analysis nobody looks at, costs neither.
@@ -255,9 +265,7 @@ impl State {
     pub fn rebuild(&self) {
         let began = Instant::now();
         let (invs, vcenters, now, ready) = self.with_model(|m| {
-            let now = m.clock.map_or_else(OffsetDateTime::now_utc, |(t, at)| {
-                t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
-            });
+            let now = m.vcenter_now();
             (
                 m.inventories
                     .iter()
@@ -323,9 +331,7 @@ impl State {
     /// stale, a reservation expires), or the page's ages are [`REANALYSE_EVERY`] old.
     fn due(&self) -> bool {
         self.with_model(|m| {
-            let now = m.clock.map_or_else(OffsetDateTime::now_utc, |(t, at)| {
-                t + time::Duration::try_from(at.elapsed()).unwrap_or_default()
-            });
+            let now = m.vcenter_now();
             m.next_change.is_some_and(|t| t <= now)
                 || m.rebuilt.is_none_or(|r| r.elapsed() >= REANALYSE_EVERY)
         })

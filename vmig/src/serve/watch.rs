@@ -130,10 +130,10 @@ async fn first_answer_and_sync(
     };
     let read = async {
         // The sender is dropped unsent only when the answer failed: its error ends the round.
-        if arriving.await.is_err() {
-            return Ok(false);
+        match arriving.await {
+            Ok(()) => sync(conn, i, scope, state).await,
+            Err(_) => Ok(()),
         }
-        sync(conn, i, scope, state).await.map(|()| true)
     };
     let (parts, read) = tokio::join!(answer, read);
     let parts = parts?;
