@@ -348,16 +348,20 @@ pub fn book_at(
         slots.book_in(id, t)?;
         return Ok(id);
     }
-    let mut after = state.clone();
-    let id = after
+    // `create_gi` changes nothing when it refuses; a GI it has just created is empty and
+    // unused, so taking it back cannot fail.
+    let id = state
         .create_gi(t.gi_profile, Some(placement))
         .map_err(|e| no_gi(e.to_string()))?;
-    slots.add_gi(id, t.gi_profile)?;
-    if let Err(e) = slots.book_in(id, t) {
-        slots.gis.retain(|g| g.gi != id);
+    if let Err(e) = slots.add_gi(id, t.gi_profile) {
+        let _ = state.destroy_gi(id);
         return Err(e);
     }
-    *state = after;
+    if let Err(e) = slots.book_in(id, t) {
+        slots.gis.retain(|g| g.gi != id);
+        let _ = state.destroy_gi(id);
+        return Err(e);
+    }
     Ok(id)
 }
 
