@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use vcenter_client::{CustomFieldKey, HostRef, MoRef, TaskWait};
+use vcenter_client::{CustomFieldKey, CustomValues, HostRef, MoRef, TaskWait};
 
 use crate::layout::show::{self, HostRow};
 use crate::layout::target::{Desired, Inventory, value};
@@ -200,13 +200,21 @@ impl Rollout<'_> {
     /// restarted without its data or restored from a backup. `false` when vCenter cannot be
     /// asked (that is reported as unreachable instead).
     async fn record_gone(&self) -> bool {
+        if !self.written {
+            return false;
+        }
+        match self.conn.client.custom_values(&self.cluster).await {
+            Ok(values) => self.record_missing(&values),
+            Err(_) => false,
+        }
+    }
+
+    /// True when this run wrote the record and the cluster's `values` lack it.
+    fn record_missing(&self, values: &CustomValues) -> bool {
         let (Some(key), true) = (self.field, self.written) else {
             return false;
         };
-        match self.conn.client.custom_values(&self.cluster).await {
-            Ok(values) => values.get(key).is_none_or(|v| v.trim().is_empty()),
-            Err(_) => false,
-        }
+        values.get(key).is_none_or(|v| v.trim().is_empty())
     }
 
     /// The hosts this rollout has not finished, with their phase, for messages.
@@ -349,10 +357,15 @@ async fn now(c: &Connection) -> Result<String, AdminError> {
 }
 
 /// The rows of the cluster's hosts, with each host's ref.
-async fn read_rows(c: &Connection, cluster: &str) -> Result<Vec<(HostRow, HostRef)>, AdminError> {
+/// The cluster's host rows, and its custom values as read with them (where the rollout's
+/// record is), from one inventory read.
+async fn read_rows(
+    c: &Connection,
+    cluster: &str,
+) -> Result<(Vec<(HostRow, HostRef)>, Option<CustomValues>), AdminError> {
     let inv = Inventory::read(c).await?;
     let rows = show::rows(&inv, Some(cluster), None);
-    Ok(rows
+    let rows = rows
         .into_iter()
         .filter_map(|r| {
             let h = inv
@@ -361,7 +374,13 @@ async fn read_rows(c: &Connection, cluster: &str) -> Result<Vec<(HostRow, HostRe
                 .find(|h| h.name.as_deref() == Some(r.host.as_str()))?;
             Some((r, h.moref.clone()))
         })
-        .collect())
+        .collect();
+    let values = inv
+        .clusters
+        .into_iter()
+        .find(|(cl, _)| cl.name == cluster)
+        .map(|(_, v)| v);
+    Ok((rows, values))
 }
 
 fn label(row: &HostRow) -> String {
@@ -528,7 +547,7 @@ async fn settled_rows(
     let deadline = Instant::now() + Duration::from_secs(r.args.timeout_s);
     loop {
         r.renew().await?;
-        let rows = read_rows(r.conn, &r.args.cluster).await?;
+        let (rows, _) = read_rows(r.conn, &r.args.cluster).await?;
         let waiting = rows.iter().find_map(|(row, _)| match need(row) {
             Need::Waiting(w) => Some((row.host.clone(), w)),
             _ => None,
@@ -686,10 +705,10 @@ async fn wait_batch(
             ));
         }
         r.renew().await?;
-        let rows = read_rows(c, &r.args.cluster).await?;
+        let (rows, cluster_values) = read_rows(c, &r.args.cluster).await?;
         // Before reading the rows as progress: a vCenter that lost the record (restarted
         // empty) also lost the desired layouts, which would read as "changed".
-        if r.record_gone().await {
+        if cluster_values.is_some_and(|v| r.record_missing(&v)) {
             return Err(r.lost_state());
         }
         let mut remaining = 0;
