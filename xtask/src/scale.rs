@@ -670,6 +670,11 @@ fn serve_summary(f: &scale_serve::ServeFigures, report_s: f64) -> Result<String>
     )?;
     writeln!(
         s,
+        "settled (the start-up's check read done) after {:.2} s; changes are written after that",
+        f.settled_s
+    )?;
+    writeln!(
+        s,
         "/metrics {:.1} MiB, / {:.1} MiB",
         f.metrics_bytes as f64 / 1048576.0,
         f.page_bytes as f64 / 1048576.0

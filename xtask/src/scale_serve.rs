@@ -4,6 +4,9 @@
 //!
 //! 1. initial sync: from starting the process to `/healthz` answering 200 (every vCenter
 //!    read once), with the process's CPU time and RSS then;
+//!    Then the start-up's check read (one more full read once the collector's first answer
+//!    is in, see vmig/src/serve/watch.rs) is waited for (`syncs` reaching 2 in `/healthz`),
+//!    and its end reported: changes are measured on a settled server;
 //! 2. a change: one host's agent document is rewritten (`SetField`, as an agent does) with
 //!    one more GPU instance in use, `--changes` times; measured from just before the write
 //!    to (a) `/metrics` showing the new count (polled every 50 ms) and (b) the first
@@ -29,6 +32,8 @@ pub struct ServeFigures {
     pub sync_s: f64,
     pub sync_cpu_s: f64,
     pub sync_rss_kib: u64,
+    /// From the start to the end of the check read.
+    pub settled_s: f64,
     /// Per change: (`SetField` s, in `/metrics` s, event + page fetched s).
     pub changes: Vec<(f64, f64, f64)>,
     pub idle_s: f64,
@@ -85,6 +90,19 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         sync_rss_kib >> 10,
         super::probe::load_average()
     );
+    let settled_s = loop {
+        let (code, body) = get(&server.addr, "/healthz")?;
+        let health: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let syncs = health["vcenters"][0]["syncs"].as_u64().unwrap_or(0);
+        if code == 200 && syncs >= 2 {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("vmig serve did not finish its check read in 30 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("scale: vmig serve settled (check read done) after {settled_s:.2} s");
     let metrics_bytes = get(&server.addr, "/metrics")?.1.len();
     let page_bytes = get(&server.addr, "/")?.1.len();
 
@@ -160,6 +178,7 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         sync_s,
         sync_cpu_s,
         sync_rss_kib,
+        settled_s,
         changes: figures,
         idle_s,
         idle_cpu_s,

@@ -225,15 +225,31 @@ impl State {
 
     /// A full read of vCenter `i` replaces its model.
     pub fn replace(&self, i: usize, inv: VcenterInventory, vcenter_now: OffsetDateTime) {
-        self.with_model(|m| {
+        self.replace_then_apply(i, inv, vcenter_now, &[]);
+    }
+
+    /// A full read replaces vCenter `i`'s model, then the update sets received while it ran
+    /// are applied to it again (the read may predate them); one re-analysis for all.
+    pub fn replace_then_apply(
+        &self,
+        i: usize,
+        inv: VcenterInventory,
+        vcenter_now: OffsetDateTime,
+        since: &[vcenter_client::UpdateSet],
+    ) -> model::Effect {
+        let effect = self.with_model(|m| {
+            let mut inv = inv;
+            let effect = model::apply_all(&mut inv, since);
             m.inventories[i] = Some(inv);
             m.clock = Some((vcenter_now, Instant::now()));
             let v = &mut m.vcenters[i];
             v.up = true;
             v.error = None;
             v.syncs += 1;
+            effect
         });
         self.rebuild();
+        effect
     }
 
     /// Applies an update set to vCenter `i`'s model; `Resync` asks the caller for a full read.
@@ -245,6 +261,21 @@ impl State {
                 .map_or(model::Effect::Resync, |inv| model::apply(inv, set))
         });
         tracing::info!("update set: {} object(s), {effect:?}", set.objects.len());
+        if effect == model::Effect::Changed {
+            self.rebuild();
+        }
+        effect
+    }
+
+    /// Applies the collector's first answer to vCenter `i`'s model, read beside it
+    /// ([`model::reconcile`]); `Resync` asks the caller for a full read.
+    pub fn reconcile(&self, i: usize, answer: &[model::Watched]) -> model::Effect {
+        let effect = self.with_model(|m| {
+            m.inventories[i]
+                .as_mut()
+                .map_or(model::Effect::Resync, |inv| model::reconcile(inv, answer))
+        });
+        tracing::info!("the first answer applied to the read: {effect:?}");
         if effect == model::Effect::Changed {
             self.rebuild();
         }

@@ -1,8 +1,13 @@
 //! One vCenter's watcher: a private update collector over every host and VM, a full read,
 //! then `WaitForUpdatesEx` for as long as it works.
 //!
-//! The collector is created *before* the full read, so a change made while the inventory is
-//! being read is also delivered as an update afterwards (applying it twice is harmless).
+//! The full read comes first, then the collector's first answer, newer than the read, is
+//! applied to what the read found ([`sync_then_first_answer`]): a change made during the read
+//! is in that answer, and one made after it is delivered as an update (applying one twice is
+//! harmless). Since the vCenter simulator's collector misses changes made while it collects
+//! its first answer, one more full read follows the answer, with the updates flowing beside
+//! it (the check read).
+//!
 //! Any error — `InvalidCollectorVersion`, a lost session or collector after a vCenter
 //! restart, a network error — ends the round: the watcher marks the vCenter down, waits
 //! (doubling up to a minute) and starts over with a new collector and a full read. The
@@ -13,9 +18,9 @@ use std::time::Duration;
 use vcenter_client::{Client, FilterSpec, UpdateCollector, is_invalid_collector_version};
 
 use super::State;
-use super::model::{Effect, HOST_PATHS, VM_PATHS};
+use super::model::{Effect, HOST_PATHS, VM_PATHS, Watched};
 use crate::Connection;
-use crate::inventory::{self, NoProgress, Scope, VmSelection};
+use crate::inventory::{self, NoProgress, Scope, VcenterInventory, VmSelection};
 
 /// The longest a `WaitForUpdatesEx` stays open; well under the client's read timeout.
 const MAX_WAIT: Duration = Duration::from_secs(20);
@@ -53,14 +58,42 @@ async fn round(
         Err(e) => return e,
     };
     let outcome: vcenter_client::Result<std::convert::Infallible> = async {
-        first_answer_and_sync(conn, i, scope, state, &mut uc).await?;
+        let read_after = sync_then_first_answer(conn, i, scope, state, &mut uc).await?;
         *backoff = Duration::from_secs(1);
+        // The check read: see `sync_then_first_answer`. Updates keep flowing beside it and are
+        // applied at once (so a change shows as fast as ever); they are also kept, to be
+        // applied again on top of the check's result, which may predate them.
+        let check = read(conn, scope);
+        tokio::pin!(check);
+        let mut during_check = (!read_after).then(Vec::new);
+        let mut deferred_resync = false;
         loop {
-            let Some(set) = c.wait_for_updates(&mut uc, MAX_WAIT).await? else {
-                continue;
+            let wait = c.wait_for_updates(&mut uc, MAX_WAIT);
+            tokio::pin!(wait);
+            let set = loop {
+                tokio::select! {
+                    set = &mut wait => break set?,
+                    checked = &mut check, if during_check.is_some() => {
+                        let (inv, now) = checked?;
+                        let since = during_check.take().unwrap_or_default();
+                        let effect = state.replace_then_apply(i, inv, now, &since);
+                        tracing::info!(vcenter = %conn.target.host, "check read: {} update set(s) applied again, {effect:?}", since.len());
+                        if effect == Effect::Resync || deferred_resync {
+                            sync(conn, i, scope, state).await?;
+                        }
+                    }
+                }
             };
-            if state.apply(i, &set) == Effect::Resync {
-                sync(conn, i, scope, state).await?;
+            let Some(set) = set else { continue };
+            let effect = state.apply(i, &set);
+            match &mut during_check {
+                // The check's result will be read again anyway, after this update.
+                Some(kept) => {
+                    deferred_resync |= effect == Effect::Resync;
+                    kept.push(set);
+                }
+                None if effect == Effect::Resync => sync(conn, i, scope, state).await?,
+                None => {}
             }
         }
     }
@@ -74,74 +107,61 @@ async fn round(
     }
 }
 
-/// The collector's first answer, overlapped with the full read.
+/// The full read, then the collector's first answer applied to it; whether a full read was
+/// made after the answer (then no check read is needed).
 ///
-/// The first answer is the whole filtered set; the inventory reader reads it (and the device
-/// lists the filter leaves out) its own way, so the answer's objects are read one by one and
-/// dropped: kept whole, it took over 200 MB at 40,000 VMs. The full read starts as soon as
-/// the answer's first object arrives: vCenter has then taken the answer's snapshot, so what
-/// the read sees is that state or newer, and every change after the snapshot comes as an
-/// update later (applied twice at worst, which is harmless). Waiting for the whole answer
-/// first cost 1.5–3.6 s of the initial sync at 2,500 hosts (docs/performance.md). vCenter may
-/// split the answer (`truncated`: the rest follows, still as `enter`); a change delivered in
-/// a later part would be lost to a read that began before it, so a split answer is followed
-/// by a second full read.
-async fn first_answer_and_sync(
+/// The first snapshot is made from the read as soon as it ends: it is what `vmig report`
+/// would show then, and the read has vCenter to itself (made beside the answer, both were
+/// slower, docs/performance.md). The first answer (`WaitForUpdatesEx` from no version) is the
+/// whole filtered set as it is when asked, so newer than the read: its objects are kept in a
+/// compact form ([`Watched`]: kept as parsed XML the answer took over 200 MB at 40,000 VMs)
+/// and applied to the model when it is complete ([`State::reconcile`]), and every later
+/// change comes as an update from its version on. vCenter may split the answer
+/// (`truncated`; the rest follows at once, still as `enter`): every part is kept.
+///
+/// The vCenter simulator (govmomi 0.24) starts tracking changes only after it has collected
+/// the first answer, object by object, so a change made while it collects may be in neither
+/// the answer nor a later update. So the caller makes one more full read once the answer is
+/// in (the check read, beside the updates): one more read at start, and on the simulator
+/// updates delivered during it come later, since it is busy serving it.
+async fn sync_then_first_answer(
     conn: &Connection,
     i: usize,
     scope: &Scope,
     state: &State,
     uc: &mut UpdateCollector,
-) -> vcenter_client::Result<()> {
+) -> vcenter_client::Result<bool> {
     let c = &conn.client;
-    let began = std::time::Instant::now();
-    let (arrived, arriving) = tokio::sync::oneshot::channel::<()>();
-    let mut arrived = Some(arrived);
-    let mut first_at = None;
     let answer = async {
-        let (mut objects, mut parts) = (0, 0);
+        let began = std::time::Instant::now();
+        let mut objects = Vec::new();
+        let mut parts = 0;
         while let Some(read) = c
             .wait_for_updates_each(uc, Duration::ZERO, |object| {
-                if let Some(tx) = arrived.take() {
-                    first_at = Some(began.elapsed());
-                    let _ = tx.send(());
-                }
-                drop(object);
+                objects.push(Watched::of(&object));
             })
             .await?
         {
-            objects += read.objects;
             parts += 1;
             if !read.truncated {
                 break;
             }
         }
-        // An empty answer (no host, no VM) has no first object.
-        if let Some(tx) = arrived.take() {
-            let _ = tx.send(());
-        }
         tracing::info!(
             vcenter = %conn.target.host,
-            "the collector's first answer: {objects} objects in {parts} part(s), {} ms (the first after {} ms)",
-            began.elapsed().as_millis(),
-            first_at.unwrap_or_default().as_millis()
+            "the collector's first answer: {} objects in {parts} part(s), {} ms",
+            objects.len(),
+            began.elapsed().as_millis()
         );
-        vcenter_client::Result::Ok(parts)
+        vcenter_client::Result::Ok(objects)
     };
-    let read = async {
-        // The sender is dropped unsent only when the answer failed: its error ends the round.
-        match arriving.await {
-            Ok(()) => sync(conn, i, scope, state).await,
-            Err(_) => Ok(()),
-        }
-    };
-    let (parts, read) = tokio::join!(answer, read);
-    let parts = parts?;
-    read?;
-    if parts > 1 {
+    sync(conn, i, scope, state).await?;
+    let answer = answer.await?;
+    if state.reconcile(i, &answer) == Effect::Resync {
         sync(conn, i, scope, state).await?;
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 async fn collector(
@@ -164,12 +184,24 @@ async fn collector(
     }
 }
 
+/// Reads vCenter `i` in full and replaces its model.
 async fn sync(
     conn: &Connection,
     i: usize,
     scope: &Scope,
     state: &State,
 ) -> Result<(), vcenter_client::Error> {
+    let (inv, now) = read(conn, scope).await?;
+    state.replace(i, inv, now);
+    tracing::info!(vcenter = %conn.target.host, "inventory read");
+    Ok(())
+}
+
+/// The inventory as `vmig report` reads it, and vCenter's clock just after.
+async fn read(
+    conn: &Connection,
+    scope: &Scope,
+) -> Result<(VcenterInventory, time::OffsetDateTime), vcenter_client::Error> {
     let host = &conn.target.host;
     let inv = inventory::collect_with(&conn.client, host, scope, VmSelection::Report, &NoProgress)
         .await
@@ -178,7 +210,5 @@ async fn sync(
             other => vcenter_client::Error::NotFound(other.to_string()),
         })?;
     let now = crate::times::vcenter_now(&conn.client).await?;
-    state.replace(i, inv, now);
-    tracing::info!(vcenter = %host, "inventory read");
-    Ok(())
+    Ok((inv, now))
 }
