@@ -210,7 +210,8 @@ pub struct GiView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vgpus: Vec<mig::report::VgpuReport>,
     /// How many more vGPUs of the type it hosts fit in it, when that type is time-sliced
-    /// inside GIs on this GPU (`sliced_types`; `mig::vgpu_slots`).
+    /// inside GIs on this GPU (`sliced_types`; `mig::vgpu_slots`): the slots its vGPUs and the
+    /// reservations counted on it leave, as `vmig capacity` counts them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub more_vgpus: Option<u32>,
 }
@@ -364,7 +365,8 @@ fn gpu_view(host: &HostAnalysis, g: &GpuAnalysis) -> GpuView {
         v.ecc = u.ecc;
         v.xid = u.xid.clone();
     }
-    let slots = g.report.gpu_slots();
+    // With the reservations counted, as `capacity` counts them (analysis::GpuAnalysis::slots).
+    let slots = &g.slots;
     for gi in &g.report.gpu_instances {
         let profile = g.model.and_then(|m| m.gi_profile(gi.profile_id));
         let more_vgpus = slots

@@ -243,6 +243,19 @@ fn fills_the_gi(rig: &Rig) -> Vec<String> {
         assert_eq!(a["reservation"]["time_sliced"], true, "{a:#}");
         let cap = capacity(env, DC18, "1", 0);
         assert_eq!(cap["available"], 3 - (n as u64 + 1));
+        // The report's "n more fit" on that GI counts the reservations as capacity does.
+        let r = env.vmig_json(&["report"], 0);
+        let gi = host_json(&r, HOST)
+            .and_then(|h| {
+                h["gpus"][0]["instances"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|i| i["gi_id"].as_u64() == Some(free.0))
+                    .cloned()
+            })
+            .expect("the free GI in the report");
+        assert_eq!(gi["more_vgpus"], 3 - (n as u64 + 1), "{gi:#}");
     }
     // Two admins race for the last slot: one wins, the other is refused, nothing overbooked.
     let outs = vmig_support::race_one_wins(
