@@ -1,4 +1,10 @@
-//! Blackwell: the RTX PRO 6000 Blackwell Server Edition (GB202).
+//! Blackwell: the B200 (the Hopper geometry, `seven_slice_profiles!`) and the RTX PRO 6000
+//! Blackwell Server Edition (GB202).
+//!
+//! B200: names, counts and copy engines of every profile from NVIDIA's MIG guide; ids, memory,
+//! SMs and engines of the 1g, `1g.45gb` and 2g rows from real `-lgip` outputs (the later
+//! driver's 20.50 GiB for `1g.23gb`); the 3g, 4g and 7g memory and SMs, the placements and GI
+//! ids inferred from the Hopper parts, whose counts and ids it shares (docs/mig-model.md).
 //!
 //! Unlike the data-centre parts it has 4 compute slices, at most 4 GIs, a 12-unit placement
 //! grid (a 1g GI covers 3 units, `{0,3,6,9}:3`) and five variants of each size: plain, `+me`,
@@ -7,8 +13,9 @@
 //! indices, the CI profiles of partial CIs and two of the GI ids are inferred. Sources and
 //! which value is which: docs/mig-model.md ("RTX PRO 6000 Blackwell").
 use super::{
-    CP_1_IN_1, CP_1_IN_2, CP_1_IN_4, CP_2_IN_2, CP_2_IN_4, CP_4_IN_4, CiProfile, GiProfile,
-    GpuModel, ci, gi, gi_index as idx, pl,
+    CP_1_IN_1, CP_1_IN_2, CP_1_IN_3, CP_1_IN_4, CP_1_IN_7, CP_2_IN_2, CP_2_IN_3, CP_2_IN_4,
+    CP_2_IN_7, CP_3_IN_3, CP_3_IN_7, CP_4_IN_4, CP_4_IN_7, CP_7_IN_7, CiProfile, GI_IDS_8_SLICES,
+    GP_1, GP_2, GP_2_ALL, GP_4, GP_4_LEFT, GP_8, GiProfile, GpuModel, ci, gi, gi_index as idx, pl,
 };
 use crate::ids::Placement;
 
@@ -220,4 +227,23 @@ pub(super) const RTX_PRO_6000_BSE: GpuModel = GpuModel {
     vgpu_board: "",
     gi_profiles: RTX_PRO_6000_PROFILES,
     gi_id_regions: GI_IDS_12_UNITS,
+};
+
+seven_slice_profiles!(B200_PROFILES, gb: ["23", "45", "90", "180"],
+    mem: [20992, 45312, 90624, 182528], sm: [18, 30, 36, 68, 72, 148],
+    ce: [2, 2, 4, 6, 8, 16]);
+
+/// NVIDIA B200 (HGX B200), 180GB.
+pub(super) const B200_180GB: GpuModel = GpuModel {
+    key: "b200-180gb",
+    nvml_name: "NVIDIA B200",
+    short_name: "B200-180GB",
+    pci_device_id: 0x2901,
+    memory_mib: 183359,
+    compute_slices: 7,
+    memory_slices: 8,
+    sm_count: 148,
+    vgpu_board: "",
+    gi_profiles: B200_PROFILES,
+    gi_id_regions: GI_IDS_8_SLICES,
 };

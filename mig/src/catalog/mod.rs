@@ -7,6 +7,8 @@
 use crate::engines::EngineCounts;
 use crate::ids::{CiProfileId, GiProfileId, Placement};
 
+#[macro_use]
+mod seven_slice;
 mod ampere;
 mod blackwell;
 mod hopper;
@@ -96,7 +98,7 @@ pub struct CiProfile {
     pub is_default: bool,
 }
 
-static CATALOG: [GpuModel; 12] = [
+static CATALOG: [GpuModel; 14] = [
     ampere::A100_PCIE_40GB,
     ampere::A100_SXM4_40GB,
     ampere::A100_PCIE_80GB,
@@ -106,8 +108,10 @@ static CATALOG: [GpuModel; 12] = [
     hopper::H100_PCIE_80GB,
     hopper::H100_NVL_94GB,
     hopper::GH200_96GB,
+    hopper::GH200_144GB,
     hopper::H200_SXM_141GB,
     hopper::H200_NVL_141GB,
+    blackwell::B200_180GB,
     blackwell::RTX_PRO_6000_BSE,
 ];
 

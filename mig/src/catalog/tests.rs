@@ -397,13 +397,20 @@ fn h200_names_follow_the_mig_user_guide() {
                 "1g.35gb"
             ]
         );
+        // The memory column of a real `-lgip` (NVIDIA/mig-parted#120).
+        let gib: Vec<String> = m
+            .gi_profiles
+            .iter()
+            .map(|p| p.memory_gib_display())
+            .collect();
         assert_eq!(
-            m.gi_profile_by_name("7g.141gb")
-                .unwrap()
-                .memory_gib_display(),
-            "140.00"
+            gib,
+            [
+                "16.00", "32.25", "69.50", "69.50", "139.75", "16.00", "32.25"
+            ]
         );
-        assert_eq!(m.gi_profile_by_name("3g.71gb").unwrap().engines.sm, 60);
+        let sms: Vec<u32> = m.gi_profiles.iter().map(|p| p.engines.sm).collect();
+        assert_eq!(sms, [16, 32, 60, 64, 132, 16, 26]);
     }
 }
 
@@ -480,5 +487,62 @@ fn every_profile_variant_is_the_one_its_name_spells() {
                 p.name
             );
         }
+    }
+}
+
+/// The rows real `-lgip` outputs give for the B200 (NVIDIA/mig-parted#187, the later driver's
+/// 20.50 GiB) and the GH200 144GB (NVIDIA/mig-parted#139): name, id, count, memory column, SMs,
+/// copy engines. Their 3g, 4g and 7g rows are inferred (docs/mig-model.md).
+#[test]
+fn b200_and_gh200_144gb_match_the_real_rows_found() {
+    let rows = |key: &str| -> Vec<(String, u32, u32, String, u32, u32)> {
+        GpuModel::by_key(key)
+            .unwrap()
+            .gi_profiles
+            .iter()
+            .filter(|p| matches!(p.id.0, 19 | 20 | 15 | 14))
+            .map(|p| {
+                (
+                    p.name.to_string(),
+                    p.id.0,
+                    p.instance_count,
+                    p.memory_gib_display(),
+                    p.engines.sm,
+                    p.engines.ce,
+                )
+            })
+            .collect()
+    };
+    let row =
+        |n: &str, id, count, gib: &str, sm, ce| (n.to_string(), id, count, gib.to_string(), sm, ce);
+    assert_eq!(
+        rows("b200-180gb"),
+        [
+            row("1g.23gb", 19, 7, "20.50", 18, 2),
+            row("2g.45gb", 14, 3, "44.25", 36, 4),
+            row("1g.23gb+me", 20, 1, "20.50", 18, 2),
+            row("1g.45gb", 15, 4, "44.25", 30, 2),
+        ]
+    );
+    assert_eq!(
+        rows("gh200-144gb"),
+        [
+            row("1g.18gb", 19, 7, "17.50", 16, 1),
+            row("2g.36gb", 14, 3, "35.25", 32, 2),
+            row("1g.18gb+me", 20, 1, "17.50", 16, 1),
+            row("1g.36gb", 15, 4, "35.25", 26, 1),
+        ]
+    );
+    // Counts of the inferred rows come from NVIDIA's MIG guide (B200) and mig-parted's
+    // config (GH200 144GB): 3g ×2, 4g ×1, 7g ×1.
+    for key in ["b200-180gb", "gh200-144gb"] {
+        let counts: Vec<u32> = GpuModel::by_key(key)
+            .unwrap()
+            .gi_profiles
+            .iter()
+            .filter(|p| matches!(p.id.0, 9 | 5 | 0))
+            .map(|p| p.instance_count)
+            .collect();
+        assert_eq!(counts, [2, 1, 1], "{key}");
     }
 }
