@@ -117,6 +117,67 @@ fn mig_gpus<'n>(driver: &'n Driver, sel: Option<&GpuSelector>) -> Result<Vec<Gpu
     }
 }
 
+/// A GPU whose GI profiles can be listed, and those profiles.
+struct ProfileGpu<'n> {
+    gpu: Gpu<'n>,
+    profiles: Vec<GiProfileInfo>,
+    /// MIG is currently enabled; without it nothing can be created, so nothing is free.
+    mig_on: bool,
+}
+
+/// The GPUs `lgip`/`lgipp` list: as [`mig_gpus`], and also a GPU with MIG disabled when the
+/// driver answers its profile calls anyway (driver 580 does, docs/mig-model.md §7; older
+/// drivers answer NOT_SUPPORTED, and such a GPU fails as before).
+fn profile_gpus<'n>(
+    driver: &'n Driver,
+    sel: Option<&GpuSelector>,
+) -> Result<Vec<ProfileGpu<'n>>, AgentError> {
+    let candidates = match sel {
+        Some(sel) => vec![gpu_selector::resolve(driver, sel)?],
+        None => all_gpus(driver)?,
+    };
+    let mut listed = Vec::new();
+    let mut first_err = None;
+    for gpu in candidates {
+        let g = gpu.index();
+        match ops::require_mig_enabled(&gpu) {
+            Ok(()) => {
+                let profiles = ops::gi_profiles(&gpu)?;
+                listed.push(ProfileGpu {
+                    gpu,
+                    profiles,
+                    mig_on: true,
+                });
+            }
+            Err(e @ (AgentError::MigDisabled { .. } | AgentError::MigPendingEnable { .. })) => {
+                let profiles = gpu
+                    .gi_profiles()
+                    .map_err(nvml_err(g, "list GPU instance profiles"))?;
+                if profiles.is_empty() {
+                    first_err.get_or_insert(e);
+                } else {
+                    listed.push(ProfileGpu {
+                        gpu,
+                        profiles,
+                        mig_on: false,
+                    });
+                }
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match (listed.is_empty(), first_err) {
+        (true, Some(e)) => Err(e),
+        (true, None) => Err(AgentError::NoSuchGpu {
+            selector: "any MIG-capable GPU".into(),
+            available: Vec::new(),
+        }),
+        _ => Ok(listed),
+    }
+}
+
 /// GI profiles in the order nvidia-smi lists them: by memory, then size, then NVML index.
 fn display_order(mut profiles: Vec<GiProfileInfo>) -> Vec<GiProfileInfo> {
     profiles.sort_by_key(|p| (p.memory_mib, p.slice_count, p.index));
@@ -195,18 +256,27 @@ pub fn mode(driver: &Driver, a: &ModeArgs, json: bool, out: &mut String) -> Resu
     Ok(())
 }
 
-/// `mig lgip`: GI profiles with free/total instances.
+/// `mig lgip`: GI profiles with free/total instances (none free on a GPU with MIG disabled
+/// whose driver lists them).
 pub fn lgip(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), AgentError> {
     let mut rows = Vec::new();
-    for gpu in mig_gpus(driver, a.gpu.as_ref())? {
+    for ProfileGpu {
+        gpu,
+        profiles,
+        mig_on,
+    } in profile_gpus(driver, a.gpu.as_ref())?
+    {
         let g = gpu.index();
-        for p in display_order(ops::gi_profiles(&gpu)?) {
+        for p in display_order(profiles) {
             rows.push(GiProfileRow {
                 gpu: g,
                 profile_id: p.id,
-                instances_free: gpu
-                    .gi_remaining_capacity(p.id)
-                    .map_err(nvml_err(g, "read remaining GPU instance capacity"))?,
+                instances_free: if mig_on {
+                    gpu.gi_remaining_capacity(p.id)
+                        .map_err(nvml_err(g, "read remaining GPU instance capacity"))?
+                } else {
+                    0
+                },
                 instances_total: p.instance_count,
                 memory_mib: p.memory_mib,
                 engines: p.engines,
@@ -222,9 +292,9 @@ pub fn lgip(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result
 /// `mig lgipp`: the possible placements of each GI profile.
 pub fn lgipp(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), AgentError> {
     let mut rows = Vec::new();
-    for gpu in mig_gpus(driver, a.gpu.as_ref())? {
+    for ProfileGpu { gpu, profiles, .. } in profile_gpus(driver, a.gpu.as_ref())? {
         let g = gpu.index();
-        for p in display_order(ops::gi_profiles(&gpu)?) {
+        for p in display_order(profiles) {
             rows.push(GiPlacementsRow {
                 gpu: g,
                 profile_id: p.id,

@@ -35,6 +35,11 @@ pub struct Behaviour {
     /// Pairs of GI profiles this driver refuses to have on one GPU at the same time, in either
     /// order: creating the second is INSUFFICIENT_RESOURCES and its remaining capacity reads 0.
     pub exclusive: Vec<(GiProfileId, GiProfileId)>,
+    /// The GI profile-info calls answer while MIG is disabled (older drivers: NOT_SUPPORTED).
+    /// Seen on driver 580.159.04 (H100 80GB HBM3, MIG disabled): `nvidia-smi mig -lgip` and
+    /// `-lgipp` list every profile and placement (docs/mig-model.md §7). From R580 on, by that
+    /// observation; the exact first release is not known.
+    pub profiles_with_mig_off: bool,
 }
 
 /// The driver's major version (`510` of `510.47.03`); `None` if it does not start with digits.
@@ -80,8 +85,10 @@ pub fn behaviour(model: &GpuModel, version: &str, platform: Platform) -> Behavio
     };
     // An unparsable version gets the catalog's (newest) behaviour.
     let Some(major) = driver_major(version) else {
+        b.profiles_with_mig_off = true;
         return b;
     };
+    b.profiles_with_mig_off = major >= 580;
     if major < 510 {
         // MIG user guide, "Concepts": "prior to NVIDIA driver release R510, the combination of
         // a (4 memory, 4 compute) and a (4 memory, 3 compute) profile was not supported". The
@@ -228,8 +235,16 @@ mod tests {
     fn newer_drivers_and_linux_keep_the_catalog() {
         let b = behaviour(a100(), "550.54.15", Platform::Linux);
         assert_eq!(b, Behaviour::default());
-        let b = behaviour(a100(), "garbage", Platform::Linux);
-        assert_eq!(b, Behaviour::default());
+        // Driver 580 answers the profile calls with MIG off; an unparsable version is taken
+        // as the newest driver.
+        let newest = Behaviour {
+            profiles_with_mig_off: true,
+            ..Behaviour::default()
+        };
+        for v in ["580.159.04", "590.44.01", "garbage"] {
+            assert_eq!(behaviour(a100(), v, Platform::Linux), newest, "{v}");
+        }
+        assert!(!behaviour(a100(), "575.57.08", Platform::Linux).profiles_with_mig_off);
         assert_eq!(driver_major("580.82.07"), Some(580));
         assert_eq!(cuda_of(510), 11060);
         assert_eq!(cuda_of(550), 12040);

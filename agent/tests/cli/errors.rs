@@ -44,6 +44,58 @@ fn mig_disabled_and_not_found_gpus() {
     assert!(err.contains("MIG device UUID"), "{err}");
 }
 
+/// Driver 580 lists GI profiles and placements with MIG disabled (seen on a real H100,
+/// docs/mig-model.md §7): `lgip`/`lgipp` list them, none free; everything that needs MIG
+/// still refuses. A GPU with MIG on beside it is listed as usual.
+#[test]
+fn driver_580_lists_profiles_with_mig_disabled() {
+    let host = Host::with_args(
+        &["h100-sxm5-80gb", "h100-sxm5-80gb"],
+        &["--driver-version", "580.159.04"],
+    );
+    let lgip = host.ok(&["mig", "lgip", "-i", "0"]);
+    assert!(
+        lgip.contains(
+            "|   0  MIG 1g.10gb       19     0/7        9.75       No     16     1     0   |"
+        ),
+        "{lgip}"
+    );
+    assert!(lgip.contains("MIG 7g.80gb"), "{lgip}");
+    let lgipp = host.ok(&["mig", "lgipp", "-i", "0"]);
+    assert!(
+        lgipp.contains("GPU  0 Profile ID  9 Placements: {0,4}:4"),
+        "{lgipp}"
+    );
+    let j = host.json(&["mig", "lgip"]);
+    let rows = j.as_array().expect("rows");
+    assert_eq!(rows.len(), 14, "both GPUs' 7 profiles: {j}");
+    assert!(rows.iter().all(|r| r["instances_free"] == 0), "{j}");
+    for cmd in [
+        vec!["mig", "cgi", "-i", "0", "9"],
+        vec!["mig", "lgi"],
+        vec!["mig", "lci", "-i", "0"],
+    ] {
+        let err = host.fails(&cmd, 3);
+        assert!(
+            err.contains("MIG mode is disabled on GPU 0"),
+            "{cmd:?}: {err}"
+        );
+    }
+    // MIG on GPU 1 only: GPU 1 shows its free instances, GPU 0 none.
+    host.ok(&["mig", "mode", "-i", "1", "--enable"]);
+    host.sim(&["reset", "-i", "1"]);
+    let j = host.json(&["mig", "lgip"]);
+    let free = |gpu: u64, id: u64| {
+        j.as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["gpu"] == gpu && r["profile_id"] == id)
+            .map(|r| r["instances_free"].clone())
+    };
+    assert_eq!(free(0, 19), Some(0.into()), "{j}");
+    assert_eq!(free(1, 19), Some(7.into()), "{j}");
+}
+
 #[test]
 fn gpus_are_addressed_by_uuid_pci_bus_id_or_index() {
     let host = Host::with_mig(&["a100-pcie-40gb", "h100-sxm5-80gb"]);

@@ -23,7 +23,7 @@ pub const GI_PROFILE_COUNT: u32 = 0x12;
 /// The profile at NVML profile *index* `index` (the `NVML_GPU_INSTANCE_PROFILE_*` constant),
 /// as this driver reports it.
 fn profile_at_index(s: &SimState, g: &SimGpu, index: u32) -> NvmlResult<GiProfile> {
-    g.require_mig()?;
+    require_profiles(s, g)?;
     if index >= GI_PROFILE_COUNT {
         return Err(NvmlCode::INVALID_ARGUMENT);
     }
@@ -31,6 +31,18 @@ fn profile_at_index(s: &SimState, g: &SimGpu, index: u32) -> NvmlResult<GiProfil
         .gi_profile_by_index(index)
         .and_then(|p| s.behaviour(g).view(p))
         .ok_or(NvmlCode::NOT_SUPPORTED)
+}
+
+/// The profile-info calls need MIG enabled, except on drivers that answer them with MIG off
+/// (`Behaviour::profiles_with_mig_off`); a GPU without MIG never answers them.
+fn require_profiles(s: &SimState, g: &SimGpu) -> NvmlResult<()> {
+    if g.model().gi_profiles.is_empty() {
+        return Err(NvmlCode::NOT_SUPPORTED);
+    }
+    if s.behaviour(g).profiles_with_mig_off {
+        return Ok(());
+    }
+    g.require_mig()
 }
 
 /// The profile with NVML profile *id* `id` as this driver reports it; a profile the driver
@@ -172,7 +184,7 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoByIdV(
         non_null(info)?;
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
-            g.require_mig()?;
+            require_profiles(s, g)?;
             let p = profile_by_id(s, g, profile_id)?;
             // SAFETY: `info` was checked not NULL above and, per nvml.h, is a struct of the layout
             // its version word names, as `put_versioned` needs.
