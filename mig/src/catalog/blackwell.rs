@@ -1,10 +1,13 @@
-//! Blackwell: the B200 (the Hopper geometry, `seven_slice_profiles!`) and the RTX PRO 6000
-//! Blackwell Server Edition (GB202).
+//! Blackwell: the B200 and GB200 (the Hopper geometry, `seven_slice_profiles!`) and the RTX
+//! PRO 6000 Blackwell Server Edition (GB202).
 //!
 //! B200: names, counts and copy engines of every profile from NVIDIA's MIG guide; ids, memory,
 //! SMs and engines of the 1g, `1g.45gb` and 2g rows from real `-lgip` outputs (the later
 //! driver's 20.50 GiB for `1g.23gb`); the 3g, 4g and 7g memory and SMs, the placements and GI
 //! ids inferred from the Hopper parts, whose counts and ids it shares (docs/mig-model.md).
+//! GB200: the same, with its 1g, `1g.47gb` and 2g rows from a real `-lgip` of a production
+//! board (NVIDIA/mig-parted#227, names `1g.23gb`; an earlier HGX GB200 named it `1g.24gb`) and
+//! the other names and counts from mig-parted's config.
 //!
 //! Unlike the data-centre parts it has 4 compute slices, at most 4 GIs, a 12-unit placement
 //! grid (a 1g GI covers 3 units, `{0,3,6,9}:3`) and five variants of each size: plain, `+me`,
@@ -245,5 +248,24 @@ pub(super) const B200_180GB: GpuModel = GpuModel {
     sm_count: 148,
     vgpu_board: "",
     gi_profiles: B200_PROFILES,
+    gi_id_regions: GI_IDS_8_SLICES,
+};
+
+seven_slice_profiles!(GB200_PROFILES, gb: ["23", "47", "93", "186"],
+    mem: [22528, 46592, 93696, 188416], sm: [18, 32, 38, 72, 76, 152],
+    ce: [2, 2, 4, 6, 8, 16]);
+
+/// NVIDIA GB200 (the Blackwell GPU of a Grace Blackwell superchip), 186GB.
+pub(super) const GB200_186GB: GpuModel = GpuModel {
+    key: "gb200-186gb",
+    nvml_name: "NVIDIA GB200",
+    short_name: "GB200-186GB",
+    pci_device_id: 0x2941,
+    memory_mib: 189471,
+    compute_slices: 7,
+    memory_slices: 8,
+    sm_count: 152,
+    vgpu_board: "",
+    gi_profiles: GB200_PROFILES,
     gi_id_regions: GI_IDS_8_SLICES,
 };

@@ -98,7 +98,7 @@ pub struct CiProfile {
     pub is_default: bool,
 }
 
-static CATALOG: [GpuModel; 14] = [
+static CATALOG: [GpuModel; 15] = [
     ampere::A100_PCIE_40GB,
     ampere::A100_SXM4_40GB,
     ampere::A100_PCIE_80GB,
@@ -112,6 +112,7 @@ static CATALOG: [GpuModel; 14] = [
     hopper::H200_SXM_141GB,
     hopper::H200_NVL_141GB,
     blackwell::B200_180GB,
+    blackwell::GB200_186GB,
     blackwell::RTX_PRO_6000_BSE,
 ];
 

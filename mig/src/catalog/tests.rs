@@ -491,10 +491,10 @@ fn every_profile_variant_is_the_one_its_name_spells() {
 }
 
 /// The rows real `-lgip` outputs give for the B200 (NVIDIA/mig-parted#187, the later driver's
-/// 20.50 GiB) and the GH200 144GB (NVIDIA/mig-parted#139): name, id, count, memory column, SMs,
-/// copy engines. Their 3g, 4g and 7g rows are inferred (docs/mig-model.md).
+/// 20.50 GiB), the GH200 144GB (NVIDIA/mig-parted#139) and the GB200 (NVIDIA/mig-parted#227):
+/// name, id, count, memory column, SMs, copy engines. Their 3g, 4g and 7g rows are inferred (docs/mig-model.md).
 #[test]
-fn b200_and_gh200_144gb_match_the_real_rows_found() {
+fn b200_gb200_and_gh200_144gb_match_the_real_rows_found() {
     let rows = |key: &str| -> Vec<(String, u32, u32, String, u32, u32)> {
         GpuModel::by_key(key)
             .unwrap()
@@ -533,9 +533,19 @@ fn b200_and_gh200_144gb_match_the_real_rows_found() {
             row("1g.36gb", 15, 4, "35.25", 26, 1),
         ]
     );
+    // GB200 (NVIDIA/mig-parted#227, a production board).
+    assert_eq!(
+        rows("gb200-186gb"),
+        [
+            row("1g.23gb", 19, 7, "22.00", 18, 2),
+            row("2g.47gb", 14, 3, "45.50", 38, 4),
+            row("1g.23gb+me", 20, 1, "22.00", 18, 2),
+            row("1g.47gb", 15, 4, "45.50", 32, 2),
+        ]
+    );
     // Counts of the inferred rows come from NVIDIA's MIG guide (B200) and mig-parted's
-    // config (GH200 144GB): 3g ×2, 4g ×1, 7g ×1.
-    for key in ["b200-180gb", "gh200-144gb"] {
+    // config (GH200 144GB, GB200): 3g ×2, 4g ×1, 7g ×1.
+    for key in ["b200-180gb", "gh200-144gb", "gb200-186gb"] {
         let counts: Vec<u32> = GpuModel::by_key(key)
             .unwrap()
             .gi_profiles
