@@ -107,13 +107,21 @@ fn mig_gpus<'n>(driver: &'n Driver, sel: Option<&GpuSelector>) -> Result<Vec<Gpu
             }
         }
     }
-    match (enabled.is_empty(), first_err) {
+    some_or_first_error(enabled, first_err)
+}
+
+/// `found` unless it is empty; then why the first GPU was left out (or that there is none).
+fn some_or_first_error<T>(
+    found: Vec<T>,
+    first_err: Option<AgentError>,
+) -> Result<Vec<T>, AgentError> {
+    match (found.is_empty(), first_err) {
         (true, Some(e)) => Err(e),
         (true, None) => Err(AgentError::NoSuchGpu {
             selector: "any MIG-capable GPU".into(),
             available: Vec::new(),
         }),
-        _ => Ok(enabled),
+        _ => Ok(found),
     }
 }
 
@@ -168,14 +176,7 @@ fn profile_gpus<'n>(
             }
         }
     }
-    match (listed.is_empty(), first_err) {
-        (true, Some(e)) => Err(e),
-        (true, None) => Err(AgentError::NoSuchGpu {
-            selector: "any MIG-capable GPU".into(),
-            available: Vec::new(),
-        }),
-        _ => Ok(listed),
-    }
+    some_or_first_error(listed, first_err)
 }
 
 /// GI profiles in the order nvidia-smi lists them: by memory, then size, then NVML index.

@@ -214,6 +214,23 @@ fn doc_with_usage(gpus: Vec<mig::report::GpuReport>) -> String {
     r.to_json()
 }
 
+/// Host `name` and the key of `vmig.mig`, to write its agent document as an agent does.
+fn document_field(
+    rt: &tokio::runtime::Runtime,
+    c: &vcenter_client::Client,
+    name: &str,
+) -> (vcenter_client::HostRef, vcenter_client::CustomFieldKey) {
+    let host = host_ref(rt, c, name);
+    let key = rt
+        .block_on(c.custom_field_defs())
+        .expect("field definitions")
+        .into_iter()
+        .find(|d| d.name == "vmig.mig")
+        .expect("vmig.mig defined")
+        .key;
+    (host, key)
+}
+
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !f() {
@@ -294,14 +311,7 @@ fn a_document_change_reaches_metrics_and_a_restart_is_followed() {
     // A second instance in use, written as an agent would: in /metrics within 2 s.
     let rt = Env::runtime();
     let c = env.client(&rt);
-    let host = host_ref(&rt, &c, "DC0_C0_H0");
-    let key = rt
-        .block_on(c.custom_field_defs())
-        .expect("field definitions")
-        .into_iter()
-        .find(|d| d.name == "vmig.mig")
-        .expect("vmig.mig defined")
-        .key;
+    let (host, key) = document_field(&rt, &c, "DC0_C0_H0");
     let h0b = vec![gpu(
         0,
         A100,
@@ -417,14 +427,7 @@ fn changes_written_while_serve_starts_are_not_lost() {
     let env = Env::start(builder, "vmig-serve-start");
     let rt = Env::runtime();
     let c = env.client(&rt);
-    let host = host_ref(&rt, &c, "DC0_C0_H0");
-    let key = rt
-        .block_on(c.custom_field_defs())
-        .expect("field definitions")
-        .into_iter()
-        .find(|d| d.name == "vmig.mig")
-        .expect("vmig.mig defined")
-        .key;
+    let (host, key) = document_field(&rt, &c, "DC0_C0_H0");
 
     let server = start_server(&env);
     let addr = server.addr.clone();
