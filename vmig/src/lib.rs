@@ -35,7 +35,6 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod reservation;
-pub mod reservation_validate;
 pub mod rightsize;
 pub mod rollout;
 pub mod serve;

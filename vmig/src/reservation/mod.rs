@@ -20,6 +20,8 @@
 //!   token wins and the lower is [`ReservationStatus::Superseded`], not counted: the lower
 //!   one can only be the late write of a holder whose lock was broken (see `lock`).
 
+pub mod validate;
+
 use serde::{Deserialize, Serialize};
 
 use mig::report::HostReport;
@@ -160,15 +162,15 @@ impl Step {
 }
 
 impl Reservation {
-    /// Parses a custom-attribute value and checks its bounds (`reservation_validate`): every
+    /// Parses a custom-attribute value and checks its bounds ([`validate`]): every
     /// reader goes through here, so a hostile value is refused as a whole, with its reason.
     pub fn from_json(text: &str) -> Result<Self, String> {
-        crate::reservation_validate::check_size(text)?;
+        validate::check_size(text)?;
         let r: Reservation = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if r.schema != RESERVATION_SCHEMA {
             return Err(format!("unsupported reservation schema `{}`", r.schema));
         }
-        crate::reservation_validate::check(&r)?;
+        validate::check(&r)?;
         Ok(r)
     }
 

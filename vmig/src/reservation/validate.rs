@@ -7,11 +7,11 @@
 //! parse or run backwards. Whether the placement fits the *reserved GPU's* geometry is judged
 //! later, by the analysis, against the host's report.
 //!
-//! [`Reservation::from_json`]: crate::reservation::Reservation::from_json
+//! [`Reservation::from_json`]: super::Reservation::from_json
 
 use mig::report::{MAX_ID, MAX_MEMORY_SLICES};
 
-use crate::reservation::Reservation;
+use super::Reservation;
 
 /// The largest value accepted, in bytes. vmig writes about 600; every field at its bound
 /// stays under 4 KiB.
