@@ -11,9 +11,9 @@
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::credentials::UserSession;
 use crate::error::{Error, Result};
 use crate::moref::MoRef;
-use crate::session::UserSession;
 use crate::soap::decode::Node;
 use crate::soap::encode::Request;
 

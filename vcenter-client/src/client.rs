@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::credentials::{Credentials, UserSession, login_request};
 use crate::error::{Error, Result};
 use crate::moref::{FolderRef, MoRef};
-use crate::session::{Credentials, UserSession, login_request};
 use crate::soap::decode::{self, Mode, Node};
 use crate::soap::encode::Request;
 use crate::tls::TlsPolicy;

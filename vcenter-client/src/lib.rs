@@ -27,6 +27,7 @@
 
 mod authorization;
 mod client;
+mod credentials;
 mod custom_fields;
 mod error;
 mod events;
@@ -48,6 +49,7 @@ mod vm;
 
 pub use authorization::{AuthorizationRole, PrivilegeGrant, RoleId};
 pub use client::{AboutInfo, Client, ConnectOptions, ServiceContent};
+pub use credentials::{Credentials, Password, UserSession};
 pub use custom_fields::{CustomFieldDef, CustomValues};
 pub use error::{Error, Result};
 pub use events::{EventSeverity, HostEvent, MAX_EVENTS_READ, PostedEvent};
@@ -64,7 +66,6 @@ pub use property::{
     DynamicProperty, FilterSpec, MissingProperty, ObjectContent, ObjectSpec, PropertySpec,
     RetrieveOptions, RetrieveStats, TraversalSpec,
 };
-pub use session::{Credentials, Password, UserSession};
 pub use soap::decode::Node;
 pub use soap::fault::{Fault, FaultKind};
 pub use task::{TaskInfo, TaskState, TaskWait};
@@ -109,7 +110,7 @@ pub mod fuzzing {
             && let Some(rv) = resp.child("returnval")
         {
             let _ = crate::client::ServiceContent::from_node(rv);
-            let _ = crate::session::UserSession::from_node(rv);
+            let _ = crate::credentials::UserSession::from_node(rv);
         }
     }
 
