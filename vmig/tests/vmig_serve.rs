@@ -2,8 +2,10 @@
 //! plain HTTP, a document written to a host reaches `/metrics` within 2 s through the
 //! incremental property collector and an open page (headless Chromium, the normal page) without
 //! a reload, the token is enforced, `/metrics` passes the exposition check, `/events` announces
-//! snapshots, and a vCenter restart is followed by a full re-read. The TLS listener serves
-//! HTTPS with the token and refuses plain HTTP and wrong key/certificate files.
+//! snapshots, and a vCenter restart is followed by a full re-read. Documents rewritten while
+//! the server starts are never lost (the last one is shown), and a MIG change made on a host
+//! whose real agent runs on nvml-sim reaches `/metrics`. The TLS listener serves HTTPS with
+//! the token and refuses plain HTTP and wrong key/certificate files.
 
 mod vmig_support;
 
@@ -12,8 +14,8 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use vmig_support::{Env, doc, gi, gpu, host_ref};
-use vmig_testkit::{GpuConfig, GpuRule, TestCa, Vcsim};
+use vmig_support::{Env, doc, gi, gpu, host_ref, nvml_sim};
+use vmig_testkit::{GpuConfig, GpuRule, RunningAgent, TestCa, Vcsim};
 
 const A100: &str = "a100-pcie-40gb";
 const TOKEN: &str = "s3cret-t0ken";
@@ -463,6 +465,60 @@ fn changes_written_while_serve_starts_are_not_lost() {
         || in_use(&get(&addr, "/metrics", Some(TOKEN)).1, "DC0_C0_H0") == Some(last),
     );
     eprintln!("{writes} documents written while the server started; the last shown after {took:?}");
+    drop(server);
+}
+
+/// The whole chain: a real agent on nvml-sim publishes a MIG change made on its host (a GI
+/// created and a process started in it, as an admin and a workload would), and the server
+/// shows it in `/metrics` and in the report it serves to the page, without a restart.
+#[test]
+fn a_mig_change_seen_by_a_real_agent_reaches_metrics() {
+    let builder = Vcsim::builder()
+        .clusters(1)
+        .hosts_per_cluster(2)
+        .vms(2)
+        .gpu_hosts(GpuConfig::default().rule(GpuRule::hosts("DC0_C0_H0").gpu(A100, 1)));
+    let env = Env::start(builder, "vmig-serve-agent");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let uuid = vmig_support::host_bios_uuid(&rt, &c, "DC0_C0_H0");
+    let state = env.path("nvml-sim.json");
+    nvml_sim(&state, &["init", "--mig", "--gpu", A100]);
+    let config = vmig_support::agent_config(
+        env.dir.path(),
+        &env.vc,
+        &uuid,
+        "heartbeat_interval_s = 60\n",
+    );
+    let _agent = RunningAgent::start(&config, &state, &env.path("agent.log"));
+
+    let server = start_server(&env);
+    let addr = server.addr.clone();
+    let gis = || {
+        let (_, report) = get(&addr, "/api/v1/report", Some(TOKEN));
+        let r: serde_json::Value = serde_json::from_str(&report).unwrap_or_default();
+        vmig_support::host_json(&r, "DC0_C0_H0")
+            .and_then(|h| h["gpus"][0]["instances"].as_array().cloned())
+            .map(|i| i.len())
+    };
+    wait_for(
+        "the agent's first report in the server",
+        Duration::from_secs(120),
+        || gis() == Some(0),
+    );
+
+    vmig_support::agent_cli(&state, &["mig", "cgi", "-i", "0", "3g.20gb", "-C"]);
+    nvml_sim(
+        &state,
+        &[
+            "occupy", "-i", "0", "--gi", "1", "--ci", "0", "--pid", "4242",
+        ],
+    );
+    let took = wait_for("the new GI in /metrics", Duration::from_secs(60), || {
+        in_use(&get(&addr, "/metrics", Some(TOKEN)).1, "DC0_C0_H0") == Some(1.0)
+    });
+    assert_eq!(gis(), Some(1));
+    eprintln!("a MIG change on the host reached /metrics after {took:?} (agent poll included)");
     drop(server);
 }
 
