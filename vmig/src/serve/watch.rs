@@ -77,7 +77,11 @@ async fn round(
                         let (inv, now) = checked?;
                         let since = during_check.take().unwrap_or_default();
                         let effect = state.replace_then_apply(i, inv, now, &since);
-                        tracing::info!(vcenter = %conn.target.host, "check read: {} update set(s) applied again, {effect:?}", since.len());
+                        tracing::info!(
+                            vcenter = %conn.target.host,
+                            "check read: {} update set(s) applied again, {effect:?}",
+                            since.len()
+                        );
                         if effect == Effect::Resync || deferred_resync {
                             sync(conn, i, scope, state).await?;
                         }
@@ -87,7 +91,8 @@ async fn round(
             let Some(set) = set else { continue };
             let effect = state.apply(i, &set);
             match &mut during_check {
-                // The check's result will be read again anyway, after this update.
+                // Kept to be applied again on the check read's result; a full read this
+                // update asks for waits until then (the check read may already hold it).
                 Some(kept) => {
                     deferred_resync |= effect == Effect::Resync;
                     kept.push(set);
