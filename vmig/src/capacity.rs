@@ -354,8 +354,10 @@ pub struct PlannedVm {
     /// A time-sliced vGPU: the slots of its GI still free after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slots_left: Option<u32>,
-    /// Fragmentation of that GPU afterwards.
-    pub fragmentation_after: f64,
+    /// Fragmentation of that GPU's MIG layout afterwards; none for a whole-GPU time-sliced
+    /// vGPU (no MIG layout to fragment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fragmentation_after: Option<f64>,
 }
 
 /// A host whose capacity is not counted.
@@ -481,7 +483,7 @@ fn plan_gis(cands: &mut [Candidate<'_>], requested: u32) -> Vec<PlannedVm> {
             placement: Some(choice.placement),
             joins_gi: choice.joins.map(|g| g.0),
             slots_left: sliced.then_some(choice.slots_left),
-            fragmentation_after: choice.fragmentation,
+            fragmentation_after: Some(choice.fragmentation),
         });
     }
     plan
@@ -521,7 +523,7 @@ fn plan_whole_gpus(analysis: &Analysis, vtype: &VgpuType, requested: u32) -> Vec
             placement: None,
             joins_gi: None,
             slots_left: None,
-            fragmentation_after: 0.0,
+            fragmentation_after: None,
         });
     }
     plan
@@ -599,11 +601,17 @@ impl CapacityAnswer {
                     ),
                     (Some(at), None, Some(left)) => format!(
                         "  {:>3}. {} GPU {} new GI @{at} ({left} slot(s) left; fragmentation after {:.2})",
-                        p.n, p.host, p.gpu_index, p.fragmentation_after
+                        p.n,
+                        p.host,
+                        p.gpu_index,
+                        p.fragmentation_after.unwrap_or(0.0)
                     ),
                     (Some(at), None, None) => format!(
                         "  {:>3}. {} GPU {} @{at} (fragmentation after {:.2})",
-                        p.n, p.host, p.gpu_index, p.fragmentation_after
+                        p.n,
+                        p.host,
+                        p.gpu_index,
+                        p.fragmentation_after.unwrap_or(0.0)
                     ),
                 };
                 writeln!(out, "{}", crate::render::escape_controls(&line))?;

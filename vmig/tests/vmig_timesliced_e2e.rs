@@ -186,6 +186,7 @@ fn counts_slots_and_whole_gpus(rig: &Rig) {
     assert_eq!(ts["available"], 4, "{ts:#}");
     assert_eq!(ts["plan"][0]["gpu_index"], 1);
     assert!(ts["plan"][0].get("placement").is_none(), "{ts:#}");
+    assert!(ts["plan"][0].get("fragmentation_after").is_none(), "{ts:#}");
     // The report's "can still place" counts the same slots and whole-GPU vGPUs.
     let r = env.vmig_json(&["report"], 0);
     let can_place = &r["vcenters"][0]["datacenters"][0]["clusters"][0]["capacity"];
