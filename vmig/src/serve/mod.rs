@@ -267,7 +267,7 @@ impl State {
         effect
     }
 
-    /// Applies the collector's first answer to vCenter `i`'s model, read beside it
+    /// Applies the collector's first answer to vCenter `i`'s model, read before it
     /// ([`model::reconcile`]); `Resync` asks the caller for a full read.
     pub fn reconcile(&self, i: usize, answer: &[model::Watched]) -> model::Effect {
         let effect = self.with_model(|m| {

@@ -131,8 +131,9 @@ pub fn apply_all(inv: &mut VcenterInventory, sets: &[UpdateSet]) -> Effect {
 }
 
 /// Applies the collector's first answer (every host and VM as `enter`, at the answer's
-/// version) to a model read while the answer was being made: whatever the read saw older is
-/// set to the answer's state, whatever it saw newer comes back with the next update. A VM
+/// version) to a model read before it (`watch` asks for the answer once the read is done, so
+/// the answer is the newer): whatever the read saw older is set to the answer's state, and
+/// anything newer than the answer comes with the next update. A VM
 /// of the model the answer lacks was removed meanwhile; a host the answer lacks, or a host
 /// or VM that moved, asks for a full read. Objects are looked up through an index: the answer
 /// names every object of the vCenter.
@@ -452,7 +453,7 @@ mod tests {
         w
     }
 
-    /// The first answer, made while the read ran, wins over what the read saw; a VM it
+    /// The first answer, made after the read, wins over what the read saw; a VM it
     /// lacks was removed meanwhile; a host it lacks, or a VM not kept that now holds a
     /// reservation, asks for a full read.
     #[test]
