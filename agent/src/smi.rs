@@ -88,18 +88,23 @@ fn nvml_err(gpu: u32, what: &str) -> impl FnOnce(nvml::CallError) -> AgentError 
     move |e| AgentError::nvml(gpu, what, e)
 }
 
+/// The GPUs a command looks at: the one `-i` names, else every GPU.
+fn candidates<'n>(
+    driver: &'n Driver,
+    sel: Option<&GpuSelector>,
+) -> Result<Vec<Gpu<'n>>, AgentError> {
+    match sel {
+        Some(sel) => Ok(vec![gpu_selector::resolve(driver, sel)?]),
+        None => all_gpus(driver),
+    }
+}
+
 /// The GPUs a command works on: the one `-i` names (MIG must be on), else every GPU whose
 /// MIG mode is currently enabled (failing like the first GPU when none is).
 fn mig_gpus<'n>(driver: &'n Driver, sel: Option<&GpuSelector>) -> Result<Vec<Gpu<'n>>, AgentError> {
-    if let Some(sel) = sel {
-        let gpu = gpu_selector::resolve(driver, sel)?;
-        ops::require_mig_enabled(&gpu)?;
-        return Ok(vec![gpu]);
-    }
-    let all = all_gpus(driver)?;
     let mut enabled = Vec::new();
     let mut first_err = None;
-    for gpu in all {
+    for gpu in candidates(driver, sel)? {
         match ops::require_mig_enabled(&gpu) {
             Ok(()) => enabled.push(gpu),
             Err(e) => {
@@ -140,40 +145,32 @@ fn profile_gpus<'n>(
     driver: &'n Driver,
     sel: Option<&GpuSelector>,
 ) -> Result<Vec<ProfileGpu<'n>>, AgentError> {
-    let candidates = match sel {
-        Some(sel) => vec![gpu_selector::resolve(driver, sel)?],
-        None => all_gpus(driver)?,
-    };
     let mut listed = Vec::new();
     let mut first_err = None;
-    for gpu in candidates {
-        let g = gpu.index();
-        match ops::require_mig_enabled(&gpu) {
-            Ok(()) => {
-                let profiles = ops::gi_profiles(&gpu)?;
-                listed.push(ProfileGpu {
-                    gpu,
-                    profiles,
-                    mig_on: true,
-                });
-            }
+    for gpu in candidates(driver, sel)? {
+        let refusal = match ops::require_mig_enabled(&gpu) {
+            Ok(()) => None,
             Err(e @ (AgentError::MigDisabled { .. } | AgentError::MigPendingEnable { .. })) => {
-                let profiles = gpu
-                    .gi_profiles()
-                    .map_err(nvml_err(g, "list GPU instance profiles"))?;
-                if profiles.is_empty() {
-                    first_err.get_or_insert(e);
-                } else {
-                    listed.push(ProfileGpu {
-                        gpu,
-                        profiles,
-                        mig_on: false,
-                    });
-                }
+                Some(e)
             }
             Err(e) => {
                 first_err.get_or_insert(e);
+                continue;
             }
+        };
+        let profiles = gpu
+            .gi_profiles()
+            .map_err(nvml_err(gpu.index(), "list GPU instance profiles"))?;
+        match refusal {
+            // An older driver: NOT_SUPPORTED for every profile while MIG is off.
+            Some(e) if profiles.is_empty() => {
+                first_err.get_or_insert(e);
+            }
+            refusal => listed.push(ProfileGpu {
+                gpu,
+                profiles,
+                mig_on: refusal.is_none(),
+            }),
         }
     }
     some_or_first_error(listed, first_err)
