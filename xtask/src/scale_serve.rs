@@ -73,16 +73,7 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
     let started = Instant::now();
     let server = start(vmig, t)?;
     let pid = server.child.id();
-    loop {
-        if get(&server.addr, "/healthz").is_ok_and(|r| r.0 == 200) {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!("vmig serve did not finish its first read in 30 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let sync_s = started.elapsed().as_secs_f64();
+    let sync_s = wait_for_health(&server, started, "its first read", |_| true)?;
     let sync_cpu_s = super::probe::cpu_seconds(Some(pid)).unwrap_or(0.0);
     let sync_rss_kib = status_kib(pid, "VmRSS:");
     eprintln!(
@@ -90,18 +81,9 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         sync_rss_kib >> 10,
         super::probe::load_average()
     );
-    let settled_s = loop {
-        let (code, body) = get(&server.addr, "/healthz")?;
-        let health: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let syncs = health["vcenters"][0]["syncs"].as_u64().unwrap_or(0);
-        if code == 200 && syncs >= 2 {
-            break started.elapsed().as_secs_f64();
-        }
-        if started.elapsed() > Duration::from_secs(1800) {
-            bail!("vmig serve did not finish its check read in 30 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let settled_s = wait_for_health(&server, started, "its check read", |health| {
+        health["vcenters"][0]["syncs"].as_u64().unwrap_or(0) >= 2
+    })?;
     eprintln!("scale: vmig serve settled (check read done) after {settled_s:.2} s");
     let metrics_bytes = get(&server.addr, "/metrics")?.1.len();
     let page_bytes = get(&server.addr, "/")?.1.len();
@@ -188,6 +170,27 @@ pub fn measure(vmig: &Path, t: &Target<'_>, changes: u32, idle: Duration) -> Res
         page_bytes,
         load: super::probe::load_average(),
     })
+}
+
+/// Seconds from `started` until `/healthz` answers 200 with a body `done` accepts (polled
+/// every 50 ms; the server is still starting while it refuses to connect).
+fn wait_for_health(
+    server: &Server,
+    started: Instant,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Result<f64> {
+    loop {
+        if let Ok((200, body)) = get(&server.addr, "/healthz")
+            && done(&serde_json::from_str(&body).unwrap_or_default())
+        {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            bail!("vmig serve did not finish {what} in 30 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn start(vmig: &Path, t: &Target<'_>) -> Result<Server> {
