@@ -458,7 +458,6 @@ fn uuid_mismatch(report: &HostReport, host: &HostInfo) -> Option<String> {
     })
 }
 
-/// Analyses one host of compute resource `cr` with the reservations `held` on it.
 /// Teach vmig the GPU models its catalog lacks from the geometry the agent published. The
 /// vGPU board is taken from the host's MIG-backed type names whose profile the geometry has
 /// (and whose board no catalog model uses).
@@ -504,6 +503,7 @@ fn capacity_text(free: &std::collections::BTreeMap<String, u32>) -> String {
     }
 }
 
+/// Analyses one host of compute resource `cr` with the reservations `held` on it.
 pub(crate) fn analyse_host(
     vcenter: usize,
     datacenter: &str,

@@ -1,7 +1,8 @@
 //! `vmig assign` / `unassign` against a simulator with injected agent documents: every
 //! refusal path (exit status and the one-sentence message naming VM, host and reason), a
 //! successful assignment with relocation, the reservation it leaves counted by `capacity`
-//! and `report`, `unassign`, and the double-booking race between two concurrent processes.
+//! and `report`, `unassign`, the double-booking race between two concurrent processes, and
+//! a GPU model this build's catalog lacks, planned from the geometry its agent published.
 
 mod vmig_support;
 
@@ -382,4 +383,113 @@ fn two_concurrent_assigns_for_the_last_slice_exactly_one_wins() {
         let w_ref = if winner == &a { &a_ref } else { &b_ref };
         park(&rt, &c, w_ref, "DC0_C0_H1");
     }
+}
+
+/// Issue 17: a GPU that this build's catalog lacks (here an H100's geometry under a name and
+/// vGPU board no catalog model has) is reported, counted and assigned from the geometry its
+/// agent published and the host's vGPU type names, end to end.
+#[test]
+fn a_gpu_absent_from_the_build_is_reported_planned_and_assigned() {
+    use vmig_support::unknown_gpu;
+    use vmig_testkit::GpuModelSpec;
+    const H100: &str = "h100-sxm5-80gb";
+    const NAME: &str = "NVIDIA Q900 Future";
+    let types = [
+        "nvidia_q900-1-10c",
+        "nvidia_q900-3-40c",
+        "nvidia_q900-7-80c",
+    ];
+    let q900 = GpuModelSpec {
+        name: NAME.into(),
+        device_id: 0x3fff,
+        sub_device_id: 0x1234,
+        memory_mib: 81_920,
+        vgpu_types: types.iter().map(|t| t.to_string()).collect(),
+    };
+    // H0: one 3g.40gb in use at 4, so one more 3g.40gb fits (at 0); H1: full.
+    let busy = unknown_gpu(
+        gpu(0, H100, true, true, &[gi("3g.40gb", 4, Some("busy-vm"))]),
+        NAME,
+        "q900",
+    );
+    let full = unknown_gpu(
+        gpu(0, H100, true, true, &[gi("7g.80gb", 0, Some("big-vm"))]),
+        NAME,
+        "q900",
+    );
+    assert_eq!(
+        busy.gpu_instances[0].vgpu_type.as_deref(),
+        Some("nvidia_q900-3-40c")
+    );
+    let builder = Vcsim::builder()
+        .hosts_per_cluster(2)
+        .standalone_hosts(0)
+        .vms(2)
+        .gpu_hosts(
+            GpuConfig::default()
+                .model("q900", q900)
+                .rule(GpuRule::clusters("DC0_C0").gpu("q900", 1)),
+        )
+        .custom_value("DC0_C0_H0", "vmig.mig", &doc(1, 3600, vec![busy]))
+        .custom_value("DC0_C0_H1", "vmig.mig", &doc(1, 3600, vec![full]));
+    let env = Env::start(builder, "vmig-assign-unknown-gpu");
+    let rt = Env::runtime();
+    let c = env.client(&rt);
+    let (vm, vm_ref, _) = vms(&rt, &c)
+        .into_iter()
+        .find(|(n, _, _)| n.starts_with("DC0_C0_RP0"))
+        .expect("a VM in the cluster");
+    park(&rt, &c, &vm_ref, "DC0_C0_H1");
+
+    // The report shows the GPU with its layout and what still fits, without a problem.
+    let r = env.vmig_json(&["report"], 0);
+    let h0 = vmig_support::host_json(&r, "DC0_C0_H0").expect("H0 in the report");
+    let g = &h0["gpus"][0];
+    assert_eq!(g["name"], NAME, "{g:#}");
+    assert_eq!(g["instances"][0]["profile"], "3g.40gb", "{g:#}");
+    assert_eq!(g["instances"][0]["vm"], "busy-vm", "{g:#}");
+    assert!(g["error"].is_null(), "{g:#}");
+    assert_eq!(g["memory_slices"], 8, "{g:#}");
+    let free_3g = g["free_vgpu_types"]
+        .as_array()
+        .expect("free_vgpu_types")
+        .iter()
+        .find(|t| t["vgpu_type"] == "nvidia_q900-3-40c")
+        .cloned();
+    assert_eq!(
+        free_3g.as_ref().map(|t| (&t["count"], &t["offered"])),
+        Some((&serde_json::json!(1), &serde_json::json!(true))),
+        "{g:#}"
+    );
+
+    // Capacity plans it; a type the host does not offer for it stays unknown.
+    let cap = env.vmig_json(&["capacity", "--profile", "nvidia_q900-3-40c"], 0);
+    assert_eq!(cap["available"], 1, "{cap:#}");
+    let cap7 = env.vmig_json(
+        &["capacity", "--profile", "nvidia_q900-7-80c", "--count", "1"],
+        4,
+    );
+    assert_eq!(cap7["available"], 0, "{cap7:#}");
+
+    // Assign moves the VM to H0 and books the free 3g.40gb at 0.
+    let done = env.vmig_json(
+        &["assign", "--vm", &vm, "--profile", "nvidia_q900-3-40c"],
+        0,
+    );
+    assert_eq!(done["host"], "DC0_C0_H0", "{done:#}");
+    assert_eq!(
+        done["placement"],
+        serde_json::json!({"start": 0, "size": 4}),
+        "{done:#}"
+    );
+    let v = rt
+        .block_on(c.vm(&vm_ref, &[vcenter_client::VmProperty::Vgpus]))
+        .unwrap();
+    assert_eq!(v.vgpus.len(), 1);
+    assert_eq!(v.vgpus[0].profile.as_str(), "nvidia_q900-3-40c");
+    let after = env.vmig_json(
+        &["capacity", "--profile", "nvidia_q900-3-40c", "--count", "1"],
+        4,
+    );
+    assert_eq!(after["available"], 0, "{after:#}");
 }

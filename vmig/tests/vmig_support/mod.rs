@@ -94,6 +94,29 @@ pub fn gpu(
     }
 }
 
+/// `gpu(index, model_key, …)` as a newer agent reports a GPU that this build's catalog lacks:
+/// the model's geometry published under `nvml_name`, no catalog key, and the vGPU types of
+/// its GIs spelled with `board` (`nvidia_<board>-3-40c`).
+pub fn unknown_gpu(gpu: GpuReport, nvml_name: &str, board: &str) -> GpuReport {
+    let model = gpu.catalog_model().expect("a catalog model to borrow");
+    let geometry = mig::report::ModelGeometry::of_catalog(model);
+    let rename = |t: String| match t.split_once('-') {
+        Some((_, rest)) => format!("nvidia_{board}-{rest}"),
+        None => t,
+    };
+    let mut g = GpuReport {
+        name: nvml_name.to_string(),
+        model: None,
+        geometry: Some(geometry),
+        ..gpu
+    };
+    assert!(g.catalog_model().is_none(), "{nvml_name} must be unknown");
+    for gi in &mut g.gpu_instances {
+        gi.vgpu_type = gi.vgpu_type.take().map(rename);
+    }
+    g
+}
+
 /// The same GPU rebuilt as a `MigState` (what the planner sees).
 pub fn state_of(g: &GpuReport) -> MigState {
     let model = GpuModel::by_key(g.model.as_deref().expect("model")).expect("catalog");
