@@ -134,7 +134,8 @@ fn some_or_first_error<T>(
 struct ProfileGpu<'n> {
     gpu: Gpu<'n>,
     profiles: Vec<GiProfileInfo>,
-    /// MIG is currently enabled; without it nothing can be created, so nothing is free.
+    /// MIG is currently enabled. Without it the driver's own `-lgip` prints Free = Total
+    /// (driver 580, docs/mig-model.md §7), and NVML's remaining capacity is not asked.
     mig_on: bool,
 }
 
@@ -254,8 +255,9 @@ pub fn mode(driver: &Driver, a: &ModeArgs, json: bool, out: &mut String) -> Resu
     Ok(())
 }
 
-/// `mig lgip`: GI profiles with free/total instances (none free on a GPU with MIG disabled
-/// whose driver lists them).
+/// `mig lgip`: GI profiles with free/total instances. A GPU with MIG disabled whose driver
+/// lists its profiles shows Free = Total, as nvidia-smi 580 prints it: what fits once MIG is
+/// on; nothing can be created before.
 pub fn lgip(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<(), AgentError> {
     let mut rows = Vec::new();
     for ProfileGpu {
@@ -273,7 +275,7 @@ pub fn lgip(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result
                     gpu.gi_remaining_capacity(p.id)
                         .map_err(nvml_err(g, "read remaining GPU instance capacity"))?
                 } else {
-                    0
+                    p.instance_count
                 },
                 instances_total: p.instance_count,
                 memory_mib: p.memory_mib,

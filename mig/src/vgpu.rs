@@ -320,6 +320,11 @@ mod tests {
             p("nvidia_h100l-7-94c", model("h100-nvl-94gb")),
             Some("7g.94gb")
         );
+        assert_eq!(p("nvidia_h20-1-24c", model("h20-96gb")), Some("1g.24gb"));
+        assert_eq!(
+            p("nvidia_h100xl-3-47c", model("h100-sxm5-94gb")),
+            Some("3g.47gb")
+        );
         assert_eq!(
             p("nvidia_h200x-3-71c", model("h200-sxm-141gb")),
             Some("3g.71gb")

@@ -43,6 +43,8 @@ const (
 	ts80   = "4c 5c 8c 10c 16c 20c 40c 80c"
 	mig94  = "1-12c 1-12cme 1-24c 2-24c 3-47c 4-47c 7-94c"
 	mig141 = "1-18c 1-18cme 1-35c 2-35c 3-71c 4-71c 7-141c"
+	// H20 96GB: NVIDIA's "MIG-Backed NVIDIA vGPU for Compute for NVIDIA H20 SXM5 96GB" table.
+	migH20 = "1-12c 1-12cme 1-24c 2-24c 3-48c 4-48c 7-96c"
 	// RTX PRO 6000 Blackwell SE: NVIDIA's Blackwell names carry no board ("NVIDIA DC-1-8C",
 	// vSphere "nvidia_dc-1-8c"); the types nvml-sim offers (docs/mig-model.md §8).
 	migRTX = "1-8c 1-12c 1-24c 2-24c 2-48c 4-96c"
@@ -62,6 +64,8 @@ var builtinModels = map[string]gpuModel{
 	"h100-sxm5-80gb":  {"NVIDIA H100 80GB HBM3", 0x2330, 0x16C1, 81559, vgpuTypes("nvidia", "h100xm", mig80, ts80)},
 	"h100-pcie-80gb":  {"NVIDIA H100 PCIe", 0x2331, 0x1626, 81559, vgpuTypes("nvidia", "h100", mig80, ts80)},
 	"h100-nvl-94gb":   {"NVIDIA H100 NVL", 0x2321, 0x1839, 95830, vgpuTypes("nvidia", "h100l", mig94, "94c")},
+	"h100-sxm5-94gb":  {"NVIDIA H100", 0x2339, 0x17FC, 95830, vgpuTypes("nvidia", "h100xl", mig94, "94c")},
+	"h20-96gb":        {"NVIDIA H20", 0x2329, 0x198B, 97871, vgpuTypes("nvidia", "h20", migH20, "96c")},
 	"h200-sxm-141gb":  {"NVIDIA H200", 0x2335, 0x18BE, 143771, vgpuTypes("nvidia", "h200x", mig141, "141c")},
 	"h200-sxm5-141gb": {"NVIDIA H200", 0x2335, 0x18BE, 143771, vgpuTypes("nvidia", "h200x", mig141, "141c")}, // alias
 	"h200-nvl-141gb":  {"NVIDIA H200 NVL", 0x233B, 0x1992, 143771, vgpuTypes("nvidia", "h200", mig141, "141c")},

@@ -63,3 +63,70 @@ fn every_profile_of_every_catalog_model() {
         );
     }
 }
+
+/// The data rows of an `-lgip` table, each as its whitespace-separated fields: newer drivers
+/// print a wider name column (docs/mig-model.md §7), so real outputs are compared by value.
+fn lgip_fields(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .filter(|l| l.starts_with('|') && !l.contains("GPU") && !l.contains("Free/Total"))
+        .filter(|l| !l.starts_with("|="))
+        .map(|l| {
+            l.trim_matches('|')
+                .split_whitespace()
+                .map(str::to_string)
+                .collect()
+        })
+        .collect()
+}
+
+/// Real `nvidia-smi mig -lgip` outputs replayed on nvml-sim, value for value: an H20 with MIG
+/// on (docs/mig-model.md, "H20") and an H100 80GB HBM3 with MIG disabled on driver 580.173.02
+/// (Free = Total, §7).
+#[test]
+fn real_lgip_outputs_replay_value_for_value() {
+    const H20: &str = "\
+|   0  MIG 1g.12gb         19     7/7        11.75      No      8     1     0   |
+|                                                               1     1     0   |
+|   0  MIG 1g.12gb+me      20     1/1        11.75      No      8     1     0   |
+|                                                               1     1     1   |
+|   0  MIG 1g.24gb         15     4/4        23.62      No     12     1     0   |
+|                                                               1     1     0   |
+|   0  MIG 2g.24gb         14     3/3        23.62      No     16     2     0   |
+|                                                               2     2     0   |
+|   0  MIG 3g.48gb          9     2/2        47.38      No     32     3     0   |
+|                                                               3     3     0   |
+|   0  MIG 4g.48gb          5     1/1        47.38      No     34     4     0   |
+|                                                               4     4     0   |
+|   0  MIG 7g.96gb          0     1/1        95.12      No     78     7     0   |
+|                                                               8     7     1   |
+";
+    const H100_580_MIG_OFF: &str = "\
+|   0  MIG 1g.10gb         19     7/7        9.75       No     16     1     0   |
+|                                                               1     1     0   |
+|   0  MIG 1g.10gb+me      20     1/1        9.75       No     16     1     0   |
+|                                                               1     1     1   |
+|   0  MIG 1g.20gb         15     4/4        19.62      No     26     1     0   |
+|                                                               1     1     0   |
+|   0  MIG 2g.20gb         14     3/3        19.62      No     32     2     0   |
+|                                                               2     2     0   |
+|   0  MIG 3g.40gb          9     2/2        39.50      No     60     3     0   |
+|                                                               3     3     0   |
+|   0  MIG 4g.40gb          5     1/1        39.50      No     64     4     0   |
+|                                                               4     4     0   |
+|   0  MIG 7g.80gb          0     1/1        79.25      No     132    7     0   |
+|                                                               8     7     1   |
+";
+    assert_eq!(lgip_fields(H20).len(), 14);
+    assert_eq!(lgip_fields(H100_580_MIG_OFF).len(), 14);
+    let h20 = Host::with_mig(&["h20-96gb"]);
+    assert_eq!(
+        lgip_fields(&h20.ok(&["mig", "lgip", "-i", "0"])),
+        lgip_fields(H20)
+    );
+    let h100 = Host::with_args(&["h100-sxm5-80gb"], &["--driver-version", "580.173.02"]);
+    assert_eq!(
+        lgip_fields(&h100.ok(&["mig", "lgip", "-i", "0"])),
+        lgip_fields(H100_580_MIG_OFF)
+    );
+}

@@ -45,8 +45,8 @@ fn mig_disabled_and_not_found_gpus() {
 }
 
 /// Driver 580 lists GI profiles and placements with MIG disabled (seen on a real H100,
-/// docs/mig-model.md §7): `lgip`/`lgipp` list them, none free; everything that needs MIG
-/// still refuses. A GPU with MIG on beside it is listed as usual.
+/// docs/mig-model.md §7): `lgip`/`lgipp` list them, Free = Total as nvidia-smi 580 prints
+/// it; everything that needs MIG still refuses. A GPU with MIG on beside it shows what is left.
 #[test]
 fn driver_580_lists_profiles_with_mig_disabled() {
     let host = Host::with_args(
@@ -56,7 +56,7 @@ fn driver_580_lists_profiles_with_mig_disabled() {
     let lgip = host.ok(&["mig", "lgip", "-i", "0"]);
     assert!(
         lgip.contains(
-            "|   0  MIG 1g.10gb       19     0/7        9.75       No     16     1     0   |"
+            "|   0  MIG 1g.10gb       19     7/7        9.75       No     16     1     0   |"
         ),
         "{lgip}"
     );
@@ -69,7 +69,12 @@ fn driver_580_lists_profiles_with_mig_disabled() {
     let j = host.json(&["mig", "lgip"]);
     let rows = j.as_array().expect("rows");
     assert_eq!(rows.len(), 14, "both GPUs' 7 profiles: {j}");
-    assert!(rows.iter().all(|r| r["instances_free"] == 0), "{j}");
+    // As nvidia-smi 580.173.02 prints it with MIG disabled: Free = Total.
+    assert!(
+        rows.iter()
+            .all(|r| r["instances_free"] == r["instances_total"]),
+        "{j}"
+    );
     for cmd in [
         vec!["mig", "cgi", "-i", "0", "9"],
         vec!["mig", "lgi"],
@@ -81,9 +86,10 @@ fn driver_580_lists_profiles_with_mig_disabled() {
             "{cmd:?}: {err}"
         );
     }
-    // MIG on GPU 1 only: GPU 1 shows its free instances, GPU 0 none.
+    // MIG on GPU 1 only, and a GI there: GPU 1 shows what is left, GPU 0 everything.
     host.ok(&["mig", "mode", "-i", "1", "--enable"]);
     host.sim(&["reset", "-i", "1"]);
+    host.ok(&["mig", "cgi", "-i", "1", "19"]);
     let j = host.json(&["mig", "lgip"]);
     let free = |gpu: u64, id: u64| {
         j.as_array()
@@ -92,8 +98,9 @@ fn driver_580_lists_profiles_with_mig_disabled() {
             .find(|r| r["gpu"] == gpu && r["profile_id"] == id)
             .map(|r| r["instances_free"].clone())
     };
-    assert_eq!(free(0, 19), Some(0.into()), "{j}");
-    assert_eq!(free(1, 19), Some(7.into()), "{j}");
+    assert_eq!(free(0, 19), Some(7.into()), "{j}");
+    assert_eq!(free(1, 19), Some(6.into()), "{j}");
+    assert_eq!(free(1, 0), Some(0.into()), "{j}");
 }
 
 #[test]

@@ -98,7 +98,7 @@ pub struct CiProfile {
     pub is_default: bool,
 }
 
-static CATALOG: [GpuModel; 15] = [
+static CATALOG: [GpuModel; 17] = [
     ampere::A100_PCIE_40GB,
     ampere::A100_SXM4_40GB,
     ampere::A100_PCIE_80GB,
@@ -107,6 +107,8 @@ static CATALOG: [GpuModel; 15] = [
     hopper::H100_SXM5_80GB,
     hopper::H100_PCIE_80GB,
     hopper::H100_NVL_94GB,
+    hopper::H100_SXM5_94GB,
+    hopper::H20_96GB,
     hopper::GH200_96GB,
     hopper::GH200_144GB,
     hopper::H200_SXM_141GB,

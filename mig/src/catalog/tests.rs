@@ -556,3 +556,54 @@ fn b200_gb200_and_gh200_144gb_match_the_real_rows_found() {
         assert_eq!(counts, [2, 1, 1], "{key}");
     }
 }
+
+/// The H20's real `nvidia-smi mig -lgip` (docs/mig-model.md, "H20"): every row, in
+/// nvidia-smi's order, with its memory column, SMs and engines; the H100 SXM5 94GB is named
+/// and numbered as NVIDIA's driver table gives it and shares the H100 NVL's table.
+#[test]
+fn h20_and_h100_sxm5_94gb_match_their_sources() {
+    let h20 = GpuModel::by_pci_device_id(0x2329).expect("H20 by PCI id");
+    assert_eq!(
+        (h20.key, h20.nvml_name, h20.memory_mib),
+        ("h20-96gb", "NVIDIA H20", 97871)
+    );
+    let mut rows: Vec<_> = h20.gi_profiles.iter().collect();
+    rows.sort_by_key(|p| (p.memory_mib, p.compute_slices, p.nvml_index));
+    let got: Vec<(String, u32, u32, String, [u32; 6])> = rows
+        .iter()
+        .map(|p| {
+            let e = p.engines;
+            (
+                p.name.to_string(),
+                p.id.0,
+                p.instance_count,
+                p.memory_gib_display(),
+                [e.sm, e.dec, e.enc, e.ce, e.jpeg, e.ofa],
+            )
+        })
+        .collect();
+    let row = |n: &str, id, count, gib: &str, e| (n.to_string(), id, count, gib.to_string(), e);
+    assert_eq!(
+        got,
+        [
+            row("1g.12gb", 19, 7, "11.75", [8, 1, 0, 1, 1, 0]),
+            row("1g.12gb+me", 20, 1, "11.75", [8, 1, 0, 1, 1, 1]),
+            row("1g.24gb", 15, 4, "23.62", [12, 1, 0, 1, 1, 0]),
+            row("2g.24gb", 14, 3, "23.62", [16, 2, 0, 2, 2, 0]),
+            row("3g.48gb", 9, 2, "47.38", [32, 3, 0, 3, 3, 0]),
+            row("4g.48gb", 5, 1, "47.38", [34, 4, 0, 4, 4, 0]),
+            row("7g.96gb", 0, 1, "95.12", [78, 7, 0, 8, 7, 1]),
+        ]
+    );
+    let sxm = GpuModel::by_nvml_name("NVIDIA H100").expect("H100 SXM5 94GB by name");
+    assert_eq!(
+        (sxm.key, sxm.pci_device_id, sxm.memory_mib),
+        ("h100-sxm5-94gb", 0x2339, 95830)
+    );
+    let nvl = GpuModel::by_key("h100-nvl-94gb").unwrap();
+    assert_eq!(sxm.gi_profiles, nvl.gi_profiles);
+    assert_eq!(
+        GpuModel::by_nvml_name("NVIDIA H100 NVL").map(|m| m.key),
+        Some("h100-nvl-94gb")
+    );
+}
