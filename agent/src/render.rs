@@ -173,6 +173,12 @@ impl Line {
         self
     }
 
+    /// A count as nvidia-smi prints one (`%2d`): two digits end just before column `end`, a
+    /// third runs on to the right (`132` SMs), not to the left.
+    fn num(self, end: usize, n: u32) -> Line {
+        self.left(end.saturating_sub(2), &format!("{n:>2}"))
+    }
+
     /// Text ending just before column `end`.
     fn right(self, end: usize, s: &str) -> Line {
         let n = s.chars().count();
@@ -232,18 +238,57 @@ fn yes_no(b: bool) -> &'static str {
     if b { "Yes" } else { "No" }
 }
 
+/// Which `-lgip`/`-lgi` layout the driver prints. Newer nvidia-smi widens the name column by
+/// two characters (`MIG 1g.24gb+me.all` fills it); every later column moves with it.
+/// `-lcip`/`-lci` did not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableStyle {
+    /// Drivers up to 570.86.15 (the last seen so).
+    Narrow,
+    /// Drivers from 570.169 on (the first seen so; docs/mig-model.md §7).
+    Wide,
+}
+
+impl TableStyle {
+    /// The layout of driver `version` (`570.169`, `580.173.02`). A version between the last
+    /// narrow and the first wide one seen counts as wide; one that cannot be read, as the
+    /// newest drivers print.
+    pub fn of_driver(version: Option<&str>) -> TableStyle {
+        let parsed = version.and_then(|v| {
+            let mut parts = v.trim().split('.');
+            let major: u32 = parts.next()?.parse().ok()?;
+            let minor: u32 = parts.next()?.parse().ok()?;
+            Some((major, minor))
+        });
+        match parsed {
+            Some(v) if v <= (570, 86) => TableStyle::Narrow,
+            _ => TableStyle::Wide,
+        }
+    }
+
+    /// Extra width of the name column.
+    fn name_extra(self) -> usize {
+        match self {
+            TableStyle::Narrow => 0,
+            TableStyle::Wide => 2,
+        }
+    }
+}
+
 const LGIP_W: usize = 79;
 
 /// `mig lgip` table.
-pub fn gi_profiles_table(rows: &[GiProfileRow]) -> String {
-    let w = LGIP_W;
+pub fn gi_profiles_table(rows: &[GiProfileRow], style: TableStyle) -> String {
+    let x = style.name_extra();
+    let w = LGIP_W + x;
+    let name_header = format!("GPU   Name{}", " ".repeat(13 + x));
     let header = [
         text_line(
             w,
-            "GPU   Name             ID    Instances   Memory     P2P    SM    DEC   ENC",
+            &format!("{name_header}ID    Instances   Memory     P2P    SM    DEC   ENC"),
         ),
         Line::new(w)
-            .left(31, "Free/Total   GiB              CE    JPEG  OFA")
+            .left(31 + x, "Free/Total   GiB              CE    JPEG  OFA")
             .done(),
     ];
     boxed_table(w, "GPU instance profiles:", &header, rows, |r| {
@@ -251,19 +296,19 @@ pub fn gi_profiles_table(rows: &[GiProfileRow]) -> String {
             Line::new(w)
                 .right(5, &r.gpu.to_string())
                 .left(7, &format!("MIG {}", r.name))
-                .right(27, &r.profile_id.0.to_string())
-                .right(33, &r.instances_free.to_string())
-                .left(33, &format!("/{}", r.instances_total))
-                .left(43, &gib(r.memory_mib))
-                .left(54, yes_no(r.p2p))
-                .right(63, &r.engines.sm.to_string())
-                .right(69, &r.engines.dec.to_string())
-                .right(75, &r.engines.enc.to_string())
+                .right(27 + x, &r.profile_id.0.to_string())
+                .right(33 + x, &r.instances_free.to_string())
+                .left(33 + x, &format!("/{}", r.instances_total))
+                .left(43 + x, &gib(r.memory_mib))
+                .left(54 + x, yes_no(r.p2p))
+                .num(63 + x, r.engines.sm)
+                .num(69 + x, r.engines.dec)
+                .num(75 + x, r.engines.enc)
                 .done(),
             Line::new(w)
-                .right(63, &r.engines.ce.to_string())
-                .right(69, &r.engines.jpeg.to_string())
-                .right(75, &r.engines.ofa.to_string())
+                .num(63 + x, r.engines.ce)
+                .num(69 + x, r.engines.jpeg)
+                .num(75 + x, r.engines.ofa)
                 .done(),
         ]
     })
@@ -299,24 +344,33 @@ pub fn gi_placements_lines(rows: &[GiPlacementsRow]) -> String {
 const LGI_W: usize = 57;
 
 /// `mig lgi` table, or nvidia-smi's line when there are none.
-pub fn gis_table(rows: &[GiRow]) -> String {
+pub fn gis_table(rows: &[GiRow], style: TableStyle) -> String {
     if rows.is_empty() {
         return "No GPU instances found: Not Found\n".to_string();
     }
-    let w = LGI_W;
+    let x = style.name_extra();
+    let w = LGI_W + x;
     let header = [
-        text_line(w, "GPU   Name             Profile  Instance   Placement"),
-        Line::new(w).left(27, "ID       ID       Start:Size").done(),
+        text_line(
+            w,
+            &format!(
+                "GPU   Name{}Profile  Instance   Placement",
+                " ".repeat(13 + x)
+            ),
+        ),
+        Line::new(w)
+            .left(27 + x, "ID       ID       Start:Size")
+            .done(),
     ];
     boxed_table(w, "GPU instances:", &header, rows, |r| {
         vec![
             Line::new(w)
                 .right(5, &r.gpu.to_string())
                 .left(7, &format!("MIG {}", r.name))
-                .right(29, &r.profile_id.0.to_string())
-                .right(38, &r.gi_id.0.to_string())
-                .right(49, &r.placement.start.to_string())
-                .left(49, &format!(":{}", r.placement.size))
+                .right(29 + x, &r.profile_id.0.to_string())
+                .right(38 + x, &r.gi_id.0.to_string())
+                .right(49 + x, &r.placement.start.to_string())
+                .left(49 + x, &format!(":{}", r.placement.size))
                 .done(),
         ]
     })
@@ -538,10 +592,13 @@ mod tests {
 
     #[test]
     fn lgip_matches_nvidia_smi_columns() {
-        let t = gi_profiles_table(&[
-            gip(19, "1g.5gb", 0, 7, 4864, 14, [0, 0, 1, 0, 0]),
-            gip(20, "1g.5gb+me", 0, 1, 4864, 14, [1, 0, 1, 1, 1]),
-        ]);
+        let t = gi_profiles_table(
+            &[
+                gip(19, "1g.5gb", 0, 7, 4864, 14, [0, 0, 1, 0, 0]),
+                gip(20, "1g.5gb+me", 0, 1, 4864, 14, [1, 0, 1, 1, 1]),
+            ],
+            TableStyle::Narrow,
+        );
         // The exact transcript of a real A100-PCIE-40GB (nvml-mig.md §6).
         let expected = "\
 +-----------------------------------------------------------------------------+
@@ -559,6 +616,83 @@ mod tests {
         assert_eq!(t, expected);
     }
 
+    /// Real tables of driver 580.126.09 (an A100-SXM4-40GB): the name column two wider.
+    #[test]
+    fn wide_lgip_and_lgi_match_newer_drivers() {
+        let t = gi_profiles_table(
+            &[gip(19, "1g.5gb", 7, 7, 4864, 14, [0, 0, 1, 0, 0])],
+            TableStyle::Wide,
+        );
+        let expected = "\
++-------------------------------------------------------------------------------+
+| GPU instance profiles:                                                        |
+| GPU   Name               ID    Instances   Memory     P2P    SM    DEC   ENC  |
+|                                Free/Total   GiB              CE    JPEG  OFA  |
+|===============================================================================|
+|   0  MIG 1g.5gb          19     7/7        4.75       No     14     0     0   |
+|                                                               1     0     0   |
++-------------------------------------------------------------------------------+
+";
+        assert_eq!(t, expected);
+        let row = |gi, pid, name: &str, pl| GiRow {
+            gpu: 0,
+            gi_id: GpuInstanceId(gi),
+            profile_id: GiProfileId(pid),
+            name: name.into(),
+            placement: pl,
+        };
+        let t = gis_table(
+            &[
+                row(9, 19, "1g.5gb", p(6, 1)),
+                row(3, 14, "2g.10gb", p(4, 2)),
+                row(2, 5, "4g.20gb", p(0, 4)),
+            ],
+            TableStyle::Wide,
+        );
+        let expected = "\
++---------------------------------------------------------+
+| GPU instances:                                          |
+| GPU   Name               Profile  Instance   Placement  |
+|                            ID       ID       Start:Size |
+|=========================================================|
+|   0  MIG 1g.5gb            19        9          6:1     |
++---------------------------------------------------------+
+|   0  MIG 2g.10gb           14        3          4:2     |
++---------------------------------------------------------+
+|   0  MIG 4g.20gb            5        2          0:4     |
++---------------------------------------------------------+
+";
+        assert_eq!(t, expected);
+        // The longest name fills the wide column (580.105.08, an RTX PRO 6000).
+        let t = gi_profiles_table(
+            &[gip(65, "1g.24gb+me.all", 1, 1, 24192, 46, [4, 4, 1, 4, 1])],
+            TableStyle::Wide,
+        );
+        assert!(
+            t.contains(
+                "|   0  MIG 1g.24gb+me.all  65     1/1        23.62      No     46     4     4   |"
+            ),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn table_style_follows_the_driver() {
+        use TableStyle::{Narrow, Wide};
+        for (v, want) in [
+            (Some("510.47.03"), Narrow),
+            (Some("550.54.15"), Narrow),
+            (Some("570.86.15"), Narrow),
+            (Some("570.169"), Wide),
+            (Some("575.57.08"), Wide),
+            (Some("580.173.02"), Wide),
+            (Some("garbage"), Wide),
+            (None, Wide),
+        ] {
+            assert_eq!(TableStyle::of_driver(v), want, "{v:?}");
+        }
+    }
+
     #[test]
     fn lgi_matches_nvidia_smi_columns() {
         let row = |gi, pid, name: &str, pl| GiRow {
@@ -568,10 +702,13 @@ mod tests {
             name: name.into(),
             placement: pl,
         };
-        let t = gis_table(&[
-            row(11, 19, "1g.5gb", p(0, 1)),
-            row(1, 9, "3g.20gb", p(4, 4)),
-        ]);
+        let t = gis_table(
+            &[
+                row(11, 19, "1g.5gb", p(0, 1)),
+                row(1, 9, "3g.20gb", p(4, 4)),
+            ],
+            TableStyle::Narrow,
+        );
         let expected = "\
 +-------------------------------------------------------+
 | GPU instances:                                        |
@@ -584,7 +721,10 @@ mod tests {
 +-------------------------------------------------------+
 ";
         assert_eq!(t, expected);
-        assert_eq!(gis_table(&[]), "No GPU instances found: Not Found\n");
+        assert_eq!(
+            gis_table(&[], TableStyle::Wide),
+            "No GPU instances found: Not Found\n"
+        );
     }
 
     #[test]

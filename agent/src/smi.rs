@@ -285,7 +285,10 @@ pub fn lgip(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result
             });
         }
     }
-    emit(out, json, rows.as_slice(), render::gi_profiles_table);
+    let style = render::TableStyle::of_driver(driver.driver_version().as_deref());
+    emit(out, json, rows.as_slice(), |r| {
+        render::gi_profiles_table(r, style)
+    });
     Ok(())
 }
 
@@ -425,7 +428,8 @@ pub fn lgi(driver: &Driver, a: &OptGpu, json: bool, out: &mut String) -> Result<
             rows.push(gi_row(g, &gi, &profiles));
         }
     }
-    emit(out, json, rows.as_slice(), render::gis_table);
+    let style = render::TableStyle::of_driver(driver.driver_version().as_deref());
+    emit(out, json, rows.as_slice(), |r| render::gis_table(r, style));
     Ok(())
 }
 

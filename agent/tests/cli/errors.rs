@@ -56,7 +56,7 @@ fn driver_580_lists_profiles_with_mig_disabled() {
     let lgip = host.ok(&["mig", "lgip", "-i", "0"]);
     assert!(
         lgip.contains(
-            "|   0  MIG 1g.10gb       19     7/7        9.75       No     16     1     0   |"
+            "|   0  MIG 1g.10gb         19     7/7        9.75       No     16     1     0   |"
         ),
         "{lgip}"
     );
