@@ -616,6 +616,16 @@ mod tests {
         assert_eq!(t, expected);
     }
 
+    fn gi_row(gi: u32, pid: u32, name: &str, placement: Placement) -> GiRow {
+        GiRow {
+            gpu: 0,
+            gi_id: GpuInstanceId(gi),
+            profile_id: GiProfileId(pid),
+            name: name.into(),
+            placement,
+        }
+    }
+
     /// Real tables of driver 580.126.09 (an A100-SXM4-40GB): the name column two wider.
     #[test]
     fn wide_lgip_and_lgi_match_newer_drivers() {
@@ -634,18 +644,11 @@ mod tests {
 +-------------------------------------------------------------------------------+
 ";
         assert_eq!(t, expected);
-        let row = |gi, pid, name: &str, pl| GiRow {
-            gpu: 0,
-            gi_id: GpuInstanceId(gi),
-            profile_id: GiProfileId(pid),
-            name: name.into(),
-            placement: pl,
-        };
         let t = gis_table(
             &[
-                row(9, 19, "1g.5gb", p(6, 1)),
-                row(3, 14, "2g.10gb", p(4, 2)),
-                row(2, 5, "4g.20gb", p(0, 4)),
+                gi_row(9, 19, "1g.5gb", p(6, 1)),
+                gi_row(3, 14, "2g.10gb", p(4, 2)),
+                gi_row(2, 5, "4g.20gb", p(0, 4)),
             ],
             TableStyle::Wide,
         );
@@ -695,17 +698,10 @@ mod tests {
 
     #[test]
     fn lgi_matches_nvidia_smi_columns() {
-        let row = |gi, pid, name: &str, pl| GiRow {
-            gpu: 0,
-            gi_id: GpuInstanceId(gi),
-            profile_id: GiProfileId(pid),
-            name: name.into(),
-            placement: pl,
-        };
         let t = gis_table(
             &[
-                row(11, 19, "1g.5gb", p(0, 1)),
-                row(1, 9, "3g.20gb", p(4, 4)),
+                gi_row(11, 19, "1g.5gb", p(0, 1)),
+                gi_row(1, 9, "3g.20gb", p(4, 4)),
             ],
             TableStyle::Narrow,
         );
