@@ -132,3 +132,27 @@ fn real_lgip_outputs_replay_value_for_value() {
         assert!(lgip.contains(line), "{line}\n{lgip}");
     }
 }
+
+/// The CI of a double-memory 1g GI has the plain 1g's SMs, as MIG devices created on a real
+/// H100 NVL (16, where `-lgip` lists 26 for the GI) and H20 (8, not 12) report them
+/// (docs/mig-model.md, "Compute-instance profiles").
+#[test]
+fn a_double_memory_1g_ci_has_the_plain_1g_sms() {
+    for (model, gi_sms, ci_sms) in [("h100-nvl-94gb", 26, 16), ("h20-96gb", 12, 8)] {
+        let host = Host::with_mig(&[model]);
+        let created = host.json(&["mig", "cgi", "-i", "0", "1g.24gb", "-C"]);
+        let gi = u(&rows(&created)[0], "gi_id").to_string();
+        let lgip = host.json(&["mig", "lgip", "-i", "0"]);
+        let gi_row = rows(&lgip)
+            .iter()
+            .find(|r| s(r, "name") == "1g.24gb")
+            .expect("1g.24gb listed");
+        assert_eq!(u(gi_row, "sm"), gi_sms, "{model}");
+        let lcip = host.json(&["mig", "lcip", "-i", "0", "--gi", &gi]);
+        let default = rows(&lcip)
+            .iter()
+            .find(|r| r["default"] == true)
+            .expect("a default CI profile");
+        assert_eq!(u(default, "sm"), ci_sms, "{model}: {lcip}");
+    }
+}

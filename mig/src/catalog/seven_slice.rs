@@ -6,7 +6,7 @@
 /// `gb`: the GB figures in the names (1-slice, 2-memory-slice, 4-memory-slice, full);
 /// `mem`: `memorySizeMB` for the same four sizes; `sm`: SMs of the 1g, double-memory 1g, 2g,
 /// 3g, 4g and 7g profiles; `ce`: copy engines of the same six. A partial CI of `c` slices
-/// gets the SMs of the `c`g GI (inferred).
+/// gets the SMs of the `c`g GI (inferred); the CI of a double-memory 1g GI those of the 1g.
 macro_rules! seven_slice_profiles {
     ($table:ident, gb: [$g1:literal, $g2:literal, $g4:literal, $g8:literal],
      mem: [$m1:literal, $m2:literal, $m4:literal, $m8:literal],
@@ -120,15 +120,9 @@ macro_rules! seven_slice_profiles {
                 $s1x,
                 [$c1x, 1, 0, 1, 0],
                 GP_2_ALL,
-                &[ci(
-                    7,
-                    concat!("1g.", $g2, "gb"),
-                    1,
-                    1,
-                    $s1x,
-                    CP_1_IN_1,
-                    true,
-                )],
+                // The GI lists more SMs than the plain 1g, but the CI in it, and so the MIG
+                // device, has the plain 1g's (docs/mig-model.md, "Compute-instance profiles").
+                &[ci(7, concat!("1g.", $g2, "gb"), 1, 1, $s1, CP_1_IN_1, true)],
             ),
         ];
     };
