@@ -13,6 +13,7 @@ use super::{
     with_state_mut,
 };
 use crate::code::{NvmlCode, NvmlResult};
+use crate::driver::Behaviour;
 use crate::handle::Handle;
 use crate::state::{SimGpu, SimState};
 
@@ -23,34 +24,41 @@ pub const GI_PROFILE_COUNT: u32 = 0x12;
 /// The profile at NVML profile *index* `index` (the `NVML_GPU_INSTANCE_PROFILE_*` constant),
 /// as this driver reports it.
 fn profile_at_index(s: &SimState, g: &SimGpu, index: u32) -> NvmlResult<GiProfile> {
-    require_profiles(s, g)?;
+    let b = require_profiles(s, g)?;
     if index >= GI_PROFILE_COUNT {
         return Err(NvmlCode::INVALID_ARGUMENT);
     }
     g.model()
         .gi_profile_by_index(index)
-        .and_then(|p| s.behaviour(g).view(p))
+        .and_then(|p| b.view(p))
         .ok_or(NvmlCode::NOT_SUPPORTED)
 }
 
 /// The profile-info calls need MIG enabled, except on drivers that answer them with MIG off
-/// (`Behaviour::profiles_with_mig_off`); a GPU without MIG never answers them.
-fn require_profiles(s: &SimState, g: &SimGpu) -> NvmlResult<()> {
+/// (`Behaviour::profiles_with_mig_off`); a GPU without MIG never answers them. Returns the
+/// driver's behaviour, which the caller then views the profile through.
+fn require_profiles(s: &SimState, g: &SimGpu) -> NvmlResult<Behaviour> {
     if g.model().gi_profiles.is_empty() {
         return Err(NvmlCode::NOT_SUPPORTED);
     }
-    if s.behaviour(g).profiles_with_mig_off {
-        return Ok(());
+    let b = s.behaviour(g);
+    if !b.profiles_with_mig_off {
+        g.require_mig()?;
     }
-    g.require_mig()
+    Ok(b)
 }
 
 /// The profile with NVML profile *id* `id` as this driver reports it; a profile the driver
 /// does not offer is an invalid argument, as an id the GPU lacks is.
 fn profile_by_id(s: &SimState, g: &SimGpu, id: u32) -> NvmlResult<GiProfile> {
+    view_by_id(g, &s.behaviour(g), id)
+}
+
+/// [`profile_by_id`] through a behaviour the caller already has.
+fn view_by_id(g: &SimGpu, b: &Behaviour, id: u32) -> NvmlResult<GiProfile> {
     g.model()
         .gi_profile(GiProfileId(id))
-        .and_then(|p| s.behaviour(g).view(p))
+        .and_then(|p| b.view(p))
         .ok_or(NvmlCode::INVALID_ARGUMENT)
 }
 
@@ -184,8 +192,8 @@ pub unsafe extern "C" fn nvmlDeviceGetGpuInstanceProfileInfoByIdV(
         non_null(info)?;
         with_state(|s| {
             let g = gpu_of(s, resolve_gpu(s, device)?)?;
-            require_profiles(s, g)?;
-            let p = profile_by_id(s, g, profile_id)?;
+            let b = require_profiles(s, g)?;
+            let p = view_by_id(g, &b, profile_id)?;
             // SAFETY: `info` was checked not NULL above and, per nvml.h, is a struct of the layout
             // its version word names, as `put_versioned` needs.
             unsafe { put_versioned(info, &p) }
