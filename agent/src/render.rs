@@ -273,6 +273,11 @@ impl TableStyle {
             TableStyle::Wide => 2,
         }
     }
+
+    /// The first heading line up to the column after the name (`GPU   Name` and its padding).
+    fn name_heading(self) -> String {
+        format!("GPU   Name{}", " ".repeat(13 + self.name_extra()))
+    }
 }
 
 const LGIP_W: usize = 79;
@@ -281,11 +286,13 @@ const LGIP_W: usize = 79;
 pub fn gi_profiles_table(rows: &[GiProfileRow], style: TableStyle) -> String {
     let x = style.name_extra();
     let w = LGIP_W + x;
-    let name_header = format!("GPU   Name{}", " ".repeat(13 + x));
     let header = [
         text_line(
             w,
-            &format!("{name_header}ID    Instances   Memory     P2P    SM    DEC   ENC"),
+            &format!(
+                "{}ID    Instances   Memory     P2P    SM    DEC   ENC",
+                style.name_heading()
+            ),
         ),
         Line::new(w)
             .left(31 + x, "Free/Total   GiB              CE    JPEG  OFA")
@@ -353,10 +360,7 @@ pub fn gis_table(rows: &[GiRow], style: TableStyle) -> String {
     let header = [
         text_line(
             w,
-            &format!(
-                "GPU   Name{}Profile  Instance   Placement",
-                " ".repeat(13 + x)
-            ),
+            &format!("{}Profile  Instance   Placement", style.name_heading()),
         ),
         Line::new(w)
             .left(27 + x, "ID       ID       Start:Size")
